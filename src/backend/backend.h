@@ -1,0 +1,66 @@
+/* backend.h - the seam between the graph and the hardware.
+ *
+ * A backend is a small table of function pointers (ggml style).  Each entry
+ * point receives everything an op needs in a ts_op_args and dispatches on
+ * args->node->op with a switch.  The CPU backend (backend/cpu/) is the
+ * readable reference; the CUDA backend (backend/cuda/, kernels/) mirrors it
+ * op for op.  A new op lands CPU-first, with its row in the op test table.
+ *
+ * Conventions shared by every backend:
+ *   - forward writes args->out completely (and args->aux where the op keeps
+ *     state for backward);
+ *   - backward ACCUMULATES (+=) into args->din[i] (an input may feed several
+ *     consumers) and into dweight/dbias; din[i] may be NULL when no gradient
+ *     is wanted for that input (the network input);
+ *   - tensors live in the backend's memory (host for CPU, device for CUDA).
+ */
+#ifndef TS_BACKEND_H
+#define TS_BACKEND_H
+
+#include "../nn/graph.h"
+
+typedef struct ts_op_args {
+    const ts_node *node;
+    int n_in;
+    const ts_tensor *in[TS_MAX_INPUTS];  /* (N,C_i,H_i,W_i) */
+    ts_tensor *din[TS_MAX_INPUTS];       /* same shapes as in[], or NULL */
+    ts_tensor *out;                      /* (N,c,h,w) */
+    const ts_tensor *dout;               /* (N,c,h,w), backward only */
+    ts_tensor *aux;                      /* see ts_node.aux */
+    const ts_tensor *weight, *bias;
+    ts_tensor *dweight, *dbias;
+    bool training;
+    uint64_t seed;                       /* dropout mask seed for this step */
+} ts_op_args;
+
+typedef enum ts_device {
+    TS_DEVICE_AUTO = 0,
+    TS_DEVICE_CPU,
+    TS_DEVICE_CUDA,
+} ts_device;
+
+typedef struct ts_backend {
+    const char *name;        /* "cpu", "cuda" */
+    ts_device device;
+    ts_status (*forward)(void *ctx, const ts_op_args *args);
+    ts_status (*backward)(void *ctx, const ts_op_args *args);
+    /* Memory: arenas of this backend.  Host backends use ts_arena_init. */
+    ts_status (*arena_init)(void *ctx, ts_arena *a, size_t floats);
+    void (*arena_clear)(void *ctx, ts_arena *a);
+    ts_status (*upload)(void *ctx, float *dst, const float *src, size_t floats);
+    ts_status (*download)(void *ctx, float *dst, const float *src, size_t floats);
+} ts_backend;
+
+/* transfer: none.  The always-available CPU backend. */
+const ts_backend *ts_backend_cpu(void);
+
+/* Picks a backend for `want`.  TS_DEVICE_AUTO tries CUDA then falls back to
+ * the CPU; when it falls back it writes one line saying why into `why` (may
+ * be NULL).  TS_DEVICE_CUDA without a usable GPU is TS_ERR_DEVICE. */
+ts_status ts_backend_select(ts_device want, const ts_backend **out, void **ctx,
+                            char *why, size_t why_len);
+
+/* Threads used by the CPU backend's BLAS and loops (0 = all cores). */
+void ts_cpu_set_threads(int n);
+
+#endif

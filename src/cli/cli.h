@@ -1,0 +1,32 @@
+/* cli.h - shared pieces of traitscope-cli's commands.
+ *
+ * Each command lives in cmd-NAME.c as `int cmd_NAME(int argc, char **argv)`
+ * (argv[0] is the command name) and is listed in main.c's table.  Commands
+ * print results on stdout (JSON where other tools read them: that output is
+ * a contract), errors on stderr as "traitscope-cli NAME: message", and
+ * return 0 on success, 1 on a runtime error, 2 on bad usage.
+ */
+#ifndef TS_CLI_H
+#define TS_CLI_H
+
+#include <stdbool.h>
+
+#include "status.h"
+
+#define CMD_OK 0
+#define CMD_FAIL 1
+#define CMD_USAGE 2
+
+/* Prints "traitscope-cli CMD: <ts_last_error()>" and returns CMD_FAIL. */
+int cli_fail(const char *cmd, ts_status st);
+/* Prints "traitscope-cli CMD: <message>" and returns CMD_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* True when argv[i] is `name` and a value follows; stores it and advances i. */
+bool cli_opt(int argc, char **argv, int *i, const char *name, const char **value);
+bool cli_flag(char **argv, int i, const char *name);
+/* Strict integer / float parsing of a flag value; false on junk. */
+bool cli_parse_int(const char *s, int *out);
+bool cli_parse_float(const char *s, float *out);
+
+#endif

@@ -1,0 +1,139 @@
+/* graph.h - a network as a directed acyclic graph of ops.
+ *
+ * Nodes are stored in topological order (every input index is smaller than
+ * the node's own index); node 0 is the TS_OP_INPUT node.  Chains (AlexNet,
+ * CaffeNet, VGG) and graphs (GoogLeNet's inception concatenations, residual
+ * additions) use the same structure.  Architectures come from the text
+ * description language of arch.h; built-in networks are written in it too.
+ *
+ * Memory: parameters live in g->params, their gradients in g->grads (same
+ * layout, so grads[i] matches params[i]); activations, their gradients and
+ * per-op auxiliary buffers for one batch size live in g->acts and are
+ * rebuilt by ts_graph_set_batch().  Everything is float32 NCHW.
+ *
+ * Execution goes through the backend interface (backend/backend.h); the
+ * graph itself never does arithmetic.
+ */
+#ifndef TS_GRAPH_H
+#define TS_GRAPH_H
+
+#include "tensor.h"
+
+#define TS_MAX_INPUTS 8
+#define TS_NAME_MAX 64
+
+/* One name stem per op everywhere: TS_OP_CONV2D, cpu_conv2d_forward,
+ * cuda_conv2d_forward, kernels/conv2d.cu, the "conv2d" op-test row. */
+typedef enum ts_op {
+    TS_OP_INPUT = 0,
+    TS_OP_CONV2D,     /* weight (O, C/groups, KH, KW), bias (1,O,1,1) */
+    TS_OP_RELU,
+    TS_OP_LEAKY_RELU, /* slope for x < 0 */
+    TS_OP_LRN,        /* Caffe cross-channel LRN: x / (k + alpha/size * sum x^2)^beta */
+    TS_OP_MAXPOOL,    /* Caffe rounding (ceil) unless pool_floor */
+    TS_OP_AVGPOOL,    /* Caffe rounding; divisor counts padded cells like Caffe */
+    TS_OP_FC,         /* weight (O, C*H*W, 1, 1), bias (1,O,1,1); output (N,O,1,1) */
+    TS_OP_DROPOUT,    /* inverted dropout: scales kept units by 1/(1-p) in training */
+    TS_OP_CONCAT,     /* along channels */
+    TS_OP_ADD,        /* elementwise sum of same-shaped inputs */
+    TS_OP_COUNT
+} ts_op;
+
+/* "conv2d", "relu", ... (the stem of the op's names). */
+const char *ts_op_name(ts_op op);
+
+typedef struct ts_node {
+    ts_op op;
+    char name[TS_NAME_MAX];
+    int n_inputs;
+    int inputs[TS_MAX_INPUTS]; /* node indices, all < this node's index */
+
+    /* Hyper-parameters (only those of the op are meaningful). */
+    int out_c;                          /* conv2d, fc */
+    int kh, kw, stride;                 /* conv2d, pools */
+    int pad_t, pad_b, pad_l, pad_r;     /* conv2d, pools */
+    int groups;                         /* conv2d (1 = dense, C = depthwise) */
+    int has_bias;                       /* conv2d, fc */
+    int pool_floor;                     /* pools: floor rounding instead of Caffe's ceil */
+    int global;                         /* pools over the whole map */
+    int lrn_size;                       /* lrn: channels in the window (odd) */
+    float lrn_alpha, lrn_beta, lrn_k;   /* lrn */
+    float p;                            /* dropout probability */
+    float slope;                        /* leaky_relu */
+
+    /* Output shape of one sample. */
+    int c, h, w;
+
+    /* Parameters and gradients (views into g->params / g->grads); empty
+     * tensors for ops without parameters. */
+    ts_tensor weight, bias;   /* conv2d: (O,C/g,KH,KW) (1,O,1,1); fc: (O,K,1,1) (1,O,1,1) */
+    ts_tensor dweight, dbias;
+
+    /* Per-batch buffers (views into g->acts). */
+    ts_tensor out;   /* (N,c,h,w) */
+    ts_tensor dout;  /* (N,c,h,w), gradient of the loss w.r.t. out */
+    ts_tensor aux;   /* op-specific: maxpool argmax (flat index into the input
+                      * plane, stored as float; exact below 2^24), lrn scale
+                      * (N,C,H,W), dropout mask (N,c,h,w); empty otherwise */
+} ts_node;
+
+struct ts_backend;
+
+typedef struct ts_graph {
+    int n_nodes;
+    ts_node *nodes;        /* n_nodes, topological order, nodes[0] is the input */
+    int output;            /* index of the node whose out are the logits */
+
+    ts_arena params;       /* all weights and biases, in node order */
+    ts_arena grads;        /* same layout as params */
+    ts_arena acts;         /* out, dout and aux of every node for `batch` */
+    int batch;             /* N the activation arena was built for (0 = none) */
+    bool training;         /* dropout active */
+    uint64_t step;         /* advances the dropout masks every forward */
+    uint64_t seed;
+
+    const struct ts_backend *backend;
+    void *backend_ctx;
+} ts_graph;
+
+/* Building a graph by hand (the arch parser does the same):
+ *   ts_graph *g = ts_graph_new(3, 150, 150);
+ *   ts_node *n = ts_graph_add(g, TS_OP_CONV2D, "conv1", 1, (int[]){0});
+ *   n->out_c = 96; n->kh = n->kw = 11; n->stride = 4; n->has_bias = 1; ...
+ *   ts_graph_finalize(g);   // shapes, parameter arena, checks
+ * ts_graph_add fills defaults (stride 1, groups 1, has_bias 1, lrn 5/1e-4/
+ * 0.75/1, p 0.5, slope 0.01).  n_inputs 0 means "the previous node".
+ * transfer: full (ts_graph_free). */
+ts_graph *ts_graph_new(int c, int h, int w);
+/* transfer: none.  The new node (valid until the next ts_graph_add). */
+ts_node *ts_graph_add(ts_graph *g, ts_op op, const char *name, int n_inputs, const int *inputs);
+/* Infers every node's output shape, checks hyper-parameters (TS_ERR_FORMAT
+ * naming the node on a bad one) and allocates params and grads. */
+ts_status ts_graph_finalize(ts_graph *g);
+
+/* transfer: none.  The node called `name`, or NULL. */
+ts_node *ts_graph_find(ts_graph *g, const char *name);
+int ts_graph_index(const ts_graph *g, const char *name);
+
+/* Number of parameter floats (weights + biases). */
+size_t ts_graph_param_count(const ts_graph *g);
+
+/* Allocates activation buffers for batch size n (no-op if already n). */
+ts_status ts_graph_set_batch(ts_graph *g, int n);
+
+/* Runs the graph on `input` (N, C, H, W) matching the input node; the logits
+ * are g->nodes[g->output].out afterwards. */
+ts_status ts_graph_forward(ts_graph *g, const ts_tensor *input);
+
+/* Back-propagates g->nodes[g->output].dout (filled by the caller, usually by
+ * a loss) to every parameter gradient (accumulated into g->grads; zero them
+ * with ts_graph_zero_grads first) and every node's dout. */
+ts_status ts_graph_backward(ts_graph *g);
+void ts_graph_zero_grads(ts_graph *g);
+
+/* He/Xavier initialisation of every parameter from `seed`. */
+void ts_graph_init_params(ts_graph *g, uint64_t seed);
+
+void ts_graph_free(ts_graph *g);
+
+#endif

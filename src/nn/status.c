@@ -1,0 +1,50 @@
+/* status.c - thread-local error messages; see status.h. */
+#include "status.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#define TS_MSG_MAX 1024
+
+static _Thread_local char ts_msg[TS_MSG_MAX];
+
+ts_status ts_error(ts_status st, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ts_msg, sizeof ts_msg, fmt, ap);
+    va_end(ap);
+    return st;
+}
+
+ts_status ts_error_prefix(ts_status st, const char *fmt, ...)
+{
+    char prefix[TS_MSG_MAX], old[TS_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, ts_msg, sizeof old);
+    snprintf(ts_msg, sizeof ts_msg, "%s%s", prefix, old);
+    return st;
+}
+
+const char *ts_last_error(void) { return ts_msg; }
+
+void ts_error_clear(void) { ts_msg[0] = '\0'; }
+
+const char *ts_status_name(ts_status st)
+{
+    switch (st) {
+    case TS_OK: return "ok";
+    case TS_ERR_IO: return "i/o error";
+    case TS_ERR_FORMAT: return "format error";
+    case TS_ERR_OOM: return "out of memory";
+    case TS_ERR_DEVICE: return "device error";
+    case TS_ERR_UNSUPPORTED: return "unsupported";
+    case TS_ERR_ARG: return "bad argument";
+    case TS_ERR_SHAPE: return "shape mismatch";
+    case TS_CANCELLED: return "cancelled";
+    }
+    return "unknown status";
+}

@@ -1,0 +1,72 @@
+/* tensor.h - float32 NCHW tensors as views into arenas.
+ *
+ * A ts_tensor never owns memory: its data points into a ts_arena (or into a
+ * caller's buffer).  Parameters, gradients, optimizer state and activations
+ * each live in one arena, so a checkpoint is one write and a GPU upload is
+ * one copy (the llm.c layout).  Every tensor is 4-D; a vector of length K is
+ * (1,K,1,1) and a batch of FC outputs is (N,K,1,1).
+ *
+ * Invariants: n,c,h,w >= 1 for a live tensor; data is 64-byte aligned when
+ * it comes from an arena; an empty tensor has data == NULL and numel 0.
+ */
+#ifndef TS_TENSOR_H
+#define TS_TENSOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+typedef struct ts_tensor {
+    float *data; /* host or device memory, depending on the arena */
+    int n, c, h, w;
+} ts_tensor;
+
+static inline size_t ts_tensor_numel(const ts_tensor *t)
+{
+    return t->data ? (size_t)t->n * t->c * t->h * t->w : 0;
+}
+
+static inline bool ts_tensor_same_shape(const ts_tensor *a, const ts_tensor *b)
+{
+    return a->n == b->n && a->c == b->c && a->h == b->h && a->w == b->w;
+}
+
+/* Element (i,j,y,x) of a contiguous NCHW tensor. */
+#define TS_AT(t, i, j, y, x)                                                \
+    ((t)->data[(((size_t)(i) * (t)->c + (j)) * (t)->h + (y)) * (t)->w + (x)])
+
+/* A bump allocator over one aligned block.  Tensors are carved with
+ * ts_arena_take(); the whole arena is released at once. */
+typedef struct ts_arena {
+    float *base;
+    size_t used;     /* floats handed out, alignment padding included */
+    size_t cap;      /* floats reserved */
+    bool on_device;  /* base is device memory (CUDA backend) */
+} ts_arena;
+
+/* Reserves `cap` floats of zeroed host memory.  TS_ERR_OOM on failure. */
+ts_status ts_arena_init(ts_arena *a, size_t cap);
+void ts_arena_clear(ts_arena *a);
+/* Floats needed for a (n,c,h,w) tensor including alignment padding; sum these
+ * to size an arena before ts_arena_init(). */
+size_t ts_arena_size_for(int n, int c, int h, int w);
+/* A (n,c,h,w) view of the next free floats.  Aborts if the arena is too
+ * small: sizes are computed beforehand, so running out is a bug. */
+ts_tensor ts_arena_take(ts_arena *a, int n, int c, int h, int w);
+void ts_arena_zero(ts_arena *a);
+
+/* Shape string "(2,96,36,36)" into buf; returns buf. */
+const char *ts_shape_str(const ts_tensor *t, char *buf, size_t len);
+
+/* Deterministic RNG (splitmix64 seeding an xoshiro128+-like stream) used by
+ * initialisation, dropout, data shuffling and tests, so a seed reproduces a
+ * run on every machine. */
+typedef struct ts_rng { uint64_t s[2]; } ts_rng;
+void ts_rng_seed(ts_rng *r, uint64_t seed);
+uint64_t ts_rng_next(ts_rng *r);
+float ts_rng_uniform(ts_rng *r);           /* [0,1) */
+float ts_rng_normal(ts_rng *r);            /* N(0,1), Box-Muller */
+
+#endif
