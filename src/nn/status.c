@@ -25,7 +25,12 @@ ts_status ts_error_prefix(ts_status st, const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, ts_msg, sizeof old);
-    snprintf(ts_msg, sizeof ts_msg, "%s%s", prefix, old);
+    size_t np = strlen(prefix), no = strlen(old);
+    if (np > TS_MSG_MAX - 1) np = TS_MSG_MAX - 1;
+    if (no > TS_MSG_MAX - 1 - np) no = TS_MSG_MAX - 1 - np;
+    memcpy(ts_msg, prefix, np);
+    memcpy(ts_msg + np, old, no);
+    ts_msg[np + no] = '\0';
     return st;
 }
 
