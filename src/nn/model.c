@@ -1,0 +1,260 @@
+/* model.c - building a ts_model and keeping its metadata; see model.h.
+ *
+ * Invariants of a live model: graph != NULL and finalized; meta.arch,
+ * arch_text, trait, amap_encoding and training are non-NULL strings;
+ * meta.n_classes == the output node's channels, with that many names;
+ * meta.in_channels and in_size match the graph's input node.
+ *
+ * Default normalisation (for models trained from scratch): the ImageNet
+ * per-channel statistics on v = pixel/255, which give the first layer
+ * inputs of roughly unit variance; the A(x,y) channel, an index scaled into
+ * [0,1], gets mean 0.5 and the standard deviation of a uniform variable
+ * (0.2887).  A checkpoint records whatever was used, so changing these
+ * defaults never changes how an existing model reads its input.
+ */
+#include "model.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch.h"
+
+static const float default_mean[TS_MODEL_MAX_CHANNELS] = { 0.485f, 0.456f, 0.406f, 0.5f };
+static const float default_std[TS_MODEL_MAX_CHANNELS] = { 0.229f, 0.224f, 0.225f, 0.2887f };
+
+static const char *const landmark_names[] = { "none", "ert", "cnn" };
+static const char *const alignment_names[] = { "none", "rotation", "affine" };
+
+const char *ts_landmark_method_name(ts_landmark_method m)
+{
+    return (m >= 0 && m <= TS_LANDMARKS_CNN) ? landmark_names[m] : "unknown";
+}
+
+const char *ts_alignment_name(ts_alignment a)
+{
+    return (a >= 0 && a <= TS_ALIGN_AFFINE) ? alignment_names[a] : "unknown";
+}
+
+bool ts_landmark_method_parse(const char *s, ts_landmark_method *out)
+{
+    for (int i = 0; i <= TS_LANDMARKS_CNN; i++)
+        if (!strcmp(s, landmark_names[i])) {
+            *out = (ts_landmark_method)i;
+            return true;
+        }
+    return false;
+}
+
+bool ts_alignment_parse(const char *s, ts_alignment *out)
+{
+    for (int i = 0; i <= TS_ALIGN_AFFINE; i++)
+        if (!strcmp(s, alignment_names[i])) {
+            *out = (ts_alignment)i;
+            return true;
+        }
+    return false;
+}
+
+static char *dup_or_null(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+/* Replaces *slot with a copy of s. */
+static ts_status set_string(char **slot, const char *s, const char *what)
+{
+    char *copy = dup_or_null(s);
+    if (!copy) return ts_error(TS_ERR_OOM, "out of memory copying the %s", what);
+    free(*slot);
+    *slot = copy;
+    return TS_OK;
+}
+
+ts_status ts_model_set_trait(ts_model *m, const char *trait)
+{
+    return set_string(&m->meta.trait, trait, "trait name");
+}
+
+ts_status ts_model_set_training(ts_model *m, const char *json)
+{
+    return set_string(&m->meta.training, json && json[0] ? json : "{}", "training settings");
+}
+
+static void free_classes(ts_model_meta *meta)
+{
+    if (meta->classes)
+        for (int i = 0; i < meta->n_classes; i++) free(meta->classes[i]);
+    free(meta->classes);
+    meta->classes = NULL;
+}
+
+ts_status ts_model_set_classes(ts_model *m, int n, const char *const *names)
+{
+    const ts_node *out = &m->graph->nodes[m->graph->output];
+    if (n != out->c)
+        return ts_error(TS_ERR_ARG, "%d class names for a network with %d outputs", n, out->c);
+    char **v = calloc((size_t)n, sizeof *v);
+    if (!v) return ts_error(TS_ERR_OOM, "out of memory for class names");
+    for (int i = 0; i < n; i++) {
+        char num[16];
+        snprintf(num, sizeof num, "%d", i);
+        v[i] = strdup(names ? names[i] : num);
+        if (!v[i]) {
+            for (int j = 0; j < i; j++) free(v[j]);
+            free(v);
+            return ts_error(TS_ERR_OOM, "out of memory for class names");
+        }
+    }
+    free_classes(&m->meta);
+    m->meta.classes = v;
+    m->meta.n_classes = n;
+    return TS_OK;
+}
+
+void ts_model_free(ts_model *m)
+{
+    if (!m) return;
+    ts_graph_free(m->graph);
+    free(m->meta.arch);
+    free(m->meta.arch_text);
+    free(m->meta.trait);
+    free_classes(&m->meta);
+    free(m->meta.amap_encoding);
+    free(m->meta.training);
+    free(m);
+}
+
+/* Checks the graph's input and output against what the metadata will say. */
+static ts_status check_graph(const ts_graph *g, int in_channels, int size, int classes)
+{
+    const ts_node *in = &g->nodes[0], *out = &g->nodes[g->output];
+    if (in->c != in_channels || in->h != size || in->w != size)
+        return ts_error(TS_ERR_FORMAT,
+                        "architecture takes (%d,%d,%d) inputs, expected (%d,%d,%d)",
+                        in->c, in->h, in->w, in_channels, size, size);
+    if (out->c != classes || out->h != 1 || out->w != 1)
+        return ts_error(TS_ERR_FORMAT,
+                        "architecture's output '%s' is (%d,%d,%d), expected (%d,1,1)"
+                        " (one logit per class)", out->name, out->c, out->h, out->w, classes);
+    return TS_OK;
+}
+
+/* A model around graph `g` (taken) with default metadata. */
+static ts_status wrap(ts_graph *g, const char *arch_name, char *text_take, ts_model **out)
+{
+    ts_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        ts_graph_free(g);
+        free(text_take);
+        return ts_error(TS_ERR_OOM, "out of memory");
+    }
+    m->graph = g;
+    m->meta.arch_text = text_take;
+    m->meta.arch = dup_or_null(arch_name);
+    m->meta.trait = dup_or_null("");
+    m->meta.training = dup_or_null("{}");
+    m->meta.in_channels = g->nodes[0].c;
+    m->meta.in_size = g->nodes[0].h;
+    m->meta.amap_encoding = dup_or_null(m->meta.in_channels == 4 ? TS_AMAP_ENCODING_DEFAULT : "");
+    m->meta.test_accuracy = -1;
+    m->meta.landmarks = m->meta.in_channels == 4 ? TS_LANDMARKS_ERT : TS_LANDMARKS_NONE;
+    for (int c = 0; c < TS_MODEL_MAX_CHANNELS; c++) {
+        m->meta.mean[c] = default_mean[c];
+        m->meta.std[c] = default_std[c];
+    }
+    if (!m->meta.arch_text || !m->meta.arch || !m->meta.trait || !m->meta.training ||
+        !m->meta.amap_encoding) {
+        ts_model_free(m);
+        return ts_error(TS_ERR_OOM, "out of memory");
+    }
+    ts_status st = ts_model_set_classes(m, g->nodes[g->output].c, NULL);
+    if (st != TS_OK) {
+        ts_model_free(m);
+        return st;
+    }
+    *out = m;
+    return TS_OK;
+}
+
+static ts_status check_options(int in_channels, int size, int classes)
+{
+    if (in_channels != 3 && in_channels != 4)
+        return ts_error(TS_ERR_ARG, "input channels must be 3 (RGB) or 4 (RGB + A(x,y)), not %d",
+                        in_channels);
+    if (size < TS_MODEL_MIN_SIZE || size > TS_MODEL_MAX_SIZE)
+        return ts_error(TS_ERR_ARG, "input size %d is outside %d..%d", size, TS_MODEL_MIN_SIZE,
+                        TS_MODEL_MAX_SIZE);
+    if (classes < 1 || classes > TS_MODEL_MAX_CLASSES)
+        return ts_error(TS_ERR_ARG, "number of classes %d is outside 1..%d", classes,
+                        TS_MODEL_MAX_CLASSES);
+    return TS_OK;
+}
+
+/* "path/to/my-net.arch" -> "my-net"; a built-in name stays as it is. */
+static char *arch_label(const char *name_or_path)
+{
+    const char *base = strrchr(name_or_path, '/');
+    base = base ? base + 1 : name_or_path;
+    char *s = strdup(base);
+    if (s) {
+        char *dot = strrchr(s, '.');
+        if (dot && dot != s) *dot = '\0';
+    }
+    return s;
+}
+
+ts_status ts_model_new(const char *arch, const ts_model_options *opts, ts_model **out)
+{
+    *out = NULL;
+    ts_model_options o = opts ? *opts : (ts_model_options){ 0 };
+    if (!o.in_channels) o.in_channels = 3;
+    if (!o.size) o.size = 150;
+    if (!o.classes) o.classes = 2;
+    TS_TRY(check_options(o.in_channels, o.size, o.classes));
+
+    ts_graph *g = NULL;
+    char *text = NULL;
+    TS_TRY(ts_arch_build(arch, &(ts_arch_opts){ o.in_channels, o.size, o.classes }, &g, &text));
+    ts_status st = check_graph(g, o.in_channels, o.size, o.classes);
+    if (st != TS_OK) {
+        ts_graph_free(g);
+        free(text);
+        return ts_error_prefix(st, "%s: ", arch);
+    }
+    ts_graph_init_params(g, o.seed);
+
+    char *label = arch_label(arch);
+    ts_model *m = NULL;
+    st = wrap(g, label, text, &m);
+    free(label);
+    if (st != TS_OK) return st;
+    if (o.landmarks != TS_LANDMARKS_NONE || o.in_channels == 3) m->meta.landmarks = o.landmarks;
+    m->meta.alignment = o.alignment;
+    if ((st = ts_model_set_trait(m, o.trait)) != TS_OK ||
+        (st = ts_model_set_classes(m, o.classes, o.class_names)) != TS_OK) {
+        ts_model_free(m);
+        return st;
+    }
+    *out = m;
+    return TS_OK;
+}
+
+ts_status ts_model_new_from_text(const char *arch_name, const char *arch_text,
+                                 int in_channels, int size, int classes, ts_model **out)
+{
+    *out = NULL;
+    TS_TRY(check_options(in_channels, size, classes));
+    ts_graph *g = NULL;
+    TS_TRY(ts_arch_parse(arch_text, "arch_text", &g));
+    ts_status st = check_graph(g, in_channels, size, classes);
+    if (st != TS_OK) {
+        ts_graph_free(g);
+        return st;
+    }
+    char *text = strdup(arch_text);
+    if (!text) {
+        ts_graph_free(g);
+        return ts_error(TS_ERR_OOM, "out of memory");
+    }
+    return wrap(g, arch_name, text, out);
+}
