@@ -1,0 +1,10 @@
+#!/bin/sh
+# npm-setup.sh - installs the npm packages Traitscope reads models from:
+# @vladmandic/face-api (pinned in package.json / package-lock.json) into
+# ./node_modules, where src/face/model-path.c finds
+# node_modules/@vladmandic/face-api/model/.  Runtime needs only face-api;
+# the TensorFlow.js devDependencies are for tests/face/make-faceapi-ref.js
+# (regenerating reference fixtures): add them with `npm ci` (no --omit).
+set -eu
+cd "$(dirname "$0")/.."
+npm ci --omit=dev --no-audit --no-fund

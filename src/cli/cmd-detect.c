@@ -1,0 +1,86 @@
+/* cmd-detect.c - `traitscope-cli detect IMAGE`: faces found by the Tiny Face
+ * Detector (src/face/detector.h).
+ *
+ * Output (a contract other tools read), best score first, in image pixels:
+ *   {"faces":[{"x":..,"y":..,"w":..,"h":..,"score":..},...]}
+ * x, y: top-left corner; w, h: size; boxes may extend past the border.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "face/detector.h"
+#include "face/image.h"
+
+#define MAX_FACES 1024
+
+static void help(void)
+{
+    printf("usage: traitscope-cli detect IMAGE [--min-score S] [--input-size N] [--model FILE]\n\n"
+           "Detects faces with face-api's Tiny Face Detector and prints\n"
+           "{\"faces\":[{\"x\":..,\"y\":..,\"w\":..,\"h\":..,\"score\":..}]} (pixels, best first).\n\n"
+           "  --min-score S    keep faces scoring above S (default 0.5)\n"
+           "  --input-size N   network input side, a multiple of 32 (default 416;\n"
+           "                   larger finds smaller faces)\n"
+           "  --model FILE     tiny_face_detector_model-weights_manifest.json to use\n"
+           "                   (default: found in the npm set-up, see TRAITSCOPE_MODELS)\n");
+}
+
+int cmd_detect(int argc, char **argv)
+{
+    const char *image = NULL, *model = NULL, *v;
+    float min_score = 0.5f;
+    int input_size = 416;
+    for (int i = 1; i < argc; i++) {
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
+            help();
+            return CMD_OK;
+        } else if (cli_opt(argc, argv, &i, "--min-score", &v)) {
+            if (!cli_parse_float(v, &min_score) || !(min_score >= 0.0f && min_score < 1.0f))
+                return cli_usage_error("detect", "--min-score wants a number in [0,1), not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--input-size", &v)) {
+            if (!cli_parse_int(v, &input_size))
+                return cli_usage_error("detect", "--input-size wants an integer, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--model", &v)) {
+            model = v;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage_error("detect", "unknown option '%s'", argv[i]);
+        } else if (!image) {
+            image = argv[i];
+        } else {
+            return cli_usage_error("detect", "one image at a time ('%s' is extra)", argv[i]);
+        }
+    }
+    if (!image) return cli_usage_error("detect", "no IMAGE given");
+
+    ts_detector *det = NULL;
+    ts_image img = { 0 };
+    ts_status st = ts_detector_load(model, &det);
+    if (st == TS_OK) st = ts_detector_set_input_size(det, input_size);
+    if (st == TS_OK) st = ts_image_load(image, &img);
+    ts_face_box *boxes = NULL;
+    int n = 0;
+    if (st == TS_OK) {
+        boxes = malloc(sizeof *boxes * MAX_FACES);
+        st = boxes ? ts_detector_detect(det, &img, min_score, boxes, MAX_FACES, &n)
+                   : ts_error(TS_ERR_OOM, "out of memory");
+    }
+    if (st != TS_OK) {
+        free(boxes);
+        ts_image_clear(&img);
+        ts_detector_free(det);
+        return cli_fail("detect", st);
+    }
+    if (n > MAX_FACES) n = MAX_FACES;
+    printf("{\"faces\":[");
+    for (int i = 0; i < n; i++)
+        printf("%s{\"x\":%.3f,\"y\":%.3f,\"w\":%.3f,\"h\":%.3f,\"score\":%.5f}", i ? "," : "",
+               (double)boxes[i].x, (double)boxes[i].y, (double)boxes[i].w, (double)boxes[i].h,
+               (double)boxes[i].score);
+    printf("]}\n");
+    free(boxes);
+    ts_image_clear(&img);
+    ts_detector_free(det);
+    return CMD_OK;
+}
