@@ -25,6 +25,7 @@
 #include "model.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -162,7 +163,7 @@ static ts_status encode_data(const ts_model *m, const ts_model_tensor *ts, int n
             size_t len = k * dtype_size(dtype);
             if (hash) ts_sha256_update(hash, bytes, len);
             if (f && fwrite(bytes, 1, len, f) != len)
-                st = ts_error(TS_ERR_IO, "%s: write failed", path);
+                st = ts_error(TS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
         }
     }
     free(chunk);
@@ -187,7 +188,7 @@ static cJSON *metadata_json(const ts_model *m, const char *hash_hex)
 {
     const ts_model_meta *md = &m->meta;
     cJSON *o = cJSON_CreateObject();
-    char num[64];
+    char num[96]; /* holds "sha256:" + 64 hex digits */
     bool ok = o != NULL;
 #define PUT(key, value) ok = ok && cJSON_AddStringToObject(o, key, value) != NULL
     PUT("format", "pt");
@@ -298,7 +299,7 @@ ts_status ts_model_save(ts_model *m, const char *path, ts_dtype dtype)
     if (st == TS_OK) {
         if (fwrite(len_le, 1, 8, af.f) != 8 || fwrite(json, 1, hlen, af.f) != hlen ||
             fwrite("        ", 1, padded - hlen, af.f) != padded - hlen)
-            st = ts_error(TS_ERR_IO, "%s: write failed", path);
+            st = ts_error(TS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
         if (st == TS_OK) st = encode_data(m, ts, n, dtype, NULL, af.f, path);
         if (st == TS_OK) st = ts_atomic_commit(&af);
         else ts_atomic_abort(&af);
@@ -777,7 +778,7 @@ ts_status ts_model_load_buffer(const uint8_t *buf, size_t len, const char *name,
     st = ts_model_new_from_text(pm.arch, pm.arch_text, pm.in_channels, pm.size, pm.n_classes, &m);
     if (st != TS_OK) {
         /* Keep the parser's message, say where it came from. */
-        st = ts_error_prefix(st == TS_ERR_ARG ? TS_ERR_FORMAT : st, "%s: metadata 'arch_text': ", name);
+        st = ts_error_prefix(st == TS_ERR_ARG ? TS_ERR_FORMAT : st, "%s: ", name);
         goto done;
     }
     if ((st = load_tensors(root, data, dlen, name, pm.hash, m)) != TS_OK) goto done;

@@ -130,12 +130,13 @@ static ts_status check_graph(const ts_graph *g, int in_channels, int size, int c
     const ts_node *in = &g->nodes[0], *out = &g->nodes[g->output];
     if (in->c != in_channels || in->h != size || in->w != size)
         return ts_error(TS_ERR_FORMAT,
-                        "architecture takes (%d,%d,%d) inputs, expected (%d,%d,%d)",
-                        in->c, in->h, in->w, in_channels, size, size);
+                        "the architecture takes (%d,%d,%d) inputs, not (%d,%d,%d)"
+                        " (%d channels of %dx%d)", in->c, in->h, in->w, in_channels, size, size,
+                        in_channels, size, size);
     if (out->c != classes || out->h != 1 || out->w != 1)
         return ts_error(TS_ERR_FORMAT,
-                        "architecture's output '%s' is (%d,%d,%d), expected (%d,1,1)"
-                        " (one logit per class)", out->name, out->c, out->h, out->w, classes);
+                        "the architecture's output '%s' is (%d,%d,%d), not one logit for each of"
+                        " %d classes", out->name, out->c, out->h, out->w, classes);
     return TS_OK;
 }
 
