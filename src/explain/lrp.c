@@ -774,10 +774,10 @@ static ts_status maxpool_node(ts_lrp *l, int i)
     float *Rin = l->rel[nd->inputs[0]].data;
     for (size_t p = 0; p < planes; p++)
         for (size_t q = 0; q < out_plane; q++) {
+            /* -1 marks a window past the image (Caffe rounding): no input. */
             float a = arg[p * out_plane + q];
-            size_t k = (size_t)a;
-            TS_ASSERT(a >= 0 && k < in_plane);
-            Rin[p * in_plane + k] += R[p * out_plane + q];
+            if (!(a >= 0) || (size_t)a >= in_plane) continue;
+            Rin[p * in_plane + (size_t)a] += R[p * out_plane + q];
         }
     return TS_OK;
 }
