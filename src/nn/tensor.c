@@ -19,10 +19,12 @@ ts_status ts_arena_init(ts_arena *a, size_t cap)
     memset(a, 0, sizeof *a);
     if (cap == 0) return TS_OK;
     size_t bytes = round_up(cap) * sizeof(float);
-    a->base = aligned_alloc(64, bytes);
-    if (!a->base)
+    /* calloc: large blocks come zeroed from mmap without touching them, so
+     * a VGG-sized arena costs nothing until it is used. */
+    a->block = calloc(1, bytes + 64);
+    if (!a->block)
         return ts_error(TS_ERR_OOM, "cannot allocate %zu MiB for an arena", bytes >> 20);
-    memset(a->base, 0, bytes);
+    a->base = (float *)(((uintptr_t)a->block + 63) & ~(uintptr_t)63);
     a->cap = round_up(cap);
     return TS_OK;
 }
@@ -30,7 +32,7 @@ ts_status ts_arena_init(ts_arena *a, size_t cap)
 void ts_arena_clear(ts_arena *a)
 {
     if (!a) return;
-    if (!a->on_device) free(a->base);
+    if (!a->on_device) free(a->block);
     memset(a, 0, sizeof *a);
 }
 

@@ -44,6 +44,7 @@ typedef struct ts_arena {
     size_t used;     /* floats handed out, alignment padding included */
     size_t cap;      /* floats reserved */
     bool on_device;  /* base is device memory (CUDA backend) */
+    void *block;     /* what to free: base rounded up to 64 bytes inside it */
 } ts_arena;
 
 /* Reserves `cap` floats of zeroed host memory.  TS_ERR_OOM on failure. */
