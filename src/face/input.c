@@ -1,0 +1,110 @@
+/* input.c - image + landmarks -> model input tensor; see input.h.
+ *
+ * Invariant: the only code that turns pixels into network inputs, so the
+ * normalisation recorded in a checkpoint is applied the same way everywhere.
+ */
+#include "input.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "amap.h"
+
+/* Source coordinate and weights for one destination index along an axis. */
+typedef struct tap {
+    int i0, i1;
+    float w1; /* weight of i1; i0 gets 1 - w1 */
+} tap;
+
+static void make_taps(int src, int dst, tap *t)
+{
+    float scale = (float)src / (float)dst;
+    for (int d = 0; d < dst; d++) {
+        float s = ((float)d + 0.5f) * scale - 0.5f;
+        if (s < 0) s = 0;
+        int i0 = (int)s;
+        if (i0 > src - 1) i0 = src - 1;
+        int i1 = i0 + 1 < src ? i0 + 1 : src - 1;
+        t[d] = (tap){ i0, i1, s - (float)i0 };
+        if (t[d].w1 > 1) t[d].w1 = 1;
+    }
+}
+
+void ts_image_resize_planes(const ts_image *img, int dw, int dh, float *planes)
+{
+    TS_ASSERT(img && img->data && img->width > 0 && img->height > 0 && dw > 0 && dh > 0);
+    tap *tx = malloc((size_t)dw * sizeof *tx), *ty = malloc((size_t)dh * sizeof *ty);
+    TS_ASSERT(tx && ty);
+    make_taps(img->width, dw, tx);
+    make_taps(img->height, dh, ty);
+    size_t plane = (size_t)dw * dh;
+    for (int y = 0; y < dh; y++) {
+        const uint8_t *r0 = img->data + (size_t)ty[y].i0 * img->stride;
+        const uint8_t *r1 = img->data + (size_t)ty[y].i1 * img->stride;
+        float wy = ty[y].w1;
+        for (int x = 0; x < dw; x++) {
+            int a = tx[x].i0 * 3, b = tx[x].i1 * 3;
+            float wx = tx[x].w1;
+            for (int c = 0; c < 3; c++) {
+                float top = (float)r0[a + c] + wx * (float)(r0[b + c] - r0[a + c]);
+                float bot = (float)r1[a + c] + wx * (float)(r1[b + c] - r1[a + c]);
+                planes[c * plane + (size_t)y * dw + x] = (top + wy * (bot - top)) * (1.0f / 255.0f);
+            }
+        }
+    }
+    free(tx);
+    free(ty);
+}
+
+/* Channel 3: A(x,y) of the landmarks in the resized frame, encoded. */
+static ts_status amap_channel(const ts_model *m, const ts_image *img, const ts_points *pts, float *dst)
+{
+    int divisor = 0;
+    TS_TRY(ts_amap_encoding_parse(m->meta.amap_encoding, &divisor));
+    if (pts->n != divisor + 1)
+        return ts_error(TS_ERR_ARG, "the model's A(x,y) encoding '%s' needs %d landmarks, got %d",
+                        m->meta.amap_encoding, divisor + 1, pts->n);
+    int s = m->meta.in_size;
+    ts_points *scaled = malloc(sizeof *scaled);
+    uint8_t *map = malloc((size_t)s * s);
+    if (!scaled || !map) {
+        free(scaled);
+        free(map);
+        return ts_error(TS_ERR_OOM, "out of memory for the A(x,y) map");
+    }
+    scaled->n = pts->n;
+    float sx = (float)s / (float)img->width, sy = (float)s / (float)img->height;
+    for (int j = 0; j < pts->n; j++) {
+        scaled->x[j] = (pts->x[j] + 0.5f) * sx - 0.5f;
+        scaled->y[j] = (pts->y[j] + 0.5f) * sy - 0.5f;
+    }
+    ts_status st = ts_amap_compute(scaled, s, s, map);
+    if (st == TS_OK) st = ts_amap_encode(map, s, s, pts->n, dst);
+    free(scaled);
+    free(map);
+    return st;
+}
+
+ts_status ts_model_input_from_image(const ts_model *m, const ts_image *img, const ts_points *pts,
+                                    ts_tensor *out)
+{
+    const ts_model_meta *md = &m->meta;
+    int s = md->in_size, ch = md->in_channels;
+    TS_ASSERT(out && out->data && out->n >= 1 && out->c == ch && out->h == s && out->w == s);
+    TS_ASSERT(img && img->data);
+    if (ch == 4 && !pts)
+        return ts_error(TS_ERR_UNSUPPORTED,
+                        "model '%s' is a 4-channel (RGB + A(x,y)) model: it needs the face's"
+                        " landmarks (method '%s') and none were given", md->arch,
+                        ts_landmark_method_name(md->landmarks));
+    if (ch != 3 && ch != 4)
+        return ts_error(TS_ERR_UNSUPPORTED, "models with %d input channels are not supported", ch);
+    ts_image_resize_planes(img, s, s, out->data);
+    size_t plane = (size_t)s * s;
+    if (ch == 4) TS_TRY(amap_channel(m, img, pts, out->data + 3 * plane));
+    for (int c = 0; c < ch; c++) {
+        float *p = out->data + c * plane, mean = md->mean[c], inv = 1.0f / md->std[c];
+        for (size_t i = 0; i < plane; i++) p[i] = (p[i] - mean) * inv;
+    }
+    return TS_OK;
+}

@@ -1,0 +1,42 @@
+/* input.h - the one place where a face image becomes a model's input tensor.
+ *
+ * ARCHITECTURE.md: a model's metadata (nn/model.h) decides how an image
+ * becomes its input, so a model always gets the input it was trained with.
+ * Every caller (CLI predict, training data loader, app, LRP) goes through
+ * ts_model_input_from_image.
+ *
+ * Steps, for an image that is already a face crop:
+ *   1. bilinear resize of the whole image to in_size x in_size, sampling
+ *      at pixel centres (source = (dst + 0.5) * src_size / in_size - 0.5,
+ *      clamped at the borders; PyTorch's interpolate(mode="bilinear",
+ *      align_corners=False) without antialiasing);
+ *   2. R, G, B in that order, v = pixel / 255;
+ *   3. for 4-channel (LACNN) models, channel 3 is A(x,y) (face/amap.h) of
+ *      the landmarks mapped into the resized frame with the same
+ *      pixel-centre rule (x' = (x + 0.5) * in_size / width - 0.5), encoded
+ *      as the model's amap_encoding says ("index/67": index / 67);
+ *   4. x = (v - mean[c]) / std[c] with the model's per-channel statistics.
+ */
+#ifndef TS_INPUT_H
+#define TS_INPUT_H
+
+#include "../nn/model.h"
+#include "image.h"
+
+/* Fills `out`, a (1, in_channels, in_size, in_size) host tensor (for a batch,
+ * pass a view of one sample), from `img` and, for 4-channel models, the
+ * face's landmarks in image coordinates (`pts`, may be NULL for 3-channel
+ * models).
+ * Errors: TS_ERR_UNSUPPORTED when a 4-channel model gets no landmarks;
+ * TS_ERR_ARG when the landmark count does not fit the model's A(x,y)
+ * encoding; TS_ERR_FORMAT for an encoding this build does not know.
+ * A wrongly shaped `out` is a broken contract (abort). */
+ts_status ts_model_input_from_image(const ts_model *m, const ts_image *img, const ts_points *pts,
+                                    ts_tensor *out);
+
+/* Bilinear resize of an RGB8 image into three float planes of dw x dh
+ * (v = pixel / 255, not normalised), sampling rule of step 1 above.
+ * planes: (3, dh, dw) floats. */
+void ts_image_resize_planes(const ts_image *img, int dw, int dh, float *planes);
+
+#endif
