@@ -1,0 +1,190 @@
+/* activations.c - response grids and filter pictures (activations.h; the
+ * layout of Fig. 5 of the LACNN paper).
+ *
+ * Invariants: grids hold values in [0,1] or NaN (background); every map is
+ * upscaled by pixel replication (nearest), so one grid pixel block is one
+ * unit's response and nothing is invented between units.
+ */
+#include "activations.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* colormap.h: added with ts_act_grid_render */
+
+void ts_act_grid_clear(ts_act_grid *g)
+{
+    if (!g) return;
+    free(g->v);
+    memset(g, 0, sizeof *g);
+}
+
+typedef struct layout {
+    int cols, rows, scale, gap, cw, ch, w, h;
+} layout;
+
+static ts_status plan(int n_maps, int mh, int mw, const ts_act_opts *o, layout *l)
+{
+    ts_act_opts d = o ? *o : (ts_act_opts){ 0 };
+    if (n_maps < 1 || mh < 1 || mw < 1)
+        return ts_error(TS_ERR_ARG, "activation grid: %d maps of %dx%d", n_maps, mw, mh);
+    l->cols = d.cols > 0 ? d.cols : n_maps <= 100 ? (n_maps < 10 ? n_maps : 10)
+                                                  : (int)ceil(sqrt((double)n_maps));
+    l->rows = (n_maps + l->cols - 1) / l->cols;
+    int big = mh > mw ? mh : mw;
+    l->scale = d.scale > 0 ? d.scale : (48 + big - 1) / big;
+    l->gap = d.gap < 0 ? 0 : d.gap == 0 ? 2 : d.gap;
+    l->cw = mw * l->scale;
+    l->ch = mh * l->scale;
+    long w = (long)l->cols * l->cw + (long)(l->cols - 1) * l->gap;
+    long h = (long)l->rows * l->ch + (long)(l->rows - 1) * l->gap;
+    if (w > TS_IMAGE_MAX_SIDE || h > TS_IMAGE_MAX_SIDE)
+        return ts_error(TS_ERR_ARG, "activation grid: %ldx%ld pixels is too large (lower the scale)", w, h);
+    l->w = (int)w;
+    l->h = (int)h;
+    return TS_OK;
+}
+
+ts_status ts_act_grid_maps(const float *maps, int n_maps, int mh, int mw, const ts_act_opts *o,
+                           ts_act_grid *out)
+{
+    memset(out, 0, sizeof *out);
+    layout l;
+    TS_TRY(plan(n_maps, mh, mw, o, &l));
+    size_t npix = (size_t)l.w * l.h, hw = (size_t)mh * mw;
+    out->v = malloc(npix * sizeof(float));
+    if (!out->v) return ts_error(TS_ERR_OOM, "activation grid %dx%d", l.w, l.h);
+    for (size_t q = 0; q < npix; q++) out->v[q] = NAN;
+    out->w = l.w, out->h = l.h, out->cols = l.cols, out->rows = l.rows;
+    out->cell_w = l.cw, out->cell_h = l.ch;
+    out->lo = out->hi = NAN;
+
+    bool shared = o && o->shared_norm;
+    float glo = INFINITY, ghi = -INFINITY;
+    if (shared) {
+        for (size_t q = 0; q < hw * n_maps; q++)
+            if (isfinite(maps[q])) glo = fminf(glo, maps[q]), ghi = fmaxf(ghi, maps[q]);
+        out->lo = glo, out->hi = ghi;
+    }
+    for (int k = 0; k < n_maps; k++) {
+        const float *m = maps + (size_t)k * hw;
+        float lo = glo, hi = ghi;
+        if (!shared) {
+            lo = INFINITY, hi = -INFINITY;
+            for (size_t q = 0; q < hw; q++)
+                if (isfinite(m[q])) lo = fminf(lo, m[q]), hi = fmaxf(hi, m[q]);
+        }
+        float span = hi - lo;
+        int ox = (k % l.cols) * (l.cw + l.gap), oy = (k / l.cols) * (l.ch + l.gap);
+        for (int y = 0; y < l.ch; y++)
+            for (int x = 0; x < l.cw; x++) {
+                float v = m[(size_t)(y / l.scale) * mw + x / l.scale];
+                float t = !isfinite(v) ? 0.0f : span > 0 ? (v - lo) / span : 0.5f;
+                out->v[(size_t)(oy + y) * l.w + ox + x] = t;
+            }
+    }
+    return TS_OK;
+}
+
+static ts_status find_layer(const ts_graph *g, const char *layer, int *index)
+{
+    int i = layer ? ts_graph_index(g, layer) : -1;
+    if (i >= 0) {
+        *index = i;
+        return TS_OK;
+    }
+    char names[512];
+    size_t used = 0;
+    names[0] = '\0';
+    for (int k = 0; k < g->n_nodes && used + 4 < sizeof names; k++) {
+        int w = snprintf(names + used, sizeof names - used, "%s%s", k ? ", " : "", g->nodes[k].name);
+        if (w < 0 || used + (size_t)w >= sizeof names) break;
+        used += (size_t)w;
+    }
+    return ts_error(TS_ERR_ARG, "unknown layer '%s' (layers: %s)", layer ? layer : "(null)", names);
+}
+
+ts_status ts_act_grid_layer(const ts_graph *g, const char *layer, int n, const ts_act_opts *o,
+                            ts_act_grid *out)
+{
+    memset(out, 0, sizeof *out);
+    int i;
+    TS_TRY(find_layer(g, layer, &i));
+    const ts_node *nd = &g->nodes[i];
+    if (g->batch < 1 || n < 0 || n >= g->batch || !nd->out.data)
+        return ts_error(TS_ERR_ARG, "layer '%s': no forward pass has run for sample %d", layer, n);
+    size_t per = (size_t)nd->c * nd->h * nd->w;
+    return ts_act_grid_maps(nd->out.data + (size_t)n * per, nd->c, nd->h, nd->w, o, out);
+}
+
+static ts_status conv_layer(const ts_graph *g, const char *layer, const ts_node **nd)
+{
+    int i;
+    TS_TRY(find_layer(g, layer, &i));
+    *nd = &g->nodes[i];
+    if ((*nd)->op != TS_OP_CONV2D || !(*nd)->weight.data)
+        return ts_error(TS_ERR_ARG, "layer '%s' is a %s, filters need a conv2d layer", layer,
+                        ts_op_name((*nd)->op));
+    return TS_OK;
+}
+
+ts_status ts_act_filters_rgb(const ts_graph *g, const char *layer, const ts_act_opts *o, ts_image *out)
+{
+    memset(out, 0, sizeof *out);
+    const ts_node *nd;
+    TS_TRY(conv_layer(g, layer, &nd));
+    const ts_tensor *w = &nd->weight;
+    int O = w->n, Cw = w->c, KH = w->h, KW = w->w, nc = Cw >= 3 ? 3 : 1;
+    ts_act_opts d = o ? *o : (ts_act_opts){ 0 };
+    if (d.scale <= 0) d.scale = (32 + (KH > KW ? KH : KW) - 1) / (KH > KW ? KH : KW);
+    layout l;
+    TS_TRY(plan(O, KH, KW, &d, &l));
+    TS_TRY(ts_image_init(out, l.w, l.h));
+    for (int y = 0; y < l.h; y++)
+        memset(ts_image_pixel(out, 0, y), 235, (size_t)l.w * 3);
+    /* Shared: one symmetric range over all filters. */
+    float gmax = 0;
+    for (size_t q = 0; q < ts_tensor_numel(w); q++) gmax = fmaxf(gmax, fabsf(w->data[q]));
+    size_t khw = (size_t)KH * KW;
+    for (int k = 0; k < O; k++) {
+        const float *f = w->data + (size_t)k * Cw * khw;
+        float m = d.shared_norm ? gmax : 0;
+        if (!d.shared_norm)
+            for (size_t q = 0; q < nc * khw; q++) m = fmaxf(m, fabsf(f[q]));
+        int ox = (k % l.cols) * (l.cw + l.gap), oy = (k / l.cols) * (l.ch + l.gap);
+        for (int y = 0; y < l.ch; y++)
+            for (int x = 0; x < l.cw; x++) {
+                uint8_t *p = ts_image_pixel(out, ox + x, oy + y);
+                size_t q = (size_t)(y / l.scale) * KW + x / l.scale;
+                for (int c = 0; c < 3; c++) {
+                    float v = f[(nc == 3 ? c : 0) * khw + q];
+                    float t = m > 0 ? 0.5f + 0.5f * v / m : 0.5f;
+                    p[c] = (uint8_t)lrintf(fminf(fmaxf(t, 0.0f), 1.0f) * 255.0f);
+                }
+            }
+    }
+    return TS_OK;
+}
+
+ts_status ts_act_filters_channel(const ts_graph *g, const char *layer, int channel,
+                                 const ts_act_opts *o, ts_act_grid *out)
+{
+    memset(out, 0, sizeof *out);
+    const ts_node *nd;
+    TS_TRY(conv_layer(g, layer, &nd));
+    const ts_tensor *w = &nd->weight;
+    if (channel < 0 || channel >= w->c)
+        return ts_error(TS_ERR_ARG, "layer '%s': filters have %d input channels, no channel %d", layer,
+                        w->c, channel);
+    size_t khw = (size_t)w->h * w->w;
+    float *maps = malloc((size_t)w->n * khw * sizeof(float));
+    if (!maps) return ts_error(TS_ERR_OOM, "filters of '%s'", layer);
+    for (int k = 0; k < w->n; k++)
+        memcpy(maps + k * khw, w->data + ((size_t)k * w->c + channel) * khw, khw * sizeof(float));
+    ts_act_opts d = o ? *o : (ts_act_opts){ 0 };
+    if (d.scale <= 0) d.scale = (32 + (w->h > w->w ? w->h : w->w) - 1) / (w->h > w->w ? w->h : w->w);
+    ts_status st = ts_act_grid_maps(maps, w->n, w->h, w->w, &d, out);
+    free(maps);
+    return st;
+}
