@@ -1,0 +1,138 @@
+/* cmd-eval.c - `traitscope-cli eval`: accuracy of a trained model on a
+ * dataset, with Wilson 95% intervals, 1-off accuracy for age groups,
+ * optional ten-crop oversampling and test-set swapping (--align).
+ *
+ * Output contract (--json, stdout, one object):
+ *   {"model":M,"data":SPEC,"split":"test"|"all","images":N,"skipped":K,
+ *    "alignment":A,"model_alignment":A0,"swapped":bool,"oversample":bool,
+ *    "accuracy":X,"ci95":[lo,hi],            (the first trait)
+ *    "traits":[{"name":T,"n":N,"correct":C,"accuracy":X,"ci95":[lo,hi],
+ *               "one_off":Y,"one_off_ci95":[lo,hi]}]}   (one_off: age groups)
+ * Without --json a table.  Exit 0, 1 (failed), 2 (usage).
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "train/eval.h"
+
+static void help(void)
+{
+    printf("usage: traitscope-cli eval --model MODEL --data SPEC [--split test|all] [--oversample]\n"
+           "                           [--align none|rotation|affine] [--limit N] [--batch N]\n"
+           "                           [--threads N] [--cache DIR] [--json]\n"
+           "\n"
+           "Accuracy of MODEL on SPEC with a Wilson 95%% confidence interval (and 1-off\n"
+           "accuracy for age groups).  --split test (default) re-makes the split recorded in\n"
+           "the model; all uses every labelled image.  --oversample averages ten crops (four\n"
+           "corners, centre, mirrored).  --align prepares the faces with another alignment than\n"
+           "the model's (test-set swapping).  --limit defaults to the model's training limit.\n");
+}
+
+static cJSON *pair(double a, double b)
+{
+    cJSON *p = cJSON_CreateArray();
+    cJSON_AddItemToArray(p, cJSON_CreateNumber(a));
+    cJSON_AddItemToArray(p, cJSON_CreateNumber(b));
+    return p;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    const char *model = NULL, *v;
+    bool json = false;
+    ts_eval_options o = { .limit = -1 };
+    for (int i = 1; i < argc; i++) {
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
+            help();
+            return CMD_OK;
+        } else if (cli_opt(argc, argv, &i, "--model", &v)) {
+            model = v;
+        } else if (cli_opt(argc, argv, &i, "--data", &v)) {
+            o.data = v;
+        } else if (cli_opt(argc, argv, &i, "--split", &v)) {
+            if (!strcmp(v, "all")) o.all = true;
+            else if (!strcmp(v, "test")) o.all = false;
+            else return cli_usage_error("eval", "--split wants test or all, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--align", &v)) {
+            if (!ts_alignment_parse(v, &o.align))
+                return cli_usage_error("eval", "--align wants none, rotation or affine, not '%s'", v);
+            o.align_override = true;
+        } else if (cli_opt(argc, argv, &i, "--limit", &v)) {
+            if (!cli_parse_int(v, &o.limit) || o.limit < 0) return cli_usage_error("eval", "--limit wants N >= 0");
+        } else if (cli_opt(argc, argv, &i, "--batch", &v)) {
+            if (!cli_parse_int(v, &o.batch) || o.batch < 1) return cli_usage_error("eval", "--batch wants N >= 1");
+        } else if (cli_opt(argc, argv, &i, "--threads", &v)) {
+            if (!cli_parse_int(v, &o.threads) || o.threads < 0) return cli_usage_error("eval", "--threads wants N");
+        } else if (cli_opt(argc, argv, &i, "--cache", &v)) {
+            o.cache_dir = v;
+        } else if (cli_flag(argv, i, "--oversample")) {
+            o.oversample = true;
+        } else if (cli_flag(argv, i, "--json")) {
+            json = true;
+        } else {
+            return cli_usage_error("eval", "unknown argument '%s' (see --help)", argv[i]);
+        }
+    }
+    if (!model || !o.data) return cli_usage_error("eval", "--model and --data are required (see --help)");
+    ts_model *m;
+    ts_status st = ts_model_load(model, &m);
+    if (st != TS_OK) return cli_fail("eval", st);
+    ts_eval_result r;
+    st = ts_eval_run(m, &o, NULL, NULL, NULL, &r);
+    if (st != TS_OK) {
+        ts_model_free(m);
+        return cli_fail("eval", st);
+    }
+    if (json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "model", model);
+        cJSON_AddStringToObject(j, "data", o.data);
+        cJSON_AddStringToObject(j, "split", r.split);
+        cJSON_AddNumberToObject(j, "images", r.n_images);
+        cJSON_AddNumberToObject(j, "skipped", r.n_skipped);
+        cJSON_AddStringToObject(j, "alignment", ts_alignment_name(r.align));
+        cJSON_AddStringToObject(j, "model_alignment", ts_alignment_name(m->meta.alignment));
+        cJSON_AddBoolToObject(j, "swapped", r.swapped);
+        cJSON_AddBoolToObject(j, "oversample", r.oversample);
+        cJSON_AddNumberToObject(j, "accuracy", r.traits[0].accuracy);
+        cJSON_AddItemToObject(j, "ci95", pair(r.traits[0].lo, r.traits[0].hi));
+        cJSON *ta = cJSON_AddArrayToObject(j, "traits");
+        for (int t = 0; t < r.n_traits; t++) {
+            const ts_eval_trait *et = &r.traits[t];
+            cJSON *x = cJSON_CreateObject();
+            cJSON_AddStringToObject(x, "name", et->name);
+            cJSON_AddNumberToObject(x, "n", et->n);
+            cJSON_AddNumberToObject(x, "correct", et->correct);
+            cJSON_AddNumberToObject(x, "accuracy", et->accuracy);
+            cJSON_AddItemToObject(x, "ci95", pair(et->lo, et->hi));
+            if (et->has_one_off) {
+                cJSON_AddNumberToObject(x, "one_off", et->one_off);
+                cJSON_AddItemToObject(x, "one_off_ci95", pair(et->one_off_lo, et->one_off_hi));
+            }
+            cJSON_AddItemToArray(ta, x);
+        }
+        char *text = cJSON_PrintUnformatted(j);
+        printf("%s\n", text ? text : "{}");
+        free(text);
+        cJSON_Delete(j);
+    } else {
+        printf("model %s on %s (%s split, %d images%s, alignment %s%s)\n", model, o.data, r.split, r.n_images,
+               r.oversample ? ", 10-crop oversampling" : "", ts_alignment_name(r.align),
+               r.swapped ? " - swapped" : "");
+        printf("%-14s %6s %9s  %-17s %9s\n", "trait", "n", "accuracy", "95% CI (Wilson)", "1-off");
+        for (int t = 0; t < r.n_traits; t++) {
+            const ts_eval_trait *et = &r.traits[t];
+            char one[32] = "";
+            if (et->has_one_off) snprintf(one, sizeof one, "%.2f%%", 100 * et->one_off);
+            printf("%-14s %6d %8.2f%%  [%6.2f, %6.2f]  %9s\n", et->name, et->n, 100 * et->accuracy, 100 * et->lo,
+                   100 * et->hi, one);
+        }
+        if (r.n_skipped) printf("(%d images could not be prepared and were skipped)\n", r.n_skipped);
+    }
+    ts_eval_result_clear(&r);
+    ts_model_free(m);
+    return CMD_OK;
+}

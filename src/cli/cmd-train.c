@@ -1,0 +1,250 @@
+/* cmd-train.c - `traitscope-cli train`: trains a baseline (RGB) or LACNN
+ * (RGB + A(x,y)) network for one trait (train/job.h does the work).
+ *
+ * Progress goes to stderr: a one-line bar redrawn in place when stderr is a
+ * terminal, plain lines otherwise (one per tenth of an epoch, one per
+ * epoch).  Ctrl-C asks the job to stop; the last epoch's checkpoint stays
+ * and `--resume` continues from it.
+ *
+ * Output contract (stdout, one JSON object at the end):
+ *   {"model":OUT,"state":OUT.state,"trait":T,"variant":V,"arch":A,
+ *    "backend":B,"epochs_done":E,"resumed_from_epoch":R,"n_train":N,
+ *    "n_test":M,"final_loss":L,"train_accuracy":X,"test_accuracy":Y|null,
+ *    "seconds":S,"images_per_s":I}
+ * Exit 0, 1 (failed or cancelled), 2 (usage).
+ */
+#include <cjson/cJSON.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "data/split.h"
+#include "train/job.h"
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
+
+static bool should_abort(void *user)
+{
+    (void)user;
+    return interrupted != 0;
+}
+
+typedef struct ui {
+    bool tty;
+    int last_tenth;
+    int last_phase;
+} ui;
+
+static void fmt_time(double s, char *buf, size_t n)
+{
+    if (s < 0) {
+        snprintf(buf, n, "--:--");
+        return;
+    }
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, n, "%ld:%02ld:%02ld", t / 3600, t / 60 % 60, t % 60);
+    else snprintf(buf, n, "%02ld:%02ld", t / 60, t % 60);
+}
+
+static void on_progress(const ts_train_progress *p, void *user)
+{
+    ui *u = user;
+    char eta[32], el[32];
+    fmt_time(p->eta_s, eta, sizeof eta);
+    fmt_time(p->elapsed_s, el, sizeof el);
+    if (p->phase == TS_TRAIN_PREPARING || p->phase == TS_TRAIN_EVALUATING) {
+        const char *what = p->phase == TS_TRAIN_PREPARING ? "preparing faces" : "evaluating test set";
+        if (u->tty) {
+            fprintf(stderr, "\r\033[K%s %d/%d [%s]", what, p->done, p->total, el);
+            if (p->done == p->total) fputc('\n', stderr);
+        } else if (p->done == p->total || u->last_phase != (int)p->phase) {
+            fprintf(stderr, "%s %d/%d [%s]\n", what, p->done, p->total, el);
+        }
+        u->last_phase = (int)p->phase;
+        fflush(stderr);
+        return;
+    }
+    u->last_phase = (int)p->phase;
+    if (p->phase == TS_TRAIN_DONE) return;
+    if (p->epoch_end) {
+        if (u->tty) fputc('\n', stderr);
+        fprintf(stderr, "epoch %d/%d done: loss %.4f  train acc %.2f%%", p->epoch, p->epochs, p->loss,
+                100 * p->accuracy);
+        if (p->test_accuracy >= 0) fprintf(stderr, "  test acc %.2f%%", 100 * p->test_accuracy);
+        fprintf(stderr, "  %.1f img/s  [%s]  checkpoint written\n", p->images_per_s, el);
+        u->last_tenth = -1;
+        fflush(stderr);
+        return;
+    }
+    if (u->tty) {
+        int width = 30, fill = p->steps ? (int)((long)width * p->step / p->steps) : 0;
+        char bar[64];
+        for (int i = 0; i < width; i++) bar[i] = i < fill ? '#' : '.';
+        bar[width] = '\0';
+        fprintf(stderr, "\r\033[Kepoch %d/%d [%s] %d/%d loss %.4f acc %.1f%% %.1f img/s lr %g eta %s", p->epoch,
+                p->epochs, bar, p->step, p->steps, p->loss, 100 * p->accuracy, p->images_per_s, p->lr, eta);
+    } else {
+        int tenth = p->steps ? (int)(10L * p->step / p->steps) : 0;
+        if (tenth == u->last_tenth) return;
+        u->last_tenth = tenth;
+        fprintf(stderr, "epoch %d/%d step %d/%d loss %.4f acc %.2f%% %.1f img/s lr %g eta %s\n", p->epoch, p->epochs,
+                p->step, p->steps, p->loss, 100 * p->accuracy, p->images_per_s, p->lr, eta);
+    }
+    fflush(stderr);
+}
+
+static void help(void)
+{
+    printf("usage: traitscope-cli train --data SPEC --trait NAME --variant baseline|lacnn --out MODEL\n"
+           "                            [--arch NAME|FILE] [--size N] [--epochs N] [--batch N]\n"
+           "                            [--lr X] [--momentum X] [--weight-decay X]\n"
+           "                            [--lr-step EPOCHS] [--lr-gamma X] [--no-augment]\n"
+           "                            [--loss softmax|sigmoid] [--align none|rotation|affine]\n"
+           "                            [--limit N] [--seed N] [--test-fraction F]\n"
+           "                            [--device cpu|cuda|auto] [--threads N] [--cache DIR]\n"
+           "                            [--eval-each-epoch] [--resume]\n"
+           "\n"
+           "Trains one network per trait (LACNN paper): SGD with momentum and weight decay,\n"
+           "Caffe step learning rate, rotations -40/-20/+20/+40 and mirroring (x5 data).\n"
+           "Writes MODEL (safetensors) and MODEL.state after every epoch; --resume continues\n"
+           "after an interruption.  Defaults: --arch alexnet --size 150 --epochs 10 --batch 50\n"
+           "--lr 0.01 --momentum 0.9 --weight-decay 0.0005 --seed %u --test-fraction 0.2.\n"
+           "--loss sigmoid trains one multi-label net for a comma-separated list of two-class\n"
+           "traits.  --limit N uses only the first N rows of the dataset.\n",
+           TS_SPLIT_DEFAULT_SEED);
+}
+
+int cmd_train(int argc, char **argv)
+{
+    ts_train_settings s;
+    ts_train_settings_default(&s);
+    s.seed = TS_SPLIT_DEFAULT_SEED;
+    bool have_variant = false;
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        int n;
+        float f;
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
+            help();
+            return CMD_OK;
+        } else if (cli_opt(argc, argv, &i, "--data", &v)) {
+            s.data = v;
+        } else if (cli_opt(argc, argv, &i, "--trait", &v)) {
+            s.trait = v;
+        } else if (cli_opt(argc, argv, &i, "--variant", &v)) {
+            if (!ts_variant_parse(v, &s.variant))
+                return cli_usage_error("train", "--variant wants baseline or lacnn, not '%s'", v);
+            have_variant = true;
+        } else if (cli_opt(argc, argv, &i, "--arch", &v)) {
+            s.arch = v;
+        } else if (cli_opt(argc, argv, &i, "--out", &v)) {
+            s.out = v;
+        } else if (cli_opt(argc, argv, &i, "--cache", &v)) {
+            s.cache_dir = v;
+        } else if (cli_opt(argc, argv, &i, "--size", &v)) {
+            if (!cli_parse_int(v, &s.size)) return cli_usage_error("train", "--size wants an integer");
+        } else if (cli_opt(argc, argv, &i, "--epochs", &v)) {
+            if (!cli_parse_int(v, &s.epochs)) return cli_usage_error("train", "--epochs wants an integer");
+        } else if (cli_opt(argc, argv, &i, "--batch", &v)) {
+            if (!cli_parse_int(v, &s.batch)) return cli_usage_error("train", "--batch wants an integer");
+        } else if (cli_opt(argc, argv, &i, "--limit", &v)) {
+            if (!cli_parse_int(v, &s.limit) || s.limit < 0)
+                return cli_usage_error("train", "--limit wants a positive integer");
+        } else if (cli_opt(argc, argv, &i, "--threads", &v)) {
+            if (!cli_parse_int(v, &s.threads) || s.threads < 0)
+                return cli_usage_error("train", "--threads wants a positive integer");
+        } else if (cli_opt(argc, argv, &i, "--lr-step", &v)) {
+            if (!cli_parse_int(v, &s.lr_step_epochs)) return cli_usage_error("train", "--lr-step wants epochs");
+        } else if (cli_opt(argc, argv, &i, "--seed", &v)) {
+            char *end;
+            s.seed = strtoull(v, &end, 10);
+            if (!v[0] || *end) return cli_usage_error("train", "--seed wants an integer");
+        } else if (cli_opt(argc, argv, &i, "--lr", &v)) {
+            if (!cli_parse_float(v, &s.lr)) return cli_usage_error("train", "--lr wants a number");
+        } else if (cli_opt(argc, argv, &i, "--momentum", &v)) {
+            if (!cli_parse_float(v, &s.momentum)) return cli_usage_error("train", "--momentum wants a number");
+        } else if (cli_opt(argc, argv, &i, "--weight-decay", &v)) {
+            if (!cli_parse_float(v, &s.weight_decay)) return cli_usage_error("train", "--weight-decay wants a number");
+        } else if (cli_opt(argc, argv, &i, "--lr-gamma", &v)) {
+            if (!cli_parse_float(v, &s.lr_gamma)) return cli_usage_error("train", "--lr-gamma wants a number");
+        } else if (cli_opt(argc, argv, &i, "--test-fraction", &v)) {
+            if (!cli_parse_float(v, &f)) return cli_usage_error("train", "--test-fraction wants a number");
+            s.test_fraction = f;
+        } else if (cli_opt(argc, argv, &i, "--loss", &v)) {
+            if (!strcmp(v, "softmax")) s.loss = TS_LOSS_SOFTMAX;
+            else if (!strcmp(v, "sigmoid")) s.loss = TS_LOSS_SIGMOID;
+            else return cli_usage_error("train", "--loss wants softmax or sigmoid, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--align", &v)) {
+            if (!ts_alignment_parse(v, &s.align))
+                return cli_usage_error("train", "--align wants none, rotation or affine, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--device", &v)) {
+            if (!strcmp(v, "cpu")) s.device = TS_DEVICE_CPU;
+            else if (!strcmp(v, "cuda")) s.device = TS_DEVICE_CUDA;
+            else if (!strcmp(v, "auto")) s.device = TS_DEVICE_AUTO;
+            else return cli_usage_error("train", "--device wants cpu, cuda or auto, not '%s'", v);
+        } else if (cli_flag(argv, i, "--no-augment")) {
+            s.augment = false;
+        } else if (cli_flag(argv, i, "--resume")) {
+            s.resume = true;
+        } else if (cli_flag(argv, i, "--eval-each-epoch")) {
+            s.eval_each_epoch = true;
+        } else {
+            (void)n;
+            return cli_usage_error("train", "unknown argument '%s' (see --help)", argv[i]);
+        }
+    }
+    if (!s.data || !s.trait || !s.out || !have_variant)
+        return cli_usage_error("train", "--data, --trait, --variant and --out are required (see --help)");
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    ui u = { .tty = isatty(STDERR_FILENO) != 0, .last_tenth = -1, .last_phase = -1 };
+    ts_train_callbacks cb = { on_progress, should_abort, &u };
+    ts_train_result res;
+    ts_status st = ts_train_run(&s, &cb, &res);
+    if (res.note[0]) fprintf(stderr, "traitscope-cli train: %s\n", res.note);
+    if (st == TS_CANCELLED) {
+        if (u.tty) fputc('\n', stderr);
+        fprintf(stderr, "traitscope-cli train: %s; run again with --resume to continue\n", ts_last_error());
+        return CMD_FAIL;
+    }
+    if (st != TS_OK) return cli_fail("train", st);
+
+    cJSON *o = cJSON_CreateObject();
+    char *state = ts_train_state_path(s.out);
+    cJSON_AddStringToObject(o, "model", s.out);
+    cJSON_AddStringToObject(o, "state", state ? state : "");
+    cJSON_AddStringToObject(o, "trait", s.trait);
+    cJSON_AddStringToObject(o, "variant", ts_variant_name(s.variant));
+    cJSON_AddStringToObject(o, "arch", s.arch);
+    cJSON_AddStringToObject(o, "backend", res.backend);
+    cJSON_AddNumberToObject(o, "epochs_done", res.epochs_done);
+    cJSON_AddNumberToObject(o, "resumed_from_epoch", res.resumed_from_epoch);
+    cJSON_AddNumberToObject(o, "n_train", res.n_train);
+    cJSON_AddNumberToObject(o, "n_test", res.n_test);
+    cJSON_AddNumberToObject(o, "final_loss", res.final_loss);
+    cJSON_AddNumberToObject(o, "train_accuracy", res.train_accuracy);
+    if (res.test_accuracy >= 0) cJSON_AddNumberToObject(o, "test_accuracy", res.test_accuracy);
+    else cJSON_AddNullToObject(o, "test_accuracy");
+    cJSON_AddNumberToObject(o, "seconds", res.seconds);
+    cJSON_AddNumberToObject(o, "images_per_s", res.images_per_s);
+    char *text = cJSON_PrintUnformatted(o);
+    printf("%s\n", text ? text : "{}");
+    free(text);
+    free(state);
+    cJSON_Delete(o);
+    return CMD_OK;
+}

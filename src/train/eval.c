@@ -1,0 +1,343 @@
+/* eval.c - accuracy, intervals, McNemar, and running a model over a set of
+ * faces; see eval.h for the statistics and the choice of images.
+ *
+ * Prediction keeps the batch size fixed (the last batch is padded with
+ * copies of its last sample, whose outputs are ignored) so the graph's
+ * activation arena is sized once.
+ */
+#include "eval.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "../data/split.h"
+#include "../data/traits.h"
+#include "../nn/loss.h"
+#include "sample.h"
+
+void ts_wilson_interval(int k, int n, double z, double *lo, double *hi)
+{
+    if (n <= 0) {
+        *lo = 0;
+        *hi = 1;
+        return;
+    }
+    double p = (double)k / n, z2 = z * z;
+    double denom = 1 + z2 / n;
+    double centre = (p + z2 / (2.0 * n)) / denom;
+    double half = z / denom * sqrt(p * (1 - p) / n + z2 / (4.0 * n * n));
+    *lo = fmax(0.0, centre - half);
+    *hi = fmin(1.0, centre + half);
+}
+
+/* log C(n, k) */
+static double log_choose(int n, int k) { return lgamma(n + 1.0) - lgamma(k + 1.0) - lgamma(n - k + 1.0); }
+
+void ts_mcnemar_test(int b, int c, ts_mcnemar *out)
+{
+    memset(out, 0, sizeof *out);
+    out->b = b;
+    out->c = c;
+    int n = b + c;
+    if (n == 0) {
+        out->p = 1;
+        out->exact = true;
+        return;
+    }
+    if (n < 25) {
+        int k = b < c ? b : c;
+        double sum = 0;
+        for (int i = 0; i <= k; i++) sum += exp(log_choose(n, i) - n * log(2.0));
+        out->p = fmin(1.0, 2 * sum);
+        out->exact = true;
+    } else {
+        double d = fabs((double)b - c) - 1;
+        if (d < 0) d = 0;
+        out->statistic = d * d / n;
+        out->p = erfc(sqrt(out->statistic / 2));
+        out->exact = false;
+    }
+}
+
+static cJSON *training_json(const ts_model *m)
+{
+    return m->meta.training ? cJSON_Parse(m->meta.training) : NULL;
+}
+
+bool ts_model_is_multilabel(const ts_model *m)
+{
+    cJSON *j = training_json(m);
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "loss");
+    bool yes = cJSON_IsString(l) && !strcmp(l->valuestring, "sigmoid");
+    cJSON_Delete(j);
+    return yes;
+}
+
+int ts_model_training_limit(const ts_model *m)
+{
+    cJSON *j = training_json(m);
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "limit");
+    int v = cJSON_IsNumber(l) && l->valuedouble >= 0 && l->valuedouble < 2e9 ? (int)l->valuedouble : -1;
+    cJSON_Delete(j);
+    return v;
+}
+
+ts_status ts_eval_predict(ts_model *m, const ts_faceset *fs, bool oversample, int batch, float *probs,
+                          ts_faceset_progress_fn progress, ts_faceset_abort_fn should_abort, void *user)
+{
+    const int S = m->meta.in_size, C = m->meta.in_channels, K = m->meta.n_classes;
+    if (fs->size != S)
+        return ts_error(TS_ERR_SHAPE, "eval: faces prepared at %d pixels, the model takes %d", fs->size, S);
+    if (C == 4 && !fs->landmarks) return ts_error(TS_ERR_ARG, "eval: a LACNN model needs landmarks");
+    const bool sigmoid = ts_model_is_multilabel(m);
+    const int V = oversample ? TS_OVERSAMPLE_CROPS : 1;
+    ts_view views[TS_OVERSAMPLE_CROPS];
+    if (oversample) ts_view_ten_crops(views);
+    else views[0] = ts_view_identity();
+    const long total = (long)fs->n * V;
+    int B = batch > 0 ? batch : 50;
+    if (B > total) B = (int)total;
+    const size_t one = (size_t)C * S * S;
+    float *x = malloc((size_t)B * one * sizeof(float));
+    float *p = malloc((size_t)B * K * sizeof(float));
+    if (!x || !p) {
+        free(x);
+        free(p);
+        return ts_error(TS_ERR_OOM, "eval: out of memory for a batch of %d", B);
+    }
+    memset(probs, 0, (size_t)fs->n * K * sizeof *probs);
+    ts_graph *g = m->graph;
+    bool was_training = g->training;
+    g->training = false;
+    ts_status st = TS_OK;
+    for (long start = 0; start < total && st == TS_OK; start += B) {
+        int real = (int)(total - start < B ? total - start : B);
+        for (int i = 0; i < B && st == TS_OK; i++) {
+            long k = start + (i < real ? i : real - 1);
+            int f = (int)(k / V);
+            ts_tensor t = { x + (size_t)i * one, 1, C, S, S };
+            st = ts_sample_make(m, &fs->base[f], fs->landmarks ? &fs->pts[f] : NULL, &views[k % V], &t);
+        }
+        if (st != TS_OK) break;
+        ts_tensor in = { x, B, C, S, S };
+        st = ts_graph_forward(g, &in);
+        if (st != TS_OK) break;
+        const ts_node *o = &g->nodes[g->output];
+        ts_tensor logits = { o->out.data, B, K, 1, 1 }, pr = { p, B, K, 1, 1 };
+        if (g->backend->device != TS_DEVICE_CPU && g->backend->download) {
+            st = g->backend->download(g->backend_ctx, p, o->out.data, (size_t)B * K);
+            if (st != TS_OK) break;
+            logits.data = p;
+        }
+        if (sigmoid)
+            for (size_t i = 0; i < (size_t)B * K; i++) p[i] = 1.0f / (1.0f + expf(-logits.data[i]));
+        else
+            ts_softmax(&logits, &pr);
+        for (int i = 0; i < real; i++) {
+            long k = start + i;
+            float *dst = probs + (size_t)(k / V) * K;
+            for (int c = 0; c < K; c++) dst[c] += p[(size_t)i * K + c] / V;
+        }
+        if (progress) progress((int)((start + real) / V), fs->n, user);
+        if (should_abort && should_abort(user)) st = ts_error(TS_CANCELLED, "eval: cancelled");
+    }
+    g->training = was_training;
+    free(x);
+    free(p);
+    return st;
+}
+
+/* The model's trait names ("gender" or "a,b,c") split into out. */
+static int model_traits(const ts_model *m, char names[][64], int max)
+{
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", m->meta.trait ? m->meta.trait : "");
+    int n = 0;
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t && n < max; t = strtok_r(NULL, ",", &save))
+        snprintf(names[n++], 64, "%s", t);
+    return n;
+}
+
+ts_status ts_eval_rows(const ts_model *m, const ts_dataset *ds, bool all, int **rows, int *n)
+{
+    *rows = NULL;
+    *n = 0;
+    char names[TS_EVAL_MAX_TRAITS][64];
+    int nt = model_traits(m, names, TS_EVAL_MAX_TRAITS);
+    if (nt == 0) return ts_error(TS_ERR_ARG, "eval: the model names no trait");
+    if (all) {
+        int *r = malloc((size_t)(ds->n_rows ? ds->n_rows : 1) * sizeof *r);
+        if (!r) return ts_error(TS_ERR_OOM, "eval: out of memory");
+        int k = 0;
+        for (int i = 0; i < ds->n_rows; i++) {
+            bool labelled = false;
+            for (int t = 0; t < nt; t++) {
+                const ts_trait *tr = ts_dataset_trait(ds, names[t]);
+                if (tr && tr->labels[i] >= 0) labelled = true;
+            }
+            if (labelled) r[k++] = i;
+        }
+        *rows = r;
+        *n = k;
+        return TS_OK;
+    }
+    cJSON *j = training_json(m);
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(j, "split");
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(sp, "trait");
+    const cJSON *sd = cJSON_GetObjectItemCaseSensitive(sp, "seed");
+    const cJSON *fr = cJSON_GetObjectItemCaseSensitive(sp, "test_fraction");
+    const cJSON *fp = cJSON_GetObjectItemCaseSensitive(sp, "fingerprint");
+    if (!cJSON_IsString(tr) || !cJSON_IsString(sd) || !cJSON_IsNumber(fr) || !cJSON_IsString(fp)) {
+        cJSON_Delete(j);
+        return ts_error(TS_ERR_ARG, "eval: the model records no train/test split (not trained by traitscope?); "
+                                    "use --split all");
+    }
+    uint64_t seed = strtoull(sd->valuestring, NULL, 10), want = strtoull(fp->valuestring, NULL, 16);
+    uint64_t have = ts_dataset_fingerprint(ds);
+    ts_status st = TS_OK;
+    if (want != have) {
+        st = ts_error(TS_ERR_ARG, "eval: this data is not the data the model was trained on (fingerprint %016llx, "
+                                  "model's split %016llx; check --data and --limit, or use --split all)",
+                      (unsigned long long)have, (unsigned long long)want);
+    } else {
+        ts_split s;
+        st = ts_split_make(&s, ds, tr->valuestring[0] ? tr->valuestring : NULL, fr->valuedouble, seed);
+        if (st == TS_OK) {
+            *rows = s.test;
+            *n = s.n_test;
+            s.test = NULL;
+            s.n_test = 0;
+            ts_split_clear(&s);
+        }
+    }
+    cJSON_Delete(j);
+    return st;
+}
+
+void ts_eval_result_clear(ts_eval_result *r)
+{
+    if (!r) return;
+    free(r->rows);
+    free(r->pred);
+    free(r->label);
+    memset(r, 0, sizeof *r);
+}
+
+static bool is_age_groups(const ts_trait *t)
+{
+    if (t->n_classes != TS_AGE_GROUPS) return false;
+    for (int i = 0; i < TS_AGE_GROUPS; i++)
+        if (strcmp(t->classes[i], ts_age_group_names[i])) return false;
+    return true;
+}
+
+ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress_fn progress,
+                      ts_faceset_abort_fn should_abort, void *user, ts_eval_result *r)
+{
+    memset(r, 0, sizeof *r);
+    const bool sigmoid = ts_model_is_multilabel(m);
+    char names[TS_EVAL_MAX_TRAITS][64];
+    int nt = model_traits(m, names, TS_EVAL_MAX_TRAITS);
+    if (nt == 0) return ts_error(TS_ERR_ARG, "eval: the model names no trait");
+    if (!sigmoid && nt != 1) return ts_error(TS_ERR_ARG, "eval: a softmax model with several traits");
+    ts_dataset ds;
+    ts_dataset_init(&ds);
+    int limit = o->limit >= 0 ? o->limit : ts_model_training_limit(m);
+    if (limit < 0) limit = 0;
+    TS_TRY(ts_dataset_load(&ds, o->data, limit));
+    ts_status st = TS_OK;
+    const ts_trait *traits[TS_EVAL_MAX_TRAITS];
+    for (int t = 0; t < nt && st == TS_OK; t++) {
+        traits[t] = ts_dataset_trait(&ds, names[t]);
+        if (!traits[t]) {
+            st = ts_error(TS_ERR_ARG, "eval: %s has no trait '%s' (the model's)", o->data, names[t]);
+        } else if (!sigmoid) {
+            bool same = traits[t]->n_classes == m->meta.n_classes;
+            for (int c = 0; same && c < m->meta.n_classes; c++)
+                same = !strcmp(traits[t]->classes[c], m->meta.classes[c]);
+            if (!same)
+                st = ts_error(TS_ERR_ARG, "eval: trait '%s' of %s has other classes than the model's", names[t],
+                              o->data);
+        } else if (traits[t]->n_classes != 2) {
+            st = ts_error(TS_ERR_ARG, "eval: multi-label trait '%s' is not two-class in %s", names[t], o->data);
+        }
+    }
+    int *rows = NULL, n_rows = 0;
+    if (st == TS_OK) st = ts_eval_rows(m, &ds, o->all, &rows, &n_rows);
+    if (st == TS_OK && n_rows == 0) st = ts_error(TS_ERR_ARG, "eval: no labelled images to evaluate");
+    ts_faceset fs = { 0 };
+    ts_alignment align = o->align_override ? o->align : m->meta.alignment;
+    if (st == TS_OK) {
+        ts_faceset_options fo = { .size = m->meta.in_size, .align = align,
+                                  .landmarks = m->meta.in_channels == 4 || align != TS_ALIGN_NONE,
+                                  .cache_dir = o->cache_dir, .threads = o->threads };
+        st = ts_faceset_build(&fs, &ds, rows, n_rows, &fo, progress, should_abort, user);
+    }
+    free(rows);
+    float *probs = NULL;
+    if (st == TS_OK) {
+        probs = malloc((size_t)fs.n * m->meta.n_classes * sizeof *probs);
+        st = probs ? ts_eval_predict(m, &fs, o->oversample, o->batch, probs, progress, should_abort, user)
+                   : ts_error(TS_ERR_OOM, "eval: out of memory");
+    }
+    if (st == TS_OK) {
+        r->n_images = fs.n;
+        r->n_skipped = fs.n_skipped;
+        r->n_traits = nt;
+        r->dataset_rows = ds.n_rows;
+        r->rows = malloc((size_t)fs.n * sizeof *r->rows);
+        r->pred = malloc((size_t)fs.n * nt * sizeof *r->pred);
+        r->label = malloc((size_t)fs.n * nt * sizeof *r->label);
+        if (!r->rows || !r->pred || !r->label) st = ts_error(TS_ERR_OOM, "eval: out of memory");
+    }
+    if (st == TS_OK) {
+        snprintf(r->split, sizeof r->split, "%s", o->all ? "all" : "test");
+        r->align = align;
+        r->swapped = align != m->meta.alignment;
+        r->oversample = o->oversample;
+        const int K = m->meta.n_classes;
+        for (int t = 0; t < nt; t++) {
+            ts_eval_trait *et = &r->traits[t];
+            snprintf(et->name, sizeof et->name, "%s", names[t]);
+            et->has_one_off = !sigmoid && is_age_groups(traits[t]);
+        }
+        for (int i = 0; i < fs.n; i++) {
+            r->rows[i] = fs.rows[i];
+            const float *p = probs + (size_t)i * K;
+            for (int t = 0; t < nt; t++) {
+                int label = traits[t]->labels[fs.rows[i]], pred;
+                if (sigmoid) {
+                    pred = p[t] > 0.5f ? 1 : 0;
+                } else {
+                    pred = 0;
+                    for (int c = 1; c < K; c++)
+                        if (p[c] > p[pred]) pred = c;
+                }
+                r->pred[(size_t)i * nt + t] = pred;
+                r->label[(size_t)i * nt + t] = label;
+                if (label < 0) continue;
+                ts_eval_trait *et = &r->traits[t];
+                et->n++;
+                et->correct += pred == label;
+                et->one_off_correct += abs(pred - label) <= 1;
+            }
+        }
+        for (int t = 0; t < nt; t++) {
+            ts_eval_trait *et = &r->traits[t];
+            et->accuracy = et->n ? (double)et->correct / et->n : 0;
+            ts_wilson_interval(et->correct, et->n, TS_Z95, &et->lo, &et->hi);
+            if (et->has_one_off) {
+                et->one_off = et->n ? (double)et->one_off_correct / et->n : 0;
+                ts_wilson_interval(et->one_off_correct, et->n, TS_Z95, &et->one_off_lo, &et->one_off_hi);
+            }
+        }
+    }
+    if (st != TS_OK) ts_eval_result_clear(r);
+    free(probs);
+    ts_faceset_clear(&fs);
+    ts_dataset_clear(&ds);
+    return st;
+}

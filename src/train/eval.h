@@ -1,0 +1,112 @@
+/* eval.h - evaluating trained models: accuracy with a confidence interval,
+ * 1-off accuracy for age groups, ten-crop oversampling, test-set swapping,
+ * and McNemar's test for comparing two models on the same images.
+ *
+ * Statistics:
+ *   Wilson score interval (Wilson 1927) for k successes in n trials at
+ *   normal quantile z (1.959964 for 95%):
+ *     centre = (p + z^2/2n) / (1 + z^2/n),
+ *     half   = z / (1 + z^2/n) * sqrt(p(1-p)/n + z^2/4n^2),  p = k/n.
+ *   McNemar's test on the discordant pairs b (model A right, B wrong) and
+ *   c (A wrong, B right): when b + c < 25 the exact two-sided binomial
+ *   test, p = min(1, 2 * sum_{i <= min(b,c)} C(b+c, i) / 2^(b+c)); else the
+ *   chi-square statistic with continuity correction (|b - c| - 1)^2/(b + c)
+ *   on one degree of freedom, p = erfc(sqrt(chi2 / 2)).  b + c = 0 gives
+ *   p = 1.
+ *
+ * Which images: a model trained by job.h records its split (seed, test
+ * fraction, trait, dataset fingerprint, row limit); "test" re-makes it on
+ * the given data and refuses data with another fingerprint; "all" uses
+ * every row the trait labels.  Alignment: the model's own (its metadata)
+ * unless overridden, which is the test-set swapping of Lapuschkin et al.
+ * (Tables 4-5): a model trained on one alignment evaluated on faces
+ * prepared with another.  Oversampling averages the class probabilities of
+ * the ten crops (sample.h).
+ */
+#ifndef TS_EVAL_H
+#define TS_EVAL_H
+
+#include <stdbool.h>
+
+#include "../backend/backend.h"
+#include "../nn/model.h"
+#include "faceset.h"
+
+#define TS_Z95 1.959963984540054
+
+void ts_wilson_interval(int k, int n, double z, double *lo, double *hi);
+
+typedef struct ts_mcnemar {
+    int b, c;          /* discordant counts */
+    double statistic;  /* chi-square (continuity-corrected); 0 for the exact test */
+    double p;          /* two-sided p-value */
+    bool exact;        /* the binomial test was used */
+} ts_mcnemar;
+
+void ts_mcnemar_test(int b, int c, ts_mcnemar *out);
+
+/* True for a multi-label model trained with sigmoid outputs (one output per
+ * trait; its training metadata says "loss":"sigmoid"). */
+bool ts_model_is_multilabel(const ts_model *m);
+
+/* Class probabilities (softmax; sigmoid per output for multi-label models)
+ * of every face: probs is fs->n * K floats, K = the model's classes.
+ * oversample averages the ten crops.  batch >= 1. */
+ts_status ts_eval_predict(ts_model *m, const ts_faceset *fs, bool oversample, int batch, float *probs,
+                          ts_faceset_progress_fn progress, ts_faceset_abort_fn should_abort, void *user);
+
+typedef struct ts_eval_options {
+    const char *data;       /* dataset spec */
+    bool all;               /* every labelled row instead of the test split */
+    bool oversample;
+    bool align_override;    /* use `align` instead of the model's */
+    ts_alignment align;
+    int limit;              /* rows to load; -1: the model's training limit */
+    const char *cache_dir;
+    int batch;              /* 0: 50 */
+    int threads;            /* face preparation; 0: 2 */
+} ts_eval_options;
+
+#define TS_EVAL_MAX_TRAITS 16
+
+typedef struct ts_eval_trait {
+    char name[64];
+    int n, correct;
+    double accuracy, lo, hi;          /* Wilson 95% */
+    bool has_one_off;                 /* ordered age groups */
+    int one_off_correct;
+    double one_off, one_off_lo, one_off_hi;
+} ts_eval_trait;
+
+typedef struct ts_eval_result {
+    int n_images;          /* faces evaluated */
+    int n_skipped;         /* images that could not be prepared */
+    int n_traits;
+    ts_eval_trait traits[TS_EVAL_MAX_TRAITS];
+    int *rows;             /* n_images dataset rows */
+    int *pred;             /* n_images * n_traits predicted class (-1 none) */
+    int *label;            /* n_images * n_traits true class (-1 excluded) */
+    char split[8];         /* "test" or "all" */
+    ts_alignment align;    /* the alignment the faces were prepared with */
+    bool swapped;          /* align differs from the model's */
+    bool oversample;
+    int dataset_rows;
+} ts_eval_result;
+
+/* Evaluates a loaded model.  progress/abort as in faceset.h (preparing,
+ * then predicting: two passes of done/total).  TS_ERR_ARG when the data
+ * lacks the model's trait or its classes differ, or "test" is asked for a
+ * model without a recorded split or on other data. */
+ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress_fn progress,
+                      ts_faceset_abort_fn should_abort, void *user, ts_eval_result *r);
+void ts_eval_result_clear(ts_eval_result *r);
+
+/* The dataset rows a model's recorded split assigns to test (or every row
+ * labelled for its trait with all).  Used by eval and compare so both
+ * models see the same images.  transfer: full (*rows, free()). */
+ts_status ts_eval_rows(const ts_model *m, const ts_dataset *ds, bool all, int **rows, int *n);
+
+/* The dataset row limit a model was trained with (0 = none, -1 unknown). */
+int ts_model_training_limit(const ts_model *m);
+
+#endif

@@ -1,0 +1,181 @@
+/* faceset.c - building the in-memory bases of a set of faces; see
+ * faceset.h.  Workers take rows from a shared counter; results go to their
+ * row's slot, then kept rows are compacted in the order given, so the
+ * result does not depend on thread timing.
+ */
+#include "faceset.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sample.h"
+
+typedef struct build_ctx {
+    const ts_dataset *ds;
+    const int *rows;
+    int n;
+    const ts_faceset_options *o;
+    ts_lmcache *cache;        /* NULL without landmarks */
+    ts_image *base;
+    ts_points *pts;
+    char *ok;                 /* per slot: 1 kept, 0 skipped */
+    pthread_mutex_t mu;
+    int next, done;
+    volatile int stop;
+    ts_status fatal;
+    char fatal_msg[512];
+    char first_error[512];
+    int n_skipped;
+} build_ctx;
+
+static ts_status one_face(build_ctx *b, int i)
+{
+    const char *path = b->ds->paths[b->rows[i]];
+    ts_image img = { 0 };
+    ts_lm_entry e = { 0 };
+    ts_status st;
+    if (b->cache) st = ts_lmcache_get(b->cache, path, &e, &img, NULL);
+    else st = ts_image_load(path, &img);
+    if (st == TS_OK)
+        st = ts_sample_base(&img, b->cache ? &e.pts : NULL, b->o->align, b->o->size, &b->base[i], &b->pts[i]);
+    if (st == TS_OK && !b->cache) b->pts[i].n = 0;
+    ts_image_clear(&img);
+    ts_lm_entry_clear(&e);
+    return st;
+}
+
+static void *worker(void *arg)
+{
+    build_ctx *b = arg;
+    for (;;) {
+        pthread_mutex_lock(&b->mu);
+        int i = b->stop ? b->n : b->next++;
+        pthread_mutex_unlock(&b->mu);
+        if (i >= b->n) break;
+        ts_status st = one_face(b, i);
+        pthread_mutex_lock(&b->mu);
+        if (st == TS_OK) {
+            b->ok[i] = 1;
+        } else if (st == TS_ERR_OOM) {
+            b->fatal = st;
+            snprintf(b->fatal_msg, sizeof b->fatal_msg, "%s", ts_last_error());
+            b->stop = 1;
+        } else {
+            if (b->n_skipped++ == 0) snprintf(b->first_error, sizeof b->first_error, "%s", ts_last_error());
+        }
+        b->done++;
+        pthread_mutex_unlock(&b->mu);
+    }
+    return NULL;
+}
+
+void ts_faceset_clear(ts_faceset *fs)
+{
+    if (!fs) return;
+    for (int i = 0; i < fs->n; i++) ts_image_clear(&fs->base[i]);
+    free(fs->base);
+    free(fs->pts);
+    free(fs->rows);
+    memset(fs, 0, sizeof *fs);
+}
+
+ts_status ts_faceset_build(ts_faceset *fs, const ts_dataset *ds, const int *rows, int n, const ts_faceset_options *o,
+                           ts_faceset_progress_fn progress, ts_faceset_abort_fn should_abort, void *user)
+{
+    memset(fs, 0, sizeof *fs);
+    if (n < 1) return ts_error(TS_ERR_ARG, "faceset: no images to prepare");
+    if (o->align != TS_ALIGN_NONE && !o->landmarks)
+        return ts_error(TS_ERR_ARG, "faceset: alignment '%s' needs landmarks", ts_alignment_name(o->align));
+    build_ctx b = { .ds = ds, .rows = rows, .n = n, .o = o };
+    if (o->landmarks) {
+        ts_lmcache_policy pol = o->policy ? *o->policy : ts_lmcache_policy_for(ds->kind);
+        /* The cache keeps A(x,y) of the unaligned base next to the points. */
+        TS_TRY(ts_lmcache_open(o->cache_dir, &pol, o->size, &b.cache));
+    }
+    b.base = calloc((size_t)n, sizeof *b.base);
+    b.pts = calloc((size_t)n, sizeof *b.pts);
+    b.ok = calloc((size_t)n, 1);
+    if (!b.base || !b.pts || !b.ok) {
+        free(b.base), free(b.pts), free(b.ok);
+        ts_lmcache_free(b.cache);
+        return ts_error(TS_ERR_OOM, "faceset: out of memory for %d faces", n);
+    }
+    pthread_mutex_init(&b.mu, NULL);
+    int threads = o->threads > 0 ? o->threads : 2;
+    if (threads > 64) threads = 64;
+    pthread_t tid[64];
+    int started = 0;
+    for (int t = 1; t < threads; t++)
+        if (pthread_create(&tid[started], NULL, worker, &b) == 0) started++;
+    /* The caller's thread works too, one face at a time, and reports. */
+    ts_status st = TS_OK;
+    for (;;) {
+        pthread_mutex_lock(&b.mu);
+        int i = b.stop ? n : b.next++;
+        pthread_mutex_unlock(&b.mu);
+        if (i >= n) break;
+        ts_status s1 = one_face(&b, i);
+        pthread_mutex_lock(&b.mu);
+        if (s1 == TS_OK) b.ok[i] = 1;
+        else if (s1 == TS_ERR_OOM) {
+            b.fatal = s1;
+            snprintf(b.fatal_msg, sizeof b.fatal_msg, "%s", ts_last_error());
+            b.stop = 1;
+        } else if (b.n_skipped++ == 0) {
+            snprintf(b.first_error, sizeof b.first_error, "%s", ts_last_error());
+        }
+        int done = ++b.done;
+        pthread_mutex_unlock(&b.mu);
+        if (progress && (done % 16 == 0 || done == n)) progress(done, n, user);
+        if (should_abort && should_abort(user)) {
+            pthread_mutex_lock(&b.mu);
+            b.stop = 1;
+            pthread_mutex_unlock(&b.mu);
+            st = TS_CANCELLED;
+        }
+    }
+    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    pthread_mutex_destroy(&b.mu);
+    ts_lmcache_free(b.cache);
+    if (st == TS_OK && b.fatal != TS_OK) st = ts_error(b.fatal, "%s", b.fatal_msg);
+    if (st == TS_CANCELLED) ts_error(st, "preparing faces: cancelled");
+    int kept = 0;
+    if (st == TS_OK) {
+        for (int i = 0; i < n; i++) kept += b.ok[i];
+        if (kept == 0)
+            st = ts_error(TS_ERR_IO, "faceset: none of the %d images could be prepared (first: %s)", n, b.first_error);
+    }
+    if (st == TS_OK) {
+        fs->rows = malloc((size_t)kept * sizeof *fs->rows);
+        if (!fs->rows) st = ts_error(TS_ERR_OOM, "faceset: out of memory");
+    }
+    if (st != TS_OK) {
+        for (int i = 0; i < n; i++) ts_image_clear(&b.base[i]);
+        free(b.base), free(b.pts), free(b.ok);
+        free(fs->rows);
+        fs->rows = NULL;
+        return st;
+    }
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        if (!b.ok[i]) {
+            ts_image_clear(&b.base[i]);
+            continue;
+        }
+        fs->rows[k] = rows[i];
+        b.base[k] = b.base[i];
+        b.pts[k] = b.pts[i];
+        k++;
+    }
+    free(b.ok);
+    fs->n = kept;
+    fs->size = o->size;
+    fs->align = o->align;
+    fs->landmarks = o->landmarks;
+    fs->base = b.base;
+    fs->pts = b.pts;
+    fs->n_skipped = b.n_skipped;
+    snprintf(fs->first_error, sizeof fs->first_error, "%s", b.first_error);
+    return TS_OK;
+}

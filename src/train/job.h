@@ -1,0 +1,145 @@
+/* job.h - a training run as one call: data, split, faces, network, SGD,
+ * progress, cancel, per-epoch checkpoints and resume.
+ *
+ * Flow (ARCHITECTURE.md, "the flow of a training run"):
+ *   dataset spec -> rows -> stratified 80/20 split (data/split.h, seeded)
+ *   -> faces prepared once (faceset.h: landmark/A(x,y) cache on disk)
+ *   -> views (sample.h) made by a prefetch thread: the LACNN paper's
+ *      rotations (0, -40, -20, +20, +40 degrees: x5 data) and a random
+ *      mirror (probability 1/2) when augmentation is on
+ *   -> forward / loss / backward on the chosen backend -> SGD (sgd.h)
+ *   -> progress callback and abort poll every step
+ *   -> at the end of each epoch: the model (safetensors, atomic) and the
+ *      training state (atomic) are written.
+ *
+ * Losses: softmax cross-entropy over the trait's classes (the LACNN paper's
+ * choice: one network per trait), or, with TS_LOSS_SIGMOID, one sigmoid
+ * output per trait for a comma-separated list of two-class traits (the
+ * paper's eq. 3 multi-label net): output k is P(class 1 of trait k).  A row
+ * a trait leaves out (label -1) has its target set to the net's own output
+ * for that trait, so that output gets no gradient from the row.
+ *
+ * Files (OUT is settings.out):
+ *   OUT          the model (nn/model.h), rewritten after every epoch; its
+ *                "training" metadata holds the settings, the epoch, the
+ *                split (seed, fraction, fingerprint) and, after the last
+ *                epoch, the test accuracy.
+ *   OUT.state    the training state (below), rewritten after every epoch.
+ *   OUT.split.json  the split (data/split.h's file).
+ * Training state file (little-endian, untrusted on read):
+ *   "TSTRAIN1" | u64 L | L bytes of JSON | u64 P | P floats of parameters
+ *   (the graph's parameter arena) | P floats of momentum | SHA-256 of all
+ *   bytes before it.  The JSON holds the settings, epochs done, SGD
+ *   iteration, the graph's dropout step and the split.
+ * The state holds the parameters itself, so OUT and OUT.state never have to
+ * agree: a kill -9 at any moment loses at most the epoch in progress, and
+ * `resume` continues from the last completed epoch with the same sample
+ * order (each epoch's shuffle is seeded by (seed, epoch)).
+ *
+ * Threads: ts_train_run blocks; call it from a worker thread (the app uses
+ * a GTask).  Callbacks run on that thread.  Besides it, the run starts one
+ * prefetch thread, and the face preparation uses settings.threads threads.
+ */
+#ifndef TS_JOB_H
+#define TS_JOB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../backend/backend.h"
+#include "../nn/model.h"
+
+typedef enum ts_variant {
+    TS_VARIANT_BASELINE = 0, /* RGB, 3 channels */
+    TS_VARIANT_LACNN,        /* RGB + A(x,y), 4 channels */
+} ts_variant;
+
+typedef enum ts_loss_kind {
+    TS_LOSS_SOFTMAX = 0,
+    TS_LOSS_SIGMOID,
+} ts_loss_kind;
+
+const char *ts_variant_name(ts_variant v); /* "baseline", "lacnn" */
+bool ts_variant_parse(const char *s, ts_variant *out);
+
+typedef struct ts_train_settings {
+    const char *data;      /* dataset spec (data/dataset.h) */
+    const char *trait;     /* trait name; comma list with TS_LOSS_SIGMOID */
+    ts_variant variant;
+    const char *arch;      /* built-in name or description file; "alexnet" */
+    int size;              /* input side; 150 (the paper) */
+    int epochs;            /* >= 1 */
+    int batch;             /* >= 1; 50 */
+    float lr;              /* base learning rate; 0.01 */
+    float momentum;        /* 0.9 */
+    float weight_decay;    /* 5e-4 */
+    float lr_gamma;        /* step policy factor; 0.1 */
+    int lr_step_epochs;    /* lr *= gamma every this many epochs; 0 = fixed */
+    bool augment;          /* rotations x5 + mirror; true */
+    ts_loss_kind loss;
+    ts_alignment align;    /* of the training faces; none */
+    ts_device device;      /* TS_DEVICE_AUTO */
+    int limit;             /* > 0: only the first `limit` dataset rows */
+    uint64_t seed;         /* split, shuffles, initialisation */
+    double test_fraction;  /* 0.2 */
+    const char *out;       /* model path (required) */
+    const char *cache_dir; /* NULL: cache.h's default */
+    bool resume;           /* continue from OUT.state */
+    int threads;           /* face preparation threads; 0 = 2 */
+    bool eval_each_epoch;  /* test accuracy after every epoch, not only the last */
+} ts_train_settings;
+
+/* The defaults above (data, trait, out NULL). */
+void ts_train_settings_default(ts_train_settings *s);
+
+typedef enum ts_train_phase {
+    TS_TRAIN_PREPARING = 0, /* decoding images, landmarks (done/total faces) */
+    TS_TRAIN_TRAINING,      /* epoch/step */
+    TS_TRAIN_EVALUATING,    /* done/total test images */
+    TS_TRAIN_DONE,
+} ts_train_phase;
+
+typedef struct ts_train_progress {
+    ts_train_phase phase;
+    int epoch, epochs;     /* 1-based current epoch */
+    int step, steps;       /* 1-based step within the epoch */
+    int done, total;       /* preparing / evaluating: items */
+    float loss;            /* mean training loss of this epoch so far */
+    float accuracy;        /* training accuracy of this epoch so far */
+    float lr;
+    double images_per_s;   /* training images (views) per second, this run */
+    double elapsed_s;      /* since ts_train_run started */
+    double eta_s;          /* remaining, estimated; < 0 unknown */
+    float test_accuracy;   /* last evaluated; < 0 none yet */
+    bool epoch_end;        /* this report closes an epoch (checkpoint written) */
+} ts_train_progress;
+
+typedef struct ts_train_callbacks {
+    void (*on_progress)(const ts_train_progress *p, void *user); /* may be NULL */
+    bool (*should_abort)(void *user);                            /* may be NULL */
+    void *user;
+} ts_train_callbacks;
+
+typedef struct ts_train_result {
+    int epochs_done;
+    int n_train, n_test;       /* faces */
+    float final_loss;          /* mean loss of the last epoch */
+    float train_accuracy;      /* of the last epoch */
+    float test_accuracy;       /* -1 if not evaluated */
+    double seconds;            /* this run */
+    double images_per_s;       /* training views per second */
+    int resumed_from_epoch;    /* 0 for a fresh run */
+    char backend[16];          /* "cpu", "cuda" */
+    char note[256];            /* e.g. the device fall-back line; "" */
+} ts_train_result;
+
+/* Runs (or resumes) the training.  TS_CANCELLED when should_abort said so
+ * (the last completed epoch's checkpoint stays valid); TS_ERR_ARG for bad
+ * settings, a resume whose state does not match the settings, or missing
+ * traits; I/O, format and device errors from below.  result may be NULL. */
+ts_status ts_train_run(const ts_train_settings *s, const ts_train_callbacks *cb, ts_train_result *result);
+
+/* The state file path for a model path ("OUT.state").  transfer: full. */
+char *ts_train_state_path(const char *out);
+
+#endif

@@ -1,0 +1,116 @@
+/* sgd.c - SGD with momentum, weight decay and the step policy; see sgd.h.
+ *
+ * The update walks the graph's parameter tensors (not the raw arena) so that
+ * weights and biases get their own multipliers; the momentum of tensor T
+ * sits at the same offset in s->state as T in g->params.
+ */
+#include "sgd.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../backend/backend.h"
+
+ts_sgd_config ts_sgd_config_default(void)
+{
+    return (ts_sgd_config){
+        .base_lr = 0.01f,
+        .momentum = 0.9f,
+        .weight_decay = 5e-4f,
+        .gamma = 0.1f,
+        .stepsize = 0,
+        .weight_lr_mult = 1.0f,
+        .weight_decay_mult = 1.0f,
+        .bias_lr_mult = 2.0f,
+        .bias_decay_mult = 0.0f,
+    };
+}
+
+float ts_sgd_lr(const ts_sgd_config *cfg, uint64_t iter)
+{
+    if (cfg->stepsize <= 0) return cfg->base_lr;
+    /* Integer exponent: pow with a double keeps 0.1^k as Caffe computes it. */
+    uint64_t k = iter / (uint64_t)cfg->stepsize;
+    return (float)(cfg->base_lr * pow((double)cfg->gamma, (double)k));
+}
+
+ts_status ts_sgd_init(ts_sgd *s, const ts_graph *g, const ts_sgd_config *cfg)
+{
+    memset(s, 0, sizeof *s);
+    if (!(cfg->base_lr > 0) || !isfinite(cfg->base_lr))
+        return ts_error(TS_ERR_ARG, "sgd: learning rate must be > 0 (got %g)", cfg->base_lr);
+    if (!(cfg->momentum >= 0 && cfg->momentum < 1))
+        return ts_error(TS_ERR_ARG, "sgd: momentum must be in [0,1) (got %g)", cfg->momentum);
+    if (!(cfg->weight_decay >= 0) || !isfinite(cfg->weight_decay))
+        return ts_error(TS_ERR_ARG, "sgd: weight decay must be >= 0 (got %g)", cfg->weight_decay);
+    if (cfg->stepsize < 0 || (cfg->stepsize > 0 && !(cfg->gamma > 0 && cfg->gamma <= 1)))
+        return ts_error(TS_ERR_ARG, "sgd: step policy needs stepsize >= 0 and gamma in (0,1] (got %d, %g)",
+                        cfg->stepsize, cfg->gamma);
+    s->cfg = *cfg;
+    size_t n = g->params.used;
+    TS_TRY(ts_arena_init(&s->state, n));
+    s->state.used = n;
+    if (g->params.on_device) {
+        s->host_w = malloc(n * sizeof(float));
+        s->host_g = malloc(n * sizeof(float));
+        if (!s->host_w || !s->host_g) {
+            ts_sgd_clear(s);
+            return ts_error(TS_ERR_OOM, "sgd: cannot allocate %zu MiB of staging memory", (n * 8) >> 20);
+        }
+    }
+    return TS_OK;
+}
+
+void ts_sgd_clear(ts_sgd *s)
+{
+    if (!s) return;
+    ts_arena_clear(&s->state);
+    free(s->host_w);
+    free(s->host_g);
+    memset(s, 0, sizeof *s);
+}
+
+/* v = mu*v - lr*(g + wd*w); w += v over n floats. */
+static void update(float *w, const float *grad, float *v, size_t n, float lr, float mu, float wd)
+{
+    for (size_t i = 0; i < n; i++) {
+        float vi = mu * v[i] - lr * (grad[i] + wd * w[i]);
+        v[i] = vi;
+        w[i] += vi;
+    }
+}
+
+ts_status ts_sgd_step(ts_sgd *s, ts_graph *g)
+{
+    TS_ASSERT(s->state.used == g->params.used);
+    const ts_backend *be = g->backend;
+    size_t total = g->params.used;
+    float *wbase = g->params.base, *gbase = g->grads.base;
+    if (g->params.on_device) {
+        TS_ASSERT(be && be->download && be->upload && s->host_w);
+        TS_TRY(be->download(g->backend_ctx, s->host_w, g->params.base, total));
+        TS_TRY(be->download(g->backend_ctx, s->host_g, g->grads.base, total));
+        wbase = s->host_w;
+        gbase = s->host_g;
+    }
+    const ts_sgd_config *c = &s->cfg;
+    float lr = ts_sgd_lr(c, s->iter);
+    for (int i = 1; i < g->n_nodes; i++) {
+        const ts_node *n = &g->nodes[i];
+        const ts_tensor *p[2] = { &n->weight, &n->bias };
+        const float lr_mult[2] = { c->weight_lr_mult, c->bias_lr_mult };
+        const float wd_mult[2] = { c->weight_decay_mult, c->bias_decay_mult };
+        for (int k = 0; k < 2; k++) {
+            if (!p[k]->data) continue;
+            size_t off = (size_t)(p[k]->data - g->params.base);
+            size_t len = ts_tensor_numel(p[k]);
+            TS_ASSERT(off + len <= total);
+            update(wbase + off, gbase + off, s->state.base + off, len, lr * lr_mult[k], c->momentum,
+                   c->weight_decay * wd_mult[k]);
+        }
+    }
+    if (g->params.on_device) TS_TRY(be->upload(g->backend_ctx, g->params.base, s->host_w, total));
+    s->iter++;
+    return TS_OK;
+}
