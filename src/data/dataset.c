@@ -682,6 +682,10 @@ static ts_status csv_finish_column(ts_dataset *ds, csv_column *c, int first, con
         return TS_OK;
     }
     int n = c->n_values;
+    if (n == 0) {
+        ds_warn(ds, "%s: column '%.60s' has no values; not used as a trait", file, c->name);
+        return TS_OK;
+    }
     char **sorted = malloc((size_t)(n ? n : 1) * sizeof *sorted);
     int *remap = malloc((size_t)(n ? n : 1) * sizeof *remap);
     ts_status st = TS_OK;
