@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* colormap.h: added with ts_act_grid_render */
+#include "colormap.h"
 
 void ts_act_grid_clear(ts_act_grid *g)
 {
@@ -187,4 +187,19 @@ ts_status ts_act_filters_channel(const ts_graph *g, const char *layer, int chann
     ts_status st = ts_act_grid_maps(maps, w->n, w->h, w->w, &d, out);
     free(maps);
     return st;
+}
+
+ts_status ts_act_grid_render(const ts_act_grid *grid, ts_image *out)
+{
+    memset(out, 0, sizeof *out);
+    if (!grid->v || grid->w < 1 || grid->h < 1) return ts_error(TS_ERR_ARG, "empty activation grid");
+    TS_TRY(ts_image_init(out, grid->w, grid->h));
+    for (int y = 0; y < grid->h; y++)
+        for (int x = 0; x < grid->w; x++) {
+            float v = grid->v[(size_t)y * grid->w + x];
+            uint8_t *p = ts_image_pixel(out, x, y);
+            if (isnan(v)) p[0] = p[1] = p[2] = 235; /* background */
+            else ts_cmap_viridis(v, p);
+        }
+    return TS_OK;
 }
