@@ -1,0 +1,153 @@
+/* test-cache.c - the landmark / A(x,y) cache (train/cache.h): a miss
+ * computes and stores, a hit reads back the same points and map, and a
+ * damaged entry (truncated, as an interrupted writer without atomic
+ * renames would leave it, or with a flipped byte) is detected, recomputed
+ * and rewritten.  Needs dlib's 68-point model and one real CelebA-HQ image
+ * (exit 77 without them).
+ */
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "nn/fileio.h"
+#include "nn/sha256.h"
+#include "train/cache.h"
+
+static int failures;
+#define CHECK(c)                                                            \
+    do {                                                                    \
+        if (!(c)) {                                                         \
+            fprintf(stderr, "%s:%d: FAIL %s\n", __FILE__, __LINE__, #c);    \
+            failures++;                                                     \
+        }                                                                   \
+    } while (0)
+
+static long file_size(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0 ? (long)sb.st_size : -1;
+}
+
+static bool same(const ts_lm_entry *a, const ts_lm_entry *b)
+{
+    if (a->pts.n != b->pts.n || a->amap_size != b->amap_size) return false;
+    for (int i = 0; i < a->pts.n; i++)
+        if (a->pts.x[i] != b->pts.x[i] || a->pts.y[i] != b->pts.y[i]) return false;
+    return !memcmp(a->amap, b->amap, (size_t)a->amap_size * a->amap_size);
+}
+
+/* Counts files in dir/HH whose name contains ".tmp" (left-over temporaries). */
+static int temporaries(const char *dir)
+{
+    int n = 0;
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    for (struct dirent *e; (e = readdir(d));) if (strstr(e->d_name, ".tmp")) n++;
+    closedir(d);
+    return n;
+}
+
+int main(void)
+{
+    const char *data = getenv("TS_SHARED_DATA");
+    char img[4096];
+    snprintf(img, sizeof img, "%s/celebahq/images/1.jpg", data ? data : "/nonexistent");
+    if (access(img, R_OK) != 0) {
+        printf("SKIP: no real data at %s\n", img);
+        return 77;
+    }
+    char tmpl[] = "/tmp/ts-test-cache-XXXXXX";
+    char *dir = mkdtemp(tmpl);
+    CHECK(dir != NULL);
+    ts_lmcache_policy pol = ts_lmcache_policy_for("celeba");
+    ts_lmcache *c;
+    ts_status st = ts_lmcache_open(dir, &pol, 48, &c);
+    if (st == TS_ERR_IO) {
+        printf("SKIP: %s\n", ts_last_error());
+        return 77;
+    }
+    CHECK(st == TS_OK);
+
+    ts_lm_entry e1, e2;
+    bool hit = true;
+    ts_image im;
+    CHECK(ts_lmcache_get(c, img, &e1, &im, &hit) == TS_OK);
+    CHECK(!hit);
+    CHECK(e1.pts.n == 68 && e1.amap_size == 48 && e1.amap != NULL);
+    CHECK(im.width == 256 && im.height == 256 && e1.img_w == 256);
+    /* The eyes of an aligned CelebA-HQ face are in the upper middle. */
+    CHECK(e1.pts.x[36] > 40 && e1.pts.x[36] < 128 && e1.pts.x[45] > 128 && e1.pts.x[45] < 216);
+    CHECK(e1.pts.y[36] > 80 && e1.pts.y[36] < 170);
+    ts_image_clear(&im);
+
+    CHECK(ts_lmcache_get(c, img, &e2, NULL, &hit) == TS_OK);
+    CHECK(hit);
+    CHECK(same(&e1, &e2));
+    ts_lm_entry_clear(&e2);
+
+    /* Locate the entry. */
+    uint8_t *bytes;
+    size_t len;
+    CHECK(ts_read_file(img, 1 << 26, &bytes, &len) == TS_OK);
+    char hex[TS_SHA256_HEX_LEN + 1];
+    ts_sha256_hex(bytes, len, hex);
+    free(bytes);
+    char *entry = ts_lmcache_entry_path(c, hex);
+    long full = file_size(entry);
+    CHECK(full > 100);
+
+    /* Truncated entry -> miss, recomputed, rewritten whole. */
+    CHECK(truncate(entry, full / 2) == 0);
+    CHECK(ts_lmcache_get(c, img, &e2, NULL, &hit) == TS_OK);
+    CHECK(!hit);
+    CHECK(same(&e1, &e2));
+    CHECK(file_size(entry) == full);
+    ts_lm_entry_clear(&e2);
+
+    /* A flipped byte in the A(x,y) map -> checksum mismatch -> miss. */
+    FILE *f = fopen(entry, "r+b");
+    CHECK(f != NULL);
+    if (f) {
+        fseek(f, full - 40, SEEK_SET);
+        int ch = fgetc(f);
+        fseek(f, full - 40, SEEK_SET);
+        fputc(ch ^ 0x01, f);
+        fclose(f);
+    }
+    CHECK(ts_lmcache_get(c, img, &e2, NULL, &hit) == TS_OK);
+    CHECK(!hit);
+    CHECK(same(&e1, &e2));
+    ts_lm_entry_clear(&e2);
+    CHECK(ts_lmcache_get(c, img, &e2, NULL, &hit) == TS_OK);
+    CHECK(hit);
+    ts_lm_entry_clear(&e2);
+
+    /* Another A(x,y) size is another key; landmarks agree. */
+    ts_lmcache *c2;
+    CHECK(ts_lmcache_open(dir, &pol, 0, &c2) == TS_OK);
+    CHECK(ts_lmcache_get(c2, img, &e2, NULL, &hit) == TS_OK);
+    CHECK(!hit && e2.amap == NULL && e2.pts.x[30] == e1.pts.x[30]);
+    ts_lm_entry_clear(&e2);
+    ts_lmcache_free(c2);
+
+    char sub[4200];
+    snprintf(sub, sizeof sub, "%s/%.2s", dir, hex);
+    CHECK(temporaries(sub) == 0);
+
+    /* A missing image is an error naming it, not a crash. */
+    CHECK(ts_lmcache_get(c, "/nonexistent/x.jpg", &e2, NULL, &hit) == TS_ERR_IO);
+    CHECK(strstr(ts_last_error(), "/nonexistent/x.jpg") != NULL);
+
+    free(entry);
+    ts_lm_entry_clear(&e1);
+    ts_lmcache_free(c);
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "note: could not remove %s\n", dir);
+    if (failures) return 1;
+    printf("cache: ok\n");
+    return 0;
+}
