@@ -57,6 +57,12 @@
 #define ERT_MAX_FEATURES 65535
 #define ERT_MAX_SPLITS 65535
 #define ERT_MAX_FILE ((size_t)1 << 31)
+/* Trees ahead whose leaves are prefetched while summing. */
+#define ERT_PREFETCH 8
+
+/* Eight floats, one AVX register or two SSE ones (GCC/Clang vector
+ * extension; element-wise IEEE adds, so the sums equal the scalar ones). */
+typedef float v8f __attribute__((vector_size(32), may_alias));
 
 typedef struct ert_split {
     uint16_t idx1, idx2;
@@ -65,7 +71,7 @@ typedef struct ert_split {
 
 typedef struct ert_tree {
     size_t split_off; /* into m->splits */
-    size_t leaf_off;  /* into m->leaves, in floats */
+    size_t leaf_off;  /* into m->leaves, in floats; leaf k at leaf_off + k*stride */
     uint32_t n_splits;
 } ert_tree;
 
@@ -91,8 +97,10 @@ struct ts_ert {
     size_t n_trees;
     ert_split *splits;
     size_t n_splits;
-    float *leaves;
+    float *leaves;        /* 32-byte aligned; each leaf padded with zeros to `stride` */
     size_t n_leaf_floats;
+    int stride;           /* floats per stored leaf: 2P rounded up to a multiple of 8 */
+    size_t max_trees;     /* most trees in one cascade */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -220,6 +228,25 @@ static ts_status grow(void **p, size_t *cap, size_t need, size_t elem, const cha
     return TS_OK;
 }
 
+/* The leaves are the hot data of prediction: keep them 32-byte aligned so
+ * that every (8-float padded) leaf starts on a vector boundary. */
+static ts_status grow_leaves(ts_ert *m, size_t *cap, size_t need)
+{
+    if (need <= *cap) return TS_OK;
+    size_t c = *cap ? *cap : 1024;
+    while (c < need) {
+        if (c > SIZE_MAX / 2 / sizeof(float)) return ts_error(TS_ERR_OOM, "ert model: leaves too large");
+        c *= 2;
+    }
+    float *q = aligned_alloc(32, c * sizeof(float));
+    if (!q) return ts_error(TS_ERR_OOM, "out of memory for the ert model's leaves");
+    if (m->n_leaf_floats) memcpy(q, m->leaves, m->n_leaf_floats * sizeof(float));
+    free(m->leaves);
+    m->leaves = q;
+    *cap = c;
+    return TS_OK;
+}
+
 void ts_ert_free(ts_ert *m)
 {
     if (!m) return;
@@ -266,6 +293,7 @@ static ts_status parse(reader *r, ts_ert *m)
     if (!m->init || !m->init_cx || !m->init_cy) return ts_error(TS_ERR_OOM, "out of memory for the ert model");
     memcpy(m->init, init_buf, n_init * sizeof *m->init);
     const size_t vals = n_init; /* floats per leaf */
+    m->stride = (int)((vals + 7) & ~(size_t)7);
 
     /* forests */
     TS_TRY(rd_count(r, "forests", 2, 100000, &m->n_cascades));
@@ -276,6 +304,7 @@ static ts_status parse(reader *r, ts_ert *m)
         ert_cascade *cs = &m->casc[c];
         /* a tree is at least two counts (2 bytes each) */
         TS_TRY(rd_count(r, "forests[cascade]", 4, SIZE_MAX, &cs->n_trees));
+        if (cs->n_trees > m->max_trees) m->max_trees = cs->n_trees;
         cs->tree_off = m->n_trees;
         TS_TRY(grow((void **)&m->trees, &cap_trees, m->n_trees + cs->n_trees, sizeof *m->trees, "tree table"));
         for (size_t t = 0; t < cs->n_trees; t++) {
@@ -305,10 +334,12 @@ static ts_status parse(reader *r, ts_ert *m)
             if (nl != ns + 1)
                 return rd_fail(r, lat, "tree leaf_values", "a tree needs exactly one leaf more than it has splits");
             tr->leaf_off = m->n_leaf_floats;
-            TS_TRY(grow((void **)&m->leaves, &cap_leaves, m->n_leaf_floats + nl * vals, sizeof *m->leaves, "leaves"));
+            TS_TRY(grow_leaves(m, &cap_leaves, m->n_leaf_floats + nl * (size_t)m->stride));
             for (size_t l = 0; l < nl; l++) {
-                TS_TRY(rd_column(r, "leaf_values", vals, NULL, m->leaves + m->n_leaf_floats, vals));
-                m->n_leaf_floats += vals;
+                float *dst = m->leaves + m->n_leaf_floats;
+                TS_TRY(rd_column(r, "leaf_values", vals, NULL, dst, vals));
+                memset(dst + vals, 0, ((size_t)m->stride - vals) * sizeof *dst);
+                m->n_leaf_floats += (size_t)m->stride;
             }
         }
     }
@@ -507,14 +538,24 @@ ts_status ts_ert_predict(const ts_ert *m, const ts_image *img, const float box[4
     const double l = box[0], t = box[1], r = (double)box[0] + box[2] - 1, b = (double)box[1] + box[3] - 1;
     const box_tform bt = unnormalizing_tform(l, t, r, b);
     const int np = m->n_parts;
-    float shape[2 * TS_POINTS_MAX];
-    memcpy(shape, m->init, (size_t)(2 * np) * sizeof *shape);
 
+    /* scratch: feature pixel values, then the chosen leaf of every tree */
     float *feat = malloc((size_t)(m->max_feat ? m->max_feat : 1) * sizeof *feat);
-    if (!feat) return ts_error(TS_ERR_OOM, "ert: out of memory");
+    const float **chosen = malloc((m->max_trees ? m->max_trees : 1) * sizeof *chosen);
+    if (!feat || !chosen) {
+        free(feat);
+        free((void *)chosen);
+        return ts_error(TS_ERR_OOM, "ert: out of memory");
+    }
+    /* the shape, padded like the leaves, in vector registers' units */
+    v8f acc[(2 * TS_POINTS_MAX + 7) / 8];
+    const int nv = m->stride / 8;
+    memset(acc, 0, sizeof acc);
+    memcpy(acc, m->init, (size_t)(2 * np) * sizeof(float));
 
     for (size_t c = 0; c < m->n_cascades; c++) {
         const ert_cascade *cs = &m->casc[c];
+        const float *shape = (const float *)acc;
         float tf[4];
         similarity(m, shape, tf);
         for (int i = 0; i < cs->n_feat; i++) {
@@ -526,18 +567,32 @@ ts_status ts_ert_predict(const ts_ert *m, const ts_image *img, const float box[4
             double Y = bt.m10 * (double)px + bt.m11 * (double)py + bt.b1;
             feat[i] = grey_at(img, X, Y);
         }
+        /* The features are fixed for the whole cascade, so all trees can be
+         * walked first; the leaves (the bulk of the memory traffic) are then
+         * summed in tree order, which keeps dlib's float rounding, with the
+         * next leaves prefetched. */
         const ert_tree *tr = m->trees + cs->tree_off;
-        for (size_t k = 0; k < cs->n_trees; k++, tr++) {
-            const ert_split *sp = m->splits + tr->split_off;
+        const size_t nt = cs->n_trees;
+        for (size_t k = 0; k < nt; k++) {
+            const ert_split *sp = m->splits + tr[k].split_off;
+            const uint32_t ns = tr[k].n_splits;
             uint32_t i = 0;
-            while (i < tr->n_splits)
-                i = (feat[sp[i].idx1] - feat[sp[i].idx2] > sp[i].thresh) ? 2 * i + 1 : 2 * i + 2;
-            const float *leaf = m->leaves + tr->leaf_off + (size_t)(i - tr->n_splits) * (size_t)(2 * np);
-            for (int j = 0; j < 2 * np; j++) shape[j] += leaf[j];
+            while (i < ns) i = (feat[sp[i].idx1] - feat[sp[i].idx2] > sp[i].thresh) ? 2 * i + 1 : 2 * i + 2;
+            chosen[k] = m->leaves + tr[k].leaf_off + (size_t)(i - ns) * (size_t)m->stride;
+        }
+        for (size_t k = 0; k < nt; k++) {
+            if (k + ERT_PREFETCH < nt) {
+                const char *p = (const char *)chosen[k + ERT_PREFETCH];
+                for (int off = 0; off < m->stride * 4; off += 64) __builtin_prefetch(p + off);
+            }
+            const v8f *leaf = (const v8f *)chosen[k];
+            for (int j = 0; j < nv; j++) acc[j] += leaf[j];
         }
     }
     free(feat);
+    free((void *)chosen);
 
+    const float *shape = (const float *)acc;
     out->n = np;
     for (int i = 0; i < np; i++) {
         double x = shape[2 * i], y = shape[2 * i + 1];
