@@ -1,0 +1,124 @@
+/* cmd-activations.c - `traitscope-cli activations --model MODEL IMAGE
+ * [--layer conv1] --out GRID.png`: the responses of one layer to a face
+ * crop on a grid (Fig. 5 of the LACNN paper: AlexNet's 96 conv1 maps on
+ * 10 x 10), coloured with viridis (colormap.h), and optionally the layer's
+ * filters (src/explain/activations.h).
+ *
+ * Without IMAGE only the filter pictures can be written (--filters,
+ * --filters-amap).  Prints one line per file written.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "explain-common.h"
+#include "explain/activations.h"
+
+static void help(void)
+{
+    printf("usage: traitscope-cli activations --model MODEL [IMAGE] [--layer conv1] [--out GRID.png]\n"
+           "                                  [--shared] [--cols N] [--scale N]\n"
+           "                                  [--filters F.png] [--filters-amap A.png]\n\n"
+           "  --layer NAME         layer whose output is shown (default conv1)\n"
+           "  --out GRID.png       the responses to IMAGE on a grid (10 columns up to 100 maps)\n"
+           "  --shared             one normalisation for all maps (default: per map)\n"
+           "  --cols N, --scale N  grid columns, integer magnification of each map\n"
+           "  --filters F.png      the layer's filters, input channels 0..2 as RGB\n"
+           "  --filters-amap A.png 4-channel models: the filters' A(x,y) channel\n"
+           "  --landmarks SRC      landmarks JSON file, or ert / cnn (4-channel models)\n");
+}
+
+static ts_status save_grid(const ts_act_grid *g, const char *path)
+{
+    ts_image img = { 0 };
+    TS_TRY(ts_act_grid_render(g, &img));
+    ts_status st = ts_image_save_png(path, &img);
+    ts_image_clear(&img);
+    return st;
+}
+
+int cmd_activations(int argc, char **argv)
+{
+    const char *model_path = NULL, *image_path = NULL, *layer = "conv1", *out = NULL;
+    const char *filters = NULL, *filters_a = NULL, *lm_src = NULL, *v;
+    ts_act_opts ao = { 0 };
+    for (int i = 1; i < argc; i++) {
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
+            help();
+            return CMD_OK;
+        } else if (cli_opt(argc, argv, &i, "--model", &v)) model_path = v;
+        else if (cli_opt(argc, argv, &i, "--layer", &v)) layer = v;
+        else if (cli_opt(argc, argv, &i, "--out", &v)) out = v;
+        else if (cli_opt(argc, argv, &i, "--filters", &v)) filters = v;
+        else if (cli_opt(argc, argv, &i, "--filters-amap", &v)) filters_a = v;
+        else if (cli_opt(argc, argv, &i, "--landmarks", &v)) lm_src = v;
+        else if (cli_opt(argc, argv, &i, "--cols", &v)) {
+            if (!cli_parse_int(v, &ao.cols) || ao.cols < 1 || ao.cols > 4096)
+                return cli_usage_error("activations", "--cols wants 1..4096, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--scale", &v)) {
+            if (!cli_parse_int(v, &ao.scale) || ao.scale < 1 || ao.scale > 64)
+                return cli_usage_error("activations", "--scale wants 1..64, not '%s'", v);
+        } else if (cli_flag(argv, i, "--shared")) ao.shared_norm = true;
+        else if (argv[i][0] == '-' && argv[i][1])
+            return cli_usage_error("activations", "unknown option '%s'", argv[i]);
+        else if (image_path)
+            return cli_usage_error("activations", "one IMAGE only ('%s' and '%s')", image_path, argv[i]);
+        else image_path = argv[i];
+    }
+    if (!model_path) return cli_usage_error("activations", "--model MODEL is required");
+    if (!out && !filters && !filters_a)
+        return cli_usage_error("activations", "nothing to write: give --out, --filters or --filters-amap");
+    if (out && !image_path) return cli_usage_error("activations", "--out needs an IMAGE");
+
+    ts_model *m = NULL;
+    ts_image img = { 0 };
+    ts_act_grid grid = { 0 };
+    xc_landmarker *lmk = xc_landmarker_new(lm_src);
+    ts_points *pts = calloc(1, sizeof *pts);
+    float *in_buf = NULL;
+    ts_status st = lmk && pts ? TS_OK : ts_error(TS_ERR_OOM, "out of memory");
+    if (st == TS_OK) st = xc_model_load(model_path, &m);
+    /* Check the layer before any image work, so a typo fails fast. */
+    if (st == TS_OK && ts_graph_index(m->graph, layer) < 0)
+        st = ts_act_grid_layer(m->graph, layer, 0, &ao, &grid); /* the error lists the layers */
+    if (st == TS_OK && out) {
+        int S = m->meta.in_size, C = m->meta.in_channels;
+        bool have = false;
+        st = ts_image_load(image_path, &img);
+        if (st == TS_OK) st = xc_landmarks(lmk, m, &img, pts, &have);
+        if (st == TS_OK && !(in_buf = malloc((size_t)C * S * S * sizeof(float))))
+            st = ts_error(TS_ERR_OOM, "out of memory");
+        ts_tensor x = { in_buf, 1, C, S, S };
+        if (st == TS_OK) st = xc_input(m, &img, have ? pts : NULL, &x);
+        if (st == TS_OK) st = ts_graph_forward(m->graph, &x);
+        if (st == TS_OK) st = ts_act_grid_layer(m->graph, layer, 0, &ao, &grid);
+        if (st == TS_OK) st = save_grid(&grid, out);
+        if (st == TS_OK) printf("%s: %d maps of layer '%s' on %dx%d (%dx%d pixels)\n", out,
+                                m->graph->nodes[ts_graph_index(m->graph, layer)].c, layer, grid.cols,
+                                grid.rows, grid.w, grid.h);
+        ts_act_grid_clear(&grid);
+    }
+    if (st == TS_OK && filters) {
+        ts_image f = { 0 };
+        st = ts_act_filters_rgb(m->graph, layer, &ao, &f);
+        if (st == TS_OK) st = ts_image_save_png(filters, &f);
+        if (st == TS_OK) printf("%s: filters of '%s' (channels 0..2 as RGB)\n", filters, layer);
+        ts_image_clear(&f);
+    }
+    if (st == TS_OK && filters_a) {
+        if (m->meta.in_channels < 4 || m->graph->nodes[ts_graph_index(m->graph, layer)].inputs[0] != 0)
+            st = ts_error(TS_ERR_ARG, "--filters-amap: layer '%s' of '%s' does not read an A(x,y) channel",
+                          layer, model_path);
+        if (st == TS_OK) st = ts_act_filters_channel(m->graph, layer, 3, &ao, &grid);
+        if (st == TS_OK) st = save_grid(&grid, filters_a);
+        if (st == TS_OK) printf("%s: filters of '%s', A(x,y) channel\n", filters_a, layer);
+        ts_act_grid_clear(&grid);
+    }
+    ts_model_free(m);
+    ts_image_clear(&img);
+    xc_landmarker_free(lmk);
+    free(pts);
+    free(in_buf);
+    return st == TS_OK ? CMD_OK : cli_fail("activations", st);
+}

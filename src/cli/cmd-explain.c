@@ -1,0 +1,314 @@
+/* cmd-explain.c - `traitscope-cli explain --model MODEL IMAGE ...`: an LRP
+ * heatmap of one face crop (src/explain/lrp.h; section 4.1 of the Adience
+ * LRP paper) with its numbers.
+ *
+ * The relevance of the input is summed over R, G, B for the heatmap (as the
+ * paper does) and drawn with the diverging colour map (colormap.h: red for
+ * the target, blue against, white 0, symmetric scale) at the model's input
+ * resolution magnified by --zoom, with a colour bar and its +-scale.  The
+ * PNG carries tEXt chunks "traitscope:lrp-rules" (the string as given),
+ * "traitscope:lrp-rules-applied" (per layer) and "traitscope:target".
+ * --relevance writes the full input relevance (1,C,S,S) as .npy.
+ *
+ * --json prints one object (a contract):
+ *   {"image","model","rules","rules_applied","target","target_index",
+ *    "minus","minus_index" (null/-1 unless --target A-B),
+ *    "logit" (the explained quantity), "relevance_sum", "conservation"
+ *    (relevance_sum / logit), "negative_share" (sum|R<0| / sum|R|),
+ *    "scale" (colour scale), "channels":[{"name","sum","abs_share"}],
+ *    "rgb_abs_share", "amap_abs_share" (4-channel models; else null),
+ *    "regions":[{"landmark","part","sum","share","abs_share"}] (68, when
+ *    landmarks are known), "parts":{"jaw":{"sum","share","abs_share"},..}}
+ * Regions are the cells of A(x,y) in the model's input frame, pooled from
+ * the RGB heatmap; "share" is a cell's sum over the heatmap's total (the
+ * cells' shares add up to 1), "abs_share" the same for |R|.
+ */
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "explain-common.h"
+#include "explain/colormap.h"
+#include "explain/export.h"
+#include "explain/lrp.h"
+
+static void help(void)
+{
+    printf("usage: traitscope-cli explain --model MODEL IMAGE [--rules STRING] [--target CLASS]\n"
+           "                              [--out HEAT.png] [--relevance R.npy] [--json]\n\n"
+           "LRP heatmap of one face crop.\n\n"
+           "  --rules STRING     LRP rules, e.g. \"preset=adience;conv1=zbox;fc*=epsilon:0.01\"\n"
+           "                     presets: adience (default: epsilon 0.01 on fc, alpha=2 beta=1\n"
+           "                     on conv), adience-a1b0, epsilon, lrp0, composite; rules:\n"
+           "                     epsilon[:E] lrp0 alphabeta[:A,B[,bias]] flat wsquare zbox;\n"
+           "                     selectors: a layer name glob, @conv, @fc, @all, @first\n"
+           "  --target CLASS     predicted (default), a class name or index, or A-B\n"
+           "  --out HEAT.png     the heatmap (relevance summed over R, G, B)\n"
+           "  --out-amap A.png   4-channel models: the heatmap of the A(x,y) channel\n"
+           "  --relevance R.npy  the full input relevance (1,C,S,S) as float32 .npy\n"
+           "  --json             numbers as one JSON object\n"
+           "  --landmarks SRC    a landmarks JSON file, or ert / cnn to locate them; needed\n"
+           "                     by 4-channel models (default: the model's method) and for\n"
+           "                     the per-region table\n"
+           "  --zoom N           magnify the heatmap N times (default: to >= 300 pixels)\n"
+           "  --scale S          fixed colour scale (default max |R|)\n");
+}
+
+/* Heatmap (s x s) magnified with a colour bar and its scale on the right. */
+static ts_status draw_heat(const float *heat, int s, int zoom, float scale, ts_image *out, float *used)
+{
+    ts_image small = { 0 };
+    TS_TRY(ts_colormap_relevance(heat, s, s, scale, &small, used));
+    int hw = s * zoom, bar_x = hw + 8, w = hw + 8 + 14 + 6 + 40;
+    ts_status st = ts_image_init(out, w, hw);
+    if (st != TS_OK) {
+        ts_image_clear(&small);
+        return st;
+    }
+    for (int y = 0; y < hw; y++) {
+        memset(ts_image_pixel(out, 0, y), 255, (size_t)w * 3);
+        for (int x = 0; x < hw; x++) memcpy(ts_image_pixel(out, x, y), ts_image_pixel(&small, x / zoom, y / zoom), 3);
+    }
+    ts_image_clear(&small);
+    ts_colorbar_draw(out, bar_x, 0, 14, hw, TS_CMAP_DIVERGING, true);
+    char lab[32];
+    const uint8_t ink[3] = { 0, 0, 0 };
+    snprintf(lab, sizeof lab, "+%.2g", *used);
+    ts_image_draw_number(out, bar_x + 18, 0, lab, 1, ink);
+    ts_image_draw_number(out, bar_x + 18, hw / 2 - 3, "0", 1, ink);
+    snprintf(lab, sizeof lab, "-%.2g", *used);
+    ts_image_draw_number(out, bar_x + 18, hw - 6, lab, 1, ink);
+    return TS_OK;
+}
+
+static ts_status save_heat(const char *path, const float *heat, int s, int zoom, float scale,
+                           const char *spec, const char *applied, const char *target, float *used)
+{
+    ts_image img = { 0 };
+    TS_TRY(draw_heat(heat, s, zoom, scale, &img, used));
+    ts_status st = ts_image_save_png(path, &img);
+    ts_image_clear(&img);
+    const char *keys[3] = { "traitscope:lrp-rules", "traitscope:lrp-rules-applied", "traitscope:target" };
+    const char *vals[3] = { spec, applied, target };
+    if (st == TS_OK) st = ts_png_add_text(path, 3, keys, vals);
+    return st;
+}
+
+static double share(double part, double whole)
+{
+    return whole != 0 ? part / whole : 0;
+}
+
+int cmd_explain(int argc, char **argv)
+{
+    const char *model_path = NULL, *image_path = NULL, *rules_spec = "", *target_s = "";
+    const char *out_path = NULL, *out_amap = NULL, *npy_path = NULL, *lm_src = NULL, *v;
+    bool json = false;
+    int zoom = 0;
+    float fixed_scale = 0;
+    for (int i = 1; i < argc; i++) {
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
+            help();
+            return CMD_OK;
+        } else if (cli_opt(argc, argv, &i, "--model", &v)) model_path = v;
+        else if (cli_opt(argc, argv, &i, "--rules", &v)) rules_spec = v;
+        else if (cli_opt(argc, argv, &i, "--target", &v)) target_s = v;
+        else if (cli_opt(argc, argv, &i, "--out", &v)) out_path = v;
+        else if (cli_opt(argc, argv, &i, "--out-amap", &v)) out_amap = v;
+        else if (cli_opt(argc, argv, &i, "--relevance", &v)) npy_path = v;
+        else if (cli_opt(argc, argv, &i, "--landmarks", &v)) lm_src = v;
+        else if (cli_opt(argc, argv, &i, "--zoom", &v)) {
+            if (!cli_parse_int(v, &zoom) || zoom < 1 || zoom > 32)
+                return cli_usage_error("explain", "--zoom wants 1..32, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--scale", &v)) {
+            if (!cli_parse_float(v, &fixed_scale) || !(fixed_scale > 0))
+                return cli_usage_error("explain", "--scale wants a number > 0, not '%s'", v);
+        } else if (cli_flag(argv, i, "--json")) json = true;
+        else if (argv[i][0] == '-' && argv[i][1])
+            return cli_usage_error("explain", "unknown option '%s'", argv[i]);
+        else if (image_path)
+            return cli_usage_error("explain", "one IMAGE only ('%s' and '%s')", image_path, argv[i]);
+        else image_path = argv[i];
+    }
+    if (!model_path || !image_path)
+        return cli_usage_error("explain", "--model MODEL and an IMAGE are required");
+    if (!out_path && !npy_path && !json && !out_amap)
+        return cli_usage_error("explain", "nothing to write: give --out, --relevance or --json");
+
+    ts_model *m = NULL;
+    ts_image img = { 0 };
+    ts_lrp_rules rules = { 0 };
+    ts_lrp *lrp = NULL;
+    xc_landmarker *lmk = xc_landmarker_new(lm_src);
+    float *in_buf = NULL, *rel_buf = NULL, *heat = NULL, *heat_a = NULL;
+    uint8_t *amap = NULL;
+    ts_points *pts = calloc(1, sizeof *pts);
+    cJSON *o = NULL;
+    ts_status st = lmk && pts ? TS_OK : ts_error(TS_ERR_OOM, "out of memory");
+    if (st == TS_OK) st = xc_model_load(model_path, &m);
+    if (st == TS_OK) st = ts_image_load(image_path, &img);
+    bool have_pts = false;
+    if (st == TS_OK) st = xc_landmarks(lmk, m, &img, pts, &have_pts);
+    int S = m ? m->meta.in_size : 0, C = m ? m->meta.in_channels : 0;
+    size_t per = (size_t)C * S * S, hw = (size_t)S * S;
+    if (st == TS_OK) {
+        in_buf = malloc(per * sizeof(float));
+        rel_buf = malloc(per * sizeof(float));
+        heat = malloc(hw * sizeof(float));
+        heat_a = malloc(hw * sizeof(float));
+        amap = malloc(hw);
+        if (!in_buf || !rel_buf || !heat || !heat_a || !amap) st = ts_error(TS_ERR_OOM, "out of memory");
+    }
+    ts_tensor x = { in_buf, 1, C, S, S }, rel = { rel_buf, 1, C, S, S };
+    if (st == TS_OK) st = xc_input(m, &img, have_pts ? pts : NULL, &x);
+    if (st == TS_OK) st = ts_lrp_rules_parse(m->graph, rules_spec, &rules);
+    if (st == TS_OK)
+        for (int c = 0; c < C; c++) {
+            float lo, hi;
+            xc_bounds(m, c, &lo, &hi);
+            ts_lrp_rules_set_bounds(&rules, c, lo, hi);
+        }
+    ts_lrp_target target;
+    if (st == TS_OK)
+        st = ts_lrp_target_parse(target_s, (const char *const *)m->meta.classes, m->meta.n_classes, &target);
+    if (st == TS_OK) st = ts_lrp_new(m->graph, &rules, &lrp);
+    ts_lrp_stats stats;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    if (st == TS_OK) st = ts_lrp_explain(lrp, &x, &target, 1, &rel, &stats);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    if (st != TS_OK) goto done;
+
+    ts_lrp_heatmap(&rel, 0, 0, C < 3 ? C : 3, heat);
+    if (C > 3) ts_lrp_heatmap(&rel, 0, 3, 4, heat_a);
+    char applied[TS_LRP_SPEC_MAX * 2];
+    ts_lrp_rules_describe(m->graph, &rules, applied, sizeof applied);
+    const char *tname = m->meta.classes[stats.a];
+    char tdesc[256];
+    if (stats.b >= 0) snprintf(tdesc, sizeof tdesc, "%s-%s", tname, m->meta.classes[stats.b]);
+    else snprintf(tdesc, sizeof tdesc, "%s", tname);
+    if (!zoom) zoom = S >= 300 ? 1 : (300 + S - 1) / S;
+    float scale_used = 0, scale_a = 0;
+    if (out_path)
+        st = save_heat(out_path, heat, S, zoom, fixed_scale, rules_spec, applied, tdesc, &scale_used);
+    else
+        for (size_t q = 0; q < hw; q++) scale_used = fmaxf(scale_used, fabsf(heat[q]));
+    if (st == TS_OK && out_amap) {
+        if (C < 4) st = ts_error(TS_ERR_ARG, "--out-amap: model '%s' has no A(x,y) channel", model_path);
+        else st = save_heat(out_amap, heat_a, S, zoom, fixed_scale, rules_spec, applied, tdesc, &scale_a);
+    }
+    if (st == TS_OK && npy_path) st = ts_npy_save(npy_path, rel_buf, 4, (int[]){ 1, C, S, S });
+    if (st != TS_OK) goto done;
+
+    double sums[TS_MODEL_MAX_CHANNELS], abs_sums[TS_MODEL_MAX_CHANNELS], abs_total = 0;
+    ts_lrp_channel_sums(&rel, 0, sums, abs_sums);
+    for (int c = 0; c < C; c++) abs_total += abs_sums[c];
+    static const char *const ch_names[4] = { "R", "G", "B", "A" };
+    double cells[TS_LANDMARKS], cells_abs[TS_LANDMARKS], heat_sum = 0, heat_abs = 0;
+    if (have_pts) {
+        st = xc_amap(m, &img, pts, amap);
+        if (st != TS_OK) goto done;
+        ts_lrp_pool_cells(heat, amap, S, S, TS_LANDMARKS, cells, cells_abs);
+        for (int k = 0; k < TS_LANDMARKS; k++) heat_sum += cells[k], heat_abs += cells_abs[k];
+    }
+    double parts[TS_PART_COUNT], parts_abs[TS_PART_COUNT];
+    if (have_pts) {
+        ts_lrp_pool_parts(cells, parts);
+        ts_lrp_pool_parts(cells_abs, parts_abs);
+    }
+    double rgb_abs = 0;
+    for (int c = 0; c < C && c < 3; c++) rgb_abs += abs_sums[c];
+    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) * 1e-6;
+
+    if (json) {
+        o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "image", image_path);
+        cJSON_AddStringToObject(o, "model", model_path);
+        cJSON_AddStringToObject(o, "rules", rules_spec);
+        cJSON_AddStringToObject(o, "rules_applied", applied);
+        cJSON_AddStringToObject(o, "target", tname);
+        cJSON_AddNumberToObject(o, "target_index", stats.a);
+        if (stats.b >= 0) cJSON_AddStringToObject(o, "minus", m->meta.classes[stats.b]);
+        else cJSON_AddNullToObject(o, "minus");
+        cJSON_AddNumberToObject(o, "minus_index", stats.b);
+        cJSON_AddNumberToObject(o, "logit", stats.logit);
+        cJSON_AddNumberToObject(o, "relevance_sum", stats.relevance_sum);
+        cJSON_AddNumberToObject(o, "conservation", share(stats.relevance_sum, stats.logit));
+        cJSON_AddNumberToObject(o, "negative_share", stats.negative_share);
+        cJSON_AddNumberToObject(o, "scale", scale_used);
+        cJSON_AddNumberToObject(o, "ms", ms);
+        cJSON *chs = cJSON_AddArrayToObject(o, "channels");
+        for (int c = 0; c < C; c++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "name", c < 4 ? ch_names[c] : "?");
+            cJSON_AddNumberToObject(e, "sum", sums[c]);
+            cJSON_AddNumberToObject(e, "abs_share", share(abs_sums[c], abs_total));
+            cJSON_AddItemToArray(chs, e);
+        }
+        cJSON_AddNumberToObject(o, "rgb_abs_share", share(rgb_abs, abs_total));
+        if (C > 3) cJSON_AddNumberToObject(o, "amap_abs_share", share(abs_sums[3], abs_total));
+        else cJSON_AddNullToObject(o, "amap_abs_share");
+        if (have_pts) {
+            cJSON *rg = cJSON_AddArrayToObject(o, "regions");
+            for (int k = 0; k < TS_LANDMARKS; k++) {
+                cJSON *e = cJSON_CreateObject();
+                cJSON_AddNumberToObject(e, "landmark", k);
+                cJSON_AddStringToObject(e, "part", ts_part_name(ts_part_of_landmark(k)));
+                cJSON_AddNumberToObject(e, "sum", cells[k]);
+                cJSON_AddNumberToObject(e, "share", share(cells[k], heat_sum));
+                cJSON_AddNumberToObject(e, "abs_share", share(cells_abs[k], heat_abs));
+                cJSON_AddItemToArray(rg, e);
+            }
+            cJSON *pj = cJSON_AddObjectToObject(o, "parts");
+            for (int p = 0; p < TS_PART_COUNT; p++) {
+                cJSON *e = cJSON_AddObjectToObject(pj, ts_part_name((ts_face_part)p));
+                cJSON_AddNumberToObject(e, "sum", parts[p]);
+                cJSON_AddNumberToObject(e, "share", share(parts[p], heat_sum));
+                cJSON_AddNumberToObject(e, "abs_share", share(parts_abs[p], heat_abs));
+            }
+        } else {
+            cJSON_AddNullToObject(o, "regions");
+            cJSON_AddNullToObject(o, "parts");
+        }
+        char *line = cJSON_PrintUnformatted(o);
+        if (!line) {
+            st = ts_error(TS_ERR_OOM, "out of memory printing JSON");
+            goto done;
+        }
+        printf("%s\n", line);
+        free(line);
+    } else {
+        printf("target          %s (logit %.6g)\n", tdesc, stats.logit);
+        printf("rules           %s\n", applied);
+        printf("relevance sum   %.6g (%.4f of the logit), negative share %.4f\n", stats.relevance_sum,
+               share(stats.relevance_sum, stats.logit), stats.negative_share);
+        printf("channels        ");
+        for (int c = 0; c < C; c++) printf("%s %.4f  ", c < 4 ? ch_names[c] : "?", share(abs_sums[c], abs_total));
+        printf("(share of |R|)\n");
+        if (have_pts) {
+            printf("%-12s %12s %8s %9s\n", "part", "sum", "share", "|R| share");
+            for (int p = 0; p < TS_PART_COUNT; p++)
+                printf("%-12s %12.5g %8.4f %9.4f\n", ts_part_name((ts_face_part)p), parts[p],
+                       share(parts[p], heat_sum), share(parts_abs[p], heat_abs));
+        }
+        if (out_path) printf("heatmap         %s (scale +-%.3g)\n", out_path, scale_used);
+    }
+done:
+    cJSON_Delete(o);
+    ts_lrp_free(lrp);
+    ts_lrp_rules_clear(&rules);
+    ts_model_free(m);
+    ts_image_clear(&img);
+    xc_landmarker_free(lmk);
+    free(pts);
+    free(in_buf);
+    free(rel_buf);
+    free(heat);
+    free(heat_a);
+    free(amap);
+    return st == TS_OK ? CMD_OK : cli_fail("explain", st);
+}
