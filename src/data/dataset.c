@@ -348,7 +348,7 @@ ts_status ts_dataset_parse_celeba(ts_dataset *ds, const char *buf, size_t len,
     lr_init(&lr, buf, len);
     char **names = NULL, **tok = NULL, *header = NULL;
     signed char *values = NULL;
-    int n_names = 0, declared = -1, rows = 0, r;
+    int n_names = 0, declared = -1, declared_line = 1, rows = 0, r;
     int trait_idx[TS_CELEBA_TRAITS], labels_by_trait[64];
     ts_celeba_columns cols;
 
@@ -360,6 +360,7 @@ ts_status ts_dataset_parse_celeba(ts_dataset *ds, const char *buf, size_t len,
         st = ts_error(TS_ERR_FORMAT, "%s:%d: expected the image count on the first line", name, lr.lineno);
         goto out;
     }
+    declared_line = lr.lineno;
     /* Line 2: the attribute names. */
     while ((r = lr_next(&lr)) == 1 && blank(lr.line)) {}
     if (r < 0) { st = LR_OOM(name); goto out; }
@@ -422,7 +423,8 @@ ts_status ts_dataset_parse_celeba(ts_dataset *ds, const char *buf, size_t len,
     if (r < 0) { st = LR_OOM(name); goto out; }
     /* Skipped rows make the count differ too; their warnings say why. */
     if (!limit_reached(ds, limit) && rows != declared)
-        ds_warn(ds, "%s:1: the header counts %d images, %d rows were read", name, declared, rows);
+        ds_warn(ds, "%s:%d: the header counts %d images, %d rows were read", name, declared_line,
+                declared, rows);
 out:
     lr_clear(&lr);
     free(header);
