@@ -1,0 +1,252 @@
+/* main.c - traitscope, the explorer.
+ *
+ *   traitscope [--model A.safetensors [--model B.safetensors]] [IMAGE|FOLDER...]
+ *
+ * Without images and models it opens its embedded default: the sample
+ * photos of the face-api package with the bundled baseline and LACNN
+ * models (resources/models).  Without a display, or with --headless, it
+ * writes the default figure to a file instead and says where.
+ *
+ * For tests and the screenshot script: --export FILE (repeatable) and
+ * --screenshot FILE act once the first face is shown; --quit then quits.
+ */
+#include <gtk/gtk.h>
+#include <glib/gi18n.h>
+#include <locale.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "figure/figure.h"
+#include "ts-config.h"
+#include "ts-window.h"
+
+static char **opt_models, **opt_exports, **opt_files;
+static char *opt_screenshot, *opt_out;
+static gboolean opt_headless, opt_quit, opt_version;
+
+static const GOptionEntry entries[] = {
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_models, N_("Load a model (twice: A and B)"), "FILE" },
+    { "headless", 0, 0, G_OPTION_ARG_NONE, &opt_headless, N_("Write the default figure instead of opening a window"), NULL },
+    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &opt_out, N_("Figure written by --headless (.png, .svg, .pdf)"), "FILE" },
+    { "export", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_exports, N_("Export the first face shown as a figure"), "FILE" },
+    { "screenshot", 0, 0, G_OPTION_ARG_FILENAME, &opt_screenshot, N_("Save a screenshot of the window once the first face is shown"), "FILE" },
+    { "quit", 0, 0, G_OPTION_ARG_NONE, &opt_quit, N_("Quit after --export/--screenshot"), NULL },
+    { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, N_("Print the version"), NULL },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_files, NULL, N_("[IMAGE|FOLDER…]") },
+    { NULL },
+};
+
+/* The embedded default: sample photos and bundled models, looked up in the
+ * source tree (uninstalled) and the data directory (installed). */
+static char *find_default(const char *rel)
+{
+    const char *roots[] = { TS_SOURCE_ROOT, TS_DATADIR };
+    for (size_t i = 0; i < G_N_ELEMENTS(roots); i++) {
+        char *p = g_build_filename(roots[i], rel, NULL);
+        if (g_file_test(p, G_FILE_TEST_EXISTS)) return p;
+        g_free(p);
+    }
+    return NULL;
+}
+
+static GPtrArray *default_images(void)
+{
+    GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
+    for (int i = 1; i <= 6; i++) {
+        char rel[96];
+        snprintf(rel, sizeof rel, "node_modules/@vladmandic/face-api/demo/sample%d.jpg", i);
+        char *p = find_default(rel);
+        if (!p) {
+            snprintf(rel, sizeof rel, "samples/sample%d.jpg", i);
+            p = find_default(rel);
+        }
+        if (p) g_ptr_array_add(a, p);
+    }
+    return a;
+}
+
+static char *model_arg(int i)
+{
+    if (opt_models && g_strv_length(opt_models) > (guint)i) return g_strdup(opt_models[i]);
+    if (opt_models) return NULL;
+    return find_default(i == 0 ? "resources/models/baseline.safetensors" : "resources/models/lacnn.safetensors");
+}
+
+/* --headless: the same inspection and drawing as the window, to a file. */
+static int run_headless(void)
+{
+    const char *out = opt_out ? opt_out : "traitscope-default.pdf";
+    GPtrArray *imgs = g_ptr_array_new_with_free_func(g_free);
+    if (opt_files)
+        for (char **f = opt_files; *f; f++) g_ptr_array_add(imgs, g_strdup(*f));
+    else {
+        g_ptr_array_unref(imgs);
+        imgs = default_images();
+    }
+    if (imgs->len == 0) {
+        fprintf(stderr, "traitscope: no images given and no sample photos found (run tools/setup.sh)\n");
+        return 1;
+    }
+    ts_model *models[2] = { NULL, NULL };
+    ts_draw_opts o;
+    ts_draw_opts_init(&o);
+    for (int i = 0; i < 2; i++) {
+        char *p = model_arg(i);
+        if (p && ts_model_load(p, &models[i]) != TS_OK) {
+            fprintf(stderr, "traitscope: %s\n", ts_last_error());
+            g_free(p);
+            return 1;
+        }
+        if (models[i]) o.class_names[i] = (const char *const *)models[i]->meta.classes;
+        g_free(p);
+    }
+    ts_inspector *insp = ts_inspector_new();
+    guint n = imgs->len < 4 ? imgs->len : 4;
+    ts_inspect *res = g_new0(ts_inspect, n);
+    const ts_inspect **rows = g_new0(const ts_inspect *, n);
+    int k = 0;
+    for (guint i = 0; i < n; i++) {
+        ts_image img = { 0 };
+        ts_status st = ts_image_load(g_ptr_array_index(imgs, i), &img);
+        if (st == TS_OK) st = ts_inspector_run(insp, &img, models, NULL, &res[k]);
+        ts_image_clear(&img);
+        if (st != TS_OK) fprintf(stderr, "traitscope: %s (skipped)\n", ts_last_error());
+        else rows[k] = &res[k], k++;
+    }
+    int rc = 0;
+    ts_panel panels[TS_PANEL_COUNT];
+    for (int i = 0; i < TS_PANEL_COUNT; i++) panels[i] = (ts_panel)i;
+    if (k == 0) rc = 1;
+    else if (ts_figure_export(out, rows, k, panels, TS_PANEL_COUNT, &o, 150, NULL) != TS_OK) {
+        fprintf(stderr, "traitscope: %s\n", ts_last_error());
+        rc = 1;
+    } else {
+        printf("traitscope: no window (headless); wrote the default view of %d face(s) to %s\n", k, out);
+    }
+    for (int i = 0; i < k; i++) ts_inspect_clear(&res[i]);
+    g_free(res);
+    g_free(rows);
+    ts_inspector_free(insp);
+    ts_model_free(models[0]);
+    ts_model_free(models[1]);
+    g_ptr_array_unref(imgs);
+    return rc;
+}
+
+/* --export / --screenshot once the first face is on screen. */
+static gboolean act_when_shown(gpointer user)
+{
+    TsWindow *w = user;
+    int failures = 0;
+    for (char **e = opt_exports; e && *e; e++) {
+        GError *err = NULL;
+        if (!ts_window_export(w, *e, &err)) {
+            fprintf(stderr, "traitscope: %s\n", err->message);
+            g_error_free(err);
+            failures++;
+        } else {
+            printf("traitscope: exported %s\n", *e);
+        }
+    }
+    if (opt_screenshot) {
+        GError *err = NULL;
+        if (!ts_window_screenshot(w, opt_screenshot, &err)) {
+            fprintf(stderr, "traitscope: %s\n", err->message);
+            g_error_free(err);
+            failures++;
+        } else {
+            printf("traitscope: screenshot %s\n", opt_screenshot);
+        }
+    }
+    if (opt_quit) {
+        GApplication *app = G_APPLICATION(gtk_window_get_application(GTK_WINDOW(w)));
+        if (failures) g_application_set_default(NULL), g_object_set_data(G_OBJECT(app), "failed", GINT_TO_POINTER(1));
+        gtk_window_destroy(GTK_WINDOW(w));
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static void first_result(TsSession *s, TsWindow *w)
+{
+    /* model loads finish first; wait for a face (or for a failed one) */
+    char *error = NULL;
+    g_object_get(s, "error", &error, NULL);
+    gboolean failed = error && error[0];
+    if (ts_session_get_busy(s) || (!ts_session_get_result(s) && !failed)) {
+        g_free(error);
+        return;
+    }
+    g_signal_handlers_disconnect_by_func(s, first_result, w);
+    if (failed) fprintf(stderr, "traitscope: %s\n", error);
+    g_free(error);
+    /* let the panels draw once before taking the screenshot */
+    g_timeout_add(400, act_when_shown, w);
+}
+
+static void activate(GtkApplication *app, gpointer user)
+{
+    GtkCssProvider *css = gtk_css_provider_new();
+    gtk_css_provider_load_from_resource(css, "/org/traitscope/Traitscope/style.css");
+    gtk_style_context_add_provider_for_display(gdk_display_get_default(), GTK_STYLE_PROVIDER(css),
+                                               GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
+    g_object_unref(css);
+    TsWindow *w = ts_window_new(app);
+    for (int i = 0; i < 2; i++) {
+        char *p = model_arg(i);
+        if (p) ts_window_load_model(w, i, p);
+        g_free(p);
+    }
+    GPtrArray *files = g_ptr_array_new_with_free_func(g_object_unref);
+    if (opt_files)
+        for (char **f = opt_files; *f; f++) g_ptr_array_add(files, g_file_new_for_commandline_arg(*f));
+    else {
+        GPtrArray *d = default_images();
+        for (guint i = 0; i < d->len; i++) g_ptr_array_add(files, g_file_new_for_path(g_ptr_array_index(d, i)));
+        g_ptr_array_unref(d);
+    }
+    ts_window_open(w, (GFile **)files->pdata, (int)files->len);
+    g_ptr_array_unref(files);
+    if (opt_exports || opt_screenshot || opt_quit)
+        g_signal_connect(ts_window_get_session(w), "result-changed", G_CALLBACK(first_result), w);
+    gtk_window_present(GTK_WINDOW(w));
+}
+
+int main(int argc, char **argv)
+{
+    setlocale(LC_ALL, "");
+    const char *localedir = g_getenv("TRAITSCOPE_LOCALEDIR");
+    bindtextdomain("traitscope", localedir ? localedir : TS_LOCALEDIR);
+    bind_textdomain_codeset("traitscope", "UTF-8");
+    textdomain("traitscope");
+
+    GOptionContext *ctx = g_option_context_new(NULL);
+    g_option_context_set_summary(ctx, _("Explore CNNs that predict facial attributes: landmarks, A(x,y), "
+                                        "activations, relevance heatmaps and predictions of two models side by side."));
+    g_option_context_add_main_entries(ctx, entries, "traitscope");
+    GError *err = NULL;
+    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+        fprintf(stderr, "traitscope: %s\n", err->message);
+        g_error_free(err);
+        g_option_context_free(ctx);
+        return 2;
+    }
+    g_option_context_free(ctx);
+    if (opt_version) {
+        printf("traitscope %s\n", TS_VERSION);
+        return 0;
+    }
+    if (opt_models && g_strv_length(opt_models) > 2) {
+        fprintf(stderr, "traitscope: at most two --model\n");
+        return 2;
+    }
+    gboolean display = g_getenv("DISPLAY") || g_getenv("WAYLAND_DISPLAY");
+    if (opt_headless || !display || !gtk_init_check()) return run_headless();
+
+    GtkApplication *app = gtk_application_new("org.traitscope.Traitscope", G_APPLICATION_NON_UNIQUE);
+    g_signal_connect(app, "activate", G_CALLBACK(activate), NULL);
+    char *args[] = { argv[0], NULL };
+    int rc = g_application_run(G_APPLICATION(app), 1, args);
+    if (g_object_get_data(G_OBJECT(app), "failed")) rc = 1;
+    g_object_unref(app);
+    return rc;
+}

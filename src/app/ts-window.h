@@ -1,0 +1,29 @@
+/* ts-window.h - the explorer's main window: image browser on the left,
+ * the panels of the chosen face for two models on the right. */
+#ifndef TS_WINDOW_H
+#define TS_WINDOW_H
+
+#include <gtk/gtk.h>
+
+#include "ts-session.h"
+
+G_BEGIN_DECLS
+
+#define TS_TYPE_WINDOW (ts_window_get_type())
+G_DECLARE_FINAL_TYPE(TsWindow, ts_window, TS, WINDOW, GtkApplicationWindow)
+
+TsWindow *ts_window_new(GtkApplication *app);
+TsSession *ts_window_get_session(TsWindow *w);
+/* Adds images (folders are expanded to their PNG/JPEG files) and shows the
+ * first one added. */
+void ts_window_open(TsWindow *w, GFile **files, int n);
+/* Loads model i (0 = A, 1 = B). */
+void ts_window_load_model(TsWindow *w, int i, const char *path);
+/* Writes all panels of the current face as a figure (.png/.svg/.pdf). */
+gboolean ts_window_export(TsWindow *w, const char *path, GError **error);
+/* Renders the window as it is on screen to a PNG file. */
+gboolean ts_window_screenshot(TsWindow *w, const char *path, GError **error);
+
+G_END_DECLS
+
+#endif

@@ -1,0 +1,176 @@
+/* cmd-figure.c - `traitscope-cli figure`: the explorer's panels for one or
+ * more faces and one or two models, as a PNG, SVG or PDF figure, headless.
+ * The same inspect + draw code the app uses, so the figure is what the
+ * window shows.  A JSON sidecar (FIG.json) records how it was made. */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "figure/figure.h"
+#include "image.h"
+#include "inspect.h"
+#include "model.h"
+
+#define MAX_IMAGES 64
+
+static void help(FILE *f)
+{
+    fprintf(f,
+            "usage: traitscope-cli figure --model A [--model B] IMAGE... --out FIG.{png,svg,pdf}\n"
+            "         [--panels LIST] [--names A,B] [--rules STRING] [--target CLASS]\n"
+            "         [--method ert|cnn] [--layer conv1] [--dpi N] [--indices] [--contours]\n"
+            "\n"
+            "One row per image, one column per panel.  Panels: face amap act-a act-b\n"
+            "lrp-a lrp-b lrp-diff pred table (default: face,amap,act-a,lrp-a and, with a\n"
+            "second model, act-b,lrp-b,lrp-diff, then pred,table), or 'all'.  The heatmaps\n"
+            "of both models share one colour scale.  FIG.json records the images, the\n"
+            "models' content hashes, the LRP rules and the settings.\n");
+}
+
+int cmd_figure(int argc, char **argv)
+{
+    const char *model_path[2] = { NULL, NULL }, *out = NULL, *panels_s = NULL, *names = NULL;
+    const char *rules = NULL, *target = NULL, *method_s = "ert", *layer = "conv1", *dpi_s = "300";
+    const char *images[MAX_IMAGES];
+    int n_models = 0, n_images = 0;
+    ts_draw_opts dopt;
+    ts_draw_opts_init(&dopt);
+    for (int i = 1; i < argc; i++) {
+        const char *v;
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
+            help(stdout);
+            return CMD_OK;
+        } else if (cli_opt(argc, argv, &i, "--model", &v)) {
+            if (n_models == 2) return cli_usage_error("figure", "at most two --model");
+            model_path[n_models++] = v;
+        } else if (cli_opt(argc, argv, &i, "--out", &v)) out = v;
+        else if (cli_opt(argc, argv, &i, "--panels", &v)) panels_s = v;
+        else if (cli_opt(argc, argv, &i, "--names", &v)) names = v;
+        else if (cli_opt(argc, argv, &i, "--rules", &v)) rules = v;
+        else if (cli_opt(argc, argv, &i, "--target", &v)) target = v;
+        else if (cli_opt(argc, argv, &i, "--method", &v)) method_s = v;
+        else if (cli_opt(argc, argv, &i, "--layer", &v)) layer = v;
+        else if (cli_opt(argc, argv, &i, "--dpi", &v)) dpi_s = v;
+        else if (cli_flag(argv, i, "--indices")) dopt.indices = true;
+        else if (cli_flag(argv, i, "--contours")) dopt.contours = true;
+        else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("figure", "unknown option %s", argv[i]);
+        else if (n_images == MAX_IMAGES) return cli_usage_error("figure", "at most %d images", MAX_IMAGES);
+        else images[n_images++] = argv[i];
+    }
+    if (!out) return cli_usage_error("figure", "--out FIG.png|svg|pdf is required");
+    if (n_images == 0) return cli_usage_error("figure", "no image given");
+    ts_landmark_method method;
+    if (!ts_landmark_method_parse(method_s, &method) || method == TS_LANDMARKS_NONE)
+        return cli_usage_error("figure", "--method must be ert or cnn");
+    int dpi;
+    if (!cli_parse_int(dpi_s, &dpi) || dpi < 30 || dpi > 1200) return cli_usage_error("figure", "--dpi must be 30..1200");
+    ts_panel panels[TS_PANEL_COUNT * 2];
+    int n_panels;
+    if (panels_s) {
+        n_panels = ts_panel_list_parse(panels_s, panels, TS_PANEL_COUNT * 2);
+        if (n_panels < 0) return cli_usage_error("figure", "%s", ts_last_error());
+    } else {
+        static const ts_panel one[] = { TS_PANEL_FACE, TS_PANEL_AMAP, TS_PANEL_ACT_A, TS_PANEL_LRP_A, TS_PANEL_PRED, TS_PANEL_TABLE };
+        static const ts_panel two[] = { TS_PANEL_FACE, TS_PANEL_AMAP, TS_PANEL_ACT_A, TS_PANEL_ACT_B, TS_PANEL_LRP_A,
+                                        TS_PANEL_LRP_B, TS_PANEL_LRP_DIFF, TS_PANEL_PRED, TS_PANEL_TABLE };
+        const ts_panel *src = n_models == 2 ? two : one;
+        n_panels = n_models == 2 ? 9 : 6;
+        memcpy(panels, src, (size_t)n_panels * sizeof *panels);
+    }
+    char name_buf[2][64] = { "", "" };
+    if (names) {
+        const char *comma = strchr(names, ',');
+        snprintf(name_buf[0], sizeof name_buf[0], "%.*s", comma ? (int)(comma - names) : (int)strlen(names), names);
+        if (comma) snprintf(name_buf[1], sizeof name_buf[1], "%s", comma + 1);
+    }
+
+    ts_model *models[2] = { NULL, NULL };
+    int rc = CMD_OK;
+    for (int m = 0; m < n_models; m++) {
+        ts_status st = ts_model_load(model_path[m], &models[m]);
+        if (st != TS_OK) {
+            rc = cli_fail("figure", st);
+            goto done;
+        }
+        if (name_buf[m][0]) dopt.model_name[m] = name_buf[m];
+        else if (n_models == 1 || models[m]->meta.in_channels != models[1 - m]->meta.in_channels)
+            dopt.model_name[m] = models[m]->meta.in_channels == 4 ? "LACNN" : "baseline";
+        else dopt.model_name[m] = m ? "B" : "A";
+        dopt.class_names[m] = (const char *const *)models[m]->meta.classes;
+    }
+
+    ts_inspector *insp = ts_inspector_new();
+    ts_inspect *results = calloc((size_t)n_images, sizeof *results);
+    const ts_inspect **rows = calloc((size_t)n_images, sizeof *rows);
+    int n_rows = 0;
+    ts_inspect_opts io = { 0 };
+    io.method = method;
+    io.face = -1;
+    io.rules = rules;
+    io.target = target;
+    io.layer = layer;
+    cJSON *side = cJSON_CreateObject();
+    cJSON_AddStringToObject(side, "tool", "traitscope-cli figure");
+    cJSON *jimgs = cJSON_AddArrayToObject(side, "images");
+    for (int k = 0; k < n_images; k++) {
+        ts_image img = { 0 };
+        ts_status st = ts_image_load(images[k], &img);
+        if (st == TS_OK) st = ts_inspector_run(insp, &img, models, &io, &results[n_rows]);
+        ts_image_clear(&img);
+        if (st != TS_OK) {
+            fprintf(stderr, "traitscope-cli figure: %s: %s (skipped)\n", images[k], ts_last_error());
+            rc = CMD_FAIL;
+            continue;
+        }
+        const ts_inspect *r = &results[n_rows];
+        for (int m = 0; m < n_models; m++)
+            if (r->model[m].error[0])
+                fprintf(stderr, "traitscope-cli figure: %s: model %s: %s\n", images[k], model_path[m], r->model[m].error);
+        cJSON *ji = cJSON_CreateObject();
+        cJSON_AddStringToObject(ji, "path", images[k]);
+        cJSON_AddNumberToObject(ji, "faces_detected", r->n_faces);
+        cJSON_AddItemToObject(ji, "box", cJSON_CreateFloatArray(r->box, 4));
+        cJSON_AddBoolToObject(ji, "whole_image_is_face", r->whole);
+        cJSON_AddItemToArray(jimgs, ji);
+        rows[n_rows++] = r;
+    }
+    if (n_rows == 0) {
+        fprintf(stderr, "traitscope-cli figure: no image could be used\n");
+        rc = CMD_FAIL;
+    } else {
+        cJSON *jm = cJSON_AddArrayToObject(side, "models");
+        for (int m = 0; m < n_models; m++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "path", model_path[m]);
+            cJSON_AddStringToObject(o, "name", dopt.model_name[m]);
+            cJSON_AddStringToObject(o, "sha256", models[m]->meta.hash);
+            cJSON_AddStringToObject(o, "arch", models[m]->meta.arch);
+            cJSON_AddStringToObject(o, "trait", models[m]->meta.trait);
+            cJSON_AddStringToObject(o, "lrp_rules", rows[0]->model[m].rules);
+            cJSON_AddItemToArray(jm, o);
+        }
+        cJSON *js = cJSON_AddObjectToObject(side, "settings");
+        cJSON_AddStringToObject(js, "rules", rules ? rules : "");
+        cJSON_AddStringToObject(js, "target", target ? target : "predicted");
+        cJSON_AddStringToObject(js, "landmarks", method_s);
+        cJSON_AddStringToObject(js, "layer", layer);
+        cJSON_AddNumberToObject(js, "dpi", dpi);
+        cJSON *jp = cJSON_AddArrayToObject(js, "panels");
+        for (int p = 0; p < n_panels; p++) cJSON_AddItemToArray(jp, cJSON_CreateString(ts_panel_name(panels[p])));
+        char *json = cJSON_Print(side);
+        ts_status st = ts_figure_export(out, rows, n_rows, panels, n_panels, &dopt, dpi, json);
+        free(json);
+        if (st != TS_OK) rc = cli_fail("figure", st);
+        else printf("{\"figure\":\"%s\",\"sidecar\":\"%s.json\",\"faces\":%d,\"panels\":%d}\n", out, out, n_rows, n_panels);
+    }
+    cJSON_Delete(side);
+    for (int k = 0; k < n_rows; k++) ts_inspect_clear(&results[k]);
+    free(results);
+    free(rows);
+    ts_inspector_free(insp);
+done:
+    for (int m = 0; m < 2; m++) ts_model_free(models[m]);
+    return rc;
+}

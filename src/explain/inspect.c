@@ -1,0 +1,271 @@
+/* inspect.c - one face through the whole flow; see inspect.h.
+ *
+ * Order: detect -> choose face -> landmarks on the photo -> crop (landmarks
+ * carried into it) -> A(x,y) of the crop -> per model: input tensor (the
+ * model's own preprocessing, face/input.h), LRP explain (forward + relevance
+ * backward in one), activation grid, channel/part/cell tables.
+ */
+#include "inspect.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../face/align.h"
+#include "../face/amap.h"
+#include "../face/ert.h"
+#include "../face/input.h"
+#include "../face/lmnet.h"
+#include "../nn/loss.h"
+
+struct ts_inspector {
+    ts_detector *det;
+    ts_ert *ert;
+    ts_lmnet *lmnet;
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+ts_inspector *ts_inspector_new(void)
+{
+    ts_inspector *in = calloc(1, sizeof *in);
+    TS_ASSERT(in);
+    return in;
+}
+
+void ts_inspector_free(ts_inspector *in)
+{
+    if (!in) return;
+    ts_detector_free(in->det);
+    ts_ert_free(in->ert);
+    ts_lmnet_free(in->lmnet);
+    free(in);
+}
+
+void ts_inspect_clear(ts_inspect *r)
+{
+    ts_image_clear(&r->photo);
+    ts_image_clear(&r->crop);
+    free(r->amap);
+    for (int i = 0; i < TS_INSPECT_MODELS; i++) {
+        free(r->model[i].heat);
+        free(r->model[i].heat_amap);
+        ts_act_grid_clear(&r->model[i].act);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+static ts_status image_copy(const ts_image *src, ts_image *dst)
+{
+    TS_TRY(ts_image_init(dst, src->width, src->height));
+    for (int y = 0; y < src->height; y++)
+        memcpy(dst->data + (size_t)y * dst->stride, src->data + (size_t)y * src->stride, (size_t)src->width * 3);
+    return TS_OK;
+}
+
+static ts_status landmarks(ts_inspector *in, ts_landmark_method method, const ts_image *img, const float box[4],
+                           ts_points *out)
+{
+    if (method == TS_LANDMARKS_CNN) {
+        if (!in->lmnet) TS_TRY(ts_lmnet_load(NULL, &in->lmnet));
+        return ts_lmnet_predict(in->lmnet, img, box, out);
+    }
+    if (!in->ert) TS_TRY(ts_ert_load(NULL, &in->ert));
+    return ts_ert_predict(in->ert, img, box, out);
+}
+
+/* One model's part.  Errors stay in m->error; the face stage goes on. */
+static ts_status run_model(ts_model *model, const ts_inspect *r, const ts_points *crop_pts,
+                           const ts_inspect_opts *o, ts_inspect_model *m)
+{
+    ts_graph *g = model->graph;
+    const ts_model_meta *meta = &model->meta;
+    int S = meta->in_size, C = meta->in_channels;
+    double t0 = now_ms();
+    m->in_size = S;
+    m->in_channels = C;
+    m->n_classes = meta->n_classes;
+
+    size_t plane = (size_t)S * S;
+    float *buf = malloc(plane * C * 2 * sizeof(float));
+    if (!buf) return ts_error(TS_ERR_OOM, "out of memory");
+    ts_tensor x = { buf, 1, C, S, S }, rel = { buf + plane * C, 1, C, S, S };
+    ts_status st = ts_model_input_from_image(model, &r->crop, C == 4 ? crop_pts : NULL, &x);
+
+    ts_lrp_rules rules = { 0 };
+    ts_lrp *lrp = NULL;
+    if (st == TS_OK) st = ts_lrp_rules_parse(g, o->rules, &rules);
+    if (st == TS_OK) {
+        /* z-box bounds: what pixel values 0 and 255 become after the
+         * model's normalisation (the A(x,y) channel: index 0 and 67). */
+        for (int c = 0; c < C && c < TS_LRP_MAX_INPUT_C; c++)
+            ts_lrp_rules_set_bounds(&rules, c, (0.0f - meta->mean[c]) / meta->std[c],
+                                    (1.0f - meta->mean[c]) / meta->std[c]);
+        ts_lrp_rules_describe(g, &rules, m->rules, sizeof m->rules);
+        st = ts_lrp_new(g, &rules, &lrp);
+    }
+    ts_lrp_target target = { TS_LRP_TARGET_PREDICTED, 0, -1 };
+    if (st == TS_OK && o->target && *o->target)
+        st = ts_lrp_target_parse(o->target, (const char *const *)meta->classes, meta->n_classes, &target);
+    if (st == TS_OK) {
+        g->training = false;
+        st = ts_lrp_explain(lrp, &x, &target, 1, &rel, &m->stats);
+    }
+    if (st == TS_OK) {
+        /* Probabilities from the logits the explain pass left in the graph. */
+        const ts_tensor *logits = &g->nodes[g->output].out;
+        int K = m->n_classes < 64 ? m->n_classes : 64;
+        float mx = -INFINITY, sum = 0;
+        for (int k = 0; k < K; k++) mx = fmaxf(mx, logits->data[k]);
+        for (int k = 0; k < K; k++) sum += (m->probs[k] = expf(logits->data[k] - mx));
+        m->predicted = 0;
+        for (int k = 0; k < K; k++) {
+            m->probs[k] /= sum;
+            if (m->probs[k] > m->probs[m->predicted]) m->predicted = k;
+        }
+        m->heat = malloc(plane * sizeof(float));
+        if (!m->heat) st = ts_error(TS_ERR_OOM, "out of memory");
+    }
+    if (st == TS_OK) {
+        ts_lrp_heatmap(&rel, 0, 0, C < 3 ? C : 3, m->heat);
+        if (C == 4 && (m->heat_amap = malloc(plane * sizeof(float))))
+            ts_lrp_heatmap(&rel, 0, 3, 4, m->heat_amap);
+        double abs_sums[TS_LRP_MAX_INPUT_C] = { 0 }, total = 0;
+        ts_lrp_channel_sums(&rel, 0, NULL, abs_sums);
+        for (int c = 0; c < C; c++) total += abs_sums[c];
+        for (int c = 0; c < C && c < 4; c++) m->channel_abs_share[c] = total > 0 ? abs_sums[c] / total : 0;
+        /* Pool the heatmap by A(x,y) at the model's input size. */
+        ts_points sp = *crop_pts;
+        for (int i = 0; i < sp.n; i++) {
+            sp.x[i] = (sp.x[i] + 0.5f) * S / r->crop.width - 0.5f;
+            sp.y[i] = (sp.y[i] + 0.5f) * S / r->crop.height - 0.5f;
+        }
+        uint8_t *idx = malloc(plane);
+        if (idx && sp.n == TS_LANDMARKS && ts_amap_compute(&sp, S, S, idx) == TS_OK) {
+            ts_lrp_pool_cells(m->heat, idx, S, S, TS_LANDMARKS, m->cell_sum, NULL);
+            ts_lrp_pool_parts(m->cell_sum, m->part_sum);
+        }
+        free(idx);
+        ts_act_opts ao = { 0 };
+        ao.shared_norm = o->shared_norm;
+        st = ts_act_grid_layer(g, o->layer ? o->layer : "conv1", 0, &ao, &m->act);
+    }
+    ts_lrp_free(lrp);
+    ts_lrp_rules_clear(&rules);
+    free(buf);
+    m->ms = now_ms() - t0;
+    return st;
+}
+
+ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *const models[TS_INSPECT_MODELS],
+                           const ts_inspect_opts *opts, ts_inspect *r)
+{
+    ts_inspect_opts o = { 0 };
+    o.face = -1;
+    o.method = TS_LANDMARKS_ERT;
+    if (opts) o = *opts;
+    if (o.method == TS_LANDMARKS_NONE) o.method = TS_LANDMARKS_ERT;
+    int size = o.crop_size > 0 ? o.crop_size : 256;
+    memset(r, 0, sizeof *r);
+    snprintf(r->device, sizeof r->device, "CPU");
+    r->method = o.method;
+    r->face = -1;
+    ts_status st = image_copy(photo, &r->photo);
+    if (st != TS_OK) return st;
+    int W = photo->width, H = photo->height;
+
+    double t0 = now_ms();
+    if (!in->det) st = ts_detector_load(NULL, &in->det);
+    if (st == TS_OK)
+        st = ts_detector_detect(in->det, photo, 0.5f, r->faces, TS_INSPECT_MAX_FACES, &r->n_faces);
+    if (st != TS_OK) goto fail;
+    if (r->n_faces > TS_INSPECT_MAX_FACES) r->n_faces = TS_INSPECT_MAX_FACES;
+    r->ms_detect = now_ms() - t0;
+
+    if (r->n_faces > 0) {
+        int best = 0;
+        for (int i = 1; i < r->n_faces; i++)
+            if (r->faces[i].w * r->faces[i].h > r->faces[best].w * r->faces[best].h) best = i;
+        r->face = (o.face >= 0 && o.face < r->n_faces) ? o.face : best;
+        const ts_face_box *b = &r->faces[r->face];
+        /* The detector's box is taller than the square, brow-to-chin box
+         * the landmark localizers were trained on: square it on its centre. */
+        float side = fminf(b->w, b->h);
+        r->box[0] = b->x + (b->w - side) / 2;
+        r->box[1] = b->y + (b->h - side) / 2;
+        r->box[2] = r->box[3] = side;
+    } else {
+        /* No face found: a dataset crop the detector misses; the fixed box
+         * of CelebA-HQ's alignment (train/cache.h) is the best guess. */
+        r->box[0] = 0.20f * W;
+        r->box[1] = 0.30f * H;
+        r->box[2] = 0.60f * W;
+        r->box[3] = 0.60f * H;
+    }
+    float face_side = fmaxf(r->box[2], r->box[3]);
+    r->whole = o.crop == TS_CROP_WHOLE ||
+               (o.crop == TS_CROP_AUTO && (r->n_faces == 0 || fmaxf(W, H) <= 2.5f * face_side));
+
+    t0 = now_ms();
+    st = landmarks(in, o.method, photo, r->box, &r->photo_pts);
+    if (st != TS_OK) goto fail;
+    r->ms_landmarks = now_ms() - t0;
+
+    if (r->whole) {
+        st = image_copy(photo, &r->crop);
+        r->pts = r->photo_pts;
+    } else {
+        ts_crop_options co = { TS_ALIGN_NONE, size, 0, TS_BORDER_REPLICATE };
+        st = ts_face_crop(photo, r->box, &r->photo_pts, &co, &r->crop, &r->pts, NULL);
+    }
+    if (st != TS_OK) goto fail;
+    r->amap = malloc((size_t)r->crop.width * r->crop.height);
+    if (!r->amap) {
+        st = ts_error(TS_ERR_OOM, "out of memory");
+        goto fail;
+    }
+    st = ts_amap_compute(&r->pts, r->crop.width, r->crop.height, r->amap);
+    if (st != TS_OK) goto fail;
+
+    for (int i = 0; i < TS_INSPECT_MODELS; i++) {
+        if (!models || !models[i]) continue;
+        ts_inspect_model *m = &r->model[i];
+        m->present = true;
+        /* A model trained with the other localizer gets its own landmarks:
+         * a model always gets the input it was trained with. */
+        ts_points own = r->pts;
+        ts_landmark_method want = models[i]->meta.landmarks;
+        ts_status ms = TS_OK;
+        if (models[i]->meta.in_channels == 4 && want != TS_LANDMARKS_NONE && want != o.method) {
+            ts_points p;
+            ms = landmarks(in, want, photo, r->box, &p);
+            if (ms == TS_OK && !r->whole) {
+                /* carry into the crop with the same map as the shown points */
+                ts_image tmp = { 0 };
+                ts_crop_options co = { TS_ALIGN_NONE, size, 0, TS_BORDER_REPLICATE };
+                ms = ts_face_crop(photo, r->box, &p, &co, &tmp, &own, NULL);
+                ts_image_clear(&tmp);
+            } else if (ms == TS_OK) {
+                own = p;
+            }
+        }
+        if (ms == TS_OK) ms = run_model(models[i], r, &own, &o, m);
+        if (ms != TS_OK) snprintf(m->error, sizeof m->error, "%s", ts_last_error());
+    }
+    return TS_OK;
+fail:
+    ts_inspect_clear(r);
+    return st;
+}
+
+int ts_inspect_landmark_at(const ts_inspect *r, int x, int y)
+{
+    if (!r->amap || x < 0 || y < 0 || x >= r->crop.width || y >= r->crop.height) return -1;
+    return r->amap[(size_t)y * r->crop.width + x];
+}

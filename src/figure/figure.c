@@ -1,0 +1,578 @@
+/* figure.c - Cairo drawing of the explorer's panels and figure export; see
+ * figure.h.  Units are Cairo user units: points in SVG/PDF, device pixels
+ * scaled by dpi/72 in PNG, widget pixels on screen. */
+#include "figure.h"
+
+#include <cairo-pdf.h>
+#include <cairo-svg.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../explain/colormap.h"
+#include "../face/amap.h"
+#include "../nn/fileio.h"
+
+static const struct { const char *name, *title; } panels[TS_PANEL_COUNT] = {
+    [TS_PANEL_FACE] = { "face", "Landmarks" },
+    [TS_PANEL_AMAP] = { "amap", "A(x,y) nearest landmark" },
+    [TS_PANEL_ACT_A] = { "act-a", "Activations A" },
+    [TS_PANEL_ACT_B] = { "act-b", "Activations B" },
+    [TS_PANEL_LRP_A] = { "lrp-a", "Relevance A" },
+    [TS_PANEL_LRP_B] = { "lrp-b", "Relevance B" },
+    [TS_PANEL_LRP_DIFF] = { "lrp-diff", "Relevance B - A" },
+    [TS_PANEL_PRED] = { "pred", "Predictions" },
+    [TS_PANEL_TABLE] = { "table", "Relevance by facial part" },
+};
+
+const char *ts_panel_name(ts_panel p) { return p < TS_PANEL_COUNT ? panels[p].name : "?"; }
+const char *ts_panel_title(ts_panel p) { return p < TS_PANEL_COUNT ? panels[p].title : "?"; }
+
+bool ts_panel_parse(const char *s, ts_panel *out)
+{
+    for (int p = 0; p < TS_PANEL_COUNT; p++)
+        if (!strcmp(s, panels[p].name)) {
+            *out = (ts_panel)p;
+            return true;
+        }
+    return false;
+}
+
+int ts_panel_list_parse(const char *s, ts_panel *out, int max)
+{
+    if (!strcmp(s, "all")) {
+        int n = max < TS_PANEL_COUNT ? max : TS_PANEL_COUNT;
+        for (int i = 0; i < n; i++) out[i] = (ts_panel)i;
+        return n;
+    }
+    char *copy = strdup(s), *save = NULL;
+    int n = 0;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (n == max || !ts_panel_parse(t, &out[n])) {
+            ts_error(TS_ERR_ARG, "panel '%s' unknown (panels: face amap act-a act-b lrp-a lrp-b lrp-diff pred table, or all)", t);
+            free(copy);
+            return -1;
+        }
+        n++;
+    }
+    free(copy);
+    if (n == 0) ts_error(TS_ERR_ARG, "no panels given");
+    return n ? n : -1;
+}
+
+void ts_draw_opts_init(ts_draw_opts *o)
+{
+    memset(o, 0, sizeof *o);
+    o->points = true;
+    o->cross_x = o->cross_y = -1;
+    o->model_name[0] = "baseline";
+    o->model_name[1] = "LACNN";
+}
+
+/* ---- rasters ---- */
+
+static cairo_surface_t *surface_from_image(const ts_image *img)
+{
+    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, img->width, img->height);
+    if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) return s;
+    cairo_surface_flush(s);
+    unsigned char *dst = cairo_image_surface_get_data(s);
+    int stride = cairo_image_surface_get_stride(s);
+    for (int y = 0; y < img->height; y++) {
+        uint32_t *row = (uint32_t *)(dst + (size_t)y * stride);
+        const uint8_t *src = img->data + (size_t)y * img->stride;
+        for (int x = 0; x < img->width; x++)
+            row[x] = (uint32_t)src[3 * x] << 16 | (uint32_t)src[3 * x + 1] << 8 | src[3 * x + 2];
+    }
+    cairo_surface_mark_dirty(s);
+    return s;
+}
+
+/* Draws img scaled into the square (x,y,side,side), keeping its aspect. */
+static void draw_image(cairo_t *cr, const ts_image *img, double x, double y, double side)
+{
+    if (!img->data) return;
+    cairo_surface_t *s = surface_from_image(img);
+    double sc = side / fmax(img->width, img->height);
+    cairo_save(cr);
+    cairo_translate(cr, x + (side - img->width * sc) / 2, y + (side - img->height * sc) / 2);
+    cairo_scale(cr, sc, sc);
+    cairo_set_source_surface(cr, s, 0, 0);
+    cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_NEAREST);
+    cairo_rectangle(cr, 0, 0, img->width, img->height);
+    cairo_fill(cr);
+    cairo_restore(cr);
+    cairo_surface_destroy(s);
+}
+
+/* ---- layout: a title band, then a square picture area ---- */
+
+typedef struct layout { double title_h, px, py, side; } layout;
+
+static layout layout_for(double w, double h)
+{
+    layout l;
+    l.title_h = fmax(12.0, fmin(w, h) * 0.09);
+    double avail_h = h - l.title_h;
+    l.side = fmax(1.0, fmin(w, avail_h));
+    l.px = (w - l.side) / 2;
+    l.py = l.title_h;
+    return l;
+}
+
+static void set_fg(cairo_t *cr, const ts_draw_opts *o, double alpha)
+{
+    if (o->dark) cairo_set_source_rgba(cr, 0.92, 0.92, 0.92, alpha);
+    else cairo_set_source_rgba(cr, 0.1, 0.1, 0.1, alpha);
+}
+
+static void draw_title(cairo_t *cr, const char *text, const layout *l, double w, const ts_draw_opts *o)
+{
+    cairo_select_font_face(cr, "Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+    cairo_set_font_size(cr, l->title_h * 0.62);
+    cairo_text_extents_t te;
+    cairo_text_extents(cr, text, &te);
+    set_fg(cr, o, 1);
+    cairo_move_to(cr, fmax(0, (w - te.x_advance) / 2), l->title_h * 0.72);
+    cairo_show_text(cr, text);
+}
+
+static void text_at(cairo_t *cr, double x, double y, double size, const char *s)
+{
+    cairo_select_font_face(cr, "Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
+    cairo_set_font_size(cr, size);
+    cairo_move_to(cr, x, y);
+    cairo_show_text(cr, s);
+}
+
+/* Crop pixel -> panel coordinates for a crop drawn in l's square. */
+static void crop_to_panel(const ts_inspect *r, const layout *l, double cx, double cy, double *x, double *y)
+{
+    double sc = l->side / fmax(r->crop.width, r->crop.height);
+    double ox = l->px + (l->side - r->crop.width * sc) / 2, oy = l->py + (l->side - r->crop.height * sc) / 2;
+    /* pixel centres at integers: pixel i covers [i, i+1) on the canvas */
+    *x = ox + (cx + 0.5) * sc;
+    *y = oy + (cy + 0.5) * sc;
+}
+
+bool ts_figure_panel_to_crop(const ts_inspect *r, ts_panel p, double w, double h, double px, double py,
+                             double *cx, double *cy)
+{
+    if (!r->crop.data) return false;
+    layout l = layout_for(w, h);
+    (void)p;
+    double sc = l.side / fmax(r->crop.width, r->crop.height);
+    double ox = l.px + (l.side - r->crop.width * sc) / 2, oy = l.py + (l.side - r->crop.height * sc) / 2;
+    *cx = (px - ox) / sc - 0.5;
+    *cy = (py - oy) / sc - 0.5;
+    return *cx >= -0.5 && *cy >= -0.5 && *cx < r->crop.width - 0.5 && *cy < r->crop.height - 0.5;
+}
+
+/* The iBUG 68-point contours: jaw, brows, nose bridge, lower nose, eyes
+ * (closed), outer and inner lips (closed). */
+static const struct { int a, b; bool closed; } contours[] = {
+    { 0, 16, false }, { 17, 21, false }, { 22, 26, false }, { 27, 30, false }, { 31, 35, false },
+    { 36, 41, true }, { 42, 47, true },  { 48, 59, true },  { 60, 67, true },
+};
+
+static void draw_landmarks(cairo_t *cr, const ts_inspect *r, const layout *l, const ts_draw_opts *o)
+{
+    if (r->pts.n == 0) return;
+    double rad = fmax(1.0, l->side / 160.0);
+    if (o->contours && r->pts.n == TS_LANDMARKS) {
+        cairo_set_source_rgba(cr, 0.2, 0.9, 1.0, 0.85);
+        cairo_set_line_width(cr, rad * 0.6);
+        for (size_t c = 0; c < sizeof contours / sizeof contours[0]; c++) {
+            for (int i = contours[c].a; i <= contours[c].b; i++) {
+                double x, y;
+                crop_to_panel(r, l, r->pts.x[i], r->pts.y[i], &x, &y);
+                if (i == contours[c].a) cairo_move_to(cr, x, y);
+                else cairo_line_to(cr, x, y);
+            }
+            if (contours[c].closed) cairo_close_path(cr);
+            cairo_stroke(cr);
+        }
+    }
+    if (o->points) {
+        for (int i = 0; i < r->pts.n; i++) {
+            double x, y;
+            crop_to_panel(r, l, r->pts.x[i], r->pts.y[i], &x, &y);
+            cairo_arc(cr, x, y, rad, 0, 2 * M_PI);
+            cairo_set_source_rgb(cr, 1.0, 0.85, 0.1);
+            cairo_fill_preserve(cr);
+            cairo_set_source_rgb(cr, 0.1, 0.1, 0.1);
+            cairo_set_line_width(cr, rad * 0.35);
+            cairo_stroke(cr);
+        }
+    }
+    if (o->indices) {
+        char num[8];
+        for (int i = 0; i < r->pts.n; i++) {
+            double x, y;
+            crop_to_panel(r, l, r->pts.x[i], r->pts.y[i], &x, &y);
+            snprintf(num, sizeof num, "%d", i);
+            cairo_set_source_rgb(cr, 1, 1, 1);
+            text_at(cr, x + rad * 1.2, y - rad * 1.2, fmax(5.0, l->side / 45.0), num);
+        }
+    }
+}
+
+static void draw_cross(cairo_t *cr, const ts_inspect *r, const layout *l, const ts_draw_opts *o)
+{
+    if (o->cross_x < 0 || o->cross_y < 0) return;
+    double x, y;
+    crop_to_panel(r, l, o->cross_x, o->cross_y, &x, &y);
+    cairo_save(cr);
+    cairo_rectangle(cr, l->px, l->py, l->side, l->side);
+    cairo_clip(cr);
+    cairo_set_source_rgba(cr, 0, 1, 0.4, 0.9);
+    cairo_set_line_width(cr, 1.0);
+    cairo_move_to(cr, x, l->py);
+    cairo_line_to(cr, x, l->py + l->side);
+    cairo_move_to(cr, l->px, y);
+    cairo_line_to(cr, l->px + l->side, y);
+    cairo_stroke(cr);
+    cairo_restore(cr);
+}
+
+static void draw_message(cairo_t *cr, const layout *l, const char *msg, const ts_draw_opts *o)
+{
+    set_fg(cr, o, 0.7);
+    double size = fmax(6.0, l->side / 22.0);
+    /* wrap crudely at ~40 characters per line */
+    char line[64];
+    int y = 0;
+    for (const char *p = msg; *p && y < 12;) {
+        int n = (int)strlen(p) > 40 ? 40 : (int)strlen(p);
+        memcpy(line, p, (size_t)n);
+        line[n] = '\0';
+        text_at(cr, l->px + 4, l->py + size * (1.5 + 1.3 * y++), size, line);
+        p += n;
+    }
+}
+
+float ts_figure_lrp_scale(const ts_inspect *r)
+{
+    float m = 0;
+    for (int i = 0; i < TS_INSPECT_MODELS; i++) {
+        const ts_inspect_model *md = &r->model[i];
+        if (!md->heat) continue;
+        for (int k = 0; k < md->in_size * md->in_size; k++) m = fmaxf(m, fabsf(md->heat[k]));
+    }
+    return m > 0 ? m : 1;
+}
+
+/* A vertical colour bar of the diverging map with its scale at the right
+ * edge of the picture square. */
+static void draw_colorbar(cairo_t *cr, const layout *l, float scale, const ts_draw_opts *o)
+{
+    double bw = l->side * 0.05, bh = l->side * 0.8, bx = l->px + l->side + bw * 0.4, by = l->py + l->side * 0.1;
+    int steps = 64;
+    for (int i = 0; i < steps; i++) {
+        uint8_t rgb[3];
+        ts_cmap_diverging(1.0f - 2.0f * (i + 0.5f) / steps, rgb);
+        cairo_set_source_rgb(cr, rgb[0] / 255.0, rgb[1] / 255.0, rgb[2] / 255.0);
+        cairo_rectangle(cr, bx, by + bh * i / steps, bw, bh / steps + 0.5);
+        cairo_fill(cr);
+    }
+    set_fg(cr, o, 1);
+    cairo_set_line_width(cr, 0.5);
+    cairo_rectangle(cr, bx, by, bw, bh);
+    cairo_stroke(cr);
+    char s[32];
+    double fs = fmax(5.0, l->side / 26.0);
+    snprintf(s, sizeof s, "+%.2g", scale);
+    text_at(cr, bx - bw * 0.2, by - fs * 0.3, fs, s);
+    snprintf(s, sizeof s, "-%.2g", scale);
+    text_at(cr, bx - bw * 0.2, by + bh + fs, fs, s);
+}
+
+static void draw_heat(cairo_t *cr, const ts_inspect *r, const float *heat, int S, float scale, const layout *l0,
+                      const ts_draw_opts *o)
+{
+    /* leave room for the colour bar on the right */
+    layout l = *l0;
+    l.side *= 0.86;
+    ts_image img = { 0 };
+    if (ts_colormap_relevance(heat, S, S, scale, &img, NULL) == TS_OK) {
+        draw_image(cr, &img, l.px, l.py, l.side);
+        ts_image_clear(&img);
+    }
+    /* faint landmarks over the heatmap: where on the face the relevance is */
+    if (o->points && r->pts.n) {
+        double sc = l.side / fmax(r->crop.width, r->crop.height);
+        for (int i = 0; i < r->pts.n; i++) {
+            double x, y;
+            crop_to_panel(r, &l, r->pts.x[i], r->pts.y[i], &x, &y);
+            cairo_arc(cr, x, y, fmax(0.6, sc * 0.6), 0, 2 * M_PI);
+            cairo_set_source_rgba(cr, 0.2, 0.2, 0.2, 0.6);
+            cairo_fill(cr);
+        }
+    }
+    draw_cross(cr, r, &l, o);
+    draw_colorbar(cr, &l, scale, o);
+}
+
+static void draw_pred(cairo_t *cr, const ts_inspect *r, const layout *l, const ts_draw_opts *o)
+{
+    double fs = fmax(6.0, l->side / 18.0), y = l->py + fs * 1.4;
+    for (int i = 0; i < TS_INSPECT_MODELS; i++) {
+        const ts_inspect_model *m = &r->model[i];
+        if (!m->present) continue;
+        set_fg(cr, o, 1);
+        char s[160];
+        snprintf(s, sizeof s, "%s", o->model_name[i] ? o->model_name[i] : (i ? "B" : "A"));
+        cairo_select_font_face(cr, "Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
+        cairo_set_font_size(cr, fs);
+        cairo_move_to(cr, l->px, y);
+        cairo_show_text(cr, s);
+        y += fs * 1.4;
+        if (m->error[0]) {
+            text_at(cr, l->px, y, fs * 0.8, m->error);
+            y += fs * 1.6;
+            continue;
+        }
+        int K = m->n_classes < 64 ? m->n_classes : 64;
+        for (int k = 0; k < K && y < l->py + l->side; k++) {
+            const char *name = o->class_names[i] ? o->class_names[i][k] : NULL;
+            char label[64];
+            if (name) snprintf(label, sizeof label, "%s", name);
+            else snprintf(label, sizeof label, "class %d", k);
+            double bar_x = l->px + l->side * 0.42, bar_w = l->side * 0.45;
+            set_fg(cr, o, 1);
+            text_at(cr, l->px, y, fs * 0.85, label);
+            cairo_rectangle(cr, bar_x, y - fs * 0.75, bar_w * m->probs[k], fs * 0.8);
+            if (k == m->predicted) cairo_set_source_rgb(cr, 0.85, 0.35, 0.2);
+            else cairo_set_source_rgb(cr, 0.5, 0.6, 0.75);
+            cairo_fill(cr);
+            set_fg(cr, o, 1);
+            snprintf(label, sizeof label, "%.1f%%", 100.0 * m->probs[k]);
+            text_at(cr, bar_x + bar_w + 2, y, fs * 0.75, label);
+            y += fs * 1.2;
+        }
+        y += fs * 0.6;
+    }
+}
+
+static void draw_table(cairo_t *cr, const ts_inspect *r, const layout *l, const ts_draw_opts *o)
+{
+    double fs = fmax(5.5, l->side / 20.0), y = l->py + fs * 1.3;
+    double col[3] = { l->px, l->px + l->side * 0.45, l->px + l->side * 0.75 };
+    set_fg(cr, o, 1);
+    text_at(cr, col[0], y, fs, "part");
+    for (int i = 0; i < TS_INSPECT_MODELS; i++) {
+        /* column headers: the model name up to any " · trait" suffix */
+        char head[24];
+        const char *nm = o->model_name[i] ? o->model_name[i] : (i ? "B" : "A");
+        size_t n = strcspn(nm, " ");
+        snprintf(head, sizeof head, "%.*s", (int)(n < 12 ? n : 12), nm);
+        text_at(cr, col[1 + i], y, fs, head);
+    }
+    y += fs * 1.3;
+    double total[TS_INSPECT_MODELS] = { 0 };
+    for (int i = 0; i < TS_INSPECT_MODELS; i++)
+        for (int p = 0; p < TS_PART_COUNT; p++) total[i] += fabs(r->model[i].part_sum[p]);
+    char s[64];
+    for (int p = 0; p < TS_PART_COUNT; p++) {
+        text_at(cr, col[0], y, fs * 0.9, ts_part_name((ts_face_part)p));
+        for (int i = 0; i < TS_INSPECT_MODELS; i++) {
+            if (!r->model[i].present || total[i] <= 0) continue;
+            snprintf(s, sizeof s, "%+.1f%%", 100.0 * r->model[i].part_sum[p] / total[i]);
+            text_at(cr, col[1 + i], y, fs * 0.9, s);
+        }
+        y += fs * 1.15;
+    }
+    y += fs * 0.5;
+    text_at(cr, col[0], y, fs * 0.9, "|R| in A(x,y)");
+    for (int i = 0; i < TS_INSPECT_MODELS; i++) {
+        if (!r->model[i].present) continue;
+        if (r->model[i].in_channels == 4) snprintf(s, sizeof s, "%.1f%%", 100.0 * r->model[i].channel_abs_share[3]);
+        else snprintf(s, sizeof s, "n/a");
+        text_at(cr, col[1 + i], y, fs * 0.9, s);
+    }
+    y += fs * 1.15;
+    text_at(cr, col[0], y, fs * 0.9, "negative share");
+    for (int i = 0; i < TS_INSPECT_MODELS; i++) {
+        if (!r->model[i].present || r->model[i].error[0]) continue;
+        snprintf(s, sizeof s, "%.1f%%", 100.0 * r->model[i].stats.negative_share);
+        text_at(cr, col[1 + i], y, fs * 0.9, s);
+    }
+}
+
+void ts_figure_draw_panel(cairo_t *cr, const ts_inspect *r, ts_panel p, double w, double h, const ts_draw_opts *o)
+{
+    ts_draw_opts defaults;
+    if (!o) {
+        ts_draw_opts_init(&defaults);
+        o = &defaults;
+    }
+    layout l = layout_for(w, h);
+    char title[128];
+    int mi = (p == TS_PANEL_ACT_B || p == TS_PANEL_LRP_B) ? 1 : 0;
+    const char *mname = o->model_name[mi] ? o->model_name[mi] : (mi ? "B" : "A");
+    switch (p) {
+    case TS_PANEL_ACT_A:
+    case TS_PANEL_ACT_B:
+        snprintf(title, sizeof title, "Activations: %s", mname);
+        break;
+    case TS_PANEL_LRP_A:
+    case TS_PANEL_LRP_B:
+        snprintf(title, sizeof title, "Relevance: %s", mname);
+        break;
+    case TS_PANEL_LRP_DIFF:
+        snprintf(title, sizeof title, "Relevance: %s - %s", o->model_name[1] ? o->model_name[1] : "B",
+                 o->model_name[0] ? o->model_name[0] : "A");
+        break;
+    default:
+        snprintf(title, sizeof title, "%s", ts_panel_title(p));
+    }
+    cairo_save(cr);
+    draw_title(cr, title, &l, w, o);
+    const ts_inspect_model *m = &r->model[mi];
+    switch (p) {
+    case TS_PANEL_FACE:
+        draw_image(cr, &r->crop, l.px, l.py, l.side);
+        draw_landmarks(cr, r, &l, o);
+        draw_cross(cr, r, &l, o);
+        break;
+    case TS_PANEL_AMAP: {
+        ts_image img = { 0 };
+        if (r->amap && ts_colormap_amap(r->amap, r->crop.width, r->crop.height, &img) == TS_OK) {
+            draw_image(cr, &img, l.px, l.py, l.side);
+            ts_image_clear(&img);
+        }
+        ts_draw_opts o2 = *o;
+        o2.contours = false;
+        draw_landmarks(cr, r, &l, &o2);
+        draw_cross(cr, r, &l, o);
+        break;
+    }
+    case TS_PANEL_ACT_A:
+    case TS_PANEL_ACT_B:
+        if (!m->present) draw_message(cr, &l, "no model loaded", o);
+        else if (m->error[0]) draw_message(cr, &l, m->error, o);
+        else {
+            ts_image img = { 0 };
+            if (ts_act_grid_render(&m->act, &img) == TS_OK) {
+                draw_image(cr, &img, l.px, l.py, l.side);
+                ts_image_clear(&img);
+            }
+        }
+        break;
+    case TS_PANEL_LRP_A:
+    case TS_PANEL_LRP_B:
+        if (!m->present) draw_message(cr, &l, "no model loaded", o);
+        else if (m->error[0] || !m->heat) draw_message(cr, &l, m->error, o);
+        else draw_heat(cr, r, m->heat, m->in_size, ts_figure_lrp_scale(r), &l, o);
+        break;
+    case TS_PANEL_LRP_DIFF: {
+        const ts_inspect_model *a = &r->model[0], *b = &r->model[1];
+        if (!a->heat || !b->heat) draw_message(cr, &l, "needs two models", o);
+        else if (a->in_size != b->in_size) draw_message(cr, &l, "the models' input sizes differ", o);
+        else {
+            int n = a->in_size * a->in_size;
+            float *d = malloc((size_t)n * sizeof *d), mx = 0;
+            if (d) {
+                for (int k = 0; k < n; k++) mx = fmaxf(mx, fabsf(d[k] = b->heat[k] - a->heat[k]));
+                draw_heat(cr, r, d, a->in_size, mx > 0 ? mx : 1, &l, o);
+                free(d);
+            }
+        }
+        break;
+    }
+    case TS_PANEL_PRED:
+        draw_pred(cr, r, &l, o);
+        break;
+    case TS_PANEL_TABLE:
+        draw_table(cr, r, &l, o);
+        break;
+    default:
+        break;
+    }
+    cairo_restore(cr);
+}
+
+/* ---- export ---- */
+
+static cairo_status_t write_stream(void *closure, const unsigned char *data, unsigned int len)
+{
+    FILE *f = closure;
+    return fwrite(data, 1, len, f) == len ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
+}
+
+static const char *ext_of(const char *path)
+{
+    const char *dot = strrchr(path, '.');
+    return dot ? dot + 1 : "";
+}
+
+ts_status ts_figure_export(const char *path, const ts_inspect *const *faces, int n_faces, const ts_panel *ps,
+                           int n_panels, const ts_draw_opts *o, double dpi, const char *sidecar_json)
+{
+    if (n_faces < 1 || n_panels < 1) return ts_error(TS_ERR_ARG, "%s: a figure needs at least one face and one panel", path);
+    const char *ext = ext_of(path);
+    enum { PNG, SVG, PDF } kind;
+    if (!strcasecmp(ext, "png")) kind = PNG;
+    else if (!strcasecmp(ext, "svg")) kind = SVG;
+    else if (!strcasecmp(ext, "pdf")) kind = PDF;
+    else return ts_error(TS_ERR_ARG, "%s: unknown figure format '.%s' (use .png, .svg or .pdf)", path, ext);
+    if (kind == PNG && !(dpi >= 30 && dpi <= 1200)) return ts_error(TS_ERR_ARG, "%s: dpi %.0f out of range 30..1200", path, dpi);
+
+    const double cell_w = 2.2 * 72, cell_h = cell_w * 1.1, pad = 6;
+    double W = n_panels * cell_w + (n_panels + 1) * pad, H = n_faces * cell_h + (n_faces + 1) * pad;
+    ts_atomic_file af;
+    TS_TRY(ts_atomic_open(&af, path));
+    cairo_surface_t *s;
+    double scale = kind == PNG ? dpi / 72.0 : 1.0;
+    if (kind == PNG) s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)ceil(W * scale), (int)ceil(H * scale));
+    else if (kind == SVG) s = cairo_svg_surface_create_for_stream(write_stream, af.f, W, H);
+    else s = cairo_pdf_surface_create_for_stream(write_stream, af.f, W, H);
+    if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
+        ts_status st = ts_error(TS_ERR_OOM, "%s: cannot create the figure surface: %s", path,
+                                cairo_status_to_string(cairo_surface_status(s)));
+        cairo_surface_destroy(s);
+        ts_atomic_abort(&af);
+        return st;
+    }
+    cairo_t *cr = cairo_create(s);
+    cairo_scale(cr, scale, scale);
+    cairo_set_source_rgb(cr, 1, 1, 1);
+    cairo_paint(cr);
+    ts_draw_opts light;
+    if (o) light = *o;
+    else ts_draw_opts_init(&light);
+    light.dark = false;
+    light.cross_x = light.cross_y = -1;
+    for (int f = 0; f < n_faces; f++)
+        for (int p = 0; p < n_panels; p++) {
+            cairo_save(cr);
+            cairo_translate(cr, pad + p * (cell_w + pad), pad + f * (cell_h + pad));
+            cairo_rectangle(cr, 0, 0, cell_w, cell_h);
+            cairo_clip(cr);
+            ts_figure_draw_panel(cr, faces[f], ps[p], cell_w, cell_h, &light);
+            cairo_restore(cr);
+        }
+    cairo_destroy(cr);
+    cairo_surface_flush(s);
+    cairo_status_t cs = CAIRO_STATUS_SUCCESS;
+    if (kind == PNG) cs = cairo_surface_write_to_png_stream(s, write_stream, af.f);
+    cairo_surface_finish(s);
+    if (cs == CAIRO_STATUS_SUCCESS) cs = cairo_surface_status(s);
+    cairo_surface_destroy(s);
+    if (cs != CAIRO_STATUS_SUCCESS) {
+        ts_atomic_abort(&af);
+        return ts_error(TS_ERR_IO, "%s: writing the figure failed: %s", path, cairo_status_to_string(cs));
+    }
+    TS_TRY(ts_atomic_commit(&af));
+    if (sidecar_json) {
+        size_t n = strlen(path) + 6;
+        char *side = malloc(n);
+        if (!side) return ts_error(TS_ERR_OOM, "out of memory");
+        snprintf(side, n, "%s.json", path);
+        ts_status st = ts_write_file_atomic(side, sidecar_json, strlen(sidecar_json));
+        free(side);
+        TS_TRY(st);
+    }
+    return TS_OK;
+}

@@ -1,0 +1,75 @@
+/* figure.h - the panels of the explorer drawn with Cairo, on screen and in
+ * figures for papers (PNG at a chosen DPI, SVG, PDF).
+ *
+ * One drawing function per panel serves the GTK widgets and the exporter,
+ * so the screen and the paper show the same colours (explain/colormap.h)
+ * and the same layout.  Landmarks, text and colour bars are vector
+ * graphics; heatmaps, A(x,y) and activation grids are rasters drawn at their
+ * full resolution (nearest-neighbour, no smoothing).
+ *
+ * Cairo only: the CLI links this without GTK.
+ */
+#ifndef TS_FIGURE_H
+#define TS_FIGURE_H
+
+#include <cairo.h>
+#include <stdbool.h>
+
+#include "../explain/inspect.h"
+
+typedef enum ts_panel {
+    TS_PANEL_FACE = 0,  /* the face with its 68 landmarks */
+    TS_PANEL_AMAP,      /* A(x,y) in categorical colours */
+    TS_PANEL_ACT_A,     /* activation grid of model A (conv1 by default) */
+    TS_PANEL_ACT_B,
+    TS_PANEL_LRP_A,     /* LRP heatmap of model A, shared scale with B */
+    TS_PANEL_LRP_B,
+    TS_PANEL_LRP_DIFF,  /* B minus A */
+    TS_PANEL_PRED,      /* class probabilities of both models */
+    TS_PANEL_TABLE,     /* relevance per facial part and per input channel */
+    TS_PANEL_COUNT
+} ts_panel;
+
+/* "face", "amap", "act-a", "act-b", "lrp-a", "lrp-b", "lrp-diff", "pred",
+ * "table". */
+const char *ts_panel_name(ts_panel p);
+/* Human title of a panel ("Landmarks", "A(x,y)", ...), untranslated. */
+const char *ts_panel_title(ts_panel p);
+bool ts_panel_parse(const char *s, ts_panel *out);
+/* Parses "face,amap,lrp-a" (or "all") into panels; returns the count, or
+ * -1 with a ts_error naming the bad item. */
+int ts_panel_list_parse(const char *s, ts_panel *out, int max);
+
+typedef struct ts_draw_opts {
+    bool points;            /* landmark dots (default on: set by ts_draw_opts_init) */
+    bool indices;           /* landmark numbers */
+    bool contours;          /* jaw, brows, nose, eyes, lips as lines */
+    double cross_x, cross_y; /* crosshair at this crop pixel; < 0: none */
+    const char *model_name[TS_INSPECT_MODELS]; /* "baseline", "LACNN" */
+    const char *const *class_names[TS_INSPECT_MODELS];
+    bool dark;              /* light text on a dark background (screen) */
+} ts_draw_opts;
+
+void ts_draw_opts_init(ts_draw_opts *o);
+
+/* Shared LRP colour scale of the inspected models (max |R| of both heats). */
+float ts_figure_lrp_scale(const ts_inspect *r);
+
+/* Draws panel p of r into the rectangle (0,0,w,h) of cr, title included. */
+void ts_figure_draw_panel(cairo_t *cr, const ts_inspect *r, ts_panel p, double w, double h,
+                          const ts_draw_opts *o);
+
+/* Maps a point in a drawn panel (panel coordinates) to crop pixels of the
+ * face, for hover and crosshair; false when outside the picture. */
+bool ts_figure_panel_to_crop(const ts_inspect *r, ts_panel p, double w, double h, double px,
+                             double py, double *cx, double *cy);
+
+/* A figure of n_faces rows x n_panels columns, written atomically to
+ * `path`; the format follows the extension (.png, .svg, .pdf).  dpi sets
+ * the PNG's resolution (panels are 2.2 inches wide).  When sidecar_json is
+ * non-NULL it is written to PATH.json (atomically too). */
+ts_status ts_figure_export(const char *path, const ts_inspect *const *faces, int n_faces,
+                           const ts_panel *panels, int n_panels, const ts_draw_opts *o, double dpi,
+                           const char *sidecar_json);
+
+#endif
