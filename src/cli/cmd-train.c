@@ -110,7 +110,8 @@ static void help(void)
            "                            [--lr-step EPOCHS] [--lr-gamma X] [--no-augment]\n"
            "                            [--loss softmax|sigmoid] [--align none|rotation|affine]\n"
            "                            [--limit N] [--seed N] [--test-fraction F]\n"
-           "                            [--device cpu|cuda|auto] [--threads N] [--cache DIR]\n"
+           "                            [--device cpu|cuda|auto] [--threads N] [--compute-threads N]\n"
+           "                            [--cache DIR]\n"
            "                            [--eval-each-epoch] [--resume]\n"
            "\n"
            "Trains one network per trait (LACNN paper): SGD with momentum and weight decay,\n"
@@ -119,7 +120,8 @@ static void help(void)
            "after an interruption.  Defaults: --arch alexnet --size 150 --epochs 10 --batch 50\n"
            "--lr 0.01 --momentum 0.9 --weight-decay 0.0005 --seed %u --test-fraction 0.2.\n"
            "--loss sigmoid trains one multi-label net for a comma-separated list of two-class\n"
-           "traits.  --limit N uses only the first N rows of the dataset.\n",
+           "traits.  --limit N uses only the first N rows of the dataset.  --threads: face\n"
+           "preparation threads (default 2); --compute-threads: CPU backend threads (default all).\n",
            TS_SPLIT_DEFAULT_SEED);
 }
 
@@ -162,6 +164,9 @@ int cmd_train(int argc, char **argv)
         } else if (cli_opt(argc, argv, &i, "--threads", &v)) {
             if (!cli_parse_int(v, &s.threads) || s.threads < 0)
                 return cli_usage_error("train", "--threads wants a positive integer");
+        } else if (cli_opt(argc, argv, &i, "--compute-threads", &v)) {
+            if (!cli_parse_int(v, &s.compute_threads) || s.compute_threads < 0)
+                return cli_usage_error("train", "--compute-threads wants a positive integer");
         } else if (cli_opt(argc, argv, &i, "--lr-step", &v)) {
             if (!cli_parse_int(v, &s.lr_step_epochs)) return cli_usage_error("train", "--lr-step wants epochs");
         } else if (cli_opt(argc, argv, &i, "--seed", &v)) {

@@ -727,6 +727,7 @@ static ts_status run_training(run *r, ts_train_result *res)
         }
         m->graph->backend = be;
         m->graph->backend_ctx = ctx;
+        if (be->device == TS_DEVICE_CPU && s->compute_threads > 0) ts_cpu_set_threads(s->compute_threads);
         snprintf(res->backend, sizeof res->backend, "%s", be->name);
         snprintf(res->note, sizeof res->note, "%s", why);
     }

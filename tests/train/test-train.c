@@ -10,7 +10,8 @@
  *   - kill -9 of `traitscope-cli train` after its first checkpoint, then
  *     `--resume` continues from that epoch to the end;
  *   - `eval --json` and `compare --json` print the documented shapes;
- *   - a LACNN (4-channel) run with the rotation augmentation completes.
+ *   - a LACNN (4-channel) run with the rotation augmentation completes;
+ *   - a multi-label sigmoid net over three traits trains and evaluates.
  * Exit 77 when the data or dlib's model is missing.
  */
 #include <cjson/cJSON.h>
@@ -324,6 +325,40 @@ static void test_lacnn(void)
     }
 }
 
+static void test_sigmoid(void)
+{
+    char out[256], cmd[8192];
+    snprintf(out, sizeof out, "%s/multi.safetensors", dir);
+    ts_train_settings s;
+    settings(&s, out, 2);
+    s.loss = TS_LOSS_SIGMOID;
+    s.trait = "gender,emotion,hair";
+    s.limit = 120;
+    ts_train_result res;
+    ts_status st = ts_train_run(&s, NULL, &res);
+    if (st != TS_OK) fprintf(stderr, "sigmoid: %s\n", ts_last_error());
+    CHECK(st == TS_OK);
+    CHECK(res.test_accuracy >= 0 && res.test_accuracy <= 1);
+    /* eval reports one entry per trait. */
+    int status;
+    snprintf(cmd, sizeof cmd, "'%s' eval --model '%s' --data '%s' --json --cache '%s'", cli, out, data_spec, cache);
+    char *text = run_capture(cmd, &status);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    CHECK(status == 0 && j);
+    const cJSON *traits = cJSON_GetObjectItemCaseSensitive(j, "traits");
+    CHECK(cJSON_GetArraySize(traits) == 3);
+    const cJSON *t2 = cJSON_GetArrayItem(traits, 2);
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(t2, "name");
+    CHECK(cJSON_IsString(name) && !strcmp(name->valuestring, "hair"));
+    /* hair leaves out some rows: fewer labelled images than gender. */
+    CHECK(num(t2, "n") <= num(cJSON_GetArrayItem(traits, 0), "n"));
+    cJSON_Delete(j);
+    free(text);
+    /* Several traits with the softmax loss are refused. */
+    s.loss = TS_LOSS_SOFTMAX;
+    CHECK(ts_train_run(&s, NULL, NULL) == TS_ERR_ARG);
+}
+
 int main(void)
 {
     const char *data = getenv("TS_SHARED_DATA"), *src = getenv("TS_SOURCE_ROOT"), *build = getenv("TS_BUILD_ROOT");
@@ -349,6 +384,7 @@ int main(void)
     test_kill9_resume();
     test_eval_compare_json();
     test_lacnn();
+    test_sigmoid();
 
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
