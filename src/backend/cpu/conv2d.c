@@ -1,0 +1,311 @@
+/* conv2d.c - 2-D convolution on the CPU: im2col + SGEMM (OpenBLAS).
+ *
+ * Semantics (graph.h, TS_OP_CONV2D): input (N,C,H,W), weight
+ * (O, C/groups, KH, KW), optional bias (1,O,1,1), output (N,O,OH,OW) with
+ * OH = (H + pad_t + pad_b - KH) / stride + 1 (floor, as Caffe and PyTorch),
+ * likewise OW with pad_l/pad_r.  Input channel c belongs to group
+ * c / (C/groups) and feeds output channels of the same group only
+ * (groups == C is a depthwise convolution).  Zero padding.
+ *
+ * Layout: a chunk of nb samples is unrolled into a column matrix per group,
+ * col_g (K, nb*P) with K = C/groups*KH*KW rows ordered (c, ky, kx) like the
+ * weight and P = OH*OW columns per sample, so that out_g = W_g (Og x K) *
+ * col_g in one GEMM for the whole chunk.  Chunks are sized so that the
+ * column matrix stays below CONV_COL_FLOATS; with nb > 1 the product is
+ * scattered into NCHW, with nb == 1 the GEMM writes the output in place.
+ * A 1x1, stride 1, unpadded convolution uses the input as its column matrix.
+ *
+ * Backward (accumulating, backend.h): dW_g += dout_g * col_g^T,
+ * dbias += sum over samples and positions, dcol_g = W_g^T * dout_g folded
+ * back onto din by col2im (the adjoint of im2col).
+ */
+#include "cpu-ops.h"
+
+#include <cblas.h>
+#include <string.h>
+
+/* Upper bound of one chunk's column matrix (floats, 16 MiB): large enough
+ * for GEMMs with hundreds of columns, small enough to stay in L3/L2-ish
+ * territory for packing. */
+#define CONV_COL_FLOATS ((size_t)4 << 20)
+
+typedef struct conv_geom {
+    int N, C, H, W;       /* input */
+    int O, OH, OW;        /* output */
+    int KH, KW, S, pt, pl;
+    int G, Cg, Og;        /* groups, channels per group in and out */
+    int K, P;             /* rows of col per group, columns per sample */
+    int direct;           /* 1x1, stride 1, no padding: col is the input */
+} conv_geom;
+
+static ts_status conv_geom_init(const ts_op_args *a, conv_geom *g)
+{
+    const ts_node *nd = a->node;
+    const ts_tensor *x = a->in[0], *w = a->weight, *y = a->out;
+    char b1[48], b2[48], b3[48];
+    if (a->n_in != 1 || !x || !x->data || !w || !w->data)
+        return ts_error(TS_ERR_SHAPE, "conv2d '%s': needs one input and a weight", nd->name);
+    *g = (conv_geom){
+        .N = x->n, .C = x->c, .H = x->h, .W = x->w,
+        .O = w->n, .KH = w->h, .KW = w->w, .S = nd->stride,
+        .pt = nd->pad_t, .pl = nd->pad_l, .G = nd->groups,
+    };
+    if (g->G < 1 || g->S < 1 || g->C % g->G || g->O % g->G || w->c != g->C / g->G ||
+        nd->pad_t < 0 || nd->pad_b < 0 || nd->pad_l < 0 || nd->pad_r < 0)
+        return ts_error(TS_ERR_SHAPE, "conv2d '%s': input %s, weight %s, groups %d, stride %d do not fit",
+                        nd->name, ts_shape_str(x, b1, sizeof b1), ts_shape_str(w, b2, sizeof b2),
+                        g->G, g->S);
+    int hh = g->H + nd->pad_t + nd->pad_b - g->KH, ww = g->W + nd->pad_l + nd->pad_r - g->KW;
+    if (hh < 0 || ww < 0)
+        return ts_error(TS_ERR_SHAPE, "conv2d '%s': kernel %dx%d larger than padded input %s",
+                        nd->name, g->KH, g->KW, ts_shape_str(x, b1, sizeof b1));
+    g->OH = hh / g->S + 1;
+    g->OW = ww / g->S + 1;
+    if (y->n != g->N || y->c != g->O || y->h != g->OH || y->w != g->OW)
+        return ts_error(TS_ERR_SHAPE, "conv2d '%s': output %s, expected (%d,%d,%d,%d) from input %s weight %s",
+                        nd->name, ts_shape_str(y, b3, sizeof b3), g->N, g->O, g->OH, g->OW,
+                        ts_shape_str(x, b1, sizeof b1), ts_shape_str(w, b2, sizeof b2));
+    if (nd->has_bias && (!a->bias || !a->bias->data || ts_tensor_numel(a->bias) != (size_t)g->O))
+        return ts_error(TS_ERR_SHAPE, "conv2d '%s': bias must have %d values", nd->name, g->O);
+    g->Cg = g->C / g->G;
+    g->Og = g->O / g->G;
+    g->K = g->Cg * g->KH * g->KW;
+    g->P = g->OH * g->OW;
+    g->direct = g->KH == 1 && g->KW == 1 && g->S == 1 && nd->pad_t == 0 && nd->pad_b == 0 &&
+                nd->pad_l == 0 && nd->pad_r == 0;
+    return TS_OK;
+}
+
+/* Samples per chunk. */
+static int conv_chunk(const conv_geom *g)
+{
+    if (g->direct) return 1;
+    size_t per = (size_t)g->G * g->K * g->P;
+    size_t nb = per ? CONV_COL_FLOATS / per : 1;
+    if (nb < 1) nb = 1;
+    if (nb > (size_t)g->N) nb = g->N;
+    return (int)nb;
+}
+
+/* Range [lo, hi) of output columns whose input column ox*S - pl + kx lies
+ * inside [0, W). */
+static void conv_valid_range(int W, int OW, int S, int pl, int kx, int *lo, int *hi)
+{
+    int off = pl - kx; /* ix = ox*S - off */
+    int l = off <= 0 ? 0 : (off + S - 1) / S;
+    int h = W - 1 + off < 0 ? 0 : (W - 1 + off) / S + 1;
+    if (h > OW) h = OW;
+    if (l > h) l = h;
+    *lo = l;
+    *hi = h;
+}
+
+/* Unrolls one input plane (H,W) into KH*KW rows of `col` (row stride ld),
+ * P columns each. */
+static void im2col_plane(const conv_geom *g, const float *xp, float *col, size_t ld)
+{
+    for (int ky = 0; ky < g->KH; ky++)
+        for (int kx = 0; kx < g->KW; kx++) {
+            float *row = col + (size_t)(ky * g->KW + kx) * ld;
+            int lo, hi;
+            conv_valid_range(g->W, g->OW, g->S, g->pl, kx, &lo, &hi);
+            for (int oy = 0; oy < g->OH; oy++) {
+                float *dst = row + (size_t)oy * g->OW;
+                int iy = oy * g->S - g->pt + ky;
+                if (iy < 0 || iy >= g->H || lo >= hi) {
+                    memset(dst, 0, (size_t)g->OW * sizeof(float));
+                    continue;
+                }
+                const float *src = xp + (size_t)iy * g->W - g->pl + kx;
+                if (lo > 0) memset(dst, 0, (size_t)lo * sizeof(float));
+                if (g->S == 1)
+                    memcpy(dst + lo, src + lo, (size_t)(hi - lo) * sizeof(float));
+                else
+                    for (int ox = lo; ox < hi; ox++) dst[ox] = src[(size_t)ox * g->S];
+                if (hi < g->OW) memset(dst + hi, 0, (size_t)(g->OW - hi) * sizeof(float));
+            }
+        }
+}
+
+/* The adjoint of im2col_plane: adds KH*KW rows of `col` back onto the
+ * plane dxp. */
+static void col2im_plane(const conv_geom *g, const float *col, size_t ld, float *dxp)
+{
+    for (int ky = 0; ky < g->KH; ky++)
+        for (int kx = 0; kx < g->KW; kx++) {
+            const float *row = col + (size_t)(ky * g->KW + kx) * ld;
+            int lo, hi;
+            conv_valid_range(g->W, g->OW, g->S, g->pl, kx, &lo, &hi);
+            if (lo >= hi) continue;
+            for (int oy = 0; oy < g->OH; oy++) {
+                int iy = oy * g->S - g->pt + ky;
+                if (iy < 0 || iy >= g->H) continue;
+                const float *src = row + (size_t)oy * g->OW;
+                float *dst = dxp + (size_t)iy * g->W - g->pl + kx;
+                if (g->S == 1)
+                    for (int ox = lo; ox < hi; ox++) dst[ox] += src[ox];
+                else
+                    for (int ox = lo; ox < hi; ox++) dst[(size_t)ox * g->S] += src[ox];
+            }
+        }
+}
+
+/* Fills the column matrices of samples [j0, j0+nb) for every group:
+ * group gi's matrix starts at col + gi*K*ld, ld = nb*P. */
+static void conv_im2col_chunk(const conv_geom *g, const float *x, int j0, int nb, float *col)
+{
+    size_t ld = (size_t)nb * g->P, plane = (size_t)g->H * g->W;
+    int jobs = nb * g->C;
+#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)g->K * g->G * ld > CPU_PAR_WORK)
+    for (int t = 0; t < jobs; t++) {
+        int j = t / g->C, c = t % g->C, gi = c / g->Cg, cl = c % g->Cg;
+        const float *xp = x + ((size_t)(j0 + j) * g->C + c) * plane;
+        float *dst = col + (size_t)gi * g->K * ld + (size_t)cl * g->KH * g->KW * ld + (size_t)j * g->P;
+        im2col_plane(g, xp, dst, ld);
+    }
+}
+
+ts_status cpu_conv2d_forward(const ts_op_args *a)
+{
+    conv_geom g;
+    TS_TRY(conv_geom_init(a, &g));
+    const float *x = a->in[0]->data, *w = a->weight->data;
+    const float *bias = a->node->has_bias ? a->bias->data : NULL;
+    float *y = a->out->data;
+    int nb = conv_chunk(&g);
+    size_t in_sample = (size_t)g.C * g.H * g.W, out_sample = (size_t)g.O * g.P;
+
+    for (int j0 = 0; j0 < g.N; j0 += nb) {
+        int n = g.N - j0 < nb ? g.N - j0 : nb;
+        size_t ld = (size_t)n * g.P;
+        const float *col;
+        if (g.direct) {
+            col = x + (size_t)j0 * in_sample; /* n == 1 */
+        } else {
+            float *c = cpu_scratch(0, (size_t)g.G * g.K * ld);
+            if (!c) return TS_ERR_OOM;
+            conv_im2col_chunk(&g, x, j0, n, c);
+            col = c;
+        }
+        float *res = y + (size_t)j0 * out_sample;
+        if (n > 1) {
+            res = cpu_scratch(1, (size_t)g.O * ld);
+            if (!res) return TS_ERR_OOM;
+        }
+        for (int gi = 0; gi < g.G; gi++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.Og, (int)ld, g.K, 1.0f,
+                        w + (size_t)gi * g.Og * g.K, g.K, col + (size_t)gi * g.K * ld, (int)ld,
+                        0.0f, res + (size_t)gi * g.Og * ld, (int)ld);
+        /* Scatter (O, n*P) into n samples of (O, P), adding the bias on the
+         * way; in place when n == 1. */
+        int jobs = n * g.O;
+#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)g.O * ld > CPU_PAR_WORK)
+        for (int t = 0; t < jobs; t++) {
+            int j = t / g.O, o = t % g.O;
+            float b = bias ? bias[o] : 0.0f;
+            float *dst = y + (size_t)(j0 + j) * out_sample + (size_t)o * g.P;
+            const float *src = res + (size_t)o * ld + (size_t)j * g.P;
+            if (src == dst) {
+                if (bias)
+                    for (int p = 0; p < g.P; p++) dst[p] += b;
+            } else {
+                for (int p = 0; p < g.P; p++) dst[p] = src[p] + b;
+            }
+        }
+    }
+    return TS_OK;
+}
+
+ts_status cpu_conv2d_backward(const ts_op_args *a)
+{
+    conv_geom g;
+    TS_TRY(conv_geom_init(a, &g));
+    const float *x = a->in[0]->data, *w = a->weight->data, *dy = a->dout->data;
+    float *dx = cpu_want(a->din[0]) ? a->din[0]->data : NULL;
+    float *dw = cpu_want(a->dweight) ? a->dweight->data : NULL;
+    float *db = a->node->has_bias && cpu_want(a->dbias) ? a->dbias->data : NULL;
+    if (dx) TS_ASSERT(ts_tensor_same_shape(a->din[0], a->in[0]));
+    if (dw) TS_ASSERT(ts_tensor_same_shape(a->dweight, a->weight));
+    TS_ASSERT(ts_tensor_same_shape(a->dout, a->out));
+    size_t in_sample = (size_t)g.C * g.H * g.W, out_sample = (size_t)g.O * g.P;
+
+    if (db) {
+#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)g.N * out_sample > CPU_PAR_WORK)
+        for (int o = 0; o < g.O; o++) {
+            double s = 0.0; /* many terms: sum in double */
+            for (int j = 0; j < g.N; j++) {
+                const float *src = dy + (size_t)j * out_sample + (size_t)o * g.P;
+                float part = 0.0f;
+                for (int p = 0; p < g.P; p++) part += src[p];
+                s += part;
+            }
+            db[o] += (float)s;
+        }
+    }
+    if (!dx && !dw) return TS_OK;
+
+    int nb = conv_chunk(&g);
+    for (int j0 = 0; j0 < g.N; j0 += nb) {
+        int n = g.N - j0 < nb ? g.N - j0 : nb;
+        size_t ld = (size_t)n * g.P;
+
+        /* dout of the chunk as one (O, n*P) matrix. */
+        const float *dres = dy + (size_t)j0 * out_sample;
+        if (n > 1) {
+            float *r = cpu_scratch(1, (size_t)g.O * ld);
+            if (!r) return TS_ERR_OOM;
+            int jobs = n * g.O;
+#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)g.O * ld > CPU_PAR_WORK)
+            for (int t = 0; t < jobs; t++) {
+                int j = t / g.O, o = t % g.O;
+                memcpy(r + (size_t)o * ld + (size_t)j * g.P,
+                       dy + (size_t)(j0 + j) * out_sample + (size_t)o * g.P, (size_t)g.P * sizeof(float));
+            }
+            dres = r;
+        }
+
+        if (dw) {
+            const float *col;
+            if (g.direct) {
+                col = x + (size_t)j0 * in_sample;
+            } else {
+                float *c = cpu_scratch(0, (size_t)g.G * g.K * ld);
+                if (!c) return TS_ERR_OOM;
+                conv_im2col_chunk(&g, x, j0, n, c);
+                col = c;
+            }
+            for (int gi = 0; gi < g.G; gi++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.Og, g.K, (int)ld, 1.0f,
+                            dres + (size_t)gi * g.Og * ld, (int)ld, col + (size_t)gi * g.K * ld,
+                            (int)ld, 1.0f, dw + (size_t)gi * g.Og * g.K, g.K);
+        }
+
+        if (dx) {
+            if (g.direct) {
+                /* din itself is the column matrix: accumulate straight in. */
+                float *dxs = dx + (size_t)j0 * in_sample;
+                for (int gi = 0; gi < g.G; gi++)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g.K, (int)ld, g.Og, 1.0f,
+                                w + (size_t)gi * g.Og * g.K, g.K, dres + (size_t)gi * g.Og * ld,
+                                (int)ld, 1.0f, dxs + (size_t)gi * g.K * ld, (int)ld);
+                continue;
+            }
+            float *dcol = cpu_scratch(2, (size_t)g.G * g.K * ld);
+            if (!dcol) return TS_ERR_OOM;
+            for (int gi = 0; gi < g.G; gi++)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g.K, (int)ld, g.Og, 1.0f,
+                            w + (size_t)gi * g.Og * g.K, g.K, dres + (size_t)gi * g.Og * ld, (int)ld,
+                            0.0f, dcol + (size_t)gi * g.K * ld, (int)ld);
+            size_t plane = (size_t)g.H * g.W;
+            int jobs = n * g.C;
+#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)g.G * g.K * ld > CPU_PAR_WORK)
+            for (int t = 0; t < jobs; t++) {
+                int j = t / g.C, c = t % g.C, gi = c / g.Cg, cl = c % g.Cg;
+                const float *src = dcol + (size_t)gi * g.K * ld + (size_t)cl * g.KH * g.KW * ld +
+                                   (size_t)j * g.P;
+                col2im_plane(&g, src, ld, dx + ((size_t)(j0 + j) * g.C + c) * plane);
+            }
+        }
+    }
+    return TS_OK;
+}

@@ -1,0 +1,85 @@
+/* fc.c - fully connected layer on the CPU through SGEMM (OpenBLAS).
+ *
+ * Semantics (graph.h, TS_OP_FC): the input (N,C,H,W) is read as an (N,K)
+ * matrix with K = C*H*W (NCHW flattening, as Caffe's InnerProduct and
+ * PyTorch's flatten), weight (O,K,1,1) is an (O,K) matrix, bias (1,O,1,1);
+ * out (N,O,1,1) = x * W^T + b.
+ * Backward (accumulating): din += dout * W, dW += dout^T * x,
+ * dbias += column sums of dout.
+ */
+#include "cpu-ops.h"
+
+#include <cblas.h>
+
+static ts_status fc_check(const ts_op_args *a, int *N, int *K, int *O)
+{
+    const ts_node *nd = a->node;
+    char b1[48], b2[48], b3[48];
+    if (a->n_in != 1 || !a->in[0] || !a->in[0]->data || !a->weight || !a->weight->data)
+        return ts_error(TS_ERR_SHAPE, "fc '%s': needs one input and a weight", nd->name);
+    const ts_tensor *x = a->in[0], *w = a->weight, *y = a->out;
+    *N = x->n;
+    *K = x->c * x->h * x->w;
+    *O = w->n;
+    if ((size_t)w->c * w->h * w->w != (size_t)*K || y->n != *N || (size_t)y->c * y->h * y->w != (size_t)*O)
+        return ts_error(TS_ERR_SHAPE, "fc '%s': input %s, weight %s and output %s do not fit",
+                        nd->name, ts_shape_str(x, b1, sizeof b1), ts_shape_str(w, b2, sizeof b2),
+                        ts_shape_str(y, b3, sizeof b3));
+    if (nd->has_bias && (!a->bias || !a->bias->data || ts_tensor_numel(a->bias) != (size_t)*O))
+        return ts_error(TS_ERR_SHAPE, "fc '%s': bias must have %d values", nd->name, *O);
+    return TS_OK;
+}
+
+ts_status cpu_fc_forward(const ts_op_args *a)
+{
+    int N, K, O;
+    TS_TRY(fc_check(a, &N, &K, &O));
+    const float *x = a->in[0]->data, *w = a->weight->data;
+    float *y = a->out->data;
+    if (a->node->has_bias) {
+        const float *b = a->bias->data;
+        for (int i = 0; i < N; i++)
+            for (int o = 0; o < O; o++) y[(size_t)i * O + o] = b[o];
+    }
+    if (N == 1)
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, O, K, 1.0f, w, K, x, 1,
+                    a->node->has_bias ? 1.0f : 0.0f, y, 1);
+    else
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, K, 1.0f, x, K, w, K,
+                    a->node->has_bias ? 1.0f : 0.0f, y, O);
+    return TS_OK;
+}
+
+ts_status cpu_fc_backward(const ts_op_args *a)
+{
+    int N, K, O;
+    TS_TRY(fc_check(a, &N, &K, &O));
+    TS_ASSERT(ts_tensor_numel(a->dout) == (size_t)N * O);
+    const float *x = a->in[0]->data, *w = a->weight->data, *dy = a->dout->data;
+
+    if (a->node->has_bias && cpu_want(a->dbias)) {
+        float *db = a->dbias->data;
+        for (int o = 0; o < O; o++) {
+            double s = 0.0;
+            for (int i = 0; i < N; i++) s += dy[(size_t)i * O + o];
+            db[o] += (float)s;
+        }
+    }
+    if (cpu_want(a->dweight)) {
+        TS_ASSERT(ts_tensor_numel(a->dweight) == (size_t)O * K);
+        if (N == 1)
+            cblas_sger(CblasRowMajor, O, K, 1.0f, dy, 1, x, 1, a->dweight->data, K);
+        else
+            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, K, N, 1.0f, dy, O, x, K, 1.0f,
+                        a->dweight->data, K);
+    }
+    if (cpu_want(a->din[0])) {
+        TS_ASSERT(ts_tensor_numel(a->din[0]) == (size_t)N * K);
+        if (N == 1)
+            cblas_sgemv(CblasRowMajor, CblasTrans, O, K, 1.0f, w, K, dy, 1, 1.0f, a->din[0]->data, 1);
+        else
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, K, O, 1.0f, dy, O, w, K, 1.0f,
+                        a->din[0]->data, K);
+    }
+    return TS_OK;
+}

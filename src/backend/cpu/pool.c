@@ -1,0 +1,187 @@
+/* pool.c - max and average pooling on the CPU (maxpool, avgpool).
+ *
+ * Output size (Caffe's PoolingLayer, which PyTorch's ceil_mode copies):
+ *   out = ceil((in + pad_lo + pad_hi - k) / stride) + 1, then, when there is
+ *   padding, one less if the last window would start at or beyond
+ *   in + pad_lo (entirely in the end padding); `pool_floor` uses floor
+ *   instead of ceil; `global` pools the whole plane to 1x1.  This is
+ *   graph.c's rule too (the graph sizes the output, we check it).
+ * Unpadded with kernel < stride, Caffe's rule can leave a last window past
+ * the image (PyTorch drops it); such a window outputs 0 and passes no
+ * gradient.
+ *
+ * Windows: [o*stride - pad_lo, o*stride - pad_lo + k) clipped to the image.
+ * Max pooling ignores padding, keeps the first maximum (NaN wins, as in
+ * PyTorch) and stores its flat index iy*W+ix in aux (as float, exact below
+ * 2^24) for backward.  Average pooling divides by the window size clipped to
+ * the padded image (in + pad_hi), i.e. padded cells count, cells past the
+ * padding (ceil overflow) do not: Caffe's AVE and PyTorch's
+ * count_include_pad=True.
+ */
+#include "cpu-ops.h"
+
+#include <math.h>
+
+int cpu_pool_out_size(int in, int k, int stride, int pad_lo, int pad_hi, int floor_mode)
+{
+    int span = in + pad_lo + pad_hi - k;
+    if (span < 0 || stride < 1) return 0;
+    if (floor_mode) return span / stride + 1;
+    int out = (span + stride - 1) / stride + 1;
+    if ((pad_lo > 0 || pad_hi > 0) && (out - 1) * stride >= in + pad_lo) out--;
+    return out;
+}
+
+typedef struct pool_geom {
+    int N, C, H, W, OH, OW, KH, KW, S, pt, pb, pl, pr;
+} pool_geom;
+
+static ts_status pool_geom_init(const ts_op_args *a, pool_geom *g)
+{
+    const ts_node *nd = a->node;
+    const ts_tensor *x = a->in[0], *y = a->out;
+    char b1[48], b2[48];
+    if (a->n_in != 1 || !x || !x->data)
+        return ts_error(TS_ERR_SHAPE, "%s '%s': needs one input", ts_op_name(nd->op), nd->name);
+    *g = (pool_geom){ .N = x->n, .C = x->c, .H = x->h, .W = x->w };
+    if (nd->global) {
+        g->KH = x->h, g->KW = x->w, g->S = 1;
+    } else {
+        g->KH = nd->kh, g->KW = nd->kw, g->S = nd->stride;
+        g->pt = nd->pad_t, g->pb = nd->pad_b, g->pl = nd->pad_l, g->pr = nd->pad_r;
+    }
+    if (g->KH < 1 || g->KW < 1 || g->S < 1 || g->pt < 0 || g->pb < 0 || g->pl < 0 || g->pr < 0 ||
+        g->pt >= g->KH || g->pb >= g->KH || g->pl >= g->KW || g->pr >= g->KW)
+        return ts_error(TS_ERR_SHAPE, "%s '%s': kernel %dx%d, stride %d, pads %d/%d/%d/%d not usable",
+                        ts_op_name(nd->op), nd->name, g->KH, g->KW, g->S, g->pt, g->pb, g->pl, g->pr);
+    g->OH = cpu_pool_out_size(g->H, g->KH, g->S, g->pt, g->pb, nd->pool_floor || nd->global);
+    g->OW = cpu_pool_out_size(g->W, g->KW, g->S, g->pl, g->pr, nd->pool_floor || nd->global);
+    if (g->OH < 1 || g->OW < 1 || y->n != g->N || y->c != g->C || y->h != g->OH || y->w != g->OW)
+        return ts_error(TS_ERR_SHAPE, "%s '%s': output %s, expected (%d,%d,%d,%d) from input %s",
+                        ts_op_name(nd->op), nd->name, ts_shape_str(y, b2, sizeof b2), g->N, g->C,
+                        g->OH, g->OW, ts_shape_str(x, b1, sizeof b1));
+    return TS_OK;
+}
+
+ts_status cpu_maxpool_forward(const ts_op_args *a)
+{
+    pool_geom g;
+    TS_TRY(pool_geom_init(a, &g));
+    const float *x = a->in[0]->data;
+    float *y = a->out->data;
+    float *arg = cpu_want(a->aux) ? a->aux->data : NULL;
+    if (arg) TS_ASSERT(ts_tensor_numel(a->aux) == ts_tensor_numel(a->out));
+    int planes = g.N * g.C;
+#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)planes * g.OH * g.OW * g.KH * g.KW > CPU_PAR_WORK)
+    for (int pc = 0; pc < planes; pc++) {
+        const float *xp = x + (size_t)pc * g.H * g.W;
+        float *yp = y + (size_t)pc * g.OH * g.OW;
+        float *ap = arg ? arg + (size_t)pc * g.OH * g.OW : NULL;
+        for (int oy = 0; oy < g.OH; oy++) {
+            int hs = oy * g.S - g.pt, he = hs + g.KH;
+            if (hs < 0) hs = 0;
+            if (he > g.H) he = g.H;
+            for (int ox = 0; ox < g.OW; ox++) {
+                int ws = ox * g.S - g.pl, we = ws + g.KW;
+                if (ws < 0) ws = 0;
+                if (we > g.W) we = g.W;
+                float m = -INFINITY;
+                int best = -1;
+                for (int iy = hs; iy < he; iy++)
+                    for (int ix = ws; ix < we; ix++) {
+                        float v = xp[iy * g.W + ix];
+                        if (v > m || (isnan(v) && !isnan(m)) || best < 0) {
+                            m = v;
+                            best = iy * g.W + ix;
+                        }
+                    }
+                yp[oy * g.OW + ox] = best < 0 ? 0.0f : m;
+                if (ap) ap[oy * g.OW + ox] = (float)best;
+            }
+        }
+    }
+    return TS_OK;
+}
+
+ts_status cpu_maxpool_backward(const ts_op_args *a)
+{
+    pool_geom g;
+    TS_TRY(pool_geom_init(a, &g));
+    if (!cpu_want(a->din[0])) return TS_OK;
+    if (!cpu_want(a->aux))
+        return ts_error(TS_ERR_SHAPE, "maxpool '%s': backward needs the argmax kept in aux",
+                        a->node->name);
+    const float *dy = a->dout->data, *arg = a->aux->data;
+    float *dx = a->din[0]->data;
+    int planes = g.N * g.C, ohw = g.OH * g.OW, hw = g.H * g.W;
+#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)planes * g.OH * g.OW * g.KH * g.KW > CPU_PAR_WORK)
+    for (int pc = 0; pc < planes; pc++) {
+        float *dxp = dx + (size_t)pc * hw;
+        for (int i = 0; i < ohw; i++) {
+            int k = (int)arg[(size_t)pc * ohw + i];
+            if (k >= 0 && k < hw) dxp[k] += dy[(size_t)pc * ohw + i];
+        }
+    }
+    return TS_OK;
+}
+
+/* Window of output cell (oy, ox) clipped to the image, and Caffe's divisor. */
+static inline int avg_window(const pool_geom *g, int oy, int ox, int *hs, int *he, int *ws, int *we)
+{
+    int h0 = oy * g->S - g->pt, h1 = h0 + g->KH, w0 = ox * g->S - g->pl, w1 = w0 + g->KW;
+    if (h1 > g->H + g->pb) h1 = g->H + g->pb;
+    if (w1 > g->W + g->pr) w1 = g->W + g->pr;
+    int div = (h1 - h0) * (w1 - w0);
+    *hs = h0 < 0 ? 0 : h0;
+    *he = h1 > g->H ? g->H : h1;
+    *ws = w0 < 0 ? 0 : w0;
+    *we = w1 > g->W ? g->W : w1;
+    return div;
+}
+
+ts_status cpu_avgpool_forward(const ts_op_args *a)
+{
+    pool_geom g;
+    TS_TRY(pool_geom_init(a, &g));
+    const float *x = a->in[0]->data;
+    float *y = a->out->data;
+    int planes = g.N * g.C;
+#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)planes * g.OH * g.OW * g.KH * g.KW > CPU_PAR_WORK)
+    for (int pc = 0; pc < planes; pc++) {
+        const float *xp = x + (size_t)pc * g.H * g.W;
+        float *yp = y + (size_t)pc * g.OH * g.OW;
+        for (int oy = 0; oy < g.OH; oy++)
+            for (int ox = 0; ox < g.OW; ox++) {
+                int hs, he, ws, we, div = avg_window(&g, oy, ox, &hs, &he, &ws, &we);
+                float s = 0.0f;
+                for (int iy = hs; iy < he; iy++)
+                    for (int ix = ws; ix < we; ix++) s += xp[iy * g.W + ix];
+                yp[oy * g.OW + ox] = div > 0 ? s / (float)div : 0.0f;
+            }
+    }
+    return TS_OK;
+}
+
+ts_status cpu_avgpool_backward(const ts_op_args *a)
+{
+    pool_geom g;
+    TS_TRY(pool_geom_init(a, &g));
+    if (!cpu_want(a->din[0])) return TS_OK;
+    const float *dy = a->dout->data;
+    float *dx = a->din[0]->data;
+    int planes = g.N * g.C;
+#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)planes * g.OH * g.OW * g.KH * g.KW > CPU_PAR_WORK)
+    for (int pc = 0; pc < planes; pc++) {
+        float *dxp = dx + (size_t)pc * g.H * g.W;
+        const float *dyp = dy + (size_t)pc * g.OH * g.OW;
+        for (int oy = 0; oy < g.OH; oy++)
+            for (int ox = 0; ox < g.OW; ox++) {
+                int hs, he, ws, we, div = avg_window(&g, oy, ox, &hs, &he, &ws, &we);
+                if (div <= 0) continue;
+                float v = dyp[oy * g.OW + ox] / (float)div;
+                for (int iy = hs; iy < he; iy++)
+                    for (int ix = ws; ix < we; ix++) dxp[iy * g.W + ix] += v;
+            }
+    }
+    return TS_OK;
+}

@@ -1,0 +1,33 @@
+/* loss.h - losses on logits and the softmax that turns logits into
+ * probabilities.  Host memory (the CPU implementation lives in
+ * backend/cpu/loss.c); logits are (N,K,1,1) or any (N,C,H,W) read as
+ * (N, K = C*H*W).
+ *
+ * Softmax cross-entropy (single-label traits: gender, age group):
+ *   loss = -1/N sum_i log softmax(z_i)[y_i],  dlogits = (p - onehot(y)) / N.
+ * Sigmoid cross-entropy (multi-label attributes, LACNN paper eq. 3):
+ *   loss = -1/(N*K) sum_{i,k} t log s(z) + (1-t) log(1-s(z)),
+ *   dlogits = (s(z) - t) / (N*K).
+ * Both are computed stably (max-shifted log-sum-exp; max(z,0) - z*t +
+ * log1p(exp(-|z|))) and accumulate in double.  dlogits is OVERWRITTEN (it is
+ * the seed of back-propagation, not an accumulation) and may be NULL.
+ */
+#ifndef TS_LOSS_H
+#define TS_LOSS_H
+
+#include "tensor.h"
+
+/* labels: N class indices in [0,K).  TS_ERR_ARG naming the sample when a
+ * label is out of range.  logits, dlogits: (N,K,1,1). */
+ts_status ts_loss_softmax_xent(const ts_tensor *logits, const int *labels, float *loss,
+                               ts_tensor *dlogits);
+
+/* targets: (N,K,1,1) in [0,1] (probabilities allowed, not only 0/1).
+ * logits, dlogits: (N,K,1,1).  TS_ERR_ARG when a target is outside [0,1]. */
+ts_status ts_loss_sigmoid_xent(const ts_tensor *logits, const ts_tensor *targets, float *loss,
+                               ts_tensor *dlogits);
+
+/* probs (N,K,1,1) = row-wise softmax of logits (N,K,1,1); may alias. */
+void ts_softmax(const ts_tensor *logits, ts_tensor *probs);
+
+#endif
