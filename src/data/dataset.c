@@ -72,6 +72,8 @@ __attribute__((format(printf, 2, 3))) static void ds_warn(ts_dataset *ds, const 
     if (s) ds->warnings[ds->n_warnings++] = s;
 }
 
+/* Makes room for one more row.  paths[] and every labels[] share one
+ * capacity so that adding a row never has to ask which array is short. */
 static ts_status ds_grow(ts_dataset *ds)
 {
     if (ds->n_rows < ds->cap_rows) return TS_OK;
@@ -170,7 +172,10 @@ int ts_trait_class_counts(const ts_trait *t, int n_rows, int *counts)
 
 /* ---- small text helpers ------------------------------------------------ */
 
-/* "dir/name", or name alone when dir is NULL/empty or name is absolute.
+/* Joins a folder and a file name from a label file.  Names are not
+ * restricted here (a CSV may point anywhere the user likes); the folder
+ * layouts with fixed structure (Adience) check their own components.
+ * "dir/name", or name alone when dir is NULL/empty or name is absolute.
  * transfer: full (NULL when out of memory). */
 static char *path_join(const char *dir, const char *name)
 {
@@ -193,7 +198,8 @@ static char *trim(char *s)
     return s;
 }
 
-/* Strict base-10 integer in [lo, hi]. */
+/* Strict base-10 integer in [lo, hi]: no sign-only, no trailing junk, no
+ * overflow (strtol alone accepts "12abc" and saturates silently). */
 static bool parse_int(const char *s, long lo, long hi, int *out)
 {
     if (!s[0]) return false;
@@ -352,7 +358,8 @@ ts_status ts_dataset_parse_celeba(ts_dataset *ds, const char *buf, size_t len,
     int trait_idx[TS_CELEBA_TRAITS], labels_by_trait[64];
     ts_celeba_columns cols;
 
-    /* Line 1: the image count. */
+    /* Line 1: the image count.  It is only a cross-check (a mismatch is a
+     * warning): the rows that follow are what counts. */
     while ((r = lr_next(&lr)) == 1 && blank(lr.line)) {}
     if (r < 0) { st = LR_OOM(name); goto out; }
     if (r == 0) { st = ts_error(TS_ERR_FORMAT, "%s: empty attribute file", name); goto out; }
@@ -388,7 +395,9 @@ ts_status ts_dataset_parse_celeba(ts_dataset *ds, const char *buf, size_t len,
     }
     if (ds->n_traits > 64) { st = ts_error(TS_ERR_FORMAT, "%s: too many traits", name); goto out; }
 
-    /* Rows: NAME v1 .. vK. */
+    /* Rows: NAME v1 .. vK.  CelebA writes 1 / -1; some converted copies
+     * write 0 for "not set", which reads the same.  Anything else would be
+     * a guess, so the row is skipped. */
     while (!limit_reached(ds, limit) && (r = lr_next(&lr)) == 1) {
         if (blank(lr.line)) continue;
         if (lr.has_nul) {
@@ -413,6 +422,7 @@ ts_status ts_dataset_parse_celeba(ts_dataset *ds, const char *buf, size_t len,
             }
         }
         if (!ok) continue;
+        /* Traits of other parsers (none in a fresh dataset) stay -1. */
         for (int t = 0; t < ds->n_traits; t++) labels_by_trait[t] = -1;
         for (int t = 0; t < TS_CELEBA_TRAITS; t++)
             if (trait_idx[t] >= 0) labels_by_trait[trait_idx[t]] = ts_celeba_trait_label(&cols, t, values);
@@ -436,6 +446,7 @@ out:
 
 /* ---- UTKFace ----------------------------------------------------------- */
 
+/* A labels.csv number that may be blank (missing). */
 static bool utk_field(const char *s, long lo, long hi, int *out)
 {
     if (!s[0]) {
@@ -492,6 +503,8 @@ ts_status ts_dataset_parse_utkface(ts_dataset *ds, const char *buf, size_t len,
             int dummy;
             if (n >= 2 && !parse_int(f[1], 0, 1000, &dummy) && f[1][0]) continue;
         }
+        /* Exactly four: a short line is more likely a truncated file than a
+         * missing race, which labels.csv writes as an empty fourth field. */
         if (n != 4) {
             ds_warn(ds, "%s:%d: expected 4 fields (file,age,gender,race), found %d; row skipped",
                     name, lr.lineno, n < 0 ? 0 : n);
@@ -572,7 +585,9 @@ static bool adience_age(char *s, int *group)
     return true;
 }
 
-/* A path component from an untrusted file: non-empty, no '/', not . or .. */
+/* A path component from an untrusted file: non-empty, no '/', not . or ..
+ * The Adience layout fixes the folder structure, so a user_id that climbs
+ * out of faces/ is a broken or hostile row, not a feature. */
 static bool safe_component(const char *s)
 {
     return s[0] && !strchr(s, '/') && strcmp(s, ".") && strcmp(s, "..");
@@ -616,6 +631,7 @@ ts_status ts_dataset_parse_adience(ts_dataset *ds, const char *buf, size_t len,
             ds_warn(ds, "%s:%d: face_id '%.40s' is not a number; row skipped", name, lr.lineno, f[2]);
             continue;
         }
+        /* adience_age() edits its argument; keep the text for the warning. */
         char age_copy[64];
         snprintf(age_copy, sizeof age_copy, "%s", f[3]);
         if (!adience_age(f[3], &group)) {
@@ -630,6 +646,8 @@ ts_status ts_dataset_parse_adience(ts_dataset *ds, const char *buf, size_t len,
             ds_warn(ds, "%s:%d: gender '%.40s' is not m, f or u; row skipped", name, lr.lineno, gender_s);
             continue;
         }
+        /* faces/USER/coarse_tilt_aligned_face.FACE.ORIGINAL (Adience's
+         * aligned release names every face crop this way). */
         size_t need = strlen(user) + strlen(face_prefix) + strlen(orig) + 32;
         char *rel = malloc(need);
         if (!rel) { st = LR_OOM(name); break; }
@@ -693,9 +711,14 @@ static ts_status csv_finish_column(ts_dataset *ds, csv_column *c, int first, con
     ts_status st = TS_OK;
     if (!sorted || !remap) { st = LR_OOM(file); goto out; }
     memcpy(sorted, c->values, (size_t)n * sizeof *sorted);
+    /* Integer labels ("0","1","10") sort as numbers so class k is label k
+     * when the labels are 0..K-1; anything else sorts by bytes, the same on
+     * every machine and locale. */
     bool numeric = true;
     for (int i = 0; i < n && numeric; i++) numeric = is_integer(sorted[i]);
     qsort(sorted, (size_t)n, sizeof *sorted, numeric ? cmp_num : cmp_str);
+    /* first-seen id -> sorted class index (pointer identity: the sorted
+     * array holds the same strings). */
     for (int i = 0; i < n; i++)
         for (int j = 0; j < n; j++)
             if (sorted[j] == c->values[i]) remap[i] = j;
@@ -775,6 +798,9 @@ ts_status ts_dataset_parse_csv(ts_dataset *ds, const char *buf, size_t len,
             ds_warn(ds, "%s:%d: empty path; row skipped", name, lr.lineno);
             continue;
         }
+        /* Linear search over at most TS_CSV_MAX_CLASSES values: label
+         * columns have a handful, and a column that grows past the cap is
+         * dropped, which bounds the work at rows x cap. */
         for (int c = 0; c < n_cols; c++) {
             const char *v = f[c + 1];
             ids_row[c] = -1;
@@ -973,6 +999,10 @@ static int cmp_fold(const void *a, const void *b)
     return (x->fold > y->fold) - (x->fold < y->fold);
 }
 
+/* The five cross-validation folds fold_0..4 hold every face once; the
+ * fold_frontal_N files are a subset of the same faces, so reading both
+ * would duplicate rows.  Frontal files are read only when they are all
+ * there is.  Folds are read in numeric order (fold_10 after fold_9). */
 static ts_status load_adience(ts_dataset *ds, const char *dir, int limit)
 {
     DIR *d = opendir(dir);
@@ -1002,6 +1032,8 @@ static ts_status load_adience(ts_dataset *ds, const char *dir, int limit)
     if (st == TS_OK && n == 0) st = ts_error(TS_ERR_IO, "%s: no fold_N_data.txt (Adience fold file) in it", dir);
     if (n) qsort(folds, (size_t)n, sizeof *folds, cmp_fold);
 
+    /* faces/ (coarse tilt aligned crops) is the usual download; the
+     * landmark-aligned release unpacks to aligned/ with its own prefix. */
     char *faces = path_join(dir, "faces");
     const char *prefix = "coarse_tilt_aligned_face";
     if (faces && !stat_is(faces, S_IFDIR)) {
@@ -1037,6 +1069,8 @@ static ts_status load_csv(ts_dataset *ds, const char *file, int limit)
     char *base = strdup(file);
     if (!base) return ts_error(TS_ERR_OOM, "out of memory");
     char *slash = strrchr(base, '/');
+    /* The CSV's folder: "/" for a file at the root, "" (the working
+     * directory) for a bare file name. */
     if (slash) slash == base ? (void)(slash[1] = '\0') : (void)(*slash = '\0');
     else strcpy(base, "");
     ts_status st = load_file_with(ds, file, base, limit, ts_dataset_parse_csv);
@@ -1056,6 +1090,8 @@ ts_status ts_dataset_load(ts_dataset *ds, const char *spec, int limit)
             where = spec + k + 1;
         }
     }
+    /* No known prefix: only a folder is accepted, so a typo such as
+     * "celebA:DIR" fails loudly instead of loading an unlabelled folder. */
     if (!kind) {
         if (!stat_is(spec, S_IFDIR))
             return ts_error(TS_ERR_ARG,

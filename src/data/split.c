@@ -38,7 +38,9 @@ uint64_t ts_dataset_fingerprint(const ts_dataset *ds)
     return h;
 }
 
-/* Uniform integer in [0, n) from the top 32 bits; n <= 2^31. */
+/* Integer in [0, n) from the top 32 bits by multiply-shift (Lemire): no
+ * division, no floating point, so every machine draws the same index; the
+ * bias is below n / 2^32, irrelevant for a shuffle of a dataset. */
 static uint32_t rng_below(ts_rng *rng, uint32_t n)
 {
     return (uint32_t)(((ts_rng_next(rng) >> 32) * (uint64_t)n) >> 32);
@@ -89,6 +91,7 @@ ts_status ts_split_make(ts_split *s, const ts_dataset *ds, const char *trait,
             rows[i] = rows[j];
             rows[j] = tmp;
         }
+        /* round(), half up: within half an image of the exact share. */
         int k = (int)floor(test_fraction * m + 0.5);
         for (int i = 0; i < m; i++) {
             if (i < k) s->test[s->n_test++] = rows[i];
@@ -96,6 +99,8 @@ ts_status ts_split_make(ts_split *s, const ts_dataset *ds, const char *trait,
         }
     }
     free(rows);
+    /* Ascending order makes the file diff-able and lets the loader
+     * reject duplicates with one comparison per entry. */
     qsort(s->train, (size_t)s->n_train, sizeof *s->train, cmp_int);
     qsort(s->test, (size_t)s->n_test, sizeof *s->test, cmp_int);
     return TS_OK;
@@ -144,7 +149,9 @@ ts_status ts_split_save(const ts_split *s, const char *path)
     return st;
 }
 
-/* Reads an array of row indices, each in [0, rows) and not yet seen. */
+/* Reads an array of row indices, each in [0, rows) and not yet seen.
+ * `seen` spans both arrays, so a row in train and test is refused too.
+ * Doubles are checked before the cast: (int) of 1e300 is undefined. */
 static ts_status read_rows(const cJSON *a, const char *name, const char *field, int rows,
                            uint8_t *seen, int **out, int *n_out)
 {
@@ -208,6 +215,8 @@ ts_status ts_split_parse(ts_split *s, const char *buf, size_t len, const char *n
         goto out;
     }
     char *end;
+    /* The seed is written as a string (64 bits do not fit a JSON double);
+     * a plain number is accepted when it is exact. */
     if (cJSON_IsString(seed) && seed->valuestring[0] >= '0' && seed->valuestring[0] <= '9') {
         s->seed = strtoull(seed->valuestring, &end, 10);
         if (*end) seed = NULL;
@@ -267,6 +276,8 @@ ts_status ts_split_check(const ts_split *s, const ts_dataset *ds)
     if (fp != s->fingerprint)
         return ts_error(TS_ERR_FORMAT, "split: made for other images (fingerprint %016" PRIx64
                         ", the dataset's is %016" PRIx64 ")", s->fingerprint, fp);
+    /* The fingerprint covers file names, not labels: check that the trait
+     * still labels every row of the split (a relabelled file would not). */
     if (!s->trait) return TS_OK;
     const ts_trait *t = ts_dataset_trait(ds, s->trait);
     if (!t) return ts_error(TS_ERR_FORMAT, "split: the dataset has no trait '%s'", s->trait);
