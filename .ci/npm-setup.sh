@@ -7,4 +7,8 @@
 # (regenerating reference fixtures): add them with `npm ci` (no --omit).
 set -eu
 cd "$(dirname "$0")/.."
+if ! command -v npm >/dev/null 2>&1; then
+  echo "npm-setup.sh: npm not found; install Node.js with npm (Debian: apt-get install nodejs npm)" >&2
+  exit 1
+fi
 npm ci --omit=dev --no-audit --no-fund
