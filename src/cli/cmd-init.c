@@ -36,8 +36,8 @@ static void help(void)
            "  --class-names A,B,..  class names, comma-separated (default 0,1,...)\n"
            "  --trait NAME          the trait the model predicts (gender, age, ...)\n"
            "  --seed S              initialisation seed (default 1)\n"
-           "  --landmarks M         landmark method for A(x,y): none, ert, cnn\n"
-           "                        (default: ert for 4 channels, none for 3)\n"
+           "  --landmarks M         landmark method (for A(x,y) and alignment): none, ert,\n"
+           "                        cnn (default: ert for 4 channels or aligned faces)\n"
            "  --alignment A         face alignment: none (default), rotation, affine\n"
            "  --dtype f32|f16       stored precision (default f32)\n");
 }
@@ -124,13 +124,11 @@ int cmd_init(int argc, char **argv)
         o.classes = n;
         o.class_names = names;
     }
-    if (o.in_channels == 4 && landmarks_given && o.landmarks == TS_LANDMARKS_NONE) {
+    if ((o.in_channels == 4 || o.alignment != TS_ALIGN_NONE) && landmarks_given &&
+        o.landmarks == TS_LANDMARKS_NONE) {
         free(class_list);
-        return cli_usage_error("init", "a 4-channel model needs a landmark method (ert or cnn)");
-    }
-    if (o.in_channels == 3 && o.landmarks != TS_LANDMARKS_NONE) {
-        free(class_list);
-        return cli_usage_error("init", "--landmarks applies to 4-channel models only");
+        return cli_usage_error("init", "4-channel models and aligned faces need a landmark method"
+                               " (ert or cnn)");
     }
 
     ts_model *m = NULL;

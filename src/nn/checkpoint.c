@@ -42,6 +42,8 @@
 #define HASH_PREFIX "sha256:"
 /* Floats converted per chunk while hashing and writing. */
 #define CHUNK 16384
+/* Metadata keys accepted (ours are about 20; the duplicate check is quadratic). */
+#define MAX_META_KEYS 256
 
 /* ---- numbers ------------------------------------------------------------ */
 
@@ -452,6 +454,8 @@ static ts_status parse_metadata(const cJSON *meta, const char *name, parsed_meta
     /* Every value must be a string, whatever the key (the format says so;
      * PyTorch's loader refuses anything else). */
     const cJSON *it;
+    if (cJSON_GetArraySize(meta) > MAX_META_KEYS)
+        return bad(name, "metadata has more than %d keys", MAX_META_KEYS);
     cJSON_ArrayForEach(it, meta) {
         if (!cJSON_IsString(it)) return bad(name, "metadata '%s' is not a string", it->string);
         for (const cJSON *o = meta->child; o != it; o = o->next)
@@ -505,6 +509,9 @@ static ts_status parse_metadata(const cJSON *meta, const char *name, parsed_meta
         return bad(name, "metadata 'landmarks' is '%.32s', expected none, ert or cnn", s_lm);
     if (!ts_alignment_parse(s_al, &p->alignment))
         return bad(name, "metadata 'alignment' is '%.32s', expected none, rotation or affine", s_al);
+    if (p->landmarks == TS_LANDMARKS_NONE && (p->in_channels == 4 || p->alignment != TS_ALIGN_NONE))
+        return bad(name, "metadata 'landmarks' is 'none' but the model needs landmarks (%s)",
+                   p->in_channels == 4 ? "4 input channels" : "face alignment");
     cJSON *training = cJSON_Parse(p->training);
     bool training_ok = cJSON_IsObject(training);
     cJSON_Delete(training);

@@ -229,7 +229,11 @@ ts_status ts_model_new(const char *arch, const ts_model_options *opts, ts_model 
     st = wrap(g, label, text, &m);
     free(label);
     if (st != TS_OK) return st;
-    if (o.landmarks != TS_LANDMARKS_NONE || o.in_channels == 3) m->meta.landmarks = o.landmarks;
+    /* Landmarks feed A(x,y) (4 channels) and face alignment. */
+    bool needs_landmarks = o.in_channels == 4 || o.alignment != TS_ALIGN_NONE;
+    m->meta.landmarks = o.landmarks != TS_LANDMARKS_NONE ? o.landmarks
+                        : needs_landmarks               ? TS_LANDMARKS_ERT
+                                                        : TS_LANDMARKS_NONE;
     m->meta.alignment = o.alignment;
     if ((st = ts_model_set_trait(m, o.trait)) != TS_OK ||
         (st = ts_model_set_classes(m, o.classes, o.class_names)) != TS_OK) {

@@ -111,7 +111,8 @@ typedef struct ts_model_options {
     const char *const *class_names; /* `classes` names; NULL: "0", "1", ... */
     const char *trait;              /* NULL: "" */
     uint64_t seed;                  /* parameter initialisation */
-    ts_landmark_method landmarks;   /* default: none for 3 channels, ert for 4 */
+    ts_landmark_method landmarks;   /* default: ert when there are 4 channels or an
+                                     * alignment (both need landmarks), else none */
     ts_alignment alignment;
 } ts_model_options;
 

@@ -386,6 +386,10 @@ static void test_refusals(void)
         expect_refused(e, l, "class count mismatch", NULL);
         free(e);
     }
+    if ((e = edit_header(buf, len, "\"landmarks\":\"ert\"", "\"landmarks\":\"none\"", &l))) {
+        expect_refused(e, l, "aligned without landmarks", "needs landmarks");
+        free(e);
+    }
     if ((e = edit_header(buf, len, "\"__metadata__\"", "\"__metadatum\"", &l))) {
         expect_refused(e, l, "no metadata", "__metadata__");
         free(e);
