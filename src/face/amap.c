@@ -11,8 +11,14 @@
  * subnormal range.  A landmark with lo_j > U*(1+1e-5) + 1e-30 therefore has
  * a float distance strictly greater than the winner's at every pixel of R:
  * it can neither win nor tie, and dropping it changes no byte of the map.
- * The candidates left are scanned in ascending index order with the same
- * float expression and the same strict <, so ties resolve identically.
+ * The same margin makes the second test safe: j is also dropped when one
+ * other landmark m is nearer than j, by more than the rounding bound, at
+ * every point of R (D_j - D_m is affine in the pixel position, so checking
+ * R's four corners suffices).  Tiles are pruned from their 64x64 block's
+ * candidates, so far from the face most tiles keep a single landmark and
+ * are filled with memset.  The candidates left are scanned in ascending
+ * index order with the same float expression and the same strict <, so
+ * ties resolve identically.
  *
  * The float expression must not be contracted into a fused multiply-add
  * (which rounds differently): GCC does not contract in ISO C mode (the
@@ -26,6 +32,10 @@
 #include <string.h>
 
 #include "points.h"
+
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #ifdef __clang__
 #pragma STDC FP_CONTRACT OFF
@@ -70,31 +80,94 @@ ts_status ts_amap_reference(const ts_points *pts, int width, int height, uint8_t
     return TS_OK;
 }
 
+/* True squared distance from (px,py) to the corner k (0..3) of R. */
+static inline double corner_d2(double px, double py, int k, int x0, int x1, int y0, int y1)
+{
+    double dx = (k & 1 ? x1 : x0) - px, dy = (k & 2 ? y1 : y0) - py;
+    return dx * dx + dy * dy;
+}
+
+/* Does landmark m beat landmark j, in the float comparison, at every pixel
+ * of R?  D_j - D_m is affine in (x,y) (the |x|^2 terms cancel), so its
+ * minimum over R is at a corner; it must exceed the float-rounding bound
+ * 1e-5 * (D_j + D_m) <= 1e-5 * (hi_j + hi_m) with room to spare. */
+static int dominates(double mx, double my, double hm, double jx, double jy, double hj, int x0,
+                     int x1, int y0, int y1)
+{
+    double need = 1e-5 * (hj + hm) + 1e-30;
+    for (int k = 0; k < 4; k++)
+        if (!(corner_d2(jx, jy, k, x0, x1, y0, y1) - corner_d2(mx, my, k, x0, x1, y0, y1) > need))
+            return 0;
+    return 1;
+}
+
 /* Landmarks among cand[0..n) that may be nearest somewhere in the pixel
- * rectangle [x0,x1] x [y0,y1]; ascending order is kept.  Returns the count. */
+ * rectangle R = [x0,x1] x [y0,y1]; ascending order is kept.  Two tests,
+ * both conservative (see the file comment and dominates()):
+ *   1. distance bounds: drop j when its nearest possible distance exceeds
+ *      the best farthest-corner distance U;
+ *   2. domination: drop j when one other landmark beats it on all of R
+ *      (first the landmark nearest R's centre, then, for few survivors,
+ *      every pair).  Returns the count. */
 static int prune(const ts_points *pts, const uint8_t *cand, int n, int x0, int x1, int y0, int y1,
                  uint8_t *keep)
 {
-    double lo[TS_POINTS_MAX], u = INFINITY;
+    double lo[TS_POINTS_MAX], hi[TS_POINTS_MAX], u = INFINITY;
+    double mx = 0.5 * (x0 + x1), my = 0.5 * (y0 + y1);
     for (int c = 0; c < n; c++) {
         int j = cand[c];
         double px = pts->x[j], py = pts->y[j];
         double ax = px < x0 ? x0 - px : px > x1 ? px - x1 : 0;
         double ay = py < y0 ? y0 - py : py > y1 ? py - y1 : 0;
-        double bx = fmax(fabs(px - x0), fabs(px - x1));
-        double by = fmax(fabs(py - y0), fabs(py - y1));
+        double bx = px < mx ? x1 - px : px - x0;
+        double by = py < my ? y1 - py : py - y0;
         lo[c] = ax * ax + ay * ay;
-        double hi = bx * bx + by * by;
-        if (hi < u) u = hi;
+        hi[c] = bx * bx + by * by;
+        if (hi[c] < u) u = hi[c];
     }
     double t = u * (1 + 1e-5) + 1e-30;
-    int m = 0;
+    int m = 0, best = -1;
+    double hk[TS_POINTS_MAX], best_d = INFINITY;
     for (int c = 0; c < n; c++)
-        if (lo[c] <= t) keep[m++] = cand[c];
+        if (lo[c] <= t) {
+            double px = pts->x[cand[c]] - mx, py = pts->y[cand[c]] - my;
+            if (px * px + py * py < best_d) best_d = px * px + py * py, best = m;
+            hk[m] = hi[c];
+            keep[m++] = cand[c];
+        }
+    if (m <= 1) return m;
+    /* 2a. against the landmark nearest the centre. */
+    double wx = pts->x[keep[best]], wy = pts->y[keep[best]], wh = hk[best];
+    int k2 = 0;
+    for (int c = 0; c < m; c++)
+        if (c == best || !dominates(wx, wy, wh, pts->x[keep[c]], pts->y[keep[c]], hk[c], x0, x1, y0, y1)) {
+            hk[k2] = hk[c];
+            keep[k2++] = keep[c];
+        }
+    m = k2;
+    /* 2b. every pair among few survivors (dropping j because m beats it
+     * is safe even if m is dropped later: whoever beats m beats j). */
+    if (m > 2 && m <= 16) {
+        uint8_t gone[16] = { 0 };
+        for (int c = 0; c < m; c++)
+            for (int d = 0; d < m && !gone[c]; d++)
+                if (d != c && !gone[d] &&
+                    dominates(pts->x[keep[d]], pts->y[keep[d]], hk[d], pts->x[keep[c]], pts->y[keep[c]],
+                              hk[c], x0, x1, y0, y1))
+                    gone[c] = 1;
+        k2 = 0;
+        for (int c = 0; c < m; c++)
+            if (!gone[c]) keep[k2++] = keep[c];
+        m = k2;
+    }
     return m;
 }
 
-/* Exact argmin over the candidates for one tile. */
+/* Exact argmin over the candidates for one tile.  All TILE lanes of a row
+ * are computed (lanes past x1 are discarded), 4 at a time with SSE2 where
+ * available: _mm_sub/_mul/_add_ps are the same IEEE single operations as
+ * the scalar expression, and min(d, best) keeps `best` unless d < best,
+ * exactly the reference's strict comparison. */
 static void fill_tile(const ts_points *pts, const uint8_t *cand, int n, int x0, int x1, int y0,
                       int y1, int width, uint8_t *out)
 {
@@ -109,17 +182,42 @@ static void fill_tile(const ts_points *pts, const uint8_t *cand, int n, int x0, 
         cy[c] = pts->y[cand[c]];
     }
     float fx[TILE];
-    for (int i = 0; i < w; i++) fx[i] = (float)(x0 + i);
+    for (int i = 0; i < TILE; i++) fx[i] = (float)(x0 + i);
     for (int y = y0; y <= y1; y++) {
-        float best[TILE];
-        uint8_t idx[TILE];
+        int32_t idx[TILE];
         float fy = (float)y;
-        /* First candidate initialises; the rest replace on strictly
-         * smaller distance: the scan order of the reference. */
+#ifdef __SSE2__
+        __m128 vx[TILE / 4], best[TILE / 4];
+        __m128i vi[TILE / 4];
+        {
+            float dy = fy - cy[0];
+            __m128 dy2 = _mm_set1_ps(dy * dy), px = _mm_set1_ps(cx[0]);
+            for (int v = 0; v < TILE / 4; v++) {
+                vx[v] = _mm_loadu_ps(fx + 4 * v);
+                __m128 dx = _mm_sub_ps(vx[v], px);
+                best[v] = _mm_add_ps(_mm_mul_ps(dx, dx), dy2);
+                vi[v] = _mm_set1_epi32(cand[0]);
+            }
+        }
+        for (int c = 1; c < n; c++) {
+            float dy = fy - cy[c];
+            __m128 dy2 = _mm_set1_ps(dy * dy), px = _mm_set1_ps(cx[c]);
+            __m128i j = _mm_set1_epi32(cand[c]);
+            for (int v = 0; v < TILE / 4; v++) {
+                __m128 dx = _mm_sub_ps(vx[v], px);
+                __m128 d = _mm_add_ps(_mm_mul_ps(dx, dx), dy2);
+                __m128i lt = _mm_castps_si128(_mm_cmplt_ps(d, best[v]));
+                best[v] = _mm_min_ps(d, best[v]);
+                vi[v] = _mm_or_si128(_mm_and_si128(lt, j), _mm_andnot_si128(lt, vi[v]));
+            }
+        }
+        for (int v = 0; v < TILE / 4; v++) _mm_storeu_si128((__m128i *)(idx + 4 * v), vi[v]);
+#else
+        float best[TILE];
         {
             float dy = fy - cy[0];
             float dy2 = dy * dy;
-            for (int i = 0; i < w; i++) {
+            for (int i = 0; i < TILE; i++) {
                 float dx = fx[i] - cx[0];
                 best[i] = dx * dx + dy2;
                 idx[i] = cand[0];
@@ -128,8 +226,8 @@ static void fill_tile(const ts_points *pts, const uint8_t *cand, int n, int x0, 
         for (int c = 1; c < n; c++) {
             float dy = fy - cy[c];
             float dy2 = dy * dy, px = cx[c];
-            uint8_t j = cand[c];
-            for (int i = 0; i < w; i++) {
+            int32_t j = cand[c];
+            for (int i = 0; i < TILE; i++) {
                 float dx = fx[i] - px;
                 float d = dx * dx + dy2;
                 if (d < best[i]) {
@@ -138,7 +236,9 @@ static void fill_tile(const ts_points *pts, const uint8_t *cand, int n, int x0, 
                 }
             }
         }
-        memcpy(out + (size_t)y * width + x0, idx, (size_t)w);
+#endif
+        uint8_t *o = out + (size_t)y * width + x0;
+        for (int i = 0; i < w; i++) o[i] = (uint8_t)idx[i];
     }
 }
 

@@ -74,6 +74,21 @@ static void test_hand(void)
     CHECK(!saw2);
     CHECK(m2[2 * 10 + 2] == 1 && m2[1 * 10 + 7] == 0);
     same(&d, 10, 4, "duplicates");
+
+    /* Near-ties below float resolution: landmark 1 is truly a hair closer
+     * to every pixel, but the float distances often come out equal, and
+     * then the spec gives index 0.  The fast version must not drop 0. */
+    ts_points nt = { .n = 3 };
+    nt.x[0] = -0.5f; nt.y[0] = 500.0f;
+    nt.x[1] = -0.49998f; nt.y[1] = 500.0f;
+    nt.x[2] = 1e6f; nt.y[2] = -1e6f;
+    same(&nt, 300, 200, "near ties");
+    uint8_t *m3 = malloc(300 * 200);
+    CHECK(ts_amap_reference(&nt, 300, 200, m3) == TS_OK);
+    int zeros = 0;
+    for (int i = 0; i < 300 * 200; i++) zeros += m3[i] == 0;
+    CHECK(zeros > 0 && zeros < 300 * 200); /* both 0 and 1 occur */
+    free(m3);
 }
 
 static void test_args(void)
