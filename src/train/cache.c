@@ -150,28 +150,32 @@ static void wr_u32(uint8_t *p, uint32_t v) { p[0] = v; p[1] = v >> 8; p[2] = v >
 static float rd_f32(const uint8_t *p) { uint32_t u = rd_u32(p); float f; memcpy(&f, &u, 4); return f; }
 static void wr_f32(uint8_t *p, float f) { uint32_t u; memcpy(&u, &f, 4); wr_u32(p, u); }
 
-/* Parses an entry; false (a miss) on anything unexpected. */
-static bool parse_entry(const ts_lmcache *c, const uint8_t *img_sha, const uint8_t *buf, size_t len, ts_lm_entry *e)
+static ts_status entry_parse(const uint8_t *buf, size_t len, const char *name, bool verify_digest,
+                             uint8_t image_sha[32], uint8_t method_sha[32], ts_lm_entry *e)
 {
-    if (len < HDR_LEN + 32 || memcmp(buf, MAGIC, 8) != 0) return false;
-    if (memcmp(buf + 8, img_sha, 32) != 0 || memcmp(buf + 40, c->method_sha, 32) != 0) return false;
+    if (len < HDR_LEN + 32) return ts_error(TS_ERR_FORMAT, "%s: %zu bytes, shorter than a cache entry", name, len);
+    if (memcmp(buf, MAGIC, 8) != 0) return ts_error(TS_ERR_FORMAT, "%s: not a landmark cache entry (magic)", name);
     uint32_t n = rd_u32(buf + 72), w = rd_u32(buf + 76), h = rd_u32(buf + 80), S = rd_u32(buf + 84);
-    if (n < 1 || n > TS_POINTS_MAX || w < 1 || w > TS_IMAGE_MAX_SIDE || h < 1 || h > TS_IMAGE_MAX_SIDE) return false;
-    if (S != (uint32_t)c->amap_size) return false;
+    if (n < 1 || n > TS_POINTS_MAX) return ts_error(TS_ERR_FORMAT, "%s: offset 72: %u points", name, n);
+    if (w < 1 || w > TS_IMAGE_MAX_SIDE || h < 1 || h > TS_IMAGE_MAX_SIDE)
+        return ts_error(TS_ERR_FORMAT, "%s: offset 76: image size %ux%u", name, w, h);
+    if (S > TS_LMCACHE_MAX_SIZE) return ts_error(TS_ERR_FORMAT, "%s: offset 84: A(x,y) size %u", name, S);
     size_t want = HDR_LEN + 8 * (size_t)n + (size_t)S * S + 32;
-    if (len != want) return false;
-    uint8_t digest[32];
-    ts_sha256 hs;
-    ts_sha256_init(&hs);
-    ts_sha256_update(&hs, buf, len - 32);
-    ts_sha256_final(&hs, digest);
-    if (memcmp(digest, buf + len - 32, 32) != 0) return false;
-    memset(e, 0, sizeof *e);
+    if (len != want)
+        return ts_error(TS_ERR_FORMAT, "%s: %zu bytes, the header says %zu (truncated?)", name, len, want);
+    if (verify_digest) {
+        uint8_t digest[32];
+        ts_sha256 hs;
+        ts_sha256_init(&hs);
+        ts_sha256_update(&hs, buf, len - 32);
+        ts_sha256_final(&hs, digest);
+        if (memcmp(digest, buf + len - 32, 32) != 0) return ts_error(TS_ERR_FORMAT, "%s: checksum mismatch", name);
+    }
     e->img_w = (int)w;
     e->img_h = (int)h;
     for (int i = 0; i < 4; i++) {
         e->box[i] = rd_f32(buf + 88 + 4 * i);
-        if (!isfinite(e->box[i])) return false;
+        if (!isfinite(e->box[i])) return ts_error(TS_ERR_FORMAT, "%s: offset %d: box not finite", name, 88 + 4 * i);
     }
     e->pts.n = (int)n;
     for (uint32_t i = 0; i < n; i++) {
@@ -179,16 +183,39 @@ static bool parse_entry(const ts_lmcache *c, const uint8_t *img_sha, const uint8
         e->pts.y[i] = rd_f32(buf + HDR_LEN + 4 * (n + i));
         if (!isfinite(e->pts.x[i]) || !isfinite(e->pts.y[i]) || fabsf(e->pts.x[i]) > TS_POINTS_MAX_COORD ||
             fabsf(e->pts.y[i]) > TS_POINTS_MAX_COORD)
-            return false;
+            return ts_error(TS_ERR_FORMAT, "%s: point %u out of range", name, i);
     }
-    e->amap_size = (int)S;
     if (S) {
         const uint8_t *a = buf + HDR_LEN + 8 * (size_t)n;
         for (size_t i = 0; i < (size_t)S * S; i++)
-            if (a[i] >= n) return false;
+            if (a[i] >= n) return ts_error(TS_ERR_FORMAT, "%s: A(x,y) value %u >= %u points", name, a[i], n);
         e->amap = malloc((size_t)S * S);
-        if (!e->amap) return false;
+        if (!e->amap) return ts_error(TS_ERR_OOM, "%s: out of memory", name);
         memcpy(e->amap, a, (size_t)S * S);
+    }
+    e->amap_size = (int)S;
+    if (image_sha) memcpy(image_sha, buf + 8, 32);
+    if (method_sha) memcpy(method_sha, buf + 40, 32);
+    return TS_OK;
+}
+
+ts_status ts_lm_entry_parse(const uint8_t *buf, size_t len, const char *name, bool verify_digest,
+                            uint8_t image_sha[32], uint8_t method_sha[32], ts_lm_entry *e)
+{
+    memset(e, 0, sizeof *e);
+    ts_status st = entry_parse(buf, len, name, verify_digest, image_sha, method_sha, e);
+    if (st != TS_OK) ts_lm_entry_clear(e);
+    return st;
+}
+
+/* An entry of this cache for this image; false (a miss) otherwise. */
+static bool parse_entry(const ts_lmcache *c, const uint8_t *img_sha, const uint8_t *buf, size_t len, ts_lm_entry *e)
+{
+    uint8_t isha[32], msha[32];
+    if (ts_lm_entry_parse(buf, len, "cache entry", true, isha, msha, e) != TS_OK) return false;
+    if (memcmp(isha, img_sha, 32) != 0 || memcmp(msha, c->method_sha, 32) != 0 || e->amap_size != c->amap_size) {
+        ts_lm_entry_clear(e);
+        return false;
     }
     return true;
 }

@@ -99,6 +99,14 @@ const char *ts_lmcache_dir(const ts_lmcache *c);
  * failure to write the cache is not an error (the result is returned). */
 ts_status ts_lmcache_get(ts_lmcache *c, const char *path, ts_lm_entry *out, ts_image *img, bool *hit);
 
+/* Parses one entry file (untrusted; format above).  With verify_digest
+ * false the trailing SHA-256 is not checked (the fuzz target's way past
+ * it); the keys are returned in image_sha / method_sha (either may be NULL)
+ * for the caller to compare.  TS_ERR_FORMAT naming `name`, the offset or
+ * the field; on failure *out is left empty. */
+ts_status ts_lm_entry_parse(const uint8_t *buf, size_t len, const char *name, bool verify_digest,
+                            uint8_t image_sha[32], uint8_t method_sha[32], ts_lm_entry *out);
+
 /* Entry file of an image hash (hex) under this cache (for tests).
  * transfer: full (free()). */
 char *ts_lmcache_entry_path(const ts_lmcache *c, const char *image_sha256_hex);

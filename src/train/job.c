@@ -61,7 +61,7 @@ void ts_train_settings_default(ts_train_settings *s)
     s->loss = TS_LOSS_SOFTMAX;
     s->align = TS_ALIGN_NONE;
     s->device = TS_DEVICE_AUTO;
-    s->seed = 42;
+    s->seed = TS_SPLIT_DEFAULT_SEED;
     s->test_fraction = 0.2;
 }
 
@@ -174,58 +174,68 @@ static uint64_t rd_u64(const uint8_t *p)
     return v;
 }
 
+ts_status ts_train_state_parse(const uint8_t *buf, size_t len, const char *name, bool verify_digest,
+                               char **json, size_t *n_params, const float **params, const float **momentum)
+{
+    *json = NULL;
+    if (len < 8 + 8 + 8 + 32 || memcmp(buf, STATE_MAGIC, 8) != 0)
+        return ts_error(TS_ERR_FORMAT, "%s: not a training state file (bad magic or too short)", name);
+    if (verify_digest) {
+        uint8_t digest[32];
+        ts_sha256 h;
+        ts_sha256_init(&h);
+        ts_sha256_update(&h, buf, len - 32);
+        ts_sha256_final(&h, digest);
+        if (memcmp(digest, buf + len - 32, 32) != 0)
+            return ts_error(TS_ERR_FORMAT, "%s: checksum mismatch (truncated or damaged)", name);
+    }
+    uint64_t L = rd_u64(buf + 8);
+    if (L > STATE_MAX_JSON || L > len - 56)
+        return ts_error(TS_ERR_FORMAT, "%s: offset 8: JSON length %llu out of range", name, (unsigned long long)L);
+    uint64_t P = rd_u64(buf + 16 + L);
+    if (P > (len - 56 - L) / 8 || 16 + L + 8 + 8 * P + 32 != len)
+        return ts_error(TS_ERR_FORMAT, "%s: offset %llu: parameter count %llu does not match the file size", name,
+                        (unsigned long long)(16 + L), (unsigned long long)P);
+    cJSON *j = cJSON_ParseWithLength((const char *)buf + 16, (size_t)L);
+    bool ok = cJSON_IsObject(j);
+    cJSON_Delete(j);
+    if (!ok) return ts_error(TS_ERR_FORMAT, "%s: offset 16: the state's JSON is not an object", name);
+    *json = malloc((size_t)L + 1);
+    if (!*json) return ts_error(TS_ERR_OOM, "%s: out of memory", name);
+    memcpy(*json, buf + 16, (size_t)L);
+    (*json)[L] = '\0';
+    *n_params = (size_t)P;
+    /* Floats are read with memcpy by the caller: the data need not be aligned. */
+    if (params) *params = (const float *)(const void *)(buf + 16 + L + 8);
+    if (momentum) *momentum = (const float *)(const void *)(buf + 16 + L + 8 + 4 * P);
+    return TS_OK;
+}
+
 /* Reads the state: its JSON (transfer: full, cJSON_Delete) and, when g is
  * given, the parameters and momentum into g and sgd. */
 static ts_status state_load(const char *path, cJSON **json, ts_graph *g, ts_sgd *sgd)
 {
     uint8_t *buf;
-    size_t len;
+    size_t len, P;
+    char *text;
+    const float *params, *momentum;
     *json = NULL;
     TS_TRY(ts_read_file(path, (size_t)16 << 30, &buf, &len));
-    ts_status st = TS_OK;
-    if (len < 8 + 8 + 8 + 32 || memcmp(buf, STATE_MAGIC, 8) != 0) {
-        st = ts_error(TS_ERR_FORMAT, "%s: not a training state file (bad magic or too short)", path);
-        goto out;
+    ts_status st = ts_train_state_parse(buf, len, path, true, &text, &P, &params, &momentum);
+    if (st == TS_OK) {
+        *json = cJSON_Parse(text);
+        free(text);
+        if (!*json) st = ts_error(TS_ERR_OOM, "%s: out of memory", path);
     }
-    uint8_t digest[32];
-    ts_sha256 h;
-    ts_sha256_init(&h);
-    ts_sha256_update(&h, buf, len - 32);
-    ts_sha256_final(&h, digest);
-    if (memcmp(digest, buf + len - 32, 32) != 0) {
-        st = ts_error(TS_ERR_FORMAT, "%s: checksum mismatch (truncated or damaged)", path);
-        goto out;
-    }
-    uint64_t L = rd_u64(buf + 8);
-    if (L > STATE_MAX_JSON || L > len - 56) {
-        st = ts_error(TS_ERR_FORMAT, "%s: JSON length %llu out of range", path, (unsigned long long)L);
-        goto out;
-    }
-    uint64_t P = rd_u64(buf + 16 + L);
-    if (P > (len - 56 - L) / 8 || 16 + L + 8 + 8 * P + 32 != len) {
-        st = ts_error(TS_ERR_FORMAT, "%s: parameter count %llu does not match the file size", path,
-                      (unsigned long long)P);
-        goto out;
-    }
-    *json = cJSON_ParseWithLength((const char *)buf + 16, (size_t)L);
-    if (!cJSON_IsObject(*json)) {
-        cJSON_Delete(*json);
-        *json = NULL;
-        st = ts_error(TS_ERR_FORMAT, "%s: the state's JSON does not parse", path);
-        goto out;
-    }
-    if (g) {
+    if (st == TS_OK && g) {
         if (P != g->params.used) {
-            st = ts_error(TS_ERR_FORMAT, "%s: %llu parameters stored, the network has %zu", path,
-                          (unsigned long long)P, g->params.used);
-            goto out;
+            st = ts_error(TS_ERR_FORMAT, "%s: %zu parameters stored, the network has %zu", path, P, g->params.used);
+        } else {
+            memcpy(g->params.base, params, P * sizeof(float));
+            memcpy(sgd->state.base, momentum, P * sizeof(float));
         }
-        const uint8_t *p = buf + 16 + L + 8;
-        memcpy(g->params.base, p, P * sizeof(float));
-        memcpy(sgd->state.base, p + P * sizeof(float), P * sizeof(float));
     }
-out:
-    if (st != TS_OK && *json) {
+    if (st != TS_OK) {
         cJSON_Delete(*json);
         *json = NULL;
     }

@@ -80,7 +80,7 @@ typedef struct ts_train_settings {
     ts_alignment align;    /* of the training faces; none */
     ts_device device;      /* TS_DEVICE_AUTO */
     int limit;             /* > 0: only the first `limit` dataset rows */
-    uint64_t seed;         /* split, shuffles, initialisation */
+    uint64_t seed;         /* split, shuffles, initialisation; TS_SPLIT_DEFAULT_SEED */
     double test_fraction;  /* 0.2 */
     const char *out;       /* model path (required) */
     const char *cache_dir; /* NULL: cache.h's default */
@@ -139,6 +139,14 @@ typedef struct ts_train_result {
  * settings, a resume whose state does not match the settings, or missing
  * traits; I/O, format and device errors from below.  result may be NULL. */
 ts_status ts_train_run(const ts_train_settings *s, const ts_train_callbacks *cb, ts_train_result *result);
+
+/* Parses a training state file held in memory (untrusted; format above):
+ * *json (transfer: full, free()) is its JSON text, *n_params the parameter
+ * count, *params and *momentum (may be NULL) point into buf (unaligned:
+ * copy with memcpy).  verify_digest false skips the trailing SHA-256 (the
+ * fuzz target's way past it).  TS_ERR_FORMAT naming `name` and the offset. */
+ts_status ts_train_state_parse(const uint8_t *buf, size_t len, const char *name, bool verify_digest,
+                               char **json, size_t *n_params, const float **params, const float **momentum);
 
 /* The state file path for a model path ("OUT.state").  transfer: full. */
 char *ts_train_state_path(const char *out);

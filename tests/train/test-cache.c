@@ -15,6 +15,7 @@
 #include "nn/fileio.h"
 #include "nn/sha256.h"
 #include "train/cache.h"
+#include "train/job.h"
 
 static int failures;
 #define CHECK(c)                                                            \
@@ -50,8 +51,49 @@ static int temporaries(const char *dir)
     return n;
 }
 
+/* The fuzz seeds were written by a Python script from the format comments
+ * (cache.h, job.h): the C readers must accept them, digest included. */
+static void seeds(void)
+{
+    const char *src = getenv("TS_SOURCE_ROOT");
+    char p[4200];
+    uint8_t *buf;
+    size_t len;
+    snprintf(p, sizeof p, "%s/tests/fuzz/seeds/train-cache.tslm", src ? src : ".");
+    CHECK(ts_read_file(p, 1 << 20, &buf, &len) == TS_OK);
+    if (buf) {
+        ts_lm_entry e;
+        uint8_t isha[32];
+        CHECK(ts_lm_entry_parse(buf, len, p, true, isha, NULL, &e) == TS_OK);
+        CHECK(e.pts.n == 68 && e.amap_size == 8 && e.img_w == 256 && e.pts.x[1] == 62.0f);
+        ts_lm_entry_clear(&e);
+        buf[len / 2] ^= 1;
+        CHECK(ts_lm_entry_parse(buf, len, p, true, isha, NULL, &e) == TS_ERR_FORMAT);
+        CHECK(ts_lm_entry_parse(buf, len - 1, p, false, isha, NULL, &e) == TS_ERR_FORMAT);
+        free(buf);
+    }
+    snprintf(p, sizeof p, "%s/tests/fuzz/seeds/train-state.bin", src ? src : ".");
+    CHECK(ts_read_file(p, 1 << 20, &buf, &len) == TS_OK);
+    if (buf) {
+        char *json = NULL;
+        size_t n = 0;
+        const float *w;
+        CHECK(ts_train_state_parse(buf, len, p, true, &json, &n, &w, NULL) == TS_OK);
+        CHECK(n == 6 && json && strstr(json, "traitscope-train-state"));
+        float w5;
+        if (n == 6) {
+            memcpy(&w5, w + 5, sizeof w5);
+            CHECK(w5 == 0.5f);
+        }
+        free(json);
+        CHECK(ts_train_state_parse(buf, len - 7, p, true, &json, &n, NULL, NULL) == TS_ERR_FORMAT && !json);
+        free(buf);
+    }
+}
+
 int main(void)
 {
+    seeds();
     const char *data = getenv("TS_SHARED_DATA");
     char img[4096];
     snprintf(img, sizeof img, "%s/celebahq/images/1.jpg", data ? data : "/nonexistent");
