@@ -19,6 +19,8 @@
  * Boxes are in image pixel coordinates (left x, top y, width, height; the
  * image's top-left corner is (0,0), so pixel i spans [i,i+1)).  A box may
  * extend past the image border; callers clip as they need.
+ *
+ * Threads: a ts_detector holds its activations; use one per thread.
  */
 #ifndef TS_DETECTOR_H
 #define TS_DETECTOR_H

@@ -19,6 +19,8 @@
  * 36-47 eyes, 48-67 mouth).  They are returned in image pixel coordinates
  * exactly as face-api computes them (relative position in the crop times the
  * crop size plus the crop's origin), without any half-pixel shift.
+ *
+ * Threads: a ts_lmnet holds its activations; use one per thread.
  */
 #ifndef TS_LMNET_H
 #define TS_LMNET_H
