@@ -262,15 +262,27 @@ void ts_lrp_rules_set_bounds(ts_lrp_rules *r, int c, float low, float high)
     if (c + 1 > r->bounds_c) r->bounds_c = c + 1;
 }
 
+/* Shortest %g form that reads back as the same float. */
+static const char *fmt_float(float v, char *buf, size_t len)
+{
+    for (int prec = 6; prec <= 9; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (strtof(buf, NULL) == v) break;
+    }
+    return buf;
+}
+
 const char *ts_lrp_rule_str(const ts_lrp_rule *rule, char *buf, size_t len)
 {
+    char a[32], b[32];
     switch (rule->kind) {
     case TS_LRP_EPSILON:
         if (rule->eps == 0) snprintf(buf, len, "lrp0");
-        else snprintf(buf, len, "epsilon:%g", rule->eps);
+        else snprintf(buf, len, "epsilon:%s", fmt_float(rule->eps, a, sizeof a));
         break;
     case TS_LRP_ALPHABETA:
-        snprintf(buf, len, "alphabeta:%g,%g%s", rule->alpha, rule->beta, rule->with_bias ? ",bias" : "");
+        snprintf(buf, len, "alphabeta:%s,%s%s", fmt_float(rule->alpha, a, sizeof a),
+                 fmt_float(rule->beta, b, sizeof b), rule->with_bias ? ",bias" : "");
         break;
     case TS_LRP_FLAT: snprintf(buf, len, "flat"); break;
     case TS_LRP_WSQUARE: snprintf(buf, len, "wsquare"); break;
