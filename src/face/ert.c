@@ -44,9 +44,14 @@
  */
 #include "ert.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "fileio.h"
 #include "model-path.h"
@@ -156,9 +161,38 @@ static ts_status rd_slong(reader *r, const char *field, int bytes, int64_t *out)
     return TS_OK;
 }
 
+/* The common case of rd_float, for the ~16 million floats of a model: both
+ * integers well-formed and inside the buffer.  Returns the bytes used, or
+ * 0 to let the careful path below re-read and report what is wrong. */
+static inline size_t fast_float(const uint8_t *p, size_t avail, float *out)
+{
+    if (avail < 4) return 0;
+    unsigned c1 = p[0];
+    size_t n1 = c1 & 0x0f;
+    if ((c1 & 0x70) || n1 == 0 || n1 > 7 || avail < n1 + 3) return 0;
+    uint64_t man = 0;
+    for (size_t i = n1; i >= 1; i--) man = (man << 8) | p[i];
+    unsigned c2 = p[n1 + 1];
+    size_t n2 = c2 & 0x0f;
+    if ((c2 & 0x70) || n2 == 0 || n2 > 2 || avail < n1 + 2 + n2) return 0;
+    unsigned ex = p[n1 + 2];
+    if (n2 == 2) ex |= (unsigned)p[n1 + 3] << 8;
+    if (ex >= 32000) return 0;
+    /* magnitudes below 2^56 and exponents below 32000 are in range */
+    float v = ldexpf((c1 & 0x80) ? -(float)man : (float)man, (c2 & 0x80) ? -(int)ex : (int)ex);
+    if (!isfinite(v)) return 0;
+    *out = v;
+    return n1 + 2 + n2;
+}
+
 static ts_status rd_float(reader *r, const char *field, float *out)
 {
     size_t at = r->off;
+    size_t used = fast_float(r->buf + r->off, r->len - r->off, out);
+    if (used) {
+        r->off += used;
+        return TS_OK;
+    }
     if (r->off < r->len && (r->buf[r->off] & 0x70))
         return rd_fail(r, at, field, "dlib's old ASCII float format is not supported");
     int64_t man, ex;
@@ -300,6 +334,10 @@ static ts_status parse(reader *r, ts_ert *m)
     m->casc = calloc(m->n_cascades ? m->n_cascades : 1, sizeof *m->casc);
     if (!m->casc) return ts_error(TS_ERR_OOM, "out of memory for the ert model");
     size_t cap_trees = 0, cap_splits = 0, cap_leaves = 0;
+    /* Every stored leaf costs at least 4 + 4*vals bytes of the file, which
+     * bounds the leaf storage; reserving it at once avoids copying tens of
+     * megabytes while growing (pages never touched cost nothing). */
+    TS_TRY(grow_leaves(m, &cap_leaves, (r->len - r->off) / (4 + 4 * vals) * (size_t)m->stride + 1));
     for (size_t c = 0; c < m->n_cascades; c++) {
         ert_cascade *cs = &m->casc[c];
         /* a tree is at least two counts (2 bytes each) */
@@ -441,11 +479,36 @@ ts_status ts_ert_load(const char *path_or_NULL, ts_ert **out)
         TS_TRY(ts_model_path_find(TS_ERT_DEFAULT_FILE, TS_ERT_INSTALL_HINT, found, sizeof found));
         path = found;
     }
-    uint8_t *data;
-    size_t len;
-    TS_TRY(ts_read_file(path, ERT_MAX_FILE, &data, &len));
-    ts_status st = ts_ert_load_memory(data, len, path, out);
-    free(data);
+    /* Map the file rather than copy it: a model is ~100 MB, read once. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ts_error(TS_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        int e = errno;
+        close(fd);
+        return ts_error(TS_ERR_IO, "%s: %s", path, S_ISREG(sb.st_mode) ? strerror(e) : "not a regular file");
+    }
+    if ((uint64_t)sb.st_size > ERT_MAX_FILE) {
+        close(fd);
+        return ts_error(TS_ERR_FORMAT, "%s: %lld bytes, more than any shape predictor", path, (long long)sb.st_size);
+    }
+    size_t len = (size_t)sb.st_size;
+    if (len == 0) {
+        close(fd);
+        return ts_ert_load_memory(NULL, 0, path, out);
+    }
+    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) { /* e.g. a file system without mmap */
+        uint8_t *data;
+        TS_TRY(ts_read_file(path, ERT_MAX_FILE, &data, &len));
+        ts_status st = ts_ert_load_memory(data, len, path, out);
+        free(data);
+        return st;
+    }
+    madvise(map, len, MADV_SEQUENTIAL);
+    ts_status st = ts_ert_load_memory(map, len, path, out);
+    munmap(map, len);
     return st;
 }
 
