@@ -214,7 +214,15 @@ static void activate(GtkApplication *app, gpointer user)
 int main(int argc, char **argv)
 {
     setlocale(LC_ALL, "");
+    /* Numbers in files (architectures, metadata, JSON) always use '.':
+     * the user's language changes the words, never the number format the
+     * engine reads and writes. */
+    setlocale(LC_NUMERIC, "C");
+    /* Installed catalogues, or the build tree's when running uninstalled. */
     const char *localedir = g_getenv("TRAITSCOPE_LOCALEDIR");
+    if (!localedir && g_file_test(TS_BUILD_LOCALEDIR "/de/LC_MESSAGES/traitscope.mo", G_FILE_TEST_EXISTS) &&
+        !g_file_test(TS_LOCALEDIR "/de/LC_MESSAGES/traitscope.mo", G_FILE_TEST_EXISTS))
+        localedir = TS_BUILD_LOCALEDIR;
     bindtextdomain("traitscope", localedir ? localedir : TS_LOCALEDIR);
     bind_textdomain_codeset("traitscope", "UTF-8");
     textdomain("traitscope");
@@ -240,6 +248,7 @@ int main(int argc, char **argv)
         return 2;
     }
     gboolean display = g_getenv("DISPLAY") || g_getenv("WAYLAND_DISPLAY");
+    gtk_disable_setlocale(); /* keep LC_NUMERIC as set above */
     if (opt_headless || !display || !gtk_init_check()) return run_headless();
 
     GtkApplication *app = gtk_application_new("org.traitscope.Traitscope", G_APPLICATION_NON_UNIQUE);

@@ -35,7 +35,7 @@ static void snapshot(GtkWidget *w, GtkSnapshot *snap)
         cairo_select_font_face(cr, "Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
         cairo_set_font_size(cr, 13);
         cairo_move_to(cr, 12, 24);
-        cairo_show_text(cr, _(ts_panel_title(p->kind)));
+        cairo_show_text(cr, gettext(ts_panel_title(p->kind)));
     }
     cairo_destroy(cr);
 }
@@ -103,7 +103,7 @@ GtkWidget *ts_panel_widget_new(TsSession *session, ts_panel kind, const ts_draw_
     p->kind = kind;
     p->opts = opts;
     g_signal_connect(session, "result-changed", G_CALLBACK(result_changed), p);
-    gtk_accessible_update_property(GTK_ACCESSIBLE(p), GTK_ACCESSIBLE_PROPERTY_LABEL, _(ts_panel_title(kind)), -1);
+    gtk_accessible_update_property(GTK_ACCESSIBLE(p), GTK_ACCESSIBLE_PROPERTY_LABEL, gettext(ts_panel_title(kind)), -1);
     return GTK_WIDGET(p);
 }
 

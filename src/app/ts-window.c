@@ -58,6 +58,8 @@ static char *state_get(const char *key)
     return v;
 }
 
+static const char *translate(const char *msgid) { return gettext(msgid); }
+
 /* ---- requests ---- */
 
 static void request(TsWindow *w, const char *image, const char *model_a, const char *model_b)
@@ -437,6 +439,7 @@ static void ts_window_init(TsWindow *w)
     w->panels = g_ptr_array_new();
     ts_draw_opts_init(&w->opts);
     w->opts.dark = TRUE;
+    w->opts.translate = translate;
     /* 3 x 3 panels: face, A(x,y), predictions / activations A, B, table /
      * relevance A, B, B - A */
     static const ts_panel layout[3][3] = {

@@ -61,14 +61,6 @@ void ts_inspect_clear(ts_inspect *r)
     memset(r, 0, sizeof *r);
 }
 
-static ts_status image_copy(const ts_image *src, ts_image *dst)
-{
-    TS_TRY(ts_image_init(dst, src->width, src->height));
-    for (int y = 0; y < src->height; y++)
-        memcpy(dst->data + (size_t)y * dst->stride, src->data + (size_t)y * src->stride, (size_t)src->width * 3);
-    return TS_OK;
-}
-
 static ts_status landmarks(ts_inspector *in, ts_landmark_method method, const ts_image *img, const float box[4],
                            ts_points *out)
 {
@@ -176,7 +168,7 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
     snprintf(r->device, sizeof r->device, "CPU");
     r->method = o.method;
     r->face = -1;
-    ts_status st = image_copy(photo, &r->photo);
+    ts_status st = ts_image_copy(&r->photo, photo);
     if (st != TS_OK) return st;
     int W = photo->width, H = photo->height;
 
@@ -218,7 +210,7 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
     r->ms_landmarks = now_ms() - t0;
 
     if (r->whole) {
-        st = image_copy(photo, &r->crop);
+        st = ts_image_copy(&r->crop, photo);
         r->pts = r->photo_pts;
     } else {
         ts_crop_options co = { TS_ALIGN_NONE, size, 0, TS_BORDER_REPLICATE };

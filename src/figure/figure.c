@@ -14,16 +14,21 @@
 #include "../face/amap.h"
 #include "../nn/fileio.h"
 
+/* N_() marks the titles for translation; the app translates them, exports
+ * of the CLI stay in English. */
+#define N_(s) s
+#define TR(o, s) ((o)->translate ? (o)->translate(s) : (s))
+
 static const struct { const char *name, *title; } panels[TS_PANEL_COUNT] = {
-    [TS_PANEL_FACE] = { "face", "Landmarks" },
-    [TS_PANEL_AMAP] = { "amap", "A(x,y) nearest landmark" },
-    [TS_PANEL_ACT_A] = { "act-a", "Activations A" },
-    [TS_PANEL_ACT_B] = { "act-b", "Activations B" },
-    [TS_PANEL_LRP_A] = { "lrp-a", "Relevance A" },
-    [TS_PANEL_LRP_B] = { "lrp-b", "Relevance B" },
-    [TS_PANEL_LRP_DIFF] = { "lrp-diff", "Relevance B - A" },
-    [TS_PANEL_PRED] = { "pred", "Predictions" },
-    [TS_PANEL_TABLE] = { "table", "Relevance by facial part" },
+    [TS_PANEL_FACE] = { "face", N_("Landmarks") },
+    [TS_PANEL_AMAP] = { "amap", N_("A(x,y) nearest landmark") },
+    [TS_PANEL_ACT_A] = { "act-a", N_("Activations A") },
+    [TS_PANEL_ACT_B] = { "act-b", N_("Activations B") },
+    [TS_PANEL_LRP_A] = { "lrp-a", N_("Relevance A") },
+    [TS_PANEL_LRP_B] = { "lrp-b", N_("Relevance B") },
+    [TS_PANEL_LRP_DIFF] = { "lrp-diff", N_("Relevance B - A") },
+    [TS_PANEL_PRED] = { "pred", N_("Predictions") },
+    [TS_PANEL_TABLE] = { "table", N_("Relevance by facial part") },
 };
 
 const char *ts_panel_name(ts_panel p) { return p < TS_PANEL_COUNT ? panels[p].name : "?"; }
@@ -338,7 +343,7 @@ static void draw_pred(cairo_t *cr, const ts_inspect *r, const layout *l, const t
             const char *name = o->class_names[i] ? o->class_names[i][k] : NULL;
             char label[64];
             if (name) snprintf(label, sizeof label, "%s", name);
-            else snprintf(label, sizeof label, "class %d", k);
+            else snprintf(label, sizeof label, TR(o, N_("class %d")), k);
             double bar_x = l->px + l->side * 0.42, bar_w = l->side * 0.45;
             set_fg(cr, o, 1);
             text_at(cr, l->px, y, fs * 0.85, label);
@@ -360,7 +365,7 @@ static void draw_table(cairo_t *cr, const ts_inspect *r, const layout *l, const 
     double fs = fmax(5.5, l->side / 20.0), y = l->py + fs * 1.3;
     double col[3] = { l->px, l->px + l->side * 0.45, l->px + l->side * 0.75 };
     set_fg(cr, o, 1);
-    text_at(cr, col[0], y, fs, "part");
+    text_at(cr, col[0], y, fs, TR(o, N_("part")));
     for (int i = 0; i < TS_INSPECT_MODELS; i++) {
         /* column headers: the model name up to any " · trait" suffix */
         char head[24];
@@ -375,7 +380,13 @@ static void draw_table(cairo_t *cr, const ts_inspect *r, const layout *l, const 
         for (int p = 0; p < TS_PART_COUNT; p++) total[i] += fabs(r->model[i].part_sum[p]);
     char s[64];
     for (int p = 0; p < TS_PART_COUNT; p++) {
-        text_at(cr, col[0], y, fs * 0.9, ts_part_name((ts_face_part)p));
+        /* the names of face/points.h, marked here for translation */
+        static const char *const part_words[] = { N_("jaw"), N_("right_brow"), N_("left_brow"), N_("nose"),
+                                                  N_("right_eye"), N_("left_eye"), N_("mouth") };
+        const char *pn = ts_part_name((ts_face_part)p);
+        for (size_t k = 0; k < sizeof part_words / sizeof part_words[0]; k++)
+            if (!strcmp(pn, part_words[k])) pn = TR(o, part_words[k]);
+        text_at(cr, col[0], y, fs * 0.9, pn);
         for (int i = 0; i < TS_INSPECT_MODELS; i++) {
             if (!r->model[i].present || total[i] <= 0) continue;
             snprintf(s, sizeof s, "%+.1f%%", 100.0 * r->model[i].part_sum[p] / total[i]);
@@ -384,7 +395,7 @@ static void draw_table(cairo_t *cr, const ts_inspect *r, const layout *l, const 
         y += fs * 1.15;
     }
     y += fs * 0.5;
-    text_at(cr, col[0], y, fs * 0.9, "|R| in A(x,y)");
+    text_at(cr, col[0], y, fs * 0.9, TR(o, N_("|R| in A(x,y)")));
     for (int i = 0; i < TS_INSPECT_MODELS; i++) {
         if (!r->model[i].present) continue;
         if (r->model[i].in_channels == 4) snprintf(s, sizeof s, "%.1f%%", 100.0 * r->model[i].channel_abs_share[3]);
@@ -392,7 +403,7 @@ static void draw_table(cairo_t *cr, const ts_inspect *r, const layout *l, const 
         text_at(cr, col[1 + i], y, fs * 0.9, s);
     }
     y += fs * 1.15;
-    text_at(cr, col[0], y, fs * 0.9, "negative share");
+    text_at(cr, col[0], y, fs * 0.9, TR(o, N_("negative share")));
     for (int i = 0; i < TS_INSPECT_MODELS; i++) {
         if (!r->model[i].present || r->model[i].error[0]) continue;
         snprintf(s, sizeof s, "%.1f%%", 100.0 * r->model[i].stats.negative_share);
@@ -414,18 +425,18 @@ void ts_figure_draw_panel(cairo_t *cr, const ts_inspect *r, ts_panel p, double w
     switch (p) {
     case TS_PANEL_ACT_A:
     case TS_PANEL_ACT_B:
-        snprintf(title, sizeof title, "Activations: %s", mname);
+        snprintf(title, sizeof title, TR(o, N_("Activations: %s")), mname);
         break;
     case TS_PANEL_LRP_A:
     case TS_PANEL_LRP_B:
-        snprintf(title, sizeof title, "Relevance: %s", mname);
+        snprintf(title, sizeof title, TR(o, N_("Relevance: %s")), mname);
         break;
     case TS_PANEL_LRP_DIFF:
-        snprintf(title, sizeof title, "Relevance: %s - %s", o->model_name[1] ? o->model_name[1] : "B",
+        snprintf(title, sizeof title, TR(o, N_("Relevance: %s - %s")), o->model_name[1] ? o->model_name[1] : "B",
                  o->model_name[0] ? o->model_name[0] : "A");
         break;
     default:
-        snprintf(title, sizeof title, "%s", ts_panel_title(p));
+        snprintf(title, sizeof title, "%s", TR(o, ts_panel_title(p)));
     }
     cairo_save(cr);
     draw_title(cr, title, &l, w, o);
@@ -450,7 +461,7 @@ void ts_figure_draw_panel(cairo_t *cr, const ts_inspect *r, ts_panel p, double w
     }
     case TS_PANEL_ACT_A:
     case TS_PANEL_ACT_B:
-        if (!m->present) draw_message(cr, &l, "no model loaded", o);
+        if (!m->present) draw_message(cr, &l, TR(o, N_("no model loaded")), o);
         else if (m->error[0]) draw_message(cr, &l, m->error, o);
         else {
             ts_image img = { 0 };
@@ -462,14 +473,14 @@ void ts_figure_draw_panel(cairo_t *cr, const ts_inspect *r, ts_panel p, double w
         break;
     case TS_PANEL_LRP_A:
     case TS_PANEL_LRP_B:
-        if (!m->present) draw_message(cr, &l, "no model loaded", o);
+        if (!m->present) draw_message(cr, &l, TR(o, N_("no model loaded")), o);
         else if (m->error[0] || !m->heat) draw_message(cr, &l, m->error, o);
         else draw_heat(cr, r, m->heat, m->in_size, ts_figure_lrp_scale(r), &l, o);
         break;
     case TS_PANEL_LRP_DIFF: {
         const ts_inspect_model *a = &r->model[0], *b = &r->model[1];
-        if (!a->heat || !b->heat) draw_message(cr, &l, "needs two models", o);
-        else if (a->in_size != b->in_size) draw_message(cr, &l, "the models' input sizes differ", o);
+        if (!a->heat || !b->heat) draw_message(cr, &l, TR(o, N_("needs two models")), o);
+        else if (a->in_size != b->in_size) draw_message(cr, &l, TR(o, N_("the models' input sizes differ")), o);
         else {
             int n = a->in_size * a->in_size;
             float *d = malloc((size_t)n * sizeof *d), mx = 0;

@@ -48,6 +48,8 @@ typedef struct ts_draw_opts {
     const char *model_name[TS_INSPECT_MODELS]; /* "baseline", "LACNN" */
     const char *const *class_names[TS_INSPECT_MODELS];
     bool dark;              /* light text on a dark background (screen) */
+    /* Translates the panel's words (the app passes gettext); NULL: English. */
+    const char *(*translate)(const char *msgid);
 } ts_draw_opts;
 
 void ts_draw_opts_init(ts_draw_opts *o);

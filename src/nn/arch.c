@@ -16,6 +16,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <locale.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -251,11 +252,14 @@ static bool parse_int(const char *s, int lo, int hi, int *out)
     return true;
 }
 
+/* Descriptions use '.' as the decimal point whatever the process locale. */
 static bool parse_float(const char *s, float *out)
 {
+    static locale_t c_locale;
+    if (!c_locale) c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     char *end;
     errno = 0;
-    float v = strtof(s, &end);
+    float v = c_locale ? strtof_l(s, &end, c_locale) : strtof(s, &end);
     if (errno || end == s || *end) return false;
     *out = v;
     return true;
