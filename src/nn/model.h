@@ -160,6 +160,12 @@ ts_status ts_model_save(ts_model *m, const char *path, ts_dtype dtype);
 /* Reads a checkpoint, rebuilds its architecture from the stored text,
  * checks every tensor against it and the content hash.  transfer: full. */
 ts_status ts_model_load(const char *path, ts_model **out);
+/* Opens any model file the app accepts, by extension: .onnx (onnx.h),
+ * .caffemodel (caffe.h; NAME.prototxt or deploy.prototxt and a mean
+ * .binaryproto are looked for beside it), otherwise a safetensors
+ * checkpoint.  Imported models become ordinary models (architecture text +
+ * weights + metadata).  (model-any.c)  transfer: full. */
+ts_status ts_model_load_any(const char *path, ts_model **out);
 /* Same from memory; `name` is used in error messages (the fuzz target's
  * entry point). */
 ts_status ts_model_load_buffer(const uint8_t *buf, size_t len, const char *name, ts_model **out);
