@@ -1255,8 +1255,13 @@ static ts_status import_nets(cimport *ci, const ts_caffe_options *o, const uint8
     const char *arch = ci->net->name && ci->net->name[0] ? ci->net->name : "caffe";
     TS_TRY(ts_netbuild_finish(&ci->nb, arch, ci->src, out));
     ts_status st = convert_input(ci, o, mean_bgr, mean_src, *out);
-    for (int i = 0; i < ci->net->n_meta && st == TS_OK; i++)
-        st = ts_netbuild_meta_apply(*out, ci->net->mkeys[i], ci->net->mvals[i], ci->src);
+    /* The input normalisation comes from the conversion above, never from
+     * the comments (they describe the model before it was written). */
+    for (int i = 0; i < ci->net->n_meta && st == TS_OK; i++) {
+        const char *k = ci->net->mkeys[i];
+        if (strcmp(k, "traitscope.input_mean") && strcmp(k, "traitscope.input_std") && strcmp(k, "traitscope.training"))
+            st = ts_netbuild_meta_apply(*out, k, ci->net->mvals[i], ci->src);
+    }
     if (st != TS_OK) {
         ts_model_free(*out);
         *out = NULL;

@@ -452,6 +452,8 @@ typedef struct oval {
     int kind;
     int node;  /* V_NODE: our layer */
     bool flat; /* V_NODE seen through Flatten/Reshape: (N, C*H*W) */
+    bool padded;  /* V_NODE after a zero Pad, folded into the next Conv/AveragePool */
+    int pad[4];   /* top, left, bottom, right */
     const otensor *t; /* V_CONST */
 } oval;
 
@@ -538,6 +540,7 @@ static ts_status in_node(importer *im, const onode *n, int k, bool allow_flat, i
         return ts_error(TS_ERR_FORMAT, "%s: node '%s' (%s): %s", im->src, layer_name(n), n->op, why);
     }
     if (v->kind != V_NODE) return unsupported(im, n, "a constant where a tensor computed by the network is expected");
+    if (v->padded) return unsupported(im, n, "reads the output of a Pad; a zero Pad is read only before Conv or AveragePool");
     const ts_node *src = &im->nb.nodes[v->node];
     bool one_by_one = src->op == TS_OP_FC || ((src->op == TS_OP_MAXPOOL || src->op == TS_OP_AVGPOOL) && src->global);
     if (v->flat && !allow_flat && !one_by_one)
@@ -545,6 +548,20 @@ static ts_status in_node(importer *im, const onode *n, int k, bool allow_flat, i
     *node = v->node;
     if (flat) *flat = v->flat;
     return TS_OK;
+}
+
+/* Input 0 of a Conv or AveragePool, which may come through a zero Pad;
+ * the Pad's amounts are added to pads (t, l, b, r). */
+static ts_status in_node_padded(importer *im, const onode *n, int *node, int pads[4])
+{
+    memset(pads, 0, 4 * sizeof *pads);
+    const oval *v = n->n_in ? find_val(im, n->in[0]) : NULL;
+    if (v && v->kind == V_NODE && v->padded) {
+        memcpy(pads, v->pad, 4 * sizeof *pads);
+        *node = v->node;
+        return TS_OK;
+    }
+    return in_node(im, n, 0, false, node, NULL);
 }
 
 static const otensor *in_const(importer *im, const onode *n, int k)
@@ -627,8 +644,8 @@ static ts_status add_layer(importer *im, const onode *n, ts_op op, int n_in, con
 
 static ts_status do_conv(importer *im, const onode *n)
 {
-    int x;
-    TS_TRY(in_node(im, n, 0, false, &x, NULL));
+    int x, extra[4];
+    TS_TRY(in_node_padded(im, n, &x, extra));
     const otensor *w = in_const(im, n, 1), *b = in_const(im, n, 2);
     TS_TRY(const_floats(im, n, w, "the weight"));
     if (w->ndim != 4 || w->dims[0] < 1 || w->dims[1] < 1) return unsupported(im, n, "the weight is not 4-D (only 2-D convolutions)");
@@ -641,6 +658,7 @@ static ts_status do_conv(importer *im, const onode *n)
     d.kh = (int)w->dims[2], d.kw = (int)w->dims[3];
     TS_TRY(geometry(im, n, &d, false));
     if (d.kh != w->dims[2] || d.kw != w->dims[3]) return unsupported(im, n, "kernel_shape differs from the weight's shape");
+    d.pad_t += extra[0], d.pad_l += extra[1], d.pad_b += extra[2], d.pad_r += extra[3];
     int64_t group = attr_int(n, "group", 1);
     if (group < 1 || group > 65536 || w->dims[0] > 65536) return unsupported(im, n, "group or output channels out of range");
     int i;
@@ -693,8 +711,9 @@ static ts_status do_batchnorm(importer *im, const onode *n)
 
 static ts_status do_pool(importer *im, const onode *n, ts_op op, bool global)
 {
-    int x;
-    TS_TRY(in_node(im, n, 0, false, &x, NULL));
+    int x, extra[4];
+    if (op == TS_OP_AVGPOOL && !global) TS_TRY(in_node_padded(im, n, &x, extra));
+    else TS_TRY(in_node(im, n, 0, false, &x, NULL));
     for (int k = 1; k < n->n_out; k++)
         if (n->out[k][0] && uses_of(im, n->out[k])) return unsupported(im, n, "the Indices output is used");
     ts_node d = { 0 };
@@ -705,6 +724,8 @@ static ts_status do_pool(importer *im, const onode *n, ts_op op, bool global)
         bool padded = d.pad_t || d.pad_b || d.pad_l || d.pad_r;
         if (op == TS_OP_AVGPOOL && padded && attr_int(n, "count_include_pad", 0) == 0)
             return unsupported(im, n, "average pooling over padding with count_include_pad = 0 (the engine counts padded cells, like Caffe)");
+        /* A zero Pad before it: padded cells count, as in our average. */
+        if (op == TS_OP_AVGPOOL) d.pad_t += extra[0], d.pad_l += extra[1], d.pad_b += extra[2], d.pad_r += extra[3];
     }
     int i;
     TS_TRY(add_layer(im, n, op, 1, &x, false, &i));
@@ -842,6 +863,33 @@ static ts_status do_reshape(importer *im, const onode *n, bool is_flatten)
     return put_val(im, n->out[0], (oval){ .kind = V_NODE, .node = x, .flat = true });
 }
 
+/* A constant zero Pad of height and width; read by the next Conv or
+ * AveragePool as its padding. */
+static ts_status do_pad(importer *im, const onode *n)
+{
+    int x;
+    TS_TRY(in_node(im, n, 0, false, &x, NULL));
+    const oattr *mode = attr(n, "mode");
+    if (mode && mode->s && strcmp(mode->s, "constant")) return unsupported(im, n, "only constant padding is read");
+    int64_t p[8];
+    const otensor *pt = in_const(im, n, 1);
+    const oattr *pa = attr(n, "pads");
+    if (pt && pt->i && pt->count == 8) memcpy(p, pt->i, sizeof p);
+    else if (!pt && pa && pa->n_ints == 8) memcpy(p, pa->ints, sizeof p);
+    else return unsupported(im, n, "pads must be a constant with 8 values (4-D)");
+    const otensor *cv = in_const(im, n, 2);
+    float value = attr_float(n, "value", 0.0f);
+    if (cv && cv->f && cv->count == 1) value = cv->f[0];
+    if (n->n_in > 2 && n->in[2][0] && !(cv && cv->f && cv->count == 1)) return unsupported(im, n, "the pad value must be a constant");
+    if (value != 0.0f) return unsupported(im, n, "only zero padding is read");
+    if (p[0] || p[1] || p[4] || p[5]) return unsupported(im, n, "pads the batch or channel axis");
+    for (int k = 0; k < 8; k++)
+        if (p[k] < 0 || p[k] > 4096) return unsupported(im, n, "pads out of range");
+    if (n->n_out < 1) return unsupported(im, n, "no output");
+    return put_val(im, n->out[0], (oval){ .kind = V_NODE, .node = x, .padded = true,
+                                          .pad = { (int)p[2], (int)p[3], (int)p[6], (int)p[7] } });
+}
+
 static ts_status do_node(importer *im, const onode *n)
 {
     const char *op = n->op;
@@ -857,6 +905,7 @@ static ts_status do_node(importer *im, const onode *n)
     if (!strcmp(op, "MatMul")) return do_fc(im, n, false);
     if (!strcmp(op, "Add") || !strcmp(op, "Sum")) return do_add(im, n);
     if (!strcmp(op, "Concat")) return do_concat(im, n);
+    if (!strcmp(op, "Pad")) return do_pad(im, n);
     if (!strcmp(op, "Flatten")) return do_reshape(im, n, true);
     if (!strcmp(op, "Reshape")) return do_reshape(im, n, false);
     if (!strcmp(op, "Constant")) {
@@ -918,7 +967,7 @@ static ts_status do_node(importer *im, const onode *n)
     char why[MAX_STR + 64];
     snprintf(why, sizeof why, "unsupported operator '%s' (supported: Conv, BatchNormalization, Relu, "
              "LeakyRelu, LRN, MaxPool, AveragePool, GlobalMaxPool, GlobalAveragePool, Gemm, MatMul, Add, "
-             "Sum, Concat, Flatten, Reshape, Dropout, Identity, Constant, Softmax at the end)", op);
+             "Sum, Concat, Flatten, Reshape, Pad before Conv/AveragePool, Dropout, Identity, Constant, Softmax at the end)", op);
     return unsupported(im, n, why);
 }
 

@@ -9,7 +9,9 @@
  * MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, Gemm, MatMul
  * (+ Add of a constant: the bias), Flatten or Reshape to (batch, -1) before
  * the fully connected layers, Dropout, Identity, Concat (channels), Add and
- * Sum of two tensors, Constant, BatchNormalization right after a Conv
+ * Sum of two tensors, Constant, a constant zero Pad of height and width
+ * before a Conv or AveragePool (folded into its padding; PyTorch writes
+ * padded average pooling this way), BatchNormalization right after a Conv
  * (folded into its weights and bias), and Softmax / LogSoftmax as the last
  * operator (dropped: a Traitscope model outputs logits).  The input is one
  * (N, 3 or 4, S, S) float tensor.  Weights come from initializers
