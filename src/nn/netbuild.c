@@ -227,6 +227,76 @@ char *ts_netbuild_text(const ts_netbuild *nb)
     return b.s;
 }
 
+/* Caffe's pooling size rule, as graph.c applies it. */
+static int pool_out(int in, int k, int s, int p0, int p1, int floor_mode)
+{
+    int span = in + p0 + p1 - k;
+    if (span < 0 || s < 1) return 0;
+    if (floor_mode) return span / s + 1;
+    int out = (span + s - 1) / s + 1;
+    if ((p0 > 0 || p1 > 0) && (out - 1) * s >= in + p0) out--;
+    return out;
+}
+
+/* Output shapes of every layer, and each weight checked against them,
+ * before the graph allocates anything: the parameters a graph allocates
+ * then never exceed the weights the file holds (an untrusted file cannot
+ * make us allocate more than it is large).  Hyper-parameters the graph
+ * refuses are left for ts_graph_finalize to report. */
+static ts_status check_shapes(const ts_netbuild *nb, const char *source)
+{
+    int (*shape)[3] = calloc((size_t)nb->n, sizeof *shape);
+    if (!shape) return ts_error(TS_ERR_OOM, "out of memory");
+    ts_status st = TS_OK;
+    shape[0][0] = nb->nodes[0].c, shape[0][1] = nb->nodes[0].h, shape[0][2] = nb->nodes[0].w;
+    for (int i = 1; i < nb->n && st == TS_OK; i++) {
+        const ts_node *n = &nb->nodes[i];
+        const int *in = shape[n->inputs[0]];
+        int *o = shape[i];
+        o[0] = in[0], o[1] = in[1], o[2] = in[2];
+        const int *s = nb->wshape[i];
+        switch (n->op) {
+        case TS_OP_CONV2D:
+            if (n->stride < 1 || n->groups < 1 || in[0] % n->groups) break;
+            o[0] = n->out_c;
+            o[1] = (in[1] + n->pad_t + n->pad_b - n->kh) / n->stride + 1;
+            o[2] = (in[2] + n->pad_l + n->pad_r - n->kw) / n->stride + 1;
+            if (s[0] != n->out_c || s[1] != in[0] / n->groups || s[2] != n->kh || s[3] != n->kw)
+                st = ts_error(TS_ERR_FORMAT, "%s: layer '%s': weights are (%d,%d,%d,%d) but the network needs "
+                              "(%d,%d,%d,%d)", source, n->name, s[0], s[1], s[2], s[3], n->out_c,
+                              in[0] / n->groups, n->kh, n->kw);
+            break;
+        case TS_OP_MAXPOOL:
+        case TS_OP_AVGPOOL:
+            if (n->global) o[1] = o[2] = 1;
+            else {
+                o[1] = pool_out(in[1], n->kh, n->stride, n->pad_t, n->pad_b, n->pool_floor);
+                o[2] = pool_out(in[2], n->kw, n->stride, n->pad_l, n->pad_r, n->pool_floor);
+            }
+            break;
+        case TS_OP_FC: {
+            int64_t k = (int64_t)in[0] * in[1] * in[2];
+            o[0] = n->out_c, o[1] = o[2] = 1;
+            if (s[0] != n->out_c || s[1] != k || s[2] != 1 || s[3] != 1)
+                st = ts_error(TS_ERR_FORMAT, "%s: layer '%s': weights are (%d,%d) but the network needs "
+                              "(%d,%lld)", source, n->name, s[0], s[1], n->out_c, (long long)k);
+            break;
+        }
+        case TS_OP_CONCAT:
+            o[0] = 0;
+            for (int k = 0; k < n->n_inputs; k++) o[0] += shape[n->inputs[k]][0];
+            break;
+        default:
+            break;
+        }
+        /* keep sizes sane so later products cannot overflow */
+        if (st == TS_OK && (o[0] < 0 || o[0] > (1 << 20) || o[1] < 0 || o[1] > 8192 || o[2] < 0 || o[2] > 8192))
+            o[0] = o[1] = o[2] = 0;
+    }
+    free(shape);
+    return st;
+}
+
 ts_status ts_netbuild_finish(ts_netbuild *nb, const char *arch_name, const char *source,
                              ts_model **out)
 {
@@ -245,9 +315,24 @@ ts_status ts_netbuild_finish(ts_netbuild *nb, const char *arch_name, const char 
         return ts_error(TS_ERR_UNSUPPORTED, "%s: the input is %dx%d; Traitscope models take "
                         "square inputs", source, in->h, in->w);
     }
+    if (in->h < TS_MODEL_MIN_SIZE || in->h > TS_MODEL_MAX_SIZE) {
+        free(text);
+        return ts_error(TS_ERR_UNSUPPORTED, "%s: input size %d is outside %d..%d", source, in->h,
+                        TS_MODEL_MIN_SIZE, TS_MODEL_MAX_SIZE);
+    }
+    for (int i = 1; i < nb->n; i++)
+        if ((nb->nodes[i].op == TS_OP_CONV2D || nb->nodes[i].op == TS_OP_FC) && !nb->w[i]) {
+            free(text);
+            return ts_error(TS_ERR_FORMAT, "%s: layer '%s' has no weights", source, nb->nodes[i].name);
+        }
+    ts_status st = check_shapes(nb, source);
+    if (st != TS_OK) {
+        free(text);
+        return st;
+    }
     /* Parse once to learn the output size (the class count). */
     ts_graph *g = NULL;
-    ts_status st = ts_arch_parse(text, source, &g);
+    st = ts_arch_parse(text, source, &g);
     if (st != TS_OK) {
         free(text);
         return st;
