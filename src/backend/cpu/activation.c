@@ -17,50 +17,55 @@ static ts_status act_check(const ts_op_args *a)
     return TS_OK;
 }
 
-#define ACT_PAR_MIN ((ptrdiff_t)CPU_PAR_WORK)
+/* One element-wise kernel for the four loops; `kind` picks the formula. */
+enum { ACT_RELU_F, ACT_RELU_B, ACT_LEAKY_F, ACT_LEAKY_B };
 
-ts_status cpu_relu_forward(const ts_op_args *a)
+typedef struct act_job {
+    int kind;
+    float slope;
+    const float *x, *dy;
+    float *out; /* y (forward) or dx (backward, accumulated) */
+} act_job;
+
+static void act_range(void *ctx, size_t lo, size_t hi)
+{
+    const act_job *j = ctx;
+    const float *x = j->x, *dy = j->dy;
+    float *o = j->out, s = j->slope;
+    switch (j->kind) {
+    case ACT_RELU_F:
+        for (size_t i = lo; i < hi; i++) o[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    case ACT_RELU_B:
+        for (size_t i = lo; i < hi; i++) o[i] += x[i] > 0.0f ? dy[i] : 0.0f;
+        break;
+    case ACT_LEAKY_F:
+        for (size_t i = lo; i < hi; i++) o[i] = x[i] > 0.0f ? x[i] : s * x[i];
+        break;
+    case ACT_LEAKY_B:
+        for (size_t i = lo; i < hi; i++) o[i] += x[i] > 0.0f ? dy[i] : s * dy[i];
+        break;
+    }
+}
+
+static ts_status act_run(const ts_op_args *a, int kind)
 {
     TS_TRY(act_check(a));
-    const float *x = a->in[0]->data;
-    float *y = a->out->data;
-    ptrdiff_t n = (ptrdiff_t)ts_tensor_numel(a->out);
-#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if (n > ACT_PAR_MIN)
-    for (ptrdiff_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+    int backward = kind == ACT_RELU_B || kind == ACT_LEAKY_B;
+    if (backward && !cpu_want(a->din[0])) return TS_OK;
+    act_job j = {
+        .kind = kind,
+        .slope = a->node->slope,
+        .x = a->in[0]->data,
+        .dy = backward ? a->dout->data : NULL,
+        .out = backward ? a->din[0]->data : a->out->data,
+    };
+    size_t n = ts_tensor_numel(a->out);
+    cpu_parallel_for(n, n * (backward ? 3 : 2), act_range, &j);
     return TS_OK;
 }
 
-ts_status cpu_relu_backward(const ts_op_args *a)
-{
-    TS_TRY(act_check(a));
-    if (!cpu_want(a->din[0])) return TS_OK;
-    const float *x = a->in[0]->data, *dy = a->dout->data;
-    float *dx = a->din[0]->data;
-    ptrdiff_t n = (ptrdiff_t)ts_tensor_numel(a->out);
-#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if (n > ACT_PAR_MIN)
-    for (ptrdiff_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : 0.0f;
-    return TS_OK;
-}
-
-ts_status cpu_leaky_relu_forward(const ts_op_args *a)
-{
-    TS_TRY(act_check(a));
-    const float *x = a->in[0]->data;
-    float *y = a->out->data, s = a->node->slope;
-    ptrdiff_t n = (ptrdiff_t)ts_tensor_numel(a->out);
-#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if (n > ACT_PAR_MIN)
-    for (ptrdiff_t i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : s * x[i];
-    return TS_OK;
-}
-
-ts_status cpu_leaky_relu_backward(const ts_op_args *a)
-{
-    TS_TRY(act_check(a));
-    if (!cpu_want(a->din[0])) return TS_OK;
-    const float *x = a->in[0]->data, *dy = a->dout->data;
-    float *dx = a->din[0]->data, s = a->node->slope;
-    ptrdiff_t n = (ptrdiff_t)ts_tensor_numel(a->out);
-#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if (n > ACT_PAR_MIN)
-    for (ptrdiff_t i = 0; i < n; i++) dx[i] += x[i] > 0.0f ? dy[i] : s * dy[i];
-    return TS_OK;
-}
+ts_status cpu_relu_forward(const ts_op_args *a) { return act_run(a, ACT_RELU_F); }
+ts_status cpu_relu_backward(const ts_op_args *a) { return act_run(a, ACT_RELU_B); }
+ts_status cpu_leaky_relu_forward(const ts_op_args *a) { return act_run(a, ACT_LEAKY_F); }
+ts_status cpu_leaky_relu_backward(const ts_op_args *a) { return act_run(a, ACT_LEAKY_B); }

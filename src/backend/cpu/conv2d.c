@@ -10,9 +10,11 @@
  * Layout: a chunk of nb samples is unrolled into a column matrix per group,
  * col_g (K, nb*P) with K = C/groups*KH*KW rows ordered (c, ky, kx) like the
  * weight and P = OH*OW columns per sample, so that out_g = W_g (Og x K) *
- * col_g in one GEMM for the whole chunk.  Chunks are sized so that the
- * column matrix stays below CONV_COL_FLOATS; with nb > 1 the product is
- * scattered into NCHW, with nb == 1 the GEMM writes the output in place.
+ * col_g in one GEMM for the whole chunk.  A chunk holds just enough samples
+ * for CONV_COLS columns (small late-layer maps get batched, large early ones
+ * go one sample at a time), and never more than CONV_COL_FLOATS; with
+ * nb > 1 the product is scattered into NCHW, with nb == 1 the GEMM writes
+ * the output in place and the scatter copy is saved.
  * A 1x1, stride 1, unpadded convolution uses the input as its column matrix.
  *
  * Backward (accumulating, backend.h): dW_g += dout_g * col_g^T,
@@ -21,12 +23,12 @@
  */
 #include "cpu-ops.h"
 
-#include <cblas.h>
 #include <string.h>
 
-/* Upper bound of one chunk's column matrix (floats, 16 MiB): large enough
- * for GEMMs with hundreds of columns, small enough to stay in L3/L2-ish
- * territory for packing. */
+/* GEMM columns wanted per chunk: enough for every thread to get a wide
+ * block and for the weight packing to be amortised. */
+#define CONV_COLS 512
+/* Upper bound of one chunk's column matrix (floats, 16 MiB). */
 #define CONV_COL_FLOATS ((size_t)4 << 20)
 
 typedef struct conv_geom {
@@ -81,7 +83,8 @@ static int conv_chunk(const conv_geom *g)
 {
     if (g->direct) return 1;
     size_t per = (size_t)g->G * g->K * g->P;
-    size_t nb = per ? CONV_COL_FLOATS / per : 1;
+    size_t nb = ((size_t)CONV_COLS + g->P - 1) / g->P;
+    if (nb * per > CONV_COL_FLOATS) nb = CONV_COL_FLOATS / per;
     if (nb < 1) nb = 1;
     if (nb > (size_t)g->N) nb = g->N;
     return (int)nb;
@@ -150,18 +153,99 @@ static void col2im_plane(const conv_geom *g, const float *col, size_t ld, float 
         }
 }
 
-/* Fills the column matrices of samples [j0, j0+nb) for every group:
- * group gi's matrix starts at col + gi*K*ld, ld = nb*P. */
+/* Work shared by the parallel helpers of one chunk of nb samples. */
+typedef struct conv_job {
+    const conv_geom *g;
+    const float *x;   /* input (im2col) */
+    const float *src; /* gemm result (scatter), dout (gather), dcol (col2im) */
+    float *dst;       /* col (im2col), output (scatter), gathered dout, din (col2im) */
+    const float *bias;
+    int j0, nb;
+} conv_job;
+
+/* im2col over (sample, channel) pairs: the column matrices of samples
+ * [j0, j0+nb) for every group, group gi's at col + gi*K*ld, ld = nb*P. */
+static void im2col_range(void *ctx, size_t lo, size_t hi)
+{
+    const conv_job *j = ctx;
+    const conv_geom *g = j->g;
+    size_t ld = (size_t)j->nb * g->P, plane = (size_t)g->H * g->W;
+    for (size_t t = lo; t < hi; t++) {
+        int s = (int)(t / (size_t)g->C), c = (int)(t % (size_t)g->C), gi = c / g->Cg, cl = c % g->Cg;
+        const float *xp = j->x + ((size_t)(j->j0 + s) * g->C + c) * plane;
+        float *dst = j->dst + (size_t)gi * g->K * ld + (size_t)cl * g->KH * g->KW * ld + (size_t)s * g->P;
+        im2col_plane(g, xp, dst, ld);
+    }
+}
+
 static void conv_im2col_chunk(const conv_geom *g, const float *x, int j0, int nb, float *col)
 {
-    size_t ld = (size_t)nb * g->P, plane = (size_t)g->H * g->W;
-    int jobs = nb * g->C;
-#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)g->K * g->G * ld > CPU_PAR_WORK)
-    for (int t = 0; t < jobs; t++) {
-        int j = t / g->C, c = t % g->C, gi = c / g->Cg, cl = c % g->Cg;
-        const float *xp = x + ((size_t)(j0 + j) * g->C + c) * plane;
-        float *dst = col + (size_t)gi * g->K * ld + (size_t)cl * g->KH * g->KW * ld + (size_t)j * g->P;
-        im2col_plane(g, xp, dst, ld);
+    conv_job j = { .g = g, .x = x, .dst = col, .j0 = j0, .nb = nb };
+    cpu_parallel_for((size_t)nb * g->C, (size_t)g->G * g->K * nb * g->P, im2col_range, &j);
+}
+
+/* col2im over (sample, channel) pairs: every pair owns its din plane. */
+static void col2im_range(void *ctx, size_t lo, size_t hi)
+{
+    const conv_job *j = ctx;
+    const conv_geom *g = j->g;
+    size_t ld = (size_t)j->nb * g->P, plane = (size_t)g->H * g->W;
+    for (size_t t = lo; t < hi; t++) {
+        int s = (int)(t / (size_t)g->C), c = (int)(t % (size_t)g->C), gi = c / g->Cg, cl = c % g->Cg;
+        const float *src = j->src + (size_t)gi * g->K * ld + (size_t)cl * g->KH * g->KW * ld + (size_t)s * g->P;
+        col2im_plane(g, src, ld, j->dst + ((size_t)(j->j0 + s) * g->C + c) * plane);
+    }
+}
+
+/* Scatter (O, nb*P) into nb samples of (O, P) plus bias; in place (bias
+ * only) when src and dst coincide (nb == 1).  Over (sample, channel). */
+static void scatter_range(void *ctx, size_t lo, size_t hi)
+{
+    const conv_job *j = ctx;
+    const conv_geom *g = j->g;
+    size_t ld = (size_t)j->nb * g->P, out_sample = (size_t)g->O * g->P;
+    for (size_t t = lo; t < hi; t++) {
+        int s = (int)(t / (size_t)g->O), o = (int)(t % (size_t)g->O);
+        float b = j->bias ? j->bias[o] : 0.0f;
+        float *dst = j->dst + (size_t)(j->j0 + s) * out_sample + (size_t)o * g->P;
+        const float *src = j->src + (size_t)o * ld + (size_t)s * g->P;
+        if (src == dst) {
+            if (j->bias)
+                for (int p = 0; p < g->P; p++) dst[p] += b;
+        } else {
+            for (int p = 0; p < g->P; p++) dst[p] = src[p] + b;
+        }
+    }
+}
+
+/* Gather nb samples of dout (O, P) into one (O, nb*P) matrix. */
+static void gather_range(void *ctx, size_t lo, size_t hi)
+{
+    const conv_job *j = ctx;
+    const conv_geom *g = j->g;
+    size_t ld = (size_t)j->nb * g->P, out_sample = (size_t)g->O * g->P;
+    for (size_t t = lo; t < hi; t++) {
+        int s = (int)(t / (size_t)g->O), o = (int)(t % (size_t)g->O);
+        memcpy(j->dst + (size_t)o * ld + (size_t)s * g->P,
+               j->src + (size_t)(j->j0 + s) * out_sample + (size_t)o * g->P, (size_t)g->P * sizeof(float));
+    }
+}
+
+/* dbias[o] += sum over samples and positions of dout, over channels. */
+static void dbias_range(void *ctx, size_t lo, size_t hi)
+{
+    const conv_job *j = ctx;
+    const conv_geom *g = j->g;
+    size_t out_sample = (size_t)g->O * g->P;
+    for (size_t o = lo; o < hi; o++) {
+        double s = 0.0; /* many terms: sum in double */
+        for (int n = 0; n < g->N; n++) {
+            const float *src = j->src + (size_t)n * out_sample + o * g->P;
+            float part = 0.0f;
+            for (int p = 0; p < g->P; p++) part += src[p];
+            s += part;
+        }
+        j->dst[o] += (float)s;
     }
 }
 
@@ -193,24 +277,11 @@ ts_status cpu_conv2d_forward(const ts_op_args *a)
             if (!res) return TS_ERR_OOM;
         }
         for (int gi = 0; gi < g.G; gi++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g.Og, (int)ld, g.K, 1.0f,
-                        w + (size_t)gi * g.Og * g.K, g.K, col + (size_t)gi * g.K * ld, (int)ld,
-                        0.0f, res + (size_t)gi * g.Og * ld, (int)ld);
-        /* Scatter (O, n*P) into n samples of (O, P), adding the bias on the
-         * way; in place when n == 1. */
-        int jobs = n * g.O;
-#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)g.O * ld > CPU_PAR_WORK)
-        for (int t = 0; t < jobs; t++) {
-            int j = t / g.O, o = t % g.O;
-            float b = bias ? bias[o] : 0.0f;
-            float *dst = y + (size_t)(j0 + j) * out_sample + (size_t)o * g.P;
-            const float *src = res + (size_t)o * ld + (size_t)j * g.P;
-            if (src == dst) {
-                if (bias)
-                    for (int p = 0; p < g.P; p++) dst[p] += b;
-            } else {
-                for (int p = 0; p < g.P; p++) dst[p] = src[p] + b;
-            }
+            cpu_gemm(0, 0, g.Og, (int)ld, g.K, 1.0f, w + (size_t)gi * g.Og * g.K, g.K,
+                     col + (size_t)gi * g.K * ld, (int)ld, 0.0f, res + (size_t)gi * g.Og * ld, (int)ld);
+        if (n > 1 || bias) {
+            conv_job j = { .g = &g, .src = res, .dst = y, .bias = bias, .j0 = j0, .nb = n };
+            cpu_parallel_for((size_t)n * g.O, 2 * (size_t)g.O * ld, scatter_range, &j);
         }
     }
     return TS_OK;
@@ -230,17 +301,8 @@ ts_status cpu_conv2d_backward(const ts_op_args *a)
     size_t in_sample = (size_t)g.C * g.H * g.W, out_sample = (size_t)g.O * g.P;
 
     if (db) {
-#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)g.N * out_sample > CPU_PAR_WORK)
-        for (int o = 0; o < g.O; o++) {
-            double s = 0.0; /* many terms: sum in double */
-            for (int j = 0; j < g.N; j++) {
-                const float *src = dy + (size_t)j * out_sample + (size_t)o * g.P;
-                float part = 0.0f;
-                for (int p = 0; p < g.P; p++) part += src[p];
-                s += part;
-            }
-            db[o] += (float)s;
-        }
+        conv_job j = { .g = &g, .src = dy, .dst = db };
+        cpu_parallel_for((size_t)g.O, (size_t)g.N * out_sample, dbias_range, &j);
     }
     if (!dx && !dw) return TS_OK;
 
@@ -254,13 +316,8 @@ ts_status cpu_conv2d_backward(const ts_op_args *a)
         if (n > 1) {
             float *r = cpu_scratch(1, (size_t)g.O * ld);
             if (!r) return TS_ERR_OOM;
-            int jobs = n * g.O;
-#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)g.O * ld > CPU_PAR_WORK)
-            for (int t = 0; t < jobs; t++) {
-                int j = t / g.O, o = t % g.O;
-                memcpy(r + (size_t)o * ld + (size_t)j * g.P,
-                       dy + (size_t)(j0 + j) * out_sample + (size_t)o * g.P, (size_t)g.P * sizeof(float));
-            }
+            conv_job j = { .g = &g, .src = dy, .dst = r, .j0 = j0, .nb = n };
+            cpu_parallel_for((size_t)n * g.O, 2 * (size_t)g.O * ld, gather_range, &j);
             dres = r;
         }
 
@@ -275,9 +332,8 @@ ts_status cpu_conv2d_backward(const ts_op_args *a)
                 col = c;
             }
             for (int gi = 0; gi < g.G; gi++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g.Og, g.K, (int)ld, 1.0f,
-                            dres + (size_t)gi * g.Og * ld, (int)ld, col + (size_t)gi * g.K * ld,
-                            (int)ld, 1.0f, dw + (size_t)gi * g.Og * g.K, g.K);
+                cpu_gemm(0, 1, g.Og, g.K, (int)ld, 1.0f, dres + (size_t)gi * g.Og * ld, (int)ld,
+                         col + (size_t)gi * g.K * ld, (int)ld, 1.0f, dw + (size_t)gi * g.Og * g.K, g.K);
         }
 
         if (dx) {
@@ -285,26 +341,18 @@ ts_status cpu_conv2d_backward(const ts_op_args *a)
                 /* din itself is the column matrix: accumulate straight in. */
                 float *dxs = dx + (size_t)j0 * in_sample;
                 for (int gi = 0; gi < g.G; gi++)
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g.K, (int)ld, g.Og, 1.0f,
-                                w + (size_t)gi * g.Og * g.K, g.K, dres + (size_t)gi * g.Og * ld,
-                                (int)ld, 1.0f, dxs + (size_t)gi * g.K * ld, (int)ld);
+                    cpu_gemm(1, 0, g.K, (int)ld, g.Og, 1.0f, w + (size_t)gi * g.Og * g.K, g.K,
+                             dres + (size_t)gi * g.Og * ld, (int)ld, 1.0f, dxs + (size_t)gi * g.K * ld,
+                             (int)ld);
                 continue;
             }
             float *dcol = cpu_scratch(2, (size_t)g.G * g.K * ld);
             if (!dcol) return TS_ERR_OOM;
             for (int gi = 0; gi < g.G; gi++)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g.K, (int)ld, g.Og, 1.0f,
-                            w + (size_t)gi * g.Og * g.K, g.K, dres + (size_t)gi * g.Og * ld, (int)ld,
-                            0.0f, dcol + (size_t)gi * g.K * ld, (int)ld);
-            size_t plane = (size_t)g.H * g.W;
-            int jobs = n * g.C;
-#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)g.G * g.K * ld > CPU_PAR_WORK)
-            for (int t = 0; t < jobs; t++) {
-                int j = t / g.C, c = t % g.C, gi = c / g.Cg, cl = c % g.Cg;
-                const float *src = dcol + (size_t)gi * g.K * ld + (size_t)cl * g.KH * g.KW * ld +
-                                   (size_t)j * g.P;
-                col2im_plane(&g, src, ld, dx + ((size_t)(j0 + j) * g.C + c) * plane);
-            }
+                cpu_gemm(1, 0, g.K, (int)ld, g.Og, 1.0f, w + (size_t)gi * g.Og * g.K, g.K,
+                         dres + (size_t)gi * g.Og * ld, (int)ld, 0.0f, dcol + (size_t)gi * g.K * ld, (int)ld);
+            conv_job j = { .g = &g, .src = dcol, .dst = dx, .j0 = j0, .nb = n };
+            cpu_parallel_for((size_t)n * g.C, (size_t)g.G * g.K * ld, col2im_range, &j);
         }
     }
     return TS_OK;

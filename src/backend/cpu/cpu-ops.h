@@ -7,9 +7,10 @@
  * keeps state), backward ACCUMULATES into din[i], dweight and dbias, and a
  * NULL din[i] (or a tensor with data == NULL) means "no gradient wanted".
  *
- * Threads: loops run under OpenMP with cpu_threads() threads; BLAS calls are
- * made outside parallel regions and use OpenBLAS's own pool, sized by
- * ts_cpu_set_threads().  Scratch memory (im2col columns) comes from
+ * Threads: loops run on the backend's own pool (cpu-threads.c) through
+ * cpu_parallel_for, and so do the BLAS calls, through cpu_gemm/cpu_gemv/
+ * cpu_ger (one pool of threads that sleep when idle; OpenBLAS's own pool is
+ * kept at one thread).  Scratch memory (im2col columns) comes from
  * cpu_scratch(), one growing buffer per calling thread.
  */
 #ifndef TS_CPU_OPS_H
@@ -17,21 +18,41 @@
 
 #include "../backend.h"
 
-/* Threads for OpenMP loops (>= 1). */
+/* Threads for parallel loops (>= 1). */
 int cpu_threads(void);
-
-/* transfer: none.  At least `floats` floats of scratch for the calling
- * thread, 64-byte aligned, contents undefined; slot 0..3 are independent
- * buffers.  NULL (and a ts_error message) when memory runs out. */
-float *cpu_scratch(int slot, size_t floats);
 
 /* Loops go parallel only above this many floats touched: below it the
  * wake-up of a second thread costs more than it saves (and much more on a
  * loaded machine). */
 #define CPU_PAR_WORK ((size_t)65536)
 
+/* Runs fn(ctx, lo, hi) over contiguous blocks covering [0, n), one block
+ * per thread, and returns when all are done.  `work` estimates the floats
+ * touched: at most CPU_PAR_WORK runs fn(ctx, 0, n) on the calling thread.
+ * Also runs inline when the pool is busy (nested or concurrent calls). */
+typedef void (*cpu_range_fn)(void *ctx, size_t lo, size_t hi);
+void cpu_parallel_for(size_t n, size_t work, cpu_range_fn fn, void *ctx);
+
+/* transfer: none.  At least `floats` floats of scratch for the calling
+ * thread, 64-byte aligned, contents undefined; slot 0..3 are independent
+ * buffers.  NULL (and a ts_error message) when memory runs out. */
+float *cpu_scratch(int slot, size_t floats);
+
 /* True when a gradient tensor is wanted. */
 static inline int cpu_want(const ts_tensor *t) { return t && t->data; }
+
+/* BLAS on our threads.  OpenBLAS's own pool is kept at one thread (a second
+ * pool of spinning threads next to OpenMP's would fight it for the cores);
+ * instead these split C into column (or row) blocks, one per OpenMP thread,
+ * and call single-threaded OpenBLAS on each block.  Row-major, cblas
+ * argument order; call them outside parallel regions. */
+void cpu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc);
+/* y (M or N) = alpha * op(A) x + beta * y, A (M,N) row-major. */
+void cpu_gemv(int trans, int M, int N, float alpha, const float *A, int lda, const float *x,
+              float beta, float *y);
+/* A (M,N) += alpha * x y^T. */
+void cpu_ger(int M, int N, float alpha, const float *x, const float *y, float *A, int lda);
 
 /* Output size of a pooling window along one axis with Caffe's rounding
  * (ceil, then drop a last window that would start in the end padding) or

@@ -5,21 +5,21 @@
  * Memory is ordinary host memory (ts_arena_init), so upload and download are
  * copies.  The backend keeps no per-graph state: `ctx` is unused (NULL).
  *
- * Threads: ts_cpu_set_threads() sizes both OpenBLAS's pool and the OpenMP
- * loops of the ops.  It is process-wide state, meant to be set once at start
- * up (CLI flag, app preference, benchmark), not per call.
+ * Threads: ts_cpu_set_threads() sizes the OpenMP loops of the ops and the
+ * split of every BLAS call (cpu_gemm); OpenBLAS's own pool is kept at one
+ * thread so that only one set of threads ever spins.  It is process-wide
+ * state, meant to be set once at start up (CLI flag, app preference,
+ * benchmark), not per call.
  */
 #include "cpu-ops.h"
 
 #include <cblas.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 static atomic_int cpu_nthreads; /* 0 = not decided yet */
 
@@ -33,7 +33,9 @@ void ts_cpu_set_threads(int n)
 {
     if (n <= 0) n = cpu_cores();
     atomic_store(&cpu_nthreads, n);
-    openblas_set_num_threads(n);
+    /* Our OpenMP threads split the BLAS work (cpu_gemm); OpenBLAS itself
+     * runs single-threaded inside them. */
+    openblas_set_num_threads(1);
 }
 
 int cpu_threads(void)
@@ -101,6 +103,132 @@ float *cpu_scratch(int slot, size_t floats)
         s->cap[slot] = want;
     }
     return s->p[slot];
+}
+
+/* Below this many multiply-adds a BLAS call stays on one thread. */
+#define CPU_GEMM_PAR_FLOPS ((double)(1 << 20))
+
+/* Splits [0, n) into `parts` blocks aligned to 16 elements (64 bytes, so
+ * threads never share a cache line of C); block t is [*lo, *hi). */
+static void cpu_block(int n, int parts, int t, int *lo, int *hi)
+{
+    int units = (n + 15) / 16, per = units / parts, extra = units % parts;
+    int u0 = t * per + (t < extra ? t : extra), u1 = u0 + per + (t < extra);
+    *lo = u0 * 16 < n ? u0 * 16 : n;
+    *hi = u1 * 16 < n ? u1 * 16 : n;
+}
+
+typedef struct gemm_job {
+    int trans_a, trans_b, M, N, K, lda, ldb, ldc, by_cols, parts;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} gemm_job;
+
+/* One block of C per task: columns [lo,hi) of C (or rows). */
+static void gemm_range(void *ctx, size_t t0, size_t t1)
+{
+    const gemm_job *j = ctx;
+    enum CBLAS_TRANSPOSE ta = j->trans_a ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE tb = j->trans_b ? CblasTrans : CblasNoTrans;
+    for (size_t t = t0; t < t1; t++) {
+        int lo, hi;
+        cpu_block(j->by_cols ? j->N : j->M, j->parts, (int)t, &lo, &hi);
+        if (hi <= lo) continue;
+        if (j->by_cols) {
+            const float *Bt = j->trans_b ? j->B + (size_t)lo * j->ldb : j->B + lo;
+            cblas_sgemm(CblasRowMajor, ta, tb, j->M, hi - lo, j->K, j->alpha, j->A, j->lda, Bt, j->ldb,
+                        j->beta, j->C + lo, j->ldc);
+        } else {
+            const float *At = j->trans_a ? j->A + lo : j->A + (size_t)lo * j->lda;
+            cblas_sgemm(CblasRowMajor, ta, tb, hi - lo, j->N, j->K, j->alpha, At, j->lda, j->B, j->ldb,
+                        j->beta, j->C + (size_t)lo * j->ldc, j->ldc);
+        }
+    }
+}
+
+void cpu_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    int T = cpu_threads();
+    /* Split the longer side of C; each thread reads all of the other
+     * operand, which OpenBLAS packs per call anyway. */
+    int by_cols = N >= M, len = by_cols ? N : M, units = (len + 15) / 16;
+    int parts = T < units ? T : units;
+    if (parts < 2 || (double)M * N * K < CPU_GEMM_PAR_FLOPS) {
+        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                    M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    gemm_job j = { trans_a, trans_b, M, N, K, lda, ldb, ldc, by_cols, parts, alpha, beta, A, B, C };
+    cpu_parallel_for((size_t)parts, SIZE_MAX, gemm_range, &j);
+}
+
+typedef struct gemv_job {
+    int trans, M, N, lda, parts;
+    float alpha, beta;
+    const float *A, *x;
+    float *y;
+} gemv_job;
+
+static void gemv_range(void *ctx, size_t t0, size_t t1)
+{
+    const gemv_job *j = ctx;
+    for (size_t t = t0; t < t1; t++) {
+        int lo, hi;
+        cpu_block(j->trans ? j->N : j->M, j->parts, (int)t, &lo, &hi);
+        if (hi <= lo) continue;
+        if (j->trans) /* y[lo:hi] = A[:, lo:hi]^T x */
+            cblas_sgemv(CblasRowMajor, CblasTrans, j->M, hi - lo, j->alpha, j->A + lo, j->lda, j->x, 1,
+                        j->beta, j->y + lo, 1);
+        else          /* y[lo:hi] = A[lo:hi, :] x */
+            cblas_sgemv(CblasRowMajor, CblasNoTrans, hi - lo, j->N, j->alpha, j->A + (size_t)lo * j->lda,
+                        j->lda, j->x, 1, j->beta, j->y + lo, 1);
+    }
+}
+
+void cpu_gemv(int trans, int M, int N, float alpha, const float *A, int lda, const float *x,
+              float beta, float *y)
+{
+    int T = cpu_threads(), len = trans ? N : M, units = (len + 15) / 16;
+    int parts = T < units ? T : units;
+    if (parts < 2 || (double)M * N < CPU_GEMM_PAR_FLOPS / 4) {
+        cblas_sgemv(CblasRowMajor, trans ? CblasTrans : CblasNoTrans, M, N, alpha, A, lda, x, 1, beta, y, 1);
+        return;
+    }
+    gemv_job j = { trans, M, N, lda, parts, alpha, beta, A, x, y };
+    cpu_parallel_for((size_t)parts, SIZE_MAX, gemv_range, &j);
+}
+
+typedef struct ger_job {
+    int M, N, lda, parts;
+    float alpha;
+    const float *x, *y;
+    float *A;
+} ger_job;
+
+static void ger_range(void *ctx, size_t t0, size_t t1)
+{
+    const ger_job *j = ctx;
+    for (size_t t = t0; t < t1; t++) {
+        int lo, hi;
+        cpu_block(j->M, j->parts, (int)t, &lo, &hi);
+        if (hi > lo)
+            cblas_sger(CblasRowMajor, hi - lo, j->N, j->alpha, j->x + lo, 1, j->y, 1,
+                       j->A + (size_t)lo * j->lda, j->lda);
+    }
+}
+
+void cpu_ger(int M, int N, float alpha, const float *x, const float *y, float *A, int lda)
+{
+    int T = cpu_threads(), units = (M + 15) / 16, parts = T < units ? T : units;
+    if (parts < 2 || (double)M * N < CPU_GEMM_PAR_FLOPS / 4) {
+        cblas_sger(CblasRowMajor, M, N, alpha, x, 1, y, 1, A, lda);
+        return;
+    }
+    ger_job j = { M, N, lda, parts, alpha, x, y, A };
+    cpu_parallel_for((size_t)parts, SIZE_MAX, ger_range, &j);
 }
 
 static ts_status cpu_input_forward(const ts_op_args *a)

@@ -14,8 +14,6 @@
 
 #include "../dropout-mask.h"
 
-#define DROP_PAR_MIN ((ptrdiff_t)CPU_PAR_WORK)
-
 static ts_status dropout_check(const ts_op_args *a)
 {
     const ts_node *nd = a->node;
@@ -34,28 +32,47 @@ static int dropout_active(const ts_op_args *a)
     return a->training && a->node->p > 0.0f;
 }
 
+typedef struct drop_job {
+    int mode; /* 0: mask + scale, 1: dx += dy * mask, 2: dx += dy */
+    float p, keep;
+    uint64_t seed;
+    const float *x, *dy;
+    float *mask, *out;
+} drop_job;
+
+static void drop_range(void *ctx, size_t lo, size_t hi)
+{
+    const drop_job *j = ctx;
+    float *o = j->out;
+    if (j->mode == 0) {
+        for (size_t i = lo; i < hi; i++) {
+            float m = ts_dropout_keep(j->seed, (uint64_t)i, j->p) ? j->keep : 0.0f;
+            j->mask[i] = m;
+            o[i] = j->x[i] * m;
+        }
+    } else if (j->mode == 1) {
+        for (size_t i = lo; i < hi; i++) o[i] += j->dy[i] * j->mask[i];
+    } else {
+        for (size_t i = lo; i < hi; i++) o[i] += j->dy[i];
+    }
+}
+
 ts_status cpu_dropout_forward(const ts_op_args *a)
 {
     TS_TRY(dropout_check(a));
     const float *x = a->in[0]->data;
     float *y = a->out->data;
-    ptrdiff_t n = (ptrdiff_t)ts_tensor_numel(a->out);
+    size_t n = ts_tensor_numel(a->out);
     if (!dropout_active(a)) {
-        if (y != x) memcpy(y, x, (size_t)n * sizeof(float));
+        if (y != x) memcpy(y, x, n * sizeof(float));
         return TS_OK;
     }
-    if (!cpu_want(a->aux) || ts_tensor_numel(a->aux) != (size_t)n)
+    if (!cpu_want(a->aux) || ts_tensor_numel(a->aux) != n)
         return ts_error(TS_ERR_SHAPE, "dropout '%s': training needs a mask buffer (aux) like the output",
                         a->node->name);
-    float p = a->node->p, keep = 1.0f / (1.0f - p);
-    float *mask = a->aux->data;
-    uint64_t seed = a->seed;
-#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if (n > DROP_PAR_MIN)
-    for (ptrdiff_t i = 0; i < n; i++) {
-        float m = ts_dropout_keep(seed, (uint64_t)i, p) ? keep : 0.0f;
-        mask[i] = m;
-        y[i] = x[i] * m;
-    }
+    drop_job j = { .mode = 0, .p = a->node->p, .keep = 1.0f / (1.0f - a->node->p), .seed = a->seed,
+                   .x = x, .mask = a->aux->data, .out = y };
+    cpu_parallel_for(n, n * 8, drop_range, &j); /* the hash costs more than a copy */
     return TS_OK;
 }
 
@@ -63,18 +80,14 @@ ts_status cpu_dropout_backward(const ts_op_args *a)
 {
     TS_TRY(dropout_check(a));
     if (!cpu_want(a->din[0])) return TS_OK;
-    const float *dy = a->dout->data;
-    float *dx = a->din[0]->data;
-    ptrdiff_t n = (ptrdiff_t)ts_tensor_numel(a->out);
-    if (!dropout_active(a)) {
-#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if (n > DROP_PAR_MIN)
-        for (ptrdiff_t i = 0; i < n; i++) dx[i] += dy[i];
-        return TS_OK;
+    size_t n = ts_tensor_numel(a->out);
+    drop_job j = { .mode = 2, .dy = a->dout->data, .out = a->din[0]->data };
+    if (dropout_active(a)) {
+        if (!cpu_want(a->aux) || ts_tensor_numel(a->aux) != n)
+            return ts_error(TS_ERR_SHAPE, "dropout '%s': backward needs the mask kept in aux", a->node->name);
+        j.mode = 1;
+        j.mask = a->aux->data;
     }
-    if (!cpu_want(a->aux) || ts_tensor_numel(a->aux) != (size_t)n)
-        return ts_error(TS_ERR_SHAPE, "dropout '%s': backward needs the mask kept in aux", a->node->name);
-    const float *mask = a->aux->data;
-#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if (n > DROP_PAR_MIN)
-    for (ptrdiff_t i = 0; i < n; i++) dx[i] += dy[i] * mask[i];
+    cpu_parallel_for(n, n * 3, drop_range, &j);
     return TS_OK;
 }

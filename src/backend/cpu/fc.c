@@ -9,7 +9,6 @@
  */
 #include "cpu-ops.h"
 
-#include <cblas.h>
 
 static ts_status fc_check(const ts_op_args *a, int *N, int *K, int *O)
 {
@@ -42,10 +41,9 @@ ts_status cpu_fc_forward(const ts_op_args *a)
             for (int o = 0; o < O; o++) y[(size_t)i * O + o] = b[o];
     }
     if (N == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, O, K, 1.0f, w, K, x, 1,
-                    a->node->has_bias ? 1.0f : 0.0f, y, 1);
+        cpu_gemv(0, O, K, 1.0f, w, K, x, a->node->has_bias ? 1.0f : 0.0f, y);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, K, 1.0f, x, K, w, K,
+        cpu_gemm(0, 1, N, O, K, 1.0f, x, K, w, K,
                     a->node->has_bias ? 1.0f : 0.0f, y, O);
     return TS_OK;
 }
@@ -68,17 +66,17 @@ ts_status cpu_fc_backward(const ts_op_args *a)
     if (cpu_want(a->dweight)) {
         TS_ASSERT(ts_tensor_numel(a->dweight) == (size_t)O * K);
         if (N == 1)
-            cblas_sger(CblasRowMajor, O, K, 1.0f, dy, 1, x, 1, a->dweight->data, K);
+            cpu_ger(O, K, 1.0f, dy, x, a->dweight->data, K);
         else
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, O, K, N, 1.0f, dy, O, x, K, 1.0f,
+            cpu_gemm(1, 0, O, K, N, 1.0f, dy, O, x, K, 1.0f,
                         a->dweight->data, K);
     }
     if (cpu_want(a->din[0])) {
         TS_ASSERT(ts_tensor_numel(a->din[0]) == (size_t)N * K);
         if (N == 1)
-            cblas_sgemv(CblasRowMajor, CblasTrans, O, K, 1.0f, w, K, dy, 1, 1.0f, a->din[0]->data, 1);
+            cpu_gemv(1, O, K, 1.0f, w, K, dy, 1.0f, a->din[0]->data);
         else
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, K, O, 1.0f, dy, O, w, K, 1.0f,
+            cpu_gemm(0, 0, N, K, O, 1.0f, dy, O, w, K, 1.0f,
                         a->din[0]->data, K);
     }
     return TS_OK;

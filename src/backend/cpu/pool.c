@@ -63,44 +63,75 @@ static ts_status pool_geom_init(const ts_op_args *a, pool_geom *g)
     return TS_OK;
 }
 
+typedef struct pool_job {
+    const pool_geom *g;
+    const float *x, *dy;
+    float *y, *arg, *dx;
+} pool_job;
+
+/* Output cell -> first maximum of its window (NaN wins, like PyTorch). */
+static void maxpool_fwd_range(void *ctx, size_t lo, size_t hi)
+{
+    const pool_job *j = ctx;
+    const pool_geom *g = j->g;
+    for (size_t pc = lo; pc < hi; pc++) {
+        const float *xp = j->x + pc * g->H * g->W;
+        float *yp = j->y + pc * g->OH * g->OW;
+        float *ap = j->arg ? j->arg + pc * g->OH * g->OW : NULL;
+        for (int oy = 0; oy < g->OH; oy++) {
+            int hs = oy * g->S - g->pt, he = hs + g->KH;
+            if (hs < 0) hs = 0;
+            if (he > g->H) he = g->H;
+            for (int ox = 0; ox < g->OW; ox++) {
+                int ws = ox * g->S - g->pl, we = ws + g->KW;
+                if (ws < 0) ws = 0;
+                if (we > g->W) we = g->W;
+                float m = 0.0f;
+                int best = -1;
+                if (hs < he && ws < we) {
+                    best = hs * g->W + ws;
+                    m = xp[best];
+                    for (int iy = hs; iy < he; iy++)
+                        for (int ix = ws; ix < we; ix++) {
+                            float v = xp[iy * g->W + ix];
+                            if (v > m || (v != v && m == m)) {
+                                m = v;
+                                best = iy * g->W + ix;
+                            }
+                        }
+                }
+                yp[oy * g->OW + ox] = m;
+                if (ap) ap[oy * g->OW + ox] = (float)best;
+            }
+        }
+    }
+}
+
 ts_status cpu_maxpool_forward(const ts_op_args *a)
 {
     pool_geom g;
     TS_TRY(pool_geom_init(a, &g));
-    const float *x = a->in[0]->data;
-    float *y = a->out->data;
     float *arg = cpu_want(a->aux) ? a->aux->data : NULL;
     if (arg) TS_ASSERT(ts_tensor_numel(a->aux) == ts_tensor_numel(a->out));
-    int planes = g.N * g.C;
-#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)planes * g.OH * g.OW * g.KH * g.KW > CPU_PAR_WORK)
-    for (int pc = 0; pc < planes; pc++) {
-        const float *xp = x + (size_t)pc * g.H * g.W;
-        float *yp = y + (size_t)pc * g.OH * g.OW;
-        float *ap = arg ? arg + (size_t)pc * g.OH * g.OW : NULL;
-        for (int oy = 0; oy < g.OH; oy++) {
-            int hs = oy * g.S - g.pt, he = hs + g.KH;
-            if (hs < 0) hs = 0;
-            if (he > g.H) he = g.H;
-            for (int ox = 0; ox < g.OW; ox++) {
-                int ws = ox * g.S - g.pl, we = ws + g.KW;
-                if (ws < 0) ws = 0;
-                if (we > g.W) we = g.W;
-                float m = -INFINITY;
-                int best = -1;
-                for (int iy = hs; iy < he; iy++)
-                    for (int ix = ws; ix < we; ix++) {
-                        float v = xp[iy * g.W + ix];
-                        if (v > m || (isnan(v) && !isnan(m)) || best < 0) {
-                            m = v;
-                            best = iy * g.W + ix;
-                        }
-                    }
-                yp[oy * g.OW + ox] = best < 0 ? 0.0f : m;
-                if (ap) ap[oy * g.OW + ox] = (float)best;
-            }
+    pool_job j = { .g = &g, .x = a->in[0]->data, .y = a->out->data, .arg = arg };
+    size_t planes = (size_t)g.N * g.C;
+    cpu_parallel_for(planes, planes * g.OH * g.OW * g.KH * g.KW, maxpool_fwd_range, &j);
+    return TS_OK;
+}
+
+static void maxpool_bwd_range(void *ctx, size_t lo, size_t hi)
+{
+    const pool_job *j = ctx;
+    const pool_geom *g = j->g;
+    size_t ohw = (size_t)g->OH * g->OW, hw = (size_t)g->H * g->W;
+    for (size_t pc = lo; pc < hi; pc++) {
+        float *dxp = j->dx + pc * hw;
+        const float *ap = j->arg + pc * ohw, *dyp = j->dy + pc * ohw;
+        for (size_t i = 0; i < ohw; i++) {
+            int k = (int)ap[i];
+            if (k >= 0 && (size_t)k < hw) dxp[k] += dyp[i];
         }
     }
-    return TS_OK;
 }
 
 ts_status cpu_maxpool_backward(const ts_op_args *a)
@@ -111,17 +142,9 @@ ts_status cpu_maxpool_backward(const ts_op_args *a)
     if (!cpu_want(a->aux))
         return ts_error(TS_ERR_SHAPE, "maxpool '%s': backward needs the argmax kept in aux",
                         a->node->name);
-    const float *dy = a->dout->data, *arg = a->aux->data;
-    float *dx = a->din[0]->data;
-    int planes = g.N * g.C, ohw = g.OH * g.OW, hw = g.H * g.W;
-#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)planes * g.OH * g.OW * g.KH * g.KW > CPU_PAR_WORK)
-    for (int pc = 0; pc < planes; pc++) {
-        float *dxp = dx + (size_t)pc * hw;
-        for (int i = 0; i < ohw; i++) {
-            int k = (int)arg[(size_t)pc * ohw + i];
-            if (k >= 0 && k < hw) dxp[k] += dy[(size_t)pc * ohw + i];
-        }
-    }
+    pool_job j = { .g = &g, .dy = a->dout->data, .arg = a->aux->data, .dx = a->din[0]->data };
+    size_t planes = (size_t)g.N * g.C;
+    cpu_parallel_for(planes, planes * (g.H * g.W + 3 * g.OH * g.OW), maxpool_bwd_range, &j);
     return TS_OK;
 }
 
@@ -139,27 +162,50 @@ static inline int avg_window(const pool_geom *g, int oy, int ox, int *hs, int *h
     return div;
 }
 
+static void avgpool_fwd_range(void *ctx, size_t lo, size_t hi)
+{
+    const pool_job *j = ctx;
+    const pool_geom *g = j->g;
+    for (size_t pc = lo; pc < hi; pc++) {
+        const float *xp = j->x + pc * g->H * g->W;
+        float *yp = j->y + pc * g->OH * g->OW;
+        for (int oy = 0; oy < g->OH; oy++)
+            for (int ox = 0; ox < g->OW; ox++) {
+                int hs, he, ws, we, div = avg_window(g, oy, ox, &hs, &he, &ws, &we);
+                float s = 0.0f;
+                for (int iy = hs; iy < he; iy++)
+                    for (int ix = ws; ix < we; ix++) s += xp[iy * g->W + ix];
+                yp[oy * g->OW + ox] = div > 0 ? s / (float)div : 0.0f;
+            }
+    }
+}
+
 ts_status cpu_avgpool_forward(const ts_op_args *a)
 {
     pool_geom g;
     TS_TRY(pool_geom_init(a, &g));
-    const float *x = a->in[0]->data;
-    float *y = a->out->data;
-    int planes = g.N * g.C;
-#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)planes * g.OH * g.OW * g.KH * g.KW > CPU_PAR_WORK)
-    for (int pc = 0; pc < planes; pc++) {
-        const float *xp = x + (size_t)pc * g.H * g.W;
-        float *yp = y + (size_t)pc * g.OH * g.OW;
-        for (int oy = 0; oy < g.OH; oy++)
-            for (int ox = 0; ox < g.OW; ox++) {
-                int hs, he, ws, we, div = avg_window(&g, oy, ox, &hs, &he, &ws, &we);
-                float s = 0.0f;
+    pool_job j = { .g = &g, .x = a->in[0]->data, .y = a->out->data };
+    size_t planes = (size_t)g.N * g.C;
+    cpu_parallel_for(planes, planes * g.OH * g.OW * g.KH * g.KW, avgpool_fwd_range, &j);
+    return TS_OK;
+}
+
+static void avgpool_bwd_range(void *ctx, size_t lo, size_t hi)
+{
+    const pool_job *j = ctx;
+    const pool_geom *g = j->g;
+    for (size_t pc = lo; pc < hi; pc++) {
+        float *dxp = j->dx + pc * g->H * g->W;
+        const float *dyp = j->dy + pc * g->OH * g->OW;
+        for (int oy = 0; oy < g->OH; oy++)
+            for (int ox = 0; ox < g->OW; ox++) {
+                int hs, he, ws, we, div = avg_window(g, oy, ox, &hs, &he, &ws, &we);
+                if (div <= 0) continue;
+                float v = dyp[oy * g->OW + ox] / (float)div;
                 for (int iy = hs; iy < he; iy++)
-                    for (int ix = ws; ix < we; ix++) s += xp[iy * g.W + ix];
-                yp[oy * g.OW + ox] = div > 0 ? s / (float)div : 0.0f;
+                    for (int ix = ws; ix < we; ix++) dxp[iy * g->W + ix] += v;
             }
     }
-    return TS_OK;
 }
 
 ts_status cpu_avgpool_backward(const ts_op_args *a)
@@ -167,21 +213,8 @@ ts_status cpu_avgpool_backward(const ts_op_args *a)
     pool_geom g;
     TS_TRY(pool_geom_init(a, &g));
     if (!cpu_want(a->din[0])) return TS_OK;
-    const float *dy = a->dout->data;
-    float *dx = a->din[0]->data;
-    int planes = g.N * g.C;
-#pragma omp parallel for num_threads(cpu_threads()) schedule(static) if ((size_t)planes * g.OH * g.OW * g.KH * g.KW > CPU_PAR_WORK)
-    for (int pc = 0; pc < planes; pc++) {
-        float *dxp = dx + (size_t)pc * g.H * g.W;
-        const float *dyp = dy + (size_t)pc * g.OH * g.OW;
-        for (int oy = 0; oy < g.OH; oy++)
-            for (int ox = 0; ox < g.OW; ox++) {
-                int hs, he, ws, we, div = avg_window(&g, oy, ox, &hs, &he, &ws, &we);
-                if (div <= 0) continue;
-                float v = dyp[oy * g.OW + ox] / (float)div;
-                for (int iy = hs; iy < he; iy++)
-                    for (int ix = ws; ix < we; ix++) dxp[iy * g.W + ix] += v;
-            }
-    }
+    pool_job j = { .g = &g, .dy = a->dout->data, .dx = a->din[0]->data };
+    size_t planes = (size_t)g.N * g.C;
+    cpu_parallel_for(planes, planes * g.OH * g.OW * g.KH * g.KW, avgpool_bwd_range, &j);
     return TS_OK;
 }
