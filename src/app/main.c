@@ -92,7 +92,7 @@ static int run_headless(void)
     ts_draw_opts_init(&o);
     for (int i = 0; i < 2; i++) {
         char *p = model_arg(i);
-        if (p && ts_model_load(p, &models[i]) != TS_OK) {
+        if (p && ts_model_load_any(p, &models[i]) != TS_OK) {
             fprintf(stderr, "traitscope: %s\n", ts_last_error());
             g_free(p);
             return 1;

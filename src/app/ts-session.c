@@ -90,7 +90,7 @@ static void worker(GTask *task, gpointer source, gpointer data, GCancellable *ca
         ts_model_free(s->models[i]);
         s->models[i] = NULL;
         if (!req->model[i][0]) continue;
-        ts_status st = ts_model_load(req->model[i], &s->models[i]);
+        ts_status st = ts_model_load_any(req->model[i], &s->models[i]);
         if (st != TS_OK) g_string_append_printf(err, "%s\n", ts_last_error());
     }
     for (int i = 0; i < TS_INSPECT_MODELS; i++) {

@@ -258,8 +258,10 @@ static void pick(TsWindow *w, pick_kind kind)
         gtk_file_filter_add_suffix(f, "svg");
         gtk_file_filter_add_suffix(f, "pdf");
     } else {
-        gtk_file_filter_set_name(f, _("Models (safetensors)"));
+        gtk_file_filter_set_name(f, _("Models (safetensors, ONNX, Caffe)"));
         gtk_file_filter_add_suffix(f, "safetensors");
+        gtk_file_filter_add_suffix(f, "onnx");
+        gtk_file_filter_add_suffix(f, "caffemodel");
     }
     gtk_file_chooser_add_filter(GTK_FILE_CHOOSER(d), f);
     g_object_unref(f);

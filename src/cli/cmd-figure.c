@@ -89,7 +89,7 @@ int cmd_figure(int argc, char **argv)
     ts_model *models[2] = { NULL, NULL };
     int rc = CMD_OK;
     for (int m = 0; m < n_models; m++) {
-        ts_status st = ts_model_load(model_path[m], &models[m]);
+        ts_status st = ts_model_load_any(model_path[m], &models[m]);
         if (st != TS_OK) {
             rc = cli_fail("figure", st);
             goto done;
