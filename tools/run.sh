@@ -8,7 +8,6 @@ cd "$(dirname "$0")/.."
 bash tools/setup.sh
 if [ -d build ]; then meson setup --reconfigure build >/dev/null; else meson setup build; fi
 ninja -C build
-if [ -x build/src/app/traitscope ]; then
-  exec build/src/app/traitscope "$@"
-fi
-exec bash tools/demo.sh "$@"
+# The app writes the default figure instead of a window when there is no
+# display (or with --headless), and says where.
+exec build/src/app/traitscope "$@"
