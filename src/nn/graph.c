@@ -219,6 +219,9 @@ ts_status ts_graph_finalize(ts_graph *g)
         if (numel > 1e9) return bad(&g->nodes[i], "more than 10^9 weights");
         total += ts_arena_size_for(ws[0], ws[1], ws[2], ws[3]);
         if (bl) total += ts_arena_size_for(1, bl, 1, 1);
+        /* An architecture from an untrusted file must not reserve absurd
+         * memory: 2^31 floats (8 GiB) is 15x VGG-16. */
+        if (total > ((size_t)1 << 31)) return bad(&g->nodes[i], "network exceeds 2^31 parameters");
     }
     ts_arena_clear(&g->params);
     ts_arena_clear(&g->grads);
@@ -297,7 +300,7 @@ static void wire(ts_graph *g, int i, ts_op_args *a)
     for (int k = 0; k < n->n_inputs; k++) {
         ts_node *src = &g->nodes[n->inputs[k]];
         a->in[k] = &src->out;
-        a->din[k] = &src->dout;
+        a->din[k] = (n->inputs[k] == 0 && g->skip_input_grad) ? NULL : &src->dout;
     }
     a->out = &n->out;
     a->dout = &n->dout;

@@ -89,6 +89,8 @@ typedef struct ts_graph {
     ts_arena acts;         /* out, dout and aux of every node for `batch` */
     int batch;             /* N the activation arena was built for (0 = none) */
     bool training;         /* dropout active */
+    bool skip_input_grad;  /* backward leaves nodes[0].dout alone (training
+                            * needs no gradient of the image: ~5% of a step) */
     uint64_t step;         /* advances the dropout masks every forward */
     uint64_t seed;
 
