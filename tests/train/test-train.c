@@ -206,7 +206,7 @@ static void test_kill9_resume(void)
     /* Wait for the first checkpoint, then kill -9 mid-epoch 2. */
     int status = 0;
     bool killed = false;
-    for (int i = 0; i < 6000; i++) {
+    for (int i = 0; i < 30000; i++) { /* up to 10 minutes on a busy machine */
         if (exists(state)) {
             kill(pid, SIGKILL);
             killed = true;
@@ -214,6 +214,14 @@ static void test_kill9_resume(void)
         }
         if (waitpid(pid, &status, WNOHANG) == pid) break;
         usleep(20000);
+    }
+    if (!killed && waitpid(pid, &status, WNOHANG) == 0) {
+        /* Never checkpointed in time: do not leave it running. */
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+        fprintf(stderr, "kill -9: no checkpoint appeared in time\n");
+        failures++;
+        return;
     }
     if (killed) waitpid(pid, &status, 0);
     CHECK(killed && WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
