@@ -72,6 +72,21 @@ static ts_status landmarks(ts_inspector *in, ts_landmark_method method, const ts
     return ts_ert_predict(in->ert, img, box, out);
 }
 
+/* Cuts a face out of a photo framed as the dataset crops are: the square
+ * face box fills 60% of the crop's side, 20% from the left and 30% from the
+ * top (CelebA-HQ's framing), so a model trained on such crops sees a face
+ * from a photo the way it saw its training faces. */
+static ts_status crop_like_dataset(const ts_image *photo, const float box[4], const ts_points *pts, int size,
+                                   ts_image *crop, ts_points *crop_pts)
+{
+    float side = box[2];
+    /* ts_face_crop centres its square on the box: move the box up by 0.1 of
+     * the crop side so the face ends 30% from the top instead of 20%. */
+    float framed[4] = { box[0], box[1] - side / 6.0f, side, side };
+    ts_crop_options co = { TS_ALIGN_NONE, size, 1.0f / 0.6f, TS_BORDER_REPLICATE };
+    return ts_face_crop(photo, framed, pts, &co, crop, crop_pts, NULL);
+}
+
 /* One model's part.  Errors stay in m->error; the face stage goes on. */
 static ts_status run_model(ts_model *model, const ts_inspect *r, const ts_points *crop_pts,
                            const ts_inspect_opts *o, ts_inspect_model *m)
@@ -180,29 +195,33 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
     if (r->n_faces > TS_INSPECT_MAX_FACES) r->n_faces = TS_INSPECT_MAX_FACES;
     r->ms_detect = now_ms() - t0;
 
+    /* The face box.  Dataset crops (CelebA-HQ and the models trained on it)
+     * put the face at the fixed box (0.20, 0.30, 0.60, 0.60) of the image,
+     * which is also how the training's landmark cache finds landmarks
+     * (train/cache.h): a whole-image crop uses that box, so an LACNN gets
+     * the A(x,y) it was trained with.  In a photo, the detector's box is
+     * squared on its centre (it is taller than the brow-to-chin box the
+     * localizers were trained on). */
     if (r->n_faces > 0) {
         int best = 0;
         for (int i = 1; i < r->n_faces; i++)
             if (r->faces[i].w * r->faces[i].h > r->faces[best].w * r->faces[best].h) best = i;
         r->face = (o.face >= 0 && o.face < r->n_faces) ? o.face : best;
-        const ts_face_box *b = &r->faces[r->face];
-        /* The detector's box is taller than the square, brow-to-chin box
-         * the landmark localizers were trained on: square it on its centre. */
-        float side = fminf(b->w, b->h);
-        r->box[0] = b->x + (b->w - side) / 2;
-        r->box[1] = b->y + (b->h - side) / 2;
-        r->box[2] = r->box[3] = side;
-    } else {
-        /* No face found: a dataset crop the detector misses; the fixed box
-         * of CelebA-HQ's alignment (train/cache.h) is the best guess. */
+    }
+    float face_side = r->face >= 0 ? fminf(r->faces[r->face].w, r->faces[r->face].h) : 0;
+    r->whole = o.crop == TS_CROP_WHOLE ||
+               (o.crop == TS_CROP_AUTO && (r->n_faces == 0 || fmaxf(W, H) <= 2.5f * face_side));
+    if (r->whole) {
         r->box[0] = 0.20f * W;
         r->box[1] = 0.30f * H;
         r->box[2] = 0.60f * W;
         r->box[3] = 0.60f * H;
+    } else {
+        const ts_face_box *b = &r->faces[r->face];
+        r->box[0] = b->x + (b->w - face_side) / 2;
+        r->box[1] = b->y + (b->h - face_side) / 2;
+        r->box[2] = r->box[3] = face_side;
     }
-    float face_side = fmaxf(r->box[2], r->box[3]);
-    r->whole = o.crop == TS_CROP_WHOLE ||
-               (o.crop == TS_CROP_AUTO && (r->n_faces == 0 || fmaxf(W, H) <= 2.5f * face_side));
 
     t0 = now_ms();
     st = landmarks(in, o.method, photo, r->box, &r->photo_pts);
@@ -213,8 +232,7 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
         st = ts_image_copy(&r->crop, photo);
         r->pts = r->photo_pts;
     } else {
-        ts_crop_options co = { TS_ALIGN_NONE, size, 0, TS_BORDER_REPLICATE };
-        st = ts_face_crop(photo, r->box, &r->photo_pts, &co, &r->crop, &r->pts, NULL);
+        st = crop_like_dataset(photo, r->box, &r->photo_pts, size, &r->crop, &r->pts);
     }
     if (st != TS_OK) goto fail;
     r->amap = malloc((size_t)r->crop.width * r->crop.height);
@@ -240,8 +258,7 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
             if (ms == TS_OK && !r->whole) {
                 /* carry into the crop with the same map as the shown points */
                 ts_image tmp = { 0 };
-                ts_crop_options co = { TS_ALIGN_NONE, size, 0, TS_BORDER_REPLICATE };
-                ms = ts_face_crop(photo, r->box, &p, &co, &tmp, &own, NULL);
+                ms = crop_like_dataset(photo, r->box, &p, size, &tmp, &own);
                 ts_image_clear(&tmp);
             } else if (ms == TS_OK) {
                 own = p;
