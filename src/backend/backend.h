@@ -49,6 +49,9 @@ typedef struct ts_backend {
     void (*arena_clear)(void *ctx, ts_arena *a);
     ts_status (*upload)(void *ctx, float *dst, const float *src, size_t floats);
     ts_status (*download)(void *ctx, float *dst, const float *src, size_t floats);
+    /* Sets `floats` floats of this backend's memory to 0 (gradients before a
+     * backward pass).  Added with the CUDA backend (issue 5). */
+    ts_status (*zero)(void *ctx, float *dst, size_t floats);
 } ts_backend;
 
 /* transfer: none.  The always-available CPU backend. */
@@ -59,6 +62,13 @@ const ts_backend *ts_backend_cpu(void);
  * be NULL).  TS_DEVICE_CUDA without a usable GPU is TS_ERR_DEVICE. */
 ts_status ts_backend_select(ts_device want, const ts_backend **out, void **ctx,
                             char *why, size_t why_len);
+
+/* backend/cuda/cuda-backend.c, linked only when ts-config.h says
+ * TS_HAVE_CUDA: opens the GPU (TS_CUDA_DEVICE, default 0) and its
+ * cuBLAS/cuDNN handles; TS_ERR_DEVICE when there is none.  A context serves
+ * one thread at a time.  transfer: full (ts_backend_cuda_close). */
+ts_status ts_backend_cuda_open(const ts_backend **out, void **ctx);
+void ts_backend_cuda_close(void *ctx);
 
 /* Threads used by the CPU backend's BLAS and loops (0 = all cores). */
 void ts_cpu_set_threads(int n);

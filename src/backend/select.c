@@ -5,11 +5,6 @@
 #include "backend.h"
 #include "ts-config.h"
 
-#if TS_HAVE_CUDA
-/* backend/cuda/cuda-backend.c */
-ts_status ts_backend_cuda_open(const ts_backend **out, void **ctx);
-#endif
-
 ts_status ts_backend_select(ts_device want, const ts_backend **out, void **ctx, char *why, size_t why_len)
 {
     *out = ts_backend_cpu();

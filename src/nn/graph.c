@@ -6,6 +6,10 @@
  * bottom/right padding (Caffe's PoolingLayer::Reshape), floor with
  * pool_floor.  The graph never computes: it sizes arenas, wires tensors into
  * ts_op_args and calls the backend.
+ *
+ * Arenas live where g->backend keeps its memory: params and grads are made
+ * on the host by ts_graph_finalize and moved by ts_graph_to_backend; acts
+ * are always made (and freed) by g->backend's arena functions.
  */
 #include "graph.h"
 
@@ -268,6 +272,19 @@ static bool needs_aux(const ts_node *n)
     return n->op == TS_OP_MAXPOOL || n->op == TS_OP_LRN || n->op == TS_OP_DROPOUT;
 }
 
+/* Arena functions of the graph's backend (host ones when it has none). */
+static ts_status graph_arena_init(ts_graph *g, ts_arena *a, size_t floats)
+{
+    if (g->backend && g->backend->arena_init) return g->backend->arena_init(g->backend_ctx, a, floats);
+    return ts_arena_init(a, floats);
+}
+
+static void graph_arena_clear(ts_graph *g, ts_arena *a)
+{
+    if (a->on_device && g->backend && g->backend->arena_clear) g->backend->arena_clear(g->backend_ctx, a);
+    else ts_arena_clear(a);
+}
+
 ts_status ts_graph_set_batch(ts_graph *g, int n)
 {
     if (n < 1) return ts_error(TS_ERR_ARG, "batch size must be >= 1 (got %d)", n);
@@ -278,9 +295,9 @@ ts_status ts_graph_set_batch(ts_graph *g, int n)
         size_t one = ts_arena_size_for(n, nd->c, nd->h, nd->w);
         total += 2 * one + (needs_aux(nd) ? one : 0);
     }
-    ts_arena_clear(&g->acts);
+    graph_arena_clear(g, &g->acts);
     g->batch = 0;
-    TS_TRY(ts_arena_init(&g->acts, total));
+    TS_TRY(graph_arena_init(g, &g->acts, total));
     for (int i = 0; i < g->n_nodes; i++) {
         ts_node *nd = &g->nodes[i];
         nd->out = ts_arena_take(&g->acts, n, nd->c, nd->h, nd->w);
@@ -344,6 +361,7 @@ ts_status ts_graph_backward(ts_graph *g)
     for (int i = 0; i < g->output; i++) {
         ts_tensor *d = &g->nodes[i].dout;
         if (be->device == TS_DEVICE_CPU) memset(d->data, 0, ts_tensor_numel(d) * sizeof(float));
+        else if (be->zero) TS_TRY(be->zero(g->backend_ctx, d->data, ts_tensor_numel(d)));
     }
     /* Walk back, recomputing the dropout seed of each layer's forward step. */
     g->step--;
@@ -363,6 +381,57 @@ ts_status ts_graph_backward(ts_graph *g)
 void ts_graph_zero_grads(ts_graph *g)
 {
     if (!g->grads.on_device) ts_arena_zero(&g->grads);
+    /* A device failure here is sticky and reported by the next call. */
+    else if (g->backend->zero) (void)g->backend->zero(g->backend_ctx, g->grads.base, g->grads.used);
+}
+
+/* Copies arena `a` into a new arena of backend `to` (one copy) and moves
+ * every tensor view whose data lies in it.  `a` is released with the
+ * backend that made it. */
+static ts_status move_arena(ts_graph *g, ts_arena *a, const ts_backend *to, void *to_ctx, int which)
+{
+    ts_arena na;
+    TS_TRY(to->arena_init(to_ctx, &na, a->cap));
+    ts_status st = TS_OK;
+    if (a->used) {
+        if (a->on_device) {
+            /* device -> host (to is the CPU) through the source backend */
+            st = g->backend->download(g->backend_ctx, na.base, a->base, a->used);
+        } else {
+            st = to->upload(to_ctx, na.base, a->base, a->used);
+        }
+    }
+    if (st != TS_OK) {
+        to->arena_clear(to_ctx, &na);
+        return st;
+    }
+    na.used = a->used;
+    for (int i = 0; i < g->n_nodes; i++) {
+        ts_node *n = &g->nodes[i];
+        ts_tensor *t[2] = { which ? &n->dweight : &n->weight, which ? &n->dbias : &n->bias };
+        for (int k = 0; k < 2; k++)
+            if (t[k]->data) t[k]->data = na.base + (t[k]->data - a->base);
+    }
+    graph_arena_clear(g, a);
+    *a = na;
+    return TS_OK;
+}
+
+ts_status ts_graph_to_backend(ts_graph *g, const ts_backend *be, void *ctx)
+{
+    if (g->backend == be && g->backend_ctx == ctx) return TS_OK;
+    /* Moves go host -> device or device -> host, never device -> device. */
+    if (g->params.on_device && be->device != TS_DEVICE_CPU)
+        return ts_error(TS_ERR_UNSUPPORTED, "graph: move it to the CPU before moving it to another device");
+    graph_arena_clear(g, &g->acts);
+    g->batch = 0;
+    TS_TRY(move_arena(g, &g->params, be, ctx, 0));
+    ts_status st = move_arena(g, &g->grads, be, ctx, 1);
+    if (st != TS_OK) return st; /* params moved, grads not: the caller must
+                                 * not run the graph; freeing it is safe */
+    g->backend = be;
+    g->backend_ctx = ctx;
+    return TS_OK;
 }
 
 void ts_graph_init_params(ts_graph *g, uint64_t seed)
@@ -386,9 +455,9 @@ void ts_graph_init_params(ts_graph *g, uint64_t seed)
 void ts_graph_free(ts_graph *g)
 {
     if (!g) return;
-    ts_arena_clear(&g->params);
-    ts_arena_clear(&g->grads);
-    ts_arena_clear(&g->acts);
+    graph_arena_clear(g, &g->params);
+    graph_arena_clear(g, &g->grads);
+    graph_arena_clear(g, &g->acts);
     free(g->nodes);
     free(g);
 }

@@ -133,6 +133,17 @@ ts_status ts_graph_forward(ts_graph *g, const ts_tensor *input);
 ts_status ts_graph_backward(ts_graph *g);
 void ts_graph_zero_grads(ts_graph *g);
 
+/* Moves the graph onto backend `be` (issue 5): params and grads are copied
+ * into be's arenas in one copy each, the activations are dropped (the next
+ * ts_graph_set_batch/forward makes them with be), and g->backend/ctx become
+ * be/ctx.  Moving back to ts_backend_cpu() (ctx NULL) brings the parameters
+ * to the host, e.g. to save a checkpoint or run LRP.  Host-side helpers
+ * (ts_graph_init_params, loaders) need the graph on the CPU; with a device
+ * backend, read outputs with g->backend->download.  TS_ERR_OOM when the
+ * device is full (the graph then stays where it was, unless the gradients
+ * failed after the parameters moved: then only freeing it is safe). */
+ts_status ts_graph_to_backend(ts_graph *g, const struct ts_backend *be, void *ctx);
+
 /* He/Xavier initialisation of every parameter from `seed`. */
 void ts_graph_init_params(ts_graph *g, uint64_t seed);
 

@@ -302,6 +302,12 @@ static ts_status cpu_copy(void *ctx, float *dst, const float *src, size_t floats
     return TS_OK;
 }
 
+static ts_status cpu_zero(void *ctx, float *dst, size_t floats)
+{
+    if (floats) memset(dst, 0, floats * sizeof(float));
+    return TS_OK;
+}
+
 static const ts_backend cpu_backend = {
     .name = "cpu",
     .device = TS_DEVICE_CPU,
@@ -311,6 +317,7 @@ static const ts_backend cpu_backend = {
     .arena_clear = cpu_arena_clear,
     .upload = cpu_copy,
     .download = cpu_copy,
+    .zero = cpu_zero,
 };
 
 const ts_backend *ts_backend_cpu(void)
