@@ -69,6 +69,10 @@ ts_status ts_backend_select(ts_device want, const ts_backend **out, void **ctx,
  * one thread at a time.  transfer: full (ts_backend_cuda_close). */
 ts_status ts_backend_cuda_open(const ts_backend **out, void **ctx);
 void ts_backend_cuda_close(void *ctx);
+/* One momentum-SGD step over a whole arena on the GPU (kernels/sgd.cu):
+ * v = momentum*v + lr*(g + decay*w); w -= v.  w, g, v: n device floats. */
+ts_status ts_backend_cuda_sgd(void *ctx, float *w, const float *g, float *v, size_t n, float lr,
+                              float momentum, float decay);
 
 /* Threads used by the CPU backend's BLAS and loops (0 = all cores). */
 void ts_cpu_set_threads(int n);

@@ -692,6 +692,14 @@ static const ts_backend cuda_backend = {
     .zero = cuda_zero,
 };
 
+ts_status ts_backend_cuda_sgd(void *vctx, float *w, const float *g, float *v, size_t n, float lr, float momentum,
+                              float decay)
+{
+    cuda_ctx *c = vctx;
+    CU_TRY(cuda_sgd_update_launch(c->stream, w, g, v, n, lr, momentum, decay), "sgd");
+    return TS_OK;
+}
+
 /* ---- opening and closing ------------------------------------------------------ */
 
 void ts_backend_cuda_close(void *vctx)
