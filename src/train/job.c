@@ -828,6 +828,7 @@ static ts_status run_training(run *r, ts_train_result *res)
         }
         pf_running = true;
         m->graph->training = true;
+        m->graph->skip_input_grad = true; /* no gradient of the images is needed */
         r->pr.phase = TS_TRAIN_TRAINING;
         r->pr.epoch = epoch + 1;
         r->pr.epoch_end = false;
