@@ -6,4 +6,7 @@ cd "$(dirname "$0")/.."
 bash tools/setup.sh
 if [ -d build ]; then meson setup --reconfigure build >/dev/null; else meson setup build; fi
 ninja -C build
-meson test -C build --print-errorlogs "$@"
+rc=0
+meson test -C build --print-errorlogs "$@" || rc=$?
+python3 tools/test-summary.py build tests || true
+exit $rc
