@@ -21,6 +21,7 @@
 #include "ts-window.h"
 
 static char **opt_models, **opt_exports, **opt_files;
+static gint64 t_start; /* process start, for the time to the first full window */
 static char *opt_screenshot, *opt_out;
 static gboolean opt_headless, opt_quit, opt_version;
 
@@ -178,6 +179,11 @@ static void first_result(TsSession *s, TsWindow *w)
     }
     g_signal_handlers_disconnect_by_func(s, first_result, w);
     if (failed) fprintf(stderr, "traitscope: %s\n", error);
+    char *status = NULL;
+    g_object_get(s, "status", &status, NULL);
+    printf("traitscope: first face shown %.0f ms after start (%s)\n", (g_get_monotonic_time() - t_start) / 1000.0,
+           status ? status : "");
+    g_free(status);
     g_free(error);
     /* let the panels draw once before taking the screenshot */
     g_timeout_add(400, act_when_shown, w);
@@ -213,6 +219,7 @@ static void activate(GtkApplication *app, gpointer user)
 
 int main(int argc, char **argv)
 {
+    t_start = g_get_monotonic_time();
     setlocale(LC_ALL, "");
     /* Numbers in files (architectures, metadata, JSON) always use '.':
      * the user's language changes the words, never the number format the

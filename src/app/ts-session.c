@@ -269,6 +269,7 @@ static void ts_session_class_init(TsSessionClass *klass)
 static void ts_session_init(TsSession *s)
 {
     s->inspector = ts_inspector_new();
+    ts_inspector_preload(s->inspector);
     s->status = g_strdup("");
     s->error = g_strdup("");
 }

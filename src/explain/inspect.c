@@ -8,6 +8,7 @@
 #include "inspect.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -23,7 +24,30 @@ struct ts_inspector {
     ts_detector *det;
     ts_ert *ert;
     ts_lmnet *lmnet;
+    pthread_t preload;   /* see ts_inspector_preload */
+    bool preloading;
 };
+
+/* Loads the detector and dlib's model; failures are left for the first
+ * run to meet (and report) again. */
+static void *preload_main(void *arg)
+{
+    ts_inspector *in = arg;
+    if (!in->det && ts_detector_load(NULL, &in->det) != TS_OK) in->det = NULL;
+    if (!in->ert && ts_ert_load(NULL, &in->ert) != TS_OK) in->ert = NULL;
+    return NULL;
+}
+
+void ts_inspector_preload(ts_inspector *in)
+{
+    if (!in->preloading && pthread_create(&in->preload, NULL, preload_main, in) == 0) in->preloading = true;
+}
+
+static void preload_join(ts_inspector *in)
+{
+    if (in->preloading) pthread_join(in->preload, NULL);
+    in->preloading = false;
+}
 
 static double now_ms(void)
 {
@@ -42,6 +66,7 @@ ts_inspector *ts_inspector_new(void)
 void ts_inspector_free(ts_inspector *in)
 {
     if (!in) return;
+    preload_join(in);
     ts_detector_free(in->det);
     ts_ert_free(in->ert);
     ts_lmnet_free(in->lmnet);
@@ -70,6 +95,20 @@ static ts_status landmarks(ts_inspector *in, ts_landmark_method method, const ts
     }
     if (!in->ert) TS_TRY(ts_ert_load(NULL, &in->ert));
     return ts_ert_predict(in->ert, img, box, out);
+}
+
+typedef struct ert_loader {
+    ts_ert *ert;
+    ts_status st;
+    char msg[512]; /* the loader thread's error message (messages are per thread) */
+} ert_loader;
+
+static void *load_ert(void *arg)
+{
+    ert_loader *el = arg;
+    el->st = ts_ert_load(NULL, &el->ert);
+    if (el->st != TS_OK) snprintf(el->msg, sizeof el->msg, "%s", ts_last_error());
+    return NULL;
 }
 
 /* Cuts a face out of a photo framed as the dataset crops are: the square
@@ -187,10 +226,21 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
     if (st != TS_OK) return st;
     int W = photo->width, H = photo->height;
 
+    preload_join(in);
+    /* The first run loads dlib's 95 MB model: do it on another core while
+     * the detector runs (the first window appears that much sooner). */
+    ert_loader el = { NULL, TS_OK, "" };
+    pthread_t loader;
+    bool loading = o.method == TS_LANDMARKS_ERT && !in->ert && pthread_create(&loader, NULL, load_ert, &el) == 0;
     double t0 = now_ms();
     if (!in->det) st = ts_detector_load(NULL, &in->det);
     if (st == TS_OK)
         st = ts_detector_detect(in->det, photo, 0.5f, r->faces, TS_INSPECT_MAX_FACES, &r->n_faces);
+    if (loading) {
+        pthread_join(loader, NULL);
+        if (el.st == TS_OK) in->ert = el.ert;
+        else if (st == TS_OK) st = ts_error(el.st, "%s", el.msg);
+    }
     if (st != TS_OK) goto fail;
     if (r->n_faces > TS_INSPECT_MAX_FACES) r->n_faces = TS_INSPECT_MAX_FACES;
     r->ms_detect = now_ms() - t0;

@@ -87,6 +87,10 @@ typedef struct ts_inspector ts_inspector;
  * must not run on two threads at once.  transfer: full. */
 ts_inspector *ts_inspector_new(void);
 void ts_inspector_free(ts_inspector *in);
+/* Starts loading the detector and dlib's landmark model on another thread
+ * now (the app calls it at start-up, while GTK builds the window); the
+ * first ts_inspector_run waits for it. */
+void ts_inspector_preload(ts_inspector *in);
 
 /* Runs the whole flow on `photo` (copied) for models[0..1] (either may be
  * NULL).  Fails only when the face stage fails (no landmark model, bad
