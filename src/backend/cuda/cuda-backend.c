@@ -6,7 +6,7 @@
  *               cached in the context; one workspace, grown to the largest
  *               need and reused by every call; groups through
  *               cudnnSetConvolutionGroupCount; asymmetric padding by an
- *               explicit zero-padded copy of the input (kernels/conv2d.cu
+ *               explicit zero-padded copy of the input (kernels/conv2d.cu at the top level
  *               says why cropping is not enough); bias by our kernels.
  *   fc          cuBLAS SGEMM (row-major NCHW read as column-major, see
  *               cuda_fc_forward), bias by our kernels.

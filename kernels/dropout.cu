@@ -5,7 +5,7 @@
  * scaled by 1/(1-p).  The multiplier is stored in mask for backward. */
 #include "common.cuh"
 
-#include "../../dropout-mask.h"
+#include "../src/backend/dropout-mask.h"
 
 static __global__ void dropout_forward_kernel(const float *x, float *y, float *mask, size_t n, uint64_t seed,
                                               float p, float keep)
