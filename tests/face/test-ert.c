@@ -12,7 +12,8 @@
  * exact integer, which is every point when the port is bit-exact.
  *
  * "dlib" uses the first 20 images (sorted by name) of celebahq/images and of
- * utkface/images under $TS_SHARED_DATA with dlib's own detector boxes, and
+ * utkface/images under $TS_SHARED_DATA, plus face-api's six sample group photos
+ * when npm installed them, with dlib's own detector boxes, and
  * skips (77) when the data, the model (libdlib-data) or ert-ref is missing.
  */
 #include <dirent.h>
@@ -302,7 +303,7 @@ static int test_dlib(char *ref)
         printf("skip: TS_SHARED_DATA not set\n");
         return SKIP;
     }
-    char *paths[2 * PER_SET];
+    char *paths[2 * PER_SET + 6];
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/celebahq/images", data);
     int n = list_images(dir, paths, PER_SET);
@@ -314,7 +315,17 @@ static int test_dlib(char *ref)
         return SKIP;
     }
 
-    char *argv[2 + 2 * PER_SET + 1];
+    /* face-api's sample photos (group photos, installed by npm) too, when
+     * they are there: whole photos, several faces each */
+    const char *src = getenv("TS_SOURCE_ROOT");
+    for (int i = 1; i <= 6 && src; i++) {
+        char sp[4096];
+        snprintf(sp, sizeof sp, "%s/node_modules/@vladmandic/face-api/demo/sample%d.jpg", src, i);
+        if (access(sp, R_OK) == 0) paths[n++] = strdup(sp);
+    }
+    printf("%d images (20 CelebA-HQ, 20 UTKFace, %d face-api sample photos)\n", n, n - 2 * PER_SET);
+
+    char *argv[2 + 2 * PER_SET + 6 + 1];
     argv[0] = ref;
     argv[1] = model;
     for (int i = 0; i < n; i++) argv[2 + i] = paths[i];
