@@ -161,7 +161,7 @@ static gboolean act_when_shown(gpointer user)
     }
     if (opt_quit) {
         GApplication *app = G_APPLICATION(gtk_window_get_application(GTK_WINDOW(w)));
-        if (failures) g_application_set_default(NULL), g_object_set_data(G_OBJECT(app), "failed", GINT_TO_POINTER(1));
+        if (failures) g_object_set_data(G_OBJECT(app), "failed", GINT_TO_POINTER(1));
         gtk_window_destroy(GTK_WINDOW(w));
     }
     return G_SOURCE_REMOVE;

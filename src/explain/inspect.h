@@ -100,7 +100,7 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
                            const ts_inspect_opts *opts, ts_inspect *out);
 void ts_inspect_clear(ts_inspect *r);
 
-/* Facial part (face/points.h) and landmark index under crop pixel (x, y),
+/* Index of the nearest landmark (A(x,y)) under crop pixel (x, y),
  * -1 outside the crop. */
 int ts_inspect_landmark_at(const ts_inspect *r, int x, int y);
 
