@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "strbuf.h"
 
 static const char alexnet_text[] =
     "# AlexNet as used by the LACNN paper (Caffe bvlc_alexnet layer order)\n"
@@ -97,64 +98,48 @@ static const char adiencenet_text[] =
     "dropout drop7 p=0.5\n"
     "fc      fc8 out={classes}\n";
 
-/* A growable string for generated descriptions. */
-typedef struct strbuf { char *s; size_t len, cap; } strbuf;
-
-static void sb_printf(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(strbuf *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (b->len + (size_t)n + 1 > b->cap) {
-        b->cap = (b->len + (size_t)n + 1) * 2;
-        b->s = realloc(b->s, b->cap);
-        TS_ASSERT(b->s);
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
 
 static char *vgg16_text(void)
 {
     static const int blocks[5][2] = { { 2, 64 }, { 2, 128 }, { 3, 256 }, { 3, 512 }, { 3, 512 } };
-    strbuf b = { 0 };
-    sb_printf(&b, "# VGG-16 (configuration D)\ninput channels={channels} size={size}\n");
+    ts_strbuf b = { 0 };
+    ts_strbuf_printf(&b, "# VGG-16 (configuration D)\ninput channels={channels} size={size}\n");
     for (int s = 0; s < 5; s++) {
         for (int l = 1; l <= blocks[s][0]; l++) {
-            sb_printf(&b, "conv2d conv%d_%d out=%d k=3 pad=1\n", s + 1, l, blocks[s][1]);
-            sb_printf(&b, "relu relu%d_%d\n", s + 1, l);
+            ts_strbuf_printf(&b, "conv2d conv%d_%d out=%d k=3 pad=1\n", s + 1, l, blocks[s][1]);
+            ts_strbuf_printf(&b, "relu relu%d_%d\n", s + 1, l);
         }
-        sb_printf(&b, "maxpool pool%d k=2 stride=2\n", s + 1);
+        ts_strbuf_printf(&b, "maxpool pool%d k=2 stride=2\n", s + 1);
     }
-    sb_printf(&b, "fc fc6 out=4096\nrelu relu6\ndropout drop6 p=0.5\n"
+    ts_strbuf_printf(&b, "fc fc6 out=4096\nrelu relu6\ndropout drop6 p=0.5\n"
                   "fc fc7 out=4096\nrelu relu7\ndropout drop7 p=0.5\n"
                   "fc fc8 out={classes}\n");
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
     return b.s;
 }
 
 /* One Inception v1 block: 1x1 | 1x1->3x3 | 1x1->5x5 | pool->1x1, concatenated. */
-static void inception(strbuf *b, const char *name, const char *in, int c1, int r3, int c3, int r5,
+static void inception(ts_strbuf *b, const char *name, const char *in, int c1, int r3, int c3, int r5,
                       int c5, int pp)
 {
-    sb_printf(b, "conv2d %s/1x1 in=%s out=%d k=1\nrelu %s/relu_1x1\n", name, in, c1, name);
-    sb_printf(b, "conv2d %s/3x3_reduce in=%s out=%d k=1\nrelu %s/relu_3x3_reduce\n", name, in, r3, name);
-    sb_printf(b, "conv2d %s/3x3 out=%d k=3 pad=1\nrelu %s/relu_3x3\n", name, c3, name);
-    sb_printf(b, "conv2d %s/5x5_reduce in=%s out=%d k=1\nrelu %s/relu_5x5_reduce\n", name, in, r5, name);
-    sb_printf(b, "conv2d %s/5x5 out=%d k=5 pad=2\nrelu %s/relu_5x5\n", name, c5, name);
-    sb_printf(b, "maxpool %s/pool in=%s k=3 stride=1 pad=1\n", name, in);
-    sb_printf(b, "conv2d %s/pool_proj out=%d k=1\nrelu %s/relu_pool_proj\n", name, pp, name);
-    sb_printf(b, "concat %s/output in=%s/relu_1x1,%s/relu_3x3,%s/relu_5x5,%s/relu_pool_proj\n", name,
+    ts_strbuf_printf(b, "conv2d %s/1x1 in=%s out=%d k=1\nrelu %s/relu_1x1\n", name, in, c1, name);
+    ts_strbuf_printf(b, "conv2d %s/3x3_reduce in=%s out=%d k=1\nrelu %s/relu_3x3_reduce\n", name, in, r3, name);
+    ts_strbuf_printf(b, "conv2d %s/3x3 out=%d k=3 pad=1\nrelu %s/relu_3x3\n", name, c3, name);
+    ts_strbuf_printf(b, "conv2d %s/5x5_reduce in=%s out=%d k=1\nrelu %s/relu_5x5_reduce\n", name, in, r5, name);
+    ts_strbuf_printf(b, "conv2d %s/5x5 out=%d k=5 pad=2\nrelu %s/relu_5x5\n", name, c5, name);
+    ts_strbuf_printf(b, "maxpool %s/pool in=%s k=3 stride=1 pad=1\n", name, in);
+    ts_strbuf_printf(b, "conv2d %s/pool_proj out=%d k=1\nrelu %s/relu_pool_proj\n", name, pp, name);
+    ts_strbuf_printf(b, "concat %s/output in=%s/relu_1x1,%s/relu_3x3,%s/relu_5x5,%s/relu_pool_proj\n", name,
               name, name, name, name);
 }
 
 static char *googlenet_text(void)
 {
-    strbuf b = { 0 };
-    sb_printf(&b, "# GoogLeNet (Inception v1), without auxiliary classifiers\n"
+    ts_strbuf b = { 0 };
+    ts_strbuf_printf(&b, "# GoogLeNet (Inception v1), without auxiliary classifiers\n"
                   "input channels={channels} size={size}\n"
                   "conv2d conv1/7x7_s2 out=64 k=7 stride=2 pad=3\nrelu conv1/relu_7x7\n"
                   "maxpool pool1/3x3_s2 k=3 stride=2\n"
@@ -165,17 +150,21 @@ static char *googlenet_text(void)
                   "maxpool pool2/3x3_s2 k=3 stride=2\n");
     inception(&b, "inception_3a", "pool2/3x3_s2", 64, 96, 128, 16, 32, 32);
     inception(&b, "inception_3b", "inception_3a/output", 128, 128, 192, 32, 96, 64);
-    sb_printf(&b, "maxpool pool3/3x3_s2 k=3 stride=2\n");
+    ts_strbuf_printf(&b, "maxpool pool3/3x3_s2 k=3 stride=2\n");
     inception(&b, "inception_4a", "pool3/3x3_s2", 192, 96, 208, 16, 48, 64);
     inception(&b, "inception_4b", "inception_4a/output", 160, 112, 224, 24, 64, 64);
     inception(&b, "inception_4c", "inception_4b/output", 128, 128, 256, 24, 64, 64);
     inception(&b, "inception_4d", "inception_4c/output", 112, 144, 288, 32, 64, 64);
     inception(&b, "inception_4e", "inception_4d/output", 256, 160, 320, 32, 128, 128);
-    sb_printf(&b, "maxpool pool4/3x3_s2 k=3 stride=2\n");
+    ts_strbuf_printf(&b, "maxpool pool4/3x3_s2 k=3 stride=2\n");
     inception(&b, "inception_5a", "pool4/3x3_s2", 256, 160, 320, 32, 128, 128);
     inception(&b, "inception_5b", "inception_5a/output", 384, 192, 384, 48, 128, 128);
-    sb_printf(&b, "avgpool pool5 global=1\ndropout pool5/drop p=0.4\n"
+    ts_strbuf_printf(&b, "avgpool pool5 global=1\ndropout pool5/drop p=0.4\n"
                   "fc loss3/classifier out={classes}\n");
+    if (b.oom) {
+        free(b.s);
+        return NULL;
+    }
     return b.s;
 }
 
@@ -195,8 +184,8 @@ char *ts_arch_builtin_text(const char *name)
 
 ts_status ts_arch_expand(const char *text, const ts_arch_opts *o, char **out)
 {
-    strbuf b = { 0 };
-    sb_printf(&b, "%s", "");
+    ts_strbuf b = { 0 };
+    ts_strbuf_printf(&b, "%s", "");
     for (const char *p = text; *p;) {
         if (*p == '{') {
             const char *end = strchr(p, '}');
@@ -206,7 +195,7 @@ ts_status ts_arch_expand(const char *text, const ts_arch_opts *o, char **out)
             else if (end && n == 4 && !strncmp(p + 1, "size", 4)) v = o->size;
             else if (end && n == 7 && !strncmp(p + 1, "classes", 7)) v = o->classes;
             if (v >= 0) {
-                sb_printf(&b, "%d", v);
+                ts_strbuf_printf(&b, "%d", v);
                 p = end + 1;
                 continue;
             }
@@ -217,7 +206,11 @@ ts_status ts_arch_expand(const char *text, const ts_arch_opts *o, char **out)
                 return st;
             }
         }
-        sb_printf(&b, "%c", *p++);
+        ts_strbuf_printf(&b, "%c", *p++);
+    }
+    if (b.oom) {
+        free(b.s);
+        return ts_error(TS_ERR_OOM, "out of memory expanding an architecture");
     }
     *out = b.s;
     return TS_OK;

@@ -22,6 +22,7 @@
  * height 3, width 4, data 5 (packed float), double_data 8, shape 7;
  * BlobShape dim 1 (packed int64).
  */
+#include "strbuf.h"
 #include "caffe.h"
 
 #include <ctype.h>
@@ -1339,32 +1340,6 @@ ts_status ts_caffe_prototxt_to_arch(const char *text, size_t len, const char *na
 
 /* ---- export ---- */
 
-typedef struct tbuf { char *s; size_t len, cap; bool oom; } tbuf;
-
-static void tb_printf(tbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void tb_printf(tbuf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->len + (size_t)n + 1) cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = true;
-            return;
-        }
-        b->s = s, b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
 
 /* Caffe's pooling size rule (ceil, with the padding correction). */
 static int caffe_pool_out(int in, int k, int s, int pad)
@@ -1428,7 +1403,7 @@ static void pb_blob(ts_pbw *w, uint32_t field, const int64_t *dims, int ndim, co
 }
 
 /* Writes one layer to both the prototxt and the caffemodel. */
-static ts_status export_layer(const ts_model *m, int i, tbuf *t, ts_pbw *w)
+static ts_status export_layer(const ts_model *m, int i, ts_strbuf *t, ts_pbw *w)
 {
     const ts_graph *g = m->graph;
     const ts_node *n = &g->nodes[i];
@@ -1447,13 +1422,13 @@ static ts_status export_layer(const ts_model *m, int i, tbuf *t, ts_pbw *w)
     size_t lm = ts_pbw_begin(w, 100);
     ts_pbw_string(w, 1, n->name);
     ts_pbw_string(w, 2, type);
-    tb_printf(t, "layer {\n  name: \"%s\"\n  type: \"%s\"\n", n->name, type);
+    ts_strbuf_printf(t, "layer {\n  name: \"%s\"\n  type: \"%s\"\n", n->name, type);
     for (int k = 0; k < n->n_inputs; k++) {
         ts_pbw_string(w, 3, g->nodes[n->inputs[k]].name);
-        tb_printf(t, "  bottom: \"%s\"\n", g->nodes[n->inputs[k]].name);
+        ts_strbuf_printf(t, "  bottom: \"%s\"\n", g->nodes[n->inputs[k]].name);
     }
     ts_pbw_string(w, 4, n->name);
-    tb_printf(t, "  top: \"%s\"\n", n->name);
+    ts_strbuf_printf(t, "  top: \"%s\"\n", n->name);
     size_t pm;
     switch (n->op) {
     case TS_OP_CONV2D: {
@@ -1474,7 +1449,7 @@ static ts_status export_layer(const ts_model *m, int i, tbuf *t, ts_pbw *w)
         ts_pbw_varint(w, 13, (uint64_t)n->stride);
         ts_pbw_varint(w, 14, (uint64_t)n->stride);
         ts_pbw_end(w, pm);
-        tb_printf(t, "  convolution_param {\n    num_output: %d\n    bias_term: %s\n    group: %d\n"
+        ts_strbuf_printf(t, "  convolution_param {\n    num_output: %d\n    bias_term: %s\n    group: %d\n"
                      "    pad_h: %d\n    pad_w: %d\n    kernel_h: %d\n    kernel_w: %d\n    stride: %d\n  }\n",
                   n->out_c, n->has_bias ? "true" : "false", n->groups, n->pad_t, n->pad_l, n->kh, n->kw, n->stride);
         break;
@@ -1487,7 +1462,7 @@ static ts_status export_layer(const ts_model *m, int i, tbuf *t, ts_pbw *w)
         ts_pbw_varint(w, 1, (uint64_t)n->out_c);
         ts_pbw_varint(w, 2, (uint64_t)n->has_bias);
         ts_pbw_end(w, pm);
-        tb_printf(t, "  inner_product_param {\n    num_output: %d\n    bias_term: %s\n  }\n", n->out_c,
+        ts_strbuf_printf(t, "  inner_product_param {\n    num_output: %d\n    bias_term: %s\n  }\n", n->out_c,
                   n->has_bias ? "true" : "false");
         break;
     }
@@ -1495,7 +1470,7 @@ static ts_status export_layer(const ts_model *m, int i, tbuf *t, ts_pbw *w)
         pm = ts_pbw_begin(w, 123);
         ts_pbw_float(w, 1, n->slope);
         ts_pbw_end(w, pm);
-        tb_printf(t, "  relu_param {\n    negative_slope: %.9g\n  }\n", n->slope);
+        ts_strbuf_printf(t, "  relu_param {\n    negative_slope: %.9g\n  }\n", n->slope);
         break;
     case TS_OP_LRN:
         pm = ts_pbw_begin(w, 118);
@@ -1504,7 +1479,7 @@ static ts_status export_layer(const ts_model *m, int i, tbuf *t, ts_pbw *w)
         ts_pbw_float(w, 3, n->lrn_beta);
         ts_pbw_float(w, 5, n->lrn_k);
         ts_pbw_end(w, pm);
-        tb_printf(t, "  lrn_param {\n    local_size: %d\n    alpha: %.9g\n    beta: %.9g\n    k: %.9g\n  }\n",
+        ts_strbuf_printf(t, "  lrn_param {\n    local_size: %d\n    alpha: %.9g\n    beta: %.9g\n    k: %.9g\n  }\n",
                   n->lrn_size, n->lrn_alpha, n->lrn_beta, n->lrn_k);
         break;
     case TS_OP_MAXPOOL:
@@ -1523,9 +1498,9 @@ static ts_status export_layer(const ts_model *m, int i, tbuf *t, ts_pbw *w)
         }
         ts_pbw_end(w, pm);
         if (n->global)
-            tb_printf(t, "  pooling_param {\n    pool: %s\n    global_pooling: true\n  }\n", method ? "AVE" : "MAX");
+            ts_strbuf_printf(t, "  pooling_param {\n    pool: %s\n    global_pooling: true\n  }\n", method ? "AVE" : "MAX");
         else
-            tb_printf(t, "  pooling_param {\n    pool: %s\n    kernel_h: %d\n    kernel_w: %d\n    stride: %d\n"
+            ts_strbuf_printf(t, "  pooling_param {\n    pool: %s\n    kernel_h: %d\n    kernel_w: %d\n    stride: %d\n"
                          "    pad_h: %d\n    pad_w: %d\n  }\n", method ? "AVE" : "MAX", n->kh, n->kw, n->stride,
                       n->pad_t, n->pad_l);
         break;
@@ -1534,18 +1509,18 @@ static ts_status export_layer(const ts_model *m, int i, tbuf *t, ts_pbw *w)
         pm = ts_pbw_begin(w, 108);
         ts_pbw_float(w, 1, n->p);
         ts_pbw_end(w, pm);
-        tb_printf(t, "  dropout_param {\n    dropout_ratio: %.9g\n  }\n", n->p);
+        ts_strbuf_printf(t, "  dropout_param {\n    dropout_ratio: %.9g\n  }\n", n->p);
         break;
     case TS_OP_ADD:
         pm = ts_pbw_begin(w, 110);
         ts_pbw_varint(w, 1, 1);
         ts_pbw_end(w, pm);
-        tb_printf(t, "  eltwise_param {\n    operation: SUM\n  }\n");
+        ts_strbuf_printf(t, "  eltwise_param {\n    operation: SUM\n  }\n");
         break;
     default:
         break;
     }
-    tb_printf(t, "}\n");
+    ts_strbuf_printf(t, "}\n");
     ts_pbw_end(w, lm);
     return TS_OK;
 }
@@ -1555,20 +1530,20 @@ ts_status ts_caffe_export(const ts_model *m, const char *caffemodel_path, const 
 {
     const ts_graph *g = m->graph;
     TS_TRY(check_exportable(g));
-    tbuf t = { 0 };
+    ts_strbuf t = { 0 };
     ts_pbw w = { 0 };
     const ts_node *in = &g->nodes[0];
     char *keys[TS_NETBUILD_META_MAX], *values[TS_NETBUILD_META_MAX];
     int n_meta = ts_netbuild_meta_pairs(m, keys, values);
-    tb_printf(&t, "# Written by Traitscope.  Input: %s, pixels 0..255 minus the mean (%s).\n",
+    ts_strbuf_printf(&t, "# Written by Traitscope.  Input: %s, pixels 0..255 minus the mean (%s).\n",
               in->c == 4 ? "B, G, R, then A(x,y) scaled like a pixel" : "B, G, R", mean_path ? "mean file beside" : "mean 0");
     for (int i = 0; i < n_meta; i++) {
         for (char *p = values[i]; *p; p++)
             if (*p == '\n' || *p == '\r') *p = ' ';
-        tb_printf(&t, "# %s: %s\n", keys[i], values[i]);
+        ts_strbuf_printf(&t, "# %s: %s\n", keys[i], values[i]);
     }
     ts_netbuild_meta_free(keys, values, n_meta);
-    tb_printf(&t, "name: \"%s\"\ninput: \"%s\"\ninput_shape {\n  dim: 1\n  dim: %d\n  dim: %d\n  dim: %d\n}\n",
+    ts_strbuf_printf(&t, "name: \"%s\"\ninput: \"%s\"\ninput_shape {\n  dim: 1\n  dim: %d\n  dim: %d\n  dim: %d\n}\n",
               m->meta.arch, in->name, in->c, in->h, in->w);
     ts_pbw_string(&w, 1, m->meta.arch);
     ts_pbw_string(&w, 3, in->name);

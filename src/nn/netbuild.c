@@ -5,6 +5,7 @@
  * none of the characters the description language splits on.  Numbers are
  * written with %.9g so every float reads back to the same bits.
  */
+#include "strbuf.h"
 #include "netbuild.h"
 
 #include <cjson/cJSON.h>
@@ -129,97 +130,70 @@ int ts_netbuild_consumers(const ts_netbuild *nb, int i)
     return count;
 }
 
-typedef struct sbuf { char *s; size_t len, cap; bool oom; } sbuf;
 
-static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sbuf *b, const char *fmt, ...)
-{
-    if (b->oom) return;
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) return;
-    if (b->len + (size_t)n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + (size_t)n + 1) cap *= 2;
-        char *s = realloc(b->s, cap);
-        if (!s) {
-            b->oom = true;
-            return;
-        }
-        b->s = s;
-        b->cap = cap;
-    }
-    va_start(ap, fmt);
-    vsnprintf(b->s + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-static void geometry(sbuf *b, const ts_node *n, bool pool)
+static void geometry(ts_strbuf *b, const ts_node *n, bool pool)
 {
     if (pool && n->global) {
-        sb_printf(b, " global=1");
+        ts_strbuf_printf(b, " global=1");
         return;
     }
-    if (n->kh == n->kw) sb_printf(b, " k=%d", n->kh);
-    else sb_printf(b, " kh=%d kw=%d", n->kh, n->kw);
-    if (n->stride != 1) sb_printf(b, " stride=%d", n->stride);
+    if (n->kh == n->kw) ts_strbuf_printf(b, " k=%d", n->kh);
+    else ts_strbuf_printf(b, " kh=%d kw=%d", n->kh, n->kw);
+    if (n->stride != 1) ts_strbuf_printf(b, " stride=%d", n->stride);
     if (n->pad_t == n->pad_b && n->pad_t == n->pad_l && n->pad_t == n->pad_r) {
-        if (n->pad_t) sb_printf(b, " pad=%d", n->pad_t);
+        if (n->pad_t) ts_strbuf_printf(b, " pad=%d", n->pad_t);
     } else {
-        sb_printf(b, " pad=%d,%d,%d,%d", n->pad_t, n->pad_b, n->pad_l, n->pad_r);
+        ts_strbuf_printf(b, " pad=%d,%d,%d,%d", n->pad_t, n->pad_b, n->pad_l, n->pad_r);
     }
-    if (pool && n->pool_floor) sb_printf(b, " round=floor");
+    if (pool && n->pool_floor) ts_strbuf_printf(b, " round=floor");
 }
 
 char *ts_netbuild_text(const ts_netbuild *nb)
 {
-    sbuf b = { 0 };
+    ts_strbuf b = { 0 };
     const ts_node *in = &nb->nodes[0];
-    sb_printf(&b, "# imported network\n");
-    if (in->h == in->w) sb_printf(&b, "input channels=%d size=%d\n", in->c, in->h);
-    else sb_printf(&b, "input channels=%d height=%d width=%d\n", in->c, in->h, in->w);
+    ts_strbuf_printf(&b, "# imported network\n");
+    if (in->h == in->w) ts_strbuf_printf(&b, "input channels=%d size=%d\n", in->c, in->h);
+    else ts_strbuf_printf(&b, "input channels=%d height=%d width=%d\n", in->c, in->h, in->w);
     for (int i = 1; i < nb->n; i++) {
         const ts_node *n = &nb->nodes[i];
-        sb_printf(&b, "%-8s %s", ts_op_name(n->op), n->name);
+        ts_strbuf_printf(&b, "%-8s %s", ts_op_name(n->op), n->name);
         if (n->n_inputs > 1 || n->inputs[0] != i - 1) {
             for (int k = 0; k < n->n_inputs; k++)
-                sb_printf(&b, "%s%s", k ? "," : " in=", nb->nodes[n->inputs[k]].name);
+                ts_strbuf_printf(&b, "%s%s", k ? "," : " in=", nb->nodes[n->inputs[k]].name);
         }
         switch (n->op) {
         case TS_OP_CONV2D:
-            sb_printf(&b, " out=%d", n->out_c);
+            ts_strbuf_printf(&b, " out=%d", n->out_c);
             geometry(&b, n, false);
-            if (n->groups != 1) sb_printf(&b, " groups=%d", n->groups);
-            if (!n->has_bias) sb_printf(&b, " bias=0");
+            if (n->groups != 1) ts_strbuf_printf(&b, " groups=%d", n->groups);
+            if (!n->has_bias) ts_strbuf_printf(&b, " bias=0");
             break;
         case TS_OP_MAXPOOL:
         case TS_OP_AVGPOOL:
             geometry(&b, n, true);
             break;
         case TS_OP_FC:
-            sb_printf(&b, " out=%d", n->out_c);
-            if (!n->has_bias) sb_printf(&b, " bias=0");
+            ts_strbuf_printf(&b, " out=%d", n->out_c);
+            if (!n->has_bias) ts_strbuf_printf(&b, " bias=0");
             break;
         case TS_OP_LRN:
-            sb_printf(&b, " size=%d alpha=%.9g beta=%.9g k=%.9g", n->lrn_size, n->lrn_alpha,
+            ts_strbuf_printf(&b, " size=%d alpha=%.9g beta=%.9g k=%.9g", n->lrn_size, n->lrn_alpha,
                       n->lrn_beta, n->lrn_k);
             break;
         case TS_OP_DROPOUT:
-            sb_printf(&b, " p=%.9g", n->p);
+            ts_strbuf_printf(&b, " p=%.9g", n->p);
             break;
         case TS_OP_LEAKY_RELU:
-            sb_printf(&b, " slope=%.9g", n->slope);
+            ts_strbuf_printf(&b, " slope=%.9g", n->slope);
             break;
         default:
             break;
         }
-        sb_printf(&b, "\n");
+        ts_strbuf_printf(&b, "\n");
     }
     if (nb->output > 0 && nb->output != nb->n - 1)
-        sb_printf(&b, "output %s\n", nb->nodes[nb->output].name);
+        ts_strbuf_printf(&b, "output %s\n", nb->nodes[nb->output].name);
     if (b.oom) {
         free(b.s);
         return NULL;
