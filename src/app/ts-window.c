@@ -5,6 +5,7 @@
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "figure/figure.h"
@@ -18,11 +19,15 @@ struct _TsWindow {
     GtkToggleButton *points_toggle, *indices_toggle, *contours_toggle;
     GtkDropDown *method_dropdown;
     GtkEntry *rules_entry, *target_entry;
+    GtkStack *stack;
+    GtkBox *train_box, *panels_menu;
+    GtkPaned *paned;
 
     TsSession *session;
     ts_draw_opts opts;
     GPtrArray *paths;        /* char*, one per row of image_list */
-    GPtrArray *panels;       /* TsPanelWidget*, borrowed */
+    GPtrArray *panels;       /* TsPanelWidget*, one per ts_panel kind; owned (ref) */
+    gboolean shown[TS_PANEL_COUNT];
     char *hover_text;
 };
 
@@ -56,6 +61,21 @@ static char *state_get(const char *key)
     g_key_file_unref(kf);
     g_free(path);
     return v;
+}
+
+static int state_get_int(const char *key, int fallback)
+{
+    char *v = state_get(key);
+    int n = v ? atoi(v) : fallback;
+    g_free(v);
+    return v && n > 0 ? n : fallback;
+}
+
+static void state_set_int(const char *key, int value)
+{
+    char buf[32];
+    g_snprintf(buf, sizeof buf, "%d", value);
+    state_set(key, buf);
 }
 
 static const char *translate(const char *msgid) { return gettext(msgid); }
@@ -122,6 +142,91 @@ static void panel_hover(TsPanelWidget *p, double cx, double cy, TsWindow *w)
     }
     update_status(w);
     redraw_panels(w);
+}
+
+/* ---- panel layout: which panels show, remembered between runs ---- */
+
+/* Rows of the panel grid: the face, then activations, then relevance.  A
+ * name that is not a panel kind of this build is skipped. */
+static const char *const layout_rows[3][4] = {
+    { "photo", "face", "amap", "pred" },
+    { "act-a", "act-b", "table", NULL },
+    { "lrp-a", "lrp-b", "lrp-diff", NULL },
+};
+
+/* The grid has 12 columns so that rows of 1, 2, 3 or 4 panels share the
+ * width evenly. */
+static void relayout(TsWindow *w)
+{
+    for (guint i = 0; i < w->panels->len; i++) {
+        GtkWidget *p = g_ptr_array_index(w->panels, i);
+        if (gtk_widget_get_parent(p)) gtk_grid_remove(w->panel_grid, p);
+    }
+    int row = 0;
+    for (int r = 0; r < 3; r++) {
+        ts_panel kinds[4];
+        int n = 0;
+        for (int c = 0; c < 4 && layout_rows[r][c]; c++) {
+            ts_panel k;
+            if (ts_panel_parse(layout_rows[r][c], &k) && w->shown[k]) kinds[n++] = k;
+        }
+        for (int c = 0; c < n; c++)
+            gtk_grid_attach(w->panel_grid, g_ptr_array_index(w->panels, kinds[c]), c * (12 / n), row, 12 / n, 1);
+        if (n) row++;
+    }
+}
+
+static void save_layout(TsWindow *w)
+{
+    GString *v = g_string_new(NULL);
+    for (int k = 0; k < TS_PANEL_COUNT; k++)
+        if (w->shown[k]) g_string_append_printf(v, "%s%s", v->len ? "," : "", ts_panel_name((ts_panel)k));
+    state_set("panels", v->str);
+    g_string_free(v, TRUE);
+}
+
+static void panel_check_toggled(GtkCheckButton *b, TsWindow *w)
+{
+    int k = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(b), "panel"));
+    w->shown[k] = gtk_check_button_get_active(b);
+    relayout(w);
+    save_layout(w);
+}
+
+static void load_layout(TsWindow *w)
+{
+    char *v = state_get("panels");
+    for (int k = 0; k < TS_PANEL_COUNT; k++) w->shown[k] = v == NULL;
+    if (v) {
+        ts_panel list[TS_PANEL_COUNT];
+        int n = ts_panel_list_parse(v, list, TS_PANEL_COUNT);
+        for (int i = 0; i < n; i++) w->shown[list[i]] = TRUE;
+        if (n <= 0)
+            for (int k = 0; k < TS_PANEL_COUNT; k++) w->shown[k] = TRUE;
+    }
+    g_free(v);
+}
+
+void ts_window_set_panels(TsWindow *w, const ts_panel *panels, int n)
+{
+    for (int k = 0; k < TS_PANEL_COUNT; k++) w->shown[k] = FALSE;
+    for (int i = 0; i < n; i++) w->shown[panels[i]] = TRUE;
+    for (GtkWidget *c = gtk_widget_get_first_child(GTK_WIDGET(w->panels_menu)); c; c = gtk_widget_get_next_sibling(c)) {
+        int k = GPOINTER_TO_INT(g_object_get_data(G_OBJECT(c), "panel"));
+        g_signal_handlers_block_by_func(c, panel_check_toggled, w);
+        gtk_check_button_set_active(GTK_CHECK_BUTTON(c), w->shown[k]);
+        g_signal_handlers_unblock_by_func(c, panel_check_toggled, w);
+    }
+    relayout(w);
+    save_layout(w);
+}
+
+int ts_window_get_panels(TsWindow *w, ts_panel *out)
+{
+    int n = 0;
+    for (int k = 0; k < TS_PANEL_COUNT; k++)
+        if (w->shown[k]) out[n++] = (ts_panel)k;
+    return n;
 }
 
 /* ---- images ---- */
@@ -383,11 +488,30 @@ TsSession *ts_window_get_session(TsWindow *w) { return w->session; }
 
 /* ---- life cycle ---- */
 
+static gboolean close_request(GtkWindow *win)
+{
+    TsWindow *w = TS_WINDOW(win);
+    if (!gtk_window_is_maximized(win)) {
+        int width, height;
+        gtk_window_get_default_size(win, &width, &height);
+        if (width > 0 && height > 0) {
+            state_set_int("width", width);
+            state_set_int("height", height);
+        }
+    }
+    state_set("maximized", gtk_window_is_maximized(win) ? "1" : "0");
+    state_set_int("sidebar", gtk_paned_get_position(w->paned));
+    return GTK_WINDOW_CLASS(ts_window_parent_class)->close_request
+               ? GTK_WINDOW_CLASS(ts_window_parent_class)->close_request(win)
+               : FALSE;
+}
+
 static void dispose(GObject *obj)
 {
     TsWindow *w = TS_WINDOW(obj);
     if (w->session) g_signal_handlers_disconnect_by_data(w->session, w);
     gtk_widget_dispose_template(GTK_WIDGET(w), TS_TYPE_WINDOW);
+    if (w->panels) g_ptr_array_set_size(w->panels, 0);
     g_clear_object(&w->session);
     G_OBJECT_CLASS(ts_window_parent_class)->dispose(obj);
 }
@@ -406,6 +530,7 @@ static void ts_window_class_init(TsWindowClass *klass)
     GtkWidgetClass *wc = GTK_WIDGET_CLASS(klass);
     G_OBJECT_CLASS(klass)->dispose = dispose;
     G_OBJECT_CLASS(klass)->finalize = finalize;
+    GTK_WINDOW_CLASS(klass)->close_request = close_request;
     gtk_widget_class_set_template_from_resource(wc, "/org/traitscope/Traitscope/ts-window.ui");
     gtk_widget_class_bind_template_child(wc, TsWindow, image_list);
     gtk_widget_class_bind_template_child(wc, TsWindow, panel_grid);
@@ -417,6 +542,10 @@ static void ts_window_class_init(TsWindowClass *klass)
     gtk_widget_class_bind_template_child(wc, TsWindow, method_dropdown);
     gtk_widget_class_bind_template_child(wc, TsWindow, rules_entry);
     gtk_widget_class_bind_template_child(wc, TsWindow, target_entry);
+    gtk_widget_class_bind_template_child(wc, TsWindow, stack);
+    gtk_widget_class_bind_template_child(wc, TsWindow, train_box);
+    gtk_widget_class_bind_template_child(wc, TsWindow, panels_menu);
+    gtk_widget_class_bind_template_child(wc, TsWindow, paned);
     gtk_widget_class_install_action(wc, "win.open", NULL, act_open);
     gtk_widget_class_install_action(wc, "win.model-a", NULL, act_model_a);
     gtk_widget_class_install_action(wc, "win.model-b", NULL, act_model_b);
@@ -438,24 +567,29 @@ static void ts_window_init(TsWindow *w)
     gtk_widget_init_template(GTK_WIDGET(w));
     w->session = ts_session_new();
     w->paths = g_ptr_array_new_with_free_func(g_free);
-    w->panels = g_ptr_array_new();
+    w->panels = g_ptr_array_new_with_free_func(g_object_unref);
     ts_draw_opts_init(&w->opts);
     w->opts.dark = TRUE;
     w->opts.translate = translate;
-    /* 3 x 3 panels: face, A(x,y), predictions / activations A, B, table /
-     * relevance A, B, B - A */
-    static const ts_panel layout[3][3] = {
-        { TS_PANEL_FACE, TS_PANEL_AMAP, TS_PANEL_PRED },
-        { TS_PANEL_ACT_A, TS_PANEL_ACT_B, TS_PANEL_TABLE },
-        { TS_PANEL_LRP_A, TS_PANEL_LRP_B, TS_PANEL_LRP_DIFF },
-    };
-    for (int r = 0; r < 3; r++)
-        for (int c = 0; c < 3; c++) {
-            GtkWidget *p = ts_panel_widget_new(w->session, layout[r][c], &w->opts);
-            g_signal_connect(p, "hover", G_CALLBACK(panel_hover), w);
-            gtk_grid_attach(w->panel_grid, p, c, r, 1, 1);
-            g_ptr_array_add(w->panels, p);
-        }
+    /* One widget per panel kind; the Panels menu chooses which show. */
+    load_layout(w);
+    for (int k = 0; k < TS_PANEL_COUNT; k++) {
+        GtkWidget *p = ts_panel_widget_new(w->session, (ts_panel)k, &w->opts);
+        g_signal_connect(p, "hover", G_CALLBACK(panel_hover), w);
+        g_ptr_array_add(w->panels, g_object_ref_sink(p));
+        GtkWidget *check = gtk_check_button_new_with_label(_(ts_panel_title((ts_panel)k)));
+        gtk_check_button_set_active(GTK_CHECK_BUTTON(check), w->shown[k]);
+        g_object_set_data(G_OBJECT(check), "panel", GINT_TO_POINTER(k));
+        g_signal_connect(check, "toggled", G_CALLBACK(panel_check_toggled), w);
+        gtk_box_append(w->panels_menu, check);
+    }
+    relayout(w);
+    int width = state_get_int("width", 1500), height = state_get_int("height", 940);
+    gtk_window_set_default_size(GTK_WINDOW(w), width, height);
+    char *max = state_get("maximized");
+    if (max && strcmp(max, "1") == 0) gtk_window_maximize(GTK_WINDOW(w));
+    g_free(max);
+    gtk_paned_set_position(w->paned, state_get_int("sidebar", 220));
     g_signal_connect(w->image_list, "row-selected", G_CALLBACK(row_selected), w);
     g_signal_connect(w->points_toggle, "toggled", G_CALLBACK(toggles_changed), w);
     g_signal_connect(w->indices_toggle, "toggled", G_CALLBACK(toggles_changed), w);

@@ -5,6 +5,7 @@
 
 #include <gtk/gtk.h>
 
+#include "figure/figure.h"
 #include "ts-session.h"
 
 G_BEGIN_DECLS
@@ -21,6 +22,9 @@ void ts_window_open(TsWindow *w, GFile **files, int n);
 void ts_window_load_model(TsWindow *w, int i, const char *path);
 /* Writes all panels of the current face as a figure (.png/.svg/.pdf). */
 gboolean ts_window_export(TsWindow *w, const char *path, GError **error);
+/* The panels shown (remembered between runs in the state file). */
+void ts_window_set_panels(TsWindow *w, const ts_panel *panels, int n);
+int ts_window_get_panels(TsWindow *w, ts_panel *out); /* out: TS_PANEL_COUNT */
 /* Renders the window as it is on screen to a PNG file. */
 gboolean ts_window_screenshot(TsWindow *w, const char *path, GError **error);
 
