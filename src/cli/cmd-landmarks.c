@@ -33,7 +33,9 @@ static void help(void)
            "                    libdlib-data); cnn: face-api's 68-point landmark net\n"
            "                    (npm set-up).  Default ert.\n"
            "  --box X,Y,W,H     the face box (left, top, width, height); default: the\n"
-           "                    largest face the Tiny Face Detector finds\n"
+           "                    largest face the Tiny Face Detector finds (ert then\n"
+           "                    refits that box twice to its own mean shape, since\n"
+           "                    dlib's boxes are tighter than face-api's)\n"
            "  --model FILE      the landmark model file (default: found in the model\n"
            "                    search path, see TRAITSCOPE_MODELS)\n"
            "  --min-score S     detector score threshold without --box (default 0.5)\n");
@@ -80,13 +82,15 @@ static ts_status largest_face(const ts_image *img, const char *image, float min_
     return st;
 }
 
+/* refit: the box came from face-api's detector, not from the user or a
+ * dlib-like detector: let ert move it onto its own mean shape (ert.h). */
 static ts_status run_method(const char *method, const char *model, const ts_image *img, const float box[4],
-                            ts_points *pts)
+                            bool refit, ts_points *pts)
 {
     if (!strcmp(method, "ert")) {
         ts_ert *m = NULL;
         TS_TRY(ts_ert_load(model, &m));
-        ts_status st = ts_ert_predict(m, img, box, pts);
+        ts_status st = ts_ert_predict_refit(m, img, box, refit ? 2 : 0, pts, NULL);
         ts_ert_free(m);
         return st;
     }
@@ -134,7 +138,7 @@ int cmd_landmarks(int argc, char **argv)
     if (st == TS_OK && !have_box) st = largest_face(&img, image, min_score, box);
     ts_landmarks lm;
     memset(&lm, 0, sizeof lm);
-    if (st == TS_OK) st = run_method(method, model, &img, box, &lm.pts);
+    if (st == TS_OK) st = run_method(method, model, &img, box, !have_box, &lm.pts);
     ts_image_clear(&img);
     if (st != TS_OK) return cli_fail("landmarks", st);
 

@@ -86,15 +86,18 @@ void ts_inspect_clear(ts_inspect *r)
     memset(r, 0, sizeof *r);
 }
 
+/* refit: the box is the detector's (face-api's, wider and higher than the
+ * dlib boxes ert was trained on), so ert refits it (ert.h); a dataset
+ * crop's fixed box is used as it is, as the training's cache does. */
 static ts_status landmarks(ts_inspector *in, ts_landmark_method method, const ts_image *img, const float box[4],
-                           ts_points *out)
+                           bool refit, ts_points *out)
 {
     if (method == TS_LANDMARKS_CNN) {
         if (!in->lmnet) TS_TRY(ts_lmnet_load(NULL, &in->lmnet));
         return ts_lmnet_predict(in->lmnet, img, box, out);
     }
     if (!in->ert) TS_TRY(ts_ert_load(NULL, &in->ert));
-    return ts_ert_predict(in->ert, img, box, out);
+    return ts_ert_predict_refit(in->ert, img, box, refit ? 2 : 0, out, NULL);
 }
 
 typedef struct ert_loader {
@@ -274,7 +277,7 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
     }
 
     t0 = now_ms();
-    st = landmarks(in, o.method, photo, r->box, &r->photo_pts);
+    st = landmarks(in, o.method, photo, r->box, !r->whole, &r->photo_pts);
     if (st != TS_OK) goto fail;
     r->ms_landmarks = now_ms() - t0;
 
@@ -304,7 +307,7 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
         ts_status ms = TS_OK;
         if (models[i]->meta.in_channels == 4 && want != TS_LANDMARKS_NONE && want != o.method) {
             ts_points p;
-            ms = landmarks(in, want, photo, r->box, &p);
+            ms = landmarks(in, want, photo, r->box, !r->whole, &p);
             if (ms == TS_OK && !r->whole) {
                 /* carry into the crop with the same map as the shown points */
                 ts_image tmp = { 0 };

@@ -308,6 +308,42 @@ void ts_ert_free(ts_ert *m)
     free(m);
 }
 
+ts_status ts_ert_predict_refit(const ts_ert *m, const ts_image *img, const float box[4], int rounds,
+                               ts_points *out, float fitted[4])
+{
+    TS_ASSERT(m && box && out);
+    float b[4] = { box[0], box[1], box[2], box[3] };
+    TS_TRY(ts_ert_predict(m, img, b, out));
+    const int np = m->n_parts;
+    for (int round = 0; round < rounds; round++) {
+        /* x = l + u (w - 1): fit l, t and one side s = w - 1 = h - 1 */
+        double mu = 0, mv = 0, mx = 0, my = 0;
+        for (int i = 0; i < np; i++) {
+            mu += m->init[2 * i];
+            mv += m->init[2 * i + 1];
+            mx += out->x[i];
+            my += out->y[i];
+        }
+        mu /= np, mv /= np, mx /= np, my /= np;
+        double num = 0, den = 0;
+        for (int i = 0; i < np; i++) {
+            double du = m->init[2 * i] - mu, dv = m->init[2 * i + 1] - mv;
+            num += du * (out->x[i] - mx) + dv * (out->y[i] - my);
+            den += du * du + dv * dv;
+        }
+        if (!(den > 0) || !(num > 0)) break;
+        double side = num / den;
+        float nb[4] = { (float)(mx - side * mu), (float)(my - side * mv), (float)(side + 1), (float)(side + 1) };
+        if (!(nb[2] >= 1) || !isfinite(nb[0]) || !isfinite(nb[1])) break;
+        ts_points next;
+        if (ts_ert_predict(m, img, nb, &next) != TS_OK) break; /* keep the last good shape */
+        *out = next;
+        memcpy(b, nb, sizeof b);
+    }
+    if (fitted) memcpy(fitted, b, sizeof b);
+    return TS_OK;
+}
+
 int ts_ert_num_parts(const ts_ert *m)
 {
     TS_ASSERT(m);

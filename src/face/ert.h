@@ -51,6 +51,16 @@ ts_status ts_ert_load_memory(const uint8_t *buf, size_t len, const char *name, t
  * absurdly far from the image (|coordinate| > 1e6); TS_ERR_OOM. */
 ts_status ts_ert_predict(const ts_ert *m, const ts_image *img, const float box[4], ts_points *out);
 
+/* The same, for a box from another detector than the one the model was
+ * trained with (dlib's HOG boxes are tighter and sit lower than face-api's
+ * or a dataset's): after each prediction the box is refitted as the square
+ * that carries the model's mean shape closest (least squares, scale and
+ * shift) onto the predicted points, and the prediction is repeated from it,
+ * `rounds` times (0 = ts_ert_predict).  *fitted (may be NULL) receives the
+ * last box used. */
+ts_status ts_ert_predict_refit(const ts_ert *m, const ts_image *img, const float box[4], int rounds,
+                               ts_points *out, float fitted[4]);
+
 /* Number of landmarks the model predicts. */
 int ts_ert_num_parts(const ts_ert *m);
 

@@ -139,7 +139,7 @@ int main(int argc, char **argv)
             for (int k = 0; n >= 1 && k < 4; k++)
                 CHECK(fabsf(lm.box[k] - want[k]) <= 1e-3f * fmaxf(1, fabsf(want[k])), "box[%d] %g vs %g", k,
                       lm.box[k], want[k]);
-            if (ts_ert_predict(m, &im, lm.box, &ref) == TS_OK) same_points(&lm, &ref, "detector box");
+            if (ts_ert_predict_refit(m, &im, lm.box, 2, &ref, NULL) == TS_OK) same_points(&lm, &ref, "detector box");
             ts_image_clear(&im);
         }
         printf("checked the default model with the detector's box on %s\n", photo);
