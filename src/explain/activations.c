@@ -203,3 +203,69 @@ ts_status ts_act_grid_render(const ts_act_grid *grid, ts_image *out)
         }
     return TS_OK;
 }
+
+/* ---- ts_act_layer ---- */
+
+void ts_act_layer_clear(ts_act_layer *l)
+{
+    if (!l) return;
+    free(l->maps);
+    free(l->weight);
+    free(l->bias);
+    memset(l, 0, sizeof *l);
+}
+
+static float *dup_floats(const float *src, size_t n)
+{
+    float *d = malloc(n * sizeof(float));
+    if (d) memcpy(d, src, n * sizeof(float));
+    return d;
+}
+
+ts_status ts_act_layer_copy(const ts_graph *g, const char *layer, int n, ts_act_layer *out)
+{
+    memset(out, 0, sizeof *out);
+    int i;
+    TS_TRY(find_layer(g, layer, &i));
+    const ts_node *nd = &g->nodes[i];
+    if (g->batch < 1 || n < 0 || n >= g->batch || !nd->out.data)
+        return ts_error(TS_ERR_ARG, "layer '%s': no forward pass has run for sample %d", layer, n);
+    snprintf(out->name, sizeof out->name, "%s", nd->name);
+    out->c = nd->c, out->h = nd->h, out->w = nd->w;
+    size_t per = (size_t)nd->c * nd->h * nd->w;
+    out->maps = dup_floats(nd->out.data + (size_t)n * per, per);
+    if (!out->maps) goto oom;
+    if (nd->op == TS_OP_CONV2D && nd->weight.data) {
+        const ts_tensor *w = &nd->weight;
+        /* (O, C/groups, KH, KW): the filter sees in_c channels of its group */
+        out->in_c = w->c, out->kh = w->h, out->kw = w->w, out->stride = nd->stride;
+        out->pad_t = nd->pad_t, out->pad_l = nd->pad_l;
+        out->weight = dup_floats(w->data, ts_tensor_numel(w));
+        if (!out->weight) goto oom;
+        if (nd->has_bias && nd->bias.data) {
+            out->bias = dup_floats(nd->bias.data, (size_t)w->n);
+            if (!out->bias) goto oom;
+        }
+    }
+    return TS_OK;
+oom:
+    ts_act_layer_clear(out);
+    return ts_error(TS_ERR_OOM, "copy of layer '%s'", layer);
+}
+
+void ts_act_layer_map_stats(const ts_act_layer *l, int k, float *lo, float *hi, double *mean)
+{
+    TS_ASSERT(l->maps && k >= 0 && k < l->c);
+    size_t hw = (size_t)l->h * l->w;
+    const float *m = l->maps + (size_t)k * hw;
+    float a = INFINITY, b = -INFINITY;
+    double s = 0;
+    for (size_t q = 0; q < hw; q++) {
+        a = fminf(a, m[q]);
+        b = fmaxf(b, m[q]);
+        s += m[q];
+    }
+    if (lo) *lo = a;
+    if (hi) *hi = b;
+    if (mean) *mean = hw ? s / (double)hw : 0;
+}

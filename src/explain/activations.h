@@ -65,4 +65,29 @@ ts_status ts_act_filters_channel(const ts_graph *g, const char *layer, int chann
  * light grey.  transfer: full (out, ts_image_clear). */
 ts_status ts_act_grid_render(const ts_act_grid *grid, ts_image *out);
 
+/* ---- one layer, raw: what an enlarged map and its filter are drawn from ---- */
+
+/* The outputs of one layer for one sample, unnormalised, and for a conv2d
+ * layer a copy of its weights and biases, so that a reader on another
+ * thread (the app's main thread) never touches the graph.  Owned. */
+typedef struct ts_act_layer {
+    char name[64];
+    int c, h, w;             /* output maps */
+    float *maps;             /* (c, h, w) raw responses */
+    /* conv2d only (weight NULL and the rest 0 for other ops): */
+    int in_c, kh, kw, stride;
+    int pad_t, pad_l;
+    float *weight;           /* (c, in_c, kh, kw) */
+    float *bias;             /* (c), NULL when the layer has none */
+} ts_act_layer;
+
+/* Copies layer `layer`'s output for sample `n` of the last forward pass and,
+ * for a conv2d, its parameters.  Errors as ts_act_grid_layer.
+ * transfer: full (out, ts_act_layer_clear). */
+ts_status ts_act_layer_copy(const ts_graph *g, const char *layer, int n, ts_act_layer *out);
+void ts_act_layer_clear(ts_act_layer *l);
+
+/* Smallest, largest and mean value of map k (0 <= k < l->c). */
+void ts_act_layer_map_stats(const ts_act_layer *l, int k, float *lo, float *hi, double *mean);
+
 #endif

@@ -82,6 +82,7 @@ void ts_inspect_clear(ts_inspect *r)
         free(r->model[i].heat);
         free(r->model[i].heat_amap);
         ts_act_grid_clear(&r->model[i].act);
+        ts_act_layer_clear(&r->model[i].act_layer);
     }
     memset(r, 0, sizeof *r);
 }
@@ -204,6 +205,7 @@ static ts_status run_model(ts_model *model, const ts_inspect *r, const ts_points
         ts_act_opts ao = { 0 };
         ao.shared_norm = o->shared_norm;
         st = ts_act_grid_layer(g, o->layer ? o->layer : "conv1", 0, &ao, &m->act);
+        if (st == TS_OK) st = ts_act_layer_copy(g, o->layer ? o->layer : "conv1", 0, &m->act_layer);
     }
     ts_lrp_free(lrp);
     ts_lrp_rules_clear(&rules);

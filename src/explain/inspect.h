@@ -61,6 +61,7 @@ typedef struct ts_inspect_model {
     double part_sum[TS_PART_COUNT]; /* RGB relevance pooled per facial part */
     double cell_sum[TS_LANDMARKS];  /* ... per A(x,y) cell */
     ts_act_grid act;           /* the activation grid of opts.layer */
+    ts_act_layer act_layer;    /* opts.layer raw, with its weights (the filter view) */
     double ms;                 /* time of this model's forward + LRP */
 } ts_inspect_model;
 

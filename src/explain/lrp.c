@@ -1025,3 +1025,73 @@ void ts_lrp_pool_parts(const double *cell_sums68, double *part_sums)
         if (p < TS_PART_COUNT) part_sums[p] += cell_sums68[k];
     }
 }
+
+/* ---- graph-free checks ---------------------------------------------------- */
+
+static const char *const PRESET_NAMES[] = { "adience", "adience-a1b0", "epsilon", "lrp0", "composite" };
+
+const char *ts_lrp_preset_name(int i)
+{
+    return i >= 0 && i < (int)(sizeof PRESET_NAMES / sizeof PRESET_NAMES[0]) ? PRESET_NAMES[i] : NULL;
+}
+
+bool ts_lrp_preset_rule(const char *name, bool is_conv, bool is_first, ts_lrp_rule *out)
+{
+    /* the table of apply_preset(), one layer at a time */
+    const ts_lrp_rule *conv, *fc;
+    bool zfirst = false;
+    if (!strcmp(name, "adience")) conv = &RULE_AB21, fc = &RULE_EPS;
+    else if (!strcmp(name, "adience-a1b0")) conv = &RULE_AB10, fc = &RULE_EPS;
+    else if (!strcmp(name, "epsilon")) conv = &RULE_EPS, fc = &RULE_EPS;
+    else if (!strcmp(name, "lrp0")) conv = &RULE_LRP0, fc = &RULE_LRP0;
+    else if (!strcmp(name, "composite")) conv = &RULE_AB10, fc = &RULE_EPS, zfirst = true;
+    else return false;
+    *out = zfirst && is_first ? RULE_ZBOX : is_conv ? *conv : *fc;
+    return true;
+}
+
+ts_status ts_lrp_rule_parse(const char *rule, ts_lrp_rule *out)
+{
+    char buf[160];
+    if (!rule || strlen(rule) >= sizeof buf) return ts_error(TS_ERR_ARG, "rule '%.40s...' is too long", rule ? rule : "");
+    snprintf(buf, sizeof buf, "%s", rule);
+    return parse_rule(trim(buf), 1, rule, out);
+}
+
+ts_status ts_lrp_rules_check(const char *spec)
+{
+    if (!spec) return TS_OK;
+    if (strlen(spec) >= TS_LRP_SPEC_MAX)
+        return ts_error(TS_ERR_ARG, "rule string longer than %d characters", TS_LRP_SPEC_MAX - 1);
+    char buf[TS_LRP_SPEC_MAX], *save = NULL;
+    strcpy(buf, spec);
+    int k = 0;
+    for (char *it = strtok_r(buf, ";", &save); it; it = strtok_r(NULL, ";", &save)) {
+        char *item = trim(it);
+        if (!*item) continue;
+        k++;
+        char shown[160];
+        snprintf(shown, sizeof shown, "%s", item);
+        char *eq = strchr(item, '=');
+        if (!eq)
+            return ts_error(TS_ERR_ARG, "rule string item %d '%s': expected SELECTOR=RULE or preset=NAME", k, shown);
+        *eq = '\0';
+        char *sel = trim(item), *rhs = trim(eq + 1);
+        if (!*sel || !*rhs)
+            return ts_error(TS_ERR_ARG, "rule string item %d '%s': empty %s", k, shown, *sel ? "rule" : "selector");
+        if (!strcmp(sel, "preset")) {
+            ts_lrp_rule unused;
+            if (!ts_lrp_preset_rule(rhs, true, false, &unused))
+                return ts_error(TS_ERR_ARG, "rule string item %d '%s': unknown preset '%s' (%s)", k, shown, rhs,
+                                PRESETS);
+            continue;
+        }
+        ts_lrp_rule rule;
+        TS_TRY(parse_rule(rhs, k, shown, &rule));
+        if (sel[0] == '@' && strcmp(sel, "@all") && strcmp(sel, "@conv") && strcmp(sel, "@fc") &&
+            strcmp(sel, "@first"))
+            return ts_error(TS_ERR_ARG, "rule string item %d '%s': unknown selector '%s' (@all, @conv, "
+                            "@fc, @first or a layer name glob)", k, shown, sel);
+    }
+    return TS_OK;
+}

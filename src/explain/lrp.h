@@ -176,4 +176,24 @@ long ts_lrp_pool_cells(const float *heat, const uint8_t *index, int w, int h, in
  * mouth). */
 void ts_lrp_pool_parts(const double *cell_sums68, double *part_sums);
 
+/* ---- Graph-free checks (for editors without a graph at hand) ---- */
+
+/* Parses one RULE ("epsilon:0.25", "alphabeta:1,0,bias", "flat").  Errors
+ * TS_ERR_ARG naming the problem, as ts_lrp_rules_parse words them. */
+ts_status ts_lrp_rule_parse(const char *rule, ts_lrp_rule *out);
+
+/* Checks the syntax of a whole rule string without a graph: every item is
+ * preset=NAME with a known preset or SELECTOR=RULE with a valid rule and a
+ * known @selector.  What needs a graph (whether a glob matches a layer,
+ * zbox only on a layer fed by the input) is left to ts_lrp_rules_parse. */
+ts_status ts_lrp_rules_check(const char *spec);
+
+/* The presets, in the order of the comment above: returns the name of
+ * preset i, NULL past the last. */
+const char *ts_lrp_preset_name(int i);
+
+/* The rule preset `name` gives a linear layer: is_conv tells conv2d from
+ * fc, is_first a layer fed by the input.  false for an unknown preset. */
+bool ts_lrp_preset_rule(const char *name, bool is_conv, bool is_first, ts_lrp_rule *out);
+
 #endif

@@ -174,6 +174,25 @@ bool ts_figure_panel_to_crop(const ts_inspect *r, ts_panel p, double w, double h
     return *cx >= -0.5 && *cy >= -0.5 && *cx < r->crop.width - 0.5 && *cy < r->crop.height - 0.5;
 }
 
+int ts_figure_act_map_at(const ts_inspect *r, ts_panel p, double w, double h, double px, double py)
+{
+    if (p != TS_PANEL_ACT_A && p != TS_PANEL_ACT_B) return -1;
+    const ts_inspect_model *m = &r->model[p == TS_PANEL_ACT_B ? 1 : 0];
+    const ts_act_grid *g = &m->act;
+    if (!m->present || m->error[0] || !g->v || g->cols < 1 || g->cell_w < 1 || g->cell_h < 1) return -1;
+    /* the same geometry as draw_image() gives the grid in the panel */
+    layout l = layout_for(w, h);
+    double sc = l.side / fmax(g->w, g->h);
+    double gx = (px - (l.px + (l.side - g->w * sc) / 2)) / sc;
+    double gy = (py - (l.py + (l.side - g->h * sc) / 2)) / sc;
+    if (!(gx >= 0 && gy >= 0 && gx < g->w && gy < g->h)) return -1;
+    /* gaps and empty cells are NaN in the grid; map pixels never are */
+    if (isnan(g->v[(size_t)gy * g->w + (size_t)gx])) return -1;
+    int gap = g->cols > 1 ? (g->w - g->cols * g->cell_w) / (g->cols - 1) : 0;
+    int col = (int)gx / (g->cell_w + gap), row = (int)gy / (g->cell_h + gap);
+    return row * g->cols + col;
+}
+
 /* The iBUG 68-point contours: jaw, brows, nose bridge, lower nose, eyes
  * (closed), outer and inner lips (closed). */
 static const struct { int a, b; bool closed; } contours[] = {

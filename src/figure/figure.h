@@ -66,6 +66,12 @@ void ts_figure_draw_panel(cairo_t *cr, const ts_inspect *r, ts_panel p, double w
 bool ts_figure_panel_to_crop(const ts_inspect *r, ts_panel p, double w, double h, double px,
                              double py, double *cx, double *cy);
 
+/* Index k of the activation map under point (px, py) of an activation
+ * panel (TS_PANEL_ACT_A/B) drawn at w x h, for clicks; -1 on the gaps
+ * between maps, the grid's empty cells, outside the grid, for a model
+ * without a grid, and for any other panel. */
+int ts_figure_act_map_at(const ts_inspect *r, ts_panel p, double w, double h, double px, double py);
+
 /* A figure of n_faces rows x n_panels columns, written atomically to
  * `path`; the format follows the extension (.png, .svg, .pdf).  dpi sets
  * the PNG's resolution (panels are 2.2 inches wide).  When sidecar_json is
