@@ -74,6 +74,16 @@ void ts_backend_cuda_close(void *ctx);
 ts_status ts_backend_cuda_sgd(void *ctx, float *w, const float *g, float *v, size_t n, float lr,
                               float momentum, float decay);
 
+/* A(x,y) on the GPU (kernels/amap.cu; issue 5): the nearest-landmark map
+ * of face/amap.h, byte-identical to ts_amap_reference.  x, y: k host
+ * floats (1 <= k <= 255, finite, |v| <= 1e7); out: width*height host
+ * bytes, row-major (H,W); sides 1..16384.  TS_ERR_ARG like the CPU,
+ * TS_ERR_OOM when the device is full, TS_ERR_DEVICE on a CUDA failure.
+ * Face code reaches it through ts_amap_compute_on (face/amap-device.h),
+ * which falls back to the CPU. */
+ts_status ts_backend_cuda_amap(void *ctx, const float *x, const float *y, int k, int width, int height,
+                               uint8_t *out);
+
 /* Threads used by the CPU backend's BLAS and loops (0 = all cores). */
 void ts_cpu_set_threads(int n);
 

@@ -1,41 +1,67 @@
 /* cuda-backend.c - the CUDA backend: the ts_backend table of backend.h on
  * one NVIDIA GPU, op for op like the CPU reference (backend/cpu/).
  *
- *   conv2d      cuDNN cudnnConvolutionForward / BackwardData / BackwardFilter;
- *               algorithms picked once per shape with the _v7 heuristics and
- *               cached in the context; one workspace, grown to the largest
- *               need and reused by every call; groups through
- *               cudnnSetConvolutionGroupCount; asymmetric padding by an
- *               explicit zero-padded copy of the input (kernels/conv2d.cu at the top level
- *               says why cropping is not enough); bias by our kernels.
+ *   conv2d      cuDNN's graph ("backend") API, one operation per graph:
+ *               CONVOLUTION_FORWARD, _BACKWARD_DATA and _BACKWARD_FILTER.
+ *               For each (kind, N,C,H,W, K, kernel, stride, pad, groups,
+ *               pointer alignment) an execution plan is chosen once with
+ *               the CUDNN_HEUR_MODE_A heuristics (FALLBACK when A offers
+ *               nothing that finalizes) and cached in the context; one
+ *               workspace, grown to the largest plan's need and reused by
+ *               every call; groups are expressed by the filter's channel
+ *               count C/groups (the graph API infers them); asymmetric
+ *               padding by an explicit zero-padded copy of the input
+ *               (kernels/conv2d.cu says why cropping is not enough); bias
+ *               by our kernels.
  *   fc          cuBLAS SGEMM (row-major NCHW read as column-major, see
  *               cuda_fc_forward), bias by our kernels.
  *   the rest    our kernels (kernels/<stem>.cu, launchers in cuda-ops.h).
  * Backward ACCUMULATES, as backend.h requires: beta = 1 in every cuDNN and
- * cuBLAS call that writes a gradient, += in every kernel.
+ * cuBLAS call that writes a gradient, += in every kernel.  Should no cuDNN
+ * engine accept beta = 1 for a shape, the plan is rebuilt with beta = 0
+ * into a scratch buffer that our add kernel folds in (conv_plan.via_scratch).
+ *
+ * Only non-deprecated cuDNN entry points (STYLE.md): this file defines
+ * CUDNN_WARN_DEPRECATED before including cudnn.h and turns the deprecation
+ * warning into an error, so the legacy convolution API (descriptors,
+ * cudnnConvolution*, the _v7 heuristics) and the deprecated handle
+ * attributes of operation graphs and plans cannot creep back.  From cuDNN
+ * 9.8 the handle reaches the heuristics through a DEVICEPROP descriptor;
+ * older cuDNN 9 releases take it on the operation graph (not deprecated
+ * there).
  *
  * Errors: every CUDA, cuBLAS and cuDNN status is checked and turned into a
- * ts_status naming the call and the layer; running out of device memory is
- * TS_ERR_OOM (arenas, workspace, scratch), never an abort.  No managed
- * memory: arenas are cudaMalloc'ed, host data moves by explicit copies.
+ * ts_status naming the call, the layer and, for convolutions, the shape;
+ * running out of device memory is TS_ERR_OOM (arenas, workspace, scratch,
+ * cuDNN's own allocations), never an abort.  No managed memory: arenas are
+ * cudaMalloc'ed, host data moves by explicit copies.
  *
- * Numerics: by default convolutions and GEMMs run in strict float32
- * (CUDNN_FMA_MATH, cuBLAS default math), so results match the CPU within
- * the op test's tolerances.  TS_CUDA_TF32=1 in the environment allows TF32
- * tensor cores (PyTorch's default for convolutions), faster and ~1e-3
- * relative.
- *
- * Note on "deprecated": cuDNN 9 marks its whole legacy convolution API
- * (descriptors, cudnnConvolution*, the _v7 heuristics) CUDNN_DEPRECATED in
- * favour of the graph/backend API.  It is still shipped and supported in
- * cuDNN 9; moving to cudnnBackend* execution plans is future work.
+ * Numerics: by default convolutions and GEMMs run in strict float32: engine
+ * configurations whose numerical notes say TENSOR_CORE (TF32 on float
+ * data), DOWN_CONVERT_INPUTS or REDUCED_PRECISION_REDUCTION are skipped,
+ * and cuBLAS keeps its default math, so results match the CPU within the
+ * op test's tolerances.  Only when a shape has no strict engine at all is
+ * the first other one taken (conv_plan.relaxed).  TS_CUDA_TF32=1 in the
+ * environment allows TF32 tensor cores (PyTorch's default for
+ * convolutions), faster and ~1e-3 relative.
  *
  * Threads: one context serves one thread at a time (one stream, one
  * workspace, one plan cache).
  */
+#define CUDNN_WARN_DEPRECATED 1
+
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
-#include <cudnn.h>
+/* Only the graph library's header: the legacy convolution API (cudnn_cnn.h)
+ * is not even declared here.  cudnn_graph.h itself names one deprecated
+ * type in a deprecated declaration, hence the quiet include; from the line
+ * after it on, any use of a deprecated cuDNN name is a compile error. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+#include <cudnn_graph.h>
+#pragma GCC diagnostic pop
+#pragma GCC diagnostic error "-Wdeprecated-declarations"
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -43,21 +69,56 @@
 #include "../backend.h"
 #include "cuda-ops.h"
 
-/* Largest workspace one convolution algorithm may ask for. */
+/* Largest workspace one convolution plan may ask for. */
 #define CUDA_WS_LIMIT ((size_t)1 << 30)
+/* Engine configurations asked from one heuristics query. */
+#define CONV_MAX_CFGS 64
+
+/* From cuDNN 9.8 the graph API takes the device through a DEVICEPROP
+ * descriptor, and the handle attributes are deprecated (9.x later). */
+#if CUDNN_VERSION >= 90800
+#define TS_CUDNN_DEVICEPROP 1
+#else
+#define TS_CUDNN_DEVICEPROP 0
+#endif
+
+typedef enum conv_kind { CONV_FWD = 0, CONV_BWD_DATA, CONV_BWD_FILTER } conv_kind;
+
+/* The geometry of one convolution as cuDNN sees it: the input is the
+ * padded copy when the node's padding is asymmetric (then ph = pw = 0). */
+typedef struct conv_geom {
+    int N, C, H, W;    /* convolved input */
+    int K, CG, KH, KW; /* filter (K, C/groups, KH, KW) */
+    int S, ph, pw, G;  /* stride, symmetric padding, groups */
+    int OH, OW;        /* output */
+    int asym;          /* input copied into a zero-padded buffer */
+    int HP, WP;        /* that buffer's size when asym */
+} conv_geom;
+
+/* The plan cache key: the kind, the geometry, and the pointer alignment the
+ * plan was made for (16 bytes when all three tensors are 16-byte aligned,
+ * 4 otherwise, e.g. the op test's views behind guard floats).  asym is part
+ * of it because an asymmetric node's backward-data plan overwrites (beta 0)
+ * where a symmetric node of the same padded geometry accumulates. */
+typedef struct conv_key {
+    int kind, N, C, H, W, K, KH, KW, S, ph, pw, G, align, asym;
+} conv_key;
+
+#define PLAN_KEEP 10
 
 typedef struct conv_plan {
-    int key[13]; /* N C H W O KH KW S pt pb pl pr G */
-    int asym;    /* 1: input copied into a zero-padded buffer, pad 0 */
-    int HP, WP;  /* padded input size when asym */
-    cudnnTensorDescriptor_t xd, yd;
-    cudnnFilterDescriptor_t wd;
-    cudnnConvolutionDescriptor_t cd;
-    cudnnConvolutionFwdAlgo_t fwd;
-    cudnnConvolutionBwdDataAlgo_t bwd_data;
-    cudnnConvolutionBwdFilterAlgo_t bwd_filter;
-    size_t ws_fwd, ws_data, ws_filter;
-    int have_bwd; /* backward algorithms chosen */
+    conv_key key;
+    cudnnBackendDescriptor_t plan;
+    /* Descriptors the plan was built from, kept alive with it (the API does
+     * not promise that a finalized plan owns copies). */
+    cudnnBackendDescriptor_t keep[PLAN_KEEP];
+    int n_keep;
+    size_t ws;       /* workspace bytes */
+    int via_scratch; /* beta = 0 into scratch, folded in by cuda_add_inplace */
+    int relaxed;     /* no strict-float32 engine: a TF32/reduced one is used */
+    /* Variant pack of the last call, rebuilt when a pointer changes. */
+    cudnnBackendDescriptor_t vp;
+    void *vp_ptr[3], *vp_ws;
 } conv_plan;
 
 typedef struct cuda_ctx {
@@ -65,12 +126,15 @@ typedef struct cuda_ctx {
     cudaStream_t stream;
     cublasHandle_t blas;
     cudnnHandle_t dnn;
+    cudnnBackendDescriptor_t devprop; /* cuDNN >= 9.8; NULL otherwise */
     int tf32;
     void *ws;
     size_t ws_size;
-    float *scratch[2]; /* padded input, padded input gradient */
-    size_t scratch_cap[2];
-    conv_plan *plans;
+    /* 0: padded input, 1: padded input gradient, 2: a beta = 0 result
+     * (via_scratch plans), 3: A(x,y) map (ts_backend_cuda_amap) */
+    float *scratch[4];
+    size_t scratch_cap[4];
+    conv_plan **plans;
     int n_plans, cap_plans;
 } cuda_ctx;
 
@@ -92,6 +156,17 @@ static ts_status dnn_fail(cudnnStatus_t e, const char *what, const char *layer)
                        ? TS_ERR_OOM
                        : TS_ERR_DEVICE;
     return ts_error(st, "cudnn: layer '%s': %s: %s", layer ? layer : "-", what, cudnnGetErrorString(e));
+}
+
+/* The same for convolutions, whose `what` names the op and the shape
+ * (conv_what). */
+static ts_status dnn_fail_at(cudnnStatus_t e, const char *call, const char *what)
+{
+    ts_status st = e == CUDNN_STATUS_INTERNAL_ERROR_DEVICE_ALLOCATION_FAILED ||
+                           e == CUDNN_STATUS_INTERNAL_ERROR_HOST_ALLOCATION_FAILED
+                       ? TS_ERR_OOM
+                       : TS_ERR_DEVICE;
+    return ts_error(st, "cudnn: %s: %s: %s", what, call, cudnnGetErrorString(e));
 }
 
 static ts_status blas_fail(cublasStatus_t e, const char *what, const char *layer)
@@ -202,165 +277,447 @@ static ts_status cuda_zero(void *vctx, float *dst, size_t floats)
     return TS_OK;
 }
 
-/* ---- conv2d: plans -------------------------------------------------------- */
+/* ---- conv2d: cuDNN graph API plans ----------------------------------------- */
 
-static void plan_destroy(conv_plan *p)
+static const char *const CONV_KIND_NAME[] = { "forward", "backward-data", "backward-filter" };
+
+/* "conv2d 'conv1' forward (N,C,H,W)=(2,3,35,35) K=8 11x11 s4 pad 0,0 g1"
+ * for error messages. */
+static const char *conv_what(char *buf, size_t len, const char *L, conv_kind kind, const conv_geom *g)
 {
-    if (p->xd) cudnnDestroyTensorDescriptor(p->xd);
-    if (p->yd) cudnnDestroyTensorDescriptor(p->yd);
-    if (p->wd) cudnnDestroyFilterDescriptor(p->wd);
-    if (p->cd) cudnnDestroyConvolutionDescriptor(p->cd);
-    memset(p, 0, sizeof *p);
+    snprintf(buf, len, "conv2d '%s' %s (N,C,H,W)=(%d,%d,%d,%d) K=%d %dx%d s%d pad %d,%d g%d%s", L ? L : "-",
+             CONV_KIND_NAME[kind], g->N, g->C, g->H, g->W, g->K, g->KH, g->KW, g->S, g->ph, g->pw, g->G,
+             g->asym ? " (asymmetric pads, input padded)" : "");
+    return buf;
 }
 
-/* Ensures the shared workspace holds `bytes`; 0 on success. */
+static void plan_free(conv_plan *p)
+{
+    if (!p) return;
+    if (p->vp) cudnnBackendDestroyDescriptor(p->vp);
+    if (p->plan) cudnnBackendDestroyDescriptor(p->plan);
+    for (int i = p->n_keep - 1; i >= 0; i--)
+        if (p->keep[i]) cudnnBackendDestroyDescriptor(p->keep[i]);
+    free(p);
+}
+
+/* Ensures the shared workspace holds `bytes`; 1 on success. */
 static int ws_fits(cuda_ctx *c, size_t bytes)
 {
     if (bytes > CUDA_WS_LIMIT) return 0;
     return grow(&c->ws, &c->ws_size, bytes, "cuDNN workspace") == TS_OK;
 }
 
-/* The cached plan of this convolution shape, made on first use. */
-static ts_status conv_plan_get(cuda_ctx *c, const ts_op_args *a, conv_plan **out)
+/* Creates a descriptor of `type` and records it in p->keep. */
+static cudnnStatus_t keep_new(conv_plan *p, cudnnBackendDescriptorType_t type, cudnnBackendDescriptor_t *d)
 {
-    const ts_node *nd = a->node;
-    const ts_tensor *x = a->in[0], *w = a->weight, *y = a->out;
-    int key[13] = { x->n, x->c, x->h, x->w, w->n, w->h, w->w, nd->stride,
-                    nd->pad_t, nd->pad_b, nd->pad_l, nd->pad_r, nd->groups };
+    *d = NULL;
+    if (p->n_keep == PLAN_KEEP) return CUDNN_STATUS_BAD_PARAM; /* a bug here, reported as such */
+    cudnnStatus_t e = cudnnBackendCreateDescriptor(type, d);
+    if (e == CUDNN_STATUS_SUCCESS) p->keep[p->n_keep++] = *d;
+    return e;
+}
+
+/* A finalized NCHW float tensor descriptor (packed strides). */
+static cudnnStatus_t tensor_desc(conv_plan *p, cudnnBackendDescriptor_t *d, int64_t uid, int n, int c, int h,
+                                 int w, int64_t align)
+{
+    int64_t dims[4] = { n, c, h, w };
+    int64_t strides[4] = { (int64_t)c * h * w, (int64_t)h * w, w, 1 };
+    cudnnDataType_t dt = CUDNN_DATA_FLOAT;
+    cudnnStatus_t e;
+    if ((e = keep_new(p, CUDNN_BACKEND_TENSOR_DESCRIPTOR, d)) != CUDNN_STATUS_SUCCESS ||
+        (e = cudnnBackendSetAttribute(*d, CUDNN_ATTR_TENSOR_DATA_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &dt)) !=
+            CUDNN_STATUS_SUCCESS ||
+        (e = cudnnBackendSetAttribute(*d, CUDNN_ATTR_TENSOR_DIMENSIONS, CUDNN_TYPE_INT64, 4, dims)) !=
+            CUDNN_STATUS_SUCCESS ||
+        (e = cudnnBackendSetAttribute(*d, CUDNN_ATTR_TENSOR_STRIDES, CUDNN_TYPE_INT64, 4, strides)) !=
+            CUDNN_STATUS_SUCCESS ||
+        (e = cudnnBackendSetAttribute(*d, CUDNN_ATTR_TENSOR_UNIQUE_ID, CUDNN_TYPE_INT64, 1, &uid)) !=
+            CUDNN_STATUS_SUCCESS ||
+        (e = cudnnBackendSetAttribute(*d, CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, CUDNN_TYPE_INT64, 1, &align)) !=
+            CUDNN_STATUS_SUCCESS)
+        return e;
+    return cudnnBackendFinalize(*d);
+}
+
+/* Tensor unique ids of the variant pack: the input side, the filter side
+ * and the output side of every kind (x|dx, w|dw, y|dy). */
+enum { UID_X = 1, UID_W = 2, UID_Y = 3 };
+
+/* The finalized operation graph of one convolution of `kind` whose result
+ * is scaled by beta (0 overwrite, 1 accumulate). */
+static cudnnStatus_t conv_graph(cuda_ctx *c, conv_plan *p, conv_kind kind, const conv_geom *g, float beta,
+                                cudnnBackendDescriptor_t *graph)
+{
+    int64_t al = p->key.align;
+    cudnnBackendDescriptor_t x, w, y, cv, op;
+    cudnnStatus_t e;
+    if ((e = tensor_desc(p, &x, UID_X, g->N, g->C, g->H, g->W, al)) != CUDNN_STATUS_SUCCESS ||
+        (e = tensor_desc(p, &w, UID_W, g->K, g->CG, g->KH, g->KW, al)) != CUDNN_STATUS_SUCCESS ||
+        (e = tensor_desc(p, &y, UID_Y, g->N, g->K, g->OH, g->OW, al)) != CUDNN_STATUS_SUCCESS)
+        return e;
+    {
+        cudnnDataType_t comp = CUDNN_DATA_FLOAT;
+        cudnnConvolutionMode_t mode = CUDNN_CROSS_CORRELATION;
+        int64_t dims = 2, dil[2] = { 1, 1 }, str[2] = { g->S, g->S }, pad[2] = { g->ph, g->pw };
+        if ((e = keep_new(p, CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR, &cv)) != CUDNN_STATUS_SUCCESS ||
+            (e = cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_COMP_TYPE, CUDNN_TYPE_DATA_TYPE, 1, &comp)) !=
+                CUDNN_STATUS_SUCCESS ||
+            (e = cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_CONV_MODE, CUDNN_TYPE_CONVOLUTION_MODE, 1,
+                                          &mode)) != CUDNN_STATUS_SUCCESS ||
+            (e = cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, CUDNN_TYPE_INT64, 1, &dims)) !=
+                CUDNN_STATUS_SUCCESS ||
+            (e = cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_DILATIONS, CUDNN_TYPE_INT64, 2, dil)) !=
+                CUDNN_STATUS_SUCCESS ||
+            (e = cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, CUDNN_TYPE_INT64, 2, str)) !=
+                CUDNN_STATUS_SUCCESS ||
+            (e = cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, CUDNN_TYPE_INT64, 2, pad)) !=
+                CUDNN_STATUS_SUCCESS ||
+            (e = cudnnBackendSetAttribute(cv, CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, CUDNN_TYPE_INT64, 2, pad)) !=
+                CUDNN_STATUS_SUCCESS ||
+            (e = cudnnBackendFinalize(cv)) != CUDNN_STATUS_SUCCESS)
+            return e;
+    }
+    /* The three kinds differ only in the descriptor type and the names of
+     * their attributes; the tensors keep their roles (x|dx, w|dw, y|dy). */
+    static const cudnnBackendDescriptorType_t type[3] = {
+        CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR,
+        CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR,
+        CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR,
+    };
+    static const cudnnBackendAttributeName_t attr[3][6] = {
+        /* alpha, beta, conv, x, w, y */
+        { CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA,
+          CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
+          CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W, CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y },
+        { CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA,
+          CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX,
+          CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY },
+        { CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA,
+          CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X,
+          CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW, CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY },
+    };
+    const cudnnBackendAttributeName_t *A = attr[kind];
+    float alpha = 1.0f;
+    if ((e = keep_new(p, type[kind], &op)) != CUDNN_STATUS_SUCCESS ||
+        (e = cudnnBackendSetAttribute(op, A[0], CUDNN_TYPE_FLOAT, 1, &alpha)) != CUDNN_STATUS_SUCCESS ||
+        (e = cudnnBackendSetAttribute(op, A[1], CUDNN_TYPE_FLOAT, 1, &beta)) != CUDNN_STATUS_SUCCESS ||
+        (e = cudnnBackendSetAttribute(op, A[2], CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cv)) != CUDNN_STATUS_SUCCESS ||
+        (e = cudnnBackendSetAttribute(op, A[3], CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &x)) != CUDNN_STATUS_SUCCESS ||
+        (e = cudnnBackendSetAttribute(op, A[4], CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &w)) != CUDNN_STATUS_SUCCESS ||
+        (e = cudnnBackendSetAttribute(op, A[5], CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &y)) != CUDNN_STATUS_SUCCESS ||
+        (e = cudnnBackendFinalize(op)) != CUDNN_STATUS_SUCCESS)
+        return e;
+    if ((e = keep_new(p, CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR, graph)) != CUDNN_STATUS_SUCCESS ||
+        (e = cudnnBackendSetAttribute(*graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                                      &op)) != CUDNN_STATUS_SUCCESS)
+        return e;
+#if !TS_CUDNN_DEVICEPROP
+    /* cuDNN < 9.8: the graph needs the handle (the attribute is current
+     * there; later releases deprecate it for the DEVICEPROP descriptor). */
+    if ((e = cudnnBackendSetAttribute(*graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &c->dnn)) !=
+        CUDNN_STATUS_SUCCESS)
+        return e;
+#else
+    (void)c;
+#endif
+    return cudnnBackendFinalize(*graph);
+}
+
+/* Whether engine configuration `cfg` computes in strict float32: none of
+ * the notes that mean TF32 tensor cores or reduced precision (TF32 is let
+ * through when the context allows it).  0 also when the notes cannot be
+ * read. */
+static int cfg_strict(const cuda_ctx *c, cudnnBackendDescriptor_t cfg)
+{
+    cudnnBackendDescriptor_t eng = NULL;
+    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &eng) != CUDNN_STATUS_SUCCESS) return 0;
+    cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
+    int64_t n = 0;
+    int ok = cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n,
+                                      &eng) == CUDNN_STATUS_SUCCESS &&
+             cudnnBackendGetAttribute(eng, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
+                                      CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &n, notes) == CUDNN_STATUS_SUCCESS;
+    for (int64_t i = 0; ok && i < n && i < CUDNN_NUMERICAL_NOTE_TYPE_COUNT; i++)
+        if (notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
+            notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION ||
+            (notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE && !c->tf32))
+            ok = 0;
+    cudnnBackendDestroyDescriptor(eng);
+    return ok;
+}
+
+/* Why no plan was made, for the error message. */
+typedef struct plan_search {
+    cudnnStatus_t last;   /* last failing cuDNN status */
+    const char *last_call;
+    size_t ws_wanted;     /* smallest workspace of a plan that did not fit */
+    int finalized;        /* plans that finalized (but did not fit) */
+    int skipped_numerics; /* configurations skipped for their numerics */
+} plan_search;
+
+static void search_fail(plan_search *s, cudnnStatus_t e, const char *call)
+{
+    s->last = e;
+    s->last_call = call;
+}
+
+/* Tries the configurations of heuristics `mode` on `graph` in their order
+ * and keeps the first whose plan finalizes and whose workspace fits (the
+ * shared workspace is grown to it).  relaxed = 0 skips configurations that
+ * are not strict float32 (cfg_strict).  1 when p->plan was set. */
+static int plan_from_heuristics(cuda_ctx *c, conv_plan *p, cudnnBackendDescriptor_t graph,
+                                cudnnBackendHeurMode_t mode, int relaxed, plan_search *s)
+{
+    cudnnBackendDescriptor_t heur = NULL, cfg[CONV_MAX_CFGS] = { 0 };
+    int64_t count = 0, got = 0;
+    int found = 0, made = 0;
+    cudnnStatus_t e;
+    if ((e = cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR, &heur)) != CUDNN_STATUS_SUCCESS) {
+        search_fail(s, e, "cudnnBackendCreateDescriptor(ENGINEHEUR)");
+        return 0;
+    }
+    if ((e = cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, CUDNN_TYPE_BACKEND_DESCRIPTOR,
+                                      1, &graph)) != CUDNN_STATUS_SUCCESS ||
+        (e = cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_MODE, CUDNN_TYPE_HEUR_MODE, 1, &mode)) !=
+            CUDNN_STATUS_SUCCESS) {
+        search_fail(s, e, "cudnnBackendSetAttribute(ENGINEHEUR)");
+        goto out;
+    }
+#if TS_CUDNN_DEVICEPROP
+    if (c->devprop &&
+        (e = cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_DEVICEPROP, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+                                      &c->devprop)) != CUDNN_STATUS_SUCCESS) {
+        search_fail(s, e, "cudnnBackendSetAttribute(ENGINEHEUR_DEVICEPROP)");
+        goto out;
+    }
+#endif
+    if ((e = cudnnBackendFinalize(heur)) != CUDNN_STATUS_SUCCESS) {
+        search_fail(s, e, "cudnnBackendFinalize(ENGINEHEUR)");
+        goto out;
+    }
+    if ((e = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 0,
+                                      &count, NULL)) != CUDNN_STATUS_SUCCESS) {
+        search_fail(s, e, "cudnnBackendGetAttribute(ENGINEHEUR_RESULTS count)");
+        goto out;
+    }
+    if (count > CONV_MAX_CFGS) count = CONV_MAX_CFGS;
+    for (made = 0; made < count; made++)
+        if ((e = cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINECFG_DESCRIPTOR, &cfg[made])) !=
+            CUDNN_STATUS_SUCCESS) {
+            search_fail(s, e, "cudnnBackendCreateDescriptor(ENGINECFG)");
+            goto out;
+        }
+    if (count > 0 && (e = cudnnBackendGetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_RESULTS,
+                                                   CUDNN_TYPE_BACKEND_DESCRIPTOR, count, &got, cfg)) !=
+                         CUDNN_STATUS_SUCCESS) {
+        search_fail(s, e, "cudnnBackendGetAttribute(ENGINEHEUR_RESULTS)");
+        goto out;
+    }
+    for (int64_t i = 0; i < got && i < count && !found; i++) {
+        if (!relaxed && !cfg_strict(c, cfg[i])) {
+            s->skipped_numerics++;
+            continue;
+        }
+        cudnnBackendDescriptor_t plan = NULL;
+        int64_t ws = 0, n = 0;
+        if ((e = cudnnBackendCreateDescriptor(CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR, &plan)) !=
+            CUDNN_STATUS_SUCCESS) {
+            search_fail(s, e, "cudnnBackendCreateDescriptor(EXECUTION_PLAN)");
+            break;
+        }
+        if ((e = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+                                          CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &cfg[i])) != CUDNN_STATUS_SUCCESS ||
+#if !TS_CUDNN_DEVICEPROP
+            (e = cudnnBackendSetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_HANDLE, CUDNN_TYPE_HANDLE, 1,
+                                          &c->dnn)) != CUDNN_STATUS_SUCCESS ||
+#endif
+            (e = cudnnBackendFinalize(plan)) != CUDNN_STATUS_SUCCESS) {
+            /* Usually NOT_SUPPORTED for this shape: the next one may do. */
+            search_fail(s, e, "cudnnBackendFinalize(EXECUTION_PLAN)");
+            cudnnBackendDestroyDescriptor(plan);
+            continue;
+        }
+        if ((e = cudnnBackendGetAttribute(plan, CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE, CUDNN_TYPE_INT64, 1, &n,
+                                          &ws)) != CUDNN_STATUS_SUCCESS ||
+            ws < 0) {
+            search_fail(s, e, "cudnnBackendGetAttribute(EXECUTION_PLAN_WORKSPACE_SIZE)");
+            cudnnBackendDestroyDescriptor(plan);
+            continue;
+        }
+        s->finalized++;
+        if (!ws_fits(c, (size_t)ws)) {
+            if (!s->ws_wanted || (size_t)ws < s->ws_wanted) s->ws_wanted = (size_t)ws;
+            cudnnBackendDestroyDescriptor(plan);
+            continue;
+        }
+        p->plan = plan;
+        p->ws = (size_t)ws;
+        p->relaxed = relaxed;
+        /* The plan's configuration stays alive with it. */
+        TS_ASSERT(p->n_keep < PLAN_KEEP);
+        p->keep[p->n_keep++] = cfg[i];
+        cfg[i] = NULL;
+        found = 1;
+    }
+out:
+    for (int i = 0; i < made; i++)
+        if (cfg[i]) cudnnBackendDestroyDescriptor(cfg[i]);
+    if (found) {
+        TS_ASSERT(p->n_keep < PLAN_KEEP);
+        p->keep[p->n_keep++] = heur;
+    } else {
+        cudnnBackendDestroyDescriptor(heur);
+    }
+    return found;
+}
+
+/* The cached plan of (kind, geometry, alignment), made on first use. */
+static ts_status conv_plan_get(cuda_ctx *c, conv_kind kind, const conv_geom *g, int align, const char *L,
+                               conv_plan **out)
+{
+    conv_key key = { kind, g->N, g->C, g->H, g->W, g->K, g->KH, g->KW, g->S, g->ph, g->pw, g->G, align, g->asym };
     for (int i = 0; i < c->n_plans; i++)
-        if (!memcmp(c->plans[i].key, key, sizeof key)) {
-            *out = &c->plans[i];
+        if (!memcmp(&c->plans[i]->key, &key, sizeof key)) {
+            *out = c->plans[i];
             return TS_OK;
         }
     if (c->n_plans == c->cap_plans) {
         int cap = c->cap_plans ? 2 * c->cap_plans : 16;
-        conv_plan *np = realloc(c->plans, (size_t)cap * sizeof *np);
+        conv_plan **np = realloc(c->plans, (size_t)cap * sizeof *np);
         if (!np) return ts_error(TS_ERR_OOM, "cuda: no memory for convolution plans");
         c->plans = np;
         c->cap_plans = cap;
     }
-    conv_plan *p = &c->plans[c->n_plans];
-    memset(p, 0, sizeof *p);
-    memcpy(p->key, key, sizeof key);
-    const char *L = nd->name;
-    p->asym = nd->pad_t != nd->pad_b || nd->pad_l != nd->pad_r;
-    int ph = p->asym ? 0 : nd->pad_t, pw = p->asym ? 0 : nd->pad_l;
-    int H = x->h, W = x->w;
-    if (p->asym) {
-        p->HP = H + nd->pad_t + nd->pad_b;
-        p->WP = W + nd->pad_l + nd->pad_r;
-        H = p->HP;
-        W = p->WP;
-    }
-    ts_status st = TS_OK;
-    cudnnStatus_t e;
-#define PLAN_TRY(call)                                                      \
-    do {                                                                    \
-        if ((e = (call)) != CUDNN_STATUS_SUCCESS) {                         \
-            st = dnn_fail(e, #call, L);                                     \
-            goto fail;                                                      \
-        }                                                                   \
-    } while (0)
-    PLAN_TRY(cudnnCreateTensorDescriptor(&p->xd));
-    PLAN_TRY(cudnnCreateTensorDescriptor(&p->yd));
-    PLAN_TRY(cudnnCreateFilterDescriptor(&p->wd));
-    PLAN_TRY(cudnnCreateConvolutionDescriptor(&p->cd));
-    PLAN_TRY(cudnnSetTensor4dDescriptor(p->xd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, x->n, x->c, H, W));
-    PLAN_TRY(cudnnSetTensor4dDescriptor(p->yd, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, y->n, y->c, y->h, y->w));
-    PLAN_TRY(cudnnSetFilter4dDescriptor(p->wd, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, w->n, w->c, w->h, w->w));
-    PLAN_TRY(cudnnSetConvolution2dDescriptor(p->cd, ph, pw, nd->stride, nd->stride, 1, 1,
-                                             CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
-    PLAN_TRY(cudnnSetConvolutionGroupCount(p->cd, nd->groups));
-    PLAN_TRY(cudnnSetConvolutionMathType(p->cd, c->tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
-    {
-        int on, oc, oh, ow;
-        PLAN_TRY(cudnnGetConvolution2dForwardOutputDim(p->cd, p->xd, p->wd, &on, &oc, &oh, &ow));
-        if (on != y->n || oc != y->c || oh != y->h || ow != y->w) {
-            st = ts_error(TS_ERR_SHAPE, "conv2d '%s': cuDNN computes (%d,%d,%d,%d), the graph (%d,%d,%d,%d)", L,
-                          on, oc, oh, ow, y->n, y->c, y->h, y->w);
-            goto fail;
-        }
-    }
-    {
-        /* Heuristics, best first; take the first that runs and whose
-         * workspace we can hold. */
-        cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];
-        int n = 0, found = 0;
-        PLAN_TRY(cudnnGetConvolutionForwardAlgorithm_v7(c->dnn, p->xd, p->wd, p->cd, p->yd,
-                                                       CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
-        for (int i = 0; i < n && !found; i++)
-            if (perf[i].status == CUDNN_STATUS_SUCCESS && ws_fits(c, perf[i].memory)) {
-                p->fwd = perf[i].algo;
-                p->ws_fwd = perf[i].memory;
-                found = 1;
+    char what[200];
+    /* Forward overwrites; backward accumulates (beta 1), except backward-data
+     * of a padded input, which writes the padded scratch that
+     * cuda_unpad_add then folds into dx. */
+    float beta = kind == CONV_FWD || (kind == CONV_BWD_DATA && g->asym) ? 0.0f : 1.0f;
+    plan_search s = { CUDNN_STATUS_SUCCESS, NULL, 0, 0, 0 };
+    static const cudnnBackendHeurMode_t modes[2] = { CUDNN_HEUR_MODE_A, CUDNN_HEUR_MODE_FALLBACK };
+    /* In order of preference: strict float32 accumulating in place, strict
+     * through scratch (when no engine takes beta = 1), then the same two
+     * with any numerics (only if some engine was skipped for them). */
+    for (int relaxed = 0; relaxed < 2; relaxed++) {
+        if (relaxed && !s.skipped_numerics) break;
+        for (int attempt = 0; attempt < 2; attempt++) {
+            float b = beta;
+            if (attempt == 1) {
+                if (beta == 0.0f) break;
+                b = 0.0f;
             }
-        if (!found) {
-            st = ts_error(TS_ERR_OOM, "conv2d '%s': no cuDNN forward algorithm fits in device memory", L);
-            goto fail;
+            conv_plan *p = calloc(1, sizeof *p);
+            if (!p) return ts_error(TS_ERR_OOM, "cuda: no memory for a convolution plan");
+            p->key = key;
+            p->via_scratch = attempt == 1;
+            cudnnBackendDescriptor_t graph = NULL;
+            cudnnStatus_t e = conv_graph(c, p, kind, g, b, &graph);
+            if (e != CUDNN_STATUS_SUCCESS) {
+                plan_free(p);
+                /* A graph that cannot even be described is not a matter of
+                 * engines: report it now. */
+                return dnn_fail_at(e, "building the operation graph", conv_what(what, sizeof what, L, kind, g));
+            }
+            int ok = 0;
+            for (int m = 0; m < 2 && !ok; m++) ok = plan_from_heuristics(c, p, graph, modes[m], relaxed, &s);
+            if (ok) {
+                c->plans[c->n_plans++] = p;
+                *out = p;
+                return TS_OK;
+            }
+            plan_free(p);
         }
     }
-    c->n_plans++;
-    *out = p;
-    return TS_OK;
-fail:
-    plan_destroy(p);
-    return st;
-#undef PLAN_TRY
+    conv_what(what, sizeof what, L, kind, g);
+    if (s.finalized)
+        return ts_error(TS_ERR_OOM, "cudnn: %s: no execution plan fits in device memory (smallest workspace %zu MiB)",
+                        what, s.ws_wanted >> 20);
+    if (s.last != CUDNN_STATUS_SUCCESS) return dnn_fail_at(s.last, s.last_call ? s.last_call : "heuristics", what);
+    return ts_error(TS_ERR_UNSUPPORTED, "cudnn: %s: the heuristics offered no engine", what);
 }
 
-static ts_status conv_plan_backward(cuda_ctx *c, conv_plan *p, const char *L)
+/* Runs plan p on (x|dx, w|dw, y|dy) with the shared workspace.  The variant
+ * pack is kept with the plan and rebuilt only when a pointer changed (a
+ * graph reuses the same buffers every step). */
+static ts_status conv_execute(cuda_ctx *c, conv_plan *p, void *x, void *w, void *y, const char *what)
 {
-    if (p->have_bwd) return TS_OK;
-    cudnnConvolutionBwdDataAlgoPerf_t pd[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
-    cudnnConvolutionBwdFilterAlgoPerf_t pf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
-    int n = 0, found = 0;
-    DNN_TRY(cudnnGetConvolutionBackwardDataAlgorithm_v7(c->dnn, p->wd, p->yd, p->cd, p->xd,
-                                                       CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, pd), L);
-    for (int i = 0; i < n && !found; i++)
-        if (pd[i].status == CUDNN_STATUS_SUCCESS && ws_fits(c, pd[i].memory)) {
-            p->bwd_data = pd[i].algo;
-            p->ws_data = pd[i].memory;
-            found = 1;
+    void *ptr[3] = { x, w, y };
+    if (!p->vp || memcmp(p->vp_ptr, ptr, sizeof ptr) || p->vp_ws != c->ws) {
+        if (p->vp) cudnnBackendDestroyDescriptor(p->vp);
+        p->vp = NULL;
+        int64_t uid[3] = { UID_X, UID_W, UID_Y };
+        cudnnBackendDescriptor_t vp = NULL;
+        cudnnStatus_t e;
+        if ((e = cudnnBackendCreateDescriptor(CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR, &vp)) != CUDNN_STATUS_SUCCESS)
+            return dnn_fail_at(e, "cudnnBackendCreateDescriptor(VARIANT_PACK)", what);
+        if ((e = cudnnBackendSetAttribute(vp, CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS, CUDNN_TYPE_INT64, 3, uid)) !=
+                CUDNN_STATUS_SUCCESS ||
+            (e = cudnnBackendSetAttribute(vp, CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS, CUDNN_TYPE_VOID_PTR, 3, ptr)) !=
+                CUDNN_STATUS_SUCCESS ||
+            (e = cudnnBackendSetAttribute(vp, CUDNN_ATTR_VARIANT_PACK_WORKSPACE, CUDNN_TYPE_VOID_PTR, 1, &c->ws)) !=
+                CUDNN_STATUS_SUCCESS ||
+            (e = cudnnBackendFinalize(vp)) != CUDNN_STATUS_SUCCESS) {
+            cudnnBackendDestroyDescriptor(vp);
+            return dnn_fail_at(e, "building the variant pack", what);
         }
-    if (!found) return ts_error(TS_ERR_OOM, "conv2d '%s': no cuDNN backward-data algorithm fits", L);
-    n = 0;
-    found = 0;
-    DNN_TRY(cudnnGetConvolutionBackwardFilterAlgorithm_v7(c->dnn, p->xd, p->yd, p->cd, p->wd,
-                                                         CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n, pf), L);
-    for (int i = 0; i < n && !found; i++)
-        if (pf[i].status == CUDNN_STATUS_SUCCESS && ws_fits(c, pf[i].memory)) {
-            p->bwd_filter = pf[i].algo;
-            p->ws_filter = pf[i].memory;
-            found = 1;
-        }
-    if (!found) return ts_error(TS_ERR_OOM, "conv2d '%s': no cuDNN backward-filter algorithm fits", L);
-    p->have_bwd = 1;
+        p->vp = vp;
+        memcpy(p->vp_ptr, ptr, sizeof ptr);
+        p->vp_ws = c->ws;
+    }
+    cudnnStatus_t e = cudnnBackendExecute(c->dnn, p->plan, p->vp);
+    if (e != CUDNN_STATUS_SUCCESS) return dnn_fail_at(e, "cudnnBackendExecute", what);
     return TS_OK;
 }
 
-static ts_status conv_check(const ts_op_args *a)
+static ts_status conv_check(const ts_op_args *a, conv_geom *g)
 {
     const ts_node *nd = a->node;
-    const ts_tensor *x = a->in[0], *w = a->weight;
+    const ts_tensor *x = a->in[0], *w = a->weight, *y = a->out;
     if (a->n_in != 1 || !want(x) || !want(w))
         return ts_error(TS_ERR_SHAPE, "conv2d '%s': needs one input and a weight", nd->name);
     if (nd->groups < 1 || x->c % nd->groups || w->n % nd->groups || w->c != x->c / nd->groups ||
-        a->out->c != w->n || a->out->n != x->n)
+        y->c != w->n || y->n != x->n)
         return ts_error(TS_ERR_SHAPE, "conv2d '%s': input, weight and groups %d do not fit", nd->name,
                         nd->groups);
     if (nd->has_bias && (!want(a->bias) || ts_tensor_numel(a->bias) != (size_t)w->n))
         return ts_error(TS_ERR_SHAPE, "conv2d '%s': bias must have %d values", nd->name, w->n);
+    if (nd->stride < 1 || nd->pad_t < 0 || nd->pad_b < 0 || nd->pad_l < 0 || nd->pad_r < 0)
+        return ts_error(TS_ERR_SHAPE, "conv2d '%s': stride must be >= 1 and pads >= 0", nd->name);
+    *g = (conv_geom){ .N = x->n, .C = x->c, .H = x->h, .W = x->w, .K = w->n, .CG = w->c, .KH = w->h,
+                      .KW = w->w, .S = nd->stride, .ph = nd->pad_t, .pw = nd->pad_l, .G = nd->groups };
+    g->asym = nd->pad_t != nd->pad_b || nd->pad_l != nd->pad_r;
+    if (g->asym) {
+        g->HP = x->h + nd->pad_t + nd->pad_b;
+        g->WP = x->w + nd->pad_l + nd->pad_r;
+        g->H = g->HP, g->W = g->WP;
+        g->ph = g->pw = 0;
+    }
+    /* The graph API derives nothing for us: the output size must be the
+     * one cross-correlation gives, or cuDNN would reject (or misread) it. */
+    int oh = (g->H + 2 * g->ph - g->KH) / g->S + 1, ow = (g->W + 2 * g->pw - g->KW) / g->S + 1;
+    if (g->H + 2 * g->ph < g->KH || g->W + 2 * g->pw < g->KW || oh != y->h || ow != y->w)
+        return ts_error(TS_ERR_SHAPE, "conv2d '%s': the convolution gives %dx%d, the graph says %dx%d", nd->name,
+                        oh, ow, y->h, y->w);
+    g->OH = oh, g->OW = ow;
     return TS_OK;
 }
 
-/* The padded copy of the input for an asymmetric plan, in scratch 0. */
-static ts_status conv_padded_input(cuda_ctx *c, const ts_op_args *a, const conv_plan *p, const float **xp)
+/* 16 when every pointer is 16-byte aligned, else 4 (float). */
+static int ptr_align(const void *a, const void *b, const void *c)
+{
+    return ((uintptr_t)a | (uintptr_t)b | (uintptr_t)c) % 16 ? 4 : 16;
+}
+
+/* The padded copy of the input for an asymmetric convolution, in scratch 0. */
+static ts_status conv_padded_input(cuda_ctx *c, const ts_op_args *a, const conv_geom *g, const float **xp)
 {
     const ts_node *nd = a->node;
     const ts_tensor *x = a->in[0];
     *xp = x->data;
-    if (!p->asym) return TS_OK;
-    size_t bytes = (size_t)x->n * x->c * p->HP * p->WP * sizeof(float);
+    if (!g->asym) return TS_OK;
+    size_t bytes = (size_t)x->n * x->c * g->HP * g->WP * sizeof(float);
     TS_TRY(grow((void **)&c->scratch[0], &c->scratch_cap[0], bytes, "padded input"));
     CU_TRY(cuda_pad_launch(c->stream, x->data, c->scratch[0], x->n * x->c, x->h, x->w, nd->pad_t, nd->pad_b,
                            nd->pad_l, nd->pad_r), nd->name);
@@ -368,17 +725,33 @@ static ts_status conv_padded_input(cuda_ctx *c, const ts_op_args *a, const conv_
     return TS_OK;
 }
 
+/* Runs a backward plan whose result must be ADDED into `dst` (n floats):
+ * directly when the plan accumulates, through scratch 2 otherwise.
+ * `slot` is the plan's result position (0 x side, 1 w side). */
+static ts_status conv_execute_acc(cuda_ctx *c, conv_plan *p, void *t0, void *t1, void *t2, int slot, float *dst,
+                                  size_t n, const char *what)
+{
+    if (!p->via_scratch) return conv_execute(c, p, t0, t1, t2, what);
+    TS_TRY(grow((void **)&c->scratch[2], &c->scratch_cap[2], n * sizeof(float), "convolution gradient"));
+    if (slot == 0) t0 = c->scratch[2];
+    else t1 = c->scratch[2];
+    TS_TRY(conv_execute(c, p, t0, t1, t2, what));
+    CU_TRY(cuda_add_inplace_launch(c->stream, c->scratch[2], dst, n), what);
+    return TS_OK;
+}
+
 static ts_status cuda_conv2d_forward(cuda_ctx *c, const ts_op_args *a)
 {
-    TS_TRY(conv_check(a));
+    conv_geom g;
+    TS_TRY(conv_check(a, &g));
     const char *L = a->node->name;
-    conv_plan *p;
-    TS_TRY(conv_plan_get(c, a, &p));
     const float *xp;
-    TS_TRY(conv_padded_input(c, a, p, &xp));
-    const float one = 1.0f, zero = 0.0f;
-    DNN_TRY(cudnnConvolutionForward(c->dnn, &one, p->xd, xp, p->wd, a->weight->data, p->cd, p->fwd, c->ws,
-                                    p->ws_fwd, &zero, p->yd, a->out->data), L);
+    TS_TRY(conv_padded_input(c, a, &g, &xp));
+    conv_plan *p;
+    char what[200];
+    conv_what(what, sizeof what, L, CONV_FWD, &g);
+    TS_TRY(conv_plan_get(c, CONV_FWD, &g, ptr_align(xp, a->weight->data, a->out->data), L, &p));
+    TS_TRY(conv_execute(c, p, (void *)xp, a->weight->data, a->out->data, what));
     if (a->node->has_bias)
         CU_TRY(cuda_bias_forward_launch(c->stream, a->out->data, a->bias->data, a->out->n, a->out->c,
                                         (size_t)a->out->h * a->out->w), L);
@@ -387,34 +760,38 @@ static ts_status cuda_conv2d_forward(cuda_ctx *c, const ts_op_args *a)
 
 static ts_status cuda_conv2d_backward(cuda_ctx *c, const ts_op_args *a)
 {
-    TS_TRY(conv_check(a));
+    conv_geom g;
+    TS_TRY(conv_check(a, &g));
     const ts_node *nd = a->node;
     const char *L = nd->name;
     const ts_tensor *x = a->in[0], *dy = a->dout;
+    char what[200];
     conv_plan *p;
-    TS_TRY(conv_plan_get(c, a, &p));
-    TS_TRY(conv_plan_backward(c, p, L));
-    const float one = 1.0f, zero = 0.0f;
     if (nd->has_bias && want(a->dbias))
         CU_TRY(cuda_bias_backward_launch(c->stream, dy->data, a->dbias->data, dy->n, dy->c,
                                          (size_t)dy->h * dy->w), L);
     if (want(a->dweight)) {
         const float *xp;
-        TS_TRY(conv_padded_input(c, a, p, &xp));
-        DNN_TRY(cudnnConvolutionBackwardFilter(c->dnn, &one, p->xd, xp, p->yd, dy->data, p->cd, p->bwd_filter,
-                                               c->ws, p->ws_filter, &one, p->wd, a->dweight->data), L);
+        TS_TRY(conv_padded_input(c, a, &g, &xp));
+        conv_what(what, sizeof what, L, CONV_BWD_FILTER, &g);
+        TS_TRY(conv_plan_get(c, CONV_BWD_FILTER, &g, ptr_align(xp, a->dweight->data, dy->data), L, &p));
+        TS_TRY(conv_execute_acc(c, p, (void *)xp, a->dweight->data, dy->data, 1, a->dweight->data,
+                                ts_tensor_numel(a->dweight), what));
     }
     if (want(a->din[0])) {
-        if (!p->asym) {
-            DNN_TRY(cudnnConvolutionBackwardData(c->dnn, &one, p->wd, a->weight->data, p->yd, dy->data, p->cd,
-                                                 p->bwd_data, c->ws, p->ws_data, &one, p->xd,
-                                                 a->din[0]->data), L);
+        conv_what(what, sizeof what, L, CONV_BWD_DATA, &g);
+        if (!g.asym) {
+            TS_TRY(conv_plan_get(c, CONV_BWD_DATA, &g, ptr_align(a->din[0]->data, a->weight->data, dy->data), L,
+                                 &p));
+            TS_TRY(conv_execute_acc(c, p, a->din[0]->data, a->weight->data, dy->data, 0, a->din[0]->data,
+                                    ts_tensor_numel(a->din[0]), what));
         } else {
-            size_t bytes = (size_t)x->n * x->c * p->HP * p->WP * sizeof(float);
+            size_t bytes = (size_t)x->n * x->c * g.HP * g.WP * sizeof(float);
             TS_TRY(grow((void **)&c->scratch[1], &c->scratch_cap[1], bytes, "padded input gradient"));
-            DNN_TRY(cudnnConvolutionBackwardData(c->dnn, &one, p->wd, a->weight->data, p->yd, dy->data, p->cd,
-                                                 p->bwd_data, c->ws, p->ws_data, &zero, p->xd, c->scratch[1]),
-                    L);
+            TS_TRY(conv_plan_get(c, CONV_BWD_DATA, &g, ptr_align(c->scratch[1], a->weight->data, dy->data), L,
+                                 &p));
+            /* beta = 0 into the padded buffer (conv_plan_get), then += */
+            TS_TRY(conv_execute(c, p, c->scratch[1], a->weight->data, dy->data, what));
             CU_TRY(cuda_unpad_add_launch(c->stream, c->scratch[1], a->din[0]->data, x->n * x->c, x->h, x->w,
                                          nd->pad_t, nd->pad_b, nd->pad_l, nd->pad_r), L);
         }
@@ -700,6 +1077,36 @@ ts_status ts_backend_cuda_sgd(void *vctx, float *w, const float *g, float *v, si
     return TS_OK;
 }
 
+/* ---- A(x,y) ------------------------------------------------------------------ */
+
+ts_status ts_backend_cuda_amap(void *vctx, const float *x, const float *y, int k, int width, int height,
+                               uint8_t *out)
+{
+    cuda_ctx *c = vctx;
+    TS_ASSERT(c && x && y && out);
+    if (k < 1 || k > 255)
+        return ts_error(TS_ERR_ARG, "A(x,y) on the GPU: %d landmarks, expected 1..255", k);
+    if (width < 1 || height < 1 || width > 16384 || height > 16384)
+        return ts_error(TS_ERR_ARG, "A(x,y) on the GPU: size %dx%d out of range (1..16384 per side)", width,
+                        height);
+    for (int j = 0; j < k; j++)
+        if (!(x[j] == x[j] && y[j] == y[j]) || x[j] > 1e7f || x[j] < -1e7f || y[j] > 1e7f || y[j] < -1e7f)
+            return ts_error(TS_ERR_ARG, "A(x,y) on the GPU: landmark %d (%g,%g) is not finite or beyond 1e7", j,
+                            (double)x[j], (double)y[j]);
+    /* scratch 3: the landmarks (2*256 floats, so the map stays aligned),
+     * then the map. */
+    size_t n = (size_t)width * height, head = 2 * 256 * sizeof(float);
+    TS_TRY(grow((void **)&c->scratch[3], &c->scratch_cap[3], head + n, "A(x,y) map"));
+    float *dx = c->scratch[3], *dy = dx + 256;
+    uint8_t *dmap = (uint8_t *)c->scratch[3] + head;
+    CU_TRY(cudaMemcpyAsync(dx, x, (size_t)k * sizeof(float), cudaMemcpyHostToDevice, c->stream), "amap");
+    CU_TRY(cudaMemcpyAsync(dy, y, (size_t)k * sizeof(float), cudaMemcpyHostToDevice, c->stream), "amap");
+    CU_TRY(cuda_amap_launch(c->stream, dx, dy, k, width, height, dmap), "amap");
+    CU_TRY(cudaMemcpyAsync(out, dmap, n, cudaMemcpyDeviceToHost, c->stream), "amap");
+    CU_TRY(cudaStreamSynchronize(c->stream), "amap");
+    return TS_OK;
+}
+
 /* ---- opening and closing ------------------------------------------------------ */
 
 void ts_backend_cuda_close(void *vctx)
@@ -707,10 +1114,11 @@ void ts_backend_cuda_close(void *vctx)
     cuda_ctx *c = vctx;
     if (!c) return;
     if (c->stream) cudaStreamSynchronize(c->stream);
-    for (int i = 0; i < c->n_plans; i++) plan_destroy(&c->plans[i]);
+    for (int i = 0; i < c->n_plans; i++) plan_free(c->plans[i]);
     free(c->plans);
+    if (c->devprop) cudnnBackendDestroyDescriptor(c->devprop);
     if (c->ws) cudaFree(c->ws);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < 4; i++)
         if (c->scratch[i]) cudaFree(c->scratch[i]);
     if (c->dnn) cudnnDestroy(c->dnn);
     if (c->blas) cublasDestroy(c->blas);
@@ -719,9 +1127,9 @@ void ts_backend_cuda_close(void *vctx)
 }
 
 /* Without a GPU, cudaGetDeviceCount() fails (typically "CUDA driver version
- * is insufficient for CUDA runtime version"): that means "no GPU", and
- * ts_backend_select() falls back to the CPU with this message.
- * TS_CUDA_DEVICE picks a device other than 0. */
+ * is insufficient for CUDA runtime version" or "no CUDA-capable device"):
+ * that means "no GPU", and ts_backend_select() falls back to the CPU with
+ * this message.  TS_CUDA_DEVICE picks a device other than 0. */
 ts_status ts_backend_cuda_open(const ts_backend **out, void **ctx)
 {
     int n = 0;
@@ -733,6 +1141,13 @@ ts_status ts_backend_cuda_open(const ts_backend **out, void **ctx)
         return ts_error(TS_ERR_DEVICE, "CUDA: %s", cudaGetErrorString(err));
     }
     if (n == 0) return ts_error(TS_ERR_DEVICE, "CUDA: no device found");
+    /* Built against one cuDNN, run with another: the graph API's handle
+     * rules changed in 9.8 (file comment), so an older runtime is refused
+     * rather than misused. */
+    size_t dnn_version = cudnnGetVersion();
+    if (dnn_version / 10000 != CUDNN_MAJOR || (TS_CUDNN_DEVICEPROP && dnn_version < 90800))
+        return ts_error(TS_ERR_DEVICE, "CUDA: cuDNN %zu found at run time, this build needs %d.x%s", dnn_version,
+                        CUDNN_MAJOR, TS_CUDNN_DEVICEPROP ? " from 9.8 on" : "");
     cuda_ctx *c = calloc(1, sizeof *c);
     if (!c) return ts_error(TS_ERR_OOM, "CUDA: no memory for the backend context");
     const char *dev = getenv("TS_CUDA_DEVICE");
@@ -764,6 +1179,18 @@ ts_status ts_backend_cuda_open(const ts_backend **out, void **ctx)
         st = dnn_fail(de, "creating the cuDNN handle", NULL);
         goto fail;
     }
+#if TS_CUDNN_DEVICEPROP
+    /* The device the heuristics rank engines for.  Optional in the API
+     * (they use the current device without it), so a failure here only
+     * drops the hint. */
+    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_DEVICEPROP_DESCRIPTOR, &c->devprop) == CUDNN_STATUS_SUCCESS &&
+        (cudnnBackendSetAttribute(c->devprop, CUDNN_ATTR_DEVICEPROP_HANDLE, CUDNN_TYPE_HANDLE, 1, &c->dnn) !=
+             CUDNN_STATUS_SUCCESS ||
+         cudnnBackendFinalize(c->devprop) != CUDNN_STATUS_SUCCESS)) {
+        cudnnBackendDestroyDescriptor(c->devprop);
+        c->devprop = NULL;
+    }
+#endif
     *out = &cuda_backend;
     *ctx = c;
     return TS_OK;

@@ -89,6 +89,12 @@ cudaError_t cuda_sgd_update_launch(cudaStream_t s, float *w, const float *g, flo
 /* softmax.cu: row-wise softmax of logits (N,K) into probs, max-subtracted. */
 cudaError_t cuda_softmax_launch(cudaStream_t s, const float *logits, float *probs, int N, int K);
 
+/* amap.cu: A(x,y) (face/amap.h): out (H,W) uint8, out[y*W+x] = the index of
+ * the landmark (px[j],py[j]), j < k <= 255, nearest to (x,y), ties to the
+ * lowest index; the reference's float expression exactly (no FMA).  px, py,
+ * out: device memory. */
+cudaError_t cuda_amap_launch(cudaStream_t s, const float *px, const float *py, int k, int W, int H, uint8_t *out);
+
 #ifdef __cplusplus
 }
 #endif
