@@ -1,12 +1,29 @@
-/* ts-session.c - see ts-session.h. */
+/* ts-session.c - see ts-session.h.
+ *
+ * Invariants: at most one GTask thread runs at a time (s->busy), and only
+ * it touches s->inspector and s->models; everything else is main-thread
+ * state.  Jobs wait in s->queue (Job*, FIFO).  The face chosen for the
+ * current image and the settings of the newest request (s->want_*) are
+ * resolved on the main thread when a request is made, so a request that
+ * waits carries exactly what was asked. */
 #include "ts-session.h"
 
-#include <gio/gio.h>
 #include <glib/gi18n.h>
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "face/image.h"
 #include "nn/model.h"
+
+typedef struct ExportJob ExportJob;
+
+typedef enum { JOB_INSPECT, JOB_EXPORT } JobKind;
+
+typedef struct Job {
+    JobKind kind;
+    TsRequest *req;   /* JOB_INSPECT */
+    GTask *task;      /* JOB_EXPORT: the caller's task; its data is an ExportJob */
+} Job;
 
 struct _TsSession {
     GObject parent;
@@ -20,15 +37,22 @@ struct _TsSession {
     char *image;
     gboolean busy;
     char *status, *error;
-    TsRequest *pending;
+    GQueue queue;       /* Job*, waiting */
+    /* what the newest request asked for */
+    char *want_image;
+    int want_face;
+    ts_landmark_method want_method;
+    char *want_rules, *want_target;
 };
 
 G_DEFINE_FINAL_TYPE(TsSession, ts_session, G_TYPE_OBJECT)
 
 enum { PROP_0, PROP_BUSY, PROP_STATUS, PROP_ERROR, N_PROPS };
 static GParamSpec *props[N_PROPS];
-enum { SIG_RESULT_CHANGED, N_SIGNALS };
+enum { SIG_RESULT_CHANGED, SIG_EXPORT_PROGRESS, N_SIGNALS };
 static guint signals[N_SIGNALS];
+
+static void run_next(TsSession *s);
 
 static TsRequest *request_copy(const TsRequest *r)
 {
@@ -38,6 +62,8 @@ static TsRequest *request_copy(const TsRequest *r)
     c->method = r->method;
     c->rules = g_strdup(r->rules);
     c->target = g_strdup(r->target);
+    c->pick_face = r->pick_face;
+    c->face = r->face;
     return c;
 }
 
@@ -50,6 +76,25 @@ static void request_free(TsRequest *r)
     g_free(r->target);
     g_free(r);
 }
+
+static void job_free(Job *j)
+{
+    if (!j) return;
+    request_free(j->req);
+    if (j->task) g_object_unref(j->task);
+    g_free(j);
+}
+
+static void set_string(char **field, const char *v) { g_free(*field); *field = g_strdup(v ? v : ""); }
+
+/* "LACNN · gender": what panels and figures call model m. */
+static char *model_display_name(const ts_model *m)
+{
+    return g_strdup_printf("%s%s%s", m->meta.in_channels == 4 ? "LACNN" : "baseline", m->meta.trait[0] ? " · " : "",
+                           m->meta.trait);
+}
+
+/* ---- inspections ---- */
 
 /* What the worker hands back. */
 typedef struct Outcome {
@@ -77,7 +122,7 @@ static void outcome_free(Outcome *o)
     g_free(o);
 }
 
-static void worker(GTask *task, gpointer source, gpointer data, GCancellable *cancel)
+static void inspect_worker(GTask *task, gpointer source, gpointer data, GCancellable *cancel)
 {
     TsSession *s = source;
     TsRequest *req = data;
@@ -98,8 +143,7 @@ static void worker(GTask *task, gpointer source, gpointer data, GCancellable *ca
         if (!m) continue;
         o->class_names[i] = g_new0(char *, m->meta.n_classes + 1);
         for (int k = 0; k < m->meta.n_classes; k++) o->class_names[i][k] = g_strdup(m->meta.classes[k]);
-        o->model_name[i] = g_strdup_printf("%s%s%s", m->meta.in_channels == 4 ? "LACNN" : "baseline",
-                                           m->meta.trait[0] ? " · " : "", m->meta.trait);
+        o->model_name[i] = model_display_name(m);
         o->model_hash[i] = g_strdup(m->meta.hash);
     }
     if (req->image && !g_cancellable_is_cancelled(cancel)) {
@@ -107,7 +151,8 @@ static void worker(GTask *task, gpointer source, gpointer data, GCancellable *ca
         ts_status st = ts_image_load(req->image, &img);
         ts_inspect_opts io = { 0 };
         io.method = req->method;
-        io.face = -1;
+        /* resolved by ts_session_request: always pick_face here */
+        io.face = req->pick_face ? req->face : -1;
         io.rules = req->rules && req->rules[0] ? req->rules : NULL;
         io.target = req->target;
         if (st == TS_OK) {
@@ -128,11 +173,7 @@ static void worker(GTask *task, gpointer source, gpointer data, GCancellable *ca
     g_task_return_pointer(task, o, (GDestroyNotify)outcome_free);
 }
 
-static void start(TsSession *s, TsRequest *req);
-
-static void set_string(char **field, const char *v) { g_free(*field); *field = g_strdup(v ? v : ""); }
-
-static void finished(GObject *source, GAsyncResult *res, gpointer user)
+static void inspect_finished(GObject *source, GAsyncResult *res, gpointer user)
 {
     TsSession *s = TS_SESSION(source);
     Outcome *o = g_task_propagate_pointer(G_TASK(res), NULL);
@@ -172,43 +213,329 @@ static void finished(GObject *source, GAsyncResult *res, gpointer user)
     }
     s->busy = FALSE;
     g_signal_emit(s, signals[SIG_RESULT_CHANGED], 0);
-    if (s->pending) {
-        TsRequest *next = g_steal_pointer(&s->pending);
-        start(s, next);
-    } else {
-        g_object_notify_by_pspec(G_OBJECT(s), props[PROP_BUSY]);
-    }
+    run_next(s);
 }
 
-static void start(TsSession *s, TsRequest *req)
+static void start_inspect(TsSession *s, TsRequest *req)
 {
-    s->busy = TRUE;
     for (int i = 0; i < TS_INSPECT_MODELS; i++)
         if (req->model[i]) set_string(&s->model_path[i], req->model[i]);
     if (req->image) set_string(&s->image, req->image);
-    g_object_notify_by_pspec(G_OBJECT(s), props[PROP_BUSY]);
-    GTask *task = g_task_new(s, NULL, finished, NULL);
+    GTask *task = g_task_new(s, NULL, inspect_finished, NULL);
     g_task_set_task_data(task, req, (GDestroyNotify)request_free);
-    g_task_run_in_thread(task, worker);
+    g_task_run_in_thread(task, inspect_worker);
     g_object_unref(task);
 }
 
 void ts_session_request(TsSession *s, const TsRequest *req)
 {
     TsRequest *c = request_copy(req);
-    if (!s->busy) {
-        start(s, c);
+    /* Resolve the face now: a new image starts with its largest face, the
+     * same image keeps the one picked, an explicit pick wins. */
+    if (c->pick_face) s->want_face = c->face;
+    else if (c->image && g_strcmp0(c->image, s->want_image) != 0) s->want_face = -1;
+    c->pick_face = TRUE;
+    c->face = s->want_face;
+    if (c->image) set_string(&s->want_image, c->image);
+    s->want_method = c->method;
+    set_string(&s->want_rules, c->rules);
+    set_string(&s->want_target, c->target);
+
+    /* Merge into a waiting inspection at the tail of the queue: model
+     * changes accumulate, the newest image and settings win. */
+    Job *tail = g_queue_peek_tail(&s->queue);
+    if (tail && tail->kind == JOB_INSPECT) {
+        TsRequest *p = tail->req;
+        for (int i = 0; i < TS_INSPECT_MODELS; i++)
+            if (!c->model[i] && p->model[i]) c->model[i] = g_strdup(p->model[i]);
+        if (!c->image) c->image = g_strdup(p->image);
+        request_free(p);
+        tail->req = c;
+    } else {
+        Job *j = g_new0(Job, 1);
+        j->kind = JOB_INSPECT;
+        j->req = c;
+        g_queue_push_tail(&s->queue, j);
+    }
+    run_next(s);
+}
+
+void ts_session_pick_face(TsSession *s, int face)
+{
+    if (!s->want_image || !s->want_image[0]) return;
+    TsRequest r = { 0 };
+    r.image = s->want_image;
+    r.method = s->want_method;
+    r.rules = s->want_rules;
+    r.target = s->want_target;
+    r.pick_face = TRUE;
+    r.face = face < 0 ? -1 : face;
+    ts_session_request(s, &r);
+}
+
+int ts_session_get_face(TsSession *s) { return s->want_face; }
+
+/* ---- exports ---- */
+
+struct ExportJob {
+    char **images;          /* n_images paths */
+    int n_images;
+    ts_panel *panels;
+    int n_panels;
+    ts_draw_opts opts;      /* toggles and translate only */
+    double dpi;
+    char *out;
+    ts_landmark_method method;
+    char *rules, *target;
+    char *current_image;    /* gets `face`; the others their largest */
+    int face;
+    char *model_path[TS_INSPECT_MODELS]; /* filled when the job starts */
+};
+
+static void export_job_free(ExportJob *e)
+{
+    g_strfreev(e->images);
+    g_free(e->panels);
+    g_free(e->out);
+    g_free(e->rules);
+    g_free(e->target);
+    g_free(e->current_image);
+    for (int i = 0; i < TS_INSPECT_MODELS; i++) g_free(e->model_path[i]);
+    g_free(e);
+}
+
+typedef struct Progress {
+    TsSession *s;
+    int done, total;
+} Progress;
+
+static gboolean progress_main(gpointer data)
+{
+    Progress *p = data;
+    g_signal_emit(p->s, signals[SIG_EXPORT_PROGRESS], 0, p->done, p->total);
+    return G_SOURCE_REMOVE;
+}
+
+static void progress_free(gpointer data)
+{
+    Progress *p = data;
+    g_object_unref(p->s);
+    g_free(p);
+}
+
+static void report_progress(GTask *task, TsSession *s, int done, int total)
+{
+    Progress *p = g_new0(Progress, 1);
+    p->s = g_object_ref(s);
+    p->done = done;
+    p->total = total;
+    g_main_context_invoke_full(g_task_get_context(task), G_PRIORITY_DEFAULT, progress_main, p, progress_free);
+}
+
+/* A folder that is missing or read-only fails before minutes of
+ * inspection, with the message the user needs. */
+static gboolean check_writable(const char *path, GError **error)
+{
+    char *dir = g_path_get_dirname(path);
+    gboolean ok = TRUE;
+    if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND, _("%s: the folder %s does not exist"), path, dir);
+        ok = FALSE;
+    } else if (g_access(dir, W_OK) != 0) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED, _("%s: the folder %s is not writable"), path,
+                    dir);
+        ok = FALSE;
+    } else if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_IS_DIRECTORY, _("%s: is a folder"), path);
+        ok = FALSE;
+    }
+    g_free(dir);
+    return ok;
+}
+
+static void export_worker(GTask *task, gpointer source, gpointer data, GCancellable *cancel)
+{
+    TsSession *s = source;
+    ExportJob *e = data;
+    GError *err = NULL;
+    ts_inspect *res = g_new0(ts_inspect, e->n_images);
+    const ts_inspect **rows = g_new0(const ts_inspect *, e->n_images);
+    int n = 0;
+    char *names[TS_INSPECT_MODELS] = { NULL };
+    if (!check_writable(e->out, &err)) goto done;
+    ts_inspect_opts io = { 0 };
+    io.method = e->method;
+    io.rules = e->rules && e->rules[0] ? e->rules : NULL;
+    io.target = e->target;
+    for (int k = 0; k < e->n_images; k++) {
+        report_progress(task, s, k, e->n_images);
+        if (g_cancellable_set_error_if_cancelled(cancel, &err)) goto done;
+        ts_image img = { 0 };
+        ts_status st = ts_image_load(e->images[k], &img);
+        io.face = e->current_image && strcmp(e->images[k], e->current_image) == 0 ? e->face : -1;
+        if (st == TS_OK) st = ts_inspector_run(s->inspector, &img, s->models, &io, &res[k]);
+        ts_image_clear(&img);
+        if (st != TS_OK) {
+            /* the image loader's messages name the file already */
+            const char *msg = ts_last_error();
+            if (strstr(msg, e->images[k])) g_set_error_literal(&err, G_IO_ERROR, G_IO_ERROR_FAILED, msg);
+            else g_set_error(&err, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: %s", e->images[k], msg);
+            goto done;
+        }
+        rows[n++] = &res[k];
+    }
+    report_progress(task, s, e->n_images, e->n_images);
+    if (g_cancellable_set_error_if_cancelled(cancel, &err)) goto done;
+
+    ts_draw_opts o = e->opts;
+    ts_figure_record rec = { 0 };
+    for (int i = 0; i < TS_INSPECT_MODELS; i++) {
+        const ts_model *m = s->models[i];
+        if (!m) continue;
+        names[i] = model_display_name(m);
+        o.model_name[i] = names[i];
+        o.class_names[i] = (const char *const *)m->meta.classes;
+        rec.models[i] = m;
+        rec.model_path[i] = e->model_path[i];
+        rec.model_name[i] = names[i];
+    }
+    rec.tool = "traitscope";
+    rec.n_rows = n;
+    rec.images = (const char *const *)e->images;
+    rec.faces = rows;
+    rec.method = e->method;
+    rec.rules = e->rules;
+    rec.target = e->target;
+    rec.face = e->face;
+    rec.panels = e->panels;
+    rec.n_panels = e->n_panels;
+    rec.opts = &o;
+    rec.dpi = e->dpi;
+    char *json = ts_figure_sidecar_json(&rec);
+    ts_status st = json ? ts_figure_export(e->out, rows, n, e->panels, e->n_panels, &o, e->dpi, json)
+                        : ts_error(TS_ERR_OOM, "%s: out of memory", e->out);
+    free(json);
+    if (st != TS_OK) g_set_error_literal(&err, G_IO_ERROR, G_IO_ERROR_FAILED, ts_last_error());
+done:
+    for (int k = 0; k < e->n_images; k++) ts_inspect_clear(&res[k]);
+    g_free(res);
+    g_free(rows);
+    for (int i = 0; i < TS_INSPECT_MODELS; i++) g_free(names[i]);
+    if (err) g_task_return_error(task, err);
+    else g_task_return_boolean(task, TRUE);
+}
+
+/* The worker's task finished: hand its outcome to the caller's task, then
+ * run what waits. */
+static void export_finished(GObject *source, GAsyncResult *res, gpointer user)
+{
+    TsSession *s = TS_SESSION(source);
+    GTask *caller = user;
+    GError *err = NULL;
+    gboolean ok = g_task_propagate_boolean(G_TASK(res), &err);
+    s->busy = FALSE;
+    if (ok) g_task_return_boolean(caller, TRUE);
+    else g_task_return_error(caller, err);
+    g_object_unref(caller);
+    run_next(s);
+}
+
+static void start_export(TsSession *s, GTask *caller)
+{
+    ExportJob *e = g_task_get_task_data(caller);
+    /* the models of the jobs before this one are the ones it uses */
+    for (int i = 0; i < TS_INSPECT_MODELS; i++) e->model_path[i] = g_strdup(s->model_path[i]);
+    GTask *task = g_task_new(s, g_task_get_cancellable(caller), export_finished, caller);
+    g_task_set_task_data(task, e, NULL); /* owned by the caller's task */
+    g_task_run_in_thread(task, export_worker);
+    g_object_unref(task);
+}
+
+void ts_session_export_async(TsSession *s, const char *const *images, int n_images, const ts_panel *panels,
+                             int n_panels, const ts_draw_opts *opts, double dpi, const char *out_path,
+                             GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+    GTask *task = g_task_new(s, cancellable, callback, user_data);
+    g_task_set_source_tag(task, ts_session_export_async);
+    const char *current = s->want_image && s->want_image[0] ? s->want_image : NULL;
+    if (!out_path || !out_path[0]) {
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, _("no file name given for the figure"));
+        g_object_unref(task);
         return;
     }
-    /* Merge into the waiting request: model changes accumulate, the newest
-     * image and settings win. */
-    if (s->pending) {
-        for (int i = 0; i < TS_INSPECT_MODELS; i++)
-            if (!c->model[i] && s->pending->model[i]) c->model[i] = g_strdup(s->pending->model[i]);
-        if (!c->image) c->image = g_strdup(s->pending->image);
-        request_free(s->pending);
+    const char *dot = strrchr(out_path, '.');
+    gboolean png = dot && !g_ascii_strcasecmp(dot, ".png");
+    if (!dot || !(png || !g_ascii_strcasecmp(dot, ".svg") || !g_ascii_strcasecmp(dot, ".pdf"))) {
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                                _("%s: unknown figure format (use .png, .svg or .pdf)"), out_path);
+    } else if (png && !(dpi >= 30 && dpi <= 1200)) {
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, _("%s: %.0f dpi is out of range 30..1200"),
+                                out_path, dpi);
+    } else if (!panels || n_panels < 1) {
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, _("%s: no panels chosen"), out_path);
+    } else if ((!images || n_images < 1) && !current) {
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT, _("%s: there is no face to export yet"),
+                                out_path);
+    } else {
+        ExportJob *e = g_new0(ExportJob, 1);
+        if (images && n_images > 0) {
+            e->images = g_new0(char *, n_images + 1);
+            for (int k = 0; k < n_images; k++) e->images[k] = g_strdup(images[k]);
+            e->n_images = n_images;
+        } else {
+            e->images = g_new0(char *, 2);
+            e->images[0] = g_strdup(current);
+            e->n_images = 1;
+        }
+        e->panels = g_memdup2(panels, sizeof *panels * (gsize)n_panels);
+        e->n_panels = n_panels;
+        if (opts) e->opts = *opts;
+        else ts_draw_opts_init(&e->opts);
+        for (int i = 0; i < TS_INSPECT_MODELS; i++) {
+            e->opts.model_name[i] = NULL;
+            e->opts.class_names[i] = NULL;
+        }
+        e->opts.dark = false;
+        e->opts.cross_x = e->opts.cross_y = -1;
+        e->dpi = dpi;
+        e->out = g_strdup(out_path);
+        e->method = s->want_method;
+        e->rules = g_strdup(s->want_rules);
+        e->target = g_strdup(s->want_target);
+        e->current_image = g_strdup(current);
+        e->face = s->want_face;
+        g_task_set_task_data(task, e, (GDestroyNotify)export_job_free);
+        Job *j = g_new0(Job, 1);
+        j->kind = JOB_EXPORT;
+        j->task = task; /* the queue holds our reference */
+        g_queue_push_tail(&s->queue, j);
+        run_next(s);
+        return;
     }
-    s->pending = c;
+    g_object_unref(task);
+}
+
+gboolean ts_session_export_finish(TsSession *s, GAsyncResult *result, GError **error)
+{
+    g_return_val_if_fail(g_task_is_valid(result, s), FALSE);
+    return g_task_propagate_boolean(G_TASK(result), error);
+}
+
+/* ---- the queue ---- */
+
+static void run_next(TsSession *s)
+{
+    if (s->busy) return;
+    Job *j = g_queue_pop_head(&s->queue);
+    if (!j) {
+        g_object_notify_by_pspec(G_OBJECT(s), props[PROP_BUSY]);
+        return;
+    }
+    s->busy = TRUE;
+    if (j->kind == JOB_INSPECT) start_inspect(s, g_steal_pointer(&j->req));
+    else start_export(s, g_steal_pointer(&j->task));
+    job_free(j);
+    g_object_notify_by_pspec(G_OBJECT(s), props[PROP_BUSY]);
 }
 
 const ts_inspect *ts_session_get_result(TsSession *s) { return s->result; }
@@ -233,7 +560,8 @@ static void get_property(GObject *obj, guint id, GValue *v, GParamSpec *pspec)
 static void finalize(GObject *obj)
 {
     TsSession *s = TS_SESSION(obj);
-    /* A running task holds a reference, so the worker is done here. */
+    /* A running task holds a reference, so the worker is done here; a
+     * waiting export holds one too, so only inspections can wait here. */
     for (int i = 0; i < TS_INSPECT_MODELS; i++) {
         ts_model_free(s->models[i]);
         g_strfreev(s->class_names[i]);
@@ -246,10 +574,13 @@ static void finalize(GObject *obj)
         ts_inspect_clear(s->result);
         g_free(s->result);
     }
-    request_free(s->pending);
+    g_queue_clear_full(&s->queue, (GDestroyNotify)job_free);
     g_free(s->image);
     g_free(s->status);
     g_free(s->error);
+    g_free(s->want_image);
+    g_free(s->want_rules);
+    g_free(s->want_target);
     G_OBJECT_CLASS(ts_session_parent_class)->finalize(obj);
 }
 
@@ -264,6 +595,8 @@ static void ts_session_class_init(TsSessionClass *klass)
     g_object_class_install_properties(oc, N_PROPS, props);
     signals[SIG_RESULT_CHANGED] = g_signal_new("result-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                                                NULL, NULL, NULL, G_TYPE_NONE, 0);
+    signals[SIG_EXPORT_PROGRESS] = g_signal_new("export-progress", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                                                NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_INT, G_TYPE_INT);
 }
 
 static void ts_session_init(TsSession *s)
@@ -272,6 +605,9 @@ static void ts_session_init(TsSession *s)
     ts_inspector_preload(s->inspector);
     s->status = g_strdup("");
     s->error = g_strdup("");
+    s->want_face = -1;
+    s->want_method = TS_LANDMARKS_ERT;
+    g_queue_init(&s->queue);
 }
 
 TsSession *ts_session_new(void) { return g_object_new(TS_TYPE_SESSION, NULL); }

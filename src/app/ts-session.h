@@ -1,18 +1,25 @@
 /* ts-session.h - the explorer's state: loaded models, the open images and
- * the inspection of the current face, computed in a GTask worker thread.
+ * the inspection of the current face, computed in a GTask worker thread;
+ * and composed figures (several faces x several panels) exported by the
+ * same worker.
  *
- * Widgets never call the engine: they ask the session (ts_session_request)
- * and draw what it publishes.  Only the worker touches the models and the
- * inspector; the main thread reads the published result, which owns copies
- * of everything it shows.  A request made while the worker is busy waits,
- * and only the newest waiting one runs.
+ * Widgets never call the engine: they ask the session (ts_session_request,
+ * ts_session_pick_face, ts_session_export_async) and draw what it
+ * publishes.  Only the worker touches the models and the inspector, and
+ * only one job (an inspection or an export) runs at a time: jobs wait in
+ * a queue and run in the order they were asked for; inspections waiting
+ * next to each other merge, so only the newest of them runs.  The main
+ * thread reads the published result, which owns copies of everything it
+ * shows.
  */
 #ifndef TS_SESSION_H
 #define TS_SESSION_H
 
+#include <gio/gio.h>
 #include <glib-object.h>
 
 #include "explain/inspect.h"
+#include "figure/figure.h"
 
 G_BEGIN_DECLS
 
@@ -21,16 +28,37 @@ G_DECLARE_FINAL_TYPE(TsSession, ts_session, TS, SESSION, GObject)
 
 TsSession *ts_session_new(void);
 
-/* What to compute.  NULL model paths keep the loaded models; "" unloads. */
+/* What to compute.  NULL model paths keep the loaded models; "" unloads.
+ * A NULL image keeps the current one (and computes nothing when there is
+ * none).
+ *
+ * Face choice in a photo of several faces: with pick_face FALSE (what a
+ * zero-initialised request has) the session keeps the face chosen for the
+ * current image, and a new image starts with the largest face; with
+ * pick_face TRUE it inspects face `face` (an index into result->faces,
+ * -1 = the largest). */
 typedef struct TsRequest {
     char *image;                   /* photo path */
     char *model[TS_INSPECT_MODELS];
     ts_landmark_method method;
     char *rules, *target;
+    gboolean pick_face;
+    int face;
 } TsRequest;
 
 /* transfer: none (copied). */
 void ts_session_request(TsSession *s, const TsRequest *req);
+
+/* Inspects face `face` (index into ts_session_get_result()->faces; -1 =
+ * the largest) of the current image with the models and settings of the
+ * last request; the models are not loaded again.  What the photo panel's
+ * click does:
+ *   int k = ts_figure_photo_face_at(r, width, height, x, y);
+ *   if (k >= 0) ts_session_pick_face(session, k); */
+void ts_session_pick_face(TsSession *s, int face);
+/* The face asked for the current image (-1 = the largest); the result's
+ * `face` is the one inspected. */
+int ts_session_get_face(TsSession *s);
 
 /* transfer: none.  The current inspection (NULL before the first), valid
  * until the next "result-changed". */
@@ -44,9 +72,36 @@ const char *ts_session_get_model_hash(TsSession *s, int i);
 const char *ts_session_get_image(TsSession *s);
 gboolean ts_session_get_busy(TsSession *s);
 
-/* Properties: "busy" (gboolean), "status" (string: times and device),
- * "error" (string, "" when the last request succeeded).
- * Signals: "result-changed" (after a request finished). */
+/* ---- composed figures ----
+ *
+ * Writes a figure of n_images rows x n_panels columns to out_path (.png,
+ * .svg or .pdf by its extension; dpi: the PNG's resolution, 30..1200) and
+ * its JSON sidecar to out_path + ".json" (figure.h's ts_figure_sidecar_json:
+ * images, faces and boxes, models' paths, SHA-256 and classes, the LRP
+ * rules as applied, the settings).  Each image is inspected in the worker
+ * with the models loaded when the job runs and the settings of the last
+ * request (landmark method, rules, target); the current image gets the
+ * face chosen for it, the others their largest face.  images NULL or
+ * n_images 0: the current image only.
+ *
+ * opts: copied; its toggles (points, indices, contours) and translate are
+ * used, model and class names come from the loaded models, the crosshair
+ * and the dark theme are never drawn.  Both files are written atomically:
+ * on any failure an existing figure and sidecar stay as they were, and the
+ * error names the file (or the image) and the problem.
+ * "export-progress" (done, total) is emitted on the main thread as rows
+ * are inspected.  Cancelling gives G_IO_ERROR_CANCELLED.  transfer: none
+ * (everything is copied). */
+void ts_session_export_async(TsSession *s, const char *const *images, int n_images, const ts_panel *panels,
+                             int n_panels, const ts_draw_opts *opts, double dpi, const char *out_path,
+                             GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+gboolean ts_session_export_finish(TsSession *s, GAsyncResult *result, GError **error);
+
+/* Properties: "busy" (gboolean: a job is running), "status" (string:
+ * times and device), "error" (string, "" when the last request
+ * succeeded).
+ * Signals: "result-changed" (after a request finished),
+ * "export-progress" (int done, int total: rows inspected so far). */
 
 G_END_DECLS
 

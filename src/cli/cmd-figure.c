@@ -2,7 +2,6 @@
  * more faces and one or two models, as a PNG, SVG or PDF figure, headless.
  * The same inspect + draw code the app uses, so the figure is what the
  * window shows.  A JSON sidecar (FIG.json) records how it was made. */
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,19 +19,22 @@ static void help(FILE *f)
     fprintf(f,
             "usage: traitscope-cli figure --model A [--model B] IMAGE... --out FIG.{png,svg,pdf}\n"
             "         [--panels LIST] [--names A,B] [--rules STRING] [--target CLASS]\n"
-            "         [--method ert|cnn] [--layer conv1] [--dpi N] [--indices] [--contours]\n"
+            "         [--method ert|cnn] [--layer conv1] [--face N] [--dpi N] [--indices]\n"
+            "         [--contours]\n"
             "\n"
             "One row per image, one column per panel.  Panels: face amap act-a act-b\n"
-            "lrp-a lrp-b lrp-diff pred table (default: face,amap,act-a,lrp-a and, with a\n"
-            "second model, act-b,lrp-b,lrp-diff, then pred,table), or 'all'.  The heatmaps\n"
+            "lrp-a lrp-b lrp-diff pred table photo (default: face,amap,act-a,lrp-a and,\n"
+            "with a second model, act-b,lrp-b,lrp-diff, then pred,table), or 'all'.\n"
+            "'photo' is the whole photo with every detected face outlined and numbered;\n"
+            "--face N inspects face N of each photo (default: the largest).  The heatmaps\n"
             "of both models share one colour scale.  FIG.json records the images, the\n"
-            "models' content hashes, the LRP rules and the settings.\n");
+            "faces, the models' content hashes, the LRP rules and the settings.\n");
 }
 
 int cmd_figure(int argc, char **argv)
 {
     const char *model_path[2] = { NULL, NULL }, *out = NULL, *panels_s = NULL, *names = NULL;
-    const char *rules = NULL, *target = NULL, *method_s = "ert", *layer = "conv1", *dpi_s = "300";
+    const char *rules = NULL, *target = NULL, *method_s = "ert", *layer = "conv1", *dpi_s = "300", *face_s = NULL;
     const char *images[MAX_IMAGES];
     int n_models = 0, n_images = 0;
     ts_draw_opts dopt;
@@ -53,6 +55,7 @@ int cmd_figure(int argc, char **argv)
         else if (cli_opt(argc, argv, &i, "--method", &v)) method_s = v;
         else if (cli_opt(argc, argv, &i, "--layer", &v)) layer = v;
         else if (cli_opt(argc, argv, &i, "--dpi", &v)) dpi_s = v;
+        else if (cli_opt(argc, argv, &i, "--face", &v)) face_s = v;
         else if (cli_flag(argv, i, "--indices")) dopt.indices = true;
         else if (cli_flag(argv, i, "--contours")) dopt.contours = true;
         else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("figure", "unknown option %s", argv[i]);
@@ -66,6 +69,9 @@ int cmd_figure(int argc, char **argv)
         return cli_usage_error("figure", "--method must be ert or cnn");
     int dpi;
     if (!cli_parse_int(dpi_s, &dpi) || dpi < 30 || dpi > 1200) return cli_usage_error("figure", "--dpi must be 30..1200");
+    int face = -1;
+    if (face_s && (!cli_parse_int(face_s, &face) || face < 0 || face >= TS_INSPECT_MAX_FACES))
+        return cli_usage_error("figure", "--face must be 0..%d (0 is the first face detected)", TS_INSPECT_MAX_FACES - 1);
     ts_panel panels[TS_PANEL_COUNT * 2];
     int n_panels;
     if (panels_s) {
@@ -94,6 +100,9 @@ int cmd_figure(int argc, char **argv)
             rc = cli_fail("figure", st);
             goto done;
         }
+    }
+    /* names once both are loaded: two of a kind are "A" and "B" */
+    for (int m = 0; m < n_models; m++) {
         if (name_buf[m][0]) dopt.model_name[m] = name_buf[m];
         else if (n_models == 1 || models[m]->meta.in_channels != models[1 - m]->meta.in_channels)
             dopt.model_name[m] = models[m]->meta.in_channels == 4 ? "LACNN" : "baseline";
@@ -107,13 +116,11 @@ int cmd_figure(int argc, char **argv)
     int n_rows = 0;
     ts_inspect_opts io = { 0 };
     io.method = method;
-    io.face = -1;
+    io.face = face;
     io.rules = rules;
     io.target = target;
     io.layer = layer;
-    cJSON *side = cJSON_CreateObject();
-    cJSON_AddStringToObject(side, "tool", "traitscope-cli figure");
-    cJSON *jimgs = cJSON_AddArrayToObject(side, "images");
+    const char **row_images = calloc((size_t)n_images, sizeof *row_images);
     for (int k = 0; k < n_images; k++) {
         ts_image img = { 0 };
         ts_status st = ts_image_load(images[k], &img);
@@ -125,47 +132,46 @@ int cmd_figure(int argc, char **argv)
             continue;
         }
         const ts_inspect *r = &results[n_rows];
+        if (face >= 0 && r->face != face)
+            fprintf(stderr, "traitscope-cli figure: %s: %d face(s) detected, no face %d: the largest is shown\n",
+                    images[k], r->n_faces, face);
         for (int m = 0; m < n_models; m++)
             if (r->model[m].error[0])
                 fprintf(stderr, "traitscope-cli figure: %s: model %s: %s\n", images[k], model_path[m], r->model[m].error);
-        cJSON *ji = cJSON_CreateObject();
-        cJSON_AddStringToObject(ji, "path", images[k]);
-        cJSON_AddNumberToObject(ji, "faces_detected", r->n_faces);
-        cJSON_AddItemToObject(ji, "box", cJSON_CreateFloatArray(r->box, 4));
-        cJSON_AddBoolToObject(ji, "whole_image_is_face", r->whole);
-        cJSON_AddItemToArray(jimgs, ji);
+        row_images[n_rows] = images[k];
         rows[n_rows++] = r;
     }
     if (n_rows == 0) {
         fprintf(stderr, "traitscope-cli figure: no image could be used\n");
         rc = CMD_FAIL;
     } else {
-        cJSON *jm = cJSON_AddArrayToObject(side, "models");
+        ts_figure_record rec = { 0 };
+        rec.tool = "traitscope-cli figure";
+        rec.n_rows = n_rows;
+        rec.images = row_images;
+        rec.faces = rows;
         for (int m = 0; m < n_models; m++) {
-            cJSON *o = cJSON_CreateObject();
-            cJSON_AddStringToObject(o, "path", model_path[m]);
-            cJSON_AddStringToObject(o, "name", dopt.model_name[m]);
-            cJSON_AddStringToObject(o, "sha256", models[m]->meta.hash);
-            cJSON_AddStringToObject(o, "arch", models[m]->meta.arch);
-            cJSON_AddStringToObject(o, "trait", models[m]->meta.trait);
-            cJSON_AddStringToObject(o, "lrp_rules", rows[0]->model[m].rules);
-            cJSON_AddItemToArray(jm, o);
+            rec.models[m] = models[m];
+            rec.model_path[m] = model_path[m];
+            rec.model_name[m] = dopt.model_name[m];
         }
-        cJSON *js = cJSON_AddObjectToObject(side, "settings");
-        cJSON_AddStringToObject(js, "rules", rules ? rules : "");
-        cJSON_AddStringToObject(js, "target", target ? target : "predicted");
-        cJSON_AddStringToObject(js, "landmarks", method_s);
-        cJSON_AddStringToObject(js, "layer", layer);
-        cJSON_AddNumberToObject(js, "dpi", dpi);
-        cJSON *jp = cJSON_AddArrayToObject(js, "panels");
-        for (int p = 0; p < n_panels; p++) cJSON_AddItemToArray(jp, cJSON_CreateString(ts_panel_name(panels[p])));
-        char *json = cJSON_Print(side);
-        ts_status st = ts_figure_export(out, rows, n_rows, panels, n_panels, &dopt, dpi, json);
+        rec.method = method;
+        rec.rules = rules;
+        rec.target = target;
+        rec.layer = layer;
+        rec.face = face;
+        rec.panels = panels;
+        rec.n_panels = n_panels;
+        rec.opts = &dopt;
+        rec.dpi = dpi;
+        char *json = ts_figure_sidecar_json(&rec);
+        ts_status st = json ? ts_figure_export(out, rows, n_rows, panels, n_panels, &dopt, dpi, json)
+                            : ts_error(TS_ERR_OOM, "out of memory");
         free(json);
         if (st != TS_OK) rc = cli_fail("figure", st);
         else printf("{\"figure\":\"%s\",\"sidecar\":\"%s.json\",\"faces\":%d,\"panels\":%d}\n", out, out, n_rows, n_panels);
     }
-    cJSON_Delete(side);
+    free(row_images);
     for (int k = 0; k < n_rows; k++) ts_inspect_clear(&results[k]);
     free(results);
     free(rows);

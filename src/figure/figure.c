@@ -5,14 +5,17 @@
 
 #include <cairo-pdf.h>
 #include <cairo-svg.h>
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../explain/colormap.h"
+#include "../face/align.h"
 #include "../face/amap.h"
 #include "../nn/fileio.h"
+#include "ts-config.h"
 
 /* N_() marks the titles for translation; the app translates them, exports
  * of the CLI stay in English. */
@@ -29,6 +32,7 @@ static const struct { const char *name, *title; } panels[TS_PANEL_COUNT] = {
     [TS_PANEL_LRP_DIFF] = { "lrp-diff", N_("Relevance B - A") },
     [TS_PANEL_PRED] = { "pred", N_("Predictions") },
     [TS_PANEL_TABLE] = { "table", N_("Relevance by facial part") },
+    [TS_PANEL_PHOTO] = { "photo", N_("Photo") },
 };
 
 const char *ts_panel_name(ts_panel p) { return p < TS_PANEL_COUNT ? panels[p].name : "?"; }
@@ -55,7 +59,7 @@ int ts_panel_list_parse(const char *s, ts_panel *out, int max)
     int n = 0;
     for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         if (n == max || !ts_panel_parse(t, &out[n])) {
-            ts_error(TS_ERR_ARG, "panel '%s' unknown (panels: face amap act-a act-b lrp-a lrp-b lrp-diff pred table, or all)", t);
+            ts_error(TS_ERR_ARG, "panel '%s' unknown (panels: face amap act-a act-b lrp-a lrp-b lrp-diff pred table photo, or all)", t);
             free(copy);
             return -1;
         }
@@ -161,12 +165,25 @@ static void crop_to_panel(const ts_inspect *r, const layout *l, double cx, doubl
     *y = oy + (cy + 0.5) * sc;
 }
 
+/* the photo panel's geometry, defined with its drawing below */
+typedef struct photo_geom { double ox, oy, sc; } photo_geom;
+static bool photo_geom_for(const ts_inspect *r, double w, double h, photo_geom *g);
+static bool photo_to_crop(const ts_inspect *r, ts_affine *xf);
+
 bool ts_figure_panel_to_crop(const ts_inspect *r, ts_panel p, double w, double h, double px, double py,
                              double *cx, double *cy)
 {
     if (!r->crop.data) return false;
+    if (p == TS_PANEL_PHOTO) {
+        photo_geom g;
+        ts_affine xf;
+        if (!photo_geom_for(r, w, h, &g) || !photo_to_crop(r, &xf)) return false;
+        double x = (px - g.ox) / g.sc - 0.5, y = (py - g.oy) / g.sc - 0.5;
+        if (x < -0.5 || y < -0.5 || x >= r->photo.width - 0.5 || y >= r->photo.height - 0.5) return false;
+        ts_affine_apply(&xf, x, y, cx, cy);
+        return *cx >= -0.5 && *cy >= -0.5 && *cx < r->crop.width - 0.5 && *cy < r->crop.height - 0.5;
+    }
     layout l = layout_for(w, h);
-    (void)p;
     double sc = l.side / fmax(r->crop.width, r->crop.height);
     double ox = l.px + (l.side - r->crop.width * sc) / 2, oy = l.py + (l.side - r->crop.height * sc) / 2;
     *cx = (px - ox) / sc - 0.5;
@@ -430,6 +447,201 @@ static void draw_table(cairo_t *cr, const ts_inspect *r, const layout *l, const 
     }
 }
 
+/* ---- the photo panel ---- */
+
+/* Where the photo lies in a panel (photo_geom): panel = o + photo * sc,
+ * photo in pixel edge coordinates (pixel i spans [i, i+1), as the
+ * detector's boxes). */
+static bool photo_geom_for(const ts_inspect *r, double w, double h, photo_geom *g)
+{
+    if (!r->photo.data || r->photo.width <= 0 || r->photo.height <= 0) return false;
+    layout l = layout_for(w, h);
+    double aw = fmax(1.0, w), ah = fmax(1.0, h - l.title_h);
+    g->sc = fmin(aw / r->photo.width, ah / r->photo.height);
+    g->ox = (w - r->photo.width * g->sc) / 2;
+    g->oy = l.title_h + (ah - r->photo.height * g->sc) / 2;
+    return true;
+}
+
+bool ts_figure_photo_face_rect(const ts_inspect *r, int k, double w, double h, double rect[4])
+{
+    photo_geom g;
+    if (k < 0 || k >= r->n_faces || k >= TS_INSPECT_MAX_FACES || !photo_geom_for(r, w, h, &g)) return false;
+    const ts_face_box *b = &r->faces[k];
+    rect[0] = g.ox + b->x * g.sc;
+    rect[1] = g.oy + b->y * g.sc;
+    rect[2] = b->w * g.sc;
+    rect[3] = b->h * g.sc;
+    return true;
+}
+
+int ts_figure_photo_face_at(const ts_inspect *r, double w, double h, double px, double py)
+{
+    const double slack = 3;
+    int best = -1;
+    double best_area = INFINITY;
+    for (int k = 0; k < r->n_faces && k < TS_INSPECT_MAX_FACES; k++) {
+        double b[4];
+        if (!ts_figure_photo_face_rect(r, k, w, h, b)) return -1;
+        if (px < b[0] - slack || py < b[1] - slack || px > b[0] + b[2] + slack || py > b[1] + b[3] + slack) continue;
+        /* nested or touching boxes: the smaller one is the one aimed at */
+        if (b[2] * b[3] < best_area) {
+            best_area = b[2] * b[3];
+            best = k;
+        }
+    }
+    return best;
+}
+
+/* The photo -> crop map of the inspected face (pixel-centre coordinates).
+ * The crop is the photo scaled and shifted (alignment none), so a
+ * similarity fitted to the landmarks in both frames recovers it exactly. */
+static bool photo_to_crop(const ts_inspect *r, ts_affine *xf)
+{
+    if (r->whole) {
+        *xf = ts_affine_identity();
+        return r->photo.data != NULL;
+    }
+    if (r->photo_pts.n < 2 || r->photo_pts.n != r->pts.n) return false;
+    return ts_affine_fit(&r->photo_pts, r->pts.x, r->pts.y, 1, xf) == TS_OK;
+}
+
+/* The photo into the rectangle of g, resampled to about the resolution it
+ * is shown at: a 1920-pixel photo in a 300-pixel panel is box-filtered once
+ * here instead of by Cairo on every redraw, and a PDF or SVG embeds it at
+ * 300 dpi instead of at full size. */
+static void draw_photo_image(cairo_t *cr, const ts_image *img, const photo_geom *g)
+{
+    double dx = img->width * g->sc, dy = img->height * g->sc;
+    cairo_user_to_device_distance(cr, &dx, &dy);
+    cairo_surface_type_t t = cairo_surface_get_type(cairo_get_target(cr));
+    double want = fabs(dx) * ((t == CAIRO_SURFACE_TYPE_PDF || t == CAIRO_SURFACE_TYPE_SVG) ? 300.0 / 72.0 : 1.0);
+    /* an integer shrink factor keeps the box filter exact and simple */
+    int f = want > 0 ? (int)floor(img->width / want) : 1;
+    if (f < 2) f = 1;
+    int tw = img->width / f, th = img->height / f;
+    if (tw < 1 || th < 1) return;
+    cairo_surface_t *s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, tw, th);
+    if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
+        cairo_surface_destroy(s);
+        return;
+    }
+    cairo_surface_flush(s);
+    unsigned char *dst = cairo_image_surface_get_data(s);
+    int stride = cairo_image_surface_get_stride(s);
+    uint32_t *acc = calloc((size_t)tw * 3, sizeof *acc);
+    if (!acc) {
+        cairo_surface_destroy(s);
+        return;
+    }
+    for (int y = 0; y < th; y++) {
+        memset(acc, 0, (size_t)tw * 3 * sizeof *acc);
+        for (int sy = y * f; sy < (y + 1) * f; sy++) {
+            const uint8_t *src = img->data + (size_t)sy * img->stride;
+            for (int x = 0; x < tw; x++)
+                for (int sx = x * f; sx < (x + 1) * f; sx++) {
+                    acc[3 * x] += src[3 * sx];
+                    acc[3 * x + 1] += src[3 * sx + 1];
+                    acc[3 * x + 2] += src[3 * sx + 2];
+                }
+        }
+        uint32_t *row = (uint32_t *)(dst + (size_t)y * stride), n = (uint32_t)(f * f);
+        for (int x = 0; x < tw; x++)
+            row[x] = (acc[3 * x] / n) << 16 | (acc[3 * x + 1] / n) << 8 | acc[3 * x + 2] / n;
+    }
+    free(acc);
+    cairo_surface_mark_dirty(s);
+    cairo_save(cr);
+    cairo_translate(cr, g->ox, g->oy);
+    cairo_scale(cr, g->sc * f, g->sc * f);
+    cairo_set_source_surface(cr, s, 0, 0);
+    cairo_pattern_set_filter(cairo_get_source(cr), CAIRO_FILTER_GOOD);
+    cairo_rectangle(cr, 0, 0, tw, th);
+    cairo_fill(cr);
+    cairo_restore(cr);
+    cairo_surface_destroy(s);
+}
+
+static void draw_photo(cairo_t *cr, const ts_inspect *r, double w, double h, const ts_draw_opts *o)
+{
+    photo_geom g;
+    if (!photo_geom_for(r, w, h, &g)) return;
+    draw_photo_image(cr, &r->photo, &g);
+    double unit = fmax(1.0, fmin(w, h) / 200.0), fs = fmax(7.0, fmin(w, h) / 22.0);
+    /* the other faces first, the inspected one on top */
+    for (int pass = 0; pass < 2; pass++)
+        for (int k = 0; k < r->n_faces && k < TS_INSPECT_MAX_FACES; k++) {
+            bool chosen = k == r->face;
+            if (chosen != (pass == 1)) continue;
+            double b[4];
+            ts_figure_photo_face_rect(r, k, w, h, b);
+            /* a dark halo under the line keeps it visible on any photo */
+            cairo_rectangle(cr, b[0], b[1], b[2], b[3]);
+            cairo_set_source_rgba(cr, 0, 0, 0, 0.6);
+            cairo_set_line_width(cr, unit * (chosen ? 3.2 : 2.0));
+            cairo_stroke_preserve(cr);
+            if (chosen) cairo_set_source_rgb(cr, 1.0, 0.55, 0.1);
+            else cairo_set_source_rgba(cr, 1, 1, 1, 0.85);
+            cairo_set_line_width(cr, unit * (chosen ? 1.8 : 0.9));
+            cairo_stroke(cr);
+            char num[16];
+            snprintf(num, sizeof num, "%d", k);
+            cairo_select_font_face(cr, "Sans", CAIRO_FONT_SLANT_NORMAL,
+                                   chosen ? CAIRO_FONT_WEIGHT_BOLD : CAIRO_FONT_WEIGHT_NORMAL);
+            double size = chosen ? fs : fs * 0.8;
+            cairo_set_font_size(cr, size);
+            cairo_text_extents_t te;
+            cairo_text_extents(cr, num, &te);
+            /* the number in a tag above the box's top-left corner (inside
+             * the box when the box touches the top of the picture) */
+            double tx = b[0], ty = b[1] - size * 0.25;
+            if (ty - size < g.oy) ty = b[1] + size;
+            cairo_rectangle(cr, tx - unit, ty - size * 0.95, te.x_advance + 2 * unit, size * 1.15);
+            if (chosen) cairo_set_source_rgb(cr, 1.0, 0.55, 0.1);
+            else cairo_set_source_rgba(cr, 0, 0, 0, 0.6);
+            cairo_fill(cr);
+            if (chosen) cairo_set_source_rgb(cr, 0, 0, 0);
+            else cairo_set_source_rgb(cr, 1, 1, 1);
+            cairo_move_to(cr, tx, ty);
+            cairo_show_text(cr, num);
+        }
+    /* the inspected face's landmarks, small: what the other panels show */
+    if (o->points && r->face >= 0) {
+        /* dots sized to the face: 68 of them must fit in a small box */
+        double rad = fmax(0.3, fmin(unit * 0.6, r->box[2] * g.sc / 90.0));
+        cairo_set_source_rgb(cr, 1.0, 0.85, 0.1);
+        for (int i = 0; i < r->photo_pts.n; i++) {
+            cairo_arc(cr, g.ox + (r->photo_pts.x[i] + 0.5) * g.sc, g.oy + (r->photo_pts.y[i] + 0.5) * g.sc, rad, 0,
+                      2 * M_PI);
+            cairo_fill(cr);
+        }
+    }
+    /* the crosshair: the face pixel under the pointer in the other panels */
+    ts_affine xf, inv;
+    if (o->cross_x >= 0 && o->cross_y >= 0 && photo_to_crop(r, &xf) && ts_affine_invert(&xf, &inv) == TS_OK) {
+        double x, y;
+        ts_affine_apply(&inv, o->cross_x, o->cross_y, &x, &y);
+        x = g.ox + (x + 0.5) * g.sc;
+        y = g.oy + (y + 0.5) * g.sc;
+        double ph = r->photo.height * g.sc, pw = r->photo.width * g.sc;
+        cairo_save(cr);
+        cairo_rectangle(cr, g.ox, g.oy, pw, ph);
+        cairo_clip(cr);
+        cairo_set_source_rgba(cr, 0, 1, 0.4, 0.9);
+        cairo_set_line_width(cr, 1.0);
+        cairo_move_to(cr, x, g.oy);
+        cairo_line_to(cr, x, g.oy + ph);
+        cairo_move_to(cr, g.ox, y);
+        cairo_line_to(cr, g.ox + pw, y);
+        cairo_stroke(cr);
+        cairo_restore(cr);
+    }
+    if (r->n_faces == 0) {
+        layout l = layout_for(w, h);
+        draw_message(cr, &l, TR(o, N_("no face detected")), o);
+    }
+}
+
 void ts_figure_draw_panel(cairo_t *cr, const ts_inspect *r, ts_panel p, double w, double h, const ts_draw_opts *o)
 {
     ts_draw_opts defaults;
@@ -517,6 +729,9 @@ void ts_figure_draw_panel(cairo_t *cr, const ts_inspect *r, ts_panel p, double w
     case TS_PANEL_TABLE:
         draw_table(cr, r, &l, o);
         break;
+    case TS_PANEL_PHOTO:
+        draw_photo(cr, r, w, h, o);
+        break;
     default:
         break;
     }
@@ -549,13 +764,15 @@ ts_status ts_figure_export(const char *path, const ts_inspect *const *faces, int
     else return ts_error(TS_ERR_ARG, "%s: unknown figure format '.%s' (use .png, .svg or .pdf)", path, ext);
     if (kind == PNG && !(dpi >= 30 && dpi <= 1200)) return ts_error(TS_ERR_ARG, "%s: dpi %.0f out of range 30..1200", path, dpi);
 
-    const double cell_w = 2.2 * 72, cell_h = cell_w * 1.1, pad = 6;
-    double W = n_panels * cell_w + (n_panels + 1) * pad, H = n_faces * cell_h + (n_faces + 1) * pad;
-    ts_atomic_file af;
+    const double cell_w = 2.2 * 72, cell_h = cell_w * 1.1, pad = 6; /* as ts_figure_page_size */
+    double W, H;
+    ts_figure_page_size(n_faces, n_panels, &W, &H);
+    ts_atomic_file af, side = { 0 };
     TS_TRY(ts_atomic_open(&af, path));
     cairo_surface_t *s;
     double scale = kind == PNG ? dpi / 72.0 : 1.0;
-    if (kind == PNG) s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)ceil(W * scale), (int)ceil(H * scale));
+    /* the 1e-6: 499.2 pt at 150 dpi is 1040 pixels, not 1041 */
+    if (kind == PNG) s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)ceil(W * scale - 1e-6), (int)ceil(H * scale - 1e-6));
     else if (kind == SVG) s = cairo_svg_surface_create_for_stream(write_stream, af.f, W, H);
     else s = cairo_pdf_surface_create_for_stream(write_stream, af.f, W, H);
     if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
@@ -594,15 +811,120 @@ ts_status ts_figure_export(const char *path, const ts_inspect *const *faces, int
         ts_atomic_abort(&af);
         return ts_error(TS_ERR_IO, "%s: writing the figure failed: %s", path, cairo_status_to_string(cs));
     }
-    TS_TRY(ts_atomic_commit(&af));
+    /* The sidecar goes to its temporary file before either is renamed, so
+     * a failure here leaves both old files as they were. */
     if (sidecar_json) {
         size_t n = strlen(path) + 6;
-        char *side = malloc(n);
-        if (!side) return ts_error(TS_ERR_OOM, "out of memory");
-        snprintf(side, n, "%s.json", path);
-        ts_status st = ts_write_file_atomic(side, sidecar_json, strlen(sidecar_json));
-        free(side);
-        TS_TRY(st);
+        char *side_path = malloc(n);
+        ts_status st = side_path ? TS_OK : ts_error(TS_ERR_OOM, "out of memory");
+        if (st == TS_OK) {
+            snprintf(side_path, n, "%s.json", path);
+            st = ts_atomic_open(&side, side_path);
+            free(side_path);
+        }
+        size_t len = strlen(sidecar_json);
+        if (st == TS_OK && fwrite(sidecar_json, 1, len, side.f) != len) {
+            st = ts_error(TS_ERR_IO, "%s: write failed", side.path);
+            ts_atomic_abort(&side);
+        }
+        if (st != TS_OK) {
+            ts_atomic_abort(&af);
+            return st;
+        }
     }
-    return TS_OK;
+    ts_status st = ts_atomic_commit(&af);
+    if (st != TS_OK) {
+        if (sidecar_json) ts_atomic_abort(&side);
+        return st;
+    }
+    return sidecar_json ? ts_atomic_commit(&side) : TS_OK;
+}
+
+void ts_figure_page_size(int n_faces, int n_panels, double *w_pt, double *h_pt)
+{
+    /* panels 2.2 inches wide, 10% taller for the title, 6 pt apart */
+    const double cell_w = 2.2 * 72, cell_h = cell_w * 1.1, pad = 6;
+    *w_pt = n_panels * cell_w + (n_panels + 1) * pad;
+    *h_pt = n_faces * cell_h + (n_faces + 1) * pad;
+}
+
+/* ---- the sidecar ---- */
+
+static cJSON *box_json(const float *v)
+{
+    return cJSON_CreateFloatArray(v, 4);
+}
+
+char *ts_figure_sidecar_json(const ts_figure_record *rec)
+{
+    ts_draw_opts defaults;
+    const ts_draw_opts *o = rec->opts;
+    if (!o) {
+        ts_draw_opts_init(&defaults);
+        o = &defaults;
+    }
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return NULL;
+    cJSON_AddStringToObject(root, "tool", rec->tool ? rec->tool : "traitscope");
+    cJSON_AddStringToObject(root, "version", TS_VERSION);
+    cJSON *jimgs = cJSON_AddArrayToObject(root, "images");
+    for (int k = 0; k < rec->n_rows; k++) {
+        const ts_inspect *r = rec->faces[k];
+        cJSON *ji = cJSON_CreateObject();
+        cJSON_AddStringToObject(ji, "path", rec->images[k] ? rec->images[k] : "");
+        cJSON_AddNumberToObject(ji, "face", r->face);
+        cJSON_AddNumberToObject(ji, "faces_detected", r->n_faces);
+        if (r->face >= 0 && r->face < r->n_faces) {
+            const ts_face_box *b = &r->faces[r->face];
+            float fb[4] = { b->x, b->y, b->w, b->h };
+            cJSON_AddItemToObject(ji, "face_box", box_json(fb));
+            cJSON_AddNumberToObject(ji, "face_score", b->score);
+        }
+        cJSON_AddItemToObject(ji, "box", box_json(r->box));
+        cJSON_AddBoolToObject(ji, "whole_image_is_face", r->whole);
+        cJSON_AddItemToArray(jimgs, ji);
+    }
+    cJSON *jm = cJSON_AddArrayToObject(root, "models");
+    for (int m = 0; m < TS_INSPECT_MODELS; m++) {
+        const ts_model *model = rec->models[m];
+        if (!model) continue;
+        const ts_model_meta *meta = &model->meta;
+        cJSON *jo = cJSON_CreateObject();
+        cJSON_AddStringToObject(jo, "slot", m ? "B" : "A");
+        cJSON_AddStringToObject(jo, "path", rec->model_path[m] ? rec->model_path[m] : "");
+        cJSON_AddStringToObject(jo, "name", rec->model_name[m] ? rec->model_name[m] : "");
+        cJSON_AddStringToObject(jo, "sha256", meta->hash);
+        cJSON_AddStringToObject(jo, "arch", meta->arch ? meta->arch : "");
+        cJSON_AddStringToObject(jo, "trait", meta->trait ? meta->trait : "");
+        cJSON_AddNumberToObject(jo, "in_channels", meta->in_channels);
+        cJSON_AddNumberToObject(jo, "in_size", meta->in_size);
+        cJSON_AddStringToObject(jo, "landmarks", ts_landmark_method_name(meta->landmarks));
+        cJSON *jc = cJSON_AddArrayToObject(jo, "classes");
+        for (int c = 0; c < meta->n_classes; c++)
+            cJSON_AddItemToArray(jc, cJSON_CreateString(meta->classes && meta->classes[c] ? meta->classes[c] : ""));
+        /* the rules as applied per layer: the same for every row */
+        const char *applied = "";
+        for (int k = 0; k < rec->n_rows; k++)
+            if (rec->faces[k]->model[m].rules[0]) {
+                applied = rec->faces[k]->model[m].rules;
+                break;
+            }
+        cJSON_AddStringToObject(jo, "lrp_rules", applied);
+        cJSON_AddItemToArray(jm, jo);
+    }
+    cJSON *js = cJSON_AddObjectToObject(root, "settings");
+    cJSON_AddStringToObject(js, "landmarks", ts_landmark_method_name(rec->method));
+    cJSON_AddStringToObject(js, "rules", rec->rules ? rec->rules : "");
+    cJSON_AddStringToObject(js, "target", rec->target && rec->target[0] ? rec->target : "predicted");
+    cJSON_AddStringToObject(js, "layer", rec->layer ? rec->layer : "conv1");
+    cJSON_AddNumberToObject(js, "face", rec->face);
+    cJSON_AddBoolToObject(js, "points", o->points);
+    cJSON_AddBoolToObject(js, "indices", o->indices);
+    cJSON_AddBoolToObject(js, "contours", o->contours);
+    cJSON_AddNumberToObject(js, "dpi", rec->dpi);
+    cJSON *jp = cJSON_AddArrayToObject(js, "panels");
+    for (int p = 0; p < rec->n_panels; p++) cJSON_AddItemToArray(jp, cJSON_CreateString(ts_panel_name(rec->panels[p])));
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    return text;
 }
