@@ -16,10 +16,13 @@
  *     -1 outside), by emitting the widget's event controllers' signals.
  * Modes: no argument (whatever GL GTK gives, normally GL 3.3+ core on
  * Mesa llvmpipe), --gles (asks for OpenGL ES), --no-gl (GDK_DEBUG=
- * gl-disable: the Cairo fallback draws the widget).  When GL cannot be
+ * gl-disable: the Cairo fallback draws the widget), --broken-shader (a
+ * fragment shader that does not compile, laid over the GResource with
+ * G_RESOURCE_OVERLAYS: the compile error is reported and Cairo draws).  When GL cannot be
  * had, the test says so and checks the Cairo path.  TS_GL_VIEW_SHOTS=DIR
  * saves the screen and the twin as PNGs.
  */
+#include <glib/gstdio.h>
 #include <gtk/gtk.h>
 #include <math.h>
 #include <stdio.h>
@@ -413,7 +416,26 @@ int main(int argc, char **argv)
 {
     gboolean gles = argc > 1 && !strcmp(argv[1], "--gles");
     gboolean no_gl = argc > 1 && !strcmp(argv[1], "--no-gl");
+    gboolean broken = argc > 1 && !strcmp(argv[1], "--broken-shader");
+    char *overlay = NULL;
     if (no_gl) g_setenv("GDK_DEBUG", "gl-disable", TRUE);
+    if (broken) {
+        /* the real vertex shader and a fragment shader that cannot compile,
+         * laid over the GResource's folder before anything reads it */
+        const char *root = g_getenv("TS_SOURCE_ROOT");
+        char *vert = NULL, *src = g_build_filename(root ? root : ".", "shaders", "view.vert.glsl", NULL);
+        if (!g_file_get_contents(src, &vert, NULL, NULL)) {
+            printf("SKIP: %s not readable (set TS_SOURCE_ROOT)\n", src);
+            return 77;
+        }
+        overlay = g_dir_make_tmp("gl-view-XXXXXX", NULL);
+        char *v = g_build_filename(overlay, "view.vert.glsl", NULL), *f = g_build_filename(overlay, "view.frag.glsl", NULL);
+        g_file_set_contents(v, vert, -1, NULL);
+        g_file_set_contents(f, "void main() { this is not GLSL; }\n", -1, NULL);
+        char *env = g_strdup_printf("/org/traitscope/Traitscope/shaders=%s", overlay);
+        g_setenv("G_RESOURCE_OVERLAYS", env, TRUE);
+        g_free(env), g_free(v), g_free(f), g_free(src), g_free(vert);
+    }
     if (!gtk_init_check()) {
         printf("SKIP: no display (run under xvfb-run)\n");
         return 77;
@@ -442,14 +464,18 @@ int main(int argc, char **argv)
     gboolean gl_at_start = ts_gl_view_is_gl(v);
     const char *renderer = G_OBJECT_TYPE_NAME(gtk_native_get_renderer(GTK_NATIVE(win)));
     if (ts_gl_view_is_gl(v)) {
-        printf("GL path active (%s%s), window renderer %s\n", gles ? "OpenGL ES requested" : "default API",
-               "", renderer);
+        printf("GL path active: %s (%s), window renderer %s\n", ts_gl_view_get_gl_info(v),
+               gles ? "OpenGL ES requested" : "default API", renderer);
+        if (gles) CHECK(g_str_has_prefix(ts_gl_view_get_gl_info(v), "OpenGL ES"), "asked for GLES, got %s",
+                        ts_gl_view_get_gl_info(v));
     } else {
         printf("NOTE: the GL path is not active (%s); only the Cairo path is checked (renderer %s)\n",
                ts_gl_view_get_gl_error(v), renderer);
-        CHECK(no_gl || !g_getenv("TS_TEST_REQUIRE_GL"), "TS_TEST_REQUIRE_GL: no GL under Xvfb");
+        CHECK(no_gl || broken || !g_getenv("TS_TEST_REQUIRE_GL"), "TS_TEST_REQUIRE_GL: no GL under Xvfb");
     }
     if (no_gl) CHECK(!ts_gl_view_is_gl(v), "GL active although GDK_DEBUG=gl-disable");
+    if (broken) CHECK(!ts_gl_view_is_gl(v) && strstr(ts_gl_view_get_gl_error(v), "view.frag.glsl does not compile"),
+                      "a broken shader: GL %d, error '%s'", ts_gl_view_is_gl(v), ts_gl_view_get_gl_error(v));
 
     /* the mapping against colormap.c */
     ts_image ref = { 0 };
@@ -505,6 +531,11 @@ int main(int argc, char **argv)
     gtk_window_destroy(GTK_WINDOW(win));
     g_free(heat);
     g_free(amap);
+    if (overlay) {
+        char *v = g_build_filename(overlay, "view.vert.glsl", NULL), *f = g_build_filename(overlay, "view.frag.glsl", NULL);
+        g_remove(v), g_remove(f), g_rmdir(overlay);
+        g_free(v), g_free(f), g_free(overlay);
+    }
     ts_image_clear(&face);
     if (failures) {
         printf("gl-view: %d checks failed\n", failures);
