@@ -188,6 +188,7 @@ struct _TsGlView {
     /* GL */
     gboolean use_es, gl_ok;
     char *gl_error; /* non-NULL: the Cairo path draws */
+    char *gl_info;
     GLuint program, vao, tex[N_TEX];
     GLint loc[N_UNIFORMS];
     GLint max_tex;
@@ -729,6 +730,9 @@ static void area_realize(GtkGLArea *area, TsGlView *self)
         g_free(why);
         return;
     }
+    g_free(self->gl_info);
+    self->gl_info = g_strdup_printf("%s %d.%d, %s", es ? "OpenGL ES" : "OpenGL", major, minor,
+                                    (const char *)glGetString(GL_RENDERER));
     self->gl_ok = TRUE;
 }
 
@@ -799,6 +803,12 @@ gboolean ts_gl_view_is_gl(TsGlView *self)
 {
     g_return_val_if_fail(TS_IS_GL_VIEW(self), FALSE);
     return self->gl_ok && !self->gl_error;
+}
+
+const char *ts_gl_view_get_gl_info(TsGlView *self)
+{
+    g_return_val_if_fail(TS_IS_GL_VIEW(self), "");
+    return self->gl_info && ts_gl_view_is_gl(self) ? self->gl_info : "";
 }
 
 const char *ts_gl_view_get_gl_error(TsGlView *self)
@@ -984,6 +994,7 @@ static void ts_gl_view_finalize(GObject *o)
     g_free(self->amap);
     ts_image_clear(&self->image);
     g_free(self->gl_error);
+    g_free(self->gl_info);
     G_OBJECT_CLASS(ts_gl_view_parent_class)->finalize(o);
 }
 

@@ -105,6 +105,9 @@ gboolean ts_gl_view_widget_to_map(TsGlView *view, double wx, double wy, double *
 void ts_gl_view_set_use_es(TsGlView *view, gboolean use_es);
 /* TRUE while the GL path draws (realized, shaders compiled, no error). */
 gboolean ts_gl_view_is_gl(TsGlView *view);
+/* The GL context in use, e.g. "OpenGL 4.5, llvmpipe (LLVM 15.0.6, 256
+ * bits)"; "" while none.  transfer: none. */
+const char *ts_gl_view_get_gl_info(TsGlView *view);
 /* Why GL is not used ("" before realize or while it works).
  * transfer: none. */
 const char *ts_gl_view_get_gl_error(TsGlView *view);
