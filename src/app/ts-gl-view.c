@@ -604,7 +604,8 @@ static GLuint make_texture(void)
     return t;
 }
 
-/* A table of n entries of `comp` components as a TABLE_W-wide texture. */
+/* A table of n entries of entry_bytes each as a TABLE_W-wide texture
+ * (zero padding after the last entry). */
 static void upload_table(GLuint tex, GLenum internal, GLenum format, GLenum type, const void *data, int n,
                          size_t entry_bytes)
 {
