@@ -63,6 +63,27 @@ const ts_backend *ts_backend_cpu(void);
 ts_status ts_backend_select(ts_device want, const ts_backend **out, void **ctx,
                             char *why, size_t why_len);
 
+/* The front ends' choice (--device, issue 5).  Like ts_backend_select,
+ * except that TS_DEVICE_CUDA which cannot be honoured (no GPU, CUDA or
+ * cuDNN failing to initialise, a build without CUDA) also falls back to
+ * the CPU instead of failing.  Whenever it falls back, `why` (may be NULL)
+ * holds one line without a newline saying why and that the work runs on
+ * the CPU; it is empty otherwise.  Never fails.  transfer: full (*ctx,
+ * release with ts_backend_close). */
+ts_status ts_backend_select_or_cpu(ts_device want, const ts_backend **out, void **ctx, char *why,
+                                   size_t why_len);
+
+/* Parses "cpu", "cuda" or "auto" into *out; TS_ERR_ARG (message quoting
+ * the text and naming the choices) otherwise. */
+ts_status ts_device_parse(const char *text, ts_device *out);
+/* "cpu", "cuda" or "auto". */
+const char *ts_device_name(ts_device d);
+
+/* Releases a context from ts_backend_select / _or_cpu (CUDA: closes it;
+ * CPU: nothing).  NULL ctx is a no-op.  Free every graph moved onto the
+ * backend before. */
+void ts_backend_close(const ts_backend *be, void *ctx);
+
 /* backend/cuda/cuda-backend.c, linked only when ts-config.h says
  * TS_HAVE_CUDA: opens the GPU (TS_CUDA_DEVICE, default 0) and its
  * cuBLAS/cuDNN handles; TS_ERR_DEVICE when there is none.  A context serves

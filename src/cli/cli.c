@@ -59,3 +59,19 @@ bool cli_parse_float(const char *s, float *out)
     *out = v;
     return true;
 }
+
+bool cli_parse_device(const char *s, ts_device *out) { return ts_device_parse(s, out) == TS_OK; }
+
+void cli_backend_open(const char *cmd, ts_device want, const ts_backend **be, void **ctx)
+{
+    char why[512];
+    (void)ts_backend_select_or_cpu(want, be, ctx, why, sizeof why);
+    if (why[0]) fprintf(stderr, "traitscope-cli %s: %s\n", cmd, why);
+}
+
+void cli_device_cpu_only(const char *cmd, ts_device want, const char *what)
+{
+    if (want == TS_DEVICE_CUDA)
+        fprintf(stderr, "traitscope-cli %s: --device cuda: %s runs on the CPU only in this version; running on the CPU\n",
+                cmd, what);
+}

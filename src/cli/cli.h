@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 
+#include "backend/backend.h"
 #include "status.h"
 
 #define CMD_OK 0
@@ -28,5 +29,16 @@ bool cli_flag(char **argv, int i, const char *name);
 /* Strict integer / float parsing of a flag value; false on junk. */
 bool cli_parse_int(const char *s, int *out);
 bool cli_parse_float(const char *s, float *out);
+
+/* --device (issue 5).  cli_parse_device: "cpu", "cuda" or "auto"; false on
+ * junk.  cli_backend_open: the backend for `want` (ts_backend_select_or_cpu):
+ * the GPU when asked for (cuda) or available (auto), otherwise the CPU and
+ * exactly one line "traitscope-cli CMD: <why>" on stderr.  Never fails;
+ * release with ts_backend_close after freeing the models moved onto it.
+ * cli_device_cpu_only: for commands that run on the CPU only (LRP,
+ * activations): one line saying so when --device cuda was asked. */
+bool cli_parse_device(const char *s, ts_device *out);
+void cli_backend_open(const char *cmd, ts_device want, const ts_backend **be, void **ctx);
+void cli_device_cpu_only(const char *cmd, ts_device want, const char *what);
 
 #endif

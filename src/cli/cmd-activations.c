@@ -18,7 +18,7 @@
 static void help(void)
 {
     printf("usage: traitscope-cli activations --model MODEL [IMAGE] [--layer conv1] [--out GRID.png]\n"
-           "                                  [--shared] [--cols N] [--scale N]\n"
+           "                                  [--shared] [--cols N] [--scale N] [--device cpu|cuda|auto]\n"
            "                                  [--filters F.png] [--filters-amap A.png]\n\n"
            "  --layer NAME         layer whose output is shown (default conv1)\n"
            "  --out GRID.png       the responses to IMAGE on a grid (10 columns up to 100 maps)\n"
@@ -43,6 +43,7 @@ int cmd_activations(int argc, char **argv)
     const char *model_path = NULL, *image_path = NULL, *layer = "conv1", *out = NULL;
     const char *filters = NULL, *filters_a = NULL, *lm_src = NULL, *v;
     ts_act_opts ao = { 0 };
+    ts_device device = TS_DEVICE_AUTO;
     for (int i = 1; i < argc; i++) {
         if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
             help();
@@ -59,6 +60,9 @@ int cmd_activations(int argc, char **argv)
         } else if (cli_opt(argc, argv, &i, "--scale", &v)) {
             if (!cli_parse_int(v, &ao.scale) || ao.scale < 1 || ao.scale > 64)
                 return cli_usage_error("activations", "--scale wants 1..64, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--device", &v)) {
+            if (!cli_parse_device(v, &device))
+                return cli_usage_error("activations", "--device wants cpu, cuda or auto, not '%s'", v);
         } else if (cli_flag(argv, i, "--shared")) ao.shared_norm = true;
         else if (argv[i][0] == '-' && argv[i][1])
             return cli_usage_error("activations", "unknown option '%s'", argv[i]);
@@ -70,6 +74,7 @@ int cmd_activations(int argc, char **argv)
     if (!out && !filters && !filters_a)
         return cli_usage_error("activations", "nothing to write: give --out, --filters or --filters-amap");
     if (out && !image_path) return cli_usage_error("activations", "--out needs an IMAGE");
+    cli_device_cpu_only("activations", device, "reading activations");
 
     ts_model *m = NULL;
     ts_image img = { 0 };

@@ -25,6 +25,7 @@ static void help(void)
 {
     printf("usage: traitscope-cli compare --baseline A --lacnn B --data SPEC [--split test|all]\n"
            "                              [--oversample] [--limit N] [--threads N] [--cache DIR] [--json]\n"
+           "                              [--device cpu|cuda|auto]\n"
            "\n"
            "Evaluates both models on the same images and tests the difference with McNemar's\n"
            "test (exact binomial when fewer than 25 images are discordant).\n");
@@ -48,6 +49,7 @@ int cmd_compare(int argc, char **argv)
 {
     const char *pa = NULL, *pb = NULL, *v;
     bool json = false;
+    ts_device device = TS_DEVICE_AUTO;
     ts_eval_options o = { .limit = -1 };
     for (int i = 1; i < argc; i++) {
         if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
@@ -67,6 +69,9 @@ int cmd_compare(int argc, char **argv)
             if (!cli_parse_int(v, &o.limit) || o.limit < 0) return cli_usage_error("compare", "--limit wants N >= 0");
         } else if (cli_opt(argc, argv, &i, "--threads", &v)) {
             if (!cli_parse_int(v, &o.threads) || o.threads < 0) return cli_usage_error("compare", "--threads wants N");
+        } else if (cli_opt(argc, argv, &i, "--device", &v)) {
+            if (!cli_parse_device(v, &device))
+                return cli_usage_error("compare", "--device wants cpu, cuda or auto, not '%s'", v);
         } else if (cli_opt(argc, argv, &i, "--cache", &v)) {
             o.cache_dir = v;
         } else if (cli_flag(argv, i, "--oversample")) {
@@ -80,8 +85,13 @@ int cmd_compare(int argc, char **argv)
     if (!pa || !pb || !o.data) return cli_usage_error("compare", "--baseline, --lacnn and --data are required");
     ts_model *ma = NULL, *mb = NULL;
     ts_eval_result ra = { 0 }, rb = { 0 };
+    const ts_backend *be;
+    void *be_ctx;
+    cli_backend_open("compare", device, &be, &be_ctx);
     ts_status st = ts_model_load(pa, &ma);
     if (st == TS_OK) st = ts_model_load(pb, &mb);
+    if (st == TS_OK && be->device != TS_DEVICE_CPU) st = ts_graph_to_backend(ma->graph, be, be_ctx);
+    if (st == TS_OK && be->device != TS_DEVICE_CPU) st = ts_graph_to_backend(mb->graph, be, be_ctx);
     if (st == TS_OK && strcmp(ma->meta.trait, mb->meta.trait))
         st = ts_error(TS_ERR_ARG, "compare: the models predict different traits ('%s' and '%s')", ma->meta.trait,
                       mb->meta.trait);
@@ -91,6 +101,7 @@ int cmd_compare(int argc, char **argv)
         ts_eval_result_clear(&ra);
         ts_model_free(ma);
         ts_model_free(mb);
+        ts_backend_close(be, be_ctx);
         return cli_fail("compare", st);
     }
     /* Pair images by dataset row (trait 0). */
@@ -153,5 +164,6 @@ int cmd_compare(int argc, char **argv)
     ts_eval_result_clear(&rb);
     ts_model_free(ma);
     ts_model_free(mb);
+    ts_backend_close(be, be_ctx);
     return CMD_OK;
 }

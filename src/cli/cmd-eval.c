@@ -22,7 +22,7 @@ static void help(void)
 {
     printf("usage: traitscope-cli eval --model MODEL --data SPEC [--split test|all] [--oversample]\n"
            "                           [--align none|rotation|affine] [--limit N] [--batch N]\n"
-           "                           [--threads N] [--cache DIR] [--json]\n"
+           "                           [--threads N] [--cache DIR] [--json] [--device cpu|cuda|auto]\n"
            "\n"
            "Accuracy of MODEL on SPEC with a Wilson 95%% confidence interval (and 1-off\n"
            "accuracy for age groups).  --split test (default) re-makes the split recorded in\n"
@@ -43,6 +43,7 @@ int cmd_eval(int argc, char **argv)
 {
     const char *model = NULL, *v;
     bool json = false;
+    ts_device device = TS_DEVICE_AUTO;
     ts_eval_options o = { .limit = -1 };
     for (int i = 1; i < argc; i++) {
         if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
@@ -66,6 +67,9 @@ int cmd_eval(int argc, char **argv)
             if (!cli_parse_int(v, &o.batch) || o.batch < 1) return cli_usage_error("eval", "--batch wants N >= 1");
         } else if (cli_opt(argc, argv, &i, "--threads", &v)) {
             if (!cli_parse_int(v, &o.threads) || o.threads < 0) return cli_usage_error("eval", "--threads wants N");
+        } else if (cli_opt(argc, argv, &i, "--device", &v)) {
+            if (!cli_parse_device(v, &device))
+                return cli_usage_error("eval", "--device wants cpu, cuda or auto, not '%s'", v);
         } else if (cli_opt(argc, argv, &i, "--cache", &v)) {
             o.cache_dir = v;
         } else if (cli_flag(argv, i, "--oversample")) {
@@ -80,10 +84,16 @@ int cmd_eval(int argc, char **argv)
     ts_model *m;
     ts_status st = ts_model_load(model, &m);
     if (st != TS_OK) return cli_fail("eval", st);
+    /* On a GPU the model moves there; eval downloads the logits per batch. */
+    const ts_backend *be;
+    void *be_ctx;
+    cli_backend_open("eval", device, &be, &be_ctx);
+    if (be->device != TS_DEVICE_CPU) st = ts_graph_to_backend(m->graph, be, be_ctx);
     ts_eval_result r;
-    st = ts_eval_run(m, &o, NULL, NULL, NULL, &r);
+    if (st == TS_OK) st = ts_eval_run(m, &o, NULL, NULL, NULL, &r);
     if (st != TS_OK) {
         ts_model_free(m);
+        ts_backend_close(be, be_ctx);
         return cli_fail("eval", st);
     }
     if (json) {
@@ -134,5 +144,6 @@ int cmd_eval(int argc, char **argv)
     }
     ts_eval_result_clear(&r);
     ts_model_free(m);
+    ts_backend_close(be, be_ctx);
     return CMD_OK;
 }

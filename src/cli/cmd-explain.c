@@ -55,7 +55,8 @@ static void help(void)
            "                     by 4-channel models (default: the model's method) and for\n"
            "                     the per-region table\n"
            "  --zoom N           magnify the heatmap N times (default: to >= 300 pixels)\n"
-           "  --scale S          fixed colour scale (default max |R|)\n");
+           "  --scale S          fixed colour scale (default max |R|)\n"
+           "  --device D         cpu, cuda or auto; LRP runs on the CPU in this version\n");
 }
 
 /* Heatmap (s x s) magnified with a colour bar and its scale on the right. */
@@ -108,6 +109,7 @@ int cmd_explain(int argc, char **argv)
     const char *model_path = NULL, *image_path = NULL, *rules_spec = "", *target_s = "";
     const char *out_path = NULL, *out_amap = NULL, *npy_path = NULL, *lm_src = NULL, *v;
     bool json = false;
+    ts_device device = TS_DEVICE_AUTO;
     int zoom = 0;
     float fixed_scale = 0;
     for (int i = 1; i < argc; i++) {
@@ -127,6 +129,9 @@ int cmd_explain(int argc, char **argv)
         } else if (cli_opt(argc, argv, &i, "--scale", &v)) {
             if (!cli_parse_float(v, &fixed_scale) || !(fixed_scale > 0))
                 return cli_usage_error("explain", "--scale wants a number > 0, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--device", &v)) {
+            if (!cli_parse_device(v, &device))
+                return cli_usage_error("explain", "--device wants cpu, cuda or auto, not '%s'", v);
         } else if (cli_flag(argv, i, "--json")) json = true;
         else if (argv[i][0] == '-' && argv[i][1])
             return cli_usage_error("explain", "unknown option '%s'", argv[i]);
@@ -138,6 +143,7 @@ int cmd_explain(int argc, char **argv)
         return cli_usage_error("explain", "--model MODEL and an IMAGE are required");
     if (!out_path && !npy_path && !json && !out_amap)
         return cli_usage_error("explain", "nothing to write: give --out, --relevance or --json");
+    cli_device_cpu_only("explain", device, "LRP");
 
     ts_model *m = NULL;
     ts_image img = { 0 };

@@ -20,7 +20,7 @@ static void help(FILE *f)
             "usage: traitscope-cli figure --model A [--model B] IMAGE... --out FIG.{png,svg,pdf}\n"
             "         [--panels LIST] [--names A,B] [--rules STRING] [--target CLASS]\n"
             "         [--method ert|cnn] [--layer conv1] [--face N] [--dpi N] [--indices]\n"
-            "         [--contours]\n"
+            "         [--contours] [--device cpu|cuda|auto]\n"
             "\n"
             "One row per image, one column per panel.  Panels: face amap act-a act-b\n"
             "lrp-a lrp-b lrp-diff pred table photo (default: face,amap,act-a,lrp-a and,\n"
@@ -37,6 +37,7 @@ int cmd_figure(int argc, char **argv)
     const char *rules = NULL, *target = NULL, *method_s = "ert", *layer = "conv1", *dpi_s = "300", *face_s = NULL;
     const char *images[MAX_IMAGES];
     int n_models = 0, n_images = 0;
+    ts_device device = TS_DEVICE_AUTO;
     ts_draw_opts dopt;
     ts_draw_opts_init(&dopt);
     for (int i = 1; i < argc; i++) {
@@ -56,7 +57,10 @@ int cmd_figure(int argc, char **argv)
         else if (cli_opt(argc, argv, &i, "--layer", &v)) layer = v;
         else if (cli_opt(argc, argv, &i, "--dpi", &v)) dpi_s = v;
         else if (cli_opt(argc, argv, &i, "--face", &v)) face_s = v;
-        else if (cli_flag(argv, i, "--indices")) dopt.indices = true;
+        else if (cli_opt(argc, argv, &i, "--device", &v)) {
+            if (!cli_parse_device(v, &device))
+                return cli_usage_error("figure", "--device wants cpu, cuda or auto, not '%s'", v);
+        } else if (cli_flag(argv, i, "--indices")) dopt.indices = true;
         else if (cli_flag(argv, i, "--contours")) dopt.contours = true;
         else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("figure", "unknown option %s", argv[i]);
         else if (n_images == MAX_IMAGES) return cli_usage_error("figure", "at most %d images", MAX_IMAGES);
@@ -64,6 +68,7 @@ int cmd_figure(int argc, char **argv)
     }
     if (!out) return cli_usage_error("figure", "--out FIG.png|svg|pdf is required");
     if (n_images == 0) return cli_usage_error("figure", "no image given");
+    cli_device_cpu_only("figure", device, "LRP");
     ts_landmark_method method;
     if (!ts_landmark_method_parse(method_s, &method) || method == TS_LANDMARKS_NONE)
         return cli_usage_error("figure", "--method must be ert or cnn");

@@ -59,7 +59,14 @@ static ts_status run_batch(ts_model *m, ts_tensor *input, const char **names, in
     const ts_tensor *logits = &g->nodes[g->output].out; /* (n,K,1,1) */
     int k = m->meta.n_classes;
     ts_tensor p = { probs, n, k, 1, 1 };
-    ts_softmax(logits, &p);
+    if (g->backend->device != TS_DEVICE_CPU) {
+        /* device logits -> probs, then the softmax in place on the host */
+        TS_TRY(g->backend->download(g->backend_ctx, probs, logits->data, (size_t)n * k));
+        ts_tensor host = { probs, n, k, 1, 1 };
+        ts_softmax(&host, &p);
+    } else {
+        ts_softmax(logits, &p);
+    }
     for (int i = 0; i < n; i++) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "image", names[i]);
@@ -98,10 +105,8 @@ int cmd_predict(int argc, char **argv)
         } else if (cli_opt(argc, argv, &i, "--model", &v)) {
             model_path = v;
         } else if (cli_opt(argc, argv, &i, "--device", &v)) {
-            if (!strcmp(v, "cpu")) device = TS_DEVICE_CPU;
-            else if (!strcmp(v, "cuda")) device = TS_DEVICE_CUDA;
-            else if (!strcmp(v, "auto")) device = TS_DEVICE_AUTO;
-            else bad_usage = cli_usage_error("predict", "--device wants cpu, cuda or auto, not '%s'", v);
+            if (!cli_parse_device(v, &device))
+                bad_usage = cli_usage_error("predict", "--device wants cpu, cuda or auto, not '%s'", v);
         } else if (cli_opt(argc, argv, &i, "--batch", &v)) {
             if (!cli_parse_int(v, &batch) || batch < 1 || batch > 1024)
                 bad_usage = cli_usage_error("predict", "--batch wants 1..1024, not '%s'", v);
@@ -122,30 +127,20 @@ int cmd_predict(int argc, char **argv)
         return cli_usage_error("predict", "--model MODEL and at least one IMAGE are required");
     }
 
-    /* The graph runs where its arenas live; moving a model to the GPU comes
-     * with the CUDA backend, so for now a GPU pick falls back to the CPU
-     * (auto) or is refused (cuda). */
+    /* The graph runs where its arenas live: on a GPU pick the loaded model
+     * moves there (one copy per arena) and the logits come back per batch.
+     * No GPU (or none usable) is the CPU plus one line saying why. */
     const ts_backend *be = NULL;
     void *be_ctx = NULL;
-    char why[256];
-    ts_status st = ts_backend_select(device, &be, &be_ctx, why, sizeof why);
-    if (st != TS_OK) {
-        free(images);
-        return cli_fail("predict", st);
-    }
-    if (be->device != TS_DEVICE_CPU) {
-        if (device == TS_DEVICE_CUDA) {
-            free(images);
-            return cli_fail("predict", ts_error(TS_ERR_UNSUPPORTED,
-                            "running a model on CUDA is not wired into predict yet; use --device cpu"));
-        }
-        fprintf(stderr, "traitscope-cli predict: running on the CPU (models are not moved to the GPU yet)\n");
-    }
+    cli_backend_open("predict", device, &be, &be_ctx);
 
     ts_model *m = NULL;
-    st = ts_model_load(model_path, &m);
+    ts_status st = ts_model_load(model_path, &m);
+    if (st == TS_OK && be->device != TS_DEVICE_CPU) st = ts_graph_to_backend(m->graph, be, be_ctx);
     if (st != TS_OK) {
         free(images);
+        ts_model_free(m);
+        ts_backend_close(be, be_ctx);
         return cli_fail("predict", st);
     }
     m->graph->training = false; /* dropout off */
@@ -187,6 +182,7 @@ int cmd_predict(int argc, char **argv)
     free(names);
     free(images);
     ts_model_free(m);
+    ts_backend_close(be, be_ctx);
     if (st != TS_OK) return cli_fail("predict", st);
     if (failed) {
         fprintf(stderr, "traitscope-cli predict: %d of %d image(s) could not be read\n", failed, n_images);

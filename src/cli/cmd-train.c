@@ -192,10 +192,8 @@ int cmd_train(int argc, char **argv)
             if (!ts_alignment_parse(v, &s.align))
                 return cli_usage_error("train", "--align wants none, rotation or affine, not '%s'", v);
         } else if (cli_opt(argc, argv, &i, "--device", &v)) {
-            if (!strcmp(v, "cpu")) s.device = TS_DEVICE_CPU;
-            else if (!strcmp(v, "cuda")) s.device = TS_DEVICE_CUDA;
-            else if (!strcmp(v, "auto")) s.device = TS_DEVICE_AUTO;
-            else return cli_usage_error("train", "--device wants cpu, cuda or auto, not '%s'", v);
+            if (!cli_parse_device(v, &s.device))
+                return cli_usage_error("train", "--device wants cpu, cuda or auto, not '%s'", v);
         } else if (cli_flag(argv, i, "--no-augment")) {
             s.augment = false;
         } else if (cli_flag(argv, i, "--resume")) {
@@ -215,6 +213,17 @@ int cmd_train(int argc, char **argv)
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+
+    /* --device cuda without a usable GPU: the CPU and one line saying why
+     * (the job itself would refuse; auto already falls back inside it, with
+     * its note printed below). */
+    if (s.device == TS_DEVICE_CUDA) {
+        const ts_backend *be;
+        void *ctx;
+        cli_backend_open("train", TS_DEVICE_CUDA, &be, &ctx);
+        if (be->device == TS_DEVICE_CPU) s.device = TS_DEVICE_CPU;
+        ts_backend_close(be, ctx); /* the job opens its own */
+    }
 
     ui u = { .tty = isatty(STDERR_FILENO) != 0, .last_tenth = -1, .last_phase = -1 };
     ts_train_callbacks cb = { on_progress, should_abort, &u };

@@ -1138,9 +1138,17 @@ ts_status ts_backend_cuda_open(const ts_backend **out, void **ctx)
     cudaError_t err = cudaGetDeviceCount(&n);
     if (err != cudaSuccess) {
         (void)cudaGetLastError();
+        /* The two usual answers of a machine without a GPU, in words a user
+         * reads in the fallback line. */
+        int rt = 0;
+        (void)cudaRuntimeGetVersion(&rt);
+        if (err == cudaErrorInsufficientDriver)
+            return ts_error(TS_ERR_DEVICE, "no NVIDIA driver for CUDA %d.%d (no GPU here, or its driver is too old)",
+                            rt / 1000, rt % 1000 / 10);
+        if (err == cudaErrorNoDevice) return ts_error(TS_ERR_DEVICE, "no CUDA-capable GPU found");
         return ts_error(TS_ERR_DEVICE, "CUDA: %s", cudaGetErrorString(err));
     }
-    if (n == 0) return ts_error(TS_ERR_DEVICE, "CUDA: no device found");
+    if (n == 0) return ts_error(TS_ERR_DEVICE, "no CUDA-capable GPU found");
     /* Built against one cuDNN, run with another: the graph API's handle
      * rules changed in 9.8 (file comment), so an older runtime is refused
      * rather than misused. */

@@ -1,0 +1,141 @@
+#!/usr/bin/python3
+"""test-device.py - the CLI's --device choice and its CPU fallback (issue 5).
+
+usage: test-device.py TRAITSCOPE_CLI   (meson passes the built program)
+
+Runs on any machine, GPU or not, CUDA build or not: TS_CUDA_DEVICE=99 names
+a GPU that does not exist, so `--device cuda` always has to fall back.
+Checks:
+  - predict --device cuda succeeds on the CPU, prints exactly one line on
+    stderr, and that line names the reason (the missing device, or the
+    build without CUDA) and says it runs on the CPU; its probabilities are
+    those of --device cpu;
+  - a tiny train run (tests/train/tiny.arch, 32x32, 1 epoch) with --device
+    cuda does the same: one fallback line, a model written, "backend":"cpu";
+  - eval --device cuda: one fallback line, same accuracy as --device cpu;
+  - explain --device cuda: one line saying LRP runs on the CPU;
+  - --device bogus is a usage error (exit 2) naming the choices, for every
+    command that runs networks, before any work is done.
+Needs face crops from $TS_SHARED_DATA/celebahq (exit 77 without them).
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+CLI = sys.argv[1]
+SRC = os.environ.get("TS_SOURCE_ROOT", ".")
+DATA = os.environ.get("TS_SHARED_DATA", "")
+failures = 0
+
+
+def check(cond, what):
+    global failures
+    if not cond:
+        print("FAILED:", what, file=sys.stderr)
+        failures += 1
+    else:
+        print("ok:", what)
+
+
+def run(*args, gpu99=True):
+    env = dict(os.environ)
+    if gpu99:
+        env["TS_CUDA_DEVICE"] = "99"
+    env.pop("TS_CUDA_TF32", None)
+    p = subprocess.run([CLI, *args], capture_output=True, text=True, env=env, timeout=600)
+    return p.returncode, p.stdout, p.stderr
+
+
+def fallback_lines(err, cmd):
+    """Lines of stderr that report running on the CPU instead of a GPU."""
+    return [l for l in err.splitlines()
+            if l.startswith(f"traitscope-cli {cmd}: ") and "running on the CPU" in l]
+
+
+def names_reason(line):
+    # CUDA build: the device index we asked for does not exist (or no GPU /
+    # driver at all); build without CUDA: says so.
+    return any(w in line for w in ("TS_CUDA_DEVICE=99", "GPU", "driver", "CUDA:", "without CUDA",
+                                   "no CUDA backend"))
+
+
+celeba = os.path.join(DATA, "celebahq")
+images_dir = os.path.join(celeba, "images")
+names = sorted(os.listdir(images_dir))[:3] if os.path.isdir(images_dir) else []
+images = [os.path.join(images_dir, n) for n in names]
+if len(images) < 3 or not os.path.exists(os.path.join(celeba, "attributes.txt")):
+    print(f"skip: needs face images and attributes.txt in {celeba}")
+    sys.exit(77)
+spec = "celeba:" + celeba
+arch = os.path.join(SRC, "tests", "train", "tiny.arch")
+
+with tempfile.TemporaryDirectory() as tmp:
+    cache = os.path.join(tmp, "cache")
+    model = os.path.join(tmp, "tiny.safetensors")
+
+    # --device bogus: a usage error naming the choices, for every command
+    bogus = {
+        "predict": ["--model", model, images[0]],
+        "train": ["--data", spec, "--trait", "gender", "--variant", "baseline", "--out", model],
+        "eval": ["--model", model, "--data", spec],
+        "compare": ["--baseline", model, "--lacnn", model, "--data", spec],
+        "explain": ["--model", model, images[0], "--json"],
+        "activations": ["--model", model, images[0], "--out", os.path.join(tmp, "a.png")],
+        "figure": ["--model", model, images[0], "--out", os.path.join(tmp, "f.png")],
+    }
+    for cmd, args in bogus.items():
+        rc, out, err = run(cmd, *args, "--device", "bogus")
+        check(rc == 2 and "--device wants cpu, cuda or auto, not 'bogus'" in err and out == "",
+              f"{cmd} --device bogus is a usage error ({err.strip()[:120]})")
+        check(not os.path.exists(model), f"{cmd} --device bogus did no work")
+
+    # train: a tiny run asked for the GPU, done on the CPU with one line
+    rc, out, err = run("train", "--data", spec, "--trait", "gender", "--variant", "baseline",
+                       "--arch", arch, "--size", "32", "--epochs", "1", "--limit", "60",
+                       "--batch", "10", "--no-augment", "--cache", cache,
+                       "--device", "cuda", "--out", model)
+    lines = fallback_lines(err, "train")
+    check(rc == 0 and os.path.exists(model), f"train --device cuda succeeds on the CPU ({err.strip()[-200:]})")
+    check(len(lines) == 1, f"train: exactly one fallback line (got {lines})")
+    check(len(lines) == 1 and names_reason(lines[0]), f"train: the line names the reason ({lines})")
+    try:
+        res = json.loads(out)
+    except ValueError:
+        res = {}
+    check(res.get("backend") == "cpu", f"train reports backend cpu ({res.get('backend')})")
+
+    # predict: cuda falls back, same numbers as cpu
+    rc, out_cuda, err = run("predict", "--model", model, "--device", "cuda", *images)
+    lines = fallback_lines(err, "predict")
+    check(rc == 0 and len(out_cuda.splitlines()) == 3, f"predict --device cuda succeeds ({err.strip()})")
+    check(len(err.strip().splitlines()) == 1 and len(lines) == 1,
+          f"predict: exactly one stderr line, the fallback ({err.strip()})")
+    check(len(lines) == 1 and names_reason(lines[0]) and "--device cuda" in lines[0],
+          f"predict: the line names the request and the reason ({lines})")
+    rc, out_cpu, err = run("predict", "--model", model, "--device", "cpu", *images)
+    check(rc == 0 and err == "", f"predict --device cpu is silent ({err.strip()})")
+    check(out_cpu == out_cuda, "predict: the fallback gives the CPU's probabilities")
+
+    # eval: the same
+    rc, ev_cuda, err = run("eval", "--model", model, "--data", spec, "--limit", "60", "--json",
+                           "--cache", cache, "--device", "cuda")
+    lines = fallback_lines(err, "eval")
+    check(rc == 0 and len(lines) == 1 and names_reason(lines[0]),
+          f"eval --device cuda: one fallback line ({err.strip()[-200:]})")
+    rc, ev_cpu, err = run("eval", "--model", model, "--data", spec, "--limit", "60", "--json",
+                          "--cache", cache, "--device", "cpu")
+    check(rc == 0 and fallback_lines(err, "eval") == [], "eval --device cpu: no fallback line")
+    try:
+        check(json.loads(ev_cuda)["accuracy"] == json.loads(ev_cpu)["accuracy"],
+              "eval: the fallback gives the CPU's accuracy")
+    except (ValueError, KeyError):
+        check(False, "eval prints JSON")
+
+    # explain: LRP is CPU-only; asking for cuda says so once
+    rc, out, err = run("explain", "--model", model, images[0], "--json", "--device", "cuda")
+    lines = fallback_lines(err, "explain")
+    check(rc == 0 and len(lines) == 1 and "LRP" in lines[0], f"explain --device cuda: one line ({err.strip()})")
+
+sys.exit(1 if failures else 0)
