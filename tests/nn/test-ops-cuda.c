@@ -14,7 +14,12 @@
  * dropout mask must match exactly.  A whole small network (conv, lrn, pool,
  * fc, dropout in training) is then run through ts_graph_to_backend on the
  * GPU and compared with the same network on the CPU: logits and every
- * parameter gradient.  The first mismatches are printed.
+ * parameter gradient.  The first mismatches are printed.  The convolutions
+ * run twice, on 16-byte and on 4-byte aligned tensors (cuDNN plans are made
+ * per alignment).  A(x,y) (kernels/amap.cu) must equal the CPU reference
+ * byte for byte: random landmark sets (k = 1, 2, 68, 255; exact ties on
+ * pixel centres and half-way; duplicates; far points) on sizes up to
+ * 1920x1080, and every face of the face-api fixtures on its photo's size.
  *
  * Without a usable GPU (no device, no driver) it prints why and exits 77.
  */
@@ -23,6 +28,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
+#include "amap-device.h"
+#include "amap.h"
 #include "backend/backend.h"
 #include "ts-config.h"
 
@@ -418,6 +427,155 @@ static void run_graph(void)
     ts_graph_free(gg);
 }
 
+/* ---- A(x,y): kernels/amap.cu against the CPU reference, byte for byte ------ */
+
+/* GPU map of `pts` vs the CPU's (the reference up to 300x200, the fast
+ * version, itself tested equal to it in tests/face/test-amap.c, beyond). */
+static void amap_case(const ts_points *pts, int w, int h, const char *what)
+{
+    size_t n = (size_t)w * h;
+    uint8_t *ref = malloc(n), *got = malloc(n);
+    TS_ASSERT(ref && got);
+    memset(got, 0xee, n);
+    ts_status s1 = n <= 300 * 200 ? ts_amap_reference(pts, w, h, ref) : ts_amap_compute(pts, w, h, ref);
+    ts_status s2 = ts_backend_cuda_amap(gctx, pts->x, pts->y, pts->n, w, h, got);
+    int bad = 0;
+    if (s1 != TS_OK || s2 != TS_OK) {
+        printf("FAIL A(x,y) %s %dx%d k=%d: %s\n", what, w, h, pts->n, ts_last_error());
+        failures++;
+    } else {
+        for (size_t i = 0; i < n; i++)
+            if (ref[i] != got[i]) {
+                if (bad < MAX_PRINT)
+                    printf("FAIL A(x,y) %s %dx%d k=%d: pixel (%zu,%zu) gpu %d cpu %d\n", what, w, h, pts->n,
+                           i % (size_t)w, i / (size_t)w, got[i], ref[i]);
+                bad++;
+            }
+        if (bad) failures++;
+        else printf("ok   A(x,y) %s %dx%d k=%d: identical\n", what, w, h, pts->n);
+    }
+    free(ref);
+    free(got);
+}
+
+static void random_points(ts_points *p, int k, int w, int h, int kind)
+{
+    p->n = k;
+    for (int j = 0; j < k; j++) {
+        float u = ts_rng_uniform(&rng), v = ts_rng_uniform(&rng);
+        switch (kind) {
+        case 0: /* anywhere, a margin outside the image */
+            p->x[j] = -20.0f + u * (float)(w + 40), p->y[j] = -20.0f + v * (float)(h + 40);
+            break;
+        case 1: /* on pixel centres and half-way: many exact ties */
+            p->x[j] = 0.5f * (float)(int)(u * 2 * w), p->y[j] = 0.5f * (float)(int)(v * 2 * h);
+            break;
+        default: /* duplicates of a few points, and far away ones */
+            if (j >= 4 && u < 0.5f) p->x[j] = p->x[j % 4], p->y[j] = p->y[j % 4];
+            else if (u < 0.7f) p->x[j] = 1e6f * (v - 0.5f), p->y[j] = -3e5f * v;
+            else p->x[j] = u * (float)w, p->y[j] = v * (float)h;
+        }
+    }
+}
+
+/* The 68 points of every face in the face-api fixtures, on the photo's
+ * full size (tests/face/fixtures/faceapi-*.json). */
+static void amap_fixtures(void)
+{
+    const char *root = getenv("TS_SOURCE_ROOT");
+    const char *names[] = { "sample1", "sample2", "sample3", "sample4", "sample5", "sample6", "celebahq-1" };
+    int faces = 0;
+    for (size_t f = 0; f < sizeof names / sizeof names[0]; f++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/tests/face/fixtures/faceapi-%s.json", root ? root : ".", names[f]);
+        FILE *fp = fopen(path, "rb");
+        if (!fp) continue;
+        char *text = NULL;
+        size_t len = 0, cap = 0, k;
+        char buf[65536];
+        while ((k = fread(buf, 1, sizeof buf, fp)) > 0) {
+            if (len + k + 1 > cap) {
+                cap = 2 * (len + k + 1);
+                text = realloc(text, cap);
+                TS_ASSERT(text);
+            }
+            memcpy(text + len, buf, k);
+            len += k;
+        }
+        fclose(fp);
+        if (!text) continue;
+        text[len] = '\0';
+        cJSON *j = cJSON_Parse(text);
+        free(text);
+        const cJSON *W = cJSON_GetObjectItem(j, "width"), *H = cJSON_GetObjectItem(j, "height");
+        const cJSON *lms = cJSON_GetObjectItem(j, "landmarks"), *lm;
+        if (!cJSON_IsNumber(W) || !cJSON_IsNumber(H) || !cJSON_IsArray(lms)) {
+            cJSON_Delete(j);
+            continue;
+        }
+        cJSON_ArrayForEach(lm, lms)
+        {
+            const cJSON *pts = cJSON_GetObjectItem(lm, "points"), *pt;
+            ts_points p = { 0 };
+            cJSON_ArrayForEach(pt, pts)
+            {
+                if (p.n == TS_POINTS_MAX || cJSON_GetArraySize(pt) != 2) break;
+                p.x[p.n] = (float)cJSON_GetArrayItem(pt, 0)->valuedouble;
+                p.y[p.n] = (float)cJSON_GetArrayItem(pt, 1)->valuedouble;
+                p.n++;
+            }
+            if (p.n != TS_LANDMARKS) continue;
+            char what[64];
+            snprintf(what, sizeof what, "face-api %s face %d", names[f], faces);
+            amap_case(&p, W->valueint, H->valueint, what);
+            faces++;
+        }
+        cJSON_Delete(j);
+    }
+    if (faces == 0) {
+        printf("FAIL A(x,y): no landmark fixtures found under $TS_SOURCE_ROOT/tests/face/fixtures\n");
+        failures++;
+    }
+}
+
+static void run_amap(void)
+{
+    static const int sizes[][2] = { { 1, 1 }, { 7, 5 }, { 150, 150 }, { 300, 200 }, { 1920, 1080 } };
+    static const int ks[] = { 1, 2, 68, 255 };
+    static const char *kinds[] = { "random", "pixel centres and half-way", "duplicates and far points" };
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (size_t k = 0; k < sizeof ks / sizeof ks[0]; k++)
+            for (int kind = 0; kind < 3; kind++) {
+                if (sizes[s][0] >= 1920 && ks[k] != 68) continue; /* the CPU reference is O(WHk) */
+                ts_points p;
+                random_points(&p, ks[k], sizes[s][0], sizes[s][1], kind);
+                amap_case(&p, sizes[s][0], sizes[s][1], kinds[kind]);
+            }
+    amap_fixtures();
+    /* the face-level entry point takes the GPU path and gives the same map */
+    ts_points p;
+    random_points(&p, 68, 640, 480, 0);
+    uint8_t *a = malloc(640 * 480), *b = malloc(640 * 480);
+    TS_ASSERT(a && b);
+    must(ts_amap_compute(&p, 640, 480, a), "ts_amap_compute");
+    must(ts_amap_compute_on(gpu, gctx, &p, 640, 480, b), "ts_amap_compute_on (GPU)");
+    if (memcmp(a, b, 640 * 480)) {
+        printf("FAIL A(x,y): ts_amap_compute_on on the GPU differs from ts_amap_compute\n");
+        failures++;
+    } else {
+        printf("ok   A(x,y): ts_amap_compute_on on the GPU\n");
+    }
+    /* and refuses what the CPU refuses */
+    p.x[3] = NAN;
+    if (ts_amap_compute_on(gpu, gctx, &p, 640, 480, b) != TS_ERR_ARG ||
+        ts_backend_cuda_amap(gctx, p.x, p.y, p.n, 640, 480, b) != TS_ERR_ARG) {
+        printf("FAIL A(x,y): a NaN landmark is not refused\n");
+        failures++;
+    }
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -442,6 +600,7 @@ int main(void)
         if (rows[i].op == TS_OP_CONV2D) run_row(&rows[i]);
     misalign = 0;
     run_graph();
+    run_amap();
     ts_backend_cuda_close(gctx);
     if (failures) {
         printf("%d check(s) failed\n", failures);

@@ -8,10 +8,16 @@
  *     the build) is TS_ERR_DEVICE with a message, never a crash.
  * The device-memory entry points of the chosen backend are then exercised
  * (arena, upload, zero, download of 1000 floats) and must round-trip.
+ * Then A(x,y) through ts_amap_compute_on (face/amap-device.h) on that
+ * backend and on the CPU must give ts_amap_compute's bytes and refusals;
+ * ts_backend_select_or_cpu (the CLI's --device) must never fail and must
+ * say in one line why it fell back; device names parse.
  */
 #include <stdio.h>
 #include <string.h>
 
+#include "amap-device.h"
+#include "amap.h"
 #include "backend/backend.h"
 #include "ts-config.h"
 
@@ -71,6 +77,40 @@ int main(void)
         }
     }
     be->arena_clear(ctx, &a);
+
+    /* A(x,y) through ts_amap_compute_on on whatever was chosen (the GPU
+     * kernel or the CPU fallback) and on the CPU backend: ts_amap_compute's
+     * bytes either way, and its refusals. */
+    ts_points p = { .n = 68 };
+    for (int j = 0; j < 68; j++) p.x[j] = 3.5f * (float)(j % 17) - 4.0f, p.y[j] = 7.25f * (float)(j / 17) + 0.5f;
+    static uint8_t m0[97 * 61], m1[97 * 61], m2[97 * 61];
+    CHECK(ts_amap_compute(&p, 97, 61, m0) == TS_OK, "ts_amap_compute");
+    CHECK(ts_amap_compute_on(be, ctx, &p, 97, 61, m1) == TS_OK && !memcmp(m0, m1, sizeof m0),
+          "ts_amap_compute_on (%s) gives ts_amap_compute's map", be->name);
+    CHECK(ts_amap_compute_on(ts_backend_cpu(), NULL, &p, 97, 61, m2) == TS_OK && !memcmp(m0, m2, sizeof m0),
+          "ts_amap_compute_on (cpu) gives ts_amap_compute's map");
+    p.n = 0;
+    CHECK(ts_amap_compute_on(be, ctx, &p, 97, 61, m1) == TS_ERR_ARG, "no landmarks is TS_ERR_ARG");
+    p.n = 68;
+    CHECK(ts_amap_compute_on(be, ctx, &p, 0, 61, m1) == TS_ERR_ARG, "width 0 is TS_ERR_ARG");
+
+    /* the front ends' variant never fails and always says why it fell back */
+    const ts_backend *b3;
+    void *c3;
+    st = ts_backend_select_or_cpu(TS_DEVICE_CUDA, &b3, &c3, why, sizeof why);
+    CHECK(st == TS_OK && b3, "select_or_cpu(cuda) never fails");
+    if (b3->device == TS_DEVICE_CPU)
+        CHECK(why[0] && strstr(why, "--device cuda") && strstr(why, "CPU") && !strchr(why, '\n'),
+              "select_or_cpu fallback says why in one line (got '%s')", why);
+    else
+        CHECK(why[0] == '\0', "a GPU pick needs no why line");
+    ts_backend_close(b3, c3);
+    ts_device d;
+    CHECK(ts_device_parse("cpu", &d) == TS_OK && d == TS_DEVICE_CPU && ts_device_parse("cuda", &d) == TS_OK &&
+              d == TS_DEVICE_CUDA && ts_device_parse("auto", &d) == TS_OK && d == TS_DEVICE_AUTO,
+          "device names parse");
+    CHECK(ts_device_parse("gpu", &d) == TS_ERR_ARG && strstr(ts_last_error(), "cpu, cuda or auto"),
+          "an unknown device is TS_ERR_ARG naming the choices");
 #if TS_HAVE_CUDA
     if (gpu) ts_backend_cuda_close(ctx);
 #endif
