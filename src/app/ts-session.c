@@ -273,6 +273,16 @@ void ts_session_pick_face(TsSession *s, int face)
     ts_session_request(s, &r);
 }
 
+int ts_session_pick_face_at(TsSession *s, double w, double h, double x, double y)
+{
+    if (!s->result) return -1;
+    int k = ts_figure_photo_face_at(s->result, w, h, x, y);
+    /* the face on show, with no other pick waiting: nothing to do */
+    if (k < 0 || (k == s->result->face && (s->want_face == k || s->want_face == -1))) return -1;
+    ts_session_pick_face(s, k);
+    return k;
+}
+
 int ts_session_get_face(TsSession *s) { return s->want_face; }
 
 /* ---- exports ---- */

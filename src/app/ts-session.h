@@ -56,6 +56,11 @@ void ts_session_request(TsSession *s, const TsRequest *req);
  *   int k = ts_figure_photo_face_at(r, width, height, x, y);
  *   if (k >= 0) ts_session_pick_face(session, k); */
 void ts_session_pick_face(TsSession *s, int face);
+/* The same from a click at (x, y) in a photo panel of size w x h: hit-tests
+ * the current result (ts_figure_photo_face_at) and picks the face found.
+ * Returns its index, or -1 (nothing asked) when no face is there or the
+ * face is the one already shown. */
+int ts_session_pick_face_at(TsSession *s, double w, double h, double x, double y);
 /* The face asked for the current image (-1 = the largest); the result's
  * `face` is the one inspected. */
 int ts_session_get_face(TsSession *s);

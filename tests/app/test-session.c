@@ -6,7 +6,8 @@
  * drawn with every detected face; hit-testing the centre of each drawn box
  * gives that face and points outside every box give -1; picking face k
  * through the session inspects face k (its box is faces[k] squared) and the
- * choice survives a settings change; a composed export of 2 faces x 3
+ * choice survives a settings change (the pick is made as the window's
+ * click does, ts_session_pick_face_at); a composed export of 2 faces x 3
  * panels is a valid PNG of the size ts_figure_page_size gives at 150 dpi,
  * a valid SVG and PDF, with a sidecar that holds both images and both
  * models' hashes; exports to a missing folder or an unwritable place fail
@@ -302,7 +303,15 @@ int main(void)
     ts_face_box before = r->faces[k];
     const char *hash_a = ts_session_get_model_hash(s, 0);
     char *hash_a_copy = g_strdup(hash_a);
-    ts_session_pick_face(s, k);
+    /* a click outside every face asks for nothing; one on face k picks it */
+    CHECK(ts_session_pick_face_at(s, 640, 520, 1, 1) == -1 && !ts_session_get_busy(s), "a click on the title");
+    double rect[4];
+    ts_figure_photo_face_rect(r, largest, 640, 520, rect);
+    CHECK(ts_session_pick_face_at(s, 640, 520, rect[0] + rect[2] / 2, rect[1] + rect[3] / 2) == -1 &&
+              !ts_session_get_busy(s),
+          "a click on the face on show");
+    ts_figure_photo_face_rect(r, k, 640, 520, rect);
+    CHECK(ts_session_pick_face_at(s, 640, 520, rect[0] + rect[2] / 2, rect[1] + rect[3] / 2) == k, "click on face %d", k);
     CHECK(ts_session_get_face(s) == k, "face asked %d", ts_session_get_face(s));
     wait_idle(s);
     r = ts_session_get_result(s);
