@@ -238,8 +238,8 @@ static void update_text(TsFilterView *v, const char *why)
                                v->vmean);
         if (v->filter) {
             g_string_append_c(s, '\n');
-            g_string_append_printf(s, _("Filter %d × %d × %d (kernel %d × %d, %d input channels), stride %d"),
-                                   v->in_c, v->kh, v->kw, v->kh, v->kw, v->in_c, v->stride);
+            g_string_append_printf(s, _("Filter: kernel %d × %d over %d input channels, stride %d"), v->kh, v->kw,
+                                   v->in_c, v->stride);
             if (v->has_bias) g_string_append_printf(s, _(", bias %.4g"), v->bias);
         } else {
             g_string_append_c(s, '\n');
@@ -344,8 +344,10 @@ int ts_filter_view_get_map_index(TsFilterView *v) { return v->map; }
 static void parent_destroyed(GtkWidget *parent, gpointer user)
 {
     TsFilterView *v = user;
-    if (v->popover && gtk_widget_get_parent(GTK_WIDGET(v->popover)) == parent)
+    if (v->popover && gtk_widget_get_parent(GTK_WIDGET(v->popover)) == parent) {
+        gtk_popover_popdown(v->popover);
         gtk_widget_unparent(GTK_WIDGET(v->popover));
+    }
     v->popover = NULL;
     v->popover_parent = NULL;
     v->destroy_handler = 0;
@@ -431,6 +433,9 @@ static GtkLabel *caption(const char *text)
 static void ts_filter_view_init(TsFilterView *v)
 {
     v->model = v->map = -1;
+    /* an autohide popover (GTK 4.8) needs something inside that takes the
+     * focus, or it asks a NULL root focus for its ancestry */
+    gtk_widget_set_focusable(GTK_WIDGET(v), TRUE);
     v->box = gtk_box_new(GTK_ORIENTATION_VERTICAL, 6);
     gtk_widget_set_margin_start(v->box, 6);
     gtk_widget_set_margin_end(v->box, 6);
@@ -468,7 +473,6 @@ static void ts_filter_view_init(TsFilterView *v)
     gtk_label_set_xalign(v->info, 0);
     gtk_label_set_wrap(v->info, TRUE);
     gtk_label_set_max_width_chars(v->info, 60);
-    gtk_label_set_selectable(v->info, TRUE);
     gtk_box_append(GTK_BOX(v->box), GTK_WIDGET(v->info));
     update_text(v, _("Click a map in an activation panel to see it here with its filter."));
 }

@@ -180,16 +180,27 @@ static void recompute(TsRulesEditor *e, gboolean by_user)
         char *text = row_text(r);
         ts_lrp_rule rule, preset;
         gboolean bad = FALSE, over = FALSE;
-        if (ts_lrp_rule_parse(text, &rule) != TS_OK) {
+        guint k = gtk_drop_down_get_selected(r->rule);
+        if (k < N_KINDS && kinds[k].params && !strchr(text, ':')) {
+            /* an emptied entry is a value being typed, not "the default" */
+            bad = TRUE;
+            if (!e->error) e->error = g_strdup_printf(_("%s: enter the parameters of %s"), r->name, kinds[k].word);
+        } else if (ts_lrp_rule_parse(text, &rule) != TS_OK) {
             bad = TRUE;
             /* TRANSLATORS: "conv3: <the grammar's message>" */
-            if (!e->error) e->error = g_strdup_printf(_("%s: %s"), r->name, ts_last_error());
+            if (!e->error) {
+                /* the grammar quotes "rule string item 1 '...': "; the row already says where */
+                const char *msg = ts_last_error(), *cut = strstr(msg, "': ");
+                if (g_str_has_prefix(msg, "rule string item") && cut) msg = cut + 3;
+                e->error = g_strdup_printf(_("%s: %s"), r->name, msg);
+            }
         } else if (rule.kind == TS_LRP_ZBOX && !r->is_first) {
             bad = TRUE;
             if (!e->error)
                 e->error = g_strdup_printf(_("%s: z-box applies only to the layer fed by the input image"), r->name);
         } else if (!ts_lrp_preset_rule(preset_name(e), r->is_conv, r->is_first, &preset) || !rule_eq(&rule, &preset)) {
-            g_string_append_printf(spec, ";%s=%s", r->name, text);
+            char canon[64]; /* the grammar's own spelling: "0.250" and "0.25" are one rule */
+            g_string_append_printf(spec, ";%s=%s", r->name, ts_lrp_rule_str(&rule, canon, sizeof canon));
             over = TRUE;
         }
         if (bad) gtk_widget_add_css_class(GTK_WIDGET(r->params), "error");
