@@ -105,6 +105,37 @@ ts_status ts_backend_cuda_sgd(void *ctx, float *w, const float *g, float *v, siz
 ts_status ts_backend_cuda_amap(void *ctx, const float *x, const float *y, int k, int width, int height,
                                uint8_t *out);
 
+/* LRP on the GPU (issue 5): the building blocks for explain/lrp.c's rules
+ * on a graph moved to the CUDA backend.  All pointers are device memory.
+ *
+ * ts_backend_cuda_lrp_linear is lrp.c's generic linear step (conv_step /
+ * fc_step) for a whole batch: with terms (W'_k, x'_k), 1 <= k <= nt <= 3,
+ *     Z    = sum_k W'_k (*) x'_k  (+ bias, may be NULL)  or z_fwd when given
+ *     S    = R / stab(Z)   use_eps: Z + eps*sign(Z), sign(0) = +1;
+ *                          otherwise a zero Z gives 0
+ *     Rin += coef * sum_k x'_k * (W'_k^T (*) S)
+ * where (*) is node nd's convolution (its stride, pads and groups; the
+ * transpose is cuDNN's backward-data convolution) or its fc GEMM.  x'_k and
+ * Rin are shaped like nd's input (n,c,h,w); R and z_fwd like its output
+ * (n, nd->c, nd->h, nd->w); W'_k like nd->weight (whose data is not read).
+ * The rules as terms (lrp.c): epsilon (W, x) with z_fwd = nd->out;
+ * alphabeta alpha*[(W+,x+),(W-,x-)] then -beta*[(W-,x+),(W+,x-)]; flat and
+ * wsquare (W^2 or 1, ones); zbox (W,x),(W+,-l),(W-,-h).
+ * ts_backend_cuda_lrp_split: pos = max(x,0), neg = min(x,0) (W+/W-, x+/x-);
+ * ts_backend_cuda_lrp_square: out = w*w, or 1 when flat;
+ * ts_backend_cuda_fill_channels: out (n,ch,hw) = values[c] (host array of
+ * ch floats; zbox's -l and -h planes). */
+typedef struct ts_lrp_term_dev {
+    const float *w; /* like nd->weight */
+    const float *x; /* (n,c,h,w) */
+} ts_lrp_term_dev;
+ts_status ts_backend_cuda_lrp_linear(void *ctx, const ts_node *nd, int n, int c, int h, int w,
+                                     const ts_lrp_term_dev *t, int nt, const float *bias, const float *z_fwd,
+                                     bool use_eps, float eps, float coef, const float *R, float *Rin);
+ts_status ts_backend_cuda_lrp_split(void *ctx, const float *x, float *pos, float *neg, size_t n);
+ts_status ts_backend_cuda_lrp_square(void *ctx, const float *w, float *out, size_t n, bool flat);
+ts_status ts_backend_cuda_fill_channels(void *ctx, float *out, int n, int ch, size_t hw, const float *values);
+
 /* Threads used by the CPU backend's BLAS and loops (0 = all cores). */
 void ts_cpu_set_threads(int n);
 

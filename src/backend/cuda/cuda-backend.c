@@ -121,6 +121,20 @@ typedef struct conv_plan {
     void *vp_ptr[3], *vp_ws;
 } conv_plan;
 
+/* Device scratch buffers of a context, one per use so that no two live
+ * results share one. */
+enum {
+    SCR_PAD_X,  /* zero-padded input of an asymmetric convolution */
+    SCR_PAD_DX, /* its gradient before cuda_unpad_add */
+    SCR_ACC,    /* a beta = 0 result of a via_scratch plan */
+    SCR_AMAP,   /* A(x,y): landmarks, then the map */
+    SCR_LRP_Z,  /* LRP: Z, then S = R / stab(Z), (N,O,OH,OW) */
+    SCR_LRP_D,  /* LRP: W'^T S, (N,C,H,W) */
+    SCR_LRP_T,  /* LRP: one more term's W' x' before it is added to Z */
+    SCR_VALUES, /* small uploads (per-channel values) */
+    SCR_COUNT
+};
+
 typedef struct cuda_ctx {
     int device;
     cudaStream_t stream;
@@ -130,10 +144,8 @@ typedef struct cuda_ctx {
     int tf32;
     void *ws;
     size_t ws_size;
-    /* 0: padded input, 1: padded input gradient, 2: a beta = 0 result
-     * (via_scratch plans), 3: A(x,y) map (ts_backend_cuda_amap) */
-    float *scratch[4];
-    size_t scratch_cap[4];
+    float *scratch[SCR_COUNT]; /* grown, never shrunk; see the enum */
+    size_t scratch_cap[SCR_COUNT];
     conv_plan **plans;
     int n_plans, cap_plans;
 } cuda_ctx;
@@ -710,7 +722,7 @@ static int ptr_align(const void *a, const void *b, const void *c)
     return ((uintptr_t)a | (uintptr_t)b | (uintptr_t)c) % 16 ? 4 : 16;
 }
 
-/* The padded copy of the input for an asymmetric convolution, in scratch 0. */
+/* The padded copy of the input for an asymmetric convolution, in SCR_PAD_X. */
 static ts_status conv_padded_input(cuda_ctx *c, const ts_op_args *a, const conv_geom *g, const float **xp)
 {
     const ts_node *nd = a->node;
@@ -718,25 +730,25 @@ static ts_status conv_padded_input(cuda_ctx *c, const ts_op_args *a, const conv_
     *xp = x->data;
     if (!g->asym) return TS_OK;
     size_t bytes = (size_t)x->n * x->c * g->HP * g->WP * sizeof(float);
-    TS_TRY(grow((void **)&c->scratch[0], &c->scratch_cap[0], bytes, "padded input"));
-    CU_TRY(cuda_pad_launch(c->stream, x->data, c->scratch[0], x->n * x->c, x->h, x->w, nd->pad_t, nd->pad_b,
+    TS_TRY(grow((void **)&c->scratch[SCR_PAD_X], &c->scratch_cap[SCR_PAD_X], bytes, "padded input"));
+    CU_TRY(cuda_pad_launch(c->stream, x->data, c->scratch[SCR_PAD_X], x->n * x->c, x->h, x->w, nd->pad_t, nd->pad_b,
                            nd->pad_l, nd->pad_r), nd->name);
-    *xp = c->scratch[0];
+    *xp = c->scratch[SCR_PAD_X];
     return TS_OK;
 }
 
 /* Runs a backward plan whose result must be ADDED into `dst` (n floats):
- * directly when the plan accumulates, through scratch 2 otherwise.
+ * directly when the plan accumulates, through SCR_ACC otherwise.
  * `slot` is the plan's result position (0 x side, 1 w side). */
 static ts_status conv_execute_acc(cuda_ctx *c, conv_plan *p, void *t0, void *t1, void *t2, int slot, float *dst,
                                   size_t n, const char *what)
 {
     if (!p->via_scratch) return conv_execute(c, p, t0, t1, t2, what);
-    TS_TRY(grow((void **)&c->scratch[2], &c->scratch_cap[2], n * sizeof(float), "convolution gradient"));
-    if (slot == 0) t0 = c->scratch[2];
-    else t1 = c->scratch[2];
+    TS_TRY(grow((void **)&c->scratch[SCR_ACC], &c->scratch_cap[SCR_ACC], n * sizeof(float), "convolution gradient"));
+    if (slot == 0) t0 = c->scratch[SCR_ACC];
+    else t1 = c->scratch[SCR_ACC];
     TS_TRY(conv_execute(c, p, t0, t1, t2, what));
-    CU_TRY(cuda_add_inplace_launch(c->stream, c->scratch[2], dst, n), what);
+    CU_TRY(cuda_add_inplace_launch(c->stream, c->scratch[SCR_ACC], dst, n), what);
     return TS_OK;
 }
 
@@ -787,12 +799,12 @@ static ts_status cuda_conv2d_backward(cuda_ctx *c, const ts_op_args *a)
                                     ts_tensor_numel(a->din[0]), what));
         } else {
             size_t bytes = (size_t)x->n * x->c * g.HP * g.WP * sizeof(float);
-            TS_TRY(grow((void **)&c->scratch[1], &c->scratch_cap[1], bytes, "padded input gradient"));
-            TS_TRY(conv_plan_get(c, CONV_BWD_DATA, &g, ptr_align(c->scratch[1], a->weight->data, dy->data), L,
+            TS_TRY(grow((void **)&c->scratch[SCR_PAD_DX], &c->scratch_cap[SCR_PAD_DX], bytes, "padded input gradient"));
+            TS_TRY(conv_plan_get(c, CONV_BWD_DATA, &g, ptr_align(c->scratch[SCR_PAD_DX], a->weight->data, dy->data), L,
                                  &p));
             /* beta = 0 into the padded buffer (conv_plan_get), then += */
-            TS_TRY(conv_execute(c, p, c->scratch[1], a->weight->data, dy->data, what));
-            CU_TRY(cuda_unpad_add_launch(c->stream, c->scratch[1], a->din[0]->data, x->n * x->c, x->h, x->w,
+            TS_TRY(conv_execute(c, p, c->scratch[SCR_PAD_DX], a->weight->data, dy->data, what));
+            CU_TRY(cuda_unpad_add_launch(c->stream, c->scratch[SCR_PAD_DX], a->din[0]->data, x->n * x->c, x->h, x->w,
                                          nd->pad_t, nd->pad_b, nd->pad_l, nd->pad_r), L);
         }
     }
@@ -1077,6 +1089,106 @@ ts_status ts_backend_cuda_sgd(void *vctx, float *w, const float *g, float *v, si
     return TS_OK;
 }
 
+/* ---- LRP on the GPU: the linear-layer step ------------------------------------ */
+
+/* explain/lrp.c's generic step (conv_step / fc_step) for the whole batch at
+ * once: the sums over terms are convolutions through the cached cuDNN plans
+ * (groups, strides and asymmetric pads as in the forward pass) or cuBLAS
+ * GEMMs, the rest is kernels/lrp.cu.  Contract in backend.h. */
+ts_status ts_backend_cuda_lrp_linear(void *vctx, const ts_node *nd, int n, int c, int h, int w,
+                                     const ts_lrp_term_dev *t, int nt, const float *bias, const float *z_fwd,
+                                     bool use_eps, float eps, float coef, const float *R, float *Rin)
+{
+    cuda_ctx *ctx = vctx;
+    TS_ASSERT(ctx && nd && t && R && Rin);
+    const char *L = nd->name;
+    if (nd->op != TS_OP_CONV2D && nd->op != TS_OP_FC)
+        return ts_error(TS_ERR_ARG, "lrp on the GPU: '%s' is a %s, not conv2d or fc", L, ts_op_name(nd->op));
+    if (nt < 1 || nt > 3 || n < 1) return ts_error(TS_ERR_ARG, "lrp on the GPU: '%s': %d terms, batch %d", L, nt, n);
+    size_t xs = (size_t)n * c * h * w, ys = (size_t)n * nd->c * nd->h * nd->w;
+    TS_TRY(grow((void **)&ctx->scratch[SCR_LRP_Z], &ctx->scratch_cap[SCR_LRP_Z], ys * sizeof(float), "LRP Z"));
+    TS_TRY(grow((void **)&ctx->scratch[SCR_LRP_D], &ctx->scratch_cap[SCR_LRP_D], xs * sizeof(float), "LRP D"));
+    if (!z_fwd && nt > 1)
+        TS_TRY(grow((void **)&ctx->scratch[SCR_LRP_T], &ctx->scratch_cap[SCR_LRP_T], ys * sizeof(float),
+                    "LRP term"));
+    float *z = ctx->scratch[SCR_LRP_Z], *d = ctx->scratch[SCR_LRP_D], *tmp = ctx->scratch[SCR_LRP_T];
+    const int fc = nd->op == TS_OP_FC;
+    const int K = c * h * w, O = nd->c; /* fc */
+    /* conv: the node without its bias (the rule decides which bias), and
+     * views of the term's tensors with the node's shapes */
+    ts_node nb = *nd;
+    nb.has_bias = 0;
+    ts_tensor xin = { NULL, n, c, h, w }, wt = nd->weight, zt = { z, n, nd->c, nd->h, nd->w };
+    ts_tensor tt = { tmp, n, nd->c, nd->h, nd->w }, dt = { d, n, c, h, w };
+    const float one = 1.0f, zero = 0.0f;
+
+    /* Z = sum_k W'_k x'_k (+ b'), or the forward pass's pre-activations */
+    if (z_fwd) {
+        CU_TRY(cudaMemcpyAsync(z, z_fwd, ys * sizeof(float), cudaMemcpyDeviceToDevice, ctx->stream), L);
+    } else {
+        for (int k = 0; k < nt; k++) {
+            if (fc) {
+                BLAS_TRY(cublasSgemm(ctx->blas, CUBLAS_OP_T, CUBLAS_OP_N, O, n, K, &one, t[k].w, K, t[k].x, K,
+                                     k ? &one : &zero, z, O), L);
+                continue;
+            }
+            xin.data = (float *)t[k].x;
+            wt.data = (float *)t[k].w;
+            ts_op_args a = { .node = &nb, .n_in = 1, .in = { &xin }, .out = k ? &tt : &zt, .weight = &wt };
+            TS_TRY(cuda_conv2d_forward(ctx, &a));
+            if (k) CU_TRY(cuda_add_inplace_launch(ctx->stream, tmp, z, ys), L);
+        }
+        if (bias) CU_TRY(cuda_bias_forward_launch(ctx->stream, z, bias, n, O, (size_t)nd->h * nd->w), L);
+    }
+    /* S = R / stab(Z), in place */
+    CU_TRY(cuda_lrp_divide_launch(ctx->stream, z, R, ys, use_eps, eps), L);
+    /* Rin += coef * x'_k (W'_k^T S), term by term */
+    for (int k = 0; k < nt; k++) {
+        if (fc) {
+            BLAS_TRY(cublasSgemm(ctx->blas, CUBLAS_OP_N, CUBLAS_OP_N, K, n, O, &one, t[k].w, K, z, O, &zero, d, K),
+                     L);
+        } else {
+            /* backward-data ACCUMULATES (backend.h), so D starts at 0 */
+            CU_TRY(cudaMemsetAsync(d, 0, xs * sizeof(float), ctx->stream), L);
+            xin.data = (float *)t[k].x;
+            wt.data = (float *)t[k].w;
+            ts_op_args a = { .node = &nb, .n_in = 1, .in = { &xin }, .din = { &dt }, .out = &zt, .dout = &zt,
+                             .weight = &wt };
+            TS_TRY(cuda_conv2d_backward(ctx, &a));
+        }
+        CU_TRY(cuda_lrp_mul_add_launch(ctx->stream, t[k].x, d, Rin, coef, xs), L);
+    }
+    return TS_OK;
+}
+
+ts_status ts_backend_cuda_lrp_split(void *vctx, const float *x, float *pos, float *neg, size_t n)
+{
+    cuda_ctx *c = vctx;
+    CU_TRY(cuda_lrp_split_launch(c->stream, x, pos, neg, n), "lrp split");
+    return TS_OK;
+}
+
+ts_status ts_backend_cuda_lrp_square(void *vctx, const float *w, float *out, size_t n, bool flat)
+{
+    cuda_ctx *c = vctx;
+    CU_TRY(cuda_lrp_square_launch(c->stream, w, out, n, flat), "lrp square");
+    return TS_OK;
+}
+
+ts_status ts_backend_cuda_fill_channels(void *vctx, float *out, int n, int ch, size_t hw, const float *values)
+{
+    cuda_ctx *c = vctx;
+    TS_ASSERT(values && ch >= 1);
+    TS_TRY(grow((void **)&c->scratch[SCR_VALUES], &c->scratch_cap[SCR_VALUES], (size_t)ch * sizeof(float),
+                "channel values"));
+    CU_TRY(cudaMemcpyAsync(c->scratch[SCR_VALUES], values, (size_t)ch * sizeof(float), cudaMemcpyHostToDevice,
+                           c->stream), "fill");
+    CU_TRY(cuda_fill_channels_launch(c->stream, out, c->scratch[SCR_VALUES], n, ch, hw), "fill");
+    /* values is the caller's host buffer: done with it before returning */
+    CU_TRY(cudaStreamSynchronize(c->stream), "fill");
+    return TS_OK;
+}
+
 /* ---- A(x,y) ------------------------------------------------------------------ */
 
 ts_status ts_backend_cuda_amap(void *vctx, const float *x, const float *y, int k, int width, int height,
@@ -1093,12 +1205,12 @@ ts_status ts_backend_cuda_amap(void *vctx, const float *x, const float *y, int k
         if (!(x[j] == x[j] && y[j] == y[j]) || x[j] > 1e7f || x[j] < -1e7f || y[j] > 1e7f || y[j] < -1e7f)
             return ts_error(TS_ERR_ARG, "A(x,y) on the GPU: landmark %d (%g,%g) is not finite or beyond 1e7", j,
                             (double)x[j], (double)y[j]);
-    /* scratch 3: the landmarks (2*256 floats, so the map stays aligned),
+    /* SCR_AMAP: the landmarks (2*256 floats, so the map stays aligned),
      * then the map. */
     size_t n = (size_t)width * height, head = 2 * 256 * sizeof(float);
-    TS_TRY(grow((void **)&c->scratch[3], &c->scratch_cap[3], head + n, "A(x,y) map"));
-    float *dx = c->scratch[3], *dy = dx + 256;
-    uint8_t *dmap = (uint8_t *)c->scratch[3] + head;
+    TS_TRY(grow((void **)&c->scratch[SCR_AMAP], &c->scratch_cap[SCR_AMAP], head + n, "A(x,y) map"));
+    float *dx = c->scratch[SCR_AMAP], *dy = dx + 256;
+    uint8_t *dmap = (uint8_t *)c->scratch[SCR_AMAP] + head;
     CU_TRY(cudaMemcpyAsync(dx, x, (size_t)k * sizeof(float), cudaMemcpyHostToDevice, c->stream), "amap");
     CU_TRY(cudaMemcpyAsync(dy, y, (size_t)k * sizeof(float), cudaMemcpyHostToDevice, c->stream), "amap");
     CU_TRY(cuda_amap_launch(c->stream, dx, dy, k, width, height, dmap), "amap");
@@ -1118,7 +1230,7 @@ void ts_backend_cuda_close(void *vctx)
     free(c->plans);
     if (c->devprop) cudnnBackendDestroyDescriptor(c->devprop);
     if (c->ws) cudaFree(c->ws);
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < SCR_COUNT; i++)
         if (c->scratch[i]) cudaFree(c->scratch[i]);
     if (c->dnn) cudnnDestroy(c->dnn);
     if (c->blas) cublasDestroy(c->blas);

@@ -95,6 +95,18 @@ cudaError_t cuda_softmax_launch(cudaStream_t s, const float *logits, float *prob
  * out: device memory. */
 cudaError_t cuda_amap_launch(cudaStream_t s, const float *px, const float *py, int k, int W, int H, uint8_t *out);
 
+/* lrp.cu: LRP's elementwise steps (explain/lrp.c's formulas).
+ * divide: z = r / stab(z) in place (use_eps: z + eps*sign(z), sign(0) = +1;
+ * a zero denominator gives 0); mul_add: rin += coef * x * d; split: pos =
+ * max(x,0), neg = min(x,0); square: out = w*w (flat: 1); fill_channels:
+ * out (N,C,HW) = v[c], v device memory. */
+cudaError_t cuda_lrp_divide_launch(cudaStream_t s, float *z, const float *r, size_t n, int use_eps, float eps);
+cudaError_t cuda_lrp_mul_add_launch(cudaStream_t s, const float *x, const float *d, float *rin, float coef,
+                                    size_t n);
+cudaError_t cuda_lrp_split_launch(cudaStream_t s, const float *x, float *pos, float *neg, size_t n);
+cudaError_t cuda_lrp_square_launch(cudaStream_t s, const float *w, float *out, size_t n, int flat);
+cudaError_t cuda_fill_channels_launch(cudaStream_t s, float *out, const float *v, int N, int C, size_t HW);
+
 #ifdef __cplusplus
 }
 #endif
