@@ -10,6 +10,7 @@
 
 #include <glib/gi18n.h>
 #include <math.h>
+#include <stdlib.h>
 
 typedef struct Series {
     char *name;
@@ -22,6 +23,7 @@ struct _TsCurve {
     GtkWidget parent;
     char *title, *x_label, *y_label;
     double x_lo, x_hi, y_lo, y_hi; /* fixed when lo < hi */
+    gboolean robust;               /* auto y range: outliers of thin series ignored */
     GArray *series;                /* Series */
 };
 
@@ -45,13 +47,35 @@ static double nice_step(double lo, double hi, int want)
     return (f < 1.5 ? 1 : f < 3.5 ? 2 : f < 7.5 ? 5 : 10) * mag;
 }
 
-/* Data range of every series along x (axis 0) or y (axis 1). */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* Data range of every series along x (axis 0) or y (axis 1).  With
+ * c->robust, a thin (per-step) series adds to the y range only its values
+ * from the 2nd percentile up to twice its 75th percentile: the first steps
+ * of a run can have a loss ten times the rest, and would flatten everything
+ * after them (the epoch means, drawn with markers, still count in full). */
 static gboolean data_range(TsCurve *c, int axis, double *lo, double *hi)
 {
     gboolean any = FALSE;
     for (guint i = 0; i < c->series->len; i++) {
         Series *s = &g_array_index(c->series, Series, i);
-        for (guint k = 0; k < s->points->len / 2; k++) {
+        guint n = s->points->len / 2;
+        if (c->robust && axis == 1 && s->style == TS_CURVE_LINE && n >= 10) {
+            double *v = g_new(double, n);
+            for (guint k = 0; k < n; k++) v[k] = g_array_index(s->points, double, 2 * k + 1);
+            qsort(v, n, sizeof *v, cmp_double);
+            double a = v[n * 2 / 100], b = MIN(v[n - 1], 2 * v[n * 3 / 4]);
+            g_free(v);
+            if (!any || a < *lo) *lo = a;
+            if (!any || b > *hi) *hi = b;
+            any = TRUE;
+            continue;
+        }
+        for (guint k = 0; k < n; k++) {
             double v = g_array_index(s->points, double, 2 * k + axis);
             if (!any || v < *lo) *lo = v;
             if (!any || v > *hi) *hi = v;
@@ -336,6 +360,13 @@ void ts_curve_set_y_range(TsCurve *c, double lo, double hi)
     g_return_if_fail(TS_IS_CURVE(c));
     c->y_lo = lo;
     c->y_hi = hi;
+    gtk_widget_queue_draw(GTK_WIDGET(c));
+}
+
+void ts_curve_set_ignore_outliers(TsCurve *c, gboolean ignore)
+{
+    g_return_if_fail(TS_IS_CURVE(c));
+    c->robust = ignore;
     gtk_widget_queue_draw(GTK_WIDGET(c));
 }
 

@@ -39,6 +39,13 @@ void ts_curve_set_axis_labels(TsCurve *c, const char *x_label, const char *y_lab
 void ts_curve_set_x_range(TsCurve *c, double lo, double hi);
 void ts_curve_set_y_range(TsCurve *c, double lo, double hi);
 
+/* With TRUE, the automatic y range of a TS_CURVE_LINE series with 10 points
+ * or more spans only its values from the 2nd percentile up to twice its
+ * 75th percentile (a few huge first-step losses are outliers);
+ * TS_CURVE_MARKERS series count in full.  Points beyond the range are
+ * clipped at the frame.  Default FALSE. */
+void ts_curve_set_ignore_outliers(TsCurve *c, gboolean ignore);
+
 /* Adds a series and returns its index (0, 1, ...).  name is copied. */
 int ts_curve_add_series(TsCurve *c, const char *name, const GdkRGBA *color, TsCurveStyle style);
 

@@ -96,6 +96,8 @@ typedef struct Run {
     GPtrArray *pending_probes;   /* ProbeMsg* */
     int pending_n_probes;        /* -1: none posted */
     gboolean flush_scheduled;
+    gboolean worker_alive;       /* under mu; worker_gone is signalled when it clears */
+    GCond worker_gone;
 } Run;
 
 struct _TsTrainPage {
@@ -203,6 +205,7 @@ static void run_unref(gpointer data)
     g_array_unref(r->pending);
     g_ptr_array_unref(r->pending_probes);
     g_mutex_clear(&r->mu);
+    g_cond_clear(&r->worker_gone);
     g_free(r);
 }
 
@@ -232,6 +235,7 @@ static Run *run_new(const ts_train_settings *s, int id)
     r->acc_epoch = g_array_new(FALSE, FALSE, sizeof(double));
     r->test_epoch = g_array_new(FALSE, FALSE, sizeof(double));
     g_mutex_init(&r->mu);
+    g_cond_init(&r->worker_gone);
     r->pending = g_array_new(FALSE, FALSE, sizeof(ts_train_progress));
     r->pending_probes = g_ptr_array_new_with_free_func(probe_msg_free);
     r->pending_n_probes = -1;
@@ -551,12 +555,18 @@ static void worker_main(GTask *task, gpointer source, gpointer data, GCancellabl
     o->res.test_accuracy = -1;
     if (!prepare(&w, &o->error)) {
         o->st = TS_ERR_ARG;
+    } else if (g_atomic_int_get(&r->abort)) {
+        o->st = TS_CANCELLED; /* cancelled while the data loaded */
     } else {
         ts_train_callbacks cb = { on_progress, should_abort, &w };
         o->st = ts_train_run(&r->s, &cb, &o->res);
         if (o->st != TS_OK) o->error = g_strdup(ts_last_error());
     }
     for (int k = 0; k < N_PROBES; k++) ts_image_clear(&w.img[k]);
+    g_mutex_lock(&r->mu);
+    r->worker_alive = FALSE;
+    g_cond_broadcast(&r->worker_gone);
+    g_mutex_unlock(&r->mu);
     g_task_return_pointer(task, o, outcome_free);
 }
 
@@ -750,6 +760,7 @@ static void start_next(TsTrainPage *p)
         r->have_ema = 0;
         r->last_step = r->last_step_epoch = 0;
         g_clear_pointer(&r->error, g_free);
+        r->worker_alive = TRUE; /* no worker yet: no lock needed */
         GTask *task = g_task_new(NULL, NULL, worker_done, run_ref(r));
         g_task_set_task_data(task, run_ref(r), run_unref);
         g_task_set_name(task, "traitscope training run");
@@ -890,8 +901,8 @@ static void update_row(Run *r)
     gtk_progress_bar_set_fraction(GTK_PROGRESS_BAR(r->bar), CLAMP(f, 0, 1));
     gboolean active = r->state == TS_TRAIN_RUN_PREPARING || r->state == TS_TRAIN_RUN_TRAINING;
     gboolean stopped = r->state == TS_TRAIN_RUN_CANCELLED || r->state == TS_TRAIN_RUN_FAILED;
-    gtk_widget_set_visible(r->bar, active || r->state == TS_TRAIN_RUN_DONE || r->epochs_done > 0);
-    gtk_widget_set_visible(r->cancel_btn, active || r->state == TS_TRAIN_RUN_QUEUED);
+    gtk_widget_set_visible(r->bar, active || (stopped && r->epochs_done > 0));
+    gtk_widget_set_visible(r->cancel_btn, active); /* a queued run is removed instead */
     gtk_widget_set_visible(r->stop_btn, active);
     gtk_widget_set_sensitive(r->stop_btn, g_atomic_int_get(&r->stop_after) == 0 && !g_atomic_int_get(&r->abort));
     gtk_widget_set_visible(r->resume_btn, stopped);
@@ -986,12 +997,12 @@ static void make_row(TsTrainPage *p, Run *r)
                                 G_CALLBACK(on_row_cancel), p);
     r->resume_btn = icon_button("media-playback-start-symbolic",
                                 _("Resume: continue from the last finished epoch"), G_CALLBACK(on_row_resume), p);
-    r->remove_btn = icon_button("edit-delete-symbolic", _("Remove from the list (the model files stay)"),
+    r->remove_btn = icon_button("user-trash-symbolic", _("Remove from the list (the model files stay)"),
                                 G_CALLBACK(on_row_remove), p);
     /* "Open in explorer" as model A or B */
     r->open_btn = gtk_menu_button_new();
     gtk_menu_button_set_icon_name(GTK_MENU_BUTTON(r->open_btn), "document-open-symbolic");
-    gtk_widget_add_css_class(r->open_btn, "flat");
+    gtk_menu_button_set_has_frame(GTK_MENU_BUTTON(r->open_btn), FALSE);
     gtk_widget_set_valign(r->open_btn, GTK_ALIGN_CENTER);
     gtk_widget_set_tooltip_text(r->open_btn, _("Open this model in the explorer"));
     gtk_accessible_update_property(GTK_ACCESSIBLE(r->open_btn), GTK_ACCESSIBLE_PROPERTY_LABEL,
@@ -1261,7 +1272,7 @@ static void on_choice_changed(GObject *o, GParamSpec *ps, gpointer data)
     /* the class counts of the chosen trait */
     guint t = gtk_drop_down_get_selected(p->trait_dropdown);
     if (p->trait_counts && t != GTK_INVALID_LIST_POSITION && t < g_strv_length(p->trait_counts)) {
-        char *info = g_strdup_printf(ngettext("%d face · %s", "%d faces · %s", p->preview_rows), p->preview_rows,
+        char *info = g_strdup_printf(_("%d faces · %s"), p->preview_rows,
                                      p->trait_counts[t]);
         gtk_label_set_text(p->data_info, info);
         g_free(info);
@@ -1606,13 +1617,21 @@ static void ts_train_page_dispose(GObject *o)
     if (p->preview_cancel) g_cancellable_cancel(p->preview_cancel);
     g_clear_object(&p->preview_cancel);
     if (p->runs) {
-        /* a running worker stops at its next step; its callbacks find
-         * page == NULL and drop what they bring */
+        /* A running worker stops at its next step (its checkpoint of the
+         * last finished epoch stays); its callbacks find page == NULL and
+         * drop what they bring.  Wait for it: the page goes away when the
+         * window closes, often just before the process exits, and a
+         * training thread must not outlive the libraries it runs on. */
         for (guint i = 0; i < p->runs->len; i++) {
             Run *r = g_ptr_array_index(p->runs, i);
             r->page = NULL;
             r->row = NULL;
-            if (r == p->running) g_atomic_int_set(&r->abort, 1);
+            if (r == p->running) {
+                g_atomic_int_set(&r->abort, 1);
+                g_mutex_lock(&r->mu);
+                while (r->worker_alive) g_cond_wait(&r->worker_gone, &r->mu);
+                g_mutex_unlock(&r->mu);
+            }
         }
         g_clear_pointer(&p->runs, g_ptr_array_unref);
     }
@@ -1746,6 +1765,7 @@ static void ts_train_page_init(TsTrainPage *p)
     ts_curve_set_title(p->acc_curve, _("Accuracy"));
     ts_curve_set_axis_labels(p->acc_curve, _("epoch"), _("fraction correct"));
     ts_curve_set_y_range(p->acc_curve, 0, 1);
+    ts_curve_set_ignore_outliers(p->loss_curve, TRUE);
     GdkRGBA c;
     gdk_rgba_parse(&c, "#3584e4");
     p->s_loss_step = ts_curve_add_series(p->loss_curve, _("per step (smoothed)"), &c, TS_CURVE_LINE);

@@ -133,7 +133,7 @@ static void screenshot(GtkWidget *win, const char *path)
     if (node) {
         GdkTexture *tex = gsk_renderer_render_texture(gtk_native_get_renderer(GTK_NATIVE(win)), node,
                                                       &GRAPHENE_RECT_INIT(0, 0, w, h));
-        gdk_texture_save_to_png(tex, path);
+        if (!gdk_texture_save_to_png(tex, path)) fprintf(stderr, "screenshot: cannot write %s\n", path);
         g_object_unref(tex);
         gsk_render_node_unref(node);
     }
@@ -321,6 +321,30 @@ int main(void)
     gtk_window_present(GTK_WINDOW(win));
     ts_train_page_set_data(TS_TRAIN_PAGE(page), data_spec);
 
+    const char *demo = g_getenv("TS_TRAIN_PAGE_DEMO");
+    if (demo && *demo) {
+        /* not a test: a bigger run, photographed while it trains */
+        ts_train_settings s;
+        char *o1 = out_path("demo.safetensors"), *o2 = out_path("demo2.safetensors");
+        char *mini = g_build_filename(src, "docs", "arch", "lacnn-mini.arch", NULL);
+        settings(&s, o1, 4);
+        s.arch = mini;
+        s.size = 64;
+        s.limit = 400;
+        s.batch = 16;
+        int i = ts_train_page_queue(TS_TRAIN_PAGE(page), &s);
+        settings(&s, o2, 4);
+        s.variant = TS_VARIANT_BASELINE;
+        ts_train_page_queue(TS_TRAIN_PAGE(page), &s);
+        TsTrainRunInfo in;
+        while (ts_train_page_get_run_info(TS_TRAIN_PAGE(page), i, &in) && !finished(in.state) &&
+               !(in.epoch >= 3 && in.n_probe_updates >= 2))
+            g_main_context_iteration(NULL, TRUE);
+        for (int k = 0; k < 20; k++) g_main_context_iteration(NULL, FALSE);
+        screenshot(win, demo);
+        gtk_window_destroy(GTK_WINDOW(win)); /* cancels the run and waits for its thread */
+        return 0;
+    }
     gint64 t0 = g_get_monotonic_time();
     case_done(TS_TRAIN_PAGE(page), win);
     fprintf(stderr, "case 1: %.1f s\n", (g_get_monotonic_time() - t0) / 1e6);
