@@ -38,6 +38,7 @@
 #include "amap-device.h"
 #include "amap.h"
 #include "backend/backend.h"
+#include "lrp-compose.h"
 #include "lrp.h"
 #include "ts-config.h"
 
@@ -455,113 +456,31 @@ static void compare_rel(const char *row, const char *what, const ts_tensor *ref,
     compare(row, what, ref, &d, 1e-4 * m + 1e-7, 2e-3, 0);
 }
 
-/* lrp.c's rule for one linear node, composed from the GPU primitives (the
- * wiring lrp.c would use on a graph moved to the GPU).  x: the node's
- * input (n,c,h,w), zf: its forward output, R: its relevance, Rin += the
- * input relevance; w, b: its parameters; all device. */
-static void gpu_rule(const ts_lrp_rules *rules, int i, const ts_node *nd, const ts_node *in, int n,
-                     const float *w, const float *b, const float *x, const float *zf, const float *R, float *Rin)
-{
-    const ts_lrp_rule *r = &rules->rule[i];
-    size_t nw = ts_tensor_numel(&nd->weight), xs = (size_t)n * in->c * in->h * in->w;
-    size_t hw = (size_t)in->h * in->w;
-    ts_lrp_term_dev t[3];
-    const char *L = nd->name;
-#define LIN(nt, bias, z, ue, e, coef)                                                                       \
-    must(ts_backend_cuda_lrp_linear(gctx, nd, n, in->c, in->h, in->w, t, nt, bias, z, ue, e, coef, R, Rin), L)
-    switch (r->kind) {
-    case TS_LRP_EPSILON:
-        t[0] = (ts_lrp_term_dev){ w, x };
-        LIN(1, NULL, zf, true, r->eps, 1.0f);
-        break;
-    case TS_LRP_FLAT:
-    case TS_LRP_WSQUARE: {
-        float *sq = dev_new(nw, "w^2"), *one = dev_new(xs, "ones");
-        float v[TS_LRP_MAX_INPUT_C > 64 ? TS_LRP_MAX_INPUT_C : 64];
-        TS_ASSERT(in->c <= 64);
-        for (int c = 0; c < in->c; c++) v[c] = 1.0f;
-        must(ts_backend_cuda_lrp_square(gctx, w, sq, nw, r->kind == TS_LRP_FLAT), L);
-        must(ts_backend_cuda_fill_channels(gctx, one, n, in->c, hw, v), L);
-        t[0] = (ts_lrp_term_dev){ sq, one };
-        LIN(1, NULL, NULL, false, 0.0f, 1.0f);
-        break;
-    }
-    case TS_LRP_ZBOX: {
-        float *wp = dev_new(nw, "w+"), *wn = dev_new(nw, "w-"), *lo = dev_new(xs, "-l"), *hi = dev_new(xs, "-h");
-        float vl[TS_LRP_MAX_INPUT_C], vh[TS_LRP_MAX_INPUT_C];
-        for (int c = 0; c < in->c; c++) vl[c] = -rules->low[c], vh[c] = -rules->high[c];
-        must(ts_backend_cuda_lrp_split(gctx, w, wp, wn, nw), L);
-        must(ts_backend_cuda_fill_channels(gctx, lo, n, in->c, hw, vl), L);
-        must(ts_backend_cuda_fill_channels(gctx, hi, n, in->c, hw, vh), L);
-        t[0] = (ts_lrp_term_dev){ w, x };
-        t[1] = (ts_lrp_term_dev){ wp, lo };
-        t[2] = (ts_lrp_term_dev){ wn, hi };
-        LIN(3, NULL, NULL, false, 0.0f, 1.0f);
-        break;
-    }
-    case TS_LRP_ALPHABETA: {
-        float *wp = dev_new(nw, "w+"), *wn = dev_new(nw, "w-"), *xp = dev_new(xs, "x+"), *xn = dev_new(xs, "x-");
-        float *bp = NULL, *bn = NULL;
-        must(ts_backend_cuda_lrp_split(gctx, w, wp, wn, nw), L);
-        must(ts_backend_cuda_lrp_split(gctx, x, xp, xn, xs), L);
-        if (r->with_bias && b) {
-            bp = dev_new((size_t)nd->c, "b+"), bn = dev_new((size_t)nd->c, "b-");
-            must(ts_backend_cuda_lrp_split(gctx, b, bp, bn, (size_t)nd->c), L);
-        }
-        if (r->alpha != 0) {
-            t[0] = (ts_lrp_term_dev){ wp, xp };
-            t[1] = (ts_lrp_term_dev){ wn, xn };
-            LIN(2, bp, NULL, false, 0.0f, r->alpha);
-        }
-        if (r->beta != 0) {
-            t[0] = (ts_lrp_term_dev){ wn, xp };
-            t[1] = (ts_lrp_term_dev){ wp, xn };
-            LIN(2, bn, NULL, false, 0.0f, -r->beta);
-        }
-        break;
-    }
-    default:
-        printf("FAIL lrp: no GPU rule for '%s'\n", L);
-        failures++;
-    }
-#undef LIN
-}
+/* n floats of device memory for lrp_compose_rule (freed with free_dbufs). */
+static float *dev_alloc(size_t n, const char *what) { return dev_new(n, what); }
 
-/* input (4,13,13) -> conv1 (6, 3x3, stride 2, pad 1, groups 2) -> relu1 ->
- * fc2 (5).  For several rule strings, the CPU's ts_lrp_explain gives the
- * relevance at every node; the GPU then redoes each linear node's step
- * from the CPU's relevance at its output and must land on the CPU's
- * relevance at its input. */
+/* lrp-compose.h's net and rule strings: the CPU's ts_lrp_explain gives the
+ * relevance at every node; the GPU then redoes each linear node's step from
+ * the CPU's relevance at its output and must land on the CPU's relevance
+ * at its input. */
 static void run_lrp(void)
 {
-    static const char *specs[] = {
-        "conv1=alphabeta:2,1;fc2=epsilon:0.01",
-        "conv1=alphabeta:1,0,bias;fc2=alphabeta:2,1,bias",
-        "conv1=flat;fc2=epsilon:0.1",
-        "conv1=wsquare;fc2=epsilon:0.01",
-        "conv1=zbox;fc2=epsilon:0.01",
-    };
-    ts_graph *g = ts_graph_new(4, 13, 13);
-    ts_node *nd = ts_graph_add(g, TS_OP_CONV2D, "conv1", 0, NULL);
-    nd->out_c = 6, nd->kh = nd->kw = 3, nd->stride = 2, nd->groups = 2;
-    nd->pad_t = nd->pad_b = nd->pad_l = nd->pad_r = 1;
-    ts_graph_add(g, TS_OP_RELU, "relu1", 0, NULL);
-    nd = ts_graph_add(g, TS_OP_FC, "fc2", 0, NULL);
-    nd->out_c = 5;
-    must(ts_graph_finalize(g), "lrp net");
-    ts_graph_init_params(g, 7);
-    /* non-zero biases, so that the rules that use them differ */
-    for (int i = 1; i < g->n_nodes; i++)
-        if (g->nodes[i].bias.data) fill_normal(&g->nodes[i].bias, 0.05f);
+    lrp_prims prims = { gctx, ts_backend_cuda_lrp_linear, ts_backend_cuda_lrp_split, ts_backend_cuda_lrp_square,
+                        ts_backend_cuda_fill_channels, dev_alloc };
+    ts_graph *g = lrp_compose_net();
+    if (!g) {
+        failures++;
+        return;
+    }
     const int N = 3;
     ts_tensor x = host_new(N, 4, 13, 13), rel = host_new(N, 4, 13, 13);
     fill_normal(&x, 1.0f);
     const ts_node *conv = &g->nodes[1], *relu = &g->nodes[2], *fc = &g->nodes[3];
-    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+    for (int k = 0; k < LRP_COMPOSE_N_SPECS; k++) {
         char row[128];
-        snprintf(row, sizeof row, "lrp \"%s\"", specs[k]);
+        snprintf(row, sizeof row, "lrp \"%s\"", LRP_COMPOSE_SPECS[k]);
         ts_lrp_rules rules;
-        must(ts_lrp_rules_parse(g, specs[k], &rules), specs[k]);
+        must(ts_lrp_rules_parse(g, LRP_COMPOSE_SPECS[k], &rules), row);
         for (int c = 0; c < 4; c++) ts_lrp_rules_set_bounds(&rules, c, -2.5f, 2.5f);
         ts_lrp *l = NULL;
         must(ts_lrp_new(g, &rules, &l), "ts_lrp_new");
@@ -570,29 +489,23 @@ static void run_lrp(void)
         const ts_tensor *R_fc = ts_lrp_node_relevance(l, 3), *R_relu = ts_lrp_node_relevance(l, 2);
         const ts_tensor *R_conv = ts_lrp_node_relevance(l, 1);
         /* fc2: from its relevance to relu1's */
-        {
-            ts_tensor zero = *R_relu;
-            zero.data = calloc(ts_tensor_numel(R_relu), sizeof(float));
-            TS_ASSERT(zero.data);
-            ts_tensor dw = dev_copy(&fc->weight, "fc2 w"), db = dev_copy(&fc->bias, "fc2 b");
-            ts_tensor dx = dev_copy(&relu->out, "relu1 out"), dz = dev_copy(&fc->out, "fc2 out");
-            ts_tensor dR = dev_copy(R_fc, "R fc2"), dRin = dev_copy(&zero, "R relu1");
-            gpu_rule(&rules, 3, fc, relu, N, dw.data, db.data, dx.data, dz.data, dR.data, dRin.data);
-            compare_rel(row, "fc2 step: relevance of relu1", R_relu, dRin.data);
-            free(zero.data);
-        }
+        ts_tensor zero = host_new(N, relu->c, relu->h, relu->w);
+        ts_tensor dw = dev_copy(&fc->weight, "fc2 w"), db = dev_copy(&fc->bias, "fc2 b");
+        ts_tensor dx = dev_copy(&relu->out, "relu1 out"), dz = dev_copy(&fc->out, "fc2 out");
+        ts_tensor dR = dev_copy(R_fc, "R fc2"), dRin = dev_copy(&zero, "R relu1");
+        must(lrp_compose_rule(&prims, &rules, 3, fc, relu, N, dw.data, db.data, dx.data, dz.data, dR.data,
+                              dRin.data), row);
+        compare_rel(row, "fc2 step: relevance of relu1", R_relu, dRin.data);
+        free(zero.data);
         /* conv1: from its relevance to the input's */
-        {
-            ts_tensor zero = rel;
-            zero.data = calloc(ts_tensor_numel(&rel), sizeof(float));
-            TS_ASSERT(zero.data);
-            ts_tensor dw = dev_copy(&conv->weight, "conv1 w"), db = dev_copy(&conv->bias, "conv1 b");
-            ts_tensor dx = dev_copy(&x, "x"), dz = dev_copy(&conv->out, "conv1 out");
-            ts_tensor dR = dev_copy(R_conv, "R conv1"), dRin = dev_copy(&zero, "R input");
-            gpu_rule(&rules, 1, conv, &g->nodes[0], N, dw.data, db.data, dx.data, dz.data, dR.data, dRin.data);
-            compare_rel(row, "conv1 step: input relevance", &rel, dRin.data);
-            free(zero.data);
-        }
+        zero = host_new(N, 4, 13, 13);
+        dw = dev_copy(&conv->weight, "conv1 w"), db = dev_copy(&conv->bias, "conv1 b");
+        dx = dev_copy(&x, "x"), dz = dev_copy(&conv->out, "conv1 out");
+        dR = dev_copy(R_conv, "R conv1"), dRin = dev_copy(&zero, "R input");
+        must(lrp_compose_rule(&prims, &rules, 1, conv, &g->nodes[0], N, dw.data, db.data, dx.data, dz.data,
+                              dR.data, dRin.data), row);
+        compare_rel(row, "conv1 step: input relevance", &rel, dRin.data);
+        free(zero.data);
         check_dev_guards(row);
         free_dbufs();
         ts_lrp_free(l);
