@@ -171,7 +171,7 @@ static void draw(TsCurve *c, cairo_t *cr, double W, double H)
             int w, h;
             pango_layout_set_text(lay, g_array_index(c->series, Series, i).name, -1);
             pango_layout_get_pixel_size(lay, &w, &h);
-            double ew = 26 + w + 14;
+            double ew = 26 + w + 12;
             if (legend_lines == 0) legend_lines = 1;
             if (x > 0 && x + ew > line_w) {
                 x = 0;

@@ -838,8 +838,7 @@ static void update_probes(TsTrainPage *p)
         g_free(truth);
         gtk_widget_queue_draw(p->probe_area[k]);
     }
-    if (!r) gtk_label_set_text(p->probe_hint, "");
-    else if (r->n_probes == 0 && r->state == TS_TRAIN_RUN_QUEUED)
+    if (r && r->n_probes == 0 && r->state == TS_TRAIN_RUN_QUEUED)
         gtk_label_set_text(p->probe_hint, _("The probe faces are chosen when the run starts."));
     else
         gtk_label_set_text(p->probe_hint, _("The first faces of the data, each with the LRP relevance of the "
@@ -1768,13 +1767,13 @@ static void ts_train_page_init(TsTrainPage *p)
     ts_curve_set_ignore_outliers(p->loss_curve, TRUE);
     GdkRGBA c;
     gdk_rgba_parse(&c, "#3584e4");
-    p->s_loss_step = ts_curve_add_series(p->loss_curve, _("per step (smoothed)"), &c, TS_CURVE_LINE);
+    p->s_loss_step = ts_curve_add_series(p->loss_curve, _("per step, smoothed"), &c, TS_CURVE_LINE);
     gdk_rgba_parse(&c, "#1a5fb4");
     p->s_loss_epoch = ts_curve_add_series(p->loss_curve, _("epoch mean"), &c, TS_CURVE_MARKERS);
     gdk_rgba_parse(&c, "#2ec27e");
-    p->s_acc_step = ts_curve_add_series(p->acc_curve, _("training (smoothed)"), &c, TS_CURVE_LINE);
+    p->s_acc_step = ts_curve_add_series(p->acc_curve, _("training, smoothed"), &c, TS_CURVE_LINE);
     gdk_rgba_parse(&c, "#26a269");
-    p->s_acc_epoch = ts_curve_add_series(p->acc_curve, _("training (epoch mean)"), &c, TS_CURVE_MARKERS);
+    p->s_acc_epoch = ts_curve_add_series(p->acc_curve, _("training"), &c, TS_CURVE_MARKERS);
     gdk_rgba_parse(&c, "#e66100");
     p->s_test = ts_curve_add_series(p->acc_curve, _("test"), &c, TS_CURVE_MARKERS);
     gtk_widget_set_tooltip_text(GTK_WIDGET(p->loss_curve),

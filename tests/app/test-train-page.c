@@ -269,6 +269,39 @@ static void case_errors(TsTrainPage *p)
     g_free(out);
 }
 
+/* The form: Queue with no data names the problem and queues nothing;
+ * with the data read (the trait list fills in a GTask), it queues a run
+ * with the form's settings (the paper's defaults), which is cancelled
+ * before it trains. */
+static void case_form(TsTrainPage *p)
+{
+    GtkWidget *queue = find_button(GTK_WIDGET(p), "_Queue Run");
+    CHECK(queue != NULL);
+    if (!queue) return;
+    int n = ts_train_page_get_n_runs(p);
+    ts_train_page_set_data(p, "");
+    g_signal_emit_by_name(queue, "clicked");
+    CHECK(ts_train_page_get_n_runs(p) == n);
+    ts_train_page_set_data(p, data_spec);
+    gint64 end = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    while (ts_train_page_get_n_runs(p) == n && g_get_monotonic_time() < end) {
+        g_signal_emit_by_name(queue, "clicked"); /* refused until the traits are known */
+        for (int k = 0; k < 50; k++) {
+            g_main_context_iteration(NULL, FALSE);
+            g_usleep(2000);
+        }
+    }
+    CHECK(ts_train_page_get_n_runs(p) == n + 1);
+    TsTrainRunInfo in;
+    if (!ts_train_page_get_run_info(p, n, &in)) return;
+    CHECK(ts_train_page_cancel(p, n));
+    CHECK(wait_run(p, n, 120));
+    CHECK(ts_train_page_get_run_info(p, n, &in));
+    fprintf(stderr, "form run: %s -> %s\n", in.out, in.status);
+    CHECK(in.state == TS_TRAIN_RUN_CANCELLED && in.epochs == 10 && in.epochs_done == 0);
+    CHECK(g_str_has_prefix(in.out, tmp) && strstr(in.out, "gender-baseline-alexnet"));
+}
+
 static void rm_rf(const char *dir)
 {
     GDir *d = g_dir_open(dir, 0, NULL);
@@ -301,13 +334,16 @@ int main(void)
         printf("SKIP: %s\n", ts_last_error());
         return 77;
     }
+    tmp = g_dir_make_tmp("ts-train-page-XXXXXX", NULL);
+    /* the form suggests ~/traitscope-runs/...: keep it in the test's folder */
+    g_setenv("HOME", tmp, TRUE);
     if (!gtk_init_check()) {
+        g_rmdir(tmp);
         printf("SKIP: no display\n");
         return 77;
     }
     data_spec = g_strdup_printf("utkface:%s/utkface", shared);
     arch = g_build_filename(src, "tests", "app", "tiny.arch", NULL);
-    tmp = g_dir_make_tmp("ts-train-page-XXXXXX", NULL);
     cache = g_strdup(g_getenv("TRAITSCOPE_CACHE"));
     if (!cache) cache = g_build_filename(tmp, "cache", NULL);
     started = g_string_new(NULL);
@@ -345,6 +381,16 @@ int main(void)
         gtk_window_destroy(GTK_WINDOW(win)); /* cancels the run and waits for its thread */
         return 0;
     }
+    const char *shot0 = g_getenv("TS_TRAIN_PAGE_SCREENSHOT");
+    if (shot0 && *shot0) {
+        for (int k = 0; k < 200; k++) {
+            g_main_context_iteration(NULL, FALSE);
+            g_usleep(5000);
+        }
+        char *empty = g_strdup_printf("%s-empty.png", shot0);
+        screenshot(win, empty);
+        g_free(empty);
+    }
     gint64 t0 = g_get_monotonic_time();
     case_done(TS_TRAIN_PAGE(page), win);
     fprintf(stderr, "case 1: %.1f s\n", (g_get_monotonic_time() - t0) / 1e6);
@@ -352,6 +398,7 @@ int main(void)
     case_cancel_resume(TS_TRAIN_PAGE(page));
     fprintf(stderr, "case 2: %.1f s\n", (g_get_monotonic_time() - t0) / 1e6);
     case_errors(TS_TRAIN_PAGE(page));
+    case_form(TS_TRAIN_PAGE(page));
     const char *shot = g_getenv("TS_TRAIN_PAGE_SCREENSHOT");
     if (shot && *shot) {
         /* the list with every kind of row, the first run selected */
