@@ -1,6 +1,6 @@
 /* main.c - traitscope, the explorer.
  *
- *   traitscope [--model A.safetensors [--model B.safetensors]] [IMAGE|FOLDER...]
+ *   traitscope [--model A.safetensors [--model B.safetensors]] [IMAGE|FOLDER...|DATASET-SPEC]
  *
  * Without images and models it opens its embedded default: the sample
  * photos of the face-api package with the bundled baseline and LACNN
@@ -33,7 +33,7 @@ static const GOptionEntry entries[] = {
     { "screenshot", 0, 0, G_OPTION_ARG_FILENAME, &opt_screenshot, N_("Save a screenshot of the window once the first face is shown"), "FILE" },
     { "quit", 0, 0, G_OPTION_ARG_NONE, &opt_quit, N_("Quit after --export/--screenshot"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, N_("Print the version"), NULL },
-    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_files, NULL, N_("[IMAGE|FOLDER…]") },
+    { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_files, NULL, N_("[IMAGE|FOLDER…|celeba:DIR|utkface:DIR|csv:FILE]") },
     { NULL },
 };
 
@@ -139,16 +139,7 @@ static gboolean act_when_shown(gpointer user)
 {
     TsWindow *w = user;
     int failures = 0;
-    for (char **e = opt_exports; e && *e; e++) {
-        GError *err = NULL;
-        if (!ts_window_export(w, *e, &err)) {
-            fprintf(stderr, "traitscope: %s\n", err->message);
-            g_error_free(err);
-            failures++;
-        } else {
-            printf("traitscope: exported %s\n", *e);
-        }
-    }
+    /* the screenshot first: the exports run the main loop while they wait */
     if (opt_screenshot) {
         GError *err = NULL;
         if (!ts_window_screenshot(w, opt_screenshot, &err)) {
@@ -157,6 +148,16 @@ static gboolean act_when_shown(gpointer user)
             failures++;
         } else {
             printf("traitscope: screenshot %s\n", opt_screenshot);
+        }
+    }
+    for (char **e = opt_exports; e && *e; e++) {
+        GError *err = NULL;
+        if (!ts_window_export(w, *e, &err)) {
+            fprintf(stderr, "traitscope: %s\n", err->message);
+            g_error_free(err);
+            failures++;
+        } else {
+            printf("traitscope: exported %s\n", *e);
         }
     }
     if (opt_quit) {
@@ -202,16 +203,14 @@ static void activate(GtkApplication *app, gpointer user)
         if (p) ts_window_load_model(w, i, p);
         g_free(p);
     }
-    GPtrArray *files = g_ptr_array_new_with_free_func(g_object_unref);
-    if (opt_files)
-        for (char **f = opt_files; *f; f++) g_ptr_array_add(files, g_file_new_for_commandline_arg(*f));
-    else {
+    if (opt_files) {
+        ts_window_open_args(w, opt_files);
+    } else {
         GPtrArray *d = default_images();
-        for (guint i = 0; i < d->len; i++) g_ptr_array_add(files, g_file_new_for_path(g_ptr_array_index(d, i)));
+        g_ptr_array_add(d, NULL);
+        ts_window_open_args(w, (char **)d->pdata);
         g_ptr_array_unref(d);
     }
-    ts_window_open(w, (GFile **)files->pdata, (int)files->len);
-    g_ptr_array_unref(files);
     if (opt_exports || opt_screenshot || opt_quit)
         g_signal_connect(ts_window_get_session(w), "result-changed", G_CALLBACK(first_result), w);
     gtk_window_present(GTK_WINDOW(w));

@@ -12,7 +12,7 @@ struct _TsPanelWidget {
 
 G_DEFINE_FINAL_TYPE(TsPanelWidget, ts_panel_widget, GTK_TYPE_WIDGET)
 
-enum { SIG_HOVER, N_SIGNALS };
+enum { SIG_HOVER, SIG_PRESSED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static void snapshot(GtkWidget *w, GtkSnapshot *snap)
@@ -56,6 +56,11 @@ static void leave(GtkEventControllerMotion *c, gpointer user)
     g_signal_emit(user, signals[SIG_HOVER], 0, -1.0, -1.0);
 }
 
+static void pressed(GtkGestureClick *g, int n_press, double x, double y, gpointer user)
+{
+    g_signal_emit(user, signals[SIG_PRESSED], 0, n_press, x, y);
+}
+
 static void result_changed(TsSession *s, gpointer user) { gtk_widget_queue_draw(GTK_WIDGET(user)); }
 
 static void measure(GtkWidget *w, GtkOrientation o, int for_size, int *min, int *nat, int *min_base, int *nat_base)
@@ -83,6 +88,8 @@ static void ts_panel_widget_class_init(TsPanelWidgetClass *klass)
     gtk_widget_class_set_accessible_role(wc, GTK_ACCESSIBLE_ROLE_IMG);
     signals[SIG_HOVER] = g_signal_new("hover", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                                       G_TYPE_NONE, 2, G_TYPE_DOUBLE, G_TYPE_DOUBLE);
+    signals[SIG_PRESSED] = g_signal_new("pressed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                                        NULL, G_TYPE_NONE, 3, G_TYPE_INT, G_TYPE_DOUBLE, G_TYPE_DOUBLE);
 }
 
 static void ts_panel_widget_init(TsPanelWidget *p)
@@ -91,6 +98,9 @@ static void ts_panel_widget_init(TsPanelWidget *p)
     g_signal_connect(m, "motion", G_CALLBACK(motion), p);
     g_signal_connect(m, "leave", G_CALLBACK(leave), p);
     gtk_widget_add_controller(GTK_WIDGET(p), m);
+    GtkGesture *click = gtk_gesture_click_new();
+    g_signal_connect(click, "pressed", G_CALLBACK(pressed), p);
+    gtk_widget_add_controller(GTK_WIDGET(p), GTK_EVENT_CONTROLLER(click));
     gtk_widget_add_css_class(GTK_WIDGET(p), "ts-panel");
     gtk_widget_set_hexpand(GTK_WIDGET(p), TRUE);
     gtk_widget_set_vexpand(GTK_WIDGET(p), TRUE);

@@ -2,7 +2,9 @@
  * relevance, predictions, tables): draws the session's current result with
  * figure.h's ts_figure_draw_panel, the same code that exports figures.
  * Emits "hover" (x, y in crop pixels; -1, -1 when the pointer leaves) so
- * the window can move the crosshair in every panel. */
+ * the window can move the crosshair in every panel, and "pressed" (int
+ * n_press, double x, double y in widget pixels) for clicks (pick a face,
+ * enlarge an activation map, open a map in the zoomable view). */
 #ifndef TS_PANEL_H
 #define TS_PANEL_H
 

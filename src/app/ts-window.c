@@ -9,11 +9,26 @@
 #include <string.h>
 
 #include "figure/figure.h"
+#include "ts-browser.h"
+#include "ts-export-dialog.h"
+#include "ts-filter-view.h"
+#include "ts-gl-view.h"
 #include "ts-panel.h"
+#include "ts-rules-editor.h"
+#include "ts-train-page.h"
 
 struct _TsWindow {
     GtkApplicationWindow parent;
-    GtkListBox *image_list;
+    GtkBox *browser_box;
+    TsBrowser *browser;
+    GtkWidget *train_page;
+    TsFilterView *filter_view;
+    TsRulesEditor *rules_editor;
+    GtkMenuButton *rules_button;
+    GtkWindow *map_window;   /* the zoomable GL map viewer, made on first use */
+    TsGlView *map_view;
+    ts_panel map_kind;
+    gboolean select_first;   /* show the first face once the browser lists it */
     GtkGrid *panel_grid;
     GtkLabel *status_label, *error_label;
     GtkToggleButton *points_toggle, *indices_toggle, *contours_toggle;
@@ -25,7 +40,6 @@ struct _TsWindow {
 
     TsSession *session;
     ts_draw_opts opts;
-    GPtrArray *paths;        /* char*, one per row of image_list */
     GPtrArray *panels;       /* TsPanelWidget*, one per ts_panel kind; owned (ref) */
     gboolean shown[TS_PANEL_COUNT];
     char *hover_text;
@@ -132,6 +146,16 @@ static void panel_hover(TsPanelWidget *p, double cx, double cy, TsWindow *w)
 {
     w->opts.cross_x = cx;
     w->opts.cross_y = cy;
+    const ts_inspect *cur = ts_session_get_result(w->session);
+    if (w->map_view && cur && p) {
+        double mx = cx, my = cy;
+        const ts_inspect_model *im = &cur->model[w->map_kind == TS_PANEL_LRP_B ? 1 : 0];
+        if (cx >= 0 && w->map_kind != TS_PANEL_AMAP && im->in_size > 0) {
+            mx = (cx + 0.5) * im->in_size / cur->crop.width - 0.5;
+            my = (cy + 0.5) * im->in_size / cur->crop.height - 0.5;
+        }
+        ts_gl_view_set_crosshair(w->map_view, mx, my);
+    }
     g_clear_pointer(&w->hover_text, g_free);
     const ts_inspect *r = ts_session_get_result(w->session);
     if (r && cx >= 0) {
@@ -142,6 +166,20 @@ static void panel_hover(TsPanelWidget *p, double cx, double cy, TsWindow *w)
     }
     update_status(w);
     redraw_panels(w);
+}
+
+static void map_view_hover(TsGlView *v, double x, double y, TsWindow *w)
+{
+    /* the heatmaps are in the model's input frame; the crosshair is in the crop's */
+    const ts_inspect *r = ts_session_get_result(w->session);
+    if (r && x >= 0 && w->map_kind != TS_PANEL_AMAP) {
+        const ts_inspect_model *im = &r->model[w->map_kind == TS_PANEL_LRP_B ? 1 : 0];
+        if (im->in_size > 0) {
+            x = (x + 0.5) * r->crop.width / im->in_size - 0.5;
+            y = (y + 0.5) * r->crop.height / im->in_size - 0.5;
+        }
+    }
+    panel_hover(NULL, x, y, w);
 }
 
 /* ---- panel layout: which panels show, remembered between runs ---- */
@@ -229,86 +267,179 @@ int ts_window_get_panels(TsWindow *w, ts_panel *out)
     return n;
 }
 
-/* ---- images ---- */
+/* ---- clicks in panels: enlarge a map, open the zoomable view ---- */
 
-static gboolean is_image_name(const char *name)
+static void map_view_hover(TsGlView *v, double x, double y, TsWindow *w);
+
+/* The zoomable GPU view (TsGlView) of the A(x,y) map or a heatmap, over
+ * the face, in its own window; it follows the inspected face. */
+static void map_view_update(TsWindow *w)
 {
-    char *low = g_ascii_strdown(name, -1);
-    gboolean ok = g_str_has_suffix(low, ".jpg") || g_str_has_suffix(low, ".jpeg") || g_str_has_suffix(low, ".png");
-    g_free(low);
-    return ok;
+    const ts_inspect *r = ts_session_get_result(w->session);
+    if (!w->map_view || !r) return;
+    ts_gl_view_set_image(w->map_view, &r->crop, w->map_kind != TS_PANEL_AMAP);
+    if (w->map_kind == TS_PANEL_AMAP) {
+        ts_gl_view_set_amap(w->map_view, r->amap, r->crop.width, r->crop.height);
+    } else {
+        int m = w->map_kind == TS_PANEL_LRP_B ? 1 : 0;
+        const ts_inspect_model *im = &r->model[m];
+        if (im->present && im->heat)
+            ts_gl_view_set_heat(w->map_view, im->heat, im->in_size, im->in_size, ts_figure_lrp_scale(r));
+    }
+    const char *name = ts_session_get_model_name(w->session, w->map_kind == TS_PANEL_LRP_B ? 1 : 0);
+    char *title = w->map_kind == TS_PANEL_AMAP ? g_strdup(_("A(x,y) nearest landmark"))
+                                               : g_strdup_printf(_("Relevance: %s"), name ? name : "");
+    gtk_window_set_title(w->map_window, title);
+    g_free(title);
 }
 
-static void add_row(TsWindow *w, const char *path)
+static void open_map_view(TsWindow *w, ts_panel kind)
 {
-    GtkWidget *box = gtk_box_new(GTK_ORIENTATION_HORIZONTAL, 6);
-    GtkWidget *pic = gtk_picture_new_for_filename(path);
-    gtk_picture_set_can_shrink(GTK_PICTURE(pic), TRUE);
-    gtk_widget_set_size_request(pic, 56, 56);
-    char *base = g_path_get_basename(path);
-    GtkWidget *label = gtk_label_new(base);
-    gtk_label_set_ellipsize(GTK_LABEL(label), PANGO_ELLIPSIZE_MIDDLE);
-    gtk_label_set_xalign(GTK_LABEL(label), 0);
-    gtk_widget_add_css_class(label, "ts-thumb-label");
-    gtk_box_append(GTK_BOX(box), pic);
-    gtk_box_append(GTK_BOX(box), label);
-    gtk_widget_set_tooltip_text(box, path);
-    gtk_list_box_append(w->image_list, box);
-    g_ptr_array_add(w->paths, g_strdup(path));
-    g_free(base);
+    if (!w->map_window) {
+        w->map_window = GTK_WINDOW(gtk_window_new());
+        gtk_window_set_transient_for(w->map_window, GTK_WINDOW(w));
+        gtk_window_set_default_size(w->map_window, 720, 720);
+        gtk_window_set_hide_on_close(w->map_window, TRUE);
+        w->map_view = TS_GL_VIEW(ts_gl_view_new());
+        gtk_widget_set_tooltip_text(GTK_WIDGET(w->map_view),
+                                    _("Drag to pan, scroll to zoom, double-click to fit; + - 0 on the keyboard"));
+        g_signal_connect(w->map_view, "hover", G_CALLBACK(map_view_hover), w);
+        gtk_window_set_child(w->map_window, GTK_WIDGET(w->map_view));
+    }
+    w->map_kind = kind;
+    map_view_update(w);
+    ts_gl_view_fit(w->map_view);
+    gtk_window_present(w->map_window);
 }
 
-static int compare_names(gconstpointer a, gconstpointer b)
+static void panel_pressed(TsPanelWidget *p, int n_press, double x, double y, TsWindow *w)
 {
-    return g_utf8_collate(*(char *const *)a, *(char *const *)b);
+    const ts_inspect *r = ts_session_get_result(w->session);
+    if (!r) return;
+    ts_panel kind = ts_panel_widget_get_kind(p);
+    double width = gtk_widget_get_width(GTK_WIDGET(p)), height = gtk_widget_get_height(GTK_WIDGET(p));
+    if (kind == TS_PANEL_PHOTO) {
+        ts_session_pick_face_at(w->session, width, height, x, y);
+    } else if (kind == TS_PANEL_ACT_A || kind == TS_PANEL_ACT_B) {
+        int map = ts_figure_act_map_at(r, kind, width, height, x, y);
+        int m = kind == TS_PANEL_ACT_B ? 1 : 0;
+        if (map < 0) return;
+        ts_filter_view_set_model_name(w->filter_view, ts_session_get_model_name(w->session, m));
+        ts_filter_view_show(w->filter_view, r, m, map);
+        ts_filter_view_popup_at(w->filter_view, GTK_WIDGET(p), x, y);
+    } else if (n_press == 2 && (kind == TS_PANEL_AMAP || kind == TS_PANEL_LRP_A || kind == TS_PANEL_LRP_B)) {
+        open_map_view(w, kind);
+    }
+}
+
+/* ---- the rules editor: rules and target as the LRP panels use them ---- */
+
+static void rules_changed(TsRulesEditor *e, const char *rules, const char *target, TsWindow *w)
+{
+    gtk_editable_set_text(GTK_EDITABLE(w->rules_entry), rules ? rules : "");
+    gtk_editable_set_text(GTK_EDITABLE(w->target_entry), target ? target : "");
+    request(w, NULL, NULL, NULL);
+}
+
+static void result_changed(TsSession *s, TsWindow *w)
+{
+    const ts_inspect *r = ts_session_get_result(s);
+    if (r) {
+        /* the editor lists the layers of model B (LACNN), else of A */
+        int m = r->model[1].present && !r->model[1].error[0] ? 1 : 0;
+        if (r->model[m].present && r->model[m].rules[0])
+            ts_rules_editor_set_layers(w->rules_editor, r->model[m].rules, ts_session_get_class_names(s, m));
+    }
+    map_view_update(w);
+}
+
+/* ---- the training page ---- */
+
+static void open_trained_model(GtkWidget *page, const char *path, int slot, TsWindow *w)
+{
+    ts_window_load_model(w, slot ? 1 : 0, path);
+    gtk_stack_set_visible_child_name(w->stack, "explore");
+}
+
+/* ---- images: the browser on the left ---- */
+
+/* A dataset spec (data/dataset.h): "celeba:DIR", "utkface:DIR", ... */
+static gboolean is_spec(const char *arg)
+{
+    static const char *const kinds[] = { "celeba:", "utkface:", "adience:", "csv:", "folder:" };
+    for (size_t i = 0; i < G_N_ELEMENTS(kinds); i++)
+        if (g_str_has_prefix(arg, kinds[i])) return TRUE;
+    return FALSE;
+}
+
+void ts_window_open_spec(TsWindow *w, const char *spec, int limit)
+{
+    w->select_first = TRUE;
+    ts_browser_open_spec(w->browser, spec, limit);
+    state_set("last-dataset", spec);
 }
 
 void ts_window_open(TsWindow *w, GFile **files, int n)
 {
-    guint first = w->paths->len;
+    GPtrArray *paths = g_ptr_array_new_with_free_func(g_free);
     for (int i = 0; i < n; i++) {
         char *path = g_file_get_path(files[i]);
-        if (!path) continue;
-        if (g_file_test(path, G_FILE_TEST_IS_DIR)) {
-            GDir *dir = g_dir_open(path, 0, NULL);
-            GPtrArray *names = g_ptr_array_new_with_free_func(g_free);
-            const char *name;
-            while (dir && (name = g_dir_read_name(dir)))
-                if (is_image_name(name)) g_ptr_array_add(names, g_build_filename(path, name, NULL));
-            if (dir) g_dir_close(dir);
-            g_ptr_array_sort(names, compare_names);
-            /* a browser of thousands of dataset faces: the first 500 keep it quick */
-            for (guint k = 0; k < names->len && k < 500; k++) add_row(w, g_ptr_array_index(names, k));
-            g_ptr_array_unref(names);
-            state_set("last-folder", path);
-        } else {
-            add_row(w, path);
-            char *dir = g_path_get_dirname(path);
-            state_set("last-folder", dir);
-            g_free(dir);
-        }
-        g_free(path);
+        if (path) g_ptr_array_add(paths, path);
     }
-    if (w->paths->len > first)
-        gtk_list_box_select_row(w->image_list, gtk_list_box_get_row_at_index(w->image_list, (int)first));
+    if (paths->len == 0) {
+        g_ptr_array_unref(paths);
+        return;
+    }
+    const char *first = g_ptr_array_index(paths, 0);
+    char *dir = g_file_test(first, G_FILE_TEST_IS_DIR) ? g_strdup(first) : g_path_get_dirname(first);
+    state_set("last-folder", dir);
+    g_free(dir);
+    w->select_first = TRUE;
+    ts_browser_open_paths(w->browser, (const char *const *)paths->pdata, (int)paths->len);
+    g_ptr_array_unref(paths);
 }
 
-static void row_selected(GtkListBox *box, GtkListBoxRow *row, TsWindow *w)
+void ts_window_open_args(TsWindow *w, char **args)
 {
-    if (!row) return;
-    int i = gtk_list_box_row_get_index(row);
-    if (i >= 0 && (guint)i < w->paths->len) request(w, g_ptr_array_index(w->paths, i), NULL, NULL);
+    if (args && args[0] && is_spec(args[0])) {
+        ts_window_open_spec(w, args[0], 0);
+        return;
+    }
+    GPtrArray *files = g_ptr_array_new_with_free_func(g_object_unref);
+    for (char **a = args; a && *a; a++) g_ptr_array_add(files, g_file_new_for_commandline_arg(*a));
+    ts_window_open(w, (GFile **)files->pdata, (int)files->len);
+    g_ptr_array_unref(files);
+}
+
+static void browser_items_changed(GListModel *m, guint pos, guint removed, guint added, TsWindow *w)
+{
+    if (w->select_first && added > 0) {
+        w->select_first = FALSE;
+        ts_browser_select_next(w->browser);
+    }
+}
+
+static void face_activated(TsBrowser *b, const char *path, TsWindow *w) { request(w, path, NULL, NULL); }
+
+static void browser_error(TsBrowser *b, const char *message, TsWindow *w)
+{
+    gtk_label_set_text(w->error_label, message);
+    gtk_widget_set_visible(GTK_WIDGET(w->error_label), message && message[0]);
 }
 
 void ts_window_load_model(TsWindow *w, int i, const char *path)
 {
     request(w, NULL, i == 0 ? path : NULL, i == 1 ? path : NULL);
     state_set(i == 0 ? "model-a" : "model-b", path);
+    /* the browser predicts every listed face with both models */
+    const char *a = i == 0 ? path : ts_session_get_model_path(w->session, 0);
+    const char *b = i == 1 ? path : ts_session_get_model_path(w->session, 1);
+    ts_browser_set_models(w->browser, a, b);
 }
 
 /* ---- file choosers ---- */
 
-typedef enum { PICK_IMAGES, PICK_MODEL_A, PICK_MODEL_B, PICK_EXPORT } pick_kind;
+typedef enum { PICK_IMAGES, PICK_MODEL_A, PICK_MODEL_B } pick_kind;
 
 static void chooser_response(GtkNativeDialog *d, int response, gpointer user)
 {
@@ -326,16 +457,7 @@ static void chooser_response(GtkNativeDialog *d, int response, gpointer user)
         } else if (n > 0) {
             GFile *f = g_list_model_get_item(files, 0);
             char *path = g_file_get_path(f);
-            if (kind == PICK_EXPORT) {
-                GError *err = NULL;
-                if (!ts_window_export(w, path, &err)) {
-                    gtk_label_set_text(w->error_label, err->message);
-                    gtk_widget_set_visible(GTK_WIDGET(w->error_label), TRUE);
-                    g_error_free(err);
-                }
-            } else {
-                ts_window_load_model(w, kind == PICK_MODEL_A ? 0 : 1, path);
-            }
+            ts_window_load_model(w, kind == PICK_MODEL_A ? 0 : 1, path);
             g_free(path);
             g_object_unref(f);
         }
@@ -347,8 +469,8 @@ static void chooser_response(GtkNativeDialog *d, int response, gpointer user)
 
 static void pick(TsWindow *w, pick_kind kind)
 {
-    static const char *const titles[] = { N_("Open Faces"), N_("Load Model A"), N_("Load Model B"), N_("Export Figure") };
-    GtkFileChooserAction action = kind == PICK_EXPORT ? GTK_FILE_CHOOSER_ACTION_SAVE : GTK_FILE_CHOOSER_ACTION_OPEN;
+    static const char *const titles[] = { N_("Open Faces"), N_("Load Model A"), N_("Load Model B") };
+    GtkFileChooserAction action = GTK_FILE_CHOOSER_ACTION_OPEN;
     GtkFileChooserNative *d = gtk_file_chooser_native_new(_(titles[kind]), GTK_WINDOW(w), action, NULL, NULL);
     GtkFileFilter *f = gtk_file_filter_new();
     if (kind == PICK_IMAGES) {
@@ -356,12 +478,6 @@ static void pick(TsWindow *w, pick_kind kind)
         gtk_file_filter_set_name(f, _("Face images"));
         gtk_file_filter_add_mime_type(f, "image/png");
         gtk_file_filter_add_mime_type(f, "image/jpeg");
-    } else if (kind == PICK_EXPORT) {
-        gtk_file_chooser_set_current_name(GTK_FILE_CHOOSER(d), "figure.pdf");
-        gtk_file_filter_set_name(f, _("Figures (PNG, SVG, PDF)"));
-        gtk_file_filter_add_suffix(f, "png");
-        gtk_file_filter_add_suffix(f, "svg");
-        gtk_file_filter_add_suffix(f, "pdf");
     } else {
         gtk_file_filter_set_name(f, _("Models (safetensors, ONNX, Caffe)"));
         gtk_file_filter_add_suffix(f, "safetensors");
@@ -382,25 +498,88 @@ static void pick(TsWindow *w, pick_kind kind)
     gtk_native_dialog_show(GTK_NATIVE_DIALOG(d));
 }
 
+/* "Open Dataset…": a spec (celeba:DIR, utkface:DIR, adience:DIR, csv:FILE)
+ * and an optional row limit. */
+typedef struct DatasetDialog {
+    TsWindow *w;
+    GtkWindow *win;
+    GtkEntry *spec;
+    GtkSpinButton *limit;
+} DatasetDialog;
+
+static void dataset_open_clicked(GtkButton *b, DatasetDialog *d)
+{
+    const char *spec = gtk_editable_get_text(GTK_EDITABLE(d->spec));
+    if (spec[0]) ts_window_open_spec(d->w, spec, gtk_spin_button_get_value_as_int(d->limit));
+    gtk_window_destroy(d->win);
+}
+
+static void act_open_dataset(GtkWidget *wid, const char *name, GVariant *p)
+{
+    TsWindow *w = TS_WINDOW(wid);
+    DatasetDialog *d = g_new0(DatasetDialog, 1);
+    d->w = w;
+    d->win = GTK_WINDOW(gtk_window_new());
+    g_object_set_data_full(G_OBJECT(d->win), "dialog", d, g_free);
+    gtk_window_set_title(d->win, _("Open Dataset"));
+    gtk_window_set_transient_for(d->win, GTK_WINDOW(w));
+    gtk_window_set_modal(d->win, TRUE);
+    GtkWidget *grid = gtk_grid_new();
+    gtk_grid_set_row_spacing(GTK_GRID(grid), 8);
+    gtk_grid_set_column_spacing(GTK_GRID(grid), 8);
+    gtk_widget_set_margin_start(grid, 16);
+    gtk_widget_set_margin_end(grid, 16);
+    gtk_widget_set_margin_top(grid, 16);
+    gtk_widget_set_margin_bottom(grid, 16);
+    GtkWidget *l1 = gtk_label_new_with_mnemonic(_("_Dataset:"));
+    d->spec = GTK_ENTRY(gtk_entry_new());
+    gtk_entry_set_placeholder_text(d->spec, "utkface:/data/utkface · celeba:/data/celebahq · csv:faces.csv");
+    gtk_editable_set_width_chars(GTK_EDITABLE(d->spec), 48);
+    gtk_widget_set_tooltip_text(GTK_WIDGET(d->spec), _("celeba:DIR, utkface:DIR, adience:DIR, csv:FILE or a folder"));
+    char *last = state_get("last-dataset");
+    if (last) gtk_editable_set_text(GTK_EDITABLE(d->spec), last);
+    g_free(last);
+    gtk_label_set_mnemonic_widget(GTK_LABEL(l1), GTK_WIDGET(d->spec));
+    GtkWidget *l2 = gtk_label_new_with_mnemonic(_("_Rows (0 = all):"));
+    d->limit = GTK_SPIN_BUTTON(gtk_spin_button_new_with_range(0, 1000000, 100));
+    gtk_spin_button_set_value(d->limit, 1000);
+    gtk_label_set_mnemonic_widget(GTK_LABEL(l2), GTK_WIDGET(d->limit));
+    gtk_widget_set_halign(l1, GTK_ALIGN_END);
+    gtk_widget_set_halign(l2, GTK_ALIGN_END);
+    GtkWidget *open = gtk_button_new_with_mnemonic(_("_Open"));
+    gtk_widget_add_css_class(open, "suggested-action");
+    gtk_widget_set_halign(open, GTK_ALIGN_END);
+    g_signal_connect(open, "clicked", G_CALLBACK(dataset_open_clicked), d);
+    g_signal_connect_swapped(d->spec, "activate", G_CALLBACK(gtk_widget_activate), open);
+    gtk_grid_attach(GTK_GRID(grid), l1, 0, 0, 1, 1);
+    gtk_grid_attach(GTK_GRID(grid), GTK_WIDGET(d->spec), 1, 0, 1, 1);
+    gtk_grid_attach(GTK_GRID(grid), l2, 0, 1, 1, 1);
+    gtk_grid_attach(GTK_GRID(grid), GTK_WIDGET(d->limit), 1, 1, 1, 1);
+    gtk_grid_attach(GTK_GRID(grid), open, 1, 2, 1, 1);
+    gtk_window_set_child(d->win, grid);
+    gtk_window_present(d->win);
+}
+
 static void act_open(GtkWidget *wid, const char *name, GVariant *p) { pick(TS_WINDOW(wid), PICK_IMAGES); }
 static void act_model_a(GtkWidget *wid, const char *name, GVariant *p) { pick(TS_WINDOW(wid), PICK_MODEL_A); }
 static void act_model_b(GtkWidget *wid, const char *name, GVariant *p) { pick(TS_WINDOW(wid), PICK_MODEL_B); }
-static void act_export(GtkWidget *wid, const char *name, GVariant *p) { pick(TS_WINDOW(wid), PICK_EXPORT); }
 
 static void act_step(GtkWidget *wid, const char *name, GVariant *p)
 {
     TsWindow *w = TS_WINDOW(wid);
-    GtkListBoxRow *row = gtk_list_box_get_selected_row(w->image_list);
-    int i = row ? gtk_list_box_row_get_index(row) : -1;
-    i += strcmp(name, "win.next") == 0 ? 1 : -1;
-    GtkListBoxRow *next = gtk_list_box_get_row_at_index(w->image_list, i);
-    if (next) gtk_list_box_select_row(w->image_list, next);
+    if (strcmp(name, "win.next") == 0) ts_browser_select_next(w->browser);
+    else ts_browser_select_prev(w->browser);
 }
 
 static void act_indices(GtkWidget *wid, const char *name, GVariant *p)
 {
     TsWindow *w = TS_WINDOW(wid);
     gtk_toggle_button_set_active(w->indices_toggle, !gtk_toggle_button_get_active(w->indices_toggle));
+}
+
+static void act_page(GtkWidget *wid, const char *name, GVariant *p)
+{
+    gtk_stack_set_visible_child_name(TS_WINDOW(wid)->stack, strcmp(name, "win.page-train") == 0 ? "train" : "explore");
 }
 
 static void act_shortcuts(GtkWidget *wid, const char *name, GVariant *p)
@@ -414,51 +593,59 @@ static void act_shortcuts(GtkWidget *wid, const char *name, GVariant *p)
 
 /* ---- export and screenshot ---- */
 
+typedef struct ExportWait {
+    gboolean done, ok;
+    GError *error;
+} ExportWait;
+
+static void export_done(GObject *src, GAsyncResult *res, gpointer user)
+{
+    ExportWait *x = user;
+    x->ok = ts_session_export_finish(TS_SESSION(src), res, &x->error);
+    x->done = TRUE;
+}
+
+/* The panels shown, through the session's worker (the same figure and
+ * sidecar as the Export dialog's), waiting for it. */
 gboolean ts_window_export(TsWindow *w, const char *path, GError **error)
 {
-    const ts_inspect *r = ts_session_get_result(w->session);
-    if (!r) {
+    if (!ts_session_get_result(w->session)) {
         g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, _("%s: there is no face to export yet"), path);
         return FALSE;
     }
     ts_panel panels[TS_PANEL_COUNT];
-    for (int i = 0; i < TS_PANEL_COUNT; i++) panels[i] = (ts_panel)i;
-    ts_draw_opts o = w->opts;
-    for (int i = 0; i < TS_INSPECT_MODELS; i++) {
-        o.class_names[i] = ts_session_get_class_names(w->session, i);
-        if (ts_session_get_model_name(w->session, i)) o.model_name[i] = ts_session_get_model_name(w->session, i);
-    }
-    /* The sidecar: enough to remake the figure. */
-    GString *j = g_string_new("{\n  \"tool\": \"traitscope\",\n");
-    char *img = g_strescape(ts_session_get_image(w->session) ? ts_session_get_image(w->session) : "", NULL);
-    g_string_append_printf(j, "  \"image\": \"%s\",\n  \"box\": [%.2f, %.2f, %.2f, %.2f],\n  \"models\": [", img,
-                           r->box[0], r->box[1], r->box[2], r->box[3]);
-    g_free(img);
-    for (int i = 0; i < TS_INSPECT_MODELS; i++) {
-        char *mp = g_strescape(ts_session_get_model_path(w->session, i) ? ts_session_get_model_path(w->session, i) : "", NULL);
-        char *rules = g_strescape(r->model[i].rules, NULL);
-        g_string_append_printf(j, "%s\n    {\"path\": \"%s\", \"sha256\": \"%s\", \"lrp_rules\": \"%s\"}", i ? "," : "", mp,
-                               ts_session_get_model_hash(w->session, i) ? ts_session_get_model_hash(w->session, i) : "",
-                               rules);
-        g_free(mp);
-        g_free(rules);
-    }
-    char *rules = g_strescape(gtk_editable_get_text(GTK_EDITABLE(w->rules_entry)), NULL);
-    char *target = g_strescape(gtk_editable_get_text(GTK_EDITABLE(w->target_entry)), NULL);
-    g_string_append_printf(j, "\n  ],\n  \"settings\": {\"landmarks\": \"%s\", \"rules\": \"%s\", \"target\": \"%s\", "
-                              "\"points\": %s, \"indices\": %s, \"contours\": %s, \"dpi\": 300}\n}\n",
-                           ts_landmark_method_name(r->method), rules, target, o.points ? "true" : "false",
-                           o.indices ? "true" : "false", o.contours ? "true" : "false");
-    g_free(rules);
-    g_free(target);
-    const ts_inspect *rows[1] = { r };
-    ts_status st = ts_figure_export(path, rows, 1, panels, TS_PANEL_COUNT, &o, 300, j->str);
-    g_string_free(j, TRUE);
-    if (st != TS_OK) {
-        g_set_error_literal(error, G_IO_ERROR, G_IO_ERROR_FAILED, ts_last_error());
-        return FALSE;
-    }
-    return TRUE;
+    int n = ts_window_get_panels(w, panels);
+    ExportWait x = { FALSE, FALSE, NULL };
+    ts_session_export_async(w->session, NULL, 0, panels, n, &w->opts, 300, path, NULL, export_done, &x);
+    while (!x.done) g_main_context_iteration(NULL, TRUE);
+    if (!x.ok) g_propagate_error(error, x.error);
+    return x.ok;
+}
+
+static void remember_export(TsExportDialog *d, const char *path, gpointer user) { state_set("last-export", path); }
+
+static void export_dialog_done(TsExportDialog *d, const char *path, TsWindow *w)
+{
+    char *msg = g_strdup_printf(_("wrote %s and %s.json"), path, path);
+    g_free(w->hover_text);
+    w->hover_text = msg;
+    update_status(w);
+}
+
+static void act_export(GtkWidget *wid, const char *name, GVariant *p)
+{
+    TsWindow *w = TS_WINDOW(wid);
+    ts_panel panels[TS_PANEL_COUNT];
+    int n = ts_window_get_panels(w, panels);
+    char **selected = ts_browser_get_selected_paths(w->browser);
+    TsExportDialog *d = ts_export_dialog_new(GTK_WINDOW(w), w->session, panels, n, (const char *const *)selected, &w->opts);
+    g_strfreev(selected);
+    char *last = state_get("last-export");
+    if (last) ts_export_dialog_set_path(d, last);
+    g_free(last);
+    g_signal_connect(d, "exported", G_CALLBACK(export_dialog_done), w);
+    g_signal_connect(d, "exported", G_CALLBACK(remember_export), NULL);
+    gtk_window_present(GTK_WINDOW(d));
 }
 
 gboolean ts_window_screenshot(TsWindow *w, const char *path, GError **error)
@@ -485,6 +672,12 @@ gboolean ts_window_screenshot(TsWindow *w, const char *path, GError **error)
 }
 
 TsSession *ts_window_get_session(TsWindow *w) { return w->session; }
+GtkWidget *ts_window_get_panel(TsWindow *w, ts_panel kind) { return g_ptr_array_index(w->panels, kind); }
+GtkWidget *ts_window_get_browser(TsWindow *w) { return GTK_WIDGET(w->browser); }
+GtkWidget *ts_window_get_train_page(TsWindow *w) { return w->train_page; }
+GtkWidget *ts_window_get_filter_view(TsWindow *w) { return GTK_WIDGET(w->filter_view); }
+GtkWidget *ts_window_get_map_view(TsWindow *w) { return GTK_WIDGET(w->map_view); }
+GtkWidget *ts_window_get_rules_editor(TsWindow *w) { return GTK_WIDGET(w->rules_editor); }
 
 /* ---- life cycle ---- */
 
@@ -510,6 +703,11 @@ static void dispose(GObject *obj)
 {
     TsWindow *w = TS_WINDOW(obj);
     if (w->session) g_signal_handlers_disconnect_by_data(w->session, w);
+    if (w->browser) g_signal_handlers_disconnect_by_data(ts_browser_get_items(w->browser), w);
+    if (w->map_window) gtk_window_destroy(w->map_window);
+    w->map_window = NULL;
+    w->map_view = NULL;
+    g_clear_object(&w->filter_view);
     gtk_widget_dispose_template(GTK_WIDGET(w), TS_TYPE_WINDOW);
     if (w->panels) g_ptr_array_set_size(w->panels, 0);
     g_clear_object(&w->session);
@@ -519,7 +717,6 @@ static void dispose(GObject *obj)
 static void finalize(GObject *obj)
 {
     TsWindow *w = TS_WINDOW(obj);
-    g_ptr_array_unref(w->paths);
     g_ptr_array_unref(w->panels);
     g_free(w->hover_text);
     G_OBJECT_CLASS(ts_window_parent_class)->finalize(obj);
@@ -532,7 +729,8 @@ static void ts_window_class_init(TsWindowClass *klass)
     G_OBJECT_CLASS(klass)->finalize = finalize;
     GTK_WINDOW_CLASS(klass)->close_request = close_request;
     gtk_widget_class_set_template_from_resource(wc, "/org/traitscope/Traitscope/ts-window.ui");
-    gtk_widget_class_bind_template_child(wc, TsWindow, image_list);
+    gtk_widget_class_bind_template_child(wc, TsWindow, browser_box);
+    gtk_widget_class_bind_template_child(wc, TsWindow, rules_button);
     gtk_widget_class_bind_template_child(wc, TsWindow, panel_grid);
     gtk_widget_class_bind_template_child(wc, TsWindow, status_label);
     gtk_widget_class_bind_template_child(wc, TsWindow, error_label);
@@ -547,6 +745,11 @@ static void ts_window_class_init(TsWindowClass *klass)
     gtk_widget_class_bind_template_child(wc, TsWindow, panels_menu);
     gtk_widget_class_bind_template_child(wc, TsWindow, paned);
     gtk_widget_class_install_action(wc, "win.open", NULL, act_open);
+    gtk_widget_class_install_action(wc, "win.open-dataset", NULL, act_open_dataset);
+    gtk_widget_class_install_action(wc, "win.page-explore", NULL, act_page);
+    gtk_widget_class_install_action(wc, "win.page-train", NULL, act_page);
+    gtk_widget_class_add_binding_action(wc, GDK_KEY_1, GDK_CONTROL_MASK, "win.page-explore", NULL);
+    gtk_widget_class_add_binding_action(wc, GDK_KEY_2, GDK_CONTROL_MASK, "win.page-train", NULL);
     gtk_widget_class_install_action(wc, "win.model-a", NULL, act_model_a);
     gtk_widget_class_install_action(wc, "win.model-b", NULL, act_model_b);
     gtk_widget_class_install_action(wc, "win.export", NULL, act_export);
@@ -555,6 +758,7 @@ static void ts_window_class_init(TsWindowClass *klass)
     gtk_widget_class_install_action(wc, "win.toggle-indices", NULL, act_indices);
     gtk_widget_class_install_action(wc, "win.shortcuts", NULL, act_shortcuts);
     gtk_widget_class_add_binding_action(wc, GDK_KEY_o, GDK_CONTROL_MASK, "win.open", NULL);
+    gtk_widget_class_add_binding_action(wc, GDK_KEY_o, GDK_CONTROL_MASK | GDK_SHIFT_MASK, "win.open-dataset", NULL);
     gtk_widget_class_add_binding_action(wc, GDK_KEY_e, GDK_CONTROL_MASK, "win.export", NULL);
     gtk_widget_class_add_binding_action(wc, GDK_KEY_Page_Down, 0, "win.next", NULL);
     gtk_widget_class_add_binding_action(wc, GDK_KEY_Page_Up, 0, "win.prev", NULL);
@@ -566,7 +770,6 @@ static void ts_window_init(TsWindow *w)
 {
     gtk_widget_init_template(GTK_WIDGET(w));
     w->session = ts_session_new();
-    w->paths = g_ptr_array_new_with_free_func(g_free);
     w->panels = g_ptr_array_new_with_free_func(g_object_unref);
     ts_draw_opts_init(&w->opts);
     w->opts.dark = TRUE;
@@ -576,6 +779,7 @@ static void ts_window_init(TsWindow *w)
     for (int k = 0; k < TS_PANEL_COUNT; k++) {
         GtkWidget *p = ts_panel_widget_new(w->session, (ts_panel)k, &w->opts);
         g_signal_connect(p, "hover", G_CALLBACK(panel_hover), w);
+        g_signal_connect(p, "pressed", G_CALLBACK(panel_pressed), w);
         g_ptr_array_add(w->panels, g_object_ref_sink(p));
         GtkWidget *check = gtk_check_button_new_with_label(_(ts_panel_title((ts_panel)k)));
         gtk_check_button_set_active(GTK_CHECK_BUTTON(check), w->shown[k]);
@@ -590,13 +794,27 @@ static void ts_window_init(TsWindow *w)
     if (max && strcmp(max, "1") == 0) gtk_window_maximize(GTK_WINDOW(w));
     g_free(max);
     gtk_paned_set_position(w->paned, state_get_int("sidebar", 220));
-    g_signal_connect(w->image_list, "row-selected", G_CALLBACK(row_selected), w);
+    w->browser = TS_BROWSER(ts_browser_new());
+    gtk_widget_set_vexpand(GTK_WIDGET(w->browser), TRUE);
+    gtk_box_append(w->browser_box, GTK_WIDGET(w->browser));
+    g_signal_connect(w->browser, "face-activated", G_CALLBACK(face_activated), w);
+    g_signal_connect(w->browser, "error", G_CALLBACK(browser_error), w);
+    g_signal_connect(ts_browser_get_items(w->browser), "items-changed", G_CALLBACK(browser_items_changed), w);
     g_signal_connect(w->points_toggle, "toggled", G_CALLBACK(toggles_changed), w);
     g_signal_connect(w->indices_toggle, "toggled", G_CALLBACK(toggles_changed), w);
     g_signal_connect(w->contours_toggle, "toggled", G_CALLBACK(toggles_changed), w);
     g_signal_connect_swapped(w->method_dropdown, "notify::selected", G_CALLBACK(settings_changed), w);
     g_signal_connect_swapped(w->rules_entry, "activate", G_CALLBACK(settings_changed), w);
     g_signal_connect_swapped(w->target_entry, "activate", G_CALLBACK(settings_changed), w);
+    g_signal_connect(w->session, "result-changed", G_CALLBACK(result_changed), w);
+    w->filter_view = TS_FILTER_VIEW(g_object_ref_sink(ts_filter_view_new()));
+    w->rules_editor = TS_RULES_EDITOR(ts_rules_editor_new());
+    gtk_popover_set_child(gtk_menu_button_get_popover(w->rules_button), GTK_WIDGET(w->rules_editor));
+    g_signal_connect(w->rules_editor, "changed", G_CALLBACK(rules_changed), w);
+    w->train_page = ts_train_page_new();
+    gtk_widget_set_vexpand(w->train_page, TRUE);
+    gtk_box_append(w->train_box, w->train_page);
+    g_signal_connect(w->train_page, "open-model", G_CALLBACK(open_trained_model), w);
     g_signal_connect(w->session, "notify::status", G_CALLBACK(session_notify), w);
     g_signal_connect(w->session, "notify::error", G_CALLBACK(session_notify), w);
     g_signal_connect(w->session, "notify::busy", G_CALLBACK(session_notify), w);

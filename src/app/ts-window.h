@@ -15,9 +15,23 @@ G_DECLARE_FINAL_TYPE(TsWindow, ts_window, TS, WINDOW, GtkApplicationWindow)
 
 TsWindow *ts_window_new(GtkApplication *app);
 TsSession *ts_window_get_session(TsWindow *w);
+/* The window's parts, for tests and accessibility tools.  transfer: none.
+ * The panel of a kind exists whether it is shown or not; the map view
+ * (the zoomable GL view a double-click on A(x,y) or a heatmap opens) is
+ * NULL until first opened. */
+GtkWidget *ts_window_get_panel(TsWindow *w, ts_panel kind);
+GtkWidget *ts_window_get_browser(TsWindow *w);
+GtkWidget *ts_window_get_train_page(TsWindow *w);
+GtkWidget *ts_window_get_filter_view(TsWindow *w);
+GtkWidget *ts_window_get_map_view(TsWindow *w);
+GtkWidget *ts_window_get_rules_editor(TsWindow *w);
 /* Adds images (folders are expanded to their PNG/JPEG files) and shows the
  * first one added. */
 void ts_window_open(TsWindow *w, GFile **files, int n);
+/* Opens a dataset spec (data/dataset.h; limit > 0: its first rows). */
+void ts_window_open_spec(TsWindow *w, const char *spec, int limit);
+/* Command-line arguments: one dataset spec, or images and folders. */
+void ts_window_open_args(TsWindow *w, char **args);
 /* Loads model i (0 = A, 1 = B). */
 void ts_window_load_model(TsWindow *w, int i, const char *path);
 /* Writes all panels of the current face as a figure (.png/.svg/.pdf). */
