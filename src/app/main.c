@@ -22,7 +22,7 @@
 
 static char **opt_models, **opt_exports, **opt_files;
 static gint64 t_start; /* process start, for the time to the first full window */
-static char *opt_screenshot, *opt_out;
+static char *opt_screenshot, *opt_out, *opt_page;
 static gboolean opt_headless, opt_quit, opt_version;
 
 static const GOptionEntry entries[] = {
@@ -31,6 +31,7 @@ static const GOptionEntry entries[] = {
     { "out", 'o', 0, G_OPTION_ARG_FILENAME, &opt_out, N_("Figure written by --headless (.png, .svg, .pdf)"), "FILE" },
     { "export", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_exports, N_("Export the first face shown as a figure"), "FILE" },
     { "screenshot", 0, 0, G_OPTION_ARG_FILENAME, &opt_screenshot, N_("Save a screenshot of the window once the first face is shown"), "FILE" },
+    { "page", 0, 0, G_OPTION_ARG_STRING, &opt_page, N_("Page to show first: explore or train"), "PAGE" },
     { "quit", 0, 0, G_OPTION_ARG_NONE, &opt_quit, N_("Quit after --export/--screenshot"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, N_("Print the version"), NULL },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_files, NULL, N_("[IMAGE|FOLDER…|celeba:DIR|utkface:DIR|csv:FILE]") },
@@ -211,6 +212,7 @@ static void activate(GtkApplication *app, gpointer user)
         ts_window_open_args(w, (char **)d->pdata);
         g_ptr_array_unref(d);
     }
+    if (opt_page) ts_window_show_page(w, opt_page);
     if (opt_exports || opt_screenshot || opt_quit)
         g_signal_connect(ts_window_get_session(w), "result-changed", G_CALLBACK(first_result), w);
     gtk_window_present(GTK_WINDOW(w));

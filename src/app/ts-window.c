@@ -37,6 +37,7 @@ struct _TsWindow {
     GtkStack *stack;
     GtkBox *train_box, *panels_menu;
     GtkPaned *paned;
+    GtkWidget *export_button, *panels_button;
 
     TsSession *session;
     ts_draw_opts opts;
@@ -355,6 +356,15 @@ static void result_changed(TsSession *s, TsWindow *w)
 
 /* ---- the training page ---- */
 
+/* The header's view controls belong to the explorer page. */
+static void page_changed(GtkStack *stack, GParamSpec *pspec, TsWindow *w)
+{
+    gboolean explore = g_strcmp0(gtk_stack_get_visible_child_name(stack), "explore") == 0;
+    GtkWidget *ws[] = { GTK_WIDGET(w->points_toggle), GTK_WIDGET(w->indices_toggle), GTK_WIDGET(w->contours_toggle),
+                        w->panels_button, w->export_button };
+    for (size_t i = 0; i < G_N_ELEMENTS(ws); i++) gtk_widget_set_visible(ws[i], explore);
+}
+
 static void open_trained_model(GtkWidget *page, const char *path, int slot, TsWindow *w)
 {
     ts_window_load_model(w, slot ? 1 : 0, path);
@@ -582,6 +592,11 @@ static void act_page(GtkWidget *wid, const char *name, GVariant *p)
     gtk_stack_set_visible_child_name(TS_WINDOW(wid)->stack, strcmp(name, "win.page-train") == 0 ? "train" : "explore");
 }
 
+void ts_window_show_page(TsWindow *w, const char *page)
+{
+    if (gtk_stack_get_child_by_name(w->stack, page)) gtk_stack_set_visible_child_name(w->stack, page);
+}
+
 static void act_shortcuts(GtkWidget *wid, const char *name, GVariant *p)
 {
     GtkBuilder *b = gtk_builder_new_from_resource("/org/traitscope/Traitscope/ts-shortcuts.ui");
@@ -731,6 +746,8 @@ static void ts_window_class_init(TsWindowClass *klass)
     gtk_widget_class_set_template_from_resource(wc, "/org/traitscope/Traitscope/ts-window.ui");
     gtk_widget_class_bind_template_child(wc, TsWindow, browser_box);
     gtk_widget_class_bind_template_child(wc, TsWindow, rules_button);
+    gtk_widget_class_bind_template_child(wc, TsWindow, export_button);
+    gtk_widget_class_bind_template_child(wc, TsWindow, panels_button);
     gtk_widget_class_bind_template_child(wc, TsWindow, panel_grid);
     gtk_widget_class_bind_template_child(wc, TsWindow, status_label);
     gtk_widget_class_bind_template_child(wc, TsWindow, error_label);
@@ -815,6 +832,7 @@ static void ts_window_init(TsWindow *w)
     gtk_widget_set_vexpand(w->train_page, TRUE);
     gtk_box_append(w->train_box, w->train_page);
     g_signal_connect(w->train_page, "open-model", G_CALLBACK(open_trained_model), w);
+    g_signal_connect(w->stack, "notify::visible-child-name", G_CALLBACK(page_changed), w);
     g_signal_connect(w->session, "notify::status", G_CALLBACK(session_notify), w);
     g_signal_connect(w->session, "notify::error", G_CALLBACK(session_notify), w);
     g_signal_connect(w->session, "notify::busy", G_CALLBACK(session_notify), w);

@@ -39,6 +39,8 @@ gboolean ts_window_export(TsWindow *w, const char *path, GError **error);
 /* The panels shown (remembered between runs in the state file). */
 void ts_window_set_panels(TsWindow *w, const ts_panel *panels, int n);
 int ts_window_get_panels(TsWindow *w, ts_panel *out); /* out: TS_PANEL_COUNT */
+/* Shows page "explore" or "train" (other names are ignored). */
+void ts_window_show_page(TsWindow *w, const char *page);
 /* Renders the window as it is on screen to a PNG file. */
 gboolean ts_window_screenshot(TsWindow *w, const char *path, GError **error);
 
