@@ -387,6 +387,8 @@ void ts_window_open_spec(TsWindow *w, const char *spec, int limit)
     w->select_first = TRUE;
     ts_browser_open_spec(w->browser, spec, limit);
     state_set("last-dataset", spec);
+    /* the training page starts from the data being looked at */
+    ts_train_page_set_data(TS_TRAIN_PAGE(w->train_page), spec);
 }
 
 void ts_window_open(TsWindow *w, GFile **files, int n)
