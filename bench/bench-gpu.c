@@ -4,7 +4,8 @@
  * The network is the built-in "alexnet" (arch.c), 3x150x150 inputs, 2
  * classes (the LACNN FAD setting), moved to the GPU with
  * ts_graph_to_backend.  Three numbers, each the median of --repeats runs
- * after warm-up runs (which also pick and cache the cuDNN algorithms):
+ * after warm-up runs (which also choose and cache the cuDNN execution
+ * plans, one per convolution shape):
  *   forward latency at batch 1, evaluation mode: host input uploaded,
  *     forward, logits downloaded (the download is the synchronisation);
  *   forward throughput at batch 256 (images/s), same steps;
@@ -13,6 +14,9 @@
  *     few hundred floats), dlogits uploaded, backward, one momentum-SGD
  *     launch over the whole parameter arena (lr 0.01, momentum 0.9, decay
  *     5e-4, the same for weights and biases), images/s.
+ * Then A(x,y) of 68 points on a 1920x1080 frame: kernels/amap.cu (points
+ * up, map down included) against our CPU version (face/amap.c), both
+ * medians, with a byte comparison of the two maps.
  * The peer is bench/peer-gpu.py (Debian's python3-torch) doing the same:
  * host tensors moved with .cuda() inside the timing, .cpu() of the logits
  * as the synchronisation, torch.optim.SGD.  Both sides run strict float32
@@ -29,6 +33,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "amap.h"
 #include "arch.h"
 #include "backend/backend.h"
 #include "loss.h"
@@ -187,6 +192,26 @@ int main(int argc, char **argv)
             printf("pytorch: unavailable (needs /usr/bin/python3 with python3-torch built with CUDA)\n");
         }
         cJSON_Delete(j);
+    }
+    /* A(x,y), 68 random points around a face-sized box of a full-HD frame */
+    {
+        enum { W = 1920, H = 1080 };
+        ts_points pts = { .n = 68 };
+        for (int j = 0; j < 68; j++)
+            pts.x[j] = 760.0f + 400.0f * ts_rng_uniform(&rng), pts.y[j] = 340.0f + 400.0f * ts_rng_uniform(&rng);
+        uint8_t *mg = malloc((size_t)W * H), *mc = malloc((size_t)W * H);
+        double *tg = malloc((size_t)repeats * sizeof *tg), *tc = malloc((size_t)repeats * sizeof *tc);
+        if (!mg || !mc || !tg || !tc) die("A(x,y) buffers");
+        for (int i = 0; i < repeats + 2; i++) {
+            double t0 = now();
+            if (ts_backend_cuda_amap(ctx, pts.x, pts.y, pts.n, W, H, mg) != TS_OK) die("A(x,y) on the GPU");
+            double t1 = now();
+            if (ts_amap_compute(&pts, W, H, mc) != TS_OK) die("A(x,y) on the CPU");
+            if (i >= 2) tg[i - 2] = t1 - t0, tc[i - 2] = now() - t1;
+        }
+        printf("A(x,y) 1920x1080, 68 points: GPU %.3f ms, CPU %.3f ms, maps %s\n", median(tg, repeats) * 1e3,
+               median(tc, repeats) * 1e3, memcmp(mg, mc, (size_t)W * H) ? "DIFFER" : "identical");
+        free(mg), free(mc), free(tg), free(tc);
     }
     be->arena_clear(ctx, &mom);
     free(x1.data);
