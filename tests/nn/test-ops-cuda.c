@@ -676,6 +676,8 @@ int main(void)
         printf("SKIP: TS_CUDA_TF32=1 makes convolutions TF32; the tolerances here are for float32\n");
         return 77;
     }
+    /* the cuDNN plans chosen, one line each on stderr, in the test log */
+    setenv("TS_CUDA_VERBOSE", "1", 0);
     if (ts_backend_cuda_open(&gpu, &gctx) != TS_OK) {
         printf("SKIP: no usable GPU (%s)\n", ts_last_error());
         return 77;

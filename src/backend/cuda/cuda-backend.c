@@ -47,6 +47,10 @@
  *
  * Threads: one context serves one thread at a time (one stream, one
  * workspace, one plan cache).
+ *
+ * TS_CUDA_VERBOSE=1 prints one line per new convolution plan on stderr
+ * (engine, workspace, whether strict float32 and in-place accumulation
+ * were possible): the way to see what cuDNN chose on a new GPU.
  */
 #define CUDNN_WARN_DEPRECATED 1
 
@@ -116,6 +120,8 @@ typedef struct conv_plan {
     size_t ws;       /* workspace bytes */
     int via_scratch; /* beta = 0 into scratch, folded in by cuda_add_inplace */
     int relaxed;     /* no strict-float32 engine: a TF32/reduced one is used */
+    cudnnBackendDescriptor_t cfg; /* the chosen engine configuration (in keep) */
+    cudnnBackendHeurMode_t mode;  /* the heuristics that offered it */
     /* Variant pack of the last call, rebuilt when a pointer changes. */
     cudnnBackendDescriptor_t vp;
     void *vp_ptr[3], *vp_ws;
@@ -142,6 +148,7 @@ typedef struct cuda_ctx {
     cudnnHandle_t dnn;
     cudnnBackendDescriptor_t devprop; /* cuDNN >= 9.8; NULL otherwise */
     int tf32;
+    int verbose; /* TS_CUDA_VERBOSE=1: one line on stderr per new plan */
     void *ws;
     size_t ws_size;
     float *scratch[SCR_COUNT]; /* grown, never shrunk; see the enum */
@@ -567,6 +574,8 @@ static int plan_from_heuristics(cuda_ctx *c, conv_plan *p, cudnnBackendDescripto
         p->plan = plan;
         p->ws = (size_t)ws;
         p->relaxed = relaxed;
+        p->cfg = cfg[i];
+        p->mode = mode;
         /* The plan's configuration stays alive with it. */
         TS_ASSERT(p->n_keep < PLAN_KEEP);
         p->keep[p->n_keep++] = cfg[i];
@@ -583,6 +592,26 @@ out:
         cudnnBackendDestroyDescriptor(heur);
     }
     return found;
+}
+
+/* TS_CUDA_VERBOSE=1: what was chosen for a new plan, on stderr (the only
+ * output of this file; for whoever first runs a new GPU or cuDNN). */
+static void plan_report(const conv_plan *p, const char *what)
+{
+    int64_t idx = -1, n = 0;
+    cudnnBackendDescriptor_t eng = NULL;
+    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &eng) == CUDNN_STATUS_SUCCESS) {
+        if (cudnnBackendGetAttribute(p->cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n,
+                                     &eng) != CUDNN_STATUS_SUCCESS ||
+            cudnnBackendGetAttribute(eng, CUDNN_ATTR_ENGINE_GLOBAL_INDEX, CUDNN_TYPE_INT64, 1, &n, &idx) !=
+                CUDNN_STATUS_SUCCESS)
+            idx = -1;
+        cudnnBackendDestroyDescriptor(eng);
+    }
+    fprintf(stderr, "traitscope cuda: %s [align %d]: engine %lld (heuristics %s), workspace %zu bytes%s%s\n", what,
+            p->key.align, (long long)idx, p->mode == CUDNN_HEUR_MODE_A ? "A" : "fallback", p->ws,
+            p->relaxed ? ", NOT strict float32 (no such engine)" : "",
+            p->via_scratch ? ", beta 0 + our add (no accumulating engine)" : "");
 }
 
 /* The cached plan of (kind, geometry, alignment), made on first use. */
@@ -637,6 +666,7 @@ static ts_status conv_plan_get(cuda_ctx *c, conv_kind kind, const conv_geom *g, 
             if (ok) {
                 c->plans[c->n_plans++] = p;
                 *out = p;
+                if (c->verbose) plan_report(p, conv_what(what, sizeof what, L, kind, g));
                 return TS_OK;
             }
             plan_free(p);
@@ -1274,6 +1304,8 @@ ts_status ts_backend_cuda_open(const ts_backend **out, void **ctx)
     c->device = dev ? atoi(dev) : 0;
     const char *tf = getenv("TS_CUDA_TF32");
     c->tf32 = tf && tf[0] == '1';
+    const char *vb = getenv("TS_CUDA_VERBOSE");
+    c->verbose = vb && vb[0] == '1';
     ts_status st = TS_OK;
     cudaError_t e;
     cudnnStatus_t de;
