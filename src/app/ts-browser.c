@@ -496,20 +496,22 @@ static void row_setup(GtkSignalListItemFactory *f, GtkListItem *li, gpointer dat
     GtkWidget *col = gtk_box_new(GTK_ORIENTATION_VERTICAL, 1);
     gtk_widget_set_valign(col, GTK_ALIGN_CENTER);
     gtk_widget_set_hexpand(col, TRUE);
-    GtkWidget *title = gtk_label_new(NULL), *sub = gtk_label_new(NULL), *pred = gtk_label_new(NULL);
-    gtk_label_set_ellipsize(GTK_LABEL(title), PANGO_ELLIPSIZE_MIDDLE);
-    gtk_label_set_wrap(GTK_LABEL(sub), TRUE);
-    gtk_label_set_wrap_mode(GTK_LABEL(sub), PANGO_WRAP_WORD_CHAR);
-    gtk_label_set_wrap(GTK_LABEL(pred), TRUE);
-    gtk_label_set_use_markup(GTK_LABEL(pred), TRUE);
-    for (GtkWidget *l = title; l; l = l == title ? sub : l == sub ? pred : NULL) {
+    /* file name, labels, then one line per model */
+    GtkWidget *lab[2 + TS_FACE_ITEM_MODELS];
+    for (int i = 0; i < 2 + TS_FACE_ITEM_MODELS; i++) {
+        GtkWidget *l = lab[i] = gtk_label_new(NULL);
         gtk_label_set_xalign(GTK_LABEL(l), 0);
         gtk_widget_set_halign(l, GTK_ALIGN_START);
+        if (i == 0) {
+            gtk_label_set_ellipsize(GTK_LABEL(l), PANGO_ELLIPSIZE_MIDDLE);
+            gtk_widget_add_css_class(l, "heading");
+        } else {
+            gtk_label_set_wrap(GTK_LABEL(l), TRUE);
+            gtk_label_set_wrap_mode(GTK_LABEL(l), PANGO_WRAP_WORD_CHAR);
+            gtk_widget_add_css_class(l, "ts-thumb-label");
+        }
         gtk_box_append(GTK_BOX(col), l);
     }
-    gtk_widget_add_css_class(title, "heading");
-    gtk_widget_add_css_class(sub, "ts-thumb-label");
-    gtk_widget_add_css_class(pred, "ts-thumb-label");
     gtk_box_append(GTK_BOX(row), col);
     gtk_list_item_set_child(li, row);
 }
@@ -524,21 +526,65 @@ static GtkWidget *row_child(GtkListItem *li, int which)
     return l;
 }
 
+/* One line per model: "baseline: female 93% ✓", coloured by CSS class
+ * (ts-right / ts-wrong) so a selected row can recolour it; or why the
+ * image could not be read. */
+static void row_update_predictions(TsBrowser *b, GtkListItem *li, TsFaceItem *it)
+{
+    for (int m = 0; m < TS_FACE_ITEM_MODELS; m++) {
+        GtkWidget *l = row_child(li, 3 + m);
+        const float *p;
+        int k, c;
+        char *text = NULL;
+        int ok = -1;
+        if (ts_face_item_get_prediction(it, m, &p, &k, &c)) {
+            ok = ts_face_item_get_correct(it, m);
+            const char *cls = b->model_classes[m] && c < (int)g_strv_length(b->model_classes[m]) ? b->model_classes[m][c] : "?";
+            /* TRANSLATORS: a model's prediction: "baseline: female 93%" */
+            text = g_strdup_printf(_("%s: %s %.0f%%"), b->model_name[m] ? b->model_name[m] : "?", cls, 100.0 * p[c]);
+            if (ok >= 0) {
+                char *t = g_strconcat(text, ok ? " ✓" : " ✗", NULL);
+                g_free(text);
+                text = t;
+            }
+        } else if (m == 0 && ts_face_item_get_error(it)) {
+            text = g_strdup_printf("⚠ %s", _("could not be read"));
+            ok = 0;
+        }
+        gtk_label_set_text(GTK_LABEL(l), text ? text : "");
+        gtk_widget_set_visible(l, text != NULL);
+        if (ok == 1) gtk_widget_add_css_class(l, "ts-right");
+        else gtk_widget_remove_css_class(l, "ts-right");
+        if (ok == 0) gtk_widget_add_css_class(l, "ts-wrong");
+        else gtk_widget_remove_css_class(l, "ts-wrong");
+        g_free(text);
+    }
+}
+
+static void row_predictions_changed(TsFaceItem *it, GParamSpec *ps, GtkListItem *li)
+{
+    (void)ps;
+    row_update_predictions(g_object_get_data(G_OBJECT(li), "ts-browser"), li, it);
+}
+
 static void row_bind(GtkSignalListItemFactory *f, GtkListItem *li, gpointer data)
 {
     (void)f;
     TsBrowser *b = data;
     TsFaceItem *it = gtk_list_item_get_item(li);
     GtkWidget *row = gtk_list_item_get_child(li);
-    GBinding *bind[5];
+    GBinding *bind[4];
     bind[0] = g_object_bind_property(it, "thumbnail", row_child(li, 0), "paintable", G_BINDING_SYNC_CREATE);
     bind[1] = g_object_bind_property(it, "title", row_child(li, 1), "label", G_BINDING_SYNC_CREATE);
     bind[2] = g_object_bind_property(it, "subtitle", row_child(li, 2), "label", G_BINDING_SYNC_CREATE);
-    bind[3] = g_object_bind_property(it, "predictions", row_child(li, 3), "label", G_BINDING_SYNC_CREATE);
-    bind[4] = g_object_bind_property(it, "tooltip", row, "tooltip-text", G_BINDING_SYNC_CREATE);
-    GPtrArray *held = g_ptr_array_new_full(5, g_object_unref);
-    for (int i = 0; i < 5; i++) g_ptr_array_add(held, g_object_ref(bind[i]));
+    bind[3] = g_object_bind_property(it, "tooltip", row, "tooltip-text", G_BINDING_SYNC_CREATE);
+    GPtrArray *held = g_ptr_array_new_full(4, g_object_unref);
+    for (int i = 0; i < 4; i++) g_ptr_array_add(held, g_object_ref(bind[i]));
     g_object_set_data_full(G_OBJECT(li), "ts-bindings", held, (GDestroyNotify)g_ptr_array_unref);
+    g_object_set_data(G_OBJECT(li), "ts-browser", b);
+    gulong id = g_signal_connect(it, "notify::predictions", G_CALLBACK(row_predictions_changed), li);
+    g_object_set_data(G_OBJECT(li), "ts-notify", GSIZE_TO_POINTER(id));
+    row_update_predictions(b, li, it);
     gtk_widget_set_visible(row_child(li, 2), ts_face_item_get_labels_text(it)[0] != '\0');
     gtk_accessible_update_property(GTK_ACCESSIBLE(row), GTK_ACCESSIBLE_PROPERTY_LABEL,
                                    ts_face_item_get_name(it), -1);
@@ -553,7 +599,11 @@ static void row_unbind(GtkSignalListItemFactory *f, GtkListItem *li, gpointer da
     for (guint i = 0; held && i < held->len; i++) g_binding_unbind(held->pdata[i]);
     g_object_set_data(G_OBJECT(li), "ts-bindings", NULL);
     TsFaceItem *it = gtk_list_item_get_item(li);
-    if (it) ts_face_item_bound(it, FALSE);
+    if (!it) return;
+    gulong id = GPOINTER_TO_SIZE(g_object_get_data(G_OBJECT(li), "ts-notify"));
+    if (id) g_signal_handler_disconnect(it, id);
+    g_object_set_data(G_OBJECT(li), "ts-notify", NULL);
+    ts_face_item_bound(it, FALSE);
 }
 
 /* ---- predictions: the worker ---- */
@@ -1261,6 +1311,7 @@ gboolean ts_browser_select_prev(TsBrowser *b) { return select_step(b, -1); }
 
 GListModel *ts_browser_get_items(TsBrowser *b) { return G_LIST_MODEL(b->store); }
 GListModel *ts_browser_get_filtered(TsBrowser *b) { return G_LIST_MODEL(b->filtered); }
+GtkSelectionModel *ts_browser_get_selection(TsBrowser *b) { return GTK_SELECTION_MODEL(b->selection); }
 int ts_browser_get_n_traits(TsBrowser *b) { return b->src ? b->src->ds.n_traits : 0; }
 gboolean ts_browser_is_busy(TsBrowser *b) { return b->loading || b->predicting; }
 const char *ts_browser_get_error(TsBrowser *b) { return b->error; }
@@ -1375,8 +1426,27 @@ static void ts_browser_class_init(TsBrowserClass *k)
     gtk_widget_class_set_accessible_role(wc, GTK_ACCESSIBLE_ROLE_GROUP);
 }
 
+/* Right / wrong colours (GNOME palette), plain text on a selected row.
+ * Once per display. */
+static void install_css(void)
+{
+    static gboolean done;
+    GdkDisplay *d = gdk_display_get_default();
+    if (done || !d) return;
+    done = TRUE;
+    GtkCssProvider *css = gtk_css_provider_new();
+    gtk_css_provider_load_from_data(css,
+                                    "tsbrowser .ts-right { color: #26a269; }\n"
+                                    "tsbrowser .ts-wrong { color: #c01c28; }\n"
+                                    "tsbrowser row:selected .ts-right, tsbrowser row:selected .ts-wrong { color: inherit; }\n",
+                                    -1);
+    gtk_style_context_add_provider_for_display(d, GTK_STYLE_PROVIDER(css), GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
+    g_object_unref(css);
+}
+
 static void ts_browser_init(TsBrowser *b)
 {
+    install_css();
     gtk_widget_init_template(GTK_WIDGET(b));
     gtk_orientable_set_orientation(GTK_ORIENTABLE(gtk_widget_get_layout_manager(GTK_WIDGET(b))),
                                    GTK_ORIENTATION_VERTICAL);

@@ -88,6 +88,9 @@ const char *ts_browser_get_trait_class(TsBrowser *b, int t, int c);
  * transfer: none. */
 const char *const *ts_browser_get_model_classes(TsBrowser *b, int m);
 
+/* The selection over the filtered faces (a GtkMultiSelection), e.g. for a
+ * "select all" action.  transfer: none. */
+GtkSelectionModel *ts_browser_get_selection(TsBrowser *b);
 /* Paths of the selected faces in list order, NULL-terminated (empty when
  * nothing is selected).  transfer: full (g_strfreev). */
 char **ts_browser_get_selected_paths(TsBrowser *b);
