@@ -26,12 +26,12 @@ static char *opt_screenshot, *opt_out, *opt_page;
 static gboolean opt_headless, opt_quit, opt_version;
 
 static const GOptionEntry entries[] = {
-    { "model", 'm', 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_models, N_("Load a model (twice: A and B)"), "FILE" },
+    { "model", 'm', 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_models, N_("Load a model (twice: A and B)"), N_("FILE") },
     { "headless", 0, 0, G_OPTION_ARG_NONE, &opt_headless, N_("Write the default figure instead of opening a window"), NULL },
-    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &opt_out, N_("Figure written by --headless (.png, .svg, .pdf)"), "FILE" },
-    { "export", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_exports, N_("Export the first face shown as a figure"), "FILE" },
-    { "screenshot", 0, 0, G_OPTION_ARG_FILENAME, &opt_screenshot, N_("Save a screenshot of the window once the first face is shown"), "FILE" },
-    { "page", 0, 0, G_OPTION_ARG_STRING, &opt_page, N_("Page to show first: explore or train"), "PAGE" },
+    { "out", 'o', 0, G_OPTION_ARG_FILENAME, &opt_out, N_("Figure written by --headless (.png, .svg, .pdf)"), N_("FILE") },
+    { "export", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_exports, N_("Export the first face shown as a figure"), N_("FILE") },
+    { "screenshot", 0, 0, G_OPTION_ARG_FILENAME, &opt_screenshot, N_("Save a screenshot of the window once the first face is shown"), N_("FILE") },
+    { "page", 0, 0, G_OPTION_ARG_STRING, &opt_page, N_("Page to show first: explore or train"), N_("PAGE") },
     { "quit", 0, 0, G_OPTION_ARG_NONE, &opt_quit, N_("Quit after --export/--screenshot"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, N_("Print the version"), NULL },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_files, NULL, N_("[IMAGE|FOLDER…|celeba:DIR|utkface:DIR|csv:FILE]") },

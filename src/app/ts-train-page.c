@@ -416,7 +416,7 @@ static void compute_probes(Worker *w, int epoch)
         }
         const ts_inspect_model *im = &res.model[0];
         if (im->error[0] || !im->heat) {
-            g_strlcpy(it->error, im->error[0] ? im->error : "no heatmap", sizeof it->error);
+            g_strlcpy(it->error, im->error[0] ? im->error : _("no heatmap"), sizeof it->error);
         } else {
             if (ts_colormap_relevance(im->heat, im->in_size, im->in_size, 0, &it->heat, NULL) != TS_OK)
                 memset(&it->heat, 0, sizeof it->heat);

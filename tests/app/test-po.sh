@@ -2,14 +2,15 @@
 # Translations: every user-visible string extracted from the sources has a
 # German translation (no new string slips through untranslated), the
 # catalogue compiles cleanly, and the app speaks German when the
-# environment asks for it.
+# environment asks for it. Plural calls (ngettext, g_dngettext) are
+# extracted as well.
 set -euo pipefail
 cd "$TS_SOURCE_ROOT"
 command -v xgettext >/dev/null || { echo "SKIP: gettext not installed"; exit 77; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 sed -e '/^#/d' po/POTFILES.in > "$tmp/files"
-xgettext --from-code=UTF-8 --keyword=_ --keyword=N_ -o "$tmp/now.pot" -f "$tmp/files"
+xgettext --from-code=UTF-8 --keyword=_ --keyword=N_ --keyword=g_dngettext:2,3 -o "$tmp/now.pot" -f "$tmp/files"
 msgcmp po/de.po "$tmp/now.pot"            # fails on any msgid without a translation
 stats=$(msgfmt --check --statistics -o "$tmp/de.mo" po/de.po 2>&1)
 echo "$stats"
