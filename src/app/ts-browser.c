@@ -20,6 +20,9 @@
 #include <glib/gi18n.h>
 #include <math.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "data/dataset.h"
 #include "face/image.h"
@@ -60,7 +63,10 @@ typedef struct PredJob {
     guint gen;
     Source *src;
     char *model_path[TS_FACE_ITEM_MODELS];
-    TsBrowser *browser; /* ref, handed to each message */
+    GWeakRef browser;   /* weak: a job never keeps the browser alive; the
+                         * browser's dispose cancels and joins it */
+    GThread *thread;    /* joined by the main thread (job_reap) */
+    gboolean joined;    /* main thread only */
 } PredJob;
 
 static PredJob *job_ref(PredJob *j)
@@ -74,7 +80,7 @@ static void job_unref(PredJob *j)
     if (!j || !g_atomic_int_dec_and_test(&j->ref)) return;
     source_unref(j->src);
     for (int m = 0; m < TS_FACE_ITEM_MODELS; m++) g_free(j->model_path[m]);
-    g_object_unref(j->browser);
+    g_weak_ref_clear(&j->browser);
     g_free(j);
 }
 
@@ -107,7 +113,8 @@ struct _TsBrowser {
 
     /* predictions */
     char *model_path[TS_FACE_ITEM_MODELS];
-    PredJob *job;
+    PredJob *job;             /* the current one */
+    GPtrArray *jobs;          /* PredJob (ref) whose threads are not joined yet */
     guint pred_gen;
     gboolean predicting;
     int n_done, n_total;
@@ -134,6 +141,19 @@ enum { SIG_FACE_ACTIVATED, SIG_ERROR, SIG_PREDICTIONS_DONE, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 /* ---- small helpers ---- */
+
+/* Background work yields to the main loop: the calling thread (and the
+ * threads it starts later, which inherit it) runs at a lower priority.
+ * Linux keeps a nice value per thread; elsewhere this is a no-op. */
+static void lower_thread_priority(void)
+{
+#ifdef SYS_gettid
+    static const int nice_value = 10;
+    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice_value) != 0) {
+        /* not fatal: the work just competes with the UI at equal priority */
+    }
+#endif
+}
 
 static void post_error(TsBrowser *b, const char *message)
 {
@@ -342,7 +362,7 @@ void ts_browser_set_agreement_filter(TsBrowser *b, TsAgreement a)
 /* ---- thumbnails ---- */
 
 typedef struct ThumbTask {
-    TsBrowser *browser; /* ref */
+    GWeakRef browser;   /* weak, like a prediction job's */
     TsFaceItem *item;   /* ref */
     guint gen;
     guint64 seq;
@@ -356,7 +376,7 @@ typedef struct ThumbTask {
 static void thumb_task_free(gpointer p)
 {
     ThumbTask *t = p;
-    g_object_unref(t->browser);
+    g_weak_ref_clear(&t->browser);
     g_object_unref(t->item);
     if (t->pixels) g_bytes_unref(t->pixels);
     g_free(t->error);
@@ -416,8 +436,12 @@ static void thumb_evict(TsBrowser *b)
 static gboolean thumb_done(gpointer data)
 {
     ThumbTask *t = data;
-    TsBrowser *b = t->browser;
-    if (b->disposed || t->gen != b->source_gen) return G_SOURCE_REMOVE;
+    TsBrowser *b = g_weak_ref_get(&t->browser);
+    if (!b) return G_SOURCE_REMOVE;
+    if (b->disposed || t->gen != b->source_gen) {
+        g_object_unref(b);
+        return G_SOURCE_REMOVE;
+    }
     if (t->skipped) {
         ts_face_item_set_thumb_state(t->item, 0); /* asked again when bound again */
     } else if (t->error) {
@@ -431,6 +455,7 @@ static gboolean thumb_done(gpointer data)
         g_queue_push_tail(&b->thumb_lru, g_object_ref(t->item));
         thumb_evict(b);
     }
+    g_object_unref(b);
     return G_SOURCE_REMOVE;
 }
 
@@ -438,6 +463,11 @@ static void thumb_work(gpointer data, gpointer user)
 {
     (void)user;
     ThumbTask *t = data;
+    static GPrivate lowered;
+    if (!g_private_get(&lowered)) { /* once per pool thread */
+        lower_thread_priority();
+        g_private_set(&lowered, GINT_TO_POINTER(1));
+    }
     if (!ts_face_item_is_bound(t->item)) {
         t->skipped = TRUE;
     } else {
@@ -465,7 +495,7 @@ static void thumb_request(TsBrowser *b, TsFaceItem *it)
     if (ts_face_item_get_thumb_state(it) != 0 || !b->thumbs) return;
     ts_face_item_set_thumb_state(it, 1);
     ThumbTask *t = g_new0(ThumbTask, 1);
-    t->browser = g_object_ref(b);
+    g_weak_ref_init(&t->browser, b);
     t->item = g_object_ref(it);
     t->gen = b->source_gen;
     t->seq = ++b->thumb_seq;
@@ -506,8 +536,11 @@ static void row_setup(GtkSignalListItemFactory *f, GtkListItem *li, gpointer dat
             gtk_label_set_ellipsize(GTK_LABEL(l), PANGO_ELLIPSIZE_MIDDLE);
             gtk_widget_add_css_class(l, "heading");
         } else {
-            gtk_label_set_wrap(GTK_LABEL(l), TRUE);
-            gtk_label_set_wrap_mode(GTK_LABEL(l), PANGO_WRAP_WORD_CHAR);
+            /* No wrapping: a wrapped label makes every row measure its
+             * height for its width, which stalls GtkListView for most of a
+             * second on thousands of rows.  Lines are broken beforehand
+             * (face_item labels text) and ellipsized; the tooltip has all. */
+            gtk_label_set_ellipsize(GTK_LABEL(l), PANGO_ELLIPSIZE_END);
             gtk_widget_add_css_class(l, "ts-thumb-label");
         }
         gtk_box_append(GTK_BOX(col), l);
@@ -685,6 +718,7 @@ static bool job_abort(void *user) { return g_atomic_int_get(&((PredJob *)user)->
 static gpointer pred_thread(gpointer data)
 {
     PredJob *j = data;
+    lower_thread_priority();
     const ts_dataset *ds = &j->src->ds;
     ts_model *model[TS_FACE_ITEM_MODELS] = { 0 };
     Msg *mm = g_new0(Msg, 1);
@@ -786,7 +820,7 @@ static gpointer pred_thread(gpointer data)
             fs.pts = calloc(PRED_CHUNK, sizeof *fs.pts);
             fs.rows = calloc(PRED_CHUNK, sizeof *fs.rows);
             int slot[PRED_CHUNK];
-            for (int q = 0; fs.base && fs.pts && fs.rows && q < m->n; q++) {
+            for (int q = 0; fs.base && fs.pts && fs.rows && q < m->n && !job_abort(j); q++) {
                 if (prep_face(&prep[p], ds->paths[m->rows[q]], &fs.base[fs.n], &fs.pts[fs.n]) != TS_OK) {
                     if (!m->row_error[q]) m->row_error[q] = g_strdup(ts_last_error());
                     continue;
@@ -895,11 +929,33 @@ static void pred_finish(TsBrowser *b)
     update_busy(b);
 }
 
+/* Joins a job's thread once it has said it is done (or, in dispose, after
+ * cancelling it): no worker outlives the browser, so none is left running
+ * when the process exits. */
+static void job_reap(TsBrowser *b, PredJob *j)
+{
+    if (!j->joined) {
+        g_thread_join(j->thread);
+        j->joined = TRUE;
+    }
+    if (b->jobs) g_ptr_array_remove(b->jobs, j);
+}
+
+static void msg_dispatch(TsBrowser *b, Msg *m);
+
 static gboolean msg_handle(gpointer data)
 {
     Msg *m = data;
-    TsBrowser *b = m->job->browser;
-    if (b->disposed || m->job != b->job || m->job->gen != b->pred_gen) return G_SOURCE_REMOVE;
+    TsBrowser *b = g_weak_ref_get(&m->job->browser);
+    if (!b) return G_SOURCE_REMOVE;
+    if (m->kind == MSG_DONE && !b->disposed) job_reap(b, m->job);
+    if (!b->disposed && m->job == b->job && m->job->gen == b->pred_gen) msg_dispatch(b, m);
+    g_object_unref(b);
+    return G_SOURCE_REMOVE;
+}
+
+static void msg_dispatch(TsBrowser *b, Msg *m)
+{
     switch (m->kind) {
     case MSG_ERROR:
         post_error(b, m->text);
@@ -943,7 +999,6 @@ static gboolean msg_handle(gpointer data)
         g_signal_emit(b, signals[SIG_PREDICTIONS_DONE], 0);
         break;
     }
-    return G_SOURCE_REMOVE;
 }
 
 static void pred_cancel(TsBrowser *b)
@@ -969,6 +1024,8 @@ static void pred_start(TsBrowser *b)
         failed_markup(it);
         g_object_unref(it);
     }
+    b->n_done = b->n_total = 0;
+    g_object_notify_by_pspec(G_OBJECT(b), props[PROP_PROGRESS]);
     gboolean any = FALSE;
     for (int i = 0; i < TS_FACE_ITEM_MODELS; i++) any |= b->model_path[i] && b->model_path[i][0];
     if (!b->src || b->src->ds.n_rows == 0 || !any) {
@@ -981,14 +1038,15 @@ static void pred_start(TsBrowser *b)
     j->gen = b->pred_gen;
     j->src = source_ref(b->src);
     for (int i = 0; i < TS_FACE_ITEM_MODELS; i++) j->model_path[i] = g_strdup(b->model_path[i]);
-    j->browser = g_object_ref(b);
+    g_weak_ref_init(&j->browser, b);
     b->job = j;
     b->predicting = TRUE;
     b->n_done = 0;
     b->n_total = b->src->ds.n_rows;
     update_progress(b);
     update_busy(b);
-    g_thread_unref(g_thread_new("ts-browser-predict", pred_thread, j));
+    j->thread = g_thread_new("ts-browser-predict", pred_thread, j);
+    g_ptr_array_add(b->jobs, job_ref(j));
     refilter(b);
 }
 
@@ -1091,6 +1149,21 @@ static void open_paths_into(ts_dataset *ds, char **paths, GPtrArray *problems)
     }
 }
 
+/* "a: x · b: y · c: z · d: w" -> "a: x · b: y\nc: z · d: w": the labels of
+ * a row on two lines of about equal length (rows do not wrap). */
+static void two_lines(GString *text)
+{
+    const char *sep = " · ";
+    size_t half = text->len / 2, best = 0, best_d = G_MAXSIZE;
+    for (const char *p = strstr(text->str, sep); p; p = strstr(p + 1, sep)) {
+        size_t at = (size_t)(p - text->str), d = at > half ? at - half : half - at;
+        if (d < best_d) best_d = d, best = at;
+    }
+    if (best_d == G_MAXSIZE || text->len < 40) return;
+    g_string_erase(text, (gssize)best, (gssize)strlen(sep));
+    g_string_insert_c(text, (gssize)best, '\n');
+}
+
 static void open_worker(GTask *task, gpointer source, gpointer data, GCancellable *cancel)
 {
     (void)source, (void)cancel;
@@ -1128,6 +1201,7 @@ static void open_worker(GTask *task, gpointer source, gpointer data, GCancellabl
             if (text->len) g_string_append(text, " · ");
             g_string_append_printf(text, "%s: %s", tr->name, tr->classes[labels[t]]);
         }
+        two_lines(text);
         g_ptr_array_add(r->items, ts_face_item_new(ds->paths[i], i, labels, ds->n_traits, text->str));
     }
     g_string_free(text, TRUE);
@@ -1364,6 +1438,13 @@ static void dispose(GObject *o)
     if (b->load_cancel) g_cancellable_cancel(b->load_cancel);
     g_clear_object(&b->load_cancel);
     pred_cancel(b);
+    /* every worker was told to stop; each finishes its face and returns */
+    while (b->jobs && b->jobs->len > 0) {
+        PredJob *j = b->jobs->pdata[b->jobs->len - 1];
+        g_atomic_int_set(&j->cancelled, 1);
+        job_reap(b, j);
+    }
+    g_clear_pointer(&b->jobs, g_ptr_array_unref);
     if (b->refilter_id) g_source_remove(b->refilter_id);
     b->refilter_id = 0;
     if (b->thumbs) {
@@ -1453,6 +1534,7 @@ static void ts_browser_init(TsBrowser *b)
     for (int i = 0; i < TS_FACE_ITEM_MODELS; i++) b->model_trait[i] = -1;
     b->filter_trait = b->filter_value = -1;
 
+    b->jobs = g_ptr_array_new_with_free_func((GDestroyNotify)job_unref);
     b->store = g_list_store_new(TS_TYPE_FACE_ITEM);
     b->filter = gtk_custom_filter_new(filter_func, b, NULL);
     b->filtered = gtk_filter_list_model_new(g_object_ref(G_LIST_MODEL(b->store)), g_object_ref(GTK_FILTER(b->filter)));
