@@ -198,9 +198,12 @@ static void activate(GtkApplication *app, gpointer user)
     gtk_style_context_add_provider_for_display(gdk_display_get_default(), GTK_STYLE_PROVIDER(css),
                                                GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
     g_object_unref(css);
+    gtk_window_set_default_icon_name("org.traitscope.Traitscope");
     TsWindow *w = ts_window_new(app);
     for (int i = 0; i < 2; i++) {
-        char *p = model_arg(i);
+        /* no --model: the models of the last run, while their files exist */
+        char *p = opt_models ? NULL : ts_window_get_remembered_model(w, i);
+        if (!p) p = model_arg(i);
         if (p) ts_window_load_model(w, i, p);
         g_free(p);
     }

@@ -689,6 +689,13 @@ gboolean ts_window_screenshot(TsWindow *w, const char *path, GError **error)
 }
 
 TsSession *ts_window_get_session(TsWindow *w) { return w->session; }
+
+char *ts_window_get_remembered_model(TsWindow *w, int i)
+{
+    char *p = state_get(i == 0 ? "model-a" : "model-b");
+    if (p && !g_file_test(p, G_FILE_TEST_IS_REGULAR)) g_clear_pointer(&p, g_free);
+    return p;
+}
 GtkWidget *ts_window_get_panel(TsWindow *w, ts_panel kind) { return g_ptr_array_index(w->panels, kind); }
 GtkWidget *ts_window_get_browser(TsWindow *w) { return GTK_WIDGET(w->browser); }
 GtkWidget *ts_window_get_train_page(TsWindow *w) { return w->train_page; }

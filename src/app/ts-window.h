@@ -32,6 +32,9 @@ void ts_window_open(TsWindow *w, GFile **files, int n);
 void ts_window_open_spec(TsWindow *w, const char *spec, int limit);
 /* Command-line arguments: one dataset spec, or images and folders. */
 void ts_window_open_args(TsWindow *w, char **args);
+/* The file of model i (0 = A) loaded in the last run, if it still exists;
+ * NULL otherwise.  transfer: full. */
+char *ts_window_get_remembered_model(TsWindow *w, int i);
 /* Loads model i (0 = A, 1 = B). */
 void ts_window_load_model(TsWindow *w, int i, const char *path);
 /* Writes all panels of the current face as a figure (.png/.svg/.pdf). */

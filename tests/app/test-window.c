@@ -244,7 +244,14 @@ int main(int argc, char **argv)
     int n = ts_window_get_panels(w2, got);
     CHECK(n == 3 && got[0] == TS_PANEL_FACE && got[1] == TS_PANEL_AMAP && got[2] == TS_PANEL_LRP_A,
           "a new window shows the remembered panels (%d)", n);
+    char *remembered = ts_window_get_remembered_model(w2, 0);
+    CHECK(!g_strcmp0(remembered, model_b), "model A remembered for the next run: %s", remembered ? remembered : "(none)");
+    g_free(remembered);
     gtk_window_destroy(GTK_WINDOW(w2));
+    /* the app icon is in the bundle where GtkApplication's icon path finds it */
+    CHECK(g_resources_get_info("/org/traitscope/Traitscope/icons/scalable/apps/org.traitscope.Traitscope.svg",
+                               G_RESOURCE_LOOKUP_FLAGS_NONE, NULL, NULL, NULL),
+          "application icon missing from the GResource bundle");
 
     printf("%s: %d failure(s)\n", failures ? "FAIL" : "ok", failures);
     g_free(pdf);
