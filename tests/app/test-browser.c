@@ -24,6 +24,7 @@
 #include "face/model-path.h"
 #include "app/ts-browser.h"
 #include "app/ts-face-item.h"
+#include "app/ts-render.h"
 
 static int failures;
 
@@ -150,20 +151,7 @@ static void check_dataset(TsBrowser *b, const char *spec, int n, ts_dataset *ds)
 
 static void screenshot(GtkWidget *window, const char *path)
 {
-    GdkPaintable *p = gtk_widget_paintable_new(window);
-    int w = gtk_widget_get_width(window), h = gtk_widget_get_height(window);
-    GtkSnapshot *s = gtk_snapshot_new();
-    gdk_paintable_snapshot(p, s, w, h);
-    GskRenderNode *node = gtk_snapshot_free_to_node(s);
-    GskRenderer *r = gtk_native_get_renderer(GTK_NATIVE(window));
-    if (node && r) {
-        GdkTexture *t = gsk_renderer_render_texture(r, node, &GRAPHENE_RECT_INIT(0, 0, w, h));
-        gdk_texture_save_to_png(t, path);
-        g_object_unref(t);
-        printf("screenshot: %s\n", path);
-    }
-    if (node) gsk_render_node_unref(node);
-    g_object_unref(p);
+    if (ts_widget_save_png(window, path, NULL)) printf("screenshot: %s\n", path);
 }
 
 static int copy_file(const char *from, const char *to)

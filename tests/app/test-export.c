@@ -21,6 +21,7 @@
 
 #include "app/ts-export-dialog.h"
 #include "app/ts-session.h"
+#include "app/ts-render.h"
 
 static int failures;
 
@@ -88,19 +89,9 @@ static void screenshot(GtkWidget *w, const char *path)
 {
     gint64 until = g_get_monotonic_time() + G_USEC_PER_SEC / 2;
     while (g_get_monotonic_time() < until) g_main_context_iteration(NULL, FALSE);
-    int width = gtk_widget_get_width(w), height = gtk_widget_get_height(w);
-    GdkPaintable *p = gtk_widget_paintable_new(w);
-    GtkSnapshot *snap = gtk_snapshot_new();
-    gdk_paintable_snapshot(p, GDK_SNAPSHOT(snap), width, height);
-    GskRenderNode *node = gtk_snapshot_free_to_node(snap);
-    if (node && width > 0 && height > 0) {
-        GskRenderer *r = gtk_native_get_renderer(GTK_NATIVE(w));
-        GdkTexture *t = gsk_renderer_render_texture(r, node, &GRAPHENE_RECT_INIT(0, 0, width, height));
-        if (!gdk_texture_save_to_png(t, path)) g_printerr("could not write %s\n", path);
-        g_object_unref(t);
-        gsk_render_node_unref(node);
-    }
-    g_object_unref(p);
+    GError *err = NULL;
+    if (!ts_widget_save_png(w, path, &err)) g_printerr("%s\n", err->message);
+    g_clear_error(&err);
 }
 
 static cJSON *read_json(const char *path)

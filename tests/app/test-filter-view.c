@@ -29,6 +29,7 @@
 #include "explain/activations.h"
 #include "figure/figure.h"
 #include "app/ts-filter-view.h"
+#include "app/ts-render.h"
 
 static int failures;
 
@@ -56,22 +57,9 @@ static void save_png(GtkWidget *w, const char *name)
 {
     const char *dir = g_getenv("TS_SCREENSHOT_DIR");
     if (!dir) return;
-    int W = gtk_widget_get_width(w), H = gtk_widget_get_height(w);
-    GdkPaintable *p = gtk_widget_paintable_new(w);
-    GtkSnapshot *s = gtk_snapshot_new();
-    gdk_paintable_snapshot(p, s, W, H);
-    GskRenderNode *node = gtk_snapshot_free_to_node(s);
-    if (node) {
-        GskRenderer *r = gtk_native_get_renderer(gtk_widget_get_native(w));
-        GdkTexture *t = gsk_renderer_render_texture(r, node, &GRAPHENE_RECT_INIT(0, 0, W, H));
-        char *path = g_build_filename(dir, name, NULL);
-        gdk_texture_save_to_png(t, path);
-        printf("wrote %s\n", path);
-        g_free(path);
-        g_object_unref(t);
-        gsk_render_node_unref(node);
-    }
-    g_object_unref(p);
+    char *path = g_build_filename(dir, name, NULL);
+    if (ts_widget_save_png(w, path, NULL)) printf("wrote %s\n", path);
+    g_free(path);
 }
 
 /* The panel layout of figure.c: a title band of max(12, 9% of the smaller

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "app/ts-gl-view.h"
+#include "app/ts-render.h"
 #include "explain/colormap.h"
 #include "face/amap.h"
 #include "face/image.h"
@@ -204,19 +205,11 @@ static void settle(GtkWidget *view)
  * as cairo ARGB32 words (GDK_MEMORY_DEFAULT). */
 static guint32 *read_screen(GtkWidget *view, int w, int h)
 {
-    GdkPaintable *paintable = gtk_widget_paintable_new(view);
-    GtkSnapshot *snap = gtk_snapshot_new();
-    gdk_paintable_snapshot(paintable, snap, w, h);
-    GskRenderNode *node = gtk_snapshot_free_to_node(snap);
     guint32 *buf = g_new0(guint32, (size_t)w * h);
-    if (node) {
-        GskRenderer *r = gtk_native_get_renderer(gtk_widget_get_native(view));
-        GdkTexture *tex = gsk_renderer_render_texture(r, node, &GRAPHENE_RECT_INIT(0, 0, w, h));
+    GdkTexture *tex = ts_widget_render(view);
+    if (tex && gdk_texture_get_width(tex) == w && gdk_texture_get_height(tex) == h)
         gdk_texture_download(tex, (guchar *)buf, (gsize)w * 4);
-        g_object_unref(tex);
-        gsk_render_node_unref(node);
-    }
-    g_object_unref(paintable);
+    g_clear_object(&tex);
     return buf;
 }
 

@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "app/ts-train-page.h"
+#include "app/ts-render.h"
 #include "face/model-path.h"
 #include "nn/model.h"
 
@@ -125,20 +126,10 @@ static GtkWidget *find_button(GtkWidget *w, const char *label)
 
 static void screenshot(GtkWidget *win, const char *path)
 {
-    int w = gtk_widget_get_width(win), h = gtk_widget_get_height(win);
-    GdkPaintable *pt = gtk_widget_paintable_new(win);
-    GtkSnapshot *snap = gtk_snapshot_new();
-    gdk_paintable_snapshot(pt, GDK_SNAPSHOT(snap), w, h);
-    GskRenderNode *node = gtk_snapshot_free_to_node(snap);
-    if (node) {
-        GdkTexture *tex = gsk_renderer_render_texture(gtk_native_get_renderer(GTK_NATIVE(win)), node,
-                                                      &GRAPHENE_RECT_INIT(0, 0, w, h));
-        if (!gdk_texture_save_to_png(tex, path)) fprintf(stderr, "screenshot: cannot write %s\n", path);
-        g_object_unref(tex);
-        gsk_render_node_unref(node);
-    }
-    g_object_unref(pt);
-    fprintf(stderr, "screenshot: %s\n", path);
+    GError *err = NULL;
+    if (!ts_widget_save_png(win, path, &err)) fprintf(stderr, "screenshot: %s\n", err->message);
+    else fprintf(stderr, "screenshot: %s\n", path);
+    g_clear_error(&err);
 }
 
 static char *out_path(const char *name) { return g_build_filename(tmp, name, NULL); }

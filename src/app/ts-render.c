@@ -1,0 +1,38 @@
+/* ts-render.c - see ts-render.h. */
+#include "ts-render.h"
+
+#include <glib/gi18n.h>
+#include <glib/gstdio.h>
+
+GdkTexture *ts_widget_render(GtkWidget *w)
+{
+    int width = gtk_widget_get_width(w), height = gtk_widget_get_height(w);
+    GtkNative *native = gtk_widget_get_native(w);
+    if (width <= 0 || height <= 0 || !native || !gtk_native_get_renderer(native)) return NULL;
+    GdkPaintable *paintable = gtk_widget_paintable_new(w);
+    GtkSnapshot *snap = gtk_snapshot_new();
+    gdk_paintable_snapshot(paintable, GDK_SNAPSHOT(snap), width, height);
+    GskRenderNode *node = gtk_snapshot_free_to_node(snap);
+    GdkTexture *tex = NULL;
+    if (node) {
+        tex = gsk_renderer_render_texture(gtk_native_get_renderer(native), node,
+                                          &GRAPHENE_RECT_INIT(0, 0, width, height));
+        gsk_render_node_unref(node);
+    }
+    g_object_unref(paintable);
+    return tex;
+}
+
+gboolean ts_widget_save_png(GtkWidget *w, const char *path, GError **error)
+{
+    GdkTexture *tex = ts_widget_render(w);
+    char *tmp = g_strdup_printf("%s.tmp", path);
+    gboolean ok = tex && gdk_texture_save_to_png(tex, tmp) && g_rename(tmp, path) == 0;
+    if (!ok) {
+        g_unlink(tmp);
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, _("%s: could not write the screenshot"), path);
+    }
+    g_free(tmp);
+    g_clear_object(&tex);
+    return ok;
+}
