@@ -6,7 +6,7 @@
  *     per dataset row (or listed file), so a worker's row index finds its
  *     item directly;
  *   - workers never touch widgets or items' published state: results go to
- *     the main loop (g_main_context_invoke) tagged with the generation of
+ *     the main loop (as idle sources, never run inline) tagged with the generation of
  *     the source (source_gen) or of the prediction job (pred_gen) they
  *     belong to, and stale ones are dropped;
  *   - a Source (the loaded ts_dataset) is immutable once published and
@@ -487,7 +487,9 @@ static void thumb_work(gpointer data, gpointer user)
         ts_image_clear(&img);
         g_free(buf);
     }
-    g_main_context_invoke_full(NULL, G_PRIORITY_DEFAULT_IDLE, thumb_done, t, thumb_task_free);
+    /* an idle, not g_main_context_invoke: that runs the callback right here,
+     * on this worker, whenever the main context happens to be free */
+    g_idle_add_full(G_PRIORITY_DEFAULT_IDLE, thumb_done, t, thumb_task_free);
 }
 
 static void thumb_request(TsBrowser *b, TsFaceItem *it)
@@ -679,7 +681,7 @@ static gboolean msg_handle(gpointer data);
 static void post(PredJob *j, Msg *m)
 {
     m->job = job_ref(j);
-    g_main_context_invoke_full(NULL, G_PRIORITY_DEFAULT, msg_handle, m, msg_free);
+    g_idle_add_full(G_PRIORITY_DEFAULT, msg_handle, m, msg_free); /* never inline: see thumb_done's post */
 }
 
 static void post_text(PredJob *j, const char *text)

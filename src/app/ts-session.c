@@ -339,7 +339,13 @@ static void report_progress(GTask *task, TsSession *s, int done, int total)
     p->s = g_object_ref(s);
     p->done = done;
     p->total = total;
-    g_main_context_invoke_full(g_task_get_context(task), G_PRIORITY_DEFAULT, progress_main, p, progress_free);
+    /* a source on the task's context, never run inline on this worker (as
+     * g_main_context_invoke would when that context is free) */
+    GSource *src = g_idle_source_new();
+    g_source_set_priority(src, G_PRIORITY_DEFAULT);
+    g_source_set_callback(src, progress_main, p, progress_free);
+    g_source_attach(src, g_task_get_context(task));
+    g_source_unref(src);
 }
 
 /* A folder that is missing or read-only fails before minutes of
