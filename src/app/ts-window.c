@@ -5,6 +5,7 @@
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +15,7 @@
 #include "ts-filter-view.h"
 #include "ts-gl-view.h"
 #include "ts-panel.h"
+#include "ts-render.h"
 #include "ts-rules-editor.h"
 #include "ts-train-page.h"
 
@@ -29,6 +31,8 @@ struct _TsWindow {
     TsGlView *map_view;
     ts_panel map_kind;
     gboolean select_first;   /* show the first face once the browser lists it */
+    char *model_path[2];     /* the models the browser predicts with */
+    guint browser_models_idle;
     GtkGrid *panel_grid;
     GtkLabel *status_label, *error_label;
     GtkToggleButton *points_toggle, *indices_toggle, *contours_toggle;
@@ -52,12 +56,17 @@ G_DEFINE_FINAL_TYPE(TsWindow, ts_window, GTK_TYPE_APPLICATION_WINDOW)
 
 static char *state_path(void) { return g_build_filename(g_get_user_config_dir(), "traitscope", "state.ini", NULL); }
 
-static void state_set(const char *key, const char *value)
+/* Sets keys (NULL-terminated key, value pairs) with one read and one
+ * write of the state file. */
+static void state_set_pairs(const char *key, ...)
 {
     char *path = state_path();
     GKeyFile *kf = g_key_file_new();
     g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, NULL);
-    g_key_file_set_string(kf, "state", key, value);
+    va_list ap;
+    va_start(ap, key);
+    for (const char *k = key; k; k = va_arg(ap, const char *)) g_key_file_set_string(kf, "state", k, va_arg(ap, const char *));
+    va_end(ap);
     char *dir = g_path_get_dirname(path);
     g_mkdir_with_parents(dir, 0755);
     /* g_key_file_save_to_file writes through a temporary file and renames */
@@ -66,6 +75,8 @@ static void state_set(const char *key, const char *value)
     g_key_file_unref(kf);
     g_free(path);
 }
+
+static void state_set(const char *key, const char *value) { state_set_pairs(key, value, NULL); }
 
 static char *state_get(const char *key)
 {
@@ -84,13 +95,6 @@ static int state_get_int(const char *key, int fallback)
     int n = v ? atoi(v) : fallback;
     g_free(v);
     return v && n > 0 ? n : fallback;
-}
-
-static void state_set_int(const char *key, int value)
-{
-    char buf[32];
-    g_snprintf(buf, sizeof buf, "%d", value);
-    state_set(key, buf);
 }
 
 static const char *translate(const char *msgid) { return gettext(msgid); }
@@ -142,23 +146,26 @@ static void update_status(TsWindow *w)
 
 static void session_notify(GObject *obj, GParamSpec *pspec, TsWindow *w) { update_status(w); }
 
+/* Map-view pixels per crop pixel: heatmaps live in the model's input
+ * frame, A(x,y) in the crop's; 0 when there is nothing to map. */
+static double map_per_crop(TsWindow *w, const ts_inspect *r)
+{
+    if (!r || r->crop.width <= 0) return 0;
+    if (w->map_kind == TS_PANEL_AMAP) return 1;
+    int in_size = r->model[w->map_kind == TS_PANEL_LRP_B ? 1 : 0].in_size;
+    return in_size > 0 ? (double)in_size / r->crop.width : 0;
+}
+
 /* The crosshair follows the pointer at the same face pixel in every panel. */
 static void panel_hover(TsPanelWidget *p, double cx, double cy, TsWindow *w)
 {
     w->opts.cross_x = cx;
     w->opts.cross_y = cy;
-    const ts_inspect *cur = ts_session_get_result(w->session);
-    if (w->map_view && cur && p) {
-        double mx = cx, my = cy;
-        const ts_inspect_model *im = &cur->model[w->map_kind == TS_PANEL_LRP_B ? 1 : 0];
-        if (cx >= 0 && w->map_kind != TS_PANEL_AMAP && im->in_size > 0) {
-            mx = (cx + 0.5) * im->in_size / cur->crop.width - 0.5;
-            my = (cy + 0.5) * im->in_size / cur->crop.height - 0.5;
-        }
-        ts_gl_view_set_crosshair(w->map_view, mx, my);
-    }
-    g_clear_pointer(&w->hover_text, g_free);
     const ts_inspect *r = ts_session_get_result(w->session);
+    double k = map_per_crop(w, r);
+    if (w->map_view && p && k > 0) /* p NULL: the hover came from the map view itself */
+        ts_gl_view_set_crosshair(w->map_view, cx >= 0 ? (cx + 0.5) * k - 0.5 : -1, cy >= 0 ? (cy + 0.5) * k - 0.5 : -1);
+    g_clear_pointer(&w->hover_text, g_free);
     if (r && cx >= 0) {
         int k = ts_inspect_landmark_at(r, (int)(cx + 0.5), (int)(cy + 0.5));
         if (k >= 0)
@@ -171,26 +178,21 @@ static void panel_hover(TsPanelWidget *p, double cx, double cy, TsWindow *w)
 
 static void map_view_hover(TsGlView *v, double x, double y, TsWindow *w)
 {
-    /* the heatmaps are in the model's input frame; the crosshair is in the crop's */
     const ts_inspect *r = ts_session_get_result(w->session);
-    if (r && x >= 0 && w->map_kind != TS_PANEL_AMAP) {
-        const ts_inspect_model *im = &r->model[w->map_kind == TS_PANEL_LRP_B ? 1 : 0];
-        if (im->in_size > 0) {
-            x = (x + 0.5) * r->crop.width / im->in_size - 0.5;
-            y = (y + 0.5) * r->crop.height / im->in_size - 0.5;
-        }
+    double k = map_per_crop(w, r);
+    if (x >= 0 && k > 0) {
+        x = (x + 0.5) / k - 0.5;
+        y = (y + 0.5) / k - 0.5;
     }
     panel_hover(NULL, x, y, w);
 }
-
 /* ---- panel layout: which panels show, remembered between runs ---- */
 
-/* Rows of the panel grid: the face, then activations, then relevance.  A
- * name that is not a panel kind of this build is skipped. */
-static const char *const layout_rows[3][4] = {
-    { "photo", "face", "amap", "pred" },
-    { "act-a", "act-b", "table", NULL },
-    { "lrp-a", "lrp-b", "lrp-diff", NULL },
+/* Rows of the panel grid: the face, then activations, then relevance. */
+static const ts_panel layout_rows[3][4] = {
+    { TS_PANEL_PHOTO, TS_PANEL_FACE, TS_PANEL_AMAP, TS_PANEL_PRED },
+    { TS_PANEL_ACT_A, TS_PANEL_ACT_B, TS_PANEL_TABLE, TS_PANEL_COUNT },
+    { TS_PANEL_LRP_A, TS_PANEL_LRP_B, TS_PANEL_LRP_DIFF, TS_PANEL_COUNT },
 };
 
 /* The grid has 12 columns so that rows of 1, 2, 3 or 4 panels share the
@@ -205,10 +207,8 @@ static void relayout(TsWindow *w)
     for (int r = 0; r < 3; r++) {
         ts_panel kinds[4];
         int n = 0;
-        for (int c = 0; c < 4 && layout_rows[r][c]; c++) {
-            ts_panel k;
-            if (ts_panel_parse(layout_rows[r][c], &k) && w->shown[k]) kinds[n++] = k;
-        }
+        for (int c = 0; c < 4 && layout_rows[r][c] != TS_PANEL_COUNT; c++)
+            if (w->shown[layout_rows[r][c]]) kinds[n++] = layout_rows[r][c];
         for (int c = 0; c < n; c++)
             gtk_grid_attach(w->panel_grid, g_ptr_array_index(w->panels, kinds[c]), c * (12 / n), row, 12 / n, 1);
         if (n) row++;
@@ -439,14 +439,23 @@ static void browser_error(TsBrowser *b, const char *message, TsWindow *w)
     gtk_widget_set_visible(GTK_WIDGET(w->error_label), message && message[0]);
 }
 
+static gboolean browser_models_sync(gpointer user)
+{
+    TsWindow *w = user;
+    w->browser_models_idle = 0;
+    ts_browser_set_models(w->browser, w->model_path[0], w->model_path[1]);
+    return G_SOURCE_REMOVE;
+}
+
 void ts_window_load_model(TsWindow *w, int i, const char *path)
 {
     request(w, NULL, i == 0 ? path : NULL, i == 1 ? path : NULL);
     state_set(i == 0 ? "model-a" : "model-b", path);
-    /* the browser predicts every listed face with both models */
-    const char *a = i == 0 ? path : ts_session_get_model_path(w->session, 0);
-    const char *b = i == 1 ? path : ts_session_get_model_path(w->session, 1);
-    ts_browser_set_models(w->browser, a, b);
+    /* the browser predicts every listed face with both models: loading A
+     * and B back to back (start-up) gives it one change, not two */
+    g_free(w->model_path[i]);
+    w->model_path[i] = g_strdup(path);
+    if (!w->browser_models_idle) w->browser_models_idle = g_idle_add(browser_models_sync, w);
 }
 
 /* ---- file choosers ---- */
@@ -667,25 +676,7 @@ static void act_export(GtkWidget *wid, const char *name, GVariant *p)
 
 gboolean ts_window_screenshot(TsWindow *w, const char *path, GError **error)
 {
-    GtkWidget *wid = GTK_WIDGET(w);
-    GdkPaintable *paintable = gtk_widget_paintable_new(wid);
-    int width = gtk_widget_get_width(wid), height = gtk_widget_get_height(wid);
-    GtkSnapshot *snap = gtk_snapshot_new();
-    gdk_paintable_snapshot(paintable, GDK_SNAPSHOT(snap), width, height);
-    GskRenderNode *node = gtk_snapshot_free_to_node(snap);
-    gboolean ok = FALSE;
-    if (node) {
-        GskRenderer *renderer = gtk_native_get_renderer(GTK_NATIVE(w));
-        GdkTexture *tex = gsk_renderer_render_texture(renderer, node, &GRAPHENE_RECT_INIT(0, 0, width, height));
-        char *tmp = g_strdup_printf("%s.tmp", path);
-        ok = gdk_texture_save_to_png(tex, tmp) && g_rename(tmp, path) == 0;
-        g_free(tmp);
-        g_object_unref(tex);
-        gsk_render_node_unref(node);
-    }
-    g_object_unref(paintable);
-    if (!ok) g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, _("%s: could not write the screenshot"), path);
-    return ok;
+    return ts_widget_save_png(GTK_WIDGET(w), path, error);
 }
 
 TsSession *ts_window_get_session(TsWindow *w) { return w->session; }
@@ -708,26 +699,28 @@ GtkWidget *ts_window_get_rules_editor(TsWindow *w) { return GTK_WIDGET(w->rules_
 static gboolean close_request(GtkWindow *win)
 {
     TsWindow *w = TS_WINDOW(win);
-    if (!gtk_window_is_maximized(win)) {
-        int width, height;
-        gtk_window_get_default_size(win, &width, &height);
-        if (width > 0 && height > 0) {
-            state_set_int("width", width);
-            state_set_int("height", height);
-        }
-    }
-    state_set("maximized", gtk_window_is_maximized(win) ? "1" : "0");
-    state_set_int("sidebar", gtk_paned_get_position(w->paned));
+    gboolean max = gtk_window_is_maximized(win);
+    int width = 0, height = 0;
+    gtk_window_get_default_size(win, &width, &height);
+    char ws[16], hs[16], side[16];
+    g_snprintf(ws, sizeof ws, "%d", width);
+    g_snprintf(hs, sizeof hs, "%d", height);
+    g_snprintf(side, sizeof side, "%d", gtk_paned_get_position(w->paned));
+    /* a maximized window keeps the size it had before */
+    if (!max && width > 0 && height > 0)
+        state_set_pairs("maximized", "0", "sidebar", side, "width", ws, "height", hs, NULL);
+    else
+        state_set_pairs("maximized", max ? "1" : "0", "sidebar", side, NULL);
     return GTK_WINDOW_CLASS(ts_window_parent_class)->close_request
                ? GTK_WINDOW_CLASS(ts_window_parent_class)->close_request(win)
                : FALSE;
 }
-
 static void dispose(GObject *obj)
 {
     TsWindow *w = TS_WINDOW(obj);
     if (w->session) g_signal_handlers_disconnect_by_data(w->session, w);
     if (w->browser) g_signal_handlers_disconnect_by_data(ts_browser_get_items(w->browser), w);
+    g_clear_handle_id(&w->browser_models_idle, g_source_remove);
     if (w->map_window) gtk_window_destroy(w->map_window);
     w->map_window = NULL;
     w->map_view = NULL;
@@ -743,6 +736,8 @@ static void finalize(GObject *obj)
     TsWindow *w = TS_WINDOW(obj);
     g_ptr_array_unref(w->panels);
     g_free(w->hover_text);
+    g_free(w->model_path[0]);
+    g_free(w->model_path[1]);
     G_OBJECT_CLASS(ts_window_parent_class)->finalize(obj);
 }
 
