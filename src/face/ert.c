@@ -314,24 +314,22 @@ ts_status ts_ert_predict_refit(const ts_ert *m, const ts_image *img, const float
     TS_ASSERT(m && box && out);
     float b[4] = { box[0], box[1], box[2], box[3] };
     TS_TRY(ts_ert_predict(m, img, b, out));
+    /* x = l + u (w - 1): fit l, t and one side s = w - 1 = h - 1, with the
+     * mean shape's centred points (init_cx, init_cy) kept at load */
     const int np = m->n_parts;
-    for (int round = 0; round < rounds; round++) {
-        /* x = l + u (w - 1): fit l, t and one side s = w - 1 = h - 1 */
-        double mu = 0, mv = 0, mx = 0, my = 0;
+    const double mu = m->init[0] - m->init_cx[0], mv = m->init[1] - m->init_cy[0];
+    double den = 0;
+    for (int i = 0; i < np; i++) den += m->init_cx[i] * m->init_cx[i] + m->init_cy[i] * m->init_cy[i];
+    for (int round = 0; round < rounds && den > 0; round++) {
+        double mx = 0, my = 0;
         for (int i = 0; i < np; i++) {
-            mu += m->init[2 * i];
-            mv += m->init[2 * i + 1];
             mx += out->x[i];
             my += out->y[i];
         }
-        mu /= np, mv /= np, mx /= np, my /= np;
-        double num = 0, den = 0;
-        for (int i = 0; i < np; i++) {
-            double du = m->init[2 * i] - mu, dv = m->init[2 * i + 1] - mv;
-            num += du * (out->x[i] - mx) + dv * (out->y[i] - my);
-            den += du * du + dv * dv;
-        }
-        if (!(den > 0) || !(num > 0)) break;
+        mx /= np, my /= np;
+        double num = 0;
+        for (int i = 0; i < np; i++) num += m->init_cx[i] * (out->x[i] - mx) + m->init_cy[i] * (out->y[i] - my);
+        if (!(num > 0)) break;
         double side = num / den;
         float nb[4] = { (float)(mx - side * mu), (float)(my - side * mv), (float)(side + 1), (float)(side + 1) };
         if (!(nb[2] >= 1) || !isfinite(nb[0]) || !isfinite(nb[1])) break;
