@@ -291,6 +291,72 @@ void ts_align_reference68(int size, float x[TS_LANDMARKS], float y[TS_LANDMARKS]
     }
 }
 
+/* The canonical frame (TS_ALIGN_SIMILARITY; align.h says how it was
+ * measured), in unit coordinates of the frame: (0,0) is the top-left corner
+ * of the crop, (1,1) the bottom-right. */
+static const float canonical68[TS_LANDMARKS][2] = {
+    { 0.1312f, 0.3384f }, { 0.1339f, 0.4371f }, { 0.1451f, 0.5359f },
+    { 0.1645f, 0.6341f }, { 0.2003f, 0.7259f }, { 0.2577f, 0.8069f },
+    { 0.3283f, 0.8773f }, { 0.4085f, 0.9367f }, { 0.5000f, 0.9547f },
+    { 0.5932f, 0.9389f }, { 0.6791f, 0.8831f }, { 0.7558f, 0.8154f },
+    { 0.8187f, 0.7353f }, { 0.8577f, 0.6427f }, { 0.8781f, 0.5417f },
+    { 0.8906f, 0.4397f }, { 0.8952f, 0.3373f }, { 0.1926f, 0.2589f },
+    { 0.2420f, 0.2252f }, { 0.3049f, 0.2202f }, { 0.3684f, 0.2327f },
+    { 0.4292f, 0.2599f }, { 0.5675f, 0.2581f }, { 0.6313f, 0.2303f },
+    { 0.6977f, 0.2184f }, { 0.7637f, 0.2252f }, { 0.8166f, 0.2597f },
+    { 0.4980f, 0.3337f }, { 0.4968f, 0.4013f }, { 0.4955f, 0.4691f },
+    { 0.4942f, 0.5374f }, { 0.4260f, 0.5753f }, { 0.4597f, 0.5897f },
+    { 0.4966f, 0.6026f }, { 0.5343f, 0.5898f }, { 0.5693f, 0.5763f },
+    { 0.2664f, 0.3382f }, { 0.3080f, 0.3131f }, { 0.3595f, 0.3154f },
+    { 0.4015f, 0.3508f }, { 0.3541f, 0.3588f }, { 0.3042f, 0.3576f },
+    { 0.6020f, 0.3511f }, { 0.6448f, 0.3157f }, { 0.6966f, 0.3137f },
+    { 0.7391f, 0.3392f }, { 0.7004f, 0.3581f }, { 0.6501f, 0.3593f },
+    { 0.3455f, 0.6831f }, { 0.4020f, 0.6651f }, { 0.4576f, 0.6568f },
+    { 0.4977f, 0.6663f }, { 0.5393f, 0.6573f }, { 0.5981f, 0.6664f },
+    { 0.6596f, 0.6842f }, { 0.6016f, 0.7487f }, { 0.5429f, 0.7762f },
+    { 0.4979f, 0.7807f }, { 0.4540f, 0.7756f }, { 0.3986f, 0.7475f },
+    { 0.3701f, 0.6895f }, { 0.4571f, 0.6906f }, { 0.4978f, 0.6948f },
+    { 0.5398f, 0.6910f }, { 0.6348f, 0.6903f }, { 0.5406f, 0.7232f },
+    { 0.4979f, 0.7279f }, { 0.4563f, 0.7224f },
+};
+
+void ts_align_canonical68(int size, float x[TS_LANDMARKS], float y[TS_LANDMARKS])
+{
+    for (int i = 0; i < TS_LANDMARKS; i++) {
+        x[i] = canonical68[i][0] * (float)size - 0.5f;
+        y[i] = canonical68[i][1] * (float)size - 0.5f;
+    }
+}
+
+#define INNER_FIRST 17 /* brows, nose, eyes, mouth: points 17-67 */
+
+ts_status ts_align_similarity_map(const ts_points *pts, int size, double margin, ts_affine *xf)
+{
+    if (!pts || pts->n != TS_LANDMARKS)
+        return ts_error(TS_ERR_ARG, "similarity alignment needs the 68 landmarks (got %d points)", pts ? pts->n : 0);
+    if (!(margin >= 1 && margin <= 16) || size < 1)
+        return ts_error(TS_ERR_ARG, "similarity alignment: margin %g or size %d out of range", margin, size);
+    /* Reference points of a crop of `size` that shows `margin` windows:
+     * unit coordinates u map to ((u - 0.5) / margin + 0.5) * size. */
+    ts_points src = { .n = TS_LANDMARKS - INNER_FIRST };
+    float rx[TS_LANDMARKS], ry[TS_LANDMARKS];
+    for (int i = INNER_FIRST; i < TS_LANDMARKS; i++) {
+        int k = i - INNER_FIRST;
+        if (!isfinite(pts->x[i]) || !isfinite(pts->y[i]))
+            return ts_error(TS_ERR_ARG, "similarity alignment: landmark %d is not finite", i);
+        src.x[k] = pts->x[i];
+        src.y[k] = pts->y[i];
+        rx[k] = (float)(((canonical68[i][0] - 0.5) / margin + 0.5) * size - 0.5);
+        ry[k] = (float)(((canonical68[i][1] - 0.5) / margin + 0.5) * size - 0.5);
+    }
+    ts_status st = ts_affine_fit(&src, rx, ry, 1, xf);
+    if (st != TS_OK) return ts_error_prefix(st, "similarity alignment: ");
+    double det = xf->m[0] * xf->m[4] - xf->m[1] * xf->m[3];
+    if (!(fabs(det) > 1e-12) || !isfinite(det))
+        return ts_error(TS_ERR_ARG, "similarity alignment: the landmarks collapse to a point");
+    return TS_OK;
+}
+
 /* ---------------------------------------------------------------- crop */
 
 ts_status ts_face_crop(const ts_image *img, const float *box, const ts_points *pts,
@@ -307,10 +373,12 @@ ts_status ts_face_crop(const ts_image *img, const float *box, const ts_points *p
     int have_pts = pts && pts->n > 0;
     if (o.alignment != TS_ALIGN_NONE && (!pts || pts->n != TS_LANDMARKS))
         return ts_error(TS_ERR_ARG, "face crop: %s alignment needs the 68 landmarks (got %d points)",
-                        o.alignment == TS_ALIGN_ROTATION ? "rotation" : "affine", pts ? pts->n : 0);
+                        ts_alignment_name(o.alignment), pts ? pts->n : 0);
 
     ts_affine xf;
-    if (o.alignment == TS_ALIGN_AFFINE) {
+    if (o.alignment == TS_ALIGN_SIMILARITY) {
+        TS_TRY(ts_align_similarity_map(pts, size, opt && opt->enlarge > 0 ? opt->enlarge : 1.0, &xf));
+    } else if (o.alignment == TS_ALIGN_AFFINE) {
         float rx[TS_LANDMARKS], ry[TS_LANDMARKS];
         ts_align_reference68(size, rx, ry);
         ts_status st = ts_affine_fit(pts, rx, ry, 0, &xf);

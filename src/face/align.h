@@ -21,7 +21,22 @@
  *                      Eidinger et al.) of the 68 points onto a reference
  *                      68-point frame: OpenFace's mean dlib shape (see
  *                      align.c), min-max normalised and placed in
- *                      [pad, 1-pad] * size with pad = TS_ALIGN_REF_PAD.
+ *                      [pad, 1-pad] * size with pad = TS_ALIGN_REF_PAD;
+ *   TS_ALIGN_SIMILARITY the canonical face frame: the least-squares
+ *                      similarity (rotation, uniform scale, shift; Umeyama)
+ *                      of the 51 inner points (17-67: brows, nose, eyes,
+ *                      mouth; the jaw line moves with pose and build) onto
+ *                      ts_align_canonical68.  That reference is CelebA-HQ's
+ *                      own framing, measured: the mean dlib-ERT points of
+ *                      799 CelebA-HQ crops (256 x 256), seen through the
+ *                      window x in [0.14, 0.86], y in [0.24, 0.96] of the
+ *                      crop.  The window is the part that UTKFace's tighter
+ *                      chips also cover (their median extent in that frame
+ *                      is x 0.19-0.82, y 0.30-0.93), so a face from either
+ *                      source, or from a photo, reaches a model in the same
+ *                      place and scale; it keeps the forehead, the hairline
+ *                      and hair at the sides (the hair trait).  The 68
+ *                      points' box spans about 76% of the side.
  *
  * Augmentation (LACNN paper, section 3: rotations by -40, -20, +20, +40
  * degrees; mirroring with the left/right landmark permutation).  Positive
@@ -74,6 +89,16 @@ ts_status ts_image_warp(const ts_image *src, const ts_affine *xf, int out_w, int
 #define TS_ALIGN_REF_PAD 0.15
 void ts_align_reference68(int size, float x[TS_LANDMARKS], float y[TS_LANDMARKS]);
 
+/* The canonical frame's 68 points for a size x size crop
+ * (TS_ALIGN_SIMILARITY; pixel centres at integers). */
+void ts_align_canonical68(int size, float x[TS_LANDMARKS], float y[TS_LANDMARKS]);
+
+/* The image -> crop map of TS_ALIGN_SIMILARITY for a size x size crop that
+ * shows `margin` (>= 1) times the canonical window about its centre
+ * (margin 1: exactly the canonical frame; training keeps a margin to move
+ * views in).  TS_ERR_ARG unless pts holds 68 finite, non-degenerate points. */
+ts_status ts_align_similarity_map(const ts_points *pts, int size, double margin, ts_affine *xf);
+
 #define TS_CROP_SIZE_DEFAULT 150
 #define TS_CROP_ENLARGE_DEFAULT 1.4f
 
@@ -86,7 +111,8 @@ typedef struct ts_crop_options {
 
 /* Crops the face to size x size.  box = {X,Y,W,H} (may be NULL when pts
  * has points); pts (may be NULL for TS_ALIGN_NONE with a box; 68 points
- * for ROTATION and AFFINE).  out_pts (optional) receives pts in crop
+ * for ROTATION, AFFINE and SIMILARITY; SIMILARITY ignores the box and takes
+ * `enlarge` as its margin, 0 meaning 1).  out_pts (optional) receives pts in crop
  * coordinates, xf (optional) the image -> crop map.  TS_ERR_ARG when the
  * alignment lacks what it needs.  transfer: full (out). */
 ts_status ts_face_crop(const ts_image *img, const float *box, const ts_points *pts,

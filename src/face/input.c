@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "align.h"
 #include "amap.h"
 
 /* Source coordinate and weights for one destination index along an axis. */
@@ -85,7 +86,70 @@ static ts_status amap_channel(const ts_model *m, const ts_image *img, const ts_p
     return st;
 }
 
+bool ts_model_needs_landmarks(const ts_model *m)
+{
+    return m->meta.in_channels == 4 || m->meta.alignment != TS_ALIGN_NONE;
+}
+
+ts_status ts_face_to_frame(const ts_image *img, const ts_points *pts, ts_alignment align, int size, int extra,
+                           ts_image *out, ts_points *out_pts)
+{
+    TS_ASSERT(img && img->data && out && size >= 1 && extra >= 0);
+    ts_affine xf;
+    int side = size + 2 * extra;
+    if (align == TS_ALIGN_NONE) {
+        if (extra != 0) return ts_error(TS_ERR_ARG, "face frame: alignment 'none' has no margin");
+        /* Step 1's pixel-centre rule: x' = (x + 0.5) * S / W - 0.5. */
+        double sx = (double)size / img->width, sy = (double)size / img->height;
+        xf = (ts_affine){ { sx, 0, 0.5 * sx - 0.5, 0, sy, 0.5 * sy - 0.5 } };
+    } else if (!pts || pts->n != TS_LANDMARKS) {
+        return ts_error(TS_ERR_ARG, "face frame: alignment '%s' needs the 68 landmarks (got %d points)",
+                        ts_alignment_name(align), pts ? pts->n : 0);
+    } else if (align == TS_ALIGN_SIMILARITY) {
+        TS_TRY(ts_align_similarity_map(pts, side, (double)side / size, &xf));
+    } else {
+        /* rotation, affine: align.h's crop with the whole image as the box. */
+        if (extra != 0) return ts_error(TS_ERR_ARG, "face frame: alignment '%s' has no margin", ts_alignment_name(align));
+        float box[4] = { 0, 0, (float)img->width, (float)img->height };
+        ts_crop_options o = { .alignment = align, .size = size, .enlarge = 1.0f, .border = TS_BORDER_REPLICATE };
+        return ts_face_crop(img, box, pts, &o, out, out_pts, NULL);
+    }
+    /* "none" replicates the edge (a whole face crop has no outside);
+     * the canonical frame may reach past a tight crop: black, as the
+     * rotations of training. */
+    TS_TRY(ts_image_warp(img, &xf, side, side, align == TS_ALIGN_NONE ? TS_BORDER_REPLICATE : TS_BORDER_ZERO, out));
+    if (out_pts) {
+        if (pts) {
+            *out_pts = *pts;
+            ts_points_transform(out_pts, &xf);
+        } else {
+            out_pts->n = 0;
+        }
+    }
+    return TS_OK;
+}
+
 ts_status ts_model_input_from_image(const ts_model *m, const ts_image *img, const ts_points *pts,
+                                    ts_tensor *out)
+{
+    const ts_model_meta *md = &m->meta;
+    if (md->alignment == TS_ALIGN_NONE) return ts_model_input_from_frame(m, img, pts, out);
+    if (!pts)
+        return ts_error(TS_ERR_UNSUPPORTED,
+                        "model '%s' was trained on faces aligned by their landmarks (alignment '%s'): it needs"
+                        " the face's landmarks (method '%s') and none were given", md->arch,
+                        ts_alignment_name(md->alignment), ts_landmark_method_name(md->landmarks));
+    ts_image framed = { 0 };
+    ts_points *fp = malloc(sizeof *fp);
+    if (!fp) return ts_error(TS_ERR_OOM, "out of memory for the face frame");
+    ts_status st = ts_face_to_frame(img, pts, md->alignment, md->in_size, 0, &framed, fp);
+    if (st == TS_OK) st = ts_model_input_from_frame(m, &framed, fp, out);
+    ts_image_clear(&framed);
+    free(fp);
+    return st;
+}
+
+ts_status ts_model_input_from_frame(const ts_model *m, const ts_image *img, const ts_points *pts,
                                     ts_tensor *out)
 {
     const ts_model_meta *md = &m->meta;

@@ -5,7 +5,12 @@
  * Every caller (CLI predict, training data loader, app, LRP) goes through
  * ts_model_input_from_image.
  *
- * Steps, for an image that is already a face crop:
+ * Step 0, the frame: a model trained on aligned faces (meta.alignment not
+ * "none") first gets the face in its frame: align.h's crop of that
+ * alignment, computed from the face's 68 landmarks in image coordinates,
+ * in_size x in_size, black outside the image; the landmarks move with it.
+ * A model with alignment "none" takes the image as it is (a face crop).
+ * Then, on the framed image:
  *   1. bilinear resize of the whole image to in_size x in_size, sampling
  *      at pixel centres (source = (dst + 0.5) * src_size / in_size - 0.5,
  *      clamped at the borders; PyTorch's interpolate(mode="bilinear",
@@ -33,6 +38,24 @@
  * A wrongly shaped `out` is a broken contract (abort). */
 ts_status ts_model_input_from_image(const ts_model *m, const ts_image *img, const ts_points *pts,
                                     ts_tensor *out);
+
+/* Steps 1-4 only: `img` and `pts` are already in the model's frame (the
+ * training data loader frames each face once, then moves views in it). */
+ts_status ts_model_input_from_frame(const ts_model *m, const ts_image *img, const ts_points *pts,
+                                    ts_tensor *out);
+
+/* Step 0: the face in the frame of `align` (align.h), side `size` plus
+ * `extra` pixels on every side (0 for a model's input; training keeps a
+ * margin to move views in; alignment "none" takes no margin).  Alignment
+ * "none" scales the whole image to size x size with the pixel-centre rule
+ * of step 1; the others need 68 points.  out_pts (may be NULL) receives pts
+ * in the frame (n = 0 without pts).  transfer: full (out, ts_image_clear). */
+ts_status ts_face_to_frame(const ts_image *img, const ts_points *pts, ts_alignment align, int size, int extra,
+                           ts_image *out, ts_points *out_pts);
+
+/* True when the model needs the face's 68 landmarks: an A(x,y) channel, or
+ * an alignment. */
+bool ts_model_needs_landmarks(const ts_model *m);
 
 /* Bilinear resize of an RGB8 image into three float planes of dw x dh
  * (v = pixel / 255, not normalised), sampling rule of step 1 above.

@@ -27,6 +27,20 @@ ts_status ts_loss_softmax_xent(const ts_tensor *logits, const int *labels, float
 ts_status ts_loss_sigmoid_xent(const ts_tensor *logits, const ts_tensor *targets, float *loss,
                                ts_tensor *dlogits);
 
+/* Weighted forms (class-balanced training, multi-task nets):
+ *   softmax: loss = 1/N sum_i w_i * (-log softmax(z_i)[y_i]),
+ *            dlogits = w_i (p - onehot(y)) / N;          weights: N
+ *   sigmoid: loss = 1/N sum_{i,k} w_ik * xent(z_ik, t_ik),
+ *            dlogits = w_ik (s(z) - t) / N;              weights: (N,K)
+ * The sigmoid form sums over outputs, so each output (a trait's head) gets
+ * the gradient of a one-trait net; w_ik = 0 leaves an output out (a row
+ * without that trait's label: its target is then not read).  Weights must
+ * be finite and >= 0 (TS_ERR_ARG otherwise). */
+ts_status ts_loss_softmax_xent_weighted(const ts_tensor *logits, const int *labels, const float *weights,
+                                        float *loss, ts_tensor *dlogits);
+ts_status ts_loss_sigmoid_xent_weighted(const ts_tensor *logits, const ts_tensor *targets, const float *weights,
+                                        float *loss, ts_tensor *dlogits);
+
 /* probs (N,K,1,1) = row-wise softmax of logits (N,K,1,1); may alias. */
 void ts_softmax(const ts_tensor *logits, ts_tensor *probs);
 

@@ -23,7 +23,7 @@ static const float default_mean[TS_MODEL_MAX_CHANNELS] = { 0.485f, 0.456f, 0.406
 static const float default_std[TS_MODEL_MAX_CHANNELS] = { 0.229f, 0.224f, 0.225f, 0.2887f };
 
 static const char *const landmark_names[] = { "none", "ert", "cnn" };
-static const char *const alignment_names[] = { "none", "rotation", "affine" };
+static const char *const alignment_names[] = { "none", "rotation", "affine", "similarity" };
 
 const char *ts_landmark_method_name(ts_landmark_method m)
 {
@@ -32,7 +32,7 @@ const char *ts_landmark_method_name(ts_landmark_method m)
 
 const char *ts_alignment_name(ts_alignment a)
 {
-    return (a >= 0 && a <= TS_ALIGN_AFFINE) ? alignment_names[a] : "unknown";
+    return (a >= 0 && a <= TS_ALIGN_SIMILARITY) ? alignment_names[a] : "unknown";
 }
 
 bool ts_landmark_method_parse(const char *s, ts_landmark_method *out)
@@ -47,7 +47,7 @@ bool ts_landmark_method_parse(const char *s, ts_landmark_method *out)
 
 bool ts_alignment_parse(const char *s, ts_alignment *out)
 {
-    for (int i = 0; i <= TS_ALIGN_AFFINE; i++)
+    for (int i = 0; i <= TS_ALIGN_SIMILARITY; i++)
         if (!strcmp(s, alignment_names[i])) {
             *out = (ts_alignment)i;
             return true;

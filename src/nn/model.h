@@ -68,7 +68,8 @@ typedef enum ts_landmark_method {
 typedef enum ts_alignment {
     TS_ALIGN_NONE = 0,
     TS_ALIGN_ROTATION, /* rotate so the eyes are level */
-    TS_ALIGN_AFFINE,   /* similarity/affine warp to a template */
+    TS_ALIGN_AFFINE,   /* affine warp to a template */
+    TS_ALIGN_SIMILARITY, /* the canonical face frame: rotation + scale + shift (face/align.h) */
 } ts_alignment;
 
 #define TS_MODEL_MAX_CHANNELS 4
@@ -135,7 +136,7 @@ ts_status ts_model_set_trait(ts_model *m, const char *trait);
 ts_status ts_model_set_classes(ts_model *m, int n, const char *const *names);
 ts_status ts_model_set_training(ts_model *m, const char *json);
 const char *ts_landmark_method_name(ts_landmark_method m); /* "none", "ert", "cnn" */
-const char *ts_alignment_name(ts_alignment a);             /* "none", "rotation", "affine" */
+const char *ts_alignment_name(ts_alignment a); /* "none", "rotation", "affine", "similarity" */
 /* false when `s` names no method. */
 bool ts_landmark_method_parse(const char *s, ts_landmark_method *out);
 bool ts_alignment_parse(const char *s, ts_alignment *out);

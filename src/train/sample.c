@@ -15,7 +15,8 @@
 
 ts_view ts_view_identity(void)
 {
-    return (ts_view){ .angle = 0, .mirror = false, .crop = { 0, 0, 1, 1 } };
+    return (ts_view){ .angle = 0, .mirror = false, .crop = { 0, 0, 1, 1 }, .brightness = 0, .contrast = 1,
+                      .keep = { 0, 0, 1, 1 } };
 }
 
 void ts_view_ten_crops(ts_view views[TS_OVERSAMPLE_CROPS])
@@ -32,43 +33,72 @@ void ts_view_ten_crops(ts_view views[TS_OVERSAMPLE_CROPS])
     }
 }
 
+int ts_sample_margin(ts_alignment align, int S)
+{
+    return align == TS_ALIGN_SIMILARITY ? (S + 4) / 8 : 0;
+}
+
 ts_status ts_sample_base(const ts_image *img, const ts_points *pts, ts_alignment align, int S, ts_image *out,
                          ts_points *out_pts)
 {
-    if (align == TS_ALIGN_NONE) {
-        /* input.h's pixel-centre scaling: x' = (x + 0.5) * S / W - 0.5. */
-        double sx = (double)S / img->width, sy = (double)S / img->height;
-        ts_affine xf = { { sx, 0, 0.5 * sx - 0.5, 0, sy, 0.5 * sy - 0.5 } };
-        TS_TRY(ts_image_warp(img, &xf, S, S, TS_BORDER_REPLICATE, out));
-        if (out_pts && pts) {
-            *out_pts = *pts;
-            ts_points_transform(out_pts, &xf);
-        } else if (out_pts) {
-            out_pts->n = 0;
+    return ts_face_to_frame(img, pts, align, S, ts_sample_margin(align, S), out, out_pts);
+}
+
+static bool is_identity(const ts_view *v)
+{
+    return v->angle == 0 && v->crop[0] == 0 && v->crop[1] == 0 && v->crop[2] == 1 && v->crop[3] == 1;
+}
+
+/* Photometric jitter and the kept box, on the view's pixels. */
+static void jitter(ts_image *img, const ts_view *v)
+{
+    bool photo = v->brightness != 0 || v->contrast != 1;
+    bool keep = v->keep[0] > 0 || v->keep[1] > 0 || v->keep[2] < 1 || v->keep[3] < 1;
+    if (!photo && !keep) return;
+    int W = img->width, H = img->height;
+    int x0 = (int)lroundf(v->keep[0] * W), y0 = (int)lroundf(v->keep[1] * H);
+    int x1 = (int)lroundf(v->keep[2] * W), y1 = (int)lroundf(v->keep[3] * H);
+    for (int y = 0; y < H; y++) {
+        uint8_t *row = img->data + (size_t)y * img->stride;
+        for (int x = 0; x < W; x++) {
+            uint8_t *px = row + 3 * x;
+            if (keep && (x < x0 || x >= x1 || y < y0 || y >= y1)) {
+                px[0] = px[1] = px[2] = 0;
+                continue;
+            }
+            if (!photo) continue;
+            for (int c = 0; c < 3; c++) {
+                float t = ((float)px[c] - 127.5f) * v->contrast + 127.5f + v->brightness;
+                px[c] = (uint8_t)(t <= 0 ? 0 : t >= 255 ? 255 : lrintf(t));
+            }
         }
-        return TS_OK;
     }
-    float box[4] = { 0, 0, (float)img->width, (float)img->height };
-    ts_crop_options o = { .alignment = align, .size = S, .enlarge = 1.0f, .border = TS_BORDER_REPLICATE };
-    return ts_face_crop(img, box, pts, &o, out, out_pts, NULL);
 }
 
 ts_status ts_sample_make(const ts_model *m, const ts_image *base, const ts_points *pts, const ts_view *v,
                          ts_tensor *out)
 {
-    const int S = base->width;
-    bool moved = v->angle != 0 || v->crop[0] != 0 || v->crop[1] != 0 || v->crop[2] != 1 || v->crop[3] != 1;
-    if (!moved && !v->mirror) return ts_model_input_from_image(m, base, pts, out);
-    if (!(v->crop[2] > 0 && v->crop[2] <= 1 && v->crop[3] > 0 && v->crop[3] <= 1))
-        return ts_error(TS_ERR_ARG, "sample: crop size outside (0,1]");
+    const int S = m->meta.in_size, Sb = base->width;
+    if (base->height != Sb || Sb < S || (Sb - S) % 2 != 0)
+        return ts_error(TS_ERR_ARG, "sample: a %dx%d base does not fit a model of input side %d", base->width,
+                        base->height, S);
+    if (!(v->crop[2] > 0 && v->crop[2] <= 2 && v->crop[3] > 0 && v->crop[3] <= 2))
+        return ts_error(TS_ERR_ARG, "sample: crop size outside (0,2]");
+    const double off = 0.5 * (Sb - S);
+    bool photo = v->brightness != 0 || v->contrast != 1 || v->keep[0] > 0 || v->keep[1] > 0 || v->keep[2] < 1 ||
+                 v->keep[3] < 1;
+    if (Sb == S && is_identity(v) && !v->mirror && !photo) return ts_model_input_from_frame(m, base, pts, out);
     ts_image img = { 0 };
     ts_points p = { 0 };
     if (pts) p = *pts;
-    if (moved) {
-        double half = 0.5 * (S - 1);
+    if (Sb != S || !is_identity(v)) {
+        /* Rotate about the frame's centre, then map the crop window
+         * (base pixels X0.. X0 + w*S) onto S pixels. */
+        double half = 0.5 * (Sb - 1);
         ts_affine rot = ts_affine_rotation(v->angle, half, half);
-        double sx = 1.0 / v->crop[2], sy = 1.0 / v->crop[3];
-        ts_affine crop = { { sx, 0, (0.5 - v->crop[0] * S) * sx - 0.5, 0, sy, (0.5 - v->crop[1] * S) * sy - 0.5 } };
+        double kx = 1.0 / v->crop[2], ky = 1.0 / v->crop[3];
+        double X0 = off + v->crop[0] * S, Y0 = off + v->crop[1] * S;
+        ts_affine crop = { { kx, 0, (0.5 - X0) * kx - 0.5, 0, ky, (0.5 - Y0) * ky - 0.5 } };
         ts_affine xf = ts_affine_mul(&crop, &rot);
         TS_TRY(ts_image_warp(base, &xf, S, S, TS_BORDER_ZERO, &img));
         if (pts) ts_points_transform(&p, &xf);
@@ -81,7 +111,8 @@ ts_status ts_sample_make(const ts_model *m, const ts_image *base, const ts_point
          * only (such points are not used by any model). */
         st = ts_face_mirror(&img, (pts && p.n == TS_LANDMARKS) ? &p : NULL);
     }
-    if (st == TS_OK) st = ts_model_input_from_image(m, &img, pts ? &p : NULL, out);
+    jitter(&img, v);
+    if (st == TS_OK) st = ts_model_input_from_frame(m, &img, pts ? &p : NULL, out);
     ts_image_clear(&img);
     return st;
 }

@@ -29,6 +29,14 @@ ts_sgd_config ts_sgd_config_default(void)
 
 float ts_sgd_lr(const ts_sgd_config *cfg, uint64_t iter)
 {
+    if (cfg->warmup_iters > 0) {
+        if (iter < (uint64_t)cfg->warmup_iters) return (float)(cfg->base_lr * (double)(iter + 1) / cfg->warmup_iters);
+        iter -= (uint64_t)cfg->warmup_iters;
+    }
+    if (cfg->cosine_iters > 0) {
+        double t = iter < (uint64_t)cfg->cosine_iters ? (double)iter : (double)cfg->cosine_iters;
+        return (float)(cfg->base_lr * 0.5 * (1.0 + cos(M_PI * t / (double)cfg->cosine_iters)));
+    }
     if (cfg->stepsize <= 0) return cfg->base_lr;
     /* Integer exponent: pow with a double keeps 0.1^k as Caffe computes it. */
     uint64_t k = iter / (uint64_t)cfg->stepsize;
@@ -47,6 +55,8 @@ ts_status ts_sgd_init(ts_sgd *s, const ts_graph *g, const ts_sgd_config *cfg)
     if (cfg->stepsize < 0 || (cfg->stepsize > 0 && !(cfg->gamma > 0 && cfg->gamma <= 1)))
         return ts_error(TS_ERR_ARG, "sgd: step policy needs stepsize >= 0 and gamma in (0,1] (got %d, %g)",
                         cfg->stepsize, cfg->gamma);
+    if (cfg->cosine_iters < 0 || cfg->warmup_iters < 0)
+        return ts_error(TS_ERR_ARG, "sgd: cosine and warm-up iterations must be >= 0");
     s->cfg = *cfg;
     size_t n = g->params.used;
     TS_TRY(ts_arena_init(&s->state, n));

@@ -11,7 +11,12 @@
  * the sign of the history flipped.  The learning rate at iteration t
  * (counted from 0, before the update of that iteration) is
  *     lr(t) = base_lr * gamma ^ floor(t / stepsize)        ("step")
- * and plain base_lr when stepsize is 0 ("fixed").  Multipliers follow the
+ * and plain base_lr when stepsize is 0 ("fixed").  With cosine_iters T > 0
+ * the policy is "cosine" instead (Loshchilov & Hutter's SGDR without
+ * restarts): lr(t) = base_lr * (1 + cos(pi * min(t, T) / T)) / 2.  Either
+ * policy may start with a linear warm-up over warmup_iters W iterations:
+ * lr(t) = base_lr * (t + 1) / W for t < W, and the policy then runs on
+ * t - W (T counts the iterations after the warm-up).  Multipliers follow the
  * bvlc_alexnet prototxt the LACNN paper used: weights 1/1, biases 2/0 (twice
  * the rate, no decay); ts_sgd_config_default() sets them.
  *
@@ -34,6 +39,8 @@ typedef struct ts_sgd_config {
     float weight_decay;  /* wd >= 0 */
     float gamma;         /* step policy factor, in (0,1] */
     int stepsize;        /* iterations per step; 0 = fixed learning rate */
+    long cosine_iters;   /* > 0: cosine policy over this many iterations (stepsize ignored) */
+    long warmup_iters;   /* >= 0: linear warm-up iterations before the policy */
     float weight_lr_mult, weight_decay_mult; /* 1, 1 */
     float bias_lr_mult, bias_decay_mult;     /* 2, 0 (Caffe AlexNet) */
 } ts_sgd_config;

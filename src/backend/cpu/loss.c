@@ -98,3 +98,65 @@ ts_status ts_loss_sigmoid_xent(const ts_tensor *logits, const ts_tensor *targets
     *loss = (float)(total / (double)total_n);
     return TS_OK;
 }
+
+ts_status ts_loss_softmax_xent_weighted(const ts_tensor *logits, const int *labels, const float *weights,
+                                        float *loss, ts_tensor *dlogits)
+{
+    int N, K;
+    loss_dims(logits, &N, &K);
+    TS_ASSERT(weights);
+    for (int i = 0; i < N; i++)
+        if (!(weights[i] >= 0) || !isfinite(weights[i]))
+            return ts_error(TS_ERR_ARG, "softmax cross-entropy: sample %d has weight %g", i, weights[i]);
+    TS_TRY(ts_loss_softmax_xent(logits, labels, loss, dlogits));
+    /* The unweighted pass gives dlogits / N per sample; scale each row and
+     * recompute the weighted mean from the per-row losses. */
+    double total = 0.0;
+    for (int i = 0; i < N; i++) {
+        const float *z = logits->data + (size_t)i * K;
+        double m = z[0];
+        for (int k = 1; k < K; k++) m = z[k] > m ? z[k] : m;
+        double s = 0.0;
+        for (int k = 0; k < K; k++) s += exp(z[k] - m);
+        total += weights[i] * -(z[labels[i]] - m - log(s));
+        if (dlogits)
+            for (int k = 0; k < K; k++) dlogits->data[(size_t)i * K + k] *= weights[i];
+    }
+    *loss = (float)(total / N);
+    return TS_OK;
+}
+
+ts_status ts_loss_sigmoid_xent_weighted(const ts_tensor *logits, const ts_tensor *targets, const float *weights,
+                                        float *loss, ts_tensor *dlogits)
+{
+    int N, K;
+    loss_dims(logits, &N, &K);
+    TS_ASSERT(logits->data && targets && targets->data && weights && loss);
+    TS_ASSERT(ts_tensor_numel(targets) == ts_tensor_numel(logits));
+    if (dlogits) TS_ASSERT(dlogits->data && ts_tensor_numel(dlogits) == ts_tensor_numel(logits));
+    size_t total_n = (size_t)N * K;
+    for (size_t i = 0; i < total_n; i++) {
+        float t = targets->data[i], w = weights[i];
+        if (!(w >= 0) || !isfinite(w))
+            return ts_error(TS_ERR_ARG, "sigmoid cross-entropy: sample %zu, output %zu has weight %g", i / K, i % K, w);
+        if (w > 0 && !(t >= 0.0f && t <= 1.0f))
+            return ts_error(TS_ERR_ARG, "sigmoid cross-entropy: sample %zu, output %zu has target %g outside [0,1]",
+                            i / K, i % K, t);
+    }
+    double total = 0.0;
+    for (size_t i = 0; i < total_n; i++) {
+        double w = weights[i];
+        if (w == 0) {
+            if (dlogits) dlogits->data[i] = 0.0f;
+            continue;
+        }
+        double z = logits->data[i], t = targets->data[i];
+        total += w * ((z > 0 ? z : 0) - z * t + log1p(exp(-fabs(z))));
+        if (dlogits) {
+            double s = z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
+            dlogits->data[i] = (float)(w * (s - t) / (double)N);
+        }
+    }
+    *loss = (float)(total / (double)N);
+    return TS_OK;
+}
