@@ -7,7 +7,10 @@
  *    "alignment":A,"model_alignment":A0,"swapped":bool,"oversample":bool,
  *    "accuracy":X,"ci95":[lo,hi],            (the first trait)
  *    "traits":[{"name":T,"n":N,"correct":C,"accuracy":X,"ci95":[lo,hi],
+ *               "balanced_accuracy":B,
  *               "one_off":Y,"one_off_ci95":[lo,hi]}]}   (one_off: age groups)
+ * --per-image FILE.jsonl writes one line per image (eval.h), so that any
+ * other model can be compared with this one image by image.
  * Without --json a table.  Exit 0, 1 (failed), 2 (usage).
  */
 #include <cjson/cJSON.h>
@@ -21,11 +24,13 @@
 static void help(void)
 {
     printf("usage: traitscope-cli eval --model MODEL --data SPEC [--split test|all] [--oversample]\n"
-           "                           [--align none|rotation|affine] [--limit N] [--batch N]\n"
+           "                           [--trait T[,T...]] [--per-image FILE.jsonl]\n"
+           "                           [--align none|rotation|affine|similarity] [--limit N] [--batch N]\n"
            "                           [--threads N] [--cache DIR] [--json] [--device cpu|cuda|auto]\n"
            "\n"
-           "Accuracy of MODEL on SPEC with a Wilson 95%% confidence interval (and 1-off\n"
-           "accuracy for age groups).  --split test (default) re-makes the split recorded in\n"
+           "Accuracy and balanced accuracy of MODEL on SPEC, with a Wilson 95%% confidence\n"
+           "interval (and 1-off accuracy for age groups); --trait picks some of a multi-label\n"
+           "model's traits (e.g. a CelebA-HQ net's gender on utkface: data with --split all).  --split test (default) re-makes the split recorded in\n"
            "the model; all uses every labelled image.  --oversample averages ten crops (four\n"
            "corners, centre, mirrored).  --align prepares the faces with another alignment than\n"
            "the model's (test-set swapping).  --limit defaults to the model's training limit.\n");
@@ -41,7 +46,7 @@ static cJSON *pair(double a, double b)
 
 int cmd_eval(int argc, char **argv)
 {
-    const char *model = NULL, *v;
+    const char *model = NULL, *v, *per_image = NULL;
     bool json = false;
     ts_device device = TS_DEVICE_AUTO;
     ts_eval_options o = { .limit = -1 };
@@ -57,9 +62,13 @@ int cmd_eval(int argc, char **argv)
             if (!strcmp(v, "all")) o.all = true;
             else if (!strcmp(v, "test")) o.all = false;
             else return cli_usage_error("eval", "--split wants test or all, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--trait", &v)) {
+            o.traits = v;
+        } else if (cli_opt(argc, argv, &i, "--per-image", &v)) {
+            per_image = v;
         } else if (cli_opt(argc, argv, &i, "--align", &v)) {
             if (!ts_alignment_parse(v, &o.align))
-                return cli_usage_error("eval", "--align wants none, rotation or affine, not '%s'", v);
+                return cli_usage_error("eval", "--align wants none, rotation, affine or similarity, not '%s'", v);
             o.align_override = true;
         } else if (cli_opt(argc, argv, &i, "--limit", &v)) {
             if (!cli_parse_int(v, &o.limit) || o.limit < 0) return cli_usage_error("eval", "--limit wants N >= 0");
@@ -91,6 +100,10 @@ int cmd_eval(int argc, char **argv)
     if (be->device != TS_DEVICE_CPU) st = ts_graph_to_backend(m->graph, be, be_ctx);
     ts_eval_result r;
     if (st == TS_OK) st = ts_eval_run(m, &o, NULL, NULL, NULL, &r);
+    if (st == TS_OK && per_image) {
+        st = ts_eval_write_per_image(&r, per_image);
+        if (st != TS_OK) ts_eval_result_clear(&r);
+    }
     if (st != TS_OK) {
         ts_model_free(m);
         ts_backend_close(be, be_ctx);
@@ -118,6 +131,7 @@ int cmd_eval(int argc, char **argv)
             cJSON_AddNumberToObject(x, "correct", et->correct);
             cJSON_AddNumberToObject(x, "accuracy", et->accuracy);
             cJSON_AddItemToObject(x, "ci95", pair(et->lo, et->hi));
+            cJSON_AddNumberToObject(x, "balanced_accuracy", et->balanced);
             if (et->has_one_off) {
                 cJSON_AddNumberToObject(x, "one_off", et->one_off);
                 cJSON_AddItemToObject(x, "one_off_ci95", pair(et->one_off_lo, et->one_off_hi));
@@ -132,13 +146,13 @@ int cmd_eval(int argc, char **argv)
         printf("model %s on %s (%s split, %d images%s, alignment %s%s)\n", model, o.data, r.split, r.n_images,
                r.oversample ? ", 10-crop oversampling" : "", ts_alignment_name(r.align),
                r.swapped ? " - swapped" : "");
-        printf("%-14s %6s %9s  %-17s %9s\n", "trait", "n", "accuracy", "95% CI (Wilson)", "1-off");
+        printf("%-14s %6s %9s  %-17s %9s %9s\n", "trait", "n", "accuracy", "95% CI (Wilson)", "balanced", "1-off");
         for (int t = 0; t < r.n_traits; t++) {
             const ts_eval_trait *et = &r.traits[t];
             char one[32] = "";
             if (et->has_one_off) snprintf(one, sizeof one, "%.2f%%", 100 * et->one_off);
-            printf("%-14s %6d %8.2f%%  [%6.2f, %6.2f]  %9s\n", et->name, et->n, 100 * et->accuracy, 100 * et->lo,
-                   100 * et->hi, one);
+            printf("%-14s %6d %8.2f%%  [%6.2f, %6.2f] %8.2f%% %9s\n", et->name, et->n, 100 * et->accuracy,
+                   100 * et->lo, 100 * et->hi, 100 * et->balanced, one);
         }
         if (r.n_skipped) printf("(%d images could not be prepared and were skipped)\n", r.n_skipped);
     }

@@ -9,8 +9,11 @@
  * Output contract (stdout, one JSON object at the end):
  *   {"model":OUT,"state":OUT.state,"trait":T,"variant":V,"arch":A,
  *    "backend":B,"epochs_done":E,"resumed_from_epoch":R,"n_train":N,
- *    "n_test":M,"final_loss":L,"train_accuracy":X,"test_accuracy":Y|null,
- *    "seconds":S,"images_per_s":I}
+ *    "n_val":V,"n_test":M,"skipped_images":K,"best_epoch":E,"stopped_early":b,
+ *    "final_loss":L,"train_accuracy":X,"test_accuracy":Y|null,
+ *    "validation":{"traits":{T:{"n","accuracy","ci95","balanced_accuracy"}},..}|null,
+ *    "test":{...same...}|null,"seconds":S,"images_per_s":I}
+ * test_accuracy is the mean over the traits of the selected model.
  * Exit 0, 1 (failed or cancelled), 2 (usage).
  */
 #include <cjson/cJSON.h>
@@ -79,6 +82,9 @@ static void on_progress(const ts_train_progress *p, void *user)
         if (u->tty) fputc('\n', stderr);
         fprintf(stderr, "epoch %d/%d done: loss %.4f  train acc %.2f%%", p->epoch, p->epochs, p->loss,
                 100 * p->accuracy);
+        if (p->val_balanced >= 0)
+            fprintf(stderr, "  val acc %.2f%% bal %.2f%%%s", 100 * p->val_accuracy, 100 * p->val_balanced,
+                    p->best_epoch == p->epoch ? " (best)" : "");
         if (p->test_accuracy >= 0) fprintf(stderr, "  test acc %.2f%%", 100 * p->test_accuracy);
         fprintf(stderr, "  %.1f img/s  [%s]  checkpoint written\n", p->images_per_s, el);
         u->last_tenth = -1;
@@ -102,23 +108,37 @@ static void on_progress(const ts_train_progress *p, void *user)
     fflush(stderr);
 }
 
+/* Per-trait figures; null when none were measured. */
+static cJSON *scores_json(const ts_trait_score *sc, int n)
+{
+    return n > 0 && sc[0].n > 0 ? ts_trait_scores_json(sc, n) : cJSON_CreateNull();
+}
+
 static void help(void)
 {
     printf("usage: traitscope-cli train --data SPEC --trait NAME --variant baseline|lacnn --out MODEL\n"
            "                            [--arch NAME|FILE] [--size N] [--epochs N] [--batch N]\n"
            "                            [--lr X] [--momentum X] [--weight-decay X]\n"
-           "                            [--lr-step EPOCHS] [--lr-gamma X] [--no-augment]\n"
-           "                            [--loss softmax|sigmoid] [--align none|rotation|affine]\n"
-           "                            [--limit N] [--seed N] [--test-fraction F]\n"
+           "                            [--lr-policy step|cosine] [--lr-step EPOCHS] [--lr-gamma X]\n"
+           "                            [--warmup EPOCHS] [--augment paper|random|none] [--no-augment]\n"
+           "                            [--class-weights none|balanced|sqrt]\n"
+           "                            [--loss softmax|sigmoid] [--align none|rotation|affine|similarity]\n"
+           "                            [--limit N] [--seed N] [--test-fraction F] [--val-fraction F]\n"
+           "                            [--patience EPOCHS]\n"
            "                            [--device cpu|cuda|auto] [--threads N] [--compute-threads N]\n"
            "                            [--cache DIR]\n"
            "                            [--eval-each-epoch] [--resume]\n"
            "\n"
            "Trains one network per trait (LACNN paper): SGD with momentum and weight decay,\n"
-           "Caffe step learning rate, rotations -40/-20/+20/+40 and mirroring (x5 data).\n"
-           "Writes MODEL (safetensors) and MODEL.state after every epoch; --resume continues\n"
-           "after an interruption.  Defaults: --arch alexnet --size 150 --epochs 10 --batch 50\n"
-           "--lr 0.01 --momentum 0.9 --weight-decay 0.0005 --seed %u --test-fraction 0.2.\n"
+           "Caffe step (or cosine) learning rate, rotations -40/-20/+20/+40 and mirroring\n"
+           "(x5 data; --augment random: one random view per face and epoch instead).\n"
+           "--val-fraction of the training part is held out for model selection: MODEL is the\n"
+           "epoch with the best mean balanced accuracy there, and only it is tested, once, on\n"
+           "the test split; --patience stops after that many epochs without a better one.\n"
+           "Writes MODEL.state after every epoch; --resume continues after an interruption.\n"
+           "--align similarity puts every face in the canonical frame (face/align.h).\n"
+           "Defaults: --arch alexnet --size 150 --epochs 10 --batch 50 --lr 0.01 --momentum 0.9\n"
+           "--weight-decay 0.0005 --seed %u --test-fraction 0.2 --val-fraction 0.1 --augment paper.\n"
            "--loss sigmoid trains one multi-label net for a comma-separated list of two-class\n"
            "traits.  --limit N uses only the first N rows of the dataset.  --threads: face\n"
            "preparation threads (default 2); --compute-threads: CPU backend threads (default all).\n",
@@ -184,18 +204,37 @@ int cmd_train(int argc, char **argv)
         } else if (cli_opt(argc, argv, &i, "--test-fraction", &v)) {
             if (!cli_parse_float(v, &f)) return cli_usage_error("train", "--test-fraction wants a number");
             s.test_fraction = f;
+        } else if (cli_opt(argc, argv, &i, "--val-fraction", &v)) {
+            if (!cli_parse_float(v, &f)) return cli_usage_error("train", "--val-fraction wants a number");
+            s.val_fraction = f;
+        } else if (cli_opt(argc, argv, &i, "--patience", &v)) {
+            if (!cli_parse_int(v, &s.patience) || s.patience < 0)
+                return cli_usage_error("train", "--patience wants a number of epochs");
+        } else if (cli_opt(argc, argv, &i, "--warmup", &v)) {
+            if (!cli_parse_int(v, &s.warmup_epochs) || s.warmup_epochs < 0)
+                return cli_usage_error("train", "--warmup wants a number of epochs");
+        } else if (cli_opt(argc, argv, &i, "--lr-policy", &v)) {
+            if (!strcmp(v, "step")) s.lr_policy = TS_LR_STEP;
+            else if (!strcmp(v, "cosine")) s.lr_policy = TS_LR_COSINE;
+            else return cli_usage_error("train", "--lr-policy wants step or cosine, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--augment", &v)) {
+            if (!ts_augment_parse(v, &s.augment))
+                return cli_usage_error("train", "--augment wants paper, random or none, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--class-weights", &v)) {
+            if (!ts_class_weights_parse(v, &s.class_weights))
+                return cli_usage_error("train", "--class-weights wants none, balanced or sqrt, not '%s'", v);
         } else if (cli_opt(argc, argv, &i, "--loss", &v)) {
             if (!strcmp(v, "softmax")) s.loss = TS_LOSS_SOFTMAX;
             else if (!strcmp(v, "sigmoid")) s.loss = TS_LOSS_SIGMOID;
             else return cli_usage_error("train", "--loss wants softmax or sigmoid, not '%s'", v);
         } else if (cli_opt(argc, argv, &i, "--align", &v)) {
             if (!ts_alignment_parse(v, &s.align))
-                return cli_usage_error("train", "--align wants none, rotation or affine, not '%s'", v);
+                return cli_usage_error("train", "--align wants none, rotation, affine or similarity, not '%s'", v);
         } else if (cli_opt(argc, argv, &i, "--device", &v)) {
             if (!cli_parse_device(v, &s.device))
                 return cli_usage_error("train", "--device wants cpu, cuda or auto, not '%s'", v);
         } else if (cli_flag(argv, i, "--no-augment")) {
-            s.augment = false;
+            s.augment = TS_AUGMENT_NONE;
         } else if (cli_flag(argv, i, "--resume")) {
             s.resume = true;
         } else if (cli_flag(argv, i, "--eval-each-epoch")) {
@@ -248,11 +287,17 @@ int cmd_train(int argc, char **argv)
     cJSON_AddNumberToObject(o, "epochs_done", res.epochs_done);
     cJSON_AddNumberToObject(o, "resumed_from_epoch", res.resumed_from_epoch);
     cJSON_AddNumberToObject(o, "n_train", res.n_train);
+    cJSON_AddNumberToObject(o, "n_val", res.n_val);
     cJSON_AddNumberToObject(o, "n_test", res.n_test);
+    cJSON_AddNumberToObject(o, "skipped_images", res.n_skipped);
+    cJSON_AddNumberToObject(o, "best_epoch", res.best_epoch);
+    cJSON_AddBoolToObject(o, "stopped_early", res.stopped_early);
     cJSON_AddNumberToObject(o, "final_loss", res.final_loss);
     cJSON_AddNumberToObject(o, "train_accuracy", res.train_accuracy);
     if (res.test_accuracy >= 0) cJSON_AddNumberToObject(o, "test_accuracy", res.test_accuracy);
     else cJSON_AddNullToObject(o, "test_accuracy");
+    cJSON_AddItemToObject(o, "validation", scores_json(res.val, res.n_traits));
+    cJSON_AddItemToObject(o, "test", scores_json(res.test, res.n_traits));
     cJSON_AddNumberToObject(o, "seconds", res.seconds);
     cJSON_AddNumberToObject(o, "images_per_s", res.images_per_s);
     char *text = cJSON_PrintUnformatted(o);

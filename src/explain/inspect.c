@@ -130,6 +130,88 @@ static ts_status crop_like_dataset(const ts_image *photo, const float box[4], co
     return ts_face_crop(photo, framed, pts, &co, crop, crop_pts, NULL);
 }
 
+/* A heatmap of an aligned model lives in its own frame; the panels show
+ * every map in the crop's frame (one pixel, one face point).  Samples
+ * `heat` (S x S, the model's frame) at the crop point under each cell of an
+ * S x S grid over the crop, bilinearly; 0 outside the frame. */
+static ts_status heat_to_crop(const ts_model *model, const ts_image *crop, const ts_points *crop_pts, float *heat)
+{
+    const int S = model->meta.in_size;
+    ts_affine xf;
+    if (model->meta.alignment == TS_ALIGN_SIMILARITY) {
+        TS_TRY(ts_align_similarity_map(crop_pts, S, 1.0, &xf));
+    } else {
+        float box[4] = { 0, 0, (float)crop->width, (float)crop->height };
+        ts_crop_options co = { .alignment = model->meta.alignment, .size = S, .enlarge = 1.0f };
+        ts_image tmp = { 0 };
+        TS_TRY(ts_face_crop(crop, box, crop_pts, &co, &tmp, NULL, &xf));
+        ts_image_clear(&tmp);
+    }
+    size_t plane = (size_t)S * S;
+    float *src = malloc(plane * sizeof *src);
+    if (!src) return ts_error(TS_ERR_OOM, "out of memory");
+    memcpy(src, heat, plane * sizeof *src);
+    double sx = (double)crop->width / S, sy = (double)crop->height / S;
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            double fx, fy;
+            ts_affine_apply(&xf, (x + 0.5) * sx - 0.5, (y + 0.5) * sy - 0.5, &fx, &fy);
+            int x0 = (int)floor(fx), y0 = (int)floor(fy);
+            double ax = fx - x0, ay = fy - y0, v = 0;
+            for (int dy = 0; dy < 2; dy++)
+                for (int dx = 0; dx < 2; dx++) {
+                    int xx = x0 + dx, yy = y0 + dy;
+                    if (xx < 0 || yy < 0 || xx >= S || yy >= S) continue;
+                    v += (dx ? ax : 1 - ax) * (dy ? ay : 1 - ay) * src[(size_t)yy * S + xx];
+                }
+            heat[(size_t)y * S + x] = (float)v;
+        }
+    free(src);
+    return TS_OK;
+}
+
+/* The predictions panel's rows: a softmax model's classes, or one row per
+ * trait of a multi-label model (its predicted class); `explained` marks the
+ * head the heatmap explains. */
+static void prediction_rows(const ts_model *model, const float *z, const ts_lrp_stats *stats, ts_inspect_model *m)
+{
+    ts_model_head heads[TS_MODEL_MAX_HEADS];
+    int nh = ts_model_heads(model, heads, TS_MODEL_MAX_HEADS), K = model->meta.n_classes;
+    m->multilabel = heads[0].sigmoid;
+    if (!m->multilabel) {
+        float p[64];
+        int n = K < 64 ? K : 64;
+        m->predicted = ts_model_head_probs(&heads[0], z, n, p);
+        for (int k = 0; k < n; k++) {
+            m->probs[k] = p[k];
+            snprintf(m->rows[k].label, sizeof m->rows[k].label, "%s", model->meta.classes[k]);
+            m->rows[k].p = p[k];
+            m->rows[k].mark = k == m->predicted;
+        }
+        m->n_rows = n;
+        int a = stats->a >= 0 && stats->a < K ? stats->a : m->predicted;
+        if (stats->b >= 0 && stats->b < K)
+            snprintf(m->explained, sizeof m->explained, "%s-%s", model->meta.classes[a], model->meta.classes[stats->b]);
+        else
+            snprintf(m->explained, sizeof m->explained, "%s", model->meta.classes[a]);
+        return;
+    }
+    m->n_rows = nh < 64 ? nh : 64;
+    for (int k = 0; k < m->n_rows; k++) {
+        float p[2];
+        int c = ts_model_head_probs(&heads[k], z, K, p);
+        m->probs[k] = p[1];
+        snprintf(m->rows[k].label, sizeof m->rows[k].label, "%s: %s", heads[k].trait, heads[k].classes[c]);
+        m->rows[k].p = p[c];
+        m->rows[k].mark = heads[k].output == stats->a;
+        if (m->rows[k].mark) {
+            m->predicted = k;
+            snprintf(m->explained, sizeof m->explained, "%s=%s", heads[k].trait,
+                     heads[k].classes[stats->sign > 0 ? 1 : 0]);
+        }
+    }
+}
+
 /* One model's part.  Errors stay in m->error; the face stage goes on. */
 static ts_status run_model(ts_model *model, const ts_inspect *r, const ts_points *crop_pts,
                            const ts_inspect_opts *o, ts_inspect_model *m)
@@ -146,7 +228,7 @@ static ts_status run_model(ts_model *model, const ts_inspect *r, const ts_points
     float *buf = malloc(plane * C * 2 * sizeof(float));
     if (!buf) return ts_error(TS_ERR_OOM, "out of memory");
     ts_tensor x = { buf, 1, C, S, S }, rel = { buf + plane * C, 1, C, S, S };
-    ts_status st = ts_model_input_from_image(model, &r->crop, C == 4 ? crop_pts : NULL, &x);
+    ts_status st = ts_model_input_from_image(model, &r->crop, ts_model_needs_landmarks(model) ? crop_pts : NULL, &x);
 
     ts_lrp_rules rules = { 0 };
     ts_lrp *lrp = NULL;
@@ -160,25 +242,15 @@ static ts_status run_model(ts_model *model, const ts_inspect *r, const ts_points
         ts_lrp_rules_describe(g, &rules, m->rules, sizeof m->rules);
         st = ts_lrp_new(g, &rules, &lrp);
     }
-    ts_lrp_target target = { TS_LRP_TARGET_PREDICTED, 0, -1 };
-    if (st == TS_OK && o->target && *o->target)
-        st = ts_lrp_target_parse(o->target, (const char *const *)meta->classes, meta->n_classes, &target);
+    ts_lrp_target target;
+    if (st == TS_OK) st = ts_lrp_target_for_model(model, o->target, &target);
     if (st == TS_OK) {
         g->training = false;
         st = ts_lrp_explain(lrp, &x, &target, 1, &rel, &m->stats);
     }
     if (st == TS_OK) {
         /* Probabilities from the logits the explain pass left in the graph. */
-        const ts_tensor *logits = &g->nodes[g->output].out;
-        int K = m->n_classes < 64 ? m->n_classes : 64;
-        float mx = -INFINITY, sum = 0;
-        for (int k = 0; k < K; k++) mx = fmaxf(mx, logits->data[k]);
-        for (int k = 0; k < K; k++) sum += (m->probs[k] = expf(logits->data[k] - mx));
-        m->predicted = 0;
-        for (int k = 0; k < K; k++) {
-            m->probs[k] /= sum;
-            if (m->probs[k] > m->probs[m->predicted]) m->predicted = k;
-        }
+        prediction_rows(model, g->nodes[g->output].out.data, &m->stats, m);
         m->heat = malloc(plane * sizeof(float));
         if (!m->heat) st = ts_error(TS_ERR_OOM, "out of memory");
     }
@@ -186,6 +258,12 @@ static ts_status run_model(ts_model *model, const ts_inspect *r, const ts_points
         ts_lrp_heatmap(&rel, 0, 0, C < 3 ? C : 3, m->heat);
         if (C == 4 && (m->heat_amap = malloc(plane * sizeof(float))))
             ts_lrp_heatmap(&rel, 0, 3, 4, m->heat_amap);
+        if (meta->alignment != TS_ALIGN_NONE) {
+            st = heat_to_crop(model, &r->crop, crop_pts, m->heat);
+            if (st == TS_OK && m->heat_amap) st = heat_to_crop(model, &r->crop, crop_pts, m->heat_amap);
+        }
+    }
+    if (st == TS_OK) {
         double abs_sums[TS_LRP_MAX_INPUT_C] = { 0 }, total = 0;
         ts_lrp_channel_sums(&rel, 0, NULL, abs_sums);
         for (int c = 0; c < C; c++) total += abs_sums[c];
@@ -307,7 +385,7 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
         ts_points own = r->pts;
         ts_landmark_method want = models[i]->meta.landmarks;
         ts_status ms = TS_OK;
-        if (models[i]->meta.in_channels == 4 && want != TS_LANDMARKS_NONE && want != o.method) {
+        if (ts_model_needs_landmarks(models[i]) && want != TS_LANDMARKS_NONE && want != o.method) {
             ts_points p;
             ms = landmarks(in, want, photo, r->box, !r->whole, &p);
             if (ms == TS_OK && !r->whole) {

@@ -50,12 +50,21 @@ typedef struct ts_inspect_model {
     bool present;
     char error[512];           /* why this model's part failed ("" if it did not) */
     int n_classes;
-    float probs[TS_MODEL_MAX_CLASSES > 64 ? 64 : TS_MODEL_MAX_CLASSES];
-    int predicted;
+    bool multilabel;           /* one sigmoid output per trait (nn/model.h heads) */
+    float probs[TS_MODEL_MAX_CLASSES > 64 ? 64 : TS_MODEL_MAX_CLASSES]; /* per class, or P(class 1) per trait */
+    int predicted;             /* the predicted class, or the explained trait's row */
+    int n_rows;                /* the predictions panel: a class each, or a trait each */
+    struct {
+        char label[96];        /* "male", or "gender: male" */
+        float p;               /* its probability */
+        bool mark;             /* the predicted class / the explained trait */
+    } rows[64];
+    char explained[96];        /* what the heatmap explains: "male", "gender=male", "male-female" */
     ts_lrp_stats stats;
     char rules[TS_LRP_SPEC_MAX]; /* the rules as applied, per layer */
     int in_size, in_channels;
-    float *heat;               /* (in_size, in_size): relevance summed over R,G,B */
+    float *heat;               /* (in_size, in_size): relevance summed over R,G,B, over the crop's
+                                * frame (an aligned model's map is carried back from its own) */
     float *heat_amap;          /* (in_size, in_size): the A(x,y) channel's, or NULL */
     double channel_abs_share[4]; /* share of sum |R| per input channel */
     double part_sum[TS_PART_COUNT]; /* RGB relevance pooled per facial part */

@@ -26,6 +26,8 @@
  */
 #include "lrp.h"
 
+#include "../nn/model.h"
+
 #include "../backend/backend.h"
 
 #include <cblas.h>
@@ -344,6 +346,55 @@ ts_status ts_lrp_target_parse(const char *s, const char *const *class_names, int
     }
     return ts_error(TS_ERR_ARG, "target '%s': not 'predicted', a class index below %d, a class "
                     "name, or A-B", s, n_classes);
+}
+
+ts_status ts_lrp_target_for_model(const ts_model *m, const char *s, ts_lrp_target *out)
+{
+    ts_model_head heads[TS_MODEL_MAX_HEADS];
+    int nh = ts_model_heads(m, heads, TS_MODEL_MAX_HEADS);
+    if (!heads[0].sigmoid)
+        return ts_lrp_target_parse(s, (const char *const *)m->meta.classes, m->meta.n_classes, out);
+    *out = (ts_lrp_target){ TS_LRP_TARGET_SIGNED, 0, 0 };
+    if (!s || !*s || !strcmp(s, "predicted") || !strcmp(s, "pred")) return TS_OK;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    char *eq = strchr(buf, '=');
+    if (eq) *eq = '\0';
+    int found = -1, sign = 0, matches = 0;
+    for (int k = 0; k < nh; k++) {
+        if (!strcmp(heads[k].trait, buf)) {
+            found = k;
+            if (eq) {
+                sign = !strcmp(eq + 1, heads[k].classes[1]) ? 1 : !strcmp(eq + 1, heads[k].classes[0]) ? -1 : 2;
+                if (sign == 2)
+                    return ts_error(TS_ERR_ARG, "target '%s': trait '%s' has the classes '%s' and '%s'", s, buf,
+                                    heads[k].classes[0], heads[k].classes[1]);
+            }
+            matches = 1;
+            break;
+        }
+        if (!eq)
+            for (int c = 0; c < 2; c++)
+                if (!strcmp(heads[k].classes[c], buf)) {
+                    if (matches++ == 0) found = k, sign = c ? 1 : -1;
+                }
+    }
+    if (found < 0 && !eq) {
+        char *end;
+        long v = strtol(buf, &end, 10);
+        if (*buf && !*end && v >= 0 && v < nh) found = (int)v, matches = 1;
+    }
+    if (found < 0 || matches != 1) {
+        char names[512] = "";
+        for (int k = 0; k < nh; k++) {
+            strncat(names, k ? ", " : "", sizeof names - strlen(names) - 1);
+            strncat(names, heads[k].trait, sizeof names - strlen(names) - 1);
+        }
+        return ts_error(TS_ERR_ARG, "target '%s': %s; this model predicts %s (give TRAIT or TRAIT=CLASS)", s,
+                        matches > 1 ? "a class of several traits" : "no such trait or class", names);
+    }
+    *out = (ts_lrp_target){ TS_LRP_TARGET_SIGNED, heads[found].output, sign };
+    return TS_OK;
 }
 
 /* ---- the propagator ------------------------------------------------------- */
@@ -908,6 +959,14 @@ ts_status ts_lrp_backward(ts_lrp *l, const ts_tensor *input, const ts_lrp_target
         const ts_lrp_target *t = &targets[n_targets == 1 ? 0 : s];
         const float *z = on->out.data + (size_t)s * K;
         int a = t->a, b = t->kind == TS_LRP_TARGET_CONTRAST ? t->b : -1;
+        if (t->kind == TS_LRP_TARGET_SIGNED) {
+            if (a < 0 || a >= K)
+                return ts_error(TS_ERR_ARG, "lrp: target output %d out of range (the model has %d outputs)", a, K);
+            int sign = t->b > 0 ? 1 : t->b < 0 ? -1 : (z[a] >= 0 ? 1 : -1);
+            l->rel[g->output].data[(size_t)s * K + a] += (float)sign * z[a];
+            if (stats) stats[s] = (ts_lrp_stats){ .a = a, .b = -1, .logit = (float)sign * z[a], .sign = sign };
+            continue;
+        }
         if (t->kind == TS_LRP_TARGET_PREDICTED) {
             a = 0;
             for (int k = 1; k < K; k++)

@@ -106,6 +106,9 @@ typedef enum ts_lrp_target_kind {
     TS_LRP_TARGET_PREDICTED = 0, /* argmax of the logits, per sample */
     TS_LRP_TARGET_CLASS,         /* class a */
     TS_LRP_TARGET_CONTRAST,      /* class a minus class b: R starts as z_a at a, -z_b at b */
+    TS_LRP_TARGET_SIGNED,        /* output a times a sign: b = +1, -1, or 0 for the sign of z_a
+                                  * (a multi-label head: z_a is the log-odds of its class 1, so
+                                  * +z_a explains class 1 and -z_a class 0) */
 } ts_lrp_target_kind;
 
 typedef struct ts_lrp_target {
@@ -119,10 +122,19 @@ typedef struct ts_lrp_target {
 ts_status ts_lrp_target_parse(const char *s, const char *const *class_names, int n_classes,
                               ts_lrp_target *out);
 
+/* The same for a model, whatever its heads (nn/model.h): a softmax model
+ * as above; a multi-label model takes "" / "predicted" (the first trait's
+ * predicted class), "TRAIT" (that trait's predicted class), "TRAIT=CLASS",
+ * a class name that only one trait has (e.g. "male"), or an output index.
+ * TS_ERR_ARG naming the traits when nothing matches. */
+struct ts_model;
+ts_status ts_lrp_target_for_model(const struct ts_model *m, const char *s, ts_lrp_target *out);
+
 /* Per-sample numbers of one explanation. */
 typedef struct ts_lrp_stats {
     int a, b;              /* resolved target classes (b = -1: none) */
-    float logit;           /* the explained quantity: z_a, or z_a - z_b */
+    float logit;           /* the explained quantity: z_a, z_a - z_b, or sign * z_a */
+    int sign;              /* SIGNED targets: the sign used (+1, -1); else 0 */
     double relevance_sum;  /* sum of the input relevance */
     double negative_share; /* sum |R| over R < 0 divided by sum |R| (0 if all zero) */
 } ts_lrp_stats;

@@ -374,21 +374,20 @@ static void draw_pred(cairo_t *cr, const ts_inspect *r, const layout *l, const t
             y += fs * 1.6;
             continue;
         }
-        int K = m->n_classes < 64 ? m->n_classes : 64;
-        for (int k = 0; k < K && y < l->py + l->side; k++) {
-            const char *name = o->class_names[i] ? o->class_names[i][k] : NULL;
-            char label[64];
-            if (name) snprintf(label, sizeof label, "%s", name);
-            else snprintf(label, sizeof label, TR(o, N_("class %d")), k);
-            double bar_x = l->px + l->side * 0.42, bar_w = l->side * 0.45;
+        /* One row per class, or per trait of a multi-label model
+         * (inspect.h); the marked row is the prediction, or the trait the
+         * heatmap explains. */
+        double bar_x = l->px + l->side * (m->multilabel ? 0.55 : 0.42), bar_w = l->side * (m->multilabel ? 0.3 : 0.45);
+        for (int k = 0; k < m->n_rows && y < l->py + l->side; k++) {
+            char label[112];
             set_fg(cr, o, 1);
-            text_at(cr, l->px, y, fs * 0.85, label);
-            cairo_rectangle(cr, bar_x, y - fs * 0.75, bar_w * m->probs[k], fs * 0.8);
-            if (k == m->predicted) cairo_set_source_rgb(cr, 0.85, 0.35, 0.2);
+            text_at(cr, l->px, y, fs * 0.85, m->rows[k].label);
+            cairo_rectangle(cr, bar_x, y - fs * 0.75, bar_w * m->rows[k].p, fs * 0.8);
+            if (m->rows[k].mark) cairo_set_source_rgb(cr, 0.85, 0.35, 0.2);
             else cairo_set_source_rgb(cr, 0.5, 0.6, 0.75);
             cairo_fill(cr);
             set_fg(cr, o, 1);
-            snprintf(label, sizeof label, "%.1f%%", 100.0 * m->probs[k]);
+            snprintf(label, sizeof label, "%.1f%%", 100.0 * m->rows[k].p);
             text_at(cr, bar_x + bar_w + 2, y, fs * 0.75, label);
             y += fs * 1.2;
         }

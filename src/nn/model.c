@@ -14,8 +14,12 @@
  */
 #include "model.h"
 
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
 
 #include "arch.h"
 
@@ -262,4 +266,75 @@ ts_status ts_model_new_from_text(const char *arch_name, const char *arch_text,
         return ts_error(TS_ERR_OOM, "out of memory");
     }
     return wrap(g, arch_name, text, out);
+}
+
+/* ---- heads ------------------------------------------------------------- */
+
+bool ts_model_multilabel(const ts_model *m)
+{
+    cJSON *j = m->meta.training ? cJSON_Parse(m->meta.training) : NULL;
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "loss");
+    bool yes = cJSON_IsString(l) && !strcmp(l->valuestring, "sigmoid");
+    cJSON_Delete(j);
+    return yes;
+}
+
+int ts_model_heads(const ts_model *m, ts_model_head *heads, int max)
+{
+    const ts_model_meta *md = &m->meta;
+    if (max < 1) return 0;
+    if (!ts_model_multilabel(m)) {
+        memset(&heads[0], 0, sizeof heads[0]);
+        snprintf(heads[0].trait, sizeof heads[0].trait, "%s", md->trait && md->trait[0] ? md->trait : "class");
+        heads[0].n_classes = md->n_classes;
+        return 1;
+    }
+    cJSON *j = cJSON_Parse(md->training);
+    const cJSON *outs = cJSON_GetObjectItemCaseSensitive(j, "outputs");
+    int n = 0;
+    for (int k = 0; k < md->n_classes && n < max; k++, n++) {
+        ts_model_head *h = &heads[n];
+        memset(h, 0, sizeof *h);
+        h->output = k;
+        h->n_classes = 2;
+        h->sigmoid = true;
+        snprintf(h->trait, sizeof h->trait, "%s", md->classes[k]);
+        snprintf(h->classes[0], sizeof h->classes[0], "no");
+        snprintf(h->classes[1], sizeof h->classes[1], "yes");
+        const cJSON *o = cJSON_GetArrayItem(outs, k);
+        const cJSON *cl = cJSON_GetObjectItemCaseSensitive(o, "classes");
+        if (cJSON_GetArraySize(cl) == 2 && cJSON_IsString(cJSON_GetArrayItem(cl, 0)) &&
+            cJSON_IsString(cJSON_GetArrayItem(cl, 1)))
+            for (int c = 0; c < 2; c++)
+                snprintf(h->classes[c], sizeof h->classes[c], "%s", cJSON_GetArrayItem(cl, c)->valuestring);
+    }
+    cJSON_Delete(j);
+    return n;
+}
+
+const char *ts_model_head_class(const ts_model *m, const ts_model_head *h, int c)
+{
+    if (c < 0 || c >= h->n_classes) return "?";
+    return h->sigmoid ? h->classes[c] : m->meta.classes[c];
+}
+
+int ts_model_head_probs(const ts_model_head *h, const float *z, int K, float *probs)
+{
+    if (h->sigmoid) {
+        float v = z[h->output];
+        float s = v >= 0 ? 1.0f / (1.0f + expf(-v)) : expf(v) / (1.0f + expf(v));
+        probs[0] = 1 - s;
+        probs[1] = s;
+        return s > 0.5f;
+    }
+    int n = h->n_classes < K ? h->n_classes : K, best = 0;
+    float mx = -INFINITY;
+    double sum = 0;
+    for (int c = 0; c < n; c++) mx = fmaxf(mx, z[c]);
+    for (int c = 0; c < n; c++) sum += (probs[c] = expf(z[c] - mx));
+    for (int c = 0; c < n; c++) {
+        probs[c] = (float)(probs[c] / sum);
+        if (probs[c] > probs[best]) best = c;
+    }
+    return best;
 }

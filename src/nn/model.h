@@ -141,6 +141,33 @@ const char *ts_alignment_name(ts_alignment a); /* "none", "rotation", "affine", 
 bool ts_landmark_method_parse(const char *s, ts_landmark_method *out);
 bool ts_alignment_parse(const char *s, ts_alignment *out);
 
+/* ---- what the outputs mean -------------------------------------------- */
+
+/* A head: the outputs that predict one trait.  A softmax model has one head
+ * over all its outputs (meta.trait, meta.classes).  A multi-label model
+ * (trained with the sigmoid loss; its training metadata says
+ * "loss":"sigmoid") has one head per output: output k is the logit of
+ * class 1 of trait k (P = sigmoid(z)); the classes come from the training
+ * metadata's "outputs" (models trained before it existed: "no", "yes"). */
+#define TS_MODEL_MAX_HEADS 64
+typedef struct ts_model_head {
+    char trait[64];
+    int output;        /* first output of the head */
+    int n_classes;     /* softmax: the model's classes; sigmoid: 2 */
+    bool sigmoid;
+    char classes[2][64]; /* sigmoid heads; softmax heads use meta.classes */
+} ts_model_head;
+
+/* Fills up to `max` heads; returns the count (>= 1 for any model). */
+int ts_model_heads(const ts_model *m, ts_model_head *heads, int max);
+bool ts_model_multilabel(const ts_model *m);
+/* Name of class c of a head. */
+const char *ts_model_head_class(const ts_model *m, const ts_model_head *h, int c);
+/* Class probabilities of one head from the model's output logits z (all
+ * K of them): softmax over a softmax head, (1 - s, s) for a sigmoid head.
+ * probs: h->n_classes floats.  Returns the most probable class. */
+int ts_model_head_probs(const ts_model_head *h, const float *z, int K, float *probs);
+
 /* ---- checkpoints (checkpoint.c) ---------------------------------------- */
 
 typedef enum ts_dtype {

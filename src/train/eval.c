@@ -15,6 +15,7 @@
 
 #include "../data/split.h"
 #include "../data/traits.h"
+#include "../nn/fileio.h"
 #include "../nn/loss.h"
 #include "sample.h"
 
@@ -67,14 +68,7 @@ static cJSON *training_json(const ts_model *m)
     return m->meta.training ? cJSON_Parse(m->meta.training) : NULL;
 }
 
-bool ts_model_is_multilabel(const ts_model *m)
-{
-    cJSON *j = training_json(m);
-    const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "loss");
-    bool yes = cJSON_IsString(l) && !strcmp(l->valuestring, "sigmoid");
-    cJSON_Delete(j);
-    return yes;
-}
+bool ts_model_is_multilabel(const ts_model *m) { return ts_model_multilabel(m); }
 
 int ts_model_training_limit(const ts_model *m)
 {
@@ -163,10 +157,16 @@ static int model_traits(const ts_model *m, char names[][64], int max)
 
 ts_status ts_eval_rows(const ts_model *m, const ts_dataset *ds, bool all, int **rows, int *n)
 {
-    *rows = NULL;
-    *n = 0;
     char names[TS_EVAL_MAX_TRAITS][64];
     int nt = model_traits(m, names, TS_EVAL_MAX_TRAITS);
+    return ts_eval_rows_of(m, ds, all, (const char(*)[64])names, nt, rows, n);
+}
+
+ts_status ts_eval_rows_of(const ts_model *m, const ts_dataset *ds, bool all, const char (*names)[64], int nt,
+                          int **rows, int *n)
+{
+    *rows = NULL;
+    *n = 0;
     if (nt == 0) return ts_error(TS_ERR_ARG, "eval: the model names no trait");
     if (all) {
         int *r = malloc((size_t)(ds->n_rows ? ds->n_rows : 1) * sizeof *r);
@@ -223,6 +223,14 @@ void ts_eval_result_clear(ts_eval_result *r)
     free(r->rows);
     free(r->pred);
     free(r->label);
+    free(r->probs);
+    if (r->paths)
+        for (int i = 0; i < r->n_images; i++) free(r->paths[i]);
+    free(r->paths);
+    for (int t = 0; t < TS_EVAL_MAX_TRAITS; t++) {
+        for (int c = 0; r->traits[t].classes && c < r->traits[t].n_classes; c++) free(r->traits[t].classes[c]);
+        free(r->traits[t].classes);
+    }
     memset(r, 0, sizeof *r);
 }
 
@@ -239,10 +247,29 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
 {
     memset(r, 0, sizeof *r);
     const bool sigmoid = ts_model_is_multilabel(m);
-    char names[TS_EVAL_MAX_TRAITS][64];
-    int nt = model_traits(m, names, TS_EVAL_MAX_TRAITS);
-    if (nt == 0) return ts_error(TS_ERR_ARG, "eval: the model names no trait");
-    if (!sigmoid && nt != 1) return ts_error(TS_ERR_ARG, "eval: a softmax model with several traits");
+    char all_names[TS_EVAL_MAX_TRAITS][64], names[TS_EVAL_MAX_TRAITS][64];
+    int n_all = model_traits(m, all_names, TS_EVAL_MAX_TRAITS), nt = 0, output[TS_EVAL_MAX_TRAITS];
+    if (n_all == 0) return ts_error(TS_ERR_ARG, "eval: the model names no trait");
+    if (!sigmoid && n_all != 1) return ts_error(TS_ERR_ARG, "eval: a softmax model with several traits");
+    if (o->traits && *o->traits) {
+        char buf[1024];
+        snprintf(buf, sizeof buf, "%s", o->traits);
+        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            int k = 0;
+            while (k < n_all && strcmp(all_names[k], t)) k++;
+            if (k == n_all) return ts_error(TS_ERR_ARG, "eval: the model does not predict '%s' (it predicts %s)", t,
+                                            m->meta.trait);
+            if (nt == TS_EVAL_MAX_TRAITS) return ts_error(TS_ERR_ARG, "eval: too many traits");
+            snprintf(names[nt], 64, "%s", t);
+            output[nt++] = k;
+        }
+    } else {
+        for (int k = 0; k < n_all; k++) {
+            snprintf(names[k], 64, "%s", all_names[k]);
+            output[k] = k;
+        }
+        nt = n_all;
+    }
     ts_dataset ds;
     ts_dataset_init(&ds);
     int limit = o->limit >= 0 ? o->limit : ts_model_training_limit(m);
@@ -266,7 +293,7 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
         }
     }
     int *rows = NULL, n_rows = 0;
-    if (st == TS_OK) st = ts_eval_rows(m, &ds, o->all, &rows, &n_rows);
+    if (st == TS_OK) st = ts_eval_rows_of(m, &ds, o->all, (const char(*)[64])names, nt, &rows, &n_rows);
     if (st == TS_OK && n_rows == 0) st = ts_error(TS_ERR_ARG, "eval: no labelled images to evaluate");
     ts_faceset fs = { 0 };
     ts_alignment align = o->align_override ? o->align : m->meta.alignment;
@@ -291,7 +318,18 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
         r->rows = malloc((size_t)fs.n * sizeof *r->rows);
         r->pred = malloc((size_t)fs.n * nt * sizeof *r->pred);
         r->label = malloc((size_t)fs.n * nt * sizeof *r->label);
-        if (!r->rows || !r->pred || !r->label) st = ts_error(TS_ERR_OOM, "eval: out of memory");
+        r->paths = calloc((size_t)(fs.n ? fs.n : 1), sizeof *r->paths);
+        bool ok = r->rows && r->pred && r->label && r->paths;
+        for (int i = 0; ok && i < fs.n; i++) ok = (r->paths[i] = strdup(ds.paths[fs.rows[i]])) != NULL;
+        for (int t = 0; ok && t < nt; t++) {
+            r->traits[t].classes = calloc((size_t)traits[t]->n_classes, sizeof(char *));
+            ok = r->traits[t].classes != NULL;
+            for (int c = 0; ok && c < traits[t]->n_classes; c++) {
+                ok = (r->traits[t].classes[c] = strdup(traits[t]->classes[c])) != NULL;
+                r->traits[t].n_classes = c + 1;
+            }
+        }
+        if (!ok) st = ts_error(TS_ERR_OOM, "eval: out of memory");
     }
     if (st == TS_OK) {
         snprintf(r->split, sizeof r->split, "%s", o->all ? "all" : "test");
@@ -299,9 +337,12 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
         r->swapped = align != m->meta.alignment;
         r->oversample = o->oversample;
         const int K = m->meta.n_classes;
+        int count[TS_EVAL_MAX_TRAITS][TS_MODEL_MAX_CLASSES > 64 ? 64 : TS_MODEL_MAX_CLASSES] = { { 0 } };
+        int hit[TS_EVAL_MAX_TRAITS][64] = { { 0 } };
         for (int t = 0; t < nt; t++) {
             ts_eval_trait *et = &r->traits[t];
             snprintf(et->name, sizeof et->name, "%s", names[t]);
+            et->output = output[t];
             et->has_one_off = !sigmoid && is_age_groups(traits[t]);
         }
         for (int i = 0; i < fs.n; i++) {
@@ -310,7 +351,7 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
             for (int t = 0; t < nt; t++) {
                 int label = traits[t]->labels[fs.rows[i]], pred;
                 if (sigmoid) {
-                    pred = p[t] > 0.5f ? 1 : 0;
+                    pred = p[output[t]] > 0.5f ? 1 : 0;
                 } else {
                     pred = 0;
                     for (int c = 1; c < K; c++)
@@ -323,11 +364,20 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
                 et->n++;
                 et->correct += pred == label;
                 et->one_off_correct += abs(pred - label) <= 1;
+                if (label < 64) {
+                    count[t][label]++;
+                    hit[t][label] += pred == label;
+                }
             }
         }
         for (int t = 0; t < nt; t++) {
             ts_eval_trait *et = &r->traits[t];
             et->accuracy = et->n ? (double)et->correct / et->n : 0;
+            int present = 0;
+            double recall = 0;
+            for (int c = 0; c < 64; c++)
+                if (count[t][c]) present++, recall += (double)hit[t][c] / count[t][c];
+            et->balanced = present ? recall / present : 0;
             ts_wilson_interval(et->correct, et->n, TS_Z95, &et->lo, &et->hi);
             if (et->has_one_off) {
                 et->one_off = et->n ? (double)et->one_off_correct / et->n : 0;
@@ -335,9 +385,57 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
             }
         }
     }
+    if (st == TS_OK) {
+        r->n_outputs = m->meta.n_classes;
+        r->multilabel = sigmoid;
+        r->probs = probs;
+        probs = NULL;
+    }
     if (st != TS_OK) ts_eval_result_clear(r);
     free(probs);
     ts_faceset_clear(&fs);
     ts_dataset_clear(&ds);
     return st;
+}
+
+ts_status ts_eval_write_per_image(const ts_eval_result *r, const char *path)
+{
+    ts_atomic_file af;
+    TS_TRY(ts_atomic_open(&af, path));
+    const int nt = r->n_traits, K = r->n_outputs;
+    bool ok = true;
+    for (int i = 0; i < r->n_images && ok; i++) {
+        cJSON *line = cJSON_CreateObject(), *tj = NULL;
+        cJSON_AddStringToObject(line, "path", r->paths[i]);
+        cJSON_AddNumberToObject(line, "row", r->rows[i]);
+        tj = cJSON_AddObjectToObject(line, "traits");
+        const float *p = r->probs + (size_t)i * K;
+        for (int t = 0; t < nt; t++) {
+            const ts_eval_trait *et = &r->traits[t];
+            int label = r->label[(size_t)i * nt + t], pred = r->pred[(size_t)i * nt + t];
+            cJSON *e = cJSON_AddObjectToObject(tj, et->name);
+            if (label >= 0 && label < et->n_classes) cJSON_AddStringToObject(e, "label", et->classes[label]);
+            else cJSON_AddNullToObject(e, "label");
+            cJSON_AddStringToObject(e, "prediction", pred >= 0 && pred < et->n_classes ? et->classes[pred] : "?");
+            if (label >= 0) cJSON_AddBoolToObject(e, "correct", pred == label);
+            else cJSON_AddNullToObject(e, "correct");
+            cJSON *pr = cJSON_AddObjectToObject(e, "probabilities");
+            if (r->multilabel) {
+                /* a multi-label output: P(class 1) */
+                cJSON_AddNumberToObject(pr, et->classes[0], 1.0 - p[et->output]);
+                cJSON_AddNumberToObject(pr, et->classes[1], p[et->output]);
+            } else {
+                for (int c = 0; c < et->n_classes && c < K; c++) cJSON_AddNumberToObject(pr, et->classes[c], p[c]);
+            }
+        }
+        char *text = cJSON_PrintUnformatted(line);
+        cJSON_Delete(line);
+        ok = text && fputs(text, af.f) >= 0 && fputc('\n', af.f) != EOF;
+        free(text);
+    }
+    if (!ok) {
+        ts_atomic_abort(&af);
+        return ts_error(TS_ERR_IO, "%s: write failed", path);
+    }
+    return ts_atomic_commit(&af);
 }

@@ -65,14 +65,21 @@ typedef struct ts_eval_options {
     const char *cache_dir;
     int batch;              /* 0: 50 */
     int threads;            /* face preparation; 0: 2 */
+    const char *traits;     /* NULL: all the model's traits; else a comma list of some of them
+                             * (a multi-label model on data that labels only some, e.g.
+                             * a CelebA-HQ net's gender on UTKFace) */
 } ts_eval_options;
 
 #define TS_EVAL_MAX_TRAITS 16
 
 typedef struct ts_eval_trait {
     char name[64];
+    int output;                       /* the model output (multi-label) this trait reads */
     int n, correct;
     double accuracy, lo, hi;          /* Wilson 95% */
+    double balanced;                  /* mean recall over the classes present */
+    int n_classes;
+    char **classes;                   /* n_classes names (owned by the result) */
     bool has_one_off;                 /* ordered age groups */
     int one_off_correct;
     double one_off, one_off_lo, one_off_hi;
@@ -86,6 +93,10 @@ typedef struct ts_eval_result {
     int *rows;             /* n_images dataset rows */
     int *pred;             /* n_images * n_traits predicted class (-1 none) */
     int *label;            /* n_images * n_traits true class (-1 excluded) */
+    char **paths;          /* n_images image paths (owned) */
+    int n_outputs;         /* the model's outputs (K) */
+    bool multilabel;       /* sigmoid outputs, one per trait */
+    float *probs;          /* n_images * n_outputs: softmax, or sigmoid per output */
     char split[8];         /* "test" or "all" */
     ts_alignment align;    /* the alignment the faces were prepared with */
     bool swapped;          /* align differs from the model's */
@@ -101,10 +112,22 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
                       ts_faceset_abort_fn should_abort, void *user, ts_eval_result *r);
 void ts_eval_result_clear(ts_eval_result *r);
 
+/* One JSON line per evaluated image, written atomically to `path`:
+ *   {"path":P,"row":R,"traits":{T:{"label":L|null,"prediction":C,
+ *    "correct":b|null,"probabilities":{class:p,...}},...}}
+ * (a multi-label output's probability p of class 1 appears as
+ * {class0: 1-p, class1: p}), so any other model can be compared image by
+ * image.  TS_ERR_IO naming the file. */
+ts_status ts_eval_write_per_image(const ts_eval_result *r, const char *path);
+
 /* The dataset rows a model's recorded split assigns to test (or every row
  * labelled for its trait with all).  Used by eval and compare so both
  * models see the same images.  transfer: full (*rows, free()). */
 ts_status ts_eval_rows(const ts_model *m, const ts_dataset *ds, bool all, int **rows, int *n);
+/* The same for some of its traits (names: nt of them): "all" takes the
+ * rows that label at least one of them. */
+ts_status ts_eval_rows_of(const ts_model *m, const ts_dataset *ds, bool all, const char (*names)[64], int nt,
+                          int **rows, int *n);
 
 /* The dataset row limit a model was trained with (0 = none, -1 unknown). */
 int ts_model_training_limit(const ts_model *m);

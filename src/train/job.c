@@ -1,10 +1,21 @@
 /* job.c - the training run; see job.h for the flow, the files and the
  * resume guarantees.
  *
- * Determinism: the split, the initial weights, each epoch's sample order
- * and mirror coin flips, and the dropout masks all derive from the seed
- * (and the epoch / the graph's step counter, which the state records), so a
- * resumed run sees the samples a never-interrupted run would have seen.
+ * The run is a short list of named steps over one `trainer`:
+ *   prepare_data   dataset, traits, split (+ validation), faces
+ *   prepare_net    network, backend, optimiser, class weights, and the
+ *                  resume state when there is one
+ *   train_epoch    one pass over the epoch's views
+ *   validate       accuracy and balanced accuracy of every trait
+ *   checkpoint     the state always; the model when it is the best so far
+ *   final_test     the selected model on the test split, once
+ * and one cleanup (trainer_clear) whatever happened.
+ *
+ * Determinism: the split, the validation carve-out, the initial weights,
+ * each epoch's sample order and views, and the dropout masks all derive
+ * from the seed (and the epoch / the graph's step counter, which the state
+ * records), so a resumed run sees the samples a never-interrupted run would
+ * have seen.
  */
 #include "job.h"
 
@@ -13,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <cjson/cJSON.h>
@@ -33,7 +45,10 @@
 #define PREFETCH_SLOTS 3
 
 /* The LACNN paper's rotations (section 3), the original first. */
-static const float aug_angles[5] = { 0, -40, -20, 20, 40 };
+static const float paper_angles[5] = { 0, -40, -20, 20, 40 };
+
+static const char *const augment_names[] = { "none", "paper", "random" };
+static const char *const weights_names[] = { "none", "balanced", "sqrt" };
 
 const char *ts_variant_name(ts_variant v) { return v == TS_VARIANT_LACNN ? "lacnn" : "baseline"; }
 
@@ -43,6 +58,33 @@ bool ts_variant_parse(const char *s, ts_variant *out)
     else if (!strcmp(s, "lacnn")) *out = TS_VARIANT_LACNN;
     else return false;
     return true;
+}
+
+const char *ts_augment_name(ts_augment a) { return a <= TS_AUGMENT_RANDOM ? augment_names[a] : "unknown"; }
+
+bool ts_augment_parse(const char *s, ts_augment *out)
+{
+    for (int i = 0; i <= TS_AUGMENT_RANDOM; i++)
+        if (!strcmp(s, augment_names[i])) {
+            *out = (ts_augment)i;
+            return true;
+        }
+    return false;
+}
+
+const char *ts_class_weights_name(ts_class_weights w)
+{
+    return w <= TS_WEIGHTS_SQRT ? weights_names[w] : "unknown";
+}
+
+bool ts_class_weights_parse(const char *s, ts_class_weights *out)
+{
+    for (int i = 0; i <= TS_WEIGHTS_SQRT; i++)
+        if (!strcmp(s, weights_names[i])) {
+            *out = (ts_class_weights)i;
+            return true;
+        }
+    return false;
 }
 
 void ts_train_settings_default(ts_train_settings *s)
@@ -57,12 +99,15 @@ void ts_train_settings_default(ts_train_settings *s)
     s->weight_decay = 5e-4f;
     s->lr_gamma = 0.1f;
     s->lr_step_epochs = 0;
-    s->augment = true;
+    s->lr_policy = TS_LR_STEP;
+    s->augment = TS_AUGMENT_PAPER;
+    s->class_weights = TS_WEIGHTS_NONE;
     s->loss = TS_LOSS_SOFTMAX;
     s->align = TS_ALIGN_NONE;
     s->device = TS_DEVICE_AUTO;
     s->seed = TS_SPLIT_DEFAULT_SEED;
     s->test_fraction = 0.2;
+    s->val_fraction = 0.1;
 }
 
 char *ts_train_state_path(const char *out)
@@ -78,6 +123,12 @@ static double now_s(void)
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static const char *lr_policy_name(const ts_train_settings *s)
+{
+    if (s->lr_policy == TS_LR_COSINE) return "cosine";
+    return s->lr_step_epochs > 0 ? "step" : "fixed";
 }
 
 /* ---- settings as JSON (model metadata and the state file) -------------- */
@@ -98,24 +149,30 @@ static cJSON *settings_json(const ts_train_settings *s)
     cJSON_AddNumberToObject(o, "lr", s->lr);
     cJSON_AddNumberToObject(o, "momentum", s->momentum);
     cJSON_AddNumberToObject(o, "weight_decay", s->weight_decay);
-    cJSON_AddStringToObject(o, "lr_policy", s->lr_step_epochs > 0 ? "step" : "fixed");
+    cJSON_AddStringToObject(o, "lr_policy", lr_policy_name(s));
     cJSON_AddNumberToObject(o, "lr_gamma", s->lr_gamma);
     cJSON_AddNumberToObject(o, "lr_step_epochs", s->lr_step_epochs);
-    cJSON_AddBoolToObject(o, "augment", s->augment);
+    cJSON_AddNumberToObject(o, "warmup_epochs", s->warmup_epochs);
+    cJSON_AddStringToObject(o, "augment", ts_augment_name(s->augment));
+    cJSON_AddStringToObject(o, "class_weights", ts_class_weights_name(s->class_weights));
     cJSON_AddStringToObject(o, "loss", s->loss == TS_LOSS_SIGMOID ? "sigmoid" : "softmax");
     cJSON_AddStringToObject(o, "alignment", ts_alignment_name(s->align));
     cJSON_AddNumberToObject(o, "limit", s->limit);
     cJSON_AddStringToObject(o, "seed", seed);
     cJSON_AddNumberToObject(o, "test_fraction", s->test_fraction);
+    cJSON_AddNumberToObject(o, "val_fraction", s->val_fraction);
+    cJSON_AddNumberToObject(o, "patience", s->patience);
     return o;
 }
 
-/* Settings that a resume must share with the run it continues. */
+/* Settings that a resume must share with the run it continues (epochs,
+ * learning rate and its policy, patience and the device may change). */
 static ts_status check_same(const cJSON *st, const ts_train_settings *s, const char *path)
 {
     cJSON *now = settings_json(s);
-    static const char *const keys[] = { "data", "trait", "variant", "arch", "size", "batch", "augment",
-                                        "loss", "alignment", "limit", "seed", "test_fraction" };
+    static const char *const keys[] = { "data",  "trait",         "variant",   "arch",          "size",
+                                        "batch", "augment",       "loss",      "alignment",     "limit",
+                                        "seed",  "test_fraction", "val_fraction", "class_weights" };
     ts_status rc = TS_OK;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0] && rc == TS_OK; i++) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(st, keys[i]);
@@ -131,7 +188,6 @@ static ts_status check_same(const cJSON *st, const ts_train_settings *s, const c
     cJSON_Delete(now);
     return rc;
 }
-
 /* ---- training state file ------------------------------------------------ */
 
 static ts_status state_save(const char *path, const char *json, const ts_graph *g, const ts_sgd *sgd)
@@ -243,12 +299,13 @@ static ts_status state_load(const char *path, cJSON **json, ts_graph *g, ts_sgd 
     return st;
 }
 
-/* ---- prefetch: a thread that turns the epoch's sample list into batches */
+/* ---- the trainer: everything one run holds ------------------------------ */
 
 typedef struct batch_slot {
     float *x;        /* (B,C,S,S) */
     int *labels;     /* B (softmax) */
-    float *targets;  /* B*K, -1 = no label (sigmoid) */
+    float *targets;  /* B*K (sigmoid) */
+    float *weights;  /* B (softmax) or B*K (sigmoid); 0 = no label */
 } batch_slot;
 
 typedef struct prefetch {
@@ -257,40 +314,95 @@ typedef struct prefetch {
     pthread_cond_t cv;
     batch_slot slot[PREFETCH_SLOTS];
     int filled[PREFETCH_SLOTS];
-    int produced, consumed, n_steps;
-    bool stop;
+    int n_steps;
+    bool stop, running, init;
     ts_status err;
     char msg[512];
-    /* what to produce */
-    const ts_model *m;
-    const ts_faceset *fs;
-    const int *face;     /* per sample: face index */
-    const float *angle;  /* per sample */
-    const char *mirror;  /* per sample */
-    int batch, K, n_traits;
-    const ts_trait *const *traits;
-    bool sigmoid;
 } prefetch;
 
-static ts_status fill_slot(prefetch *p, int step, batch_slot *b)
+typedef struct trainer {
+    const ts_train_settings *s;
+    const ts_train_callbacks *cb;
+    ts_train_result *res;
+    ts_train_progress pr;
+    double t0;
+
+    /* data */
+    ts_dataset ds;
+    ts_split split;
+    const ts_trait *traits[MAX_OUTPUTS];
+    int n_traits;
+    bool sigmoid;
+    int K;                   /* outputs */
+    int *train_rows, *val_rows; /* split.train without / with only the validation rows (ascending) */
+    int n_train, n_val;
+    ts_faceset train, val, test;
+    float *class_w;          /* sigmoid: K x 2 (weight of class 0, 1); softmax: K */
+
+    /* network */
+    ts_model *m;
+    ts_sgd sgd;
+    int B, steps, views;     /* batch, steps per epoch, views per face */
+
+    /* state */
+    char *state_path;
+    cJSON *state;            /* loaded for a resume; NULL for a fresh run */
+    cJSON *history;          /* array of per-epoch objects */
+    int start_epoch;
+    int best_epoch;          /* 1-based; 0 none */
+    double best_score;
+    int bad_epochs;
+    bool stopped_early;
+    ts_trait_score last_val[TS_TRAIN_MAX_TRAITS];
+
+    /* the epoch's samples */
+    int *face;
+    ts_view *view;
+    prefetch pf;
+    float *tgt;              /* B*K scratch for the sigmoid loss */
+} trainer;
+
+static void report(trainer *t)
 {
-    const int S = p->m->meta.in_size, C = p->m->meta.in_channels;
+    t->pr.elapsed_s = now_s() - t->t0;
+    if (t->cb && t->cb->on_progress) t->cb->on_progress(&t->pr, t->cb->user);
+}
+
+static bool aborted(trainer *t) { return t->cb && t->cb->should_abort && t->cb->should_abort(t->cb->user); }
+
+static void prep_progress(int done, int total, void *user)
+{
+    trainer *t = user;
+    t->pr.done = done;
+    t->pr.total = total;
+    report(t);
+}
+
+static bool prep_abort(void *user) { return aborted(user); }
+
+/* ---- prefetch: a thread that turns the epoch's sample list into batches */
+
+static ts_status fill_slot(trainer *t, int step, batch_slot *b)
+{
+    const ts_model *m = t->m;
+    const int S = m->meta.in_size, C = m->meta.in_channels, K = t->K;
     const size_t one = (size_t)C * S * S;
-    for (int i = 0; i < p->batch; i++) {
-        int k = step * p->batch + i, f = p->face[k];
-        ts_view v = ts_view_identity();
-        v.angle = p->angle[k];
-        v.mirror = p->mirror[k];
-        ts_tensor t = { b->x + (size_t)i * one, 1, C, S, S };
-        TS_TRY(ts_sample_make(p->m, &p->fs->base[f], p->fs->landmarks ? &p->fs->pts[f] : NULL, &v, &t));
-        int row = p->fs->rows[f];
-        if (p->sigmoid) {
-            for (int j = 0; j < p->n_traits; j++) {
-                int l = p->traits[j]->labels[row];
-                b->targets[(size_t)i * p->K + j] = l < 0 ? -1.0f : (float)l;
+    const ts_faceset *fs = &t->train;
+    for (int i = 0; i < t->B; i++) {
+        int k = step * t->B + i, f = t->face[k];
+        ts_tensor x = { b->x + (size_t)i * one, 1, C, S, S };
+        TS_TRY(ts_sample_make(m, &fs->base[f], fs->landmarks ? &fs->pts[f] : NULL, &t->view[k], &x));
+        int row = fs->rows[f];
+        if (t->sigmoid) {
+            for (int j = 0; j < K; j++) {
+                int l = t->traits[j]->labels[row];
+                b->targets[(size_t)i * K + j] = l < 0 ? 0.0f : (float)l;
+                b->weights[(size_t)i * K + j] = l < 0 ? 0.0f : t->class_w[2 * j + l];
             }
         } else {
-            b->labels[i] = p->traits[0]->labels[row];
+            int l = t->traits[0]->labels[row];
+            b->labels[i] = l;
+            b->weights[i] = t->class_w[l];
         }
     }
     return TS_OK;
@@ -298,7 +410,8 @@ static ts_status fill_slot(prefetch *p, int step, batch_slot *b)
 
 static void *prefetch_main(void *arg)
 {
-    prefetch *p = arg;
+    trainer *t = arg;
+    prefetch *p = &t->pf;
     for (int step = 0; step < p->n_steps; step++) {
         int s = step % PREFETCH_SLOTS;
         pthread_mutex_lock(&p->mu);
@@ -306,7 +419,7 @@ static void *prefetch_main(void *arg)
         bool stop = p->stop;
         pthread_mutex_unlock(&p->mu);
         if (stop) break;
-        ts_status st = fill_slot(p, step, &p->slot[s]);
+        ts_status st = fill_slot(t, step, &p->slot[s]);
         pthread_mutex_lock(&p->mu);
         if (st != TS_OK) {
             p->err = st;
@@ -314,13 +427,25 @@ static void *prefetch_main(void *arg)
             p->stop = true;
         } else {
             p->filled[s] = 1;
-            p->produced++;
         }
         pthread_cond_broadcast(&p->cv);
         pthread_mutex_unlock(&p->mu);
         if (st != TS_OK) break;
     }
     return NULL;
+}
+
+static ts_status prefetch_start(trainer *t)
+{
+    prefetch *p = &t->pf;
+    p->n_steps = t->steps;
+    p->stop = false;
+    p->err = TS_OK;
+    memset(p->filled, 0, sizeof p->filled);
+    if (pthread_create(&p->tid, NULL, prefetch_main, t) != 0)
+        return ts_error(TS_ERR_OOM, "train: cannot start the prefetch thread");
+    p->running = true;
+    return TS_OK;
 }
 
 /* Waits for step `step`'s batch; NULL on a producer error (p->err set). */
@@ -338,46 +463,22 @@ static void prefetch_release(prefetch *p, int step)
 {
     pthread_mutex_lock(&p->mu);
     p->filled[step % PREFETCH_SLOTS] = 0;
-    p->consumed++;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
 }
 
 static void prefetch_stop(prefetch *p)
 {
+    if (!p->running) return;
     pthread_mutex_lock(&p->mu);
     p->stop = true;
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     pthread_join(p->tid, NULL);
+    p->running = false;
 }
 
-/* ---- the run ------------------------------------------------------------ */
-
-typedef struct run {
-    const ts_train_settings *s;
-    const ts_train_callbacks *cb;
-    ts_train_progress pr;
-    double t0;
-} run;
-
-static void report(run *r)
-{
-    r->pr.elapsed_s = now_s() - r->t0;
-    if (r->cb && r->cb->on_progress) r->cb->on_progress(&r->pr, r->cb->user);
-}
-
-static bool aborted(run *r) { return r->cb && r->cb->should_abort && r->cb->should_abort(r->cb->user); }
-
-static void prep_progress(int done, int total, void *user)
-{
-    run *r = user;
-    r->pr.done = done;
-    r->pr.total = total;
-    report(r);
-}
-
-static bool prep_abort(void *user) { return aborted(user); }
+/* ---- small pieces ------------------------------------------------------- */
 
 /* Splits "a,b,c" into trait pointers of ds.  TS_ERR_ARG naming the missing
  * trait. */
@@ -404,7 +505,7 @@ static ts_status find_traits(const ts_dataset *ds, const char *list, const ts_tr
     return TS_OK;
 }
 
-static ts_status validate(const ts_train_settings *s)
+static ts_status validate_settings(const ts_train_settings *s)
 {
     if (!s->data || !s->data[0]) return ts_error(TS_ERR_ARG, "train: no dataset (--data)");
     if (!s->trait || !s->trait[0]) return ts_error(TS_ERR_ARG, "train: no trait (--trait)");
@@ -414,94 +515,616 @@ static ts_status validate(const ts_train_settings *s)
     if (s->size < TS_MODEL_MIN_SIZE || s->size > TS_MODEL_MAX_SIZE)
         return ts_error(TS_ERR_ARG, "train: input size must be %d..%d", TS_MODEL_MIN_SIZE, TS_MODEL_MAX_SIZE);
     if (s->lr_step_epochs < 0) return ts_error(TS_ERR_ARG, "train: lr step must be >= 0 epochs");
+    if (s->warmup_epochs < 0 || s->warmup_epochs >= s->epochs)
+        return ts_error(TS_ERR_ARG, "train: warm-up must be 0..epochs-1 epochs");
+    if (s->patience < 0) return ts_error(TS_ERR_ARG, "train: patience must be >= 0 epochs");
+    if (!(s->test_fraction > 0 && s->test_fraction < 1))
+        return ts_error(TS_ERR_ARG, "train: the test fraction must be in (0,1)");
+    if (!(s->val_fraction >= 0 && s->val_fraction < 1))
+        return ts_error(TS_ERR_ARG, "train: the validation fraction must be in [0,1)");
+    if (s->patience > 0 && s->val_fraction == 0)
+        return ts_error(TS_ERR_ARG, "train: early stopping (patience) needs a validation set");
+    if ((unsigned)s->augment > TS_AUGMENT_RANDOM || (unsigned)s->class_weights > TS_WEIGHTS_SQRT ||
+        (unsigned)s->lr_policy > TS_LR_COSINE)
+        return ts_error(TS_ERR_ARG, "train: unknown augmentation, class weighting or lr policy");
     if (s->loss == TS_LOSS_SOFTMAX && strchr(s->trait, ','))
         return ts_error(TS_ERR_ARG, "train: several traits need the sigmoid (multi-label) loss");
     return TS_OK;
 }
 
-/* Builds the per-epoch sample list: every training face x (5 rotations when
- * augmenting), shuffled with the epoch's own stream, mirror coin per sample. */
-static void epoch_order(const ts_train_settings *s, int epoch, int n_faces, int *face, float *angle, char *mirror)
+static float uni(ts_rng *r, float lo, float hi) { return lo + (hi - lo) * ts_rng_uniform(r); }
+
+/* The epoch's samples: every training face x its views (5 for the paper's
+ * rotations, else 1), shuffled with the epoch's own stream; then each
+ * sample's mirror coin and, for random views, its draws, in sample order. */
+static void epoch_order(trainer *t, int epoch)
 {
-    int views = s->augment ? 5 : 1, n = n_faces * views;
+    const ts_train_settings *s = t->s;
+    int views = t->views, n = t->train.n * views;
     for (int i = 0; i < n; i++) {
-        face[i] = i / views;
-        angle[i] = aug_angles[i % views];
+        t->face[i] = i / views;
+        t->view[i] = ts_view_identity();
+        if (s->augment == TS_AUGMENT_PAPER) t->view[i].angle = paper_angles[i % views];
     }
     ts_rng rng;
     ts_rng_seed(&rng, s->seed * 0x2545f4914f6cdd1dull + (uint64_t)epoch + 1);
     for (int i = n - 1; i > 0; i--) {
         int j = (int)(ts_rng_next(&rng) % (uint64_t)(i + 1));
-        int tf = face[i];
-        float ta = angle[i];
-        face[i] = face[j], angle[i] = angle[j];
-        face[j] = tf, angle[j] = ta;
+        int tf = t->face[i];
+        ts_view tv = t->view[i];
+        t->face[i] = t->face[j], t->view[i] = t->view[j];
+        t->face[j] = tf, t->view[j] = tv;
     }
-    for (int i = 0; i < n; i++) mirror[i] = s->augment ? (char)(ts_rng_next(&rng) >> 63) : 0;
+    if (s->augment == TS_AUGMENT_NONE) return;
+    for (int i = 0; i < n; i++) t->view[i].mirror = (ts_rng_next(&rng) >> 63) != 0;
+    if (s->augment != TS_AUGMENT_RANDOM) return;
+    for (int i = 0; i < n; i++) {
+        ts_view *v = &t->view[i];
+        float w = uni(&rng, 0.9f, 1.1f);
+        v->angle = uni(&rng, -20, 20);
+        v->crop[2] = v->crop[3] = w;
+        v->crop[0] = 0.5f * (1 - w) + uni(&rng, -0.06f, 0.06f);
+        v->crop[1] = 0.5f * (1 - w) + uni(&rng, -0.06f, 0.06f);
+        v->brightness = uni(&rng, -25, 25);
+        v->contrast = uni(&rng, 0.75f, 1.25f);
+        if (ts_rng_uniform(&rng) < 0.4f) {
+            v->keep[0] = uni(&rng, 0, 0.12f);
+            v->keep[1] = uni(&rng, 0, 0.12f);
+            v->keep[2] = 1 - uni(&rng, 0, 0.12f);
+            v->keep[3] = 1 - uni(&rng, 0, 0.08f);
+        }
+    }
 }
 
-/* Accuracy of a batch: argmax (softmax) or threshold 0.5 per labelled
- * output (sigmoid).  Adds to *right and *count. */
-static void batch_accuracy(const float *logits, int B, int K, bool sigmoid, const int *labels, const float *targets,
-                           long *right, long *count)
+/* Accuracy and balanced accuracy of every trait over a face set, from the
+ * class probabilities (fs->n x K).  For a sigmoid net output k is
+ * P(class 1 of trait k), decided at 0.5. */
+static void score_traits(const trainer *t, const ts_faceset *fs, const float *probs, ts_trait_score *out)
 {
-    for (int i = 0; i < B; i++) {
+    const int K = t->K;
+    for (int k = 0; k < t->n_traits; k++) {
+        const ts_trait *tr = t->traits[k];
+        int nc = tr->n_classes, count[MAX_OUTPUTS] = { 0 }, hit[MAX_OUTPUTS] = { 0 };
+        ts_trait_score *o = &out[k];
+        memset(o, 0, sizeof *o);
+        snprintf(o->name, sizeof o->name, "%s", tr->name);
+        for (int i = 0; i < fs->n; i++) {
+            int l = tr->labels[fs->rows[i]];
+            if (l < 0 || l >= nc || l >= MAX_OUTPUTS) continue;
+            const float *p = probs + (size_t)i * K;
+            int pred;
+            if (t->sigmoid) {
+                pred = p[k] > 0.5f;
+            } else {
+                pred = 0;
+                for (int c = 1; c < K; c++)
+                    if (p[c] > p[pred]) pred = c;
+            }
+            count[l]++;
+            hit[l] += pred == l;
+            o->n++;
+            o->correct += pred == l;
+        }
+        int present = 0;
+        double recall = 0;
+        for (int c = 0; c < nc && c < MAX_OUTPUTS; c++)
+            if (count[c]) {
+                present++;
+                recall += (double)hit[c] / count[c];
+            }
+        o->accuracy = o->n ? (double)o->correct / o->n : 0;
+        o->balanced = present ? recall / present : 0;
+        ts_wilson_interval(o->correct, o->n, TS_Z95, &o->lo, &o->hi);
+    }
+}
+
+static double mean_of(const ts_trait_score *sc, int n, bool balanced)
+{
+    double sum = 0;
+    for (int k = 0; k < n; k++) sum += balanced ? sc[k].balanced : sc[k].accuracy;
+    return n ? sum / n : 0;
+}
+
+/* Runs model m over a face set and scores it. */
+static ts_status evaluate(trainer *t, ts_model *m, const ts_faceset *fs, ts_trait_score *out)
+{
+    float *probs = malloc((size_t)(fs->n ? fs->n : 1) * t->K * sizeof *probs);
+    if (!probs) return ts_error(TS_ERR_OOM, "train: out of memory for predictions");
+    ts_train_phase was = t->pr.phase;
+    t->pr.phase = TS_TRAIN_EVALUATING;
+    ts_status st = ts_eval_predict(m, fs, false, t->s->batch, probs, prep_progress, prep_abort, t);
+    t->pr.phase = was;
+    if (st == TS_OK) score_traits(t, fs, probs, out);
+    free(probs);
+    return st;
+}
+
+cJSON *ts_trait_scores_json(const ts_trait_score *sc, int n)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *tr = cJSON_AddObjectToObject(o, "traits");
+    int images = 0;
+    for (int k = 0; k < n; k++) {
+        cJSON *e = cJSON_AddObjectToObject(tr, sc[k].name);
+        cJSON_AddNumberToObject(e, "n", sc[k].n);
+        cJSON_AddNumberToObject(e, "accuracy", sc[k].accuracy);
+        cJSON *ci = cJSON_AddArrayToObject(e, "ci95");
+        cJSON_AddItemToArray(ci, cJSON_CreateNumber(sc[k].lo));
+        cJSON_AddItemToArray(ci, cJSON_CreateNumber(sc[k].hi));
+        cJSON_AddNumberToObject(e, "balanced_accuracy", sc[k].balanced);
+        if (sc[k].n > images) images = sc[k].n;
+    }
+    cJSON_AddNumberToObject(o, "images", images);
+    cJSON_AddNumberToObject(o, "mean_accuracy", mean_of(sc, n, false));
+    cJSON_AddNumberToObject(o, "mean_balanced_accuracy", mean_of(sc, n, true));
+    return o;
+}
+
+/* Reads back what scores_json wrote (for a resumed run's report). */
+static int scores_from_json(const cJSON *o, ts_trait_score *out, int max)
+{
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(o, "traits"), *e;
+    int n = 0;
+    cJSON_ArrayForEach(e, tr)
+    {
+        if (n == max || !e->string) break;
+        ts_trait_score *sc = &out[n++];
+        memset(sc, 0, sizeof *sc);
+        snprintf(sc->name, sizeof sc->name, "%s", e->string);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, "n");
+        sc->n = cJSON_IsNumber(v) ? v->valueint : 0;
+        v = cJSON_GetObjectItemCaseSensitive(e, "accuracy");
+        sc->accuracy = cJSON_IsNumber(v) ? v->valuedouble : 0;
+        v = cJSON_GetObjectItemCaseSensitive(e, "balanced_accuracy");
+        sc->balanced = cJSON_IsNumber(v) ? v->valuedouble : 0;
+        sc->correct = (int)lround(sc->accuracy * sc->n);
+        ts_wilson_interval(sc->correct, sc->n, TS_Z95, &sc->lo, &sc->hi);
+    }
+    return n;
+}
+
+/* ---- prepare_data ------------------------------------------------------- */
+
+/* Carves val_fraction of the split's training rows (per class of the
+ * split's trait, seeded) out as the validation set: t->val_rows, and the
+ * rest as t->train_rows.  The split itself stays as made. */
+static ts_status carve_validation(trainer *t)
+{
+    const ts_train_settings *s = t->s;
+    const ts_trait *tr = t->traits[0];
+    int n = t->split.n_train;
+    int *idx = malloc((size_t)(n ? n : 1) * sizeof *idx);
+    char *is_val = calloc((size_t)(t->ds.n_rows ? t->ds.n_rows : 1), 1);
+    t->train_rows = malloc((size_t)(n ? n : 1) * sizeof *t->train_rows);
+    t->val_rows = malloc((size_t)(n ? n : 1) * sizeof *t->val_rows);
+    if (!idx || !is_val || !t->train_rows || !t->val_rows) {
+        free(idx);
+        free(is_val);
+        return ts_error(TS_ERR_OOM, "train: out of memory");
+    }
+    /* Class by class (rows the trait leaves out, label -1, form a class of
+     * their own), each shuffled with its own stream. */
+    for (int c = -1; c < tr->n_classes && s->val_fraction > 0; c++) {
+        int m = 0;
+        for (int i = 0; i < n; i++)
+            if (tr->labels[t->split.train[i]] == c) idx[m++] = t->split.train[i];
+        ts_rng rng;
+        ts_rng_seed(&rng, s->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(c + 2)) ^ 0x76616c6964ull);
+        for (int i = m - 1; i > 0; i--) {
+            int j = (int)(ts_rng_next(&rng) % (uint64_t)(i + 1));
+            int tmp = idx[i];
+            idx[i] = idx[j], idx[j] = tmp;
+        }
+        int take = (int)floor(s->val_fraction * m + 0.5);
+        for (int i = 0; i < take; i++) is_val[idx[i]] = 1;
+    }
+    t->n_train = t->n_val = 0;
+    for (int i = 0; i < n; i++) {
+        int r = t->split.train[i];
+        if (is_val[r]) t->val_rows[t->n_val++] = r;
+        else t->train_rows[t->n_train++] = r;
+    }
+    free(idx);
+    free(is_val);
+    return TS_OK;
+}
+
+/* Moves the faces of `all` into train / val / test by their row's set
+ * (0, 1, 2 in `which`). */
+static ts_status partition_faces(trainer *t, ts_faceset *all, const char *which)
+{
+    ts_faceset *dst[3] = { &t->train, &t->val, &t->test };
+    int count[3] = { 0, 0, 0 };
+    for (int i = 0; i < all->n; i++) count[(int)which[all->rows[i]]]++;
+    for (int k = 0; k < 3; k++) {
+        *dst[k] = (ts_faceset){ .size = all->size, .align = all->align, .landmarks = all->landmarks };
+        int c = count[k] ? count[k] : 1;
+        dst[k]->rows = malloc((size_t)c * sizeof(int));
+        dst[k]->base = malloc((size_t)c * sizeof(ts_image));
+        dst[k]->pts = malloc((size_t)c * sizeof(ts_points));
+        if (!dst[k]->rows || !dst[k]->base || !dst[k]->pts) return ts_error(TS_ERR_OOM, "train: out of memory");
+    }
+    for (int i = 0; i < all->n; i++) {
+        ts_faceset *d = dst[(int)which[all->rows[i]]];
+        d->rows[d->n] = all->rows[i];
+        d->base[d->n] = all->base[i];
+        d->pts[d->n] = all->pts[i];
+        d->n++;
+    }
+    /* The images now belong to the three sets. */
+    free(all->rows);
+    free(all->base);
+    free(all->pts);
+    all->rows = NULL, all->base = NULL, all->pts = NULL, all->n = 0;
+    return TS_OK;
+}
+
+static ts_status load_resume_state(trainer *t)
+{
+    const ts_train_settings *s = t->s;
+    ts_status st = state_load(t->state_path, &t->state, NULL, NULL);
+    if (st == TS_ERR_IO) {
+        ts_error_clear();
+        struct stat sb;
+        if (stat(s->out, &sb) == 0)
+            return ts_error(TS_ERR_ARG,
+                            "train: cannot resume: %s exists but its training state %s does not, so the run"
+                            " cannot continue exactly; starting over would overwrite that model (move it away,"
+                            " or train without --resume)", s->out, t->state_path);
+        return TS_OK; /* never started, or killed in the first epoch: start afresh */
+    }
+    TS_TRY(st);
+    TS_TRY(check_same(cJSON_GetObjectItemCaseSensitive(t->state, "settings"), s, t->state_path));
+    char *sp = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(t->state, "split"));
+    st = sp ? ts_split_parse(&t->split, sp, strlen(sp), t->state_path)
+            : ts_error(TS_ERR_FORMAT, "%s: no split", t->state_path);
+    free(sp);
+    if (st == TS_OK) st = ts_split_check(&t->split, &t->ds);
+    return st;
+}
+
+static ts_status prepare_data(trainer *t)
+{
+    const ts_train_settings *s = t->s;
+    TS_TRY(ts_dataset_load(&t->ds, s->data, s->limit));
+    TS_TRY(find_traits(&t->ds, s->trait, t->traits, &t->n_traits, MAX_OUTPUTS));
+    if (t->n_traits > TS_TRAIN_MAX_TRAITS)
+        return ts_error(TS_ERR_ARG, "train: at most %d traits in one net", TS_TRAIN_MAX_TRAITS);
+    if (t->sigmoid)
+        for (int i = 0; i < t->n_traits; i++)
+            if (t->traits[i]->n_classes != 2)
+                return ts_error(TS_ERR_ARG, "train: the sigmoid loss needs two-class traits; '%s' has %d",
+                                t->traits[i]->name, t->traits[i]->n_classes);
+    t->K = t->sigmoid ? t->n_traits : t->traits[0]->n_classes;
+
+    /* Resume: the state decides the split and must match the settings. */
+    t->state_path = ts_train_state_path(s->out);
+    if (!t->state_path) return ts_error(TS_ERR_OOM, "train: out of memory");
+    if (s->resume) TS_TRY(load_resume_state(t));
+    if (!t->state) {
+        TS_TRY(ts_split_make(&t->split, &t->ds, t->traits[0]->name, s->test_fraction, s->seed));
+        char sp[4200];
+        snprintf(sp, sizeof sp, "%s.split.json", s->out);
+        TS_TRY(ts_split_save(&t->split, sp));
+    }
+    TS_TRY(carve_validation(t));
+    if (t->n_train < 1 || t->split.n_test < 1 || (s->val_fraction > 0 && t->n_val < 1))
+        return ts_error(TS_ERR_ARG,
+                        "train: the split has %d training, %d validation and %d test images; use more data (--limit)",
+                        t->n_train, t->n_val, t->split.n_test);
+
+    /* Faces: all three sets in one pass, then apart. */
+    bool lacnn = s->variant == TS_VARIANT_LACNN;
+    ts_faceset_options fo = { .size = s->size, .align = s->align, .landmarks = lacnn || s->align != TS_ALIGN_NONE,
+                              .cache_dir = s->cache_dir, .threads = s->threads };
+    int n_all = t->n_train + t->n_val + t->split.n_test;
+    int *rows = malloc((size_t)n_all * sizeof *rows);
+    char *which = calloc((size_t)t->ds.n_rows, 1);
+    if (!rows || !which) {
+        free(rows);
+        free(which);
+        return ts_error(TS_ERR_OOM, "train: out of memory");
+    }
+    memcpy(rows, t->train_rows, (size_t)t->n_train * sizeof *rows);
+    memcpy(rows + t->n_train, t->val_rows, (size_t)t->n_val * sizeof *rows);
+    memcpy(rows + t->n_train + t->n_val, t->split.test, (size_t)t->split.n_test * sizeof *rows);
+    for (int i = 0; i < t->n_val; i++) which[t->val_rows[i]] = 1;
+    for (int i = 0; i < t->split.n_test; i++) which[t->split.test[i]] = 2;
+    t->pr.phase = TS_TRAIN_PREPARING;
+    ts_faceset all;
+    ts_status st = ts_faceset_build(&all, &t->ds, rows, n_all, &fo, prep_progress, prep_abort, t);
+    free(rows);
+    if (st == TS_OK) {
+        t->res->n_skipped = all.n_skipped;
+        st = partition_faces(t, &all, which);
+        if (st == TS_OK && (t->train.n < 1 || t->test.n < 1 || (s->val_fraction > 0 && t->val.n < 1)))
+            st = ts_error(TS_ERR_IO, "train: no usable %s images (%s)",
+                          t->train.n < 1 ? "training" : t->test.n < 1 ? "test" : "validation", all.first_error);
+        ts_faceset_clear(&all);
+    }
+    free(which);
+    t->res->n_train = t->train.n;
+    t->res->n_val = t->val.n;
+    t->res->n_test = t->test.n;
+    return st;
+}
+
+/* ---- prepare_net -------------------------------------------------------- */
+
+/* Class weights from the training faces' class shares (job.h). */
+static ts_status make_class_weights(trainer *t)
+{
+    int K = t->K, per = t->sigmoid ? 2 : K;
+    t->class_w = malloc((size_t)K * 2 * sizeof *t->class_w);
+    if (!t->class_w) return ts_error(TS_ERR_OOM, "train: out of memory");
+    for (int i = 0; i < K * 2; i++) t->class_w[i] = 1.0f;
+    if (t->s->class_weights == TS_WEIGHTS_NONE) return TS_OK;
+    for (int k = 0; k < (t->sigmoid ? K : 1); k++) {
+        const ts_trait *tr = t->traits[k];
+        long count[MAX_OUTPUTS] = { 0 }, total = 0;
+        for (int i = 0; i < t->train.n; i++) {
+            int l = tr->labels[t->train.rows[i]];
+            if (l >= 0 && l < per) count[l]++, total++;
+        }
+        float *w = t->class_w + (t->sigmoid ? 2 * k : 0);
+        double norm = 0;
+        for (int c = 0; c < per; c++) {
+            double p = total ? (double)count[c] / total : 0;
+            if (p <= 0) {
+                w[c] = 1.0f;
+                continue;
+            }
+            w[c] = (float)(t->s->class_weights == TS_WEIGHTS_BALANCED ? 1.0 / (per * p) : 1.0 / sqrt(p));
+            norm += p * w[c];
+        }
+        /* sqrt: scale so the mean weight of a face is 1 (balanced already is). */
+        if (t->s->class_weights == TS_WEIGHTS_SQRT && norm > 0)
+            for (int c = 0; c < per; c++) w[c] = (float)(w[c] / norm);
+    }
+    return TS_OK;
+}
+
+/* The epochs_done a saved model records; -1 when it cannot be read. */
+static int saved_epochs(const char *path)
+{
+    ts_model *m = NULL;
+    if (ts_model_load(path, &m) != TS_OK) {
+        ts_error_clear();
+        return -1;
+    }
+    cJSON *j = cJSON_Parse(m->meta.training);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "epochs_done");
+    int n = cJSON_IsNumber(e) ? e->valueint : -1;
+    cJSON_Delete(j);
+    ts_model_free(m);
+    return n;
+}
+
+static ts_status save_model(trainer *t, ts_model *m, int epochs_done, const ts_trait_score *test);
+
+/* The state's numbers and history, for a resume. */
+static ts_status restore_state(trainer *t)
+{
+    cJSON *tmp = NULL;
+    TS_TRY(state_load(t->state_path, &tmp, t->m->graph, &t->sgd));
+    cJSON_Delete(tmp);
+    const cJSON *st = t->state;
+    const cJSON *ed = cJSON_GetObjectItemCaseSensitive(st, "epochs_done");
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(st, "iter");
+    const cJSON *gs = cJSON_GetObjectItemCaseSensitive(st, "graph_step");
+    if (!cJSON_IsNumber(ed) || !cJSON_IsString(it) || !cJSON_IsString(gs) || ed->valueint < 0)
+        return ts_error(TS_ERR_FORMAT, "%s: missing epochs_done/iter/graph_step", t->state_path);
+    t->start_epoch = ed->valueint;
+    t->sgd.iter = strtoull(it->valuestring, NULL, 10);
+    t->m->graph->step = strtoull(gs->valuestring, NULL, 10);
+    t->res->resumed_from_epoch = t->start_epoch;
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(st, "history");
+    if (cJSON_IsArray(h)) {
+        cJSON_Delete(t->history);
+        t->history = cJSON_Duplicate(h, true);
+    }
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(st, "best_epoch");
+    t->best_epoch = cJSON_IsNumber(v) ? v->valueint : 0;
+    v = cJSON_GetObjectItemCaseSensitive(st, "best_score");
+    t->best_score = cJSON_IsNumber(v) ? v->valuedouble : -1;
+    v = cJSON_GetObjectItemCaseSensitive(st, "bad_epochs");
+    t->bad_epochs = cJSON_IsNumber(v) ? v->valueint : 0;
+    t->stopped_early = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "stopped_early"));
+    v = cJSON_GetObjectItemCaseSensitive(st, "best_val");
+    if (v) scores_from_json(v, t->last_val, TS_TRAIN_MAX_TRAITS);
+    /* The checkpoint writes the state, then the model: a kill between the
+     * two leaves a state whose last epoch should be OUT but is not.  The
+     * state's parameters are that epoch's, so OUT is written from them. */
+    int want = t->s->val_fraction > 0 ? t->best_epoch : t->start_epoch;
+    if (want > 0 && want == t->start_epoch && saved_epochs(t->s->out) != want)
+        return save_model(t, t->m, want, NULL);
+    return TS_OK;
+}
+
+static ts_status prepare_net(trainer *t)
+{
+    const ts_train_settings *s = t->s;
+    const char *names[MAX_OUTPUTS];
+    for (int i = 0; i < t->K; i++) names[i] = t->sigmoid ? t->traits[i]->name : t->traits[0]->classes[i];
+    bool landmarks = s->variant == TS_VARIANT_LACNN || s->align != TS_ALIGN_NONE;
+    ts_model_options mo = { .in_channels = s->variant == TS_VARIANT_LACNN ? 4 : 3, .size = s->size,
+                            .classes = t->K, .class_names = names, .trait = s->trait, .seed = s->seed,
+                            .landmarks = landmarks ? TS_LANDMARKS_ERT : TS_LANDMARKS_NONE, .alignment = s->align };
+    TS_TRY(ts_model_new(s->arch, &mo, &t->m));
+
+    const ts_backend *be;
+    void *ctx;
+    char why[256];
+    TS_TRY(ts_backend_select(s->device, &be, &ctx, why, sizeof why));
+    if (be->device != TS_DEVICE_CPU) {
+        /* The graph keeps host arenas; a device backend needs the graph
+         * moved first, which the engine does not offer yet. */
+        if (s->device != TS_DEVICE_AUTO)
+            return ts_error(TS_ERR_UNSUPPORTED, "train: training on '%s' is not supported yet (use --device cpu)",
+                            be->name);
+        be = ts_backend_cpu();
+        ctx = NULL;
+        snprintf(why, sizeof why, "training on a GPU is not wired up yet; running on the CPU");
+    }
+    t->m->graph->backend = be;
+    t->m->graph->backend_ctx = ctx;
+    if (be->device == TS_DEVICE_CPU && s->compute_threads > 0) ts_cpu_set_threads(s->compute_threads);
+    snprintf(t->res->backend, sizeof t->res->backend, "%s", be->name);
+    snprintf(t->res->note, sizeof t->res->note, "%s", why);
+
+    t->views = s->augment == TS_AUGMENT_PAPER ? 5 : 1;
+    const int n_samples = t->train.n * t->views;
+    t->B = s->batch < n_samples ? s->batch : n_samples;
+    t->steps = n_samples / t->B; /* the last partial batch is dropped */
+    ts_sgd_config cfg = ts_sgd_config_default();
+    cfg.base_lr = s->lr;
+    cfg.momentum = s->momentum;
+    cfg.weight_decay = s->weight_decay;
+    cfg.gamma = s->lr_gamma;
+    cfg.warmup_iters = (long)s->warmup_epochs * t->steps;
+    if (s->lr_policy == TS_LR_COSINE) cfg.cosine_iters = (long)(s->epochs - s->warmup_epochs) * t->steps;
+    else cfg.stepsize = s->lr_step_epochs > 0 ? s->lr_step_epochs * t->steps : 0;
+    TS_TRY(ts_sgd_init(&t->sgd, t->m->graph, &cfg));
+    TS_TRY(make_class_weights(t));
+    t->history = cJSON_CreateArray();
+    t->best_score = -1;
+    if (t->state) TS_TRY(restore_state(t));
+
+    const int S = s->size, C = t->m->meta.in_channels, B = t->B, K = t->K;
+    t->face = malloc((size_t)n_samples * sizeof *t->face);
+    t->view = malloc((size_t)n_samples * sizeof *t->view);
+    t->tgt = malloc((size_t)B * K * sizeof *t->tgt);
+    bool ok = t->face && t->view && t->tgt && t->history;
+    for (int i = 0; i < PREFETCH_SLOTS && ok; i++) {
+        batch_slot *b = &t->pf.slot[i];
+        b->x = malloc((size_t)B * C * S * S * sizeof(float));
+        b->labels = malloc((size_t)B * sizeof(int));
+        b->targets = malloc((size_t)B * K * sizeof(float));
+        b->weights = malloc((size_t)B * K * sizeof(float));
+        ok = b->x && b->labels && b->targets && b->weights;
+    }
+    if (!ok) return ts_error(TS_ERR_OOM, "train: out of memory for batches of %d", B);
+    pthread_mutex_init(&t->pf.mu, NULL);
+    pthread_cond_init(&t->pf.cv, NULL);
+    t->pf.init = true;
+    return TS_OK;
+}
+
+/* ---- train_epoch -------------------------------------------------------- */
+
+/* Accuracy of a batch: argmax (softmax) or threshold 0 on the logit per
+ * labelled output (sigmoid).  Adds to *right and *count. */
+static void batch_accuracy(const trainer *t, const float *logits, const batch_slot *b, long *right, long *count)
+{
+    int K = t->K;
+    for (int i = 0; i < t->B; i++) {
         const float *z = logits + (size_t)i * K;
-        if (sigmoid) {
+        if (t->sigmoid) {
             for (int k = 0; k < K; k++) {
-                float t = targets[(size_t)i * K + k];
-                if (t < 0) continue;
-                *right += (z[k] > 0) == (t > 0.5f);
+                if (b->weights[(size_t)i * K + k] == 0) continue;
+                *right += (z[k] > 0) == (b->targets[(size_t)i * K + k] > 0.5f);
                 (*count)++;
             }
         } else {
             int best = 0;
             for (int k = 1; k < K; k++)
                 if (z[k] > z[best]) best = k;
-            *right += best == labels[i];
+            *right += best == b->labels[i];
             (*count)++;
         }
     }
 }
 
-/* Mean accuracy of the model on a face set (all traits pooled). */
-static ts_status test_accuracy(run *r, ts_model *m, const ts_faceset *fs, const ts_trait *const *traits, int n_traits,
-                               bool sigmoid, float *acc)
+static ts_status train_epoch(trainer *t, int epoch, double *train_time, long *views_done, long *steps_left)
 {
-    int K = m->meta.n_classes;
-    float *probs = malloc((size_t)fs->n * K * sizeof *probs);
-    if (!probs) return ts_error(TS_ERR_OOM, "train: out of memory for test predictions");
-    r->pr.phase = TS_TRAIN_EVALUATING;
-    ts_status st = ts_eval_predict(m, fs, false, r->s->batch, probs, prep_progress, prep_abort, r);
-    if (st == TS_OK) {
-        long right = 0, count = 0;
-        for (int i = 0; i < fs->n; i++) {
-            const float *p = probs + (size_t)i * K;
-            int row = fs->rows[i];
-            if (sigmoid) {
-                for (int k = 0; k < n_traits; k++) {
-                    int l = traits[k]->labels[row];
-                    if (l < 0) continue;
-                    right += (p[k] > 0.5f) == (l == 1);
-                    count++;
-                }
-            } else {
-                int best = 0;
-                for (int k = 1; k < K; k++)
-                    if (p[k] > p[best]) best = k;
-                right += best == traits[0]->labels[row];
-                count++;
-            }
+    const int B = t->B, K = t->K, S = t->s->size, C = t->m->meta.in_channels;
+    ts_graph *g = t->m->graph;
+    epoch_order(t, epoch);
+    TS_TRY(prefetch_start(t));
+    g->training = true;
+    g->skip_input_grad = true; /* no gradient of the images is needed */
+    t->pr.phase = TS_TRAIN_TRAINING;
+    t->pr.epoch = epoch + 1;
+    t->pr.epoch_end = false;
+    double loss_sum = 0;
+    long right = 0, count = 0;
+    ts_status st = TS_OK;
+    for (int step = 0; step < t->steps && st == TS_OK; step++) {
+        if (aborted(t)) {
+            st = ts_error(TS_CANCELLED, "train: cancelled in epoch %d (the checkpoint of epoch %d is kept)", epoch + 1,
+                          epoch);
+            break;
         }
-        *acc = count ? (float)right / (float)count : 0.0f;
+        double t_step = now_s();
+        batch_slot *b = prefetch_take(&t->pf, step);
+        if (!b) {
+            st = ts_error(t->pf.err, "%s", t->pf.msg);
+            break;
+        }
+        ts_tensor x = { b->x, B, C, S, S };
+        st = ts_graph_forward(g, &x);
+        if (st != TS_OK) break;
+        ts_node *o = &g->nodes[g->output];
+        ts_tensor logits = { o->out.data, B, K, 1, 1 }, dlogits = { o->dout.data, B, K, 1, 1 };
+        float loss = 0;
+        if (t->sigmoid) {
+            memcpy(t->tgt, b->targets, (size_t)B * K * sizeof *t->tgt);
+            ts_tensor tgt = { t->tgt, B, K, 1, 1 };
+            st = ts_loss_sigmoid_xent_weighted(&logits, &tgt, b->weights, &loss, &dlogits);
+        } else {
+            st = ts_loss_softmax_xent_weighted(&logits, b->labels, b->weights, &loss, &dlogits);
+        }
+        if (st != TS_OK) break;
+        batch_accuracy(t, logits.data, b, &right, &count);
+        prefetch_release(&t->pf, step);
+        ts_graph_zero_grads(g);
+        st = ts_graph_backward(g);
+        if (st == TS_OK) st = ts_sgd_step(&t->sgd, g);
+        if (st != TS_OK) break;
+        if (!isfinite(loss)) {
+            st = ts_error(TS_ERR_ARG, "train: the loss diverged (%g) in epoch %d step %d; lower the learning rate",
+                          loss, epoch + 1, step + 1);
+            break;
+        }
+        loss_sum += loss;
+        *train_time += now_s() - t_step;
+        *views_done += B;
+        (*steps_left)--;
+        t->pr.step = step + 1;
+        t->pr.loss = (float)(loss_sum / (step + 1));
+        t->pr.accuracy = count ? (float)right / (float)count : 0;
+        t->pr.lr = ts_sgd_lr(&t->sgd.cfg, t->sgd.iter ? t->sgd.iter - 1 : 0);
+        t->pr.images_per_s = *train_time > 0 ? *views_done / *train_time : 0;
+        t->pr.eta_s = t->pr.images_per_s > 0 ? *steps_left * (double)B / t->pr.images_per_s : -1;
+        report(t);
     }
-    free(probs);
-    r->pr.phase = TS_TRAIN_TRAINING;
+    prefetch_stop(&t->pf);
+    g->training = false;
     return st;
 }
 
-static char *training_json(const ts_train_settings *s, const ts_split *split, int epochs_done, float test_acc)
+/* ---- checkpoint --------------------------------------------------------- */
+
+/* The "outputs" entry: each trait and its classes, in output order. */
+static cJSON *outputs_json(const trainer *t)
 {
+    cJSON *a = cJSON_CreateArray();
+    for (int k = 0; k < t->n_traits; k++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "trait", t->traits[k]->name);
+        cJSON *cl = cJSON_AddArrayToObject(o, "classes");
+        for (int c = 0; c < t->traits[k]->n_classes; c++)
+            cJSON_AddItemToArray(cl, cJSON_CreateString(t->traits[k]->classes[c]));
+        cJSON_AddStringToObject(o, "output", t->sigmoid ? "sigmoid" : "softmax");
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
+
+static char *training_json(const trainer *t, int epochs_done, const ts_trait_score *test)
+{
+    const ts_train_settings *s = t->s;
+    const ts_split *split = &t->split;
     cJSON *o = settings_json(s);
     cJSON_AddNumberToObject(o, "epochs_done", epochs_done);
     cJSON *sp = cJSON_AddObjectToObject(o, "split");
@@ -510,435 +1133,249 @@ static char *training_json(const ts_train_settings *s, const ts_split *split, in
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)split->seed);
     cJSON_AddStringToObject(sp, "seed", buf);
     cJSON_AddNumberToObject(sp, "test_fraction", split->test_fraction);
+    cJSON_AddNumberToObject(sp, "val_fraction", s->val_fraction);
     cJSON_AddNumberToObject(sp, "rows", split->n_rows);
     snprintf(buf, sizeof buf, "%016llx", (unsigned long long)split->fingerprint);
     cJSON_AddStringToObject(sp, "fingerprint", buf);
     cJSON_AddNumberToObject(sp, "limit", s->limit);
-    cJSON_AddNumberToObject(sp, "n_train", split->n_train);
+    cJSON_AddNumberToObject(sp, "n_train", t->n_train);
+    cJSON_AddNumberToObject(sp, "n_val", t->n_val);
     cJSON_AddNumberToObject(sp, "n_test", split->n_test);
-    if (test_acc >= 0) cJSON_AddNumberToObject(o, "test_accuracy", test_acc);
+    cJSON_AddNumberToObject(o, "skipped_images", t->res->n_skipped);
+    cJSON_AddItemToObject(o, "outputs", outputs_json(t));
+    cJSON_AddItemToObject(o, "history", cJSON_Duplicate(t->history, true));
+    if (t->best_epoch > 0) {
+        cJSON *v = ts_trait_scores_json(t->last_val, t->n_traits);
+        cJSON_AddNumberToObject(v, "epoch", t->best_epoch);
+        cJSON_AddStringToObject(v, "selected_by", "mean balanced accuracy");
+        cJSON_AddBoolToObject(v, "stopped_early", t->stopped_early);
+        cJSON_AddItemToObject(o, "validation", v);
+    }
+    if (test) {
+        cJSON *te = ts_trait_scores_json(test, t->n_traits);
+        cJSON_AddItemToObject(o, "test", te);
+        /* The old single number, kept for readers that know only it. */
+        cJSON_AddNumberToObject(o, "test_accuracy", mean_of(test, t->n_traits, false));
+    }
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
 }
 
-/* Writes OUT.state then OUT (each atomic). */
-static ts_status checkpoint(run *r, ts_model *m, const ts_sgd *sgd, const ts_split *split, int epochs_done,
-                            float test_acc)
+static ts_status save_model(trainer *t, ts_model *m, int epochs_done, const ts_trait_score *test)
 {
-    const ts_train_settings *s = r->s;
-    char *tj = training_json(s, split, epochs_done, test_acc);
-    cJSON *st_json = cJSON_CreateObject();
-    cJSON_AddStringToObject(st_json, "format", "traitscope-train-state");
-    cJSON_AddNumberToObject(st_json, "version", 1);
-    cJSON_AddItemToObject(st_json, "settings", settings_json(s));
-    cJSON_AddNumberToObject(st_json, "epochs_done", epochs_done);
-    char num[32];
-    snprintf(num, sizeof num, "%llu", (unsigned long long)sgd->iter);
-    cJSON_AddStringToObject(st_json, "iter", num);
-    snprintf(num, sizeof num, "%llu", (unsigned long long)m->graph->step);
-    cJSON_AddStringToObject(st_json, "graph_step", num);
-    char *split_text = ts_split_to_json(split);
-    cJSON_AddItemToObject(st_json, "split", split_text ? cJSON_Parse(split_text) : cJSON_CreateNull());
-    free(split_text);
-    char *text = cJSON_PrintUnformatted(st_json);
-    cJSON_Delete(st_json);
-    char *state_path = ts_train_state_path(s->out);
-    ts_status st = (tj && text && state_path) ? TS_OK : ts_error(TS_ERR_OOM, "train: out of memory");
-    if (st == TS_OK) st = state_save(state_path, text, m->graph, sgd);
-    if (st == TS_OK) st = ts_model_set_training(m, tj);
-    if (st == TS_OK) {
-        m->meta.test_accuracy = test_acc >= 0 ? test_acc : -1;
-        st = ts_model_save(m, s->out, TS_DTYPE_F32);
-    }
-    free(state_path);
-    free(text);
+    char *tj = training_json(t, epochs_done, test);
+    if (!tj) return ts_error(TS_ERR_OOM, "train: out of memory");
+    ts_status st = ts_model_set_training(m, tj);
     free(tj);
+    if (st != TS_OK) return st;
+    m->meta.test_accuracy = test ? mean_of(test, t->n_traits, false) : -1;
+    return ts_model_save(m, t->s->out, TS_DTYPE_F32);
+}
+
+/* Writes OUT.state, then OUT when `write_model`. */
+static ts_status checkpoint(trainer *t, int epochs_done, bool write_model, const ts_trait_score *test)
+{
+    cJSON *sj = cJSON_CreateObject();
+    cJSON_AddStringToObject(sj, "format", "traitscope-train-state");
+    cJSON_AddNumberToObject(sj, "version", 2);
+    cJSON_AddItemToObject(sj, "settings", settings_json(t->s));
+    cJSON_AddNumberToObject(sj, "epochs_done", epochs_done);
+    char num[32];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)t->sgd.iter);
+    cJSON_AddStringToObject(sj, "iter", num);
+    snprintf(num, sizeof num, "%llu", (unsigned long long)t->m->graph->step);
+    cJSON_AddStringToObject(sj, "graph_step", num);
+    /* The split as made; the validation carve-out is redone from the seed
+     * on resume. */
+    char *split_text = ts_split_to_json(&t->split);
+    cJSON *split = split_text ? cJSON_Parse(split_text) : NULL;
+    free(split_text);
+    cJSON_AddItemToObject(sj, "split", split ? split : cJSON_CreateNull());
+    cJSON_AddItemToObject(sj, "history", cJSON_Duplicate(t->history, true));
+    cJSON_AddNumberToObject(sj, "best_epoch", t->best_epoch);
+    cJSON_AddNumberToObject(sj, "best_score", t->best_score);
+    cJSON_AddNumberToObject(sj, "bad_epochs", t->bad_epochs);
+    cJSON_AddBoolToObject(sj, "stopped_early", t->stopped_early);
+    if (t->best_epoch > 0) cJSON_AddItemToObject(sj, "best_val", ts_trait_scores_json(t->last_val, t->n_traits));
+    char *text = cJSON_PrintUnformatted(sj);
+    cJSON_Delete(sj);
+    ts_status st = text ? state_save(t->state_path, text, t->m->graph, &t->sgd) : ts_error(TS_ERR_OOM, "train: out of memory");
+    free(text);
+    if (st == TS_OK && write_model) st = save_model(t, t->m, epochs_done, test);
     return st;
 }
 
-static ts_status run_training(run *r, ts_train_result *res)
+/* ---- the loop and the final test --------------------------------------- */
+
+static void add_history(trainer *t, int epoch, double seconds, const ts_trait_score *val, const ts_trait_score *test)
 {
-    const ts_train_settings *s = r->s;
-    ts_status st;
-    ts_dataset ds;
-    ts_split split;
-    ts_faceset train = { 0 }, test = { 0 };
-    ts_model *m = NULL;
-    ts_sgd sgd = { 0 };
-    cJSON *state = NULL;
-    float *logits_host = NULL;
-    int *face = NULL;
-    float *angle = NULL;
-    char *mirror = NULL;
-    prefetch pf = { 0 };
-    bool pf_running = false, pf_init = false;
-    const ts_trait *traits[MAX_OUTPUTS];
-    int n_traits = 0;
-    bool sigmoid = s->loss == TS_LOSS_SIGMOID;
-    ts_dataset_init(&ds);
-    ts_split_init(&split);
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddNumberToObject(e, "epoch", epoch);
+    cJSON_AddNumberToObject(e, "loss", t->pr.loss);
+    cJSON_AddNumberToObject(e, "train_accuracy", t->pr.accuracy);
+    cJSON_AddNumberToObject(e, "lr", t->pr.lr);
+    cJSON_AddNumberToObject(e, "seconds", seconds);
+    if (val) cJSON_AddItemToObject(e, "val", ts_trait_scores_json(val, t->n_traits));
+    if (test) cJSON_AddItemToObject(e, "test_each_epoch", ts_trait_scores_json(test, t->n_traits));
+    cJSON_AddItemToArray(t->history, e);
+}
 
-    st = ts_dataset_load(&ds, s->data, s->limit);
-    if (st != TS_OK) goto out;
-    st = find_traits(&ds, s->trait, traits, &n_traits, MAX_OUTPUTS);
-    if (st != TS_OK) goto out;
-    if (sigmoid)
-        for (int i = 0; i < n_traits; i++)
-            if (traits[i]->n_classes != 2) {
-                st = ts_error(TS_ERR_ARG, "train: the sigmoid loss needs two-class traits; '%s' has %d",
-                              traits[i]->name, traits[i]->n_classes);
-                goto out;
-            }
-
-    /* Resume: the state decides the split and must match the settings. */
-    char *state_path = ts_train_state_path(s->out);
-    if (!state_path) {
-        st = ts_error(TS_ERR_OOM, "train: out of memory");
-        goto out;
+/* Tests the selected model once.  With validation the selected model is
+ * OUT as written at the best epoch; without, the current one. */
+static ts_status final_test(trainer *t, int epochs_done)
+{
+    ts_trait_score test[TS_TRAIN_MAX_TRAITS];
+    ts_model *best = NULL;
+    ts_model *m = t->m;
+    if (t->best_epoch > 0) {
+        TS_TRY(ts_model_load(t->s->out, &best));
+        best->graph->backend = t->m->graph->backend;
+        best->graph->backend_ctx = t->m->graph->backend_ctx;
+        m = best;
     }
-    if (s->resume) {
-        st = state_load(state_path, &state, NULL, NULL);
-        if (st == TS_ERR_IO) {
-            /* Nothing to resume (never started, or killed in the first
-             * epoch): start afresh. */
-            ts_error_clear();
-            st = TS_OK;
-        } else if (st == TS_OK) {
-            st = check_same(cJSON_GetObjectItemCaseSensitive(state, "settings"), s, state_path);
-            if (st == TS_OK) {
-                char *sp = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(state, "split"));
-                st = sp ? ts_split_parse(&split, sp, strlen(sp), state_path) : ts_error(TS_ERR_FORMAT, "%s: no split", state_path);
-                free(sp);
-                if (st == TS_OK) st = ts_split_check(&split, &ds);
-            }
-        }
+    ts_status st = evaluate(t, m, &t->test, test);
+    if (st == TS_OK) {
+        /* The model file keeps its own epoch count (the selected one). */
+        st = save_model(t, m, t->best_epoch > 0 ? t->best_epoch : epochs_done, test);
     }
-    if (st != TS_OK) {
-        free(state_path);
-        goto out;
+    if (st == TS_OK) {
+        memcpy(t->res->test, test, sizeof test);
+        t->res->test_accuracy = (float)mean_of(test, t->n_traits, false);
     }
-    if (!state) {
-        st = ts_split_make(&split, &ds, traits[0]->name, s->test_fraction, s->seed);
-        if (st == TS_OK) {
-            char sp[4200];
-            snprintf(sp, sizeof sp, "%s.split.json", s->out);
-            st = ts_split_save(&split, sp);
-        }
-        if (st != TS_OK) {
-            free(state_path);
-            goto out;
-        }
+    if (best) {
+        best->graph->backend_ctx = NULL; /* owned by t->m */
+        ts_model_free(best);
     }
-    if (split.n_train < 1 || split.n_test < 1) {
-        st = ts_error(TS_ERR_ARG, "train: the split has %d training and %d test images; use more data (--limit)",
-                      split.n_train, split.n_test);
-        free(state_path);
-        goto out;
-    }
-
-    /* Faces. */
-    bool lacnn = s->variant == TS_VARIANT_LACNN;
-    ts_faceset_options fo = { .size = s->size, .align = s->align, .landmarks = lacnn || s->align != TS_ALIGN_NONE,
-                              .cache_dir = s->cache_dir, .threads = s->threads };
-    r->pr.phase = TS_TRAIN_PREPARING;
-    int *both = malloc((size_t)(split.n_train + split.n_test) * sizeof *both);
-    if (!both) {
-        st = ts_error(TS_ERR_OOM, "train: out of memory");
-        free(state_path);
-        goto out;
-    }
-    memcpy(both, split.train, (size_t)split.n_train * sizeof *both);
-    memcpy(both + split.n_train, split.test, (size_t)split.n_test * sizeof *both);
-    ts_faceset all;
-    st = ts_faceset_build(&all, &ds, both, split.n_train + split.n_test, &fo, prep_progress, prep_abort, r);
-    free(both);
-    if (st != TS_OK) {
-        free(state_path);
-        goto out;
-    }
-    /* Split the prepared faces back into train and test (rows are distinct). */
-    {
-        char *is_test = calloc((size_t)ds.n_rows, 1);
-        int nt = 0, ne = 0;
-        if (is_test) {
-            for (int i = 0; i < split.n_test; i++) is_test[split.test[i]] = 1;
-            for (int i = 0; i < all.n; i++) *(is_test[all.rows[i]] ? &ne : &nt) += 1;
-        }
-        train = (ts_faceset){ .size = all.size, .align = all.align, .landmarks = all.landmarks };
-        test = train;
-        train.rows = malloc((size_t)(nt ? nt : 1) * sizeof(int));
-        test.rows = malloc((size_t)(ne ? ne : 1) * sizeof(int));
-        train.base = malloc((size_t)(nt ? nt : 1) * sizeof(ts_image));
-        test.base = malloc((size_t)(ne ? ne : 1) * sizeof(ts_image));
-        train.pts = malloc((size_t)(nt ? nt : 1) * sizeof(ts_points));
-        test.pts = malloc((size_t)(ne ? ne : 1) * sizeof(ts_points));
-        if (!is_test || !train.rows || !test.rows || !train.base || !test.base || !train.pts || !test.pts) {
-            free(is_test);
-            ts_faceset_clear(&all);
-            st = ts_error(TS_ERR_OOM, "train: out of memory");
-            free(state_path);
-            goto out;
-        }
-        for (int i = 0; i < all.n; i++) {
-            ts_faceset *d = is_test[all.rows[i]] ? &test : &train;
-            d->rows[d->n] = all.rows[i];
-            d->base[d->n] = all.base[i];
-            d->pts[d->n] = all.pts[i];
-            d->n++;
-        }
-        free(is_test);
-        free(all.rows);
-        free(all.base);
-        free(all.pts);
-        res->n_train = train.n;
-        res->n_test = test.n;
-        if (train.n < 1 || test.n < 1) {
-            st = ts_error(TS_ERR_IO, "train: no usable %s images (%s)", train.n < 1 ? "training" : "test",
-                          all.first_error);
-            free(state_path);
-            goto out;
-        }
-    }
-
-    /* Network. */
-    const char *names[MAX_OUTPUTS];
-    int K = sigmoid ? n_traits : traits[0]->n_classes;
-    for (int i = 0; i < K; i++) names[i] = sigmoid ? traits[i]->name : traits[0]->classes[i];
-    ts_model_options mo = { .in_channels = lacnn ? 4 : 3, .size = s->size, .classes = K, .class_names = names,
-                            .trait = s->trait, .seed = s->seed,
-                            .landmarks = fo.landmarks ? TS_LANDMARKS_ERT : TS_LANDMARKS_NONE,
-                            .alignment = s->align };
-    st = ts_model_new(s->arch, &mo, &m);
-    if (st != TS_OK) {
-        free(state_path);
-        goto out;
-    }
-    {
-        const ts_backend *be;
-        void *ctx;
-        char why[256];
-        st = ts_backend_select(s->device, &be, &ctx, why, sizeof why);
-        if (st == TS_OK && be->device != TS_DEVICE_CPU) {
-            /* The graph keeps host arenas; a device backend needs the graph
-             * moved first, which the engine does not offer yet. */
-            if (s->device == TS_DEVICE_AUTO) {
-                be = ts_backend_cpu();
-                ctx = NULL;
-                snprintf(why, sizeof why, "training on a GPU is not wired up yet; running on the CPU");
-            } else {
-                st = ts_error(TS_ERR_UNSUPPORTED, "train: training on '%s' is not supported yet (use --device cpu)",
-                              be->name);
-            }
-        }
-        if (st != TS_OK) {
-            free(state_path);
-            goto out;
-        }
-        m->graph->backend = be;
-        m->graph->backend_ctx = ctx;
-        if (be->device == TS_DEVICE_CPU && s->compute_threads > 0) ts_cpu_set_threads(s->compute_threads);
-        snprintf(res->backend, sizeof res->backend, "%s", be->name);
-        snprintf(res->note, sizeof res->note, "%s", why);
-    }
-    ts_sgd_config cfg = ts_sgd_config_default();
-    cfg.base_lr = s->lr;
-    cfg.momentum = s->momentum;
-    cfg.weight_decay = s->weight_decay;
-    cfg.gamma = s->lr_gamma;
-    const int views = s->augment ? 5 : 1;
-    const int n_samples = train.n * views;
-    const int B = s->batch < n_samples ? s->batch : n_samples;
-    const int steps = n_samples / B; /* the last partial batch is dropped */
-    cfg.stepsize = s->lr_step_epochs > 0 ? s->lr_step_epochs * steps : 0;
-    st = ts_sgd_init(&sgd, m->graph, &cfg);
-    if (st != TS_OK) {
-        free(state_path);
-        goto out;
-    }
-    int start_epoch = 0;
-    if (state) {
-        cJSON *tmp = NULL;
-        st = state_load(state_path, &tmp, m->graph, &sgd);
-        cJSON_Delete(tmp);
-        const cJSON *ed = cJSON_GetObjectItemCaseSensitive(state, "epochs_done");
-        const cJSON *it = cJSON_GetObjectItemCaseSensitive(state, "iter");
-        const cJSON *gs = cJSON_GetObjectItemCaseSensitive(state, "graph_step");
-        if (st == TS_OK && (!cJSON_IsNumber(ed) || !cJSON_IsString(it) || !cJSON_IsString(gs) || ed->valueint < 0))
-            st = ts_error(TS_ERR_FORMAT, "%s: missing epochs_done/iter/graph_step", state_path);
-        if (st == TS_OK) {
-            start_epoch = ed->valueint;
-            sgd.iter = strtoull(it->valuestring, NULL, 10);
-            m->graph->step = strtoull(gs->valuestring, NULL, 10);
-            res->resumed_from_epoch = start_epoch;
-        }
-    }
-    free(state_path);
-    if (st != TS_OK) goto out;
-
-    face = malloc((size_t)n_samples * sizeof *face);
-    angle = malloc((size_t)n_samples * sizeof *angle);
-    mirror = malloc((size_t)n_samples);
-    const int S = s->size, C = m->meta.in_channels;
-    pf.m = m;
-    pf.fs = &train;
-    pf.batch = B;
-    pf.K = K;
-    pf.n_traits = n_traits;
-    pf.traits = traits;
-    pf.sigmoid = sigmoid;
-    bool alloc_ok = face && angle && mirror;
-    for (int i = 0; i < PREFETCH_SLOTS && alloc_ok; i++) {
-        pf.slot[i].x = malloc((size_t)B * C * S * S * sizeof(float));
-        pf.slot[i].labels = malloc((size_t)B * sizeof(int));
-        pf.slot[i].targets = malloc((size_t)B * K * sizeof(float));
-        alloc_ok = pf.slot[i].x && pf.slot[i].labels && pf.slot[i].targets;
-    }
-    ts_tensor tgt = { malloc((size_t)B * K * sizeof(float)), B, K, 1, 1 };
-    logits_host = tgt.data;
-    if (!alloc_ok || !tgt.data) {
-        st = ts_error(TS_ERR_OOM, "train: out of memory for batches of %d", B);
-        goto out;
-    }
-    pthread_mutex_init(&pf.mu, NULL);
-    pthread_cond_init(&pf.cv, NULL);
-    pf_init = true;
-
-    r->pr.epochs = s->epochs;
-    r->pr.steps = steps;
-    r->pr.test_accuracy = -1;
-    double train_time = 0;
-    long views_done = 0;
-    long total_steps_left = (long)(s->epochs - start_epoch) * steps;
-    float last_test = -1;
-    res->epochs_done = start_epoch;
-    for (int epoch = start_epoch; epoch < s->epochs; epoch++) {
-        epoch_order(s, epoch, train.n, face, angle, mirror);
-        pf.face = face;
-        pf.angle = angle;
-        pf.mirror = mirror;
-        pf.n_steps = steps;
-        pf.produced = pf.consumed = 0;
-        pf.stop = false;
-        pf.err = TS_OK;
-        memset(pf.filled, 0, sizeof pf.filled);
-        if (pthread_create(&pf.tid, NULL, prefetch_main, &pf) != 0) {
-            st = ts_error(TS_ERR_OOM, "train: cannot start the prefetch thread");
-            goto out;
-        }
-        pf_running = true;
-        m->graph->training = true;
-        m->graph->skip_input_grad = true; /* no gradient of the images is needed */
-        r->pr.phase = TS_TRAIN_TRAINING;
-        r->pr.epoch = epoch + 1;
-        r->pr.epoch_end = false;
-        double loss_sum = 0;
-        long right = 0, count = 0;
-        for (int step = 0; step < steps; step++) {
-            if (aborted(r)) {
-                st = ts_error(TS_CANCELLED, "train: cancelled in epoch %d (the checkpoint of epoch %d is kept)",
-                              epoch + 1, epoch);
-                goto out;
-            }
-            double t_step = now_s();
-            batch_slot *b = prefetch_take(&pf, step);
-            if (!b) {
-                st = ts_error(pf.err, "%s", pf.msg);
-                goto out;
-            }
-            ts_tensor x = { b->x, B, C, S, S };
-            ts_graph *g = m->graph;
-            st = ts_graph_forward(g, &x);
-            if (st != TS_OK) goto out;
-            ts_node *o = &g->nodes[g->output];
-            ts_tensor logits = { o->out.data, B, K, 1, 1 }, dlogits = { o->dout.data, B, K, 1, 1 };
-            float loss = 0;
-            if (sigmoid) {
-                /* Unlabelled outputs: target = own probability -> zero gradient. */
-                for (size_t i = 0; i < (size_t)B * K; i++) {
-                    float t = b->targets[i];
-                    tgt.data[i] = t >= 0 ? t : 1.0f / (1.0f + expf(-logits.data[i]));
-                }
-                st = ts_loss_sigmoid_xent(&logits, &tgt, &loss, &dlogits);
-            } else {
-                st = ts_loss_softmax_xent(&logits, b->labels, &loss, &dlogits);
-            }
-            if (st != TS_OK) goto out;
-            batch_accuracy(logits.data, B, K, sigmoid, b->labels, b->targets, &right, &count);
-            prefetch_release(&pf, step);
-            ts_graph_zero_grads(g);
-            st = ts_graph_backward(g);
-            if (st == TS_OK) st = ts_sgd_step(&sgd, g);
-            if (st != TS_OK) goto out;
-            if (!isfinite(loss)) {
-                st = ts_error(TS_ERR_ARG, "train: the loss diverged (%g) in epoch %d step %d; lower the learning rate",
-                              loss, epoch + 1, step + 1);
-                goto out;
-            }
-            loss_sum += loss;
-            train_time += now_s() - t_step;
-            views_done += B;
-            total_steps_left--;
-            r->pr.step = step + 1;
-            r->pr.loss = (float)(loss_sum / (step + 1));
-            r->pr.accuracy = count ? (float)right / (float)count : 0;
-            r->pr.lr = ts_sgd_lr(&sgd.cfg, sgd.iter ? sgd.iter - 1 : 0);
-            r->pr.images_per_s = train_time > 0 ? views_done / train_time : 0;
-            r->pr.eta_s = r->pr.images_per_s > 0 ? total_steps_left * (double)B / r->pr.images_per_s : -1;
-            report(r);
-        }
-        prefetch_stop(&pf);
-        pf_running = false;
-        m->graph->training = false;
-        bool last = epoch + 1 == s->epochs;
-        if (last || s->eval_each_epoch) {
-            float acc = 0;
-            st = test_accuracy(r, m, &test, traits, n_traits, sigmoid, &acc);
-            if (st != TS_OK) goto out;
-            last_test = acc;
-            r->pr.test_accuracy = acc;
-        }
-        st = checkpoint(r, m, &sgd, &split, epoch + 1, last ? last_test : -1);
-        if (st != TS_OK) goto out;
-        res->epochs_done = epoch + 1;
-        res->final_loss = r->pr.loss;
-        res->train_accuracy = r->pr.accuracy;
-        r->pr.epoch_end = true;
-        report(r);
-        r->pr.epoch_end = false;
-    }
-    if (start_epoch >= s->epochs) {
-        /* Nothing left to train (a resume of a finished run). */
-        res->final_loss = 0;
-    }
-    res->test_accuracy = last_test;
-    res->images_per_s = train_time > 0 ? views_done / train_time : 0;
-    r->pr.phase = TS_TRAIN_DONE;
-    report(r);
-
-out:
-    if (pf_running) prefetch_stop(&pf);
-    for (int i = 0; i < PREFETCH_SLOTS; i++) {
-        free(pf.slot[i].x);
-        free(pf.slot[i].labels);
-        free(pf.slot[i].targets);
-    }
-    if (pf_init) {
-        pthread_mutex_destroy(&pf.mu);
-        pthread_cond_destroy(&pf.cv);
-    }
-    free(logits_host);
-    free(face);
-    free(angle);
-    free(mirror);
-    cJSON_Delete(state);
-    ts_sgd_clear(&sgd);
-    ts_model_free(m);
-    ts_faceset_clear(&train);
-    ts_faceset_clear(&test);
-    ts_split_clear(&split);
-    ts_dataset_clear(&ds);
     return st;
+}
+
+/* A finished run's figures from its state and model (a resume with nothing
+ * left to train). */
+static ts_status report_finished(trainer *t)
+{
+    int n = cJSON_GetArraySize(t->history);
+    if (n > 0) {
+        const cJSON *last = cJSON_GetArrayItem(t->history, n - 1);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(last, "loss");
+        t->res->final_loss = cJSON_IsNumber(v) ? (float)v->valuedouble : 0;
+        v = cJSON_GetObjectItemCaseSensitive(last, "train_accuracy");
+        t->res->train_accuracy = cJSON_IsNumber(v) ? (float)v->valuedouble : 0;
+    }
+    ts_model *done = NULL;
+    TS_TRY(ts_model_load(t->s->out, &done));
+    cJSON *tj = cJSON_Parse(done->meta.training);
+    const cJSON *te = cJSON_GetObjectItemCaseSensitive(tj, "test");
+    bool tested = te != NULL;
+    if (tested) {
+        scores_from_json(te, t->res->test, TS_TRAIN_MAX_TRAITS);
+        t->res->test_accuracy = (float)mean_of(t->res->test, t->n_traits, false);
+    }
+    cJSON_Delete(tj);
+    ts_model_free(done);
+    /* Killed between the last checkpoint and the test: test now. */
+    return tested ? TS_OK : final_test(t, t->start_epoch);
+}
+
+static void trainer_clear(trainer *t)
+{
+    prefetch_stop(&t->pf);
+    for (int i = 0; i < PREFETCH_SLOTS; i++) {
+        free(t->pf.slot[i].x);
+        free(t->pf.slot[i].labels);
+        free(t->pf.slot[i].targets);
+        free(t->pf.slot[i].weights);
+    }
+    if (t->pf.init) {
+        pthread_mutex_destroy(&t->pf.mu);
+        pthread_cond_destroy(&t->pf.cv);
+    }
+    free(t->tgt);
+    free(t->face);
+    free(t->view);
+    free(t->class_w);
+    free(t->train_rows);
+    free(t->val_rows);
+    free(t->state_path);
+    cJSON_Delete(t->state);
+    cJSON_Delete(t->history);
+    ts_sgd_clear(&t->sgd);
+    ts_model_free(t->m);
+    ts_faceset_clear(&t->train);
+    ts_faceset_clear(&t->val);
+    ts_faceset_clear(&t->test);
+    ts_split_clear(&t->split);
+    ts_dataset_clear(&t->ds);
+}
+
+static ts_status run_training(trainer *t)
+{
+    const ts_train_settings *s = t->s;
+    TS_TRY(prepare_data(t));
+    TS_TRY(prepare_net(t));
+    t->pr.epochs = s->epochs;
+    t->pr.steps = t->steps;
+    t->pr.test_accuracy = -1;
+    t->pr.val_accuracy = t->pr.val_balanced = -1;
+    t->pr.best_epoch = t->best_epoch;
+    t->res->epochs_done = t->start_epoch;
+    t->res->n_traits = t->n_traits;
+    bool finished = t->start_epoch >= s->epochs || t->stopped_early;
+    if (finished) {
+        t->res->best_epoch = t->best_epoch > 0 ? t->best_epoch : t->start_epoch;
+        t->res->stopped_early = t->stopped_early;
+        memcpy(t->res->val, t->last_val, sizeof t->last_val);
+        TS_TRY(report_finished(t));
+        t->pr.phase = TS_TRAIN_DONE;
+        report(t);
+        return TS_OK;
+    }
+    double train_time = 0;
+    long views_done = 0, steps_left = (long)(s->epochs - t->start_epoch) * t->steps;
+    int epoch = t->start_epoch;
+    for (; epoch < s->epochs && !t->stopped_early; epoch++) {
+        double t_epoch = now_s();
+        TS_TRY(train_epoch(t, epoch, &train_time, &views_done, &steps_left));
+        ts_trait_score val[TS_TRAIN_MAX_TRAITS], each[TS_TRAIN_MAX_TRAITS];
+        bool have_val = t->val.n > 0, improved = !have_val;
+        if (have_val) {
+            TS_TRY(evaluate(t, t->m, &t->val, val));
+            double score = mean_of(val, t->n_traits, true);
+            t->pr.val_accuracy = (float)mean_of(val, t->n_traits, false);
+            t->pr.val_balanced = (float)score;
+            improved = score > t->best_score;
+            if (improved) {
+                t->best_score = score;
+                t->best_epoch = epoch + 1;
+                t->bad_epochs = 0;
+                memcpy(t->last_val, val, sizeof val);
+            } else if (s->patience > 0 && ++t->bad_epochs >= s->patience) {
+                t->stopped_early = true;
+            }
+        }
+        if (s->eval_each_epoch) {
+            TS_TRY(evaluate(t, t->m, &t->test, each));
+            t->pr.test_accuracy = (float)mean_of(each, t->n_traits, false);
+        }
+        add_history(t, epoch + 1, now_s() - t_epoch, have_val ? val : NULL, s->eval_each_epoch ? each : NULL);
+        TS_TRY(checkpoint(t, epoch + 1, improved, NULL));
+        t->res->epochs_done = epoch + 1;
+        t->res->final_loss = t->pr.loss;
+        t->res->train_accuracy = t->pr.accuracy;
+        t->pr.best_epoch = t->best_epoch;
+        t->pr.epoch_end = true;
+        report(t);
+        t->pr.epoch_end = false;
+    }
+    t->res->best_epoch = t->best_epoch > 0 ? t->best_epoch : epoch;
+    t->res->stopped_early = t->stopped_early;
+    memcpy(t->res->val, t->last_val, sizeof t->last_val);
+    t->res->images_per_s = train_time > 0 ? views_done / train_time : 0;
+    TS_TRY(final_test(t, epoch));
+    t->pr.test_accuracy = t->res->test_accuracy;
+    t->pr.phase = TS_TRAIN_DONE;
+    report(t);
+    return TS_OK;
 }
 
 ts_status ts_train_run(const ts_train_settings *s, const ts_train_callbacks *cb, ts_train_result *result)
@@ -947,11 +1384,21 @@ ts_status ts_train_run(const ts_train_settings *s, const ts_train_callbacks *cb,
     ts_train_result *res = result ? result : &local;
     memset(res, 0, sizeof *res);
     res->test_accuracy = -1;
-    TS_TRY(validate(s));
-    run r = { .s = s, .cb = cb, .t0 = now_s() };
-    r.pr.test_accuracy = -1;
-    r.pr.eta_s = -1;
-    ts_status st = run_training(&r, res);
-    res->seconds = now_s() - r.t0;
+    TS_TRY(validate_settings(s));
+    trainer *t = calloc(1, sizeof *t);
+    if (!t) return ts_error(TS_ERR_OOM, "train: out of memory");
+    t->s = s;
+    t->cb = cb;
+    t->res = res;
+    t->t0 = now_s();
+    t->sigmoid = s->loss == TS_LOSS_SIGMOID;
+    t->pr.test_accuracy = -1;
+    t->pr.eta_s = -1;
+    ts_dataset_init(&t->ds);
+    ts_split_init(&t->split);
+    ts_status st = run_training(t);
+    res->seconds = now_s() - t->t0;
+    trainer_clear(t);
+    free(t);
     return st;
 }

@@ -2,15 +2,40 @@
  * progress, cancel, per-epoch checkpoints and resume.
  *
  * Flow (ARCHITECTURE.md, "the flow of a training run"):
- *   dataset spec -> rows -> stratified 80/20 split (data/split.h, seeded)
+ *   dataset spec -> rows -> stratified train/test split (data/split.h,
+ *      seeded; test_fraction of each class) -> a validation set carved out
+ *      of the training part (val_fraction of it, stratified, seeded)
  *   -> faces prepared once (faceset.h: landmark/A(x,y) cache on disk)
- *   -> views (sample.h) made by a prefetch thread: the LACNN paper's
- *      rotations (0, -40, -20, +20, +40 degrees: x5 data) and a random
- *      mirror (probability 1/2) when augmentation is on
- *   -> forward / loss / backward on the chosen backend -> SGD (sgd.h)
+ *   -> views (sample.h) made by a prefetch thread, by `augment`:
+ *        paper   the LACNN paper's rotations (0, -40, -20, +20, +40
+ *                degrees: x5 data) and a random mirror (probability 1/2);
+ *        random  one view per face and epoch: rotation U(-20, 20) degrees,
+ *                zoom U(0.9, 1.1), shift U(-0.06, 0.06) of the frame,
+ *                mirror (1/2), brightness U(-25, 25)/255, contrast
+ *                U(0.75, 1.25), and with probability 0.4 a tight crop
+ *                (up to 12% of each side, 8% of the bottom, left black);
+ *        none    the faces as they are;
+ *   -> forward / loss (class-weighted when asked) / backward on the chosen
+ *      backend -> SGD (sgd.h; fixed, step or cosine learning rate, warm-up)
  *   -> progress callback and abort poll every step
- *   -> at the end of each epoch: the model (safetensors, atomic) and the
- *      training state (atomic) are written.
+ *   -> at the end of each epoch: accuracy and balanced accuracy of every
+ *      trait on the validation set; the model is written when their mean
+ *      balanced accuracy is the best so far (model selection), the training
+ *      state always; training stops early after `patience` epochs without
+ *      a better one
+ *   -> at the end: the selected model is evaluated ONCE on the test split
+ *      and the figures go into its metadata.
+ * Without validation (val_fraction 0) the model is written after every
+ * epoch and the last one is tested.  The test split never takes part in
+ * selection; eval_each_epoch (a look at the test curve, not used for any
+ * choice) is the one exception, and is off by default.
+ *
+ * Class weights (sigmoid: per trait; softmax: per class of the trait),
+ * from the training faces' class shares p_c over the K classes:
+ *   balanced  w_c = 1 / (K p_c), so each class weighs as much in the loss
+ *             (a net that answers the majority class gains nothing);
+ *   sqrt      w_c proportional to 1 / sqrt(p_c), scaled so the mean weight
+ *             of a face is 1: half way, in log terms, to balanced.
  *
  * Losses: softmax cross-entropy over the trait's classes (the LACNN paper's
  * choice: one network per trait), or, with TS_LOSS_SIGMOID, one sigmoid
@@ -20,10 +45,15 @@
  * for that trait, so that output gets no gradient from the row.
  *
  * Files (OUT is settings.out):
- *   OUT          the model (nn/model.h), rewritten after every epoch; its
- *                "training" metadata holds the settings, the epoch, the
- *                split (seed, fraction, fingerprint) and, after the last
- *                epoch, the test accuracy.
+ *   OUT          the model (nn/model.h), the selected epoch's (or, without
+ *                validation, the last epoch's); its "training" metadata
+ *                holds the settings, the epochs, the split (seed,
+ *                fractions, fingerprint, sizes), "history" (per epoch:
+ *                loss, training accuracy, learning rate, seconds and the
+ *                validation figures of every trait), "validation" (the
+ *                selected epoch and its figures), "outputs" (each trait's
+ *                classes) and, at the end, "test" (every trait's accuracy,
+ *                Wilson 95% interval and balanced accuracy).
  *   OUT.state    the training state (below), rewritten after every epoch.
  *   OUT.split.json  the split (data/split.h's file).
  * Training state file (little-endian, untrusted on read):
@@ -59,8 +89,30 @@ typedef enum ts_loss_kind {
     TS_LOSS_SIGMOID,
 } ts_loss_kind;
 
+/* Values 0 and 1 keep the meaning the old bool had (off / the paper's). */
+typedef enum ts_augment {
+    TS_AUGMENT_NONE = 0,
+    TS_AUGMENT_PAPER = 1,  /* rotations x5 + mirror */
+    TS_AUGMENT_RANDOM = 2, /* one random view per face and epoch */
+} ts_augment;
+
+typedef enum ts_class_weights {
+    TS_WEIGHTS_NONE = 0,
+    TS_WEIGHTS_BALANCED,
+    TS_WEIGHTS_SQRT,
+} ts_class_weights;
+
+typedef enum ts_lr_policy {
+    TS_LR_STEP = 0, /* Caffe's step policy; lr_step_epochs 0 = fixed */
+    TS_LR_COSINE,
+} ts_lr_policy;
+
 const char *ts_variant_name(ts_variant v); /* "baseline", "lacnn" */
 bool ts_variant_parse(const char *s, ts_variant *out);
+const char *ts_augment_name(ts_augment a); /* "none", "paper", "random" */
+bool ts_augment_parse(const char *s, ts_augment *out);
+const char *ts_class_weights_name(ts_class_weights w); /* "none", "balanced", "sqrt" */
+bool ts_class_weights_parse(const char *s, ts_class_weights *out);
 
 typedef struct ts_train_settings {
     const char *data;      /* dataset spec (data/dataset.h) */
@@ -75,13 +127,18 @@ typedef struct ts_train_settings {
     float weight_decay;    /* 5e-4 */
     float lr_gamma;        /* step policy factor; 0.1 */
     int lr_step_epochs;    /* lr *= gamma every this many epochs; 0 = fixed */
-    bool augment;          /* rotations x5 + mirror; true */
+    ts_lr_policy lr_policy; /* step */
+    int warmup_epochs;     /* linear warm-up; 0 */
+    ts_augment augment;    /* paper */
+    ts_class_weights class_weights; /* none */
     ts_loss_kind loss;
     ts_alignment align;    /* of the training faces; none */
     ts_device device;      /* TS_DEVICE_AUTO */
     int limit;             /* > 0: only the first `limit` dataset rows */
     uint64_t seed;         /* split, shuffles, initialisation; TS_SPLIT_DEFAULT_SEED */
     double test_fraction;  /* 0.2 */
+    double val_fraction;   /* of the training part, for model selection; 0.1; 0 = none */
+    int patience;          /* stop after this many epochs without a better validation score; 0 = never */
     const char *out;       /* model path (required) */
     const char *cache_dir; /* NULL: cache.h's default */
     bool resume;           /* continue from OUT.state */
@@ -112,6 +169,9 @@ typedef struct ts_train_progress {
     double elapsed_s;      /* since ts_train_run started */
     double eta_s;          /* remaining, estimated; < 0 unknown */
     float test_accuracy;   /* last evaluated; < 0 none yet */
+    float val_accuracy;    /* mean over traits, last epoch; < 0 none */
+    float val_balanced;    /* mean balanced accuracy, last epoch; < 0 none */
+    int best_epoch;        /* selected so far (1-based); 0 none */
     bool epoch_end;        /* this report closes an epoch (checkpoint written) */
 } ts_train_progress;
 
@@ -121,12 +181,28 @@ typedef struct ts_train_callbacks {
     void *user;
 } ts_train_callbacks;
 
+/* One trait's figures on a set of faces. */
+typedef struct ts_trait_score {
+    char name[64];
+    int n, correct;
+    double accuracy, lo, hi;   /* Wilson 95% */
+    double balanced;           /* balanced accuracy: mean recall of the classes present */
+} ts_trait_score;
+
+#define TS_TRAIN_MAX_TRAITS 16
+
 typedef struct ts_train_result {
     int epochs_done;
-    int n_train, n_test;       /* faces */
+    int n_train, n_val, n_test; /* faces */
+    int n_skipped;             /* dataset rows whose face could not be prepared */
+    int best_epoch;            /* the selected epoch (1-based); the last one without validation */
+    bool stopped_early;
+    int n_traits;
+    ts_trait_score val[TS_TRAIN_MAX_TRAITS];  /* at best_epoch */
+    ts_trait_score test[TS_TRAIN_MAX_TRAITS]; /* of the selected model; n = 0 if not tested */
     float final_loss;          /* mean loss of the last epoch */
     float train_accuracy;      /* of the last epoch */
-    float test_accuracy;       /* -1 if not evaluated */
+    float test_accuracy;       /* mean over traits; -1 if not evaluated */
     double seconds;            /* this run */
     double images_per_s;       /* training views per second */
     int resumed_from_epoch;    /* 0 for a fresh run */
@@ -136,8 +212,11 @@ typedef struct ts_train_result {
 
 /* Runs (or resumes) the training.  TS_CANCELLED when should_abort said so
  * (the last completed epoch's checkpoint stays valid); TS_ERR_ARG for bad
- * settings, a resume whose state does not match the settings, or missing
- * traits; I/O, format and device errors from below.  result may be NULL. */
+ * settings, a resume whose state does not match the settings, a resume
+ * whose OUT exists without OUT.state (it cannot continue exactly, and
+ * starting over would overwrite a trained model), or missing traits; I/O,
+ * format and device errors from below.  Resuming a finished run trains
+ * nothing and reports the finished run's figures.  result may be NULL. */
 ts_status ts_train_run(const ts_train_settings *s, const ts_train_callbacks *cb, ts_train_result *result);
 
 /* Parses a training state file held in memory (untrusted; format above):
@@ -147,6 +226,13 @@ ts_status ts_train_run(const ts_train_settings *s, const ts_train_callbacks *cb,
  * fuzz target's way past it).  TS_ERR_FORMAT naming `name` and the offset. */
 ts_status ts_train_state_parse(const uint8_t *buf, size_t len, const char *name, bool verify_digest,
                                char **json, size_t *n_params, const float **params, const float **momentum);
+
+/* Per-trait figures as a cJSON object {"traits":{T:{"n","accuracy","ci95",
+ * "balanced_accuracy"}},"images","mean_accuracy","mean_balanced_accuracy"}
+ * (the form the model metadata and `train`'s output use).  transfer: full
+ * (cJSON_Delete). */
+struct cJSON;
+struct cJSON *ts_trait_scores_json(const ts_trait_score *scores, int n);
 
 /* The state file path for a model path ("OUT.state").  transfer: full. */
 char *ts_train_state_path(const char *out);

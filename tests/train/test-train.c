@@ -112,7 +112,9 @@ static void test_learn_and_files(void)
     if (st != TS_OK) fprintf(stderr, "train: %s\n", ts_last_error());
     CHECK(st == TS_OK);
     CHECK(res.epochs_done == 5 && r.epoch_ends == 5);
-    CHECK(res.n_train + res.n_test == 240 && res.n_test == 48);
+    /* 48 test images; 10% of the other 192 (stratified) for validation. */
+    CHECK(res.n_train + res.n_val + res.n_test == 240 && res.n_test == 48 && res.n_val >= 18 && res.n_val <= 20);
+    CHECK(res.best_epoch >= 1 && res.best_epoch <= 5);
     fprintf(stderr, "learn: first loss %.4f, last epoch mean %.4f, train acc %.3f, test acc %.3f\n", r.first_loss,
             res.final_loss, res.train_accuracy, res.test_accuracy);
     CHECK(r.first_loss > 0.5f && r.first_loss < 1.0f); /* ~ln 2 at the start */
