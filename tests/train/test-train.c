@@ -136,6 +136,66 @@ static void test_learn_and_files(void)
     }
 }
 
+/* The metadata of a trained model: history per epoch, the validation
+ * figures of the selected epoch, the test figures once; then a resume of
+ * the finished run trains nothing and reports the same figures (issue 19
+ * item 12: it reported loss 0, accuracy 0 and no test accuracy); and a
+ * resume whose state is gone refuses instead of starting over on top of
+ * the trained model (item 3). */
+static void test_selection_and_finished(void)
+{
+    char out[256], state[300];
+    snprintf(out, sizeof out, "%s/learn.safetensors", dir);
+    snprintf(state, sizeof state, "%s.state", out);
+    ts_model *m = NULL;
+    CHECK(ts_model_load(out, &m) == TS_OK);
+    if (!m) return;
+    cJSON *tj = cJSON_Parse(m->meta.training);
+    const cJSON *hist = cJSON_GetObjectItemCaseSensitive(tj, "history");
+    const cJSON *val = cJSON_GetObjectItemCaseSensitive(tj, "validation");
+    const cJSON *test = cJSON_GetObjectItemCaseSensitive(tj, "test");
+    CHECK(cJSON_GetArraySize(hist) == 5);
+    int best = (int)num(val, "epoch");
+    CHECK(best >= 1 && best <= 5 && num(tj, "epochs_done") == best);
+    /* The selected epoch is the best mean balanced accuracy in the history. */
+    double top = -1;
+    int top_epoch = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, hist)
+    {
+        double b = num(cJSON_GetObjectItemCaseSensitive(e, "val"), "mean_balanced_accuracy");
+        CHECK(b >= 0 && b <= 1);
+        if (b > top) top = b, top_epoch = (int)num(e, "epoch");
+        /* the test split is not looked at per epoch */
+        CHECK(!cJSON_GetObjectItemCaseSensitive(e, "test_each_epoch"));
+    }
+    CHECK(top_epoch == best && fabs(top - num(val, "mean_balanced_accuracy")) < 1e-9);
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(test, "traits"), "gender");
+    CHECK(num(g, "n") == 48 && num(g, "balanced_accuracy") >= 0 && num(g, "balanced_accuracy") <= 1);
+    double acc = num(g, "accuracy");
+    cJSON_Delete(tj);
+    ts_model_free(m);
+
+    ts_train_settings s;
+    settings(&s, out, 5);
+    s.resume = true;
+    ts_train_result res;
+    ts_status st = ts_train_run(&s, NULL, &res);
+    CHECK(st == TS_OK);
+    CHECK(res.epochs_done == 5 && res.resumed_from_epoch == 5 && res.best_epoch == best);
+    CHECK(res.final_loss > 0 && res.train_accuracy > 0 && fabs(res.test_accuracy - acc) < 1e-6);
+    CHECK(res.n_traits == 1 && res.test[0].n == 48);
+
+    char moved[320];
+    snprintf(moved, sizeof moved, "%s.away", state);
+    CHECK(rename(state, moved) == 0);
+    st = ts_train_run(&s, NULL, &res);
+    CHECK(st == TS_ERR_ARG && strstr(ts_last_error(), "cannot resume") && strstr(ts_last_error(), ".state"));
+    CHECK(ts_model_load(out, &m) == TS_OK); /* untouched */
+    ts_model_free(m);
+    CHECK(rename(moved, state) == 0);
+}
+
 static bool params_close(const char *a, const char *b)
 {
     ts_model *ma, *mb;
@@ -390,6 +450,7 @@ int main(void)
     snprintf(cache, sizeof cache, "%s/cache", dir);
 
     test_learn_and_files();
+    test_selection_and_finished();
     test_cancel_resume();
     test_kill9_resume();
     test_eval_compare_json();
