@@ -9,7 +9,11 @@
  *    "lacnn":{"model":B,"accuracy":Y,"ci95":[lo,hi]},
  *    "difference":Y-X,
  *    "mcnemar":{"baseline_only":b,"lacnn_only":c,"test":"exact"|"chi2",
- *               "statistic":s,"p":p}}
+ *               "statistic":s,"p":p},
+ *    "traits":[{"trait":T,"images":N,"baseline":{...,"balanced_accuracy":B},
+ *               "lacnn":{...},"difference":D,"mcnemar":{...}}, ...]}
+ * The top-level figures are the first trait's; "traits" has every trait
+ * of a multi-label pair (or those of --trait).
  * Only images both models evaluated (and labelled for the trait) count.
  * Exit 0, 1, 2.
  */
@@ -23,7 +27,7 @@
 
 static void help(void)
 {
-    printf("usage: traitscope-cli compare --baseline A --lacnn B --data SPEC [--split test|all]\n"
+    printf("usage: traitscope-cli compare --baseline A --lacnn B --data SPEC [--split test|all] [--trait T,...]\n"
            "                              [--oversample] [--limit N] [--threads N] [--cache DIR] [--json]\n"
            "                              [--device cpu|cuda|auto]\n"
            "\n"
@@ -31,7 +35,57 @@ static void help(void)
            "test (exact binomial when fewer than 25 images are discordant).\n");
 }
 
-static cJSON *side(const char *path, const ts_eval_trait *t, int n, int right)
+/* One trait of the pair on the images both evaluated. */
+typedef struct pair_stats {
+    const char *name;
+    int n, right_a, right_b, only_a, only_b;
+    double bal_a, bal_b;
+    ts_mcnemar mc;
+} pair_stats;
+
+static double recall_mean(const int count[64], const int hit[64])
+{
+    int present = 0;
+    double sum = 0;
+    for (int c = 0; c < 64; c++)
+        if (count[c]) present++, sum += (double)hit[c] / count[c];
+    return present ? sum / present : 0;
+}
+
+static void pair_trait(const ts_eval_result *ra, const ts_eval_result *rb, int t, pair_stats *ps)
+{
+    memset(ps, 0, sizeof *ps);
+    ps->name = ra->traits[t].name;
+    int max_row = 0;
+    for (int i = 0; i < rb->n_images; i++) max_row = rb->rows[i] > max_row ? rb->rows[i] : max_row;
+    int *where = malloc((size_t)(max_row + 1) * sizeof *where);
+    int ca[64] = { 0 }, ha[64] = { 0 }, cb[64] = { 0 }, hb[64] = { 0 };
+    for (int i = 0; where && i <= max_row; i++) where[i] = -1;
+    for (int i = 0; where && i < rb->n_images; i++) where[rb->rows[i]] = i;
+    for (int i = 0; where && i < ra->n_images; i++) {
+        int row = ra->rows[i];
+        if (row > max_row || where[row] < 0) continue;
+        int j = where[row];
+        int label = ra->label[(size_t)i * ra->n_traits + t];
+        if (label < 0) continue;
+        bool a = ra->pred[(size_t)i * ra->n_traits + t] == label, b = rb->pred[(size_t)j * rb->n_traits + t] == label;
+        ps->n++;
+        ps->right_a += a;
+        ps->right_b += b;
+        ps->only_a += a && !b;
+        ps->only_b += b && !a;
+        if (label < 64) {
+            ca[label]++, cb[label]++;
+            ha[label] += a, hb[label] += b;
+        }
+    }
+    free(where);
+    ps->bal_a = recall_mean(ca, ha);
+    ps->bal_b = recall_mean(cb, hb);
+    ts_mcnemar_test(ps->only_a, ps->only_b, &ps->mc);
+}
+
+static cJSON *side(const char *path, int n, int right, double balanced)
 {
     cJSON *o = cJSON_CreateObject();
     double lo, hi;
@@ -41,8 +95,23 @@ static cJSON *side(const char *path, const ts_eval_trait *t, int n, int right)
     cJSON *ci = cJSON_AddArrayToObject(o, "ci95");
     cJSON_AddItemToArray(ci, cJSON_CreateNumber(lo));
     cJSON_AddItemToArray(ci, cJSON_CreateNumber(hi));
-    (void)t;
+    cJSON_AddNumberToObject(o, "balanced_accuracy", balanced);
     return o;
+}
+
+/* The figures of one trait (JSON), into o. */
+static void add_pair(cJSON *o, const pair_stats *ps, const char *pa, const char *pb)
+{
+    cJSON_AddNumberToObject(o, "images", ps->n);
+    cJSON_AddItemToObject(o, "baseline", side(pa, ps->n, ps->right_a, ps->bal_a));
+    cJSON_AddItemToObject(o, "lacnn", side(pb, ps->n, ps->right_b, ps->bal_b));
+    cJSON_AddNumberToObject(o, "difference", ps->n ? (double)(ps->right_b - ps->right_a) / ps->n : 0);
+    cJSON *t = cJSON_AddObjectToObject(o, "mcnemar");
+    cJSON_AddNumberToObject(t, "baseline_only", ps->only_a);
+    cJSON_AddNumberToObject(t, "lacnn_only", ps->only_b);
+    cJSON_AddStringToObject(t, "test", ps->mc.exact ? "exact" : "chi2");
+    cJSON_AddNumberToObject(t, "statistic", ps->mc.statistic);
+    cJSON_AddNumberToObject(t, "p", ps->mc.p);
 }
 
 int cmd_compare(int argc, char **argv)
@@ -65,6 +134,8 @@ int cmd_compare(int argc, char **argv)
             if (!strcmp(v, "all")) o.all = true;
             else if (!strcmp(v, "test")) o.all = false;
             else return cli_usage_error("compare", "--split wants test or all, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--trait", &v)) {
+            o.traits = v;
         } else if (cli_opt(argc, argv, &i, "--limit", &v)) {
             if (!cli_parse_int(v, &o.limit) || o.limit < 0) return cli_usage_error("compare", "--limit wants N >= 0");
         } else if (cli_opt(argc, argv, &i, "--threads", &v)) {
@@ -104,61 +175,42 @@ int cmd_compare(int argc, char **argv)
         ts_backend_close(be, be_ctx);
         return cli_fail("compare", st);
     }
-    /* Pair images by dataset row (trait 0). */
-    int max_row = 0;
-    for (int i = 0; i < rb.n_images; i++) max_row = rb.rows[i] > max_row ? rb.rows[i] : max_row;
-    int *where = malloc((size_t)(max_row + 1) * sizeof *where);
-    for (int i = 0; where && i <= max_row; i++) where[i] = -1;
-    for (int i = 0; where && i < rb.n_images; i++) where[rb.rows[i]] = i;
-    int n = 0, right_a = 0, right_b = 0, only_a = 0, only_b = 0;
-    for (int i = 0; where && i < ra.n_images; i++) {
-        int row = ra.rows[i];
-        if (row > max_row || where[row] < 0) continue;
-        int j = where[row];
-        int label = ra.label[(size_t)i * ra.n_traits];
-        if (label < 0) continue;
-        bool a = ra.pred[(size_t)i * ra.n_traits] == label, b = rb.pred[(size_t)j * rb.n_traits] == label;
-        n++;
-        right_a += a;
-        right_b += b;
-        only_a += a && !b;
-        only_b += b && !a;
-    }
-    free(where);
-    ts_mcnemar mc;
-    ts_mcnemar_test(only_a, only_b, &mc);
-    double acc_a = n ? (double)right_a / n : 0, acc_b = n ? (double)right_b / n : 0;
+    /* Pair images by dataset row, trait by trait. */
+    pair_stats ps[TS_EVAL_MAX_TRAITS];
+    for (int t = 0; t < ra.n_traits; t++) pair_trait(&ra, &rb, t, &ps[t]);
     if (json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "data", o.data);
         cJSON_AddStringToObject(j, "split", ra.split);
-        cJSON_AddStringToObject(j, "trait", ra.traits[0].name);
-        cJSON_AddNumberToObject(j, "images", n);
-        cJSON_AddItemToObject(j, "baseline", side(pa, &ra.traits[0], n, right_a));
-        cJSON_AddItemToObject(j, "lacnn", side(pb, &rb.traits[0], n, right_b));
-        cJSON_AddNumberToObject(j, "difference", acc_b - acc_a);
-        cJSON *t = cJSON_AddObjectToObject(j, "mcnemar");
-        cJSON_AddNumberToObject(t, "baseline_only", only_a);
-        cJSON_AddNumberToObject(t, "lacnn_only", only_b);
-        cJSON_AddStringToObject(t, "test", mc.exact ? "exact" : "chi2");
-        cJSON_AddNumberToObject(t, "statistic", mc.statistic);
-        cJSON_AddNumberToObject(t, "p", mc.p);
+        cJSON_AddStringToObject(j, "trait", ps[0].name);
+        add_pair(j, &ps[0], pa, pb);
+        cJSON *arr = cJSON_AddArrayToObject(j, "traits");
+        for (int t = 0; t < ra.n_traits; t++) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddStringToObject(e, "trait", ps[t].name);
+            add_pair(e, &ps[t], pa, pb);
+            cJSON_AddItemToArray(arr, e);
+        }
         char *text = cJSON_PrintUnformatted(j);
         printf("%s\n", text ? text : "{}");
         free(text);
         cJSON_Delete(j);
     } else {
-        double la, ha, lb, hb;
-        ts_wilson_interval(right_a, n, TS_Z95, &la, &ha);
-        ts_wilson_interval(right_b, n, TS_Z95, &lb, &hb);
-        printf("trait %s, %d %s images of %s%s\n", ra.traits[0].name, n, ra.split, o.data,
-               o.oversample ? " (10-crop oversampling)" : "");
-        printf("  baseline %-40s %6.2f%%  [%6.2f, %6.2f]\n", pa, 100 * acc_a, 100 * la, 100 * ha);
-        printf("  lacnn    %-40s %6.2f%%  [%6.2f, %6.2f]\n", pb, 100 * acc_b, 100 * lb, 100 * hb);
-        printf("  difference %+.2f points; only baseline right: %d, only lacnn right: %d\n", 100 * (acc_b - acc_a),
-               only_a, only_b);
-        if (mc.exact) printf("  McNemar (exact binomial): p = %.4g\n", mc.p);
-        else printf("  McNemar (chi2 = %.3f, continuity corrected): p = %.4g\n", mc.statistic, mc.p);
+        printf("%d %s images of %s%s\n  baseline %s\n  lacnn    %s\n", ra.n_images, ra.split, o.data,
+               o.oversample ? " (10-crop oversampling)" : "", pa, pb);
+        printf("%-12s %6s %18s %18s %8s %7s %7s %10s\n", "trait", "n", "baseline [95% CI]", "lacnn [95% CI]",
+               "diff", "b only", "l only", "McNemar p");
+        for (int t = 0; t < ra.n_traits; t++) {
+            const pair_stats *q = &ps[t];
+            double la, ha, lb, hb;
+            ts_wilson_interval(q->right_a, q->n, TS_Z95, &la, &ha);
+            ts_wilson_interval(q->right_b, q->n, TS_Z95, &lb, &hb);
+            double aa = q->n ? (double)q->right_a / q->n : 0, ab = q->n ? (double)q->right_b / q->n : 0;
+            printf("%-12s %6d %6.2f [%4.1f,%4.1f] %6.2f [%4.1f,%4.1f] %+7.2f %7d %7d %10.3g%s\n", q->name, q->n,
+                   100 * aa, 100 * la, 100 * ha, 100 * ab, 100 * lb, 100 * hb, 100 * (ab - aa), q->only_a, q->only_b,
+                   q->mc.p, q->mc.exact ? " (exact)" : "");
+            printf("%-12s %6s balanced %6.2f%%    balanced %6.2f%%\n", "", "", 100 * q->bal_a, 100 * q->bal_b);
+        }
     }
     ts_eval_result_clear(&ra);
     ts_eval_result_clear(&rb);

@@ -194,6 +194,32 @@ static void test_selection_and_finished(void)
     CHECK(ts_model_load(out, &m) == TS_OK); /* untouched */
     ts_model_free(m);
     CHECK(rename(moved, state) == 0);
+
+    /* The learning curve of the run, drawn from its history. */
+    char cmd[4096], plot[300];
+    snprintf(plot, sizeof plot, "%s/curves.svg", dir);
+    snprintf(cmd, sizeof cmd, "'%s' curves '%s' --trait gender --out '%s'", cli, out, plot);
+    int status = 0;
+    char *text = run_capture(cmd, &status);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    const cJSON *sr = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "series"), 0);
+    CHECK(status == 0 && sr && num(sr, "epochs") == 5 && num(sr, "selected") == best);
+    FILE *f = fopen(plot, "r");
+    char head[256] = "";
+    if (f) {
+        size_t got = fread(head, 1, sizeof head - 1, f);
+        head[got] = 0;
+        fclose(f);
+    }
+    CHECK(strstr(head, "<svg") != NULL);
+    cJSON_Delete(j);
+    free(text);
+    /* A model without a history is refused, by name. */
+    snprintf(cmd, sizeof cmd, "'%s' init --arch '%s' --size 32 --out '%s/fresh.safetensors' >/dev/null && "
+                              "'%s' curves '%s/fresh.safetensors' --out '%s/no.png' 2>&1", cli, arch, dir, cli, dir, dir);
+    text = run_capture(cmd, &status);
+    CHECK(status != 0 && text && strstr(text, "fresh.safetensors") && strstr(text, "history"));
+    free(text);
 }
 
 static bool params_close(const char *a, const char *b)

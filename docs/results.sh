@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# results.sh - reruns every number of docs/results.md: the bundled models,
+# their evaluation against face-api, Table 3 at convergence and its learning
+# curves, and (on a GPU) the paper's exact protocol.
+#
+# usage: docs/results.sh [STAGE...]      (default: bundle evaluate table3 curves)
+#   bundle     train the bundled pair: baseline and LACNN, one net each for
+#              the 7 CelebA-HQ traits (recipe of docs/results.md)
+#   evaluate   the bundled pair on the CelebA-HQ test split (read once, here)
+#              and on UTKFace gender (never trained on), face-api's gender
+#              model on the same images, McNemar's test
+#   table3     one net per trait, baseline vs LACNN, 7 CelebA-HQ traits and
+#              UTKFace ethnicity; SEEDS="1 2 3" for more seeds (default 1)
+#   curves     the validation learning curves of table3 as docs/images/curves.svg
+#   paper      the paper's exact protocol (AlexNet 150 x 150, the x5
+#              rotations) with --device cuda; without a GPU a --limit smoke
+#              on the CPU, said as such
+# Environment: BUILD (build), OUT (/tmp/traitscope-results), DATA
+# (../shared/data), SEEDS, EPOCHS3 (table3 epochs, 16), NICE (5).
+# Every training resumes (--resume): run the script again after an
+# interruption and it continues where it stopped.  Models, logs and JSON go
+# to $OUT, never into the repository.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+CLI="$BUILD/src/cli/traitscope-cli"
+DATA=${DATA:-../shared/data}
+OUT=${OUT:-/tmp/traitscope-results}
+SEEDS=${SEEDS:-1}
+EPOCHS3=${EPOCHS3:-16}
+NICE=${NICE:-5}
+TRAITS7=gender,emotion,makeup,age,attractive,chubby,hair
+mkdir -p "$OUT"
+export OMP_WAIT_POLICY=passive
+[ -x "$CLI" ] || { echo "results.sh: build first (meson setup $BUILD && ninja -C $BUILD)" >&2; exit 1; }
+
+say() { printf '%s results.sh: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+# The recipe (docs/results.md): canonical face frame, one random view per
+# face and epoch, cosine schedule with a warm-up epoch, square-root class
+# weights, 10% of the training part for model selection.
+recipe=(--align similarity --augment random --lr-policy cosine --warmup 1 --lr 0.01 --batch 64
+        --class-weights sqrt --val-fraction 0.1 --device cpu --compute-threads 1 --threads 1 --resume)
+
+stage_bundle() {
+  say "bundle: baseline and LACNN side by side, one core each"
+  for v in baseline lacnn; do
+    nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
+      --arch docs/arch/traitnet.arch --size 112 --epochs 30 "${recipe[@]}" \
+      --out "$OUT/bundle-$v.safetensors" > "$OUT/bundle-$v.json" 2>> "$OUT/bundle-$v.log" &
+  done
+  wait
+  for v in baseline lacnn; do
+    "$CLI" convert "$OUT/bundle-$v.safetensors" "$OUT/bundle-$v-f16.safetensors" --f16 > /dev/null
+  done
+  say "bundle: done; copy $OUT/bundle-{baseline,lacnn}-f16.safetensors to resources/models/{baseline,lacnn}.safetensors"
+}
+
+stage_evaluate() {
+  for v in baseline lacnn; do
+    say "evaluate: $v on the CelebA-HQ test split"
+    "$CLI" eval --model "$OUT/bundle-$v.safetensors" --data "celeba:$DATA/celebahq" --json \
+      --per-image "$OUT/eval-$v-celebahq.jsonl" > "$OUT/eval-$v-celebahq.json"
+    say "evaluate: $v gender on UTKFace (all 10,000; no UTKFace image in training)"
+    "$CLI" eval --model "$OUT/bundle-$v.safetensors" --data "utkface:$DATA/utkface" --split all --trait gender \
+      --json --per-image "$OUT/eval-$v-utkface.jsonl" > "$OUT/eval-$v-utkface.json"
+  done
+  "$CLI" compare --baseline "$OUT/bundle-baseline.safetensors" --lacnn "$OUT/bundle-lacnn.safetensors" \
+    --data "celeba:$DATA/celebahq" --json > "$OUT/compare-bundle.json"
+  if [ ! -d node_modules/@tensorflow/tfjs-backend-wasm ]; then
+    say "evaluate: installing face-api's TensorFlow.js devDependencies (npm ci)"
+    npm ci --no-audit --no-fund > /dev/null
+  fi
+  /usr/bin/python3 -c 'import json,sys; [print(json.loads(l)["path"]) for l in open(sys.argv[1])]' \
+    "$OUT/eval-lacnn-celebahq.jsonl" > "$OUT/list-celebahq.txt"
+  head -n 2000 < <(/usr/bin/python3 -c 'import json,sys; [print(json.loads(l)["path"]) for l in open(sys.argv[1])]' \
+    "$OUT/eval-lacnn-utkface.jsonl") > "$OUT/list-utkface.txt"
+  for d in celebahq utkface; do
+    say "evaluate: face-api (wasm) gender on the $d images"
+    nice -n "$NICE" node tools/faceapi-gender.js "$BUILD" "$OUT/list-$d.txt" "$OUT/faceapi-$d.jsonl"
+    for v in baseline lacnn; do
+      /usr/bin/python3 tools/compare-peer.py "$OUT/eval-$v-$d.jsonl" "$OUT/faceapi-$d.jsonl" --trait gender \
+        --json > "$OUT/peer-$v-$d.json"
+      /usr/bin/python3 tools/compare-peer.py "$OUT/eval-$v-$d.jsonl" "$OUT/faceapi-$d.jsonl" --trait gender
+    done
+  done
+}
+
+stage_table3() {
+  local traits=(gender hair makeup age emotion attractive chubby ethnicity)
+  for seed in $SEEDS; do
+    for t in "${traits[@]}"; do
+      local spec="celeba:$DATA/celebahq"
+      [ "$t" = ethnicity ] && spec="utkface:$DATA/utkface"
+      say "table3: $t seed $seed"
+      for v in baseline lacnn; do
+        nice -n "$NICE" "$CLI" train --data "$spec" --trait "$t" --variant "$v" --seed "$seed" \
+          --arch docs/arch/traitnet.arch --size 64 --epochs "$EPOCHS3" "${recipe[@]}" \
+          --out "$OUT/t3-$t-$v-s$seed.safetensors" > "$OUT/t3-$t-$v-s$seed.json" 2>> "$OUT/t3-$t-$v-s$seed.log" &
+      done
+      wait
+      "$CLI" compare --baseline "$OUT/t3-$t-baseline-s$seed.safetensors" --lacnn "$OUT/t3-$t-lacnn-s$seed.safetensors" \
+        --data "$spec" --json > "$OUT/t3-$t-compare-s$seed.json"
+    done
+  done
+  /usr/bin/python3 tools/table3.py "$OUT"
+}
+
+stage_curves() {
+  "$CLI" curves --out docs/images/curves.svg --title "Validation accuracy per epoch (Table 3 nets, seed 1)" \
+    "$OUT"/t3-*-s1.safetensors
+}
+
+stage_paper() {
+  if command -v nvidia-smi > /dev/null && nvidia-smi -L > /dev/null 2>&1; then
+    for v in baseline lacnn; do
+      "$CLI" train --data "celeba:$DATA/celebahq" --trait gender --variant "$v" --arch alexnet --size 150 \
+        --augment paper --align none --epochs 30 --batch 50 --lr 0.01 --lr-step 10 --lr-gamma 0.1 \
+        --val-fraction 0.1 --device cuda --resume --out "$OUT/paper-gender-$v.safetensors" \
+        > "$OUT/paper-gender-$v.json" 2>> "$OUT/paper-gender-$v.log"
+    done
+  else
+    say "paper: the paper's protocol (AlexNet at 150 x 150, x5 rotations, ~40 h per trait on this CPU) needs a GPU;"
+    say "paper: none here, so this is only a --limit 200, 1-epoch smoke of the same command on the CPU"
+    for v in baseline lacnn; do
+      nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait gender --variant "$v" --arch alexnet \
+        --size 150 --augment paper --align none --epochs 1 --batch 50 --lr 0.01 --val-fraction 0.1 --limit 200 \
+        --device cpu --out "$OUT/paper-smoke-$v.safetensors" > "$OUT/paper-smoke-$v.json"
+    done
+  fi
+}
+
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(bundle evaluate table3 curves)
+for s in "${stages[@]}"; do
+  case "$s" in
+    bundle|evaluate|table3|curves|paper) "stage_$s" ;;
+    *) echo "results.sh: unknown stage '$s' (bundle evaluate table3 curves paper)" >&2; exit 2 ;;
+  esac
+done

@@ -1,0 +1,177 @@
+/* cmd-curves.c - `traitscope-cli curves`: the validation learning curves of
+ * trained models as a figure (figure/curves.h), from the per-epoch history
+ * their metadata keeps (train/job.h).
+ *
+ * One line per model: its validation accuracy (or balanced accuracy) per
+ * epoch, for one trait (--trait) or the mean over its traits.  Models of
+ * one trait share a colour; baselines are dashed, LACNN solid; a ring marks
+ * the epoch model selection kept.  Output: the plot (.png, .svg, .pdf) and,
+ * on stdout, {"plot":PATH,"series":[{"model","name","epochs","selected"}]}.
+ * Exit 0, 1 (a model without a history, a write error), 2 (usage).
+ */
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "figure/curves.h"
+#include "nn/model.h"
+
+#define MAX_SERIES 64
+#define MAX_EPOCHS 10000
+
+static void help(void)
+{
+    printf("usage: traitscope-cli curves MODEL... --out PLOT.{png,svg,pdf}\n"
+           "                             [--metric accuracy|balanced] [--trait T] [--title TEXT]\n"
+           "\n"
+           "Plots each model's validation accuracy per epoch (the history its training\n"
+           "recorded): one trait with --trait, else the mean over the model's traits.\n"
+           "Models of one trait share a colour; baselines are dashed; a ring marks the\n"
+           "epoch model selection kept.\n");
+}
+
+static double num(const cJSON *o, const char *k, double dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+static const char *str(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+int cmd_curves(int argc, char **argv)
+{
+    const char *out = NULL, *trait = NULL, *title = NULL, *v;
+    bool balanced = false;
+    const char *models[MAX_SERIES];
+    int n_models = 0;
+    for (int i = 1; i < argc; i++) {
+        if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
+            help();
+            return CMD_OK;
+        } else if (cli_opt(argc, argv, &i, "--out", &v)) {
+            out = v;
+        } else if (cli_opt(argc, argv, &i, "--trait", &v)) {
+            trait = v;
+        } else if (cli_opt(argc, argv, &i, "--title", &v)) {
+            title = v;
+        } else if (cli_opt(argc, argv, &i, "--metric", &v)) {
+            if (!strcmp(v, "balanced")) balanced = true;
+            else if (!strcmp(v, "accuracy")) balanced = false;
+            else return cli_usage_error("curves", "--metric wants accuracy or balanced, not '%s'", v);
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage_error("curves", "unknown option '%s' (see --help)", argv[i]);
+        } else {
+            if (n_models == MAX_SERIES) return cli_usage_error("curves", "at most %d models", MAX_SERIES);
+            models[n_models++] = argv[i];
+        }
+    }
+    if (!out || n_models == 0) return cli_usage_error("curves", "give one or more models and --out (see --help)");
+
+    ts_curve_series series[MAX_SERIES];
+    char names[MAX_SERIES][128], groups[MAX_SERIES][64];
+    double *xs[MAX_SERIES] = { 0 }, *ys[MAX_SERIES] = { 0 };
+    int n_groups = 0, rc = CMD_OK;
+    ts_status st = TS_OK;
+    for (int k = 0; k < n_models && st == TS_OK; k++) {
+        ts_model *m = NULL;
+        st = ts_model_load_any(models[k], &m);
+        if (st != TS_OK) break;
+        cJSON *tj = cJSON_Parse(m->meta.training);
+        const cJSON *hist = cJSON_GetObjectItemCaseSensitive(tj, "history");
+        int n = cJSON_GetArraySize(hist);
+        if (n <= 0 || n > MAX_EPOCHS) {
+            st = ts_error(TS_ERR_ARG, "%s: no training history with validation figures (trained before they were kept,"
+                          " or without a validation split)", models[k]);
+        } else {
+            xs[k] = malloc((size_t)n * sizeof(double));
+            ys[k] = malloc((size_t)n * sizeof(double));
+            if (!xs[k] || !ys[k]) st = ts_error(TS_ERR_OOM, "curves: out of memory");
+        }
+        int got = 0;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, hist)
+        {
+            if (st != TS_OK) break;
+            const cJSON *val = cJSON_GetObjectItemCaseSensitive(e, "val");
+            if (!val) continue;
+            double y;
+            if (trait) {
+                const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(val, "traits"), trait);
+                if (!t) {
+                    st = ts_error(TS_ERR_ARG, "%s: its history has no trait '%s'", models[k], trait);
+                    break;
+                }
+                y = num(t, balanced ? "balanced_accuracy" : "accuracy", -1);
+            } else {
+                y = num(val, balanced ? "mean_balanced_accuracy" : "mean_accuracy", -1);
+            }
+            if (y < 0) continue;
+            xs[k][got] = num(e, "epoch", got + 1);
+            ys[k][got] = 100 * y;
+            got++;
+        }
+        if (st == TS_OK && got == 0)
+            st = ts_error(TS_ERR_ARG, "%s: its history has no validation figures (trained with --val-fraction 0?)",
+                          models[k]);
+        if (st == TS_OK) {
+            const char *tr = trait ? trait : str(tj, "trait"), *var = str(tj, "variant");
+            char many[32];
+            if (strchr(tr, ',')) {
+                int c = 1;
+                for (const char *q = tr; *q; q++) c += *q == ',';
+                snprintf(many, sizeof many, "%d traits", c);
+                tr = many;
+            }
+            snprintf(names[k], sizeof names[k], "%s %s", tr, var[0] ? var : "model");
+            int g = 0;
+            while (g < n_groups && strcmp(groups[g], tr)) g++;
+            if (g == n_groups && n_groups < MAX_SERIES) snprintf(groups[n_groups++], sizeof groups[0], "%s", tr);
+            int sel = (int)num(cJSON_GetObjectItemCaseSensitive(tj, "validation"), "epoch", 0);
+            int selected = -1;
+            for (int i = 0; i < got; i++)
+                if ((int)xs[k][i] == sel) selected = i;
+            series[k] = (ts_curve_series){ .name = names[k], .group = g, .dashed = !strcmp(var, "baseline"),
+                                           .n = got, .x = xs[k], .y = ys[k], .selected = selected };
+        }
+        cJSON_Delete(tj);
+        ts_model_free(m);
+    }
+    if (st == TS_OK) {
+        char ylab[96];
+        snprintf(ylab, sizeof ylab, "validation %s (%%)%s", balanced ? "balanced accuracy" : "accuracy",
+                 trait ? "" : ", mean over traits");
+        ts_curve_plot plot = { .title = title ? title : "Validation accuracy per epoch", .x_label = "epoch",
+                               .y_label = ylab };
+        st = ts_curves_export(out, &plot, series, n_models);
+    }
+    if (st == TS_OK) {
+        cJSON *j = cJSON_CreateObject(), *arr;
+        cJSON_AddStringToObject(j, "plot", out);
+        arr = cJSON_AddArrayToObject(j, "series");
+        for (int k = 0; k < n_models; k++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "model", models[k]);
+            cJSON_AddStringToObject(o, "name", series[k].name);
+            cJSON_AddNumberToObject(o, "epochs", series[k].n);
+            cJSON_AddNumberToObject(o, "selected", series[k].selected >= 0 ? series[k].x[series[k].selected] : 0);
+            cJSON_AddItemToArray(arr, o);
+        }
+        char *text = cJSON_PrintUnformatted(j);
+        printf("%s\n", text ? text : "{}");
+        free(text);
+        cJSON_Delete(j);
+    } else {
+        rc = cli_fail("curves", st);
+    }
+    for (int k = 0; k < n_models; k++) {
+        free(xs[k]);
+        free(ys[k]);
+    }
+    return rc;
+}
