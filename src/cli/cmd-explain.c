@@ -46,7 +46,8 @@ static void help(void)
            "                     on conv), adience-a1b0, epsilon, lrp0, composite; rules:\n"
            "                     epsilon[:E] lrp0 alphabeta[:A,B[,bias]] flat wsquare zbox;\n"
            "                     selectors: a layer name glob, @conv, @fc, @all, @first\n"
-           "  --target CLASS     predicted (default), a class name or index, or A-B\n"
+           "  --target CLASS     predicted (default), a class name or index, or A-B; for a\n"
+           "                     multi-label model TRAIT (its predicted class) or TRAIT=CLASS\n"
            "  --out HEAT.png     the heatmap (relevance summed over R, G, B)\n"
            "  --out-amap A.png   4-channel models: the heatmap of the A(x,y) channel\n"
            "  --relevance R.npy  the full input relevance (1,C,S,S) as float32 .npy\n"
@@ -180,7 +181,7 @@ int cmd_explain(int argc, char **argv)
         }
     ts_lrp_target target;
     if (st == TS_OK)
-        st = ts_lrp_target_parse(target_s, (const char *const *)m->meta.classes, m->meta.n_classes, &target);
+        st = ts_lrp_target_for_model(m, target_s, &target);
     if (st == TS_OK) st = ts_lrp_new(m->graph, &rules, &lrp);
     ts_lrp_stats stats;
     struct timespec t0, t1;
@@ -193,10 +194,11 @@ int cmd_explain(int argc, char **argv)
     if (C > 3) ts_lrp_heatmap(&rel, 0, 3, 4, heat_a);
     char applied[TS_LRP_SPEC_MAX * 2];
     ts_lrp_rules_describe(m->graph, &rules, applied, sizeof applied);
-    const char *tname = m->meta.classes[stats.a];
-    char tdesc[256];
-    if (stats.b >= 0) snprintf(tdesc, sizeof tdesc, "%s-%s", tname, m->meta.classes[stats.b]);
-    else snprintf(tdesc, sizeof tdesc, "%s", tname);
+    char tdesc[256], tname[256];
+    ts_lrp_target_describe(m, &stats, tdesc, sizeof tdesc);
+    /* the target alone (the contrast's other side is "minus") */
+    snprintf(tname, sizeof tname, "%s", tdesc);
+    if (stats.b >= 0) snprintf(tname, sizeof tname, "%s", m->meta.classes[stats.a]);
     if (!zoom) zoom = S >= 300 ? 1 : (300 + S - 1) / S;
     float scale_used = 0, scale_a = 0;
     if (out_path)

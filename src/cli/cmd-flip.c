@@ -106,7 +106,7 @@ int cmd_flip(int argc, char **argv)
     }
     ts_lrp_target target;
     if (st == TS_OK)
-        st = ts_lrp_target_parse(target_s, (const char *const *)m->meta.classes, m->meta.n_classes, &target);
+        st = ts_lrp_target_for_model(m, target_s, &target);
     if (st == TS_OK) st = ts_lrp_new(m->graph, &rules, &lrp);
     size_t per = (size_t)C * S * S, hw = (size_t)S * S;
     ts_flip_opts_defaults(&fo);

@@ -47,7 +47,7 @@ ts_status xc_landmarks(xc_landmarker *l, const ts_model *m, const ts_image *img,
     *have = false;
     const char *src = l->source;
     if (!src) {
-        if (m->meta.in_channels != 4) return TS_OK;
+        if (!ts_model_needs_landmarks(m)) return TS_OK;
         src = m->meta.landmarks == TS_LANDMARKS_CNN ? "cnn" : "ert";
     }
     float box[4] = { 0, 0, (float)img->width, (float)img->height };
@@ -73,22 +73,17 @@ ts_status xc_landmarks(xc_landmarker *l, const ts_model *m, const ts_image *img,
 
 ts_status xc_input(const ts_model *m, const ts_image *img, const ts_points *pts, ts_tensor *one)
 {
-    return ts_model_input_from_image(m, img, m->meta.in_channels == 4 ? pts : NULL, one);
+    return ts_model_input_from_image(m, img, ts_model_needs_landmarks(m) ? pts : NULL, one);
 }
 
 ts_status xc_amap(const ts_model *m, const ts_image *img, const ts_points *pts, uint8_t *map)
 {
     int s = m->meta.in_size;
-    ts_points *scaled = malloc(sizeof *scaled);
-    if (!scaled) return ts_error(TS_ERR_OOM, "A(x,y) points");
-    scaled->n = pts->n;
-    float sx = (float)s / (float)img->width, sy = (float)s / (float)img->height;
-    for (int j = 0; j < pts->n; j++) {
-        scaled->x[j] = (pts->x[j] + 0.5f) * sx - 0.5f;
-        scaled->y[j] = (pts->y[j] + 0.5f) * sy - 0.5f;
-    }
-    ts_status st = ts_amap_compute(scaled, s, s, map);
-    free(scaled);
+    ts_points *framed = malloc(sizeof *framed);
+    if (!framed) return ts_error(TS_ERR_OOM, "A(x,y) points");
+    ts_status st = ts_model_frame_points(m, img, pts, framed);
+    if (st == TS_OK) st = ts_amap_compute(framed, s, s, map);
+    free(framed);
     return st;
 }
 

@@ -189,11 +189,7 @@ static void prediction_rows(const ts_model *model, const float *z, const ts_lrp_
             m->rows[k].mark = k == m->predicted;
         }
         m->n_rows = n;
-        int a = stats->a >= 0 && stats->a < K ? stats->a : m->predicted;
-        if (stats->b >= 0 && stats->b < K)
-            snprintf(m->explained, sizeof m->explained, "%s-%s", model->meta.classes[a], model->meta.classes[stats->b]);
-        else
-            snprintf(m->explained, sizeof m->explained, "%s", model->meta.classes[a]);
+        ts_lrp_target_describe(model, stats, m->explained, sizeof m->explained);
         return;
     }
     m->n_rows = nh < 64 ? nh : 64;
@@ -204,12 +200,9 @@ static void prediction_rows(const ts_model *model, const float *z, const ts_lrp_
         snprintf(m->rows[k].label, sizeof m->rows[k].label, "%s: %s", heads[k].trait, heads[k].classes[c]);
         m->rows[k].p = p[c];
         m->rows[k].mark = heads[k].output == stats->a;
-        if (m->rows[k].mark) {
-            m->predicted = k;
-            snprintf(m->explained, sizeof m->explained, "%s=%s", heads[k].trait,
-                     heads[k].classes[stats->sign > 0 ? 1 : 0]);
-        }
+        if (m->rows[k].mark) m->predicted = k;
     }
+    ts_lrp_target_describe(model, stats, m->explained, sizeof m->explained);
 }
 
 /* One model's part.  Errors stay in m->error; the face stage goes on. */

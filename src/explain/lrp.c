@@ -397,6 +397,24 @@ ts_status ts_lrp_target_for_model(const ts_model *m, const char *s, ts_lrp_targe
     return TS_OK;
 }
 
+const char *ts_lrp_target_describe(const ts_model *m, const ts_lrp_stats *st, char *buf, size_t len)
+{
+    const int K = m->meta.n_classes;
+    if (st->sign != 0) {
+        ts_model_head heads[TS_MODEL_MAX_HEADS];
+        int nh = ts_model_heads(m, heads, TS_MODEL_MAX_HEADS);
+        for (int k = 0; k < nh; k++)
+            if (heads[k].output == st->a) {
+                snprintf(buf, len, "%s=%s", heads[k].trait, heads[k].classes[st->sign > 0 ? 1 : 0]);
+                return buf;
+            }
+    }
+    const char *a = st->a >= 0 && st->a < K ? m->meta.classes[st->a] : "?";
+    if (st->b >= 0 && st->b < K) snprintf(buf, len, "%s-%s", a, m->meta.classes[st->b]);
+    else snprintf(buf, len, "%s", a);
+    return buf;
+}
+
 /* ---- the propagator ------------------------------------------------------- */
 
 typedef struct modw {

@@ -130,6 +130,11 @@ ts_status ts_lrp_target_parse(const char *s, const char *const *class_names, int
 struct ts_model;
 ts_status ts_lrp_target_for_model(const struct ts_model *m, const char *s, ts_lrp_target *out);
 
+/* What an explanation explained, in words, from its stats: "male",
+ * "male-female", or "gender=male" for a multi-label head.  Returns buf. */
+struct ts_lrp_stats;
+const char *ts_lrp_target_describe(const struct ts_model *m, const struct ts_lrp_stats *st, char *buf, size_t len);
+
 /* Per-sample numbers of one explanation. */
 typedef struct ts_lrp_stats {
     int a, b;              /* resolved target classes (b = -1: none) */

@@ -359,12 +359,11 @@ ts_status ts_align_similarity_map(const ts_points *pts, int size, double margin,
 
 /* ---------------------------------------------------------------- crop */
 
-ts_status ts_face_crop(const ts_image *img, const float *box, const ts_points *pts,
-                       const ts_crop_options *opt, ts_image *out, ts_points *out_pts,
-                       ts_affine *xf_out)
+ts_status ts_face_crop_map(const ts_image *img, const float *box, const ts_points *pts,
+                           const ts_crop_options *opt, ts_affine *xf_out)
 {
-    TS_ASSERT(img && img->data && out);
-    memset(out, 0, sizeof *out);
+    TS_ASSERT(img && img->data && xf_out);
+    (void)img;
     ts_crop_options o = opt ? *opt : (ts_crop_options){ 0 };
     int size = o.size ? o.size : TS_CROP_SIZE_DEFAULT;
     float enlarge = o.enlarge > 0 ? o.enlarge : TS_CROP_ENLARGE_DEFAULT;
@@ -417,7 +416,22 @@ ts_status ts_face_crop(const ts_image *img, const float *box, const ts_points *p
         ts_affine crop = { { s, 0, off - s * cx, 0, s, off - s * cy } };
         xf = ts_affine_mul(&crop, &rot);
     }
-    TS_TRY(ts_image_warp(img, &xf, size, size, o.border, out));
+    *xf_out = xf;
+    return TS_OK;
+}
+
+ts_status ts_face_crop(const ts_image *img, const float *box, const ts_points *pts,
+                       const ts_crop_options *opt, ts_image *out, ts_points *out_pts,
+                       ts_affine *xf_out)
+{
+    TS_ASSERT(img && img->data && out);
+    memset(out, 0, sizeof *out);
+    ts_affine xf;
+    TS_TRY(ts_face_crop_map(img, box, pts, opt, &xf));
+    int size = opt && opt->size ? opt->size : TS_CROP_SIZE_DEFAULT;
+    ts_border border = opt ? opt->border : TS_BORDER_ZERO;
+    int have_pts = pts && pts->n > 0;
+    TS_TRY(ts_image_warp(img, &xf, size, size, border, out));
     if (out_pts) {
         if (have_pts) {
             *out_pts = *pts;

@@ -119,6 +119,11 @@ ts_status ts_face_crop(const ts_image *img, const float *box, const ts_points *p
                        const ts_crop_options *opt, ts_image *out, ts_points *out_pts,
                        ts_affine *xf);
 
+/* Only the image -> crop map of ts_face_crop (same arguments, same
+ * errors), without warping. */
+ts_status ts_face_crop_map(const ts_image *img, const float *box, const ts_points *pts,
+                           const ts_crop_options *opt, ts_affine *xf);
+
 /* Rotation augmentation: img rotated by `deg` about its centre
  * ((W-1)/2, (H-1)/2), same size, with pts (optional, in place) moved by the
  * same map.  transfer: full (out). */

@@ -91,33 +91,41 @@ bool ts_model_needs_landmarks(const ts_model *m)
     return m->meta.in_channels == 4 || m->meta.alignment != TS_ALIGN_NONE;
 }
 
-ts_status ts_face_to_frame(const ts_image *img, const ts_points *pts, ts_alignment align, int size, int extra,
-                           ts_image *out, ts_points *out_pts)
+/* The image -> frame map of step 0 (input.h). */
+static ts_status frame_map(const ts_image *img, const ts_points *pts, ts_alignment align, int size, int extra,
+                           ts_affine *xf)
 {
-    TS_ASSERT(img && img->data && out && size >= 1 && extra >= 0);
-    ts_affine xf;
     int side = size + 2 * extra;
     if (align == TS_ALIGN_NONE) {
         if (extra != 0) return ts_error(TS_ERR_ARG, "face frame: alignment 'none' has no margin");
         /* Step 1's pixel-centre rule: x' = (x + 0.5) * S / W - 0.5. */
         double sx = (double)size / img->width, sy = (double)size / img->height;
-        xf = (ts_affine){ { sx, 0, 0.5 * sx - 0.5, 0, sy, 0.5 * sy - 0.5 } };
-    } else if (!pts || pts->n != TS_LANDMARKS) {
+        *xf = (ts_affine){ { sx, 0, 0.5 * sx - 0.5, 0, sy, 0.5 * sy - 0.5 } };
+        return TS_OK;
+    }
+    if (!pts || pts->n != TS_LANDMARKS)
         return ts_error(TS_ERR_ARG, "face frame: alignment '%s' needs the 68 landmarks (got %d points)",
                         ts_alignment_name(align), pts ? pts->n : 0);
-    } else if (align == TS_ALIGN_SIMILARITY) {
-        TS_TRY(ts_align_similarity_map(pts, side, (double)side / size, &xf));
-    } else {
-        /* rotation, affine: align.h's crop with the whole image as the box. */
-        if (extra != 0) return ts_error(TS_ERR_ARG, "face frame: alignment '%s' has no margin", ts_alignment_name(align));
-        float box[4] = { 0, 0, (float)img->width, (float)img->height };
-        ts_crop_options o = { .alignment = align, .size = size, .enlarge = 1.0f, .border = TS_BORDER_REPLICATE };
-        return ts_face_crop(img, box, pts, &o, out, out_pts, NULL);
-    }
-    /* "none" replicates the edge (a whole face crop has no outside);
-     * the canonical frame may reach past a tight crop: black, as the
-     * rotations of training. */
-    TS_TRY(ts_image_warp(img, &xf, side, side, align == TS_ALIGN_NONE ? TS_BORDER_REPLICATE : TS_BORDER_ZERO, out));
+    if (align == TS_ALIGN_SIMILARITY) return ts_align_similarity_map(pts, side, (double)side / size, xf);
+    /* rotation, affine: align.h's crop with the whole image as the box. */
+    if (extra != 0) return ts_error(TS_ERR_ARG, "face frame: alignment '%s' has no margin", ts_alignment_name(align));
+    float box[4] = { 0, 0, (float)img->width, (float)img->height };
+    ts_crop_options o = { .alignment = align, .size = size, .enlarge = 1.0f, .border = TS_BORDER_REPLICATE };
+    return ts_face_crop_map(img, box, pts, &o, xf);
+}
+
+ts_status ts_face_to_frame(const ts_image *img, const ts_points *pts, ts_alignment align, int size, int extra,
+                           ts_image *out, ts_points *out_pts)
+{
+    TS_ASSERT(img && img->data && out && size >= 1 && extra >= 0);
+    ts_affine xf;
+    TS_TRY(frame_map(img, pts, align, size, extra, &xf));
+    int side = size + 2 * extra;
+    /* "none" and the old alignments replicate the edge (a whole face crop
+     * has no outside); the canonical frame may reach past a tight crop:
+     * black, as the rotations of training. */
+    ts_border border = align == TS_ALIGN_SIMILARITY ? TS_BORDER_ZERO : TS_BORDER_REPLICATE;
+    TS_TRY(ts_image_warp(img, &xf, side, side, border, out));
     if (out_pts) {
         if (pts) {
             *out_pts = *pts;
@@ -126,6 +134,15 @@ ts_status ts_face_to_frame(const ts_image *img, const ts_points *pts, ts_alignme
             out_pts->n = 0;
         }
     }
+    return TS_OK;
+}
+
+ts_status ts_model_frame_points(const ts_model *m, const ts_image *img, const ts_points *pts, ts_points *out)
+{
+    ts_affine xf;
+    TS_TRY(frame_map(img, pts, m->meta.alignment, m->meta.in_size, 0, &xf));
+    *out = *pts;
+    ts_points_transform(out, &xf);
     return TS_OK;
 }
 

@@ -53,6 +53,11 @@ ts_status ts_model_input_from_frame(const ts_model *m, const ts_image *img, cons
 ts_status ts_face_to_frame(const ts_image *img, const ts_points *pts, ts_alignment align, int size, int extra,
                            ts_image *out, ts_points *out_pts);
 
+/* The landmarks `pts` (image coordinates of `img`) in the model's input
+ * frame (in_size x in_size): where A(x,y) and the input's pixels put them.
+ * Errors as ts_face_to_frame. */
+ts_status ts_model_frame_points(const ts_model *m, const ts_image *img, const ts_points *pts, ts_points *out);
+
 /* True when the model needs the face's 68 landmarks: an A(x,y) channel, or
  * an alignment. */
 bool ts_model_needs_landmarks(const ts_model *m);
