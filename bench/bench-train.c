@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "arch.h"
 #include "backend.h"
@@ -61,7 +62,8 @@ int main(int argc, char **argv)
     ts_cpu_set_threads(threads);
     ts_arch_opts ao = { .in_channels = 3, .size = size, .classes = 2 };
     ts_graph *g;
-    if (ts_arch_build(arch, &ao, &g, NULL) != TS_OK) {
+    char *expanded = NULL;
+    if (ts_arch_build(arch, &ao, &g, &expanded) != TS_OK) {
         fprintf(stderr, "bench-train: %s\n", ts_last_error());
         return 1;
     }
@@ -99,13 +101,20 @@ int main(int argc, char **argv)
     printf("bench-train: %s %dx%d, batch %d, %d threads, forward+loss+backward+SGD, median of %d steps\n", arch, size,
            size, batch, threads, steps);
     printf("  traitscope                 %8.1f ms/step  %8.1f images/s\n", ours * 1e3, batch / ours);
-    if (peer && strcmp(arch, "alexnet")) {
-        printf("  peer skipped: it implements alexnet only\n");
-    } else if (peer) {
-        char cmd[4096], line[4096] = "";
+    if (peer) {
+        /* The peer builds the same network from our expanded text (any
+         * chain network; alexnet is also written out by hand there). */
+        char archfile[] = "/tmp/bench-train-arch-XXXXXX", cmd[4600], line[4096] = "";
+        int fd = mkstemp(archfile);
+        FILE *af = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (af) {
+            fputs(expanded ? expanded : "", af);
+            fclose(af);
+        }
         snprintf(cmd, sizeof cmd,
-                 "/usr/bin/python3 '%s/bench/peer-train.py' --threads %d --size %d --batch %d --steps %d 2>&1",
-                 TS_SOURCE_ROOT, threads, size, batch, steps);
+                 "/usr/bin/python3 '%s/bench/peer-train.py' --threads %d --size %d --batch %d --steps %d "
+                 "--arch-file '%s' 2>&1",
+                 TS_SOURCE_ROOT, threads, size, batch, steps, archfile);
         FILE *p = popen(cmd, "r");
         while (p && fgets(line, sizeof line, p)) {
             if (line[0] == '{') break;
@@ -123,7 +132,9 @@ int main(int argc, char **argv)
                    batch / ours >= peer_ips ? "traitscope is faster" : "PyTorch is faster");
         }
         cJSON_Delete(j);
+        unlink(archfile);
     }
+    free(expanded);
     free(t);
     free(x.data);
     free(labels);
