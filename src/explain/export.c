@@ -46,8 +46,9 @@ ts_status ts_npy_save(const char *path, const float *data, int ndim, const int *
     TS_TRY(ts_atomic_open(&af, path));
     if (fwrite(head, 1, 10 + hlen, af.f) != 10 + hlen ||
         (n && fwrite(data, sizeof(float), n, af.f) != n)) {
+        ts_status st = ts_error(TS_ERR_IO, "%s: write failed: %s", path, ts_atomic_strerror(&af));
         ts_atomic_abort(&af);
-        return ts_error(TS_ERR_IO, "%s: write failed", path);
+        return st;
     }
     return ts_atomic_commit(&af);
 }

@@ -81,7 +81,8 @@ ts_status ts_caffe_read_mean(const uint8_t *buf, size_t len, const char *name, i
                              float *mean);
 
 /* Writes `m` as prototxt + caffemodel (+ the mean .binaryproto when
- * mean_path is not NULL), each atomically.  TS_ERR_UNSUPPORTED for what
+ * mean_path is not NULL) as one set (fileio.h, ts_write_files_atomic):
+ * on any failure every old file stays as it was.  TS_ERR_UNSUPPORTED for what
  * Caffe cannot express (asymmetric padding, floor-rounded pooling whose
  * size differs from Caffe's, an input read by a layer other than a
  * convolution) naming the layer. */
