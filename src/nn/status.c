@@ -34,6 +34,13 @@ ts_status ts_error_prefix(ts_status st, const char *fmt, ...)
     return st;
 }
 
+ts_status ts_error_about(ts_status st, const char *path)
+{
+    if (!path || !path[0] || strstr(ts_msg, path)) return st;
+    if (!ts_msg[0]) return ts_error(st, "%s: %s", path, ts_status_name(st));
+    return ts_error_prefix(st, "%s: ", path);
+}
+
 const char *ts_last_error(void) { return ts_msg; }
 
 void ts_error_clear(void) { ts_msg[0] = '\0'; }

@@ -38,6 +38,11 @@ ts_status ts_error(ts_status st, const char *fmt, ...)
 ts_status ts_error_prefix(ts_status st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
+/* Makes the current message name the file it is about: prefixes "path: "
+ * unless the message contains `path` already (so a caller that knows the
+ * file never prints it twice).  Returns `st` unchanged. */
+ts_status ts_error_about(ts_status st, const char *path);
+
 /* transfer: none.  The last message set on this thread ("" if none). */
 const char *ts_last_error(void);
 
