@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "data/dataset.h"
 #include "figure/figure.h"
+#include "nn/safetext.h"
+#include "ts-browser.h"
 #include "ts-config.h"
 #include "ts-window.h"
 
@@ -74,19 +77,51 @@ static char *model_arg(int i)
     return find_default(i == 0 ? "resources/models/baseline.safetensors" : "resources/models/lacnn.safetensors");
 }
 
+/* The images an argument stands for, as the window's browser reads it: a
+ * dataset spec (celeba:DIR, csv:FILE, ...) or a folder through the dataset
+ * reader (a folder's images sorted by name), anything else as an image
+ * file.  Only the first `max` are needed.  FALSE (message printed) when a
+ * spec or folder cannot be read. */
+static gboolean add_arg_images(GPtrArray *imgs, const char *arg, guint max)
+{
+    static const char *const kinds[] = { "celeba:", "utkface:", "adience:", "csv:", "folder:" };
+    gboolean spec = g_file_test(arg, G_FILE_TEST_IS_DIR);
+    for (size_t i = 0; i < G_N_ELEMENTS(kinds); i++) spec = spec || g_str_has_prefix(arg, kinds[i]);
+    if (!spec) {
+        g_ptr_array_add(imgs, g_strdup(arg));
+        return TRUE;
+    }
+    ts_dataset ds;
+    ts_dataset_init(&ds);
+    guint want = max > imgs->len ? max - imgs->len : 0;
+    if (ts_dataset_load(&ds, arg, (int)(want ? want : 1)) != TS_OK) {
+        ts_text_print_line(stderr, "traitscope: %s", ts_last_error());
+        return FALSE;
+    }
+    for (int r = 0; r < ds.n_rows && imgs->len < max; r++) g_ptr_array_add(imgs, g_strdup(ds.paths[r]));
+    ts_dataset_clear(&ds);
+    return TRUE;
+}
+
 /* --headless: the same inspection and drawing as the window, to a file. */
 static int run_headless(void)
 {
     const char *out = opt_out ? opt_out : "traitscope-default.pdf";
+    const guint max_faces = 4;
     GPtrArray *imgs = g_ptr_array_new_with_free_func(g_free);
-    if (opt_files)
-        for (char **f = opt_files; *f; f++) g_ptr_array_add(imgs, g_strdup(*f));
-    else {
+    if (opt_files) {
+        for (char **f = opt_files; *f && imgs->len < max_faces; f++)
+            if (!add_arg_images(imgs, *f, max_faces)) {
+                g_ptr_array_unref(imgs);
+                return 1;
+            }
+    } else {
         g_ptr_array_unref(imgs);
         imgs = default_images();
     }
     if (imgs->len == 0) {
         fprintf(stderr, "traitscope: no images given and no sample photos found (run tools/setup.sh)\n");
+        g_ptr_array_unref(imgs);
         return 1;
     }
     ts_model *models[2] = { NULL, NULL };
@@ -95,7 +130,7 @@ static int run_headless(void)
     for (int i = 0; i < 2; i++) {
         char *p = model_arg(i);
         if (p && ts_model_load_any(p, &models[i]) != TS_OK) {
-            fprintf(stderr, "traitscope: %s\n", ts_last_error());
+            ts_text_print_line(stderr, "traitscope: %s", ts_last_error());
             g_free(p);
             return 1;
         }
@@ -103,7 +138,7 @@ static int run_headless(void)
         g_free(p);
     }
     ts_inspector *insp = ts_inspector_new();
-    guint n = imgs->len < 4 ? imgs->len : 4;
+    guint n = imgs->len < max_faces ? imgs->len : max_faces;
     ts_inspect *res = g_new0(ts_inspect, n);
     const ts_inspect **rows = g_new0(const ts_inspect *, n);
     int k = 0;
@@ -112,18 +147,22 @@ static int run_headless(void)
         ts_status st = ts_image_load(g_ptr_array_index(imgs, i), &img);
         if (st == TS_OK) st = ts_inspector_run(insp, &img, models, NULL, &res[k]);
         ts_image_clear(&img);
-        if (st != TS_OK) fprintf(stderr, "traitscope: %s (skipped)\n", ts_last_error());
-        else rows[k] = &res[k], k++;
+        if (st != TS_OK) {
+            ts_error_about(st, g_ptr_array_index(imgs, i));
+            ts_text_print_line(stderr, "traitscope: %s (skipped)", ts_last_error());
+        } else {
+            rows[k] = &res[k], k++;
+        }
     }
     int rc = 0;
     ts_panel panels[TS_PANEL_COUNT];
     for (int i = 0; i < TS_PANEL_COUNT; i++) panels[i] = (ts_panel)i;
     if (k == 0) rc = 1;
     else if (ts_figure_export(out, rows, k, panels, TS_PANEL_COUNT, &o, 150, NULL) != TS_OK) {
-        fprintf(stderr, "traitscope: %s\n", ts_last_error());
+        ts_text_print_line(stderr, "traitscope: %s", ts_last_error());
         rc = 1;
     } else {
-        printf("traitscope: no window (headless); wrote the default view of %d face(s) to %s\n", k, out);
+        ts_text_print_line(stdout, "traitscope: no window (headless); wrote the default view of %d face(s) to %s", k, out);
     }
     for (int i = 0; i < k; i++) ts_inspect_clear(&res[i]);
     g_free(res);
@@ -135,30 +174,34 @@ static int run_headless(void)
     return rc;
 }
 
-/* --export / --screenshot once the first face is on screen. */
+static gboolean acted;   /* act_when_shown ran or is scheduled */
+static gboolean no_face; /* the source gave nothing to show */
+
+/* --export / --screenshot once the first face is on screen (or once it is
+ * clear none will be). */
 static gboolean act_when_shown(gpointer user)
 {
     TsWindow *w = user;
-    int failures = 0;
+    int failures = no_face ? 1 : 0;
     /* the screenshot first: the exports run the main loop while they wait */
     if (opt_screenshot) {
         GError *err = NULL;
         if (!ts_window_screenshot(w, opt_screenshot, &err)) {
-            fprintf(stderr, "traitscope: %s\n", err->message);
+            ts_text_print_line(stderr, "traitscope: %s", err->message);
             g_error_free(err);
             failures++;
         } else {
-            printf("traitscope: screenshot %s\n", opt_screenshot);
+            ts_text_print_line(stdout, "traitscope: screenshot %s", opt_screenshot);
         }
     }
     for (char **e = opt_exports; e && *e; e++) {
         GError *err = NULL;
         if (!ts_window_export(w, *e, &err)) {
-            fprintf(stderr, "traitscope: %s\n", err->message);
+            ts_text_print_line(stderr, "traitscope: %s", err->message);
             g_error_free(err);
             failures++;
         } else {
-            printf("traitscope: exported %s\n", *e);
+            ts_text_print_line(stdout, "traitscope: exported %s", *e);
         }
     }
     if (opt_quit) {
@@ -180,7 +223,7 @@ static void first_result(TsSession *s, TsWindow *w)
         return;
     }
     g_signal_handlers_disconnect_by_func(s, first_result, w);
-    if (failed) fprintf(stderr, "traitscope: %s\n", error);
+    if (failed) ts_text_print_line(stderr, "traitscope: %s", error);
     char *status = NULL;
     g_object_get(s, "status", &status, NULL);
     printf("traitscope: first face shown %.0f ms after start (%s)\n", (g_get_monotonic_time() - t_start) / 1000.0,
@@ -188,6 +231,33 @@ static void first_result(TsSession *s, TsWindow *w)
     g_free(status);
     g_free(error);
     /* let the panels draw once before taking the screenshot */
+    if (!acted) {
+        acted = TRUE;
+        g_timeout_add(400, act_when_shown, w);
+    }
+}
+
+/* Errors of the browser (a source that cannot be read, an image, a model)
+ * are shown in the window and said on stderr too. */
+static void browser_error(GtkWidget *b, const char *message, TsWindow *w)
+{
+    (void)b;
+    (void)w;
+    ts_text_print_line(stderr, "traitscope: %s", message);
+}
+
+/* --quit, --export, --screenshot wait for the first face; a source that
+ * lists no face at all (unreadable, empty) would keep them waiting
+ * forever: they act once its loading is done, and the exit status says it
+ * failed. */
+static void browser_settled(GtkWidget *b, GParamSpec *pspec, TsWindow *w)
+{
+    (void)pspec;
+    if (acted || ts_browser_is_busy(TS_BROWSER(b))) return;
+    if (g_list_model_get_n_items(ts_browser_get_items(TS_BROWSER(b))) > 0) return;
+    acted = TRUE;
+    no_face = TRUE;
+    ts_text_print_line(stderr, "traitscope: no face to show");
     g_timeout_add(400, act_when_shown, w);
 }
 
@@ -207,6 +277,10 @@ static void activate(GtkApplication *app, gpointer user)
         if (p) ts_window_load_model(w, i, p);
         g_free(p);
     }
+    GtkWidget *browser = ts_window_get_browser(w);
+    g_signal_connect(browser, "error", G_CALLBACK(browser_error), w);
+    if (opt_exports || opt_screenshot || opt_quit)
+        g_signal_connect(browser, "notify::busy", G_CALLBACK(browser_settled), w);
     if (opt_files) {
         ts_window_open_args(w, opt_files);
     } else {

@@ -155,14 +155,18 @@ static void lower_thread_priority(void)
 #endif
 }
 
-static void post_error(TsBrowser *b, const char *message)
+static void post_error(TsBrowser *b, const char *raw)
 {
+    /* messages name files, whose names need not be UTF-8; labels (Pango)
+     * and the "error" signal's listeners get valid UTF-8 */
+    char *message = g_utf8_make_valid(raw, -1);
     g_free(b->error);
     b->error = g_strdup(message);
     gtk_label_set_text(b->error_label, message);
     gtk_widget_set_visible(GTK_WIDGET(b->error_label), TRUE);
     g_object_notify_by_pspec(G_OBJECT(b), props[PROP_ERROR]);
     g_signal_emit(b, signals[SIG_ERROR], 0, message);
+    g_free(message);
 }
 
 static void clear_error(TsBrowser *b)
@@ -712,7 +716,7 @@ static ts_status prep_face(Prep *p, const char *path, ts_image *base, ts_points 
     if (st == TS_OK && !p->cache) pts->n = 0;
     ts_image_clear(&img);
     ts_lm_entry_clear(&e);
-    return st;
+    return st == TS_OK ? st : ts_error_about(st, path); /* the message names the image */
 }
 
 static bool job_abort(void *user) { return g_atomic_int_get(&((PredJob *)user)->cancelled) != 0; }

@@ -57,7 +57,9 @@ static int format_of(const char *path)
 
 static void set_message(TsExportDialog *d, const char *text, gboolean error)
 {
-    gtk_label_set_text(d->status_label, text ? text : "");
+    char *valid = g_utf8_make_valid(text ? text : "", -1); /* messages name files */
+    gtk_label_set_text(d->status_label, valid);
+    g_free(valid);
     if (error) gtk_widget_add_css_class(GTK_WIDGET(d->status_label), "ts-error");
     else gtk_widget_remove_css_class(GTK_WIDGET(d->status_label), "ts-error");
 }
@@ -80,10 +82,12 @@ static void update_sensitivity(TsExportDialog *d)
 
 static void show_path(TsExportDialog *d)
 {
-    char *base = d->path ? g_path_get_basename(d->path) : NULL;
+    char *base = d->path ? g_filename_display_basename(d->path) : NULL;
+    char *shown = d->path ? g_filename_display_name(d->path) : NULL;
     gtk_label_set_text(d->file_label, base ? base : _("(choose a file)"));
-    gtk_widget_set_tooltip_text(GTK_WIDGET(d->file_label), d->path);
+    gtk_widget_set_tooltip_text(GTK_WIDGET(d->file_label), shown);
     g_free(base);
+    g_free(shown);
 }
 
 /* ---- the path and the format follow each other ---- */

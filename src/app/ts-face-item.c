@@ -86,7 +86,7 @@ TsFaceItem *ts_face_item_new(const char *path, int row, const int *labels, int n
 {
     TsFaceItem *it = g_object_new(TS_TYPE_FACE_ITEM, NULL);
     it->path = g_strdup(path);
-    it->name = g_path_get_basename(path);
+    it->name = g_filename_display_basename(path); /* valid UTF-8 for the labels, whatever the bytes */
     it->row = row;
     it->n_labels = n_labels > 0 ? n_labels : 0;
     if (it->n_labels) it->labels = g_memdup2(labels, sizeof(int) * (size_t)n_labels);

@@ -160,12 +160,18 @@ static void inspect_worker(GTask *task, gpointer source, gpointer data, GCancell
             st = ts_inspector_run(s->inspector, &img, s->models, &io, o->result);
             if (st != TS_OK) g_clear_pointer(&o->result, g_free);
         }
-        if (st != TS_OK) g_string_append_printf(err, "%s\n", ts_last_error());
+        /* "ert: face box 0.6x0.6 must be at least 1" alone does not say which image */
+        if (st != TS_OK) {
+            ts_error_about(st, req->image);
+            g_string_append_printf(err, "%s\n", ts_last_error());
+        }
         ts_image_clear(&img);
     }
     if (err->len) {
         g_strchomp(err->str);
-        o->error = g_string_free(err, FALSE);
+        /* file names need not be UTF-8; the window's labels (Pango) must be */
+        o->error = g_utf8_make_valid(err->str, -1);
+        g_string_free(err, TRUE);
     } else {
         g_string_free(err, TRUE);
     }

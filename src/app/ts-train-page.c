@@ -502,7 +502,9 @@ static gboolean prepare(Worker *w, char **error)
         return FALSE;
     }
     if (ts_dataset_load(&ds, s->data, s->limit) != TS_OK) {
-        *error = g_strdup_printf(_("The data “%s” cannot be read: %s"), s->data, ts_last_error());
+        char *raw = g_strdup_printf(_("The data “%s” cannot be read: %s"), s->data, ts_last_error());
+        *error = g_utf8_make_valid(raw, -1); /* shown in labels; names need not be UTF-8 */
+        g_free(raw);
         return FALSE;
     }
     /* the probes' trait: the first of a comma list (sigmoid nets) */
@@ -560,7 +562,7 @@ static void worker_main(GTask *task, gpointer source, gpointer data, GCancellabl
     } else {
         ts_train_callbacks cb = { on_progress, should_abort, &w };
         o->st = ts_train_run(&r->s, &cb, &o->res);
-        if (o->st != TS_OK) o->error = g_strdup(ts_last_error());
+        if (o->st != TS_OK) o->error = g_utf8_make_valid(ts_last_error(), -1); /* shown in labels */
     }
     for (int k = 0; k < N_PROBES; k++) ts_image_clear(&w.img[k]);
     g_mutex_lock(&r->mu);
@@ -1381,7 +1383,7 @@ static void preview_thread(GTask *task, gpointer src, gpointer data, GCancellabl
     ts_dataset ds;
     ts_dataset_init(&ds);
     if (ts_dataset_load(&ds, v->spec, 0) != TS_OK) {
-        v->error = g_strdup(ts_last_error());
+        v->error = g_utf8_make_valid(ts_last_error(), -1); /* shown in a label */
     } else {
         v->n_rows = ds.n_rows;
         v->n_warnings = ds.n_warnings_total;

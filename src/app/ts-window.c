@@ -136,8 +136,11 @@ static void update_status(TsWindow *w)
     const char *busy = ts_session_get_busy(w->session) ? _("computing… · ") : "";
     char *text = g_strdup_printf("%s%s%s%s", busy, status ? status : "", w->hover_text ? " · " : "",
                                  w->hover_text ? w->hover_text : "");
-    gtk_label_set_text(w->status_label, text);
-    gtk_label_set_text(w->error_label, error ? error : "");
+    char *valid = g_utf8_make_valid(text, -1), *valid_error = g_utf8_make_valid(error ? error : "", -1);
+    gtk_label_set_text(w->status_label, valid);
+    gtk_label_set_text(w->error_label, valid_error);
+    g_free(valid);
+    g_free(valid_error);
     gtk_widget_set_visible(GTK_WIDGET(w->error_label), error && error[0]);
     g_free(text);
     g_free(status);
@@ -435,7 +438,7 @@ static void face_activated(TsBrowser *b, const char *path, TsWindow *w) { reques
 
 static void browser_error(TsBrowser *b, const char *message, TsWindow *w)
 {
-    gtk_label_set_text(w->error_label, message);
+    gtk_label_set_text(w->error_label, message); /* valid UTF-8: the browser made it so */
     gtk_widget_set_visible(GTK_WIDGET(w->error_label), message && message[0]);
 }
 

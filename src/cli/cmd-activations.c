@@ -74,6 +74,9 @@ int cmd_activations(int argc, char **argv)
     if (!out && !filters && !filters_a)
         return cli_usage_error("activations", "nothing to write: give --out, --filters or --filters-amap");
     if (out && !image_path) return cli_usage_error("activations", "--out needs an IMAGE");
+    const char *outs[3] = { out, filters, filters_a }, *ins[3] = { model_path, image_path, lm_src };
+    int refused = cli_refuse_overwrite("activations", outs, 3, ins, 3);
+    if (refused) return refused;
     cli_device_cpu_only("activations", device, "reading activations");
 
     ts_model *m = NULL;

@@ -31,12 +31,13 @@ static void help(void)
            "AUGMENT-FLL; pixel centres at integer coordinates, ties to the lower index).\n\n"
            "  --landmarks FILE  landmarks JSON as 'traitscope-cli landmarks' prints it\n"
            "                    (1..255 points)\n"
-           "  --size WxH        map size in pixels (1..%d per side)\n"
+           "  --size WxH        map size in pixels (1..%d per side, at most %ld pixels\n"
+           "                    in all, e.g. 11585x11585)\n"
            "  --out FILE        .pgm: raw 8-bit index map (binary P5, value = index);\n"
            "                    .png: coloured regions with the landmarks drawn\n"
            "  --image IMAGE     (png only) draw the regions over this photo; the size\n"
            "                    defaults to the photo's\n",
-           TS_IMAGE_MAX_SIDE);
+           TS_IMAGE_MAX_SIDE, (long)TS_IMAGE_MAX_PIXELS);
 }
 
 /* "WxH", both 1..TS_IMAGE_MAX_SIDE, nothing else. */
@@ -115,6 +116,9 @@ int cmd_amap(int argc, char **argv)
         return cli_usage_error("amap", "--out must end in .pgm (index map) or .png (picture), not '%s'", out);
     if (image && !png) return cli_usage_error("amap", "--image only applies to a .png picture");
     if (!w && !image) return cli_usage_error("amap", "no --size WxH given");
+    const char *ins[2] = { lm_path, image };
+    int refused = cli_refuse_overwrite("amap", &out, 1, ins, 2);
+    if (refused) return refused;
 
     ts_landmarks lm;
     ts_status st = ts_landmarks_load(lm_path, &lm);

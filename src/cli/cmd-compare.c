@@ -4,7 +4,7 @@
  * formulas), so that a difference under a point is not over-read.
  *
  * Output contract (--json, stdout, one object):
- *   {"data":SPEC,"split":S,"trait":T,"images":N,
+ *   {"data":SPEC,"split":S,"trait":T,"images":N,"skipped":K,
  *    "baseline":{"model":A,"accuracy":X,"ci95":[lo,hi]},
  *    "lacnn":{"model":B,"accuracy":Y,"ci95":[lo,hi]},
  *    "difference":Y-X,
@@ -14,7 +14,9 @@
  *               "lacnn":{...},"difference":D,"mcnemar":{...}}, ...]}
  * The top-level figures are the first trait's; "traits" has every trait
  * of a multi-label pair (or those of --trait).
- * Only images both models evaluated (and labelled for the trait) count.
+ * Only images both models evaluated (and labelled for the trait) count;
+ * "skipped":K is the number of the split's images one of them could not
+ * use, the first few of which are named on stderr.
  * Exit 0, 1, 2.
  */
 #include <cjson/cJSON.h>
@@ -23,6 +25,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "nn/safetext.h"
 #include "train/eval.h"
 
 static void help(void)
@@ -159,8 +162,8 @@ int cmd_compare(int argc, char **argv)
     const ts_backend *be;
     void *be_ctx;
     cli_backend_open("compare", device, &be, &be_ctx);
-    ts_status st = ts_model_load(pa, &ma);
-    if (st == TS_OK) st = ts_model_load(pb, &mb);
+    ts_status st = ts_model_load_any(pa, &ma);
+    if (st == TS_OK) st = ts_model_load_any(pb, &mb);
     if (st == TS_OK && be->device != TS_DEVICE_CPU) st = ts_graph_to_backend(ma->graph, be, be_ctx);
     if (st == TS_OK && be->device != TS_DEVICE_CPU) st = ts_graph_to_backend(mb->graph, be, be_ctx);
     if (st == TS_OK && strcmp(ma->meta.trait, mb->meta.trait))
@@ -178,12 +181,32 @@ int cmd_compare(int argc, char **argv)
     /* Pair images by dataset row, trait by trait. */
     pair_stats ps[TS_EVAL_MAX_TRAITS];
     for (int t = 0; t < ra.n_traits; t++) pair_trait(&ra, &rb, t, &ps[t]);
+    /* Images left out for either model: the first of each (once), then how
+     * many of the split's rows were not evaluated by both. */
+    int both = 0, max_row = 0;
+    for (int i = 0; i < rb.n_images; i++) max_row = rb.rows[i] > max_row ? rb.rows[i] : max_row;
+    char *in_b = calloc((size_t)max_row + 1, 1);
+    for (int i = 0; in_b && i < rb.n_images; i++) in_b[rb.rows[i]] = 1;
+    for (int i = 0; in_b && i < ra.n_images; i++) both += ra.rows[i] <= max_row && in_b[ra.rows[i]];
+    free(in_b);
+    const char *kept[2 * TS_FACESET_SKIPS_KEPT];
+    int n_kept = 0;
+    for (int k = 0; k < ra.n_skipped_kept; k++) kept[n_kept++] = ra.skipped[k].message;
+    for (int k = 0; k < rb.n_skipped_kept; k++) {
+        bool dup = false;
+        for (int q = 0; q < ra.n_skipped_kept; q++) dup = dup || ra.skipped[q].row == rb.skipped[k].row;
+        if (!dup) kept[n_kept++] = rb.skipped[k].message;
+    }
+    int total = ra.n_images + ra.n_skipped, skipped = total - both;
+    cli_skips_report("compare", kept, n_kept, skipped, total);
+    int rc = CMD_OK;
     if (json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "data", o.data);
         cJSON_AddStringToObject(j, "split", ra.split);
         cJSON_AddStringToObject(j, "trait", ps[0].name);
         add_pair(j, &ps[0], pa, pb);
+        cJSON_AddNumberToObject(j, "skipped", skipped);
         cJSON *arr = cJSON_AddArrayToObject(j, "traits");
         for (int t = 0; t < ra.n_traits; t++) {
             cJSON *e = cJSON_CreateObject();
@@ -191,13 +214,16 @@ int cmd_compare(int argc, char **argv)
             add_pair(e, &ps[t], pa, pb);
             cJSON_AddItemToArray(arr, e);
         }
-        char *text = cJSON_PrintUnformatted(j);
-        printf("%s\n", text ? text : "{}");
-        free(text);
+        rc = cli_print_json(j, false);
         cJSON_Delete(j);
     } else {
-        printf("%d %s images of %s%s\n  baseline %s\n  lacnn    %s\n", ra.n_images, ra.split, o.data,
-               o.oversample ? " (10-crop oversampling)" : "", pa, pb);
+        char *ed = ts_text_escape(o.data), *ea = ts_text_escape(pa), *eb = ts_text_escape(pb);
+        printf("%d %s images of %s%s\n  baseline %s\n  lacnn    %s\n", ra.n_images, ra.split, ed ? ed : o.data,
+               o.oversample ? " (10-crop oversampling)" : "", ea ? ea : pa, eb ? eb : pb);
+        if (skipped) printf("  (%d of the %d images could not be prepared for both models and were skipped)\n", skipped, total);
+        free(ed);
+        free(ea);
+        free(eb);
         printf("%-12s %6s %18s %18s %8s %7s %7s %10s\n", "trait", "n", "baseline [95% CI]", "lacnn [95% CI]",
                "diff", "b only", "l only", "McNemar p");
         for (int t = 0; t < ra.n_traits; t++) {
@@ -217,5 +243,5 @@ int cmd_compare(int argc, char **argv)
     ts_model_free(ma);
     ts_model_free(mb);
     ts_backend_close(be, be_ctx);
-    return CMD_OK;
+    return rc;
 }

@@ -13,6 +13,7 @@
  *    "arch":..,"classes":[..],"parameters":N,"files":[written paths]}
  */
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,21 +50,25 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= k && !strcasecmp(s + n - k, suffix);
 }
 
-/* "a,b,c" -> up to max floats; returns the count or -1. */
+/* "a,b,c" -> up to max finite floats; returns the count, -1 when s is not
+ * a list of numbers, -2 when it is one but holds nan or inf. */
 static int parse_floats(const char *s, float *v, int max)
 {
-    int n = 0;
+    int n = 0, non_finite = 0;
     char *copy = strdup(s), *save = NULL;
     if (!copy) return -1;
     for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (n == max || !cli_parse_float(t, &v[n])) {
+        char *end;
+        float x = n < max ? strtof(t, &end) : 0;
+        if (n == max || end == t || *end) {
             free(copy);
             return -1;
         }
-        n++;
+        non_finite |= !isfinite(x);
+        v[n++] = x;
     }
     free(copy);
-    return n;
+    return non_finite ? -2 : n;
 }
 
 /* NAME.caffemodel -> NAME + tail.  transfer: full. */
@@ -112,11 +117,21 @@ int cmd_convert(int argc, char **argv)
     ts_caffe_options co = { 0 };
     co.rgb = rgb;
     if (scale && (!cli_parse_float(scale, &co.scale) || !(co.scale > 0)))
-        return cli_usage_error("convert", "--scale %s: expected a number > 0", scale);
+        return cli_usage_error("convert", "--scale %s: expected a finite number > 0", scale);
     if (mean) {
         int n = parse_floats(mean, co.mean_values, 4);
+        if (n == -2) return cli_usage_error("convert", "--mean %s: the mean values must be finite numbers", mean);
         if (n > 0) co.n_mean_values = n;
         else co.mean_file = mean;
+    }
+    {
+        char *po = out_caffe ? replace_ext(out, ".caffemodel", ".prototxt") : NULL;
+        char *mo = out_caffe ? replace_ext(out, ".caffemodel", ".binaryproto") : NULL;
+        const char *outs[3] = { out, po, mo }, *ins[3] = { in, prototxt, co.mean_file };
+        int refused = cli_refuse_overwrite("convert", outs, 3, ins, 3);
+        free(po);
+        free(mo);
+        if (refused) return refused;
     }
     ts_model *m = NULL;
     ts_status st;
@@ -172,10 +187,10 @@ int cmd_convert(int argc, char **argv)
         if (!norm[k]) continue;
         float vals[TS_MODEL_MAX_CHANNELS];
         int n = parse_floats(norm[k], vals, TS_MODEL_MAX_CHANNELS);
-        bool ok = n == m->meta.in_channels;
+        bool ok = n == m->meta.in_channels;  /* -2 (nan, inf) is refused here too */
         for (int c = 0; ok && k == 1 && c < n; c++) ok = vals[c] > 0;
         if (!ok)
-            rc = cli_usage_error("convert", "%s: expected %d numbers%s", k ? "--input-std" : "--input-mean",
+            rc = cli_usage_error("convert", "%s: expected %d finite numbers%s", k ? "--input-std" : "--input-mean",
                                  m->meta.in_channels, k ? " > 0" : "");
         else memcpy(k ? m->meta.std : m->meta.mean, vals, (size_t)n * sizeof *vals);
     }
@@ -210,9 +225,7 @@ int cmd_convert(int argc, char **argv)
         cJSON_AddNumberToObject(o, "parameters", (double)ts_graph_param_count(m->graph));
         cJSON_AddItemToObject(o, "files", files);
         files = NULL;
-        char *s = cJSON_PrintUnformatted(o);
-        if (s) puts(s);
-        free(s);
+        if (cli_print_json(o, false) != CMD_OK) rc = CMD_FAIL;
         cJSON_Delete(o);
     }
     cJSON_Delete(files);

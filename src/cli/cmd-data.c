@@ -122,15 +122,22 @@ int cmd_data(int argc, char **argv)
     if (frac_s && (!cli_parse_float(frac_s, &frac) || !(frac > 0 && frac < 1)))
         return cli_usage_error("data", "--test-fraction wants a number in (0, 1), not '%s'", frac_s);
     if (save) want_split = true;
+    if (save && !strncmp(spec, "csv:", 4)) {
+        const char *in = spec + 4;
+        int refused = cli_refuse_overwrite("data", &save, 1, &in, 1);
+        if (refused) return refused;
+    }
 
     ts_dataset ds;
     ts_status st = ts_dataset_load(&ds, spec, limit);
     if (st != TS_OK) return cli_fail("data", st);
     const ts_trait *only = NULL;
     if (trait && !(only = ts_dataset_trait(&ds, trait))) {
-        fprintf(stderr, "traitscope-cli data: %s has no trait '%s'; it has:", spec, trait);
-        for (int t = 0; t < ds.n_traits; t++) fprintf(stderr, " %s", ds.traits[t].name);
-        fprintf(stderr, "%s\n", ds.n_traits ? "" : " none");
+        char have[1024] = "";
+        size_t at = 0;
+        for (int t = 0; t < ds.n_traits && at < sizeof have; t++)
+            at += (size_t)snprintf(have + at, sizeof have - at, " %s", ds.traits[t].name);
+        cli_warn("data", "%s has no trait '%s'; it has:%s", spec, trait, ds.n_traits ? have : " none");
         ts_dataset_clear(&ds);
         return CMD_FAIL;
     }
@@ -161,13 +168,7 @@ int cmd_data(int argc, char **argv)
     cJSON_AddNumberToObject(out, "warnings_total", ds.n_warnings_total);
     cJSON_AddItemToObject(out, "warnings",
                           string_array(ds.warnings, ds.n_warnings));
-    char *text = cJSON_Print(out);
-    bool ok = text != NULL;
-    if (ok) {
-        fputs(text, stdout);
-        fputc('\n', stdout);
-    }
-    cJSON_free(text);
+    bool ok = cli_print_json(out, true) == CMD_OK;
     cJSON_Delete(out);
     ts_dataset_clear(&ds);
     return ok ? CMD_OK : cli_fail("data", ts_error(TS_ERR_OOM, "out of memory"));

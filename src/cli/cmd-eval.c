@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "nn/safetext.h"
 #include "train/eval.h"
 
 static void help(void)
@@ -91,7 +92,7 @@ int cmd_eval(int argc, char **argv)
     }
     if (!model || !o.data) return cli_usage_error("eval", "--model and --data are required (see --help)");
     ts_model *m;
-    ts_status st = ts_model_load(model, &m);
+    ts_status st = ts_model_load_any(model, &m);
     if (st != TS_OK) return cli_fail("eval", st);
     /* On a GPU the model moves there; eval downloads the logits per batch. */
     const ts_backend *be;
@@ -109,6 +110,11 @@ int cmd_eval(int argc, char **argv)
         ts_backend_close(be, be_ctx);
         return cli_fail("eval", st);
     }
+    /* the images left out, named, before the figures they change */
+    const char *kept[TS_FACESET_SKIPS_KEPT];
+    for (int k = 0; k < r.n_skipped_kept; k++) kept[k] = r.skipped[k].message;
+    cli_skips_report("eval", kept, r.n_skipped_kept, r.n_skipped, r.n_images + r.n_skipped);
+    int rc = CMD_OK;
     if (json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "model", model);
@@ -138,14 +144,16 @@ int cmd_eval(int argc, char **argv)
             }
             cJSON_AddItemToArray(ta, x);
         }
-        char *text = cJSON_PrintUnformatted(j);
-        printf("%s\n", text ? text : "{}");
-        free(text);
+        rc = cli_print_json(j, false);
         cJSON_Delete(j);
     } else {
-        printf("model %s on %s (%s split, %d images%s, alignment %s%s)\n", model, o.data, r.split, r.n_images,
+        char *em = ts_text_escape(model), *ed = ts_text_escape(o.data);
+        printf("model %s on %s (%s split, %d images%s, alignment %s%s)\n", em ? em : model, ed ? ed : o.data,
+               r.split, r.n_images,
                r.oversample ? ", 10-crop oversampling" : "", ts_alignment_name(r.align),
                r.swapped ? " - swapped" : "");
+        free(em);
+        free(ed);
         printf("%-14s %6s %9s  %-17s %9s %9s\n", "trait", "n", "accuracy", "95% CI (Wilson)", "balanced", "1-off");
         for (int t = 0; t < r.n_traits; t++) {
             const ts_eval_trait *et = &r.traits[t];
@@ -159,5 +167,5 @@ int cmd_eval(int argc, char **argv)
     ts_eval_result_clear(&r);
     ts_model_free(m);
     ts_backend_close(be, be_ctx);
-    return CMD_OK;
+    return rc;
 }

@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "nn/safetext.h"
 #include "explain-common.h"
 #include "explain/colormap.h"
 #include "explain/export.h"
@@ -144,6 +145,9 @@ int cmd_explain(int argc, char **argv)
         return cli_usage_error("explain", "--model MODEL and an IMAGE are required");
     if (!out_path && !npy_path && !json && !out_amap)
         return cli_usage_error("explain", "nothing to write: give --out, --relevance or --json");
+    const char *outs[3] = { out_path, out_amap, npy_path }, *ins[3] = { model_path, image_path, lm_src };
+    int refused = cli_refuse_overwrite("explain", outs, 3, ins, 3);
+    if (refused) return refused;
     cli_device_cpu_only("explain", device, "LRP");
 
     ts_model *m = NULL;
@@ -282,13 +286,10 @@ int cmd_explain(int argc, char **argv)
             cJSON_AddNullToObject(o, "regions");
             cJSON_AddNullToObject(o, "parts");
         }
-        char *line = cJSON_PrintUnformatted(o);
-        if (!line) {
+        if (cli_print_json(o, false) != CMD_OK) {
             st = ts_error(TS_ERR_OOM, "out of memory printing JSON");
             goto done;
         }
-        printf("%s\n", line);
-        free(line);
     } else {
         printf("target          %s (logit %.6g)\n", tdesc, stats.logit);
         printf("rules           %s\n", applied);
@@ -303,7 +304,11 @@ int cmd_explain(int argc, char **argv)
                 printf("%-12s %12.5g %8.4f %9.4f\n", ts_part_name((ts_face_part)p), parts[p],
                        share(parts[p], heat_sum), share(parts_abs[p], heat_abs));
         }
-        if (out_path) printf("heatmap         %s (scale +-%.3g)\n", out_path, scale_used);
+        if (out_path) {
+            char *e = ts_text_escape(out_path);
+            printf("heatmap         %s (scale +-%.3g)\n", e ? e : "?", scale_used);
+            free(e);
+        }
     }
 done:
     cJSON_Delete(o);

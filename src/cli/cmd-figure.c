@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fileio.h"
 #include "figure/figure.h"
 #include "image.h"
 #include "inspect.h"
@@ -97,6 +98,17 @@ int cmd_figure(int argc, char **argv)
         if (comma) snprintf(name_buf[1], sizeof name_buf[1], "%s", comma + 1);
     }
 
+    /* FIG and FIG.json must not be one of the files they are made from */
+    char *side_path = malloc(strlen(out) + 6);
+    if (!side_path) return cli_fail("figure", ts_error(TS_ERR_OOM, "out of memory"));
+    sprintf(side_path, "%s.json", out);
+    const char *outs[2] = { out, side_path }, *ins[MAX_IMAGES + 2];
+    for (int k = 0; k < n_images; k++) ins[k] = images[k];
+    for (int m = 0; m < n_models; m++) ins[n_images + m] = model_path[m];
+    int refused = cli_refuse_overwrite("figure", outs, 2, ins, n_images + n_models);
+    free(side_path);
+    if (refused) return refused;
+
     ts_model *models[2] = { NULL, NULL };
     int rc = CMD_OK;
     for (int m = 0; m < n_models; m++) {
@@ -132,22 +144,22 @@ int cmd_figure(int argc, char **argv)
         if (st == TS_OK) st = ts_inspector_run(insp, &img, models, &io, &results[n_rows]);
         ts_image_clear(&img);
         if (st != TS_OK) {
-            fprintf(stderr, "traitscope-cli figure: %s: %s (skipped)\n", images[k], ts_last_error());
+            ts_error_about(st, images[k]);
+            cli_warn("figure", "%s (skipped)", ts_last_error());
             rc = CMD_FAIL;
             continue;
         }
         const ts_inspect *r = &results[n_rows];
         if (face >= 0 && r->face != face)
-            fprintf(stderr, "traitscope-cli figure: %s: %d face(s) detected, no face %d: the largest is shown\n",
-                    images[k], r->n_faces, face);
+            cli_warn("figure", "%s: %d face(s) detected, no face %d: the largest is shown", images[k], r->n_faces,
+                     face);
         for (int m = 0; m < n_models; m++)
-            if (r->model[m].error[0])
-                fprintf(stderr, "traitscope-cli figure: %s: model %s: %s\n", images[k], model_path[m], r->model[m].error);
+            if (r->model[m].error[0]) cli_warn("figure", "%s: model %s: %s", images[k], model_path[m], r->model[m].error);
         row_images[n_rows] = images[k];
         rows[n_rows++] = r;
     }
     if (n_rows == 0) {
-        fprintf(stderr, "traitscope-cli figure: no image could be used\n");
+        cli_warn("figure", "no image could be used");
         rc = CMD_FAIL;
     } else {
         ts_figure_record rec = { 0 };
@@ -173,8 +185,20 @@ int cmd_figure(int argc, char **argv)
         ts_status st = json ? ts_figure_export(out, rows, n_rows, panels, n_panels, &dopt, dpi, json)
                             : ts_error(TS_ERR_OOM, "out of memory");
         free(json);
-        if (st != TS_OK) rc = cli_fail("figure", st);
-        else printf("{\"figure\":\"%s\",\"sidecar\":\"%s.json\",\"faces\":%d,\"panels\":%d}\n", out, out, n_rows, n_panels);
+        if (st != TS_OK) {
+            rc = cli_fail("figure", st);
+        } else {
+            cJSON *o = cJSON_CreateObject();
+            char *sp = malloc(strlen(out) + 6);
+            if (sp) sprintf(sp, "%s.json", out);
+            cJSON_AddStringToObject(o, "figure", out);
+            cJSON_AddStringToObject(o, "sidecar", sp ? sp : "");
+            cJSON_AddNumberToObject(o, "faces", n_rows);
+            cJSON_AddNumberToObject(o, "panels", n_panels);
+            if (cli_print_json(o, false) != CMD_OK) rc = CMD_FAIL;
+            cJSON_Delete(o);
+            free(sp);
+        }
     }
     free(row_images);
     for (int k = 0; k < n_rows; k++) ts_inspect_clear(&results[k]);

@@ -9,8 +9,9 @@
  * f(x), AOPC MoRF, AOPC random) and the means; --json prints one object
  * {"model","data","rules","patch","steps","fill","images":[{"image",
  * "target","score","aopc_morf","aopc_random"}],"aopc_morf","aopc_random",
- * "curve_morf":[..],"curve_random":[..]} (mean curves, steps + 1 values).
- * Unreadable images are reported on stderr and skipped.
+ * "curve_morf":[..],"curve_random":[..],"skipped":K} (mean curves, steps + 1
+ * values).  Unreadable images are skipped: the first few are named on
+ * stderr, then their count (K in the JSON), and the exit status is 1.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include "explain-common.h"
 #include "explain/aopc.h"
 #include "explain/lrp.h"
+#include "nn/safetext.h"
 
 static void help(void)
 {
@@ -88,7 +90,9 @@ int cmd_flip(int argc, char **argv)
     float *in_buf = NULL, *rel_buf = NULL, *heat = NULL;
     double *cm = NULL, *cr = NULL;
     cJSON *o = NULL, *arr = NULL;
-    int done_n = 0, skipped = 0, steps = 0;
+    int done_n = 0, steps = 0;
+    cli_skips skips;
+    cli_skips_init(&skips, "flip");
     double sum_m = 0, sum_r = 0;
     ts_status st = lmk && pts ? TS_OK : ts_error(TS_ERR_OOM, "out of memory");
     if (st == TS_OK) st = xc_model_load(model_path, &m);
@@ -140,8 +144,7 @@ int cmd_flip(int argc, char **argv)
         if (ist == TS_OK) ist = xc_input(m, &img, have ? pts : NULL, &x);
         ts_image_clear(&img);
         if (ist != TS_OK) {
-            fprintf(stderr, "traitscope-cli flip: %s: %s (skipped)\n", ds.paths[r], ts_last_error());
-            skipped++;
+            cli_skips_add(&skips, ds.paths[r], ts_last_error());
             continue;
         }
         ts_flip_curve curve;
@@ -165,19 +168,22 @@ int cmd_flip(int argc, char **argv)
             cJSON_AddItemToArray(arr, e);
         } else {
             const char *base = strrchr(ds.paths[r], '/');
-            base = base ? base + 1 : ds.paths[r];
-            printf("%-40.40s %-12.12s %10.4f %10.4f %10.4f\n", base, m->meta.classes[stats.a], curve.morf[0],
+            char *eb = ts_text_escape(base ? base + 1 : ds.paths[r]);
+            printf("%-40.40s %-12.12s %10.4f %10.4f %10.4f\n", eb ? eb : "?", m->meta.classes[stats.a], curve.morf[0],
                    curve.aopc_morf, curve.aopc_random);
+            free(eb);
             fflush(stdout);
         }
         ts_flip_curve_clear(&curve);
     }
     if (st != TS_OK) goto done;
+    cli_skips_done(&skips, ds.n_rows);
     if (!done_n) {
-        st = ts_error(TS_ERR_IO, "no image of '%s' could be used (%d skipped)", spec, skipped);
+        st = ts_error(TS_ERR_IO, "no image of '%s' could be used (%d skipped)", spec, skips.n);
         goto done;
     }
     if (json) {
+        cJSON_AddNumberToObject(o, "skipped", skips.n);
         cJSON_AddNumberToObject(o, "steps", steps);
         cJSON_AddNumberToObject(o, "aopc_morf", sum_m / done_n);
         cJSON_AddNumberToObject(o, "aopc_random", sum_r / done_n);
@@ -186,10 +192,7 @@ int cmd_flip(int argc, char **argv)
             cJSON_AddItemToArray(a1, cJSON_CreateNumber(cm[k] / done_n));
             cJSON_AddItemToArray(a2, cJSON_CreateNumber(cr[k] / done_n));
         }
-        char *line = cJSON_PrintUnformatted(o);
-        if (line) printf("%s\n", line);
-        else st = ts_error(TS_ERR_OOM, "out of memory printing JSON");
-        free(line);
+        if (cli_print_json(o, false) != CMD_OK) st = ts_error(TS_ERR_OOM, "out of memory printing JSON");
     } else {
         printf("mean over %d image(s), %d steps of %dx%d patches: AOPC MoRF %.4f, random %.4f\n", done_n, steps,
                fo.patch, fo.patch, sum_m / done_n, sum_r / done_n);
@@ -208,5 +211,5 @@ done:
     free(cm);
     free(cr);
     if (st != TS_OK) return cli_fail("flip", st);
-    return skipped ? CMD_FAIL : CMD_OK;
+    return skips.n ? CMD_FAIL : CMD_OK;
 }

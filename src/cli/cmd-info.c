@@ -1,8 +1,9 @@
-/* cmd-info.c - `traitscope-cli info MODEL`: a checkpoint's metadata as JSON.
+/* cmd-info.c - `traitscope-cli info MODEL`: a model's metadata as JSON.
  *
- * Loading goes through ts_model_load, so a file `info` accepts is a file
- * every other command accepts (hash verified, shapes checked), and a
- * damaged file is reported the same way.
+ * Loading goes through ts_model_load_any (.safetensors, .onnx,
+ * .caffemodel), as in every command that takes a model, so a file `info`
+ * accepts is a file every other command accepts (hash verified, shapes
+ * checked, weights finite), and a damaged file is reported the same way.
  *
  * Output (stdout, one JSON object, a contract; nn/model.h explains each
  * field): file, arch, trait, classes, in_channels, input_size,
@@ -22,7 +23,8 @@
 static void help(void)
 {
     printf("usage: traitscope-cli info [--compact] MODEL\n\n"
-           "Checks a model file (shapes, content hash) and prints its metadata as JSON:\n"
+           "Checks a model file (.safetensors, .onnx or .caffemodel: shapes, content hash,\n"
+           "finite weights) and prints its metadata as JSON:\n"
            "architecture, trait, classes, input channels, size and normalisation,\n"
            "landmark method, alignment, training settings, test accuracy, content\n"
            "hash, parameter count and tensors.\n\n"
@@ -110,14 +112,12 @@ int cmd_info(int argc, char **argv)
     }
     if (!path) return cli_usage_error("info", "no MODEL given");
     ts_model *m = NULL;
-    ts_status st = ts_model_load(path, &m);
+    ts_status st = ts_model_load_any(path, &m);
     if (st != TS_OK) return cli_fail("info", st);
     cJSON *o = info_json(path, m);
-    char *text = compact ? cJSON_PrintUnformatted(o) : cJSON_Print(o);
+    int rc = cli_print_json(o, !compact);
     cJSON_Delete(o);
     ts_model_free(m);
-    if (!text) return cli_fail("info", ts_error(TS_ERR_OOM, "out of memory printing JSON"));
-    printf("%s\n", text);
-    free(text);
+    if (rc != CMD_OK) return cli_fail("info", ts_error(TS_ERR_OOM, "out of memory printing JSON"));
     return CMD_OK;
 }

@@ -113,6 +113,11 @@ int cmd_init(int argc, char **argv)
         free(class_list);
         return cli_usage_error("init", "--arch and --out are required");
     }
+    int refused = cli_refuse_overwrite("init", &out, 1, &arch, 1);
+    if (refused) {
+        free(class_list);
+        return refused;
+    }
     static const char *names[MAX_CLASS_NAMES];
     if (class_list) {
         int n = split_names(class_list, names, MAX_CLASS_NAMES);
@@ -146,9 +151,7 @@ int cmd_init(int argc, char **argv)
     cJSON_AddStringToObject(j, "arch", m->meta.arch);
     cJSON_AddNumberToObject(j, "parameters", (double)ts_graph_param_count(m->graph));
     cJSON_AddStringToObject(j, "content_hash", hash);
-    char *text = cJSON_PrintUnformatted(j);
-    if (text) printf("%s\n", text);
-    free(text);
+    cli_print_json(j, false);
     cJSON_Delete(j);
     ts_model_free(m);
     return CMD_OK;

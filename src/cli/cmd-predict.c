@@ -35,7 +35,7 @@ static void help(void)
            "  {\"image\":..,\"probabilities\":{\"CLASS\":p,..},\"predicted\":\"CLASS\"}\n"
            "Images (PNG or JPEG) must already be face crops.  Unreadable images are\n"
            "reported on stderr and skipped (exit status 1 at the end).\n\n"
-           "  --model MODEL         checkpoint written by init or train\n"
+           "  --model MODEL         .safetensors (init, train), .onnx or .caffemodel\n"
            "  --device cpu|cuda|auto  where to run (default auto: CUDA if usable)\n"
            "  --batch N             images per forward pass (default %d)\n", DEFAULT_BATCH);
 }
@@ -78,13 +78,10 @@ static ts_status run_batch(ts_model *m, ts_tensor *input, const char **names, in
             if (v > probs[(size_t)i * k + best]) best = c;
         }
         cJSON_AddStringToObject(o, "predicted", m->meta.classes[best]);
-        char *line = cJSON_PrintUnformatted(o);
+        int rc = cli_print_json(o, false);
         cJSON_Delete(o);
-        if (!line) return ts_error(TS_ERR_OOM, "out of memory printing JSON");
-        printf("%s\n", line);
-        free(line);
+        if (rc != CMD_OK) return ts_error(TS_ERR_OOM, "out of memory printing JSON");
     }
-    fflush(stdout);
     return TS_OK;
 }
 
@@ -135,7 +132,7 @@ int cmd_predict(int argc, char **argv)
     cli_backend_open("predict", device, &be, &be_ctx);
 
     ts_model *m = NULL;
-    ts_status st = ts_model_load(model_path, &m);
+    ts_status st = ts_model_load_any(model_path, &m);
     if (st == TS_OK && be->device != TS_DEVICE_CPU) st = ts_graph_to_backend(m->graph, be, be_ctx);
     if (st != TS_OK) {
         free(images);
@@ -153,7 +150,9 @@ int cmd_predict(int argc, char **argv)
     if (!in_buf || !probs || !names) st = ts_error(TS_ERR_OOM, "out of memory for a batch of %d", batch);
     ts_tensor input = { in_buf, batch, ch, s, s };
 
-    int failed = 0, filled = 0;
+    int filled = 0;
+    cli_skips skips;
+    cli_skips_init(&skips, "predict");
     for (int i = 0; i < n_images && st == TS_OK; i++) {
         ts_image img = { 0 };
         ts_status ist = ts_image_load(images[i], &img);
@@ -167,8 +166,7 @@ int cmd_predict(int argc, char **argv)
             }
         }
         if (ist != TS_OK) {
-            fprintf(stderr, "traitscope-cli predict: %s (skipped)\n", ts_last_error());
-            failed++;
+            cli_skips_add(&skips, images[i], ts_last_error());
         } else {
             names[filled++] = images[i];
         }
@@ -184,8 +182,8 @@ int cmd_predict(int argc, char **argv)
     ts_model_free(m);
     ts_backend_close(be, be_ctx);
     if (st != TS_OK) return cli_fail("predict", st);
-    if (failed) {
-        fprintf(stderr, "traitscope-cli predict: %d of %d image(s) could not be read\n", failed, n_images);
+    if (skips.n) {
+        cli_skips_done(&skips, n_images);
         return CMD_FAIL;
     }
     return CMD_OK;

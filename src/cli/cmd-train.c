@@ -247,6 +247,15 @@ int cmd_train(int argc, char **argv)
     if (!s.data || !s.trait || !s.out || !have_variant)
         return cli_usage_error("train", "--data, --trait, --variant and --out are required (see --help)");
 
+    if (!strncmp(s.data, "csv:", 4)) {
+        const char *in = s.data + 4;
+        char *state = ts_train_state_path(s.out);
+        const char *outs[2] = { s.out, state };
+        int refused = cli_refuse_overwrite("train", outs, 2, &in, 1);
+        free(state);
+        if (refused) return refused;
+    }
+
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -268,10 +277,10 @@ int cmd_train(int argc, char **argv)
     ts_train_callbacks cb = { on_progress, should_abort, &u };
     ts_train_result res;
     ts_status st = ts_train_run(&s, &cb, &res);
-    if (res.note[0]) fprintf(stderr, "traitscope-cli train: %s\n", res.note);
+    if (res.note[0]) cli_warn("train", "%s", res.note);
     if (st == TS_CANCELLED) {
         if (u.tty) fputc('\n', stderr);
-        fprintf(stderr, "traitscope-cli train: %s; run again with --resume to continue\n", ts_last_error());
+        cli_warn("train", "%s; run again with --resume to continue", ts_last_error());
         return CMD_FAIL;
     }
     if (st != TS_OK) return cli_fail("train", st);
@@ -300,10 +309,8 @@ int cmd_train(int argc, char **argv)
     cJSON_AddItemToObject(o, "test", scores_json(res.test, res.n_traits));
     cJSON_AddNumberToObject(o, "seconds", res.seconds);
     cJSON_AddNumberToObject(o, "images_per_s", res.images_per_s);
-    char *text = cJSON_PrintUnformatted(o);
-    printf("%s\n", text ? text : "{}");
-    free(text);
+    int rc = cli_print_json(o, false);
     free(state);
     cJSON_Delete(o);
-    return CMD_OK;
+    return rc;
 }

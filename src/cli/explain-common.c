@@ -36,7 +36,7 @@ void xc_landmarker_free(xc_landmarker *l)
 
 ts_status xc_model_load(const char *path, ts_model **out)
 {
-    TS_TRY(ts_model_load(path, out));
+    TS_TRY(ts_model_load_any(path, out));
     (*out)->graph->training = false;
     return TS_OK;
 }

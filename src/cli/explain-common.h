@@ -26,7 +26,8 @@ typedef struct xc_landmarker xc_landmarker;
 xc_landmarker *xc_landmarker_new(const char *source);
 void xc_landmarker_free(xc_landmarker *l);
 
-/* Loads the checkpoint for CPU inference (dropout off). */
+/* Loads a model of any format (ts_model_load_any) for CPU inference
+ * (dropout off). */
 ts_status xc_model_load(const char *path, ts_model **out);
 
 /* Landmarks of `img` (a face crop) into *pts, *have = true; or *have =

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "nn/safetext.h"
 #include "ts-config.h"
 
 typedef struct command {
@@ -47,7 +48,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "traitscope-cli: unknown command '%s'\n", argv[1]);
+    ts_text_print_line(stderr, "traitscope-cli: unknown command '%s'", argv[1]);
     usage(stderr);
     return CMD_USAGE;
 }

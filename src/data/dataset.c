@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 
 #include "../nn/fileio.h"
+#include "../nn/safetext.h"
 #include "traits.h"
 
 /* ---- the dataset object ------------------------------------------------ */
@@ -68,7 +69,8 @@ __attribute__((format(printf, 2, 3))) static void ds_warn(ts_dataset *ds, const 
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    char *s = strdup(buf);
+    /* a message for people (the app shows it): valid UTF-8 whatever the file held */
+    char *s = ts_utf8_repair(buf);
     if (s) ds->warnings[ds->n_warnings++] = s;
 }
 
@@ -107,16 +109,36 @@ static ts_status ds_add_row(ts_dataset *ds, char *path, const int *labels, int n
     return TS_OK;
 }
 
+static ts_status ds_trait_add(ts_dataset *ds, const char *name, int n_classes,
+                              const char *const *classes, int *index);
+
 /* Index of the trait `name`, adding it (all existing rows excluded) when it
  * is new.  An existing trait must have the same classes. */
-static ts_status ds_trait_ensure(ts_dataset *ds, const char *name, int n_classes,
+static ts_status ds_trait_ensure(ts_dataset *ds, const char *raw_name, int n_classes,
                                  const char *const *classes, int *index)
+{
+    /* Trait and class names come from file headers and label columns and
+     * end up in JSON, model metadata and the app's widgets: they are kept
+     * as valid UTF-8 (safetext.h), invalid bytes as U+FFFD. */
+    char *name = ts_utf8_repair(raw_name);
+    if (!name) return ts_error(TS_ERR_OOM, "dataset: out of memory");
+    ts_status st = ds_trait_add(ds, name, n_classes, classes, index);
+    free(name);
+    return st;
+}
+
+static ts_status ds_trait_add(ts_dataset *ds, const char *name, int n_classes,
+                              const char *const *classes, int *index)
 {
     int i = ts_dataset_trait_index(ds, name);
     if (i >= 0) {
         const ts_trait *t = &ds->traits[i];
         bool same = t->n_classes == n_classes;
-        for (int c = 0; same && c < n_classes; c++) same = strcmp(t->classes[c], classes[c]) == 0;
+        for (int c = 0; same && c < n_classes; c++) {
+            char *rc = ts_utf8_repair(classes[c]);
+            same = rc && strcmp(t->classes[c], rc) == 0;
+            free(rc);
+        }
         if (!same) return ts_error(TS_ERR_FORMAT, "trait '%s' appears twice with different classes", name);
         *index = i;
         return TS_OK;
@@ -131,7 +153,7 @@ static ts_status ds_trait_ensure(ts_dataset *ds, const char *name, int n_classes
     t->labels = malloc((size_t)(ds->cap_rows > 0 ? ds->cap_rows : 1) * sizeof *t->labels);
     bool ok = t->name && t->classes && t->labels;
     for (int c = 0; ok && c < n_classes; c++) {
-        t->classes[c] = strdup(classes[c]);
+        t->classes[c] = ts_utf8_repair(classes[c]);
         ok = t->classes[c] != NULL;
         t->n_classes = c + 1;
     }
@@ -487,10 +509,11 @@ ts_status ts_dataset_parse_utkface(ts_dataset *ds, const char *buf, size_t len,
     line_reader lr;
     lr_init(&lr, buf, len);
     ts_status st = TS_OK;
-    bool first = true;
+    bool first = true, any = false;
     char *f[5];
     while (!limit_reached(ds, limit) && (r = lr_next(&lr)) == 1) {
         if (blank(lr.line)) continue;
+        any = true;
         if (lr.has_nul) {
             ds_warn(ds, "%s:%d: NUL byte in the line; row skipped", name, lr.lineno);
             first = false;
@@ -530,6 +553,8 @@ ts_status ts_dataset_parse_utkface(ts_dataset *ds, const char *buf, size_t len,
         if ((st = utk_add(ds, idx, path_join(image_dir, f[0]), age, gender, race)) != TS_OK) break;
     }
     if (st == TS_OK && r < 0) st = LR_OOM(name);
+    /* as for an empty CelebA attribute file: no labels is not a dataset */
+    if (st == TS_OK && !any && !limit_reached(ds, limit)) st = ts_error(TS_ERR_FORMAT, "%s: empty labels file", name);
     lr_clear(&lr);
     return st;
 }
@@ -1109,6 +1134,11 @@ ts_status ts_dataset_load(ts_dataset *ds, const char *spec, int limit)
     else if (!strcmp(kind, "adience")) st = load_adience(ds, where, limit);
     else if (!strcmp(kind, "csv")) st = load_csv(ds, where, limit);
     else st = load_folder(ds, where, limit);
+    /* Rows may all have been skipped (their warnings say why): an empty
+     * dataset is an error, never a run over nothing that exits 0. */
+    if (st == TS_OK && ds->n_rows == 0)
+        st = ts_error(TS_ERR_FORMAT, "dataset '%s' has no usable rows%s%s%s", spec,
+                      ds->n_warnings ? " (" : "", ds->n_warnings ? ds->warnings[0] : "", ds->n_warnings ? ")" : "");
     if (st == TS_OK) {
         ds->spec = strdup(spec);
         ds->kind = strdup(kind);

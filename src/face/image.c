@@ -109,6 +109,17 @@ static void png_read_fn(png_structp png, png_bytep out, size_t n)
 static ts_status decode_png(const uint8_t *buf, size_t len, const char *name, long max_pixels,
                             ts_image *out)
 {
+    /* libpng checks the size against its user limits inside png_read_info
+     * and says only "Invalid IHDR data"; read IHDR's width and height
+     * (bytes 16..23, big-endian, after the signature and the chunk's length
+     * and type) first, to say what is wrong, as for JPEG. */
+    if (len >= 24 && !memcmp(buf + 12, "IHDR", 4)) {
+        unsigned long w = (unsigned long)buf[16] << 24 | (unsigned long)buf[17] << 16 | (unsigned long)buf[18] << 8 | buf[19];
+        unsigned long h = (unsigned long)buf[20] << 24 | (unsigned long)buf[21] << 16 | (unsigned long)buf[22] << 8 | buf[23];
+        if (w >= 1 && h >= 1 && w <= 0x7fffffffUL && h <= 0x7fffffffUL && !size_ok((long)w, (long)h, max_pixels))
+            return ts_error(TS_ERR_FORMAT, "%s: PNG size %lux%lu exceeds the limit (%d per side, %ld pixels)", name, w,
+                            h, TS_IMAGE_MAX_SIDE, max_pixels);
+    }
     png_src src = { .buf = buf, .len = len, .pos = 0, .name = name };
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &src, png_err_fn, png_warn_fn);
     if (!png) return ts_error(TS_ERR_OOM, "%s: out of memory creating a PNG reader", name);
@@ -342,8 +353,11 @@ static ts_status save_png(const char *path, const uint8_t *data, int width, int 
     }
     if (setjmp(png_jmpbuf(png))) {
         png_destroy_write_struct(&png, &info);
+        /* libpng says "Write Error"; the stream knows the system's reason */
+        ts_status st = af.sink && ferror(af.f) ? ts_error(TS_ERR_IO, "%s: write failed: %s", path, ts_atomic_strerror(&af))
+                                               : ts_error(TS_ERR_IO, "%s: PNG write failed: %s", path, msg);
         ts_atomic_abort(&af);
-        return ts_error(TS_ERR_IO, "%s: PNG write failed: %s", path, msg);
+        return st;
     }
     png_init_io(png, af.f);
     png_set_IHDR(png, info, (png_uint_32)width, (png_uint_32)height, 8,
@@ -375,8 +389,9 @@ ts_status ts_grey_save_pgm(const char *path, const uint8_t *grey, int width, int
     /* netpbm P5: "P5\n<w> <h>\n<maxval>\n" then w*h bytes, row-major. */
     fprintf(af.f, "P5\n%d %d\n255\n", width, height);
     if (fwrite(grey, 1, (size_t)width * height, af.f) != (size_t)width * height) {
+        ts_status st = ts_error(TS_ERR_IO, "%s: write failed: %s", path, ts_atomic_strerror(&af));
         ts_atomic_abort(&af);
-        return ts_error(TS_ERR_IO, "%s: write failed", path);
+        return st;
     }
     return ts_atomic_commit(&af);
 }

@@ -15,6 +15,7 @@
 #include "../face/align.h"
 #include "../face/amap.h"
 #include "../nn/fileio.h"
+#include "../nn/safetext.h"
 #include "ts-config.h"
 
 /* N_() marks the titles for translation; the app translates them, exports
@@ -136,15 +137,32 @@ static void set_fg(cairo_t *cr, const ts_draw_opts *o, double alpha)
     else cairo_set_source_rgba(cr, 0.1, 0.1, 0.1, alpha);
 }
 
+/* Cairo's text calls take UTF-8 only: one invalid byte (a file name in an
+ * error message, a --names value) would put the context in an error state
+ * and blank the rest of the figure.  Such text is drawn repaired. */
+static void show_text(cairo_t *cr, const char *s)
+{
+    if (ts_utf8_valid(s)) {
+        cairo_show_text(cr, s);
+        return;
+    }
+    char *r = ts_utf8_repair(s);
+    if (r) cairo_show_text(cr, r);
+    free(r);
+}
+
 static void draw_title(cairo_t *cr, const char *text, const layout *l, double w, const ts_draw_opts *o)
 {
+    char *t = ts_utf8_valid(text) ? NULL : ts_utf8_repair(text);
+    if (t) text = t;
     cairo_select_font_face(cr, "Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
     cairo_set_font_size(cr, l->title_h * 0.62);
     cairo_text_extents_t te;
     cairo_text_extents(cr, text, &te);
     set_fg(cr, o, 1);
     cairo_move_to(cr, fmax(0, (w - te.x_advance) / 2), l->title_h * 0.72);
-    cairo_show_text(cr, text);
+    show_text(cr, text);
+    free(t);
 }
 
 static void text_at(cairo_t *cr, double x, double y, double size, const char *s)
@@ -152,7 +170,7 @@ static void text_at(cairo_t *cr, double x, double y, double size, const char *s)
     cairo_select_font_face(cr, "Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
     cairo_set_font_size(cr, size);
     cairo_move_to(cr, x, y);
-    cairo_show_text(cr, s);
+    show_text(cr, s);
 }
 
 /* Crop pixel -> panel coordinates for a crop drawn in l's square. */
@@ -367,7 +385,7 @@ static void draw_pred(cairo_t *cr, const ts_inspect *r, const layout *l, const t
         cairo_select_font_face(cr, "Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
         cairo_set_font_size(cr, fs);
         cairo_move_to(cr, l->px, y);
-        cairo_show_text(cr, s);
+        show_text(cr, s);
         y += fs * 1.4;
         if (m->error[0]) {
             text_at(cr, l->px, y, fs * 0.8, m->error);
@@ -768,7 +786,7 @@ ts_status ts_figure_export(const char *path, const ts_inspect *const *faces, int
     const double cell_w = 2.2 * 72, cell_h = cell_w * 1.1, pad = 6; /* as ts_figure_page_size */
     double W, H;
     ts_figure_page_size(n_faces, n_panels, &W, &H);
-    ts_atomic_file af, side = { 0 };
+    ts_atomic_file af;
     TS_TRY(ts_atomic_open(&af, path));
     cairo_surface_t *s;
     double scale = kind == PNG ? dpi / 72.0 : 1.0;
@@ -809,36 +827,35 @@ ts_status ts_figure_export(const char *path, const ts_inspect *const *faces, int
     if (cs == CAIRO_STATUS_SUCCESS) cs = cairo_surface_status(s);
     cairo_surface_destroy(s);
     if (cs != CAIRO_STATUS_SUCCESS) {
+        /* cairo only says "error while writing"; the stream knows why */
+        ts_status st = cs == CAIRO_STATUS_WRITE_ERROR
+                           ? ts_error(TS_ERR_IO, "%s: write failed: %s", path, ts_atomic_strerror(&af))
+                           : ts_error(TS_ERR_IO, "%s: writing the figure failed: %s", path, cairo_status_to_string(cs));
         ts_atomic_abort(&af);
-        return ts_error(TS_ERR_IO, "%s: writing the figure failed: %s", path, cairo_status_to_string(cs));
-    }
-    /* The sidecar goes to its temporary file before either is renamed, so
-     * a failure here leaves both old files as they were. */
-    if (sidecar_json) {
-        size_t n = strlen(path) + 6;
-        char *side_path = malloc(n);
-        ts_status st = side_path ? TS_OK : ts_error(TS_ERR_OOM, "out of memory");
-        if (st == TS_OK) {
-            snprintf(side_path, n, "%s.json", path);
-            st = ts_atomic_open(&side, side_path);
-            free(side_path);
-        }
-        size_t len = strlen(sidecar_json);
-        if (st == TS_OK && fwrite(sidecar_json, 1, len, side.f) != len) {
-            st = ts_error(TS_ERR_IO, "%s: write failed", side.path);
-            ts_atomic_abort(&side);
-        }
-        if (st != TS_OK) {
-            ts_atomic_abort(&af);
-            return st;
-        }
-    }
-    ts_status st = ts_atomic_commit(&af);
-    if (st != TS_OK) {
-        if (sidecar_json) ts_atomic_abort(&side);
         return st;
     }
-    return sidecar_json ? ts_atomic_commit(&side) : TS_OK;
+    /* The figure and its sidecar are one output: both go to their
+     * temporaries and are committed as a set, so a failure of either (a
+     * full disk) leaves both old files as they were. */
+    if (!sidecar_json) return ts_atomic_commit(&af);
+    ts_atomic_file both[2] = { af, { 0 } };
+    size_t n = strlen(path) + 6;
+    char *side_path = malloc(n);
+    ts_status st = side_path ? TS_OK : ts_error(TS_ERR_OOM, "out of memory");
+    if (st == TS_OK) {
+        snprintf(side_path, n, "%s.json", path);
+        st = ts_atomic_open(&both[1], side_path);
+        free(side_path);
+    }
+    size_t len = strlen(sidecar_json);
+    if (st == TS_OK && fwrite(sidecar_json, 1, len, both[1].f) != len)
+        st = ts_error(TS_ERR_IO, "%s: write failed: %s", both[1].path, ts_atomic_strerror(&both[1]));
+    if (st != TS_OK) {
+        ts_atomic_abort(&both[0]);
+        ts_atomic_abort(&both[1]);
+        return st;
+    }
+    return ts_atomic_commit_all(both, 2);
 }
 
 void ts_figure_page_size(int n_faces, int n_panels, double *w_pt, double *h_pt)
@@ -925,7 +942,7 @@ char *ts_figure_sidecar_json(const ts_figure_record *rec)
     cJSON_AddNumberToObject(js, "dpi", rec->dpi);
     cJSON *jp = cJSON_AddArrayToObject(js, "panels");
     for (int p = 0; p < rec->n_panels; p++) cJSON_AddItemToArray(jp, cJSON_CreateString(ts_panel_name(rec->panels[p])));
-    char *text = cJSON_Print(root);
+    char *text = ts_json_print(root, true); /* names that are not UTF-8 repaired, kept as *_bytes */
     cJSON_Delete(root);
     return text;
 }

@@ -162,6 +162,19 @@ static ts_status encode_data(const ts_model *m, const ts_model_tensor *ts, int n
                 for (size_t j = 0; j < k; j++) half[j] = f32_to_f16(chunk[j]);
                 bytes = half;
             }
+            /* A NaN, an infinity or a value past half precision's 65504
+             * would make a file every reader refuses (ts_model_check_finite):
+             * not written at all. */
+            for (size_t j = 0; j < k; j++) {
+                bool ok = dtype == TS_DTYPE_F16 ? (half[j] & 0x7c00) != 0x7c00 : isfinite(chunk[j]);
+                if (!ok) {
+                    st = ts_error(TS_ERR_ARG, "%s: tensor '%s' value %g at index %zu cannot be stored%s", path,
+                                  ts[i].name, (double)chunk[j], off + j,
+                                  isfinite(chunk[j]) ? " as f16 (beyond +-65504)" : ": it is not finite");
+                    break;
+                }
+            }
+            if (st != TS_OK) break;
             size_t len = k * dtype_size(dtype);
             if (hash) ts_sha256_update(hash, bytes, len);
             if (f && fwrite(bytes, 1, len, f) != len)
@@ -240,6 +253,11 @@ ts_status ts_model_save(ts_model *m, const char *path, ts_dtype dtype)
     if (dtype != TS_DTYPE_F32 && dtype != TS_DTYPE_F16)
         return ts_error(TS_ERR_ARG, "%s: checkpoints are written as F32 or F16, not %s", path,
                         dtype_name(dtype));
+    /* A file the reader would refuse is not written at all. */
+    for (int c = 0; c < m->meta.in_channels && c < TS_MODEL_MAX_CHANNELS; c++)
+        if (!isfinite(m->meta.mean[c]) || !isfinite(m->meta.std[c]) || !(m->meta.std[c] > 0))
+            return ts_error(TS_ERR_ARG, "%s: the input normalisation of channel %d (mean %g, std %g) is not a finite"
+                            " mean and a std > 0", path, c, (double)m->meta.mean[c], (double)m->meta.std[c]);
     int n = ts_model_tensors(m, NULL, 0);
     ts_model_tensor *ts = calloc((size_t)n + 1, sizeof *ts);
     if (!ts) return ts_error(TS_ERR_OOM, "%s: out of memory", path);
@@ -301,7 +319,7 @@ ts_status ts_model_save(ts_model *m, const char *path, ts_dtype dtype)
     if (st == TS_OK) {
         if (fwrite(len_le, 1, 8, af.f) != 8 || fwrite(json, 1, hlen, af.f) != hlen ||
             fwrite("        ", 1, padded - hlen, af.f) != padded - hlen)
-            st = ts_error(TS_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+            st = ts_error(TS_ERR_IO, "%s: write failed: %s", path, ts_atomic_strerror(&af));
         if (st == TS_OK) st = encode_data(m, ts, n, dtype, NULL, af.f, path);
         if (st == TS_OK) st = ts_atomic_commit(&af);
         else ts_atomic_abort(&af);
@@ -808,6 +826,9 @@ ts_status ts_model_load_buffer(const uint8_t *buf, size_t len, const char *name,
     m->meta.alignment = pm.alignment;
     m->meta.test_accuracy = pm.test_accuracy;
     memcpy(m->meta.hash, pm.hash, sizeof pm.hash);
+    /* The hash only proves the bytes are the ones written: a NaN written
+     * (or a file edited and re-hashed) passes it. */
+    st = ts_model_check_finite(m, name);
 done:
     if (st != TS_OK) ts_model_free(m);
     else *out = m;

@@ -22,6 +22,7 @@
 #include <cjson/cJSON.h>
 
 #include "arch.h"
+#include "safetext.h"
 
 static const float default_mean[TS_MODEL_MAX_CHANNELS] = { 0.485f, 0.456f, 0.406f, 0.5f };
 static const float default_std[TS_MODEL_MAX_CHANNELS] = { 0.229f, 0.224f, 0.225f, 0.2887f };
@@ -59,9 +60,13 @@ bool ts_alignment_parse(const char *s, ts_alignment *out)
     return false;
 }
 
+/* Metadata strings are valid UTF-8 whatever they were imported from (an
+ * ONNX or Caffe file, a dataset header): they are written into JSON
+ * (checkpoint headers, CLI output) and shown in widgets.  Invalid bytes
+ * become U+FFFD (safetext.h). */
 static char *dup_or_null(const char *s)
 {
-    return strdup(s ? s : "");
+    return ts_utf8_repair(s ? s : "");
 }
 
 /* Replaces *slot with a copy of s. */
@@ -102,7 +107,7 @@ ts_status ts_model_set_classes(ts_model *m, int n, const char *const *names)
     for (int i = 0; i < n; i++) {
         char num[16];
         snprintf(num, sizeof num, "%d", i);
-        v[i] = strdup(names ? names[i] : num);
+        v[i] = dup_or_null(names ? names[i] : num);
         if (!v[i]) {
             for (int j = 0; j < i; j++) free(v[j]);
             free(v);
@@ -337,4 +342,32 @@ int ts_model_head_probs(const ts_model_head *h, const float *z, int K, float *pr
         if (probs[c] > probs[best]) best = c;
     }
     return best;
+}
+
+ts_status ts_model_check_finite(const ts_model *m, const char *name)
+{
+    for (int c = 0; c < m->meta.in_channels && c < TS_MODEL_MAX_CHANNELS; c++)
+        if (!isfinite(m->meta.mean[c]) || !isfinite(m->meta.std[c]))
+            return ts_error(TS_ERR_FORMAT, "%s: the input normalisation of channel %d is not finite (mean %g, std %g)",
+                            name, c, (double)m->meta.mean[c], (double)m->meta.std[c]);
+    int n = ts_model_tensors(m, NULL, 0);
+    ts_model_tensor *ts = calloc((size_t)n + 1, sizeof *ts);
+    if (!ts) return ts_error(TS_ERR_OOM, "%s: out of memory", name);
+    ts_model_tensors(m, ts, n);
+    ts_status st = TS_OK;
+    for (int i = 0; i < n && st == TS_OK; i++) {
+        const ts_tensor *t = ts[i].t;
+        size_t k = ts_tensor_numel(t), bad = 0, first = k;
+        /* counted, not stopped at: "3 of 4096 values" says more than "one" */
+        for (size_t j = 0; j < k; j++)
+            if (!isfinite(t->data[j])) {
+                if (first == k) first = j;
+                bad++;
+            }
+        if (bad)
+            st = ts_error(TS_ERR_FORMAT, "%s: tensor '%s' holds %zu non-finite value(s) (NaN or infinity; the first"
+                          " at index %zu of %zu): the model is damaged", name, ts[i].name, bad, first, k);
+    }
+    free(ts);
+    return st;
 }

@@ -198,6 +198,12 @@ ts_status ts_model_load_any(const char *path, ts_model **out);
  * entry point). */
 ts_status ts_model_load_buffer(const uint8_t *buf, size_t len, const char *name, ts_model **out);
 
+/* TS_ERR_FORMAT naming `name`, the tensor and the index when a parameter
+ * (weight or bias) or the input normalisation is NaN or infinite: such a
+ * model would predict plausible-looking numbers from garbage.  Every
+ * loader (checkpoint, ONNX, Caffe) runs it. */
+ts_status ts_model_check_finite(const ts_model *m, const char *name);
+
 /* One stored tensor, as listed by ts_model_tensors. */
 typedef struct ts_model_tensor {
     char name[TS_NAME_MAX + 8]; /* "conv1.weight" */

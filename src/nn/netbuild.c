@@ -351,6 +351,7 @@ ts_status ts_netbuild_finish(ts_netbuild *nb, const char *arch_name, const char 
         memcpy(w->data, nb->w[i], ts_tensor_numel(w) * sizeof(float));
         if (d->has_bias && nb->b[i]) memcpy(gn->bias.data, nb->b[i], (size_t)d->out_c * sizeof(float));
     }
+    if (st == TS_OK) st = ts_model_check_finite(m, source);
     if (st != TS_OK) {
         ts_model_free(m);
         return st;

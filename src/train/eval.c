@@ -313,6 +313,8 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
     if (st == TS_OK) {
         r->n_images = fs.n;
         r->n_skipped = fs.n_skipped;
+        r->n_skipped_kept = fs.n_skipped_kept;
+        memcpy(r->skipped, fs.skipped, sizeof fs.skipped);
         r->n_traits = nt;
         r->dataset_rows = ds.n_rows;
         r->rows = malloc((size_t)fs.n * sizeof *r->rows);

@@ -88,6 +88,8 @@ typedef struct ts_eval_trait {
 typedef struct ts_eval_result {
     int n_images;          /* faces evaluated */
     int n_skipped;         /* images that could not be prepared */
+    int n_skipped_kept;    /* the first of them, in row order, with why */
+    ts_faceset_skip skipped[TS_FACESET_SKIPS_KEPT];
     int n_traits;
     ts_eval_trait traits[TS_EVAL_MAX_TRAITS];
     int *rows;             /* n_images dataset rows */

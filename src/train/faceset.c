@@ -25,9 +25,31 @@ typedef struct build_ctx {
     volatile int stop;
     ts_status fatal;
     char fatal_msg[512];
-    char first_error[512];
     int n_skipped;
+    int n_kept;                                  /* of kept[], sorted by slot */
+    int kept_slot[TS_FACESET_SKIPS_KEPT];
+    ts_faceset_skip kept[TS_FACESET_SKIPS_KEPT];
 } build_ctx;
+
+/* Records a skipped slot (under b->mu): counted, and kept when it is among
+ * the first TS_FACESET_SKIPS_KEPT slots skipped so far, so that the kept
+ * ones are the first in row order once all are done. */
+static void note_skip(build_ctx *b, int slot, const char *message)
+{
+    b->n_skipped++;
+    int at = b->n_kept;
+    while (at > 0 && b->kept_slot[at - 1] > slot) at--;
+    if (at >= TS_FACESET_SKIPS_KEPT) return;
+    int last = b->n_kept < TS_FACESET_SKIPS_KEPT ? b->n_kept : TS_FACESET_SKIPS_KEPT - 1;
+    for (int k = last; k > at; k--) {
+        b->kept_slot[k] = b->kept_slot[k - 1];
+        b->kept[k] = b->kept[k - 1];
+    }
+    b->kept_slot[at] = slot;
+    b->kept[at].row = b->rows[slot];
+    snprintf(b->kept[at].message, sizeof b->kept[at].message, "%s", message);
+    if (b->n_kept < TS_FACESET_SKIPS_KEPT) b->n_kept++;
+}
 
 static ts_status one_face(build_ctx *b, int i)
 {
@@ -42,7 +64,8 @@ static ts_status one_face(build_ctx *b, int i)
     if (st == TS_OK && !b->cache) b->pts[i].n = 0;
     ts_image_clear(&img);
     ts_lm_entry_clear(&e);
-    return st;
+    /* "face box 0.6x0.6 must be at least 1" alone does not say which image */
+    return st == TS_OK ? st : ts_error_about(st, path);
 }
 
 static void *worker(void *arg)
@@ -62,7 +85,7 @@ static void *worker(void *arg)
             snprintf(b->fatal_msg, sizeof b->fatal_msg, "%s", ts_last_error());
             b->stop = 1;
         } else {
-            if (b->n_skipped++ == 0) snprintf(b->first_error, sizeof b->first_error, "%s", ts_last_error());
+            note_skip(b, i, ts_last_error());
         }
         b->done++;
         pthread_mutex_unlock(&b->mu);
@@ -122,8 +145,8 @@ ts_status ts_faceset_build(ts_faceset *fs, const ts_dataset *ds, const int *rows
             b.fatal = s1;
             snprintf(b.fatal_msg, sizeof b.fatal_msg, "%s", ts_last_error());
             b.stop = 1;
-        } else if (b.n_skipped++ == 0) {
-            snprintf(b.first_error, sizeof b.first_error, "%s", ts_last_error());
+        } else {
+            note_skip(&b, i, ts_last_error());
         }
         int done = ++b.done;
         pthread_mutex_unlock(&b.mu);
@@ -144,7 +167,8 @@ ts_status ts_faceset_build(ts_faceset *fs, const ts_dataset *ds, const int *rows
     if (st == TS_OK) {
         for (int i = 0; i < n; i++) kept += b.ok[i];
         if (kept == 0)
-            st = ts_error(TS_ERR_IO, "faceset: none of the %d images could be prepared (first: %s)", n, b.first_error);
+            st = ts_error(TS_ERR_IO, "faceset: none of the %d images could be prepared (first: %s)", n,
+                          b.n_kept ? b.kept[0].message : "");
     }
     if (st == TS_OK) {
         fs->rows = malloc((size_t)kept * sizeof *fs->rows);
@@ -176,6 +200,8 @@ ts_status ts_faceset_build(ts_faceset *fs, const ts_dataset *ds, const int *rows
     fs->base = b.base;
     fs->pts = b.pts;
     fs->n_skipped = b.n_skipped;
-    snprintf(fs->first_error, sizeof fs->first_error, "%s", b.first_error);
+    fs->n_skipped_kept = b.n_kept;
+    memcpy(fs->skipped, b.kept, sizeof b.kept);
+    snprintf(fs->first_error, sizeof fs->first_error, "%s", b.n_kept ? b.kept[0].message : "");
     return TS_OK;
 }

@@ -8,7 +8,9 @@
  * is one of them and is the only one that calls the callbacks).
  *
  * A row whose image cannot be read or whose landmarks cannot be found is
- * left out (counted in n_skipped, its message kept in first_error); the
+ * left out: counted in n_skipped, and the first TS_FACESET_SKIPS_KEPT of
+ * them (in the order the rows were given, whatever the thread timing) kept
+ * with their messages, which name the file, for the caller to show.  The
  * build fails only when no row is left, on a cancel, or out of memory.
  */
 #ifndef TS_FACESET_H
@@ -21,6 +23,14 @@
 #include "../nn/model.h"
 #include "cache.h"
 
+#define TS_FACESET_SKIPS_KEPT 5
+
+/* One row left out. */
+typedef struct ts_faceset_skip {
+    int row;           /* dataset row */
+    char message[400]; /* "PATH: why" */
+} ts_faceset_skip;
+
 typedef struct ts_faceset {
     int n;              /* faces kept */
     int size;           /* S */
@@ -30,7 +40,9 @@ typedef struct ts_faceset {
     ts_image *base;     /* n images S x S */
     ts_points *pts;     /* n, base coordinates (n = 0 each without landmarks) */
     int n_skipped;
-    char first_error[512];
+    char first_error[512]; /* the message of skipped[0] ("" if none) */
+    int n_skipped_kept;    /* min(n_skipped, TS_FACESET_SKIPS_KEPT) */
+    ts_faceset_skip skipped[TS_FACESET_SKIPS_KEPT]; /* the first rows left out, in row order */
 } ts_faceset;
 
 typedef struct ts_faceset_options {
