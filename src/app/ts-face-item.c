@@ -29,10 +29,15 @@ static GParamSpec *props[N_PROPS];
 
 static char *tooltip_text(TsFaceItem *it)
 {
-    GString *s = g_string_new(it->path);
+    /* Pango takes UTF-8 only; a file name is bytes */
+    char *shown = g_filename_display_name(it->path);
+    GString *s = g_string_new(shown);
+    g_free(shown);
     if (it->labels_text && it->labels_text[0]) g_string_append_printf(s, "\n%s", it->labels_text);
     if (it->error) g_string_append_printf(s, "\n%s", it->error);
-    return g_string_free(s, FALSE);
+    char *raw = g_string_free(s, FALSE), *valid = g_utf8_make_valid(raw, -1);
+    g_free(raw);
+    return valid;
 }
 
 static void get_property(GObject *o, guint id, GValue *v, GParamSpec *ps)
