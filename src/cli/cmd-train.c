@@ -278,6 +278,17 @@ int cmd_train(int argc, char **argv)
     ts_train_result res;
     ts_status st = ts_train_run(&s, &cb, &res);
     if (res.note[0]) cli_warn("train", "%s", res.note);
+    if (res.n_stale_removed)
+        cli_warn("train", "removed %d temporary file(s) that an interrupted run had left beside %s", res.n_stale_removed,
+                 s.out);
+    if (res.n_skipped) {
+        /* the images training and testing go without, named (the count is
+         * also in the JSON and the model's metadata) */
+        const char *kept[5];
+        for (int k = 0; k < res.n_skipped_shown; k++) kept[k] = res.skipped[k];
+        cli_skips_report("train", kept, res.n_skipped_shown, res.n_skipped,
+                         res.n_train + res.n_val + res.n_test + res.n_skipped);
+    }
     if (st == TS_CANCELLED) {
         if (u.tty) fputc('\n', stderr);
         cli_warn("train", "%s; run again with --resume to continue", ts_last_error());

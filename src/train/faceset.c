@@ -26,27 +26,23 @@ typedef struct build_ctx {
     ts_status fatal;
     char fatal_msg[512];
     int n_skipped;
-    int n_kept;                                  /* of kept[], sorted by slot */
-    int kept_slot[TS_FACESET_SKIPS_KEPT];
+    int n_kept;                                  /* of kept[], sorted by dataset row */
     ts_faceset_skip kept[TS_FACESET_SKIPS_KEPT];
 } build_ctx;
 
-/* Records a skipped slot (under b->mu): counted, and kept when it is among
- * the first TS_FACESET_SKIPS_KEPT slots skipped so far, so that the kept
- * ones are the first in row order once all are done. */
+/* Records a skipped slot (under b->mu): counted, and kept when its dataset
+ * row is among the first TS_FACESET_SKIPS_KEPT skipped so far, so that the
+ * kept ones are the first in the dataset's order once all are done,
+ * whatever the thread timing. */
 static void note_skip(build_ctx *b, int slot, const char *message)
 {
     b->n_skipped++;
-    int at = b->n_kept;
-    while (at > 0 && b->kept_slot[at - 1] > slot) at--;
+    int row = b->rows[slot], at = b->n_kept;
+    while (at > 0 && b->kept[at - 1].row > row) at--;
     if (at >= TS_FACESET_SKIPS_KEPT) return;
     int last = b->n_kept < TS_FACESET_SKIPS_KEPT ? b->n_kept : TS_FACESET_SKIPS_KEPT - 1;
-    for (int k = last; k > at; k--) {
-        b->kept_slot[k] = b->kept_slot[k - 1];
-        b->kept[k] = b->kept[k - 1];
-    }
-    b->kept_slot[at] = slot;
-    b->kept[at].row = b->rows[slot];
+    for (int k = last; k > at; k--) b->kept[k] = b->kept[k - 1];
+    b->kept[at].row = row;
     snprintf(b->kept[at].message, sizeof b->kept[at].message, "%s", message);
     if (b->n_kept < TS_FACESET_SKIPS_KEPT) b->n_kept++;
 }

@@ -9,7 +9,7 @@
  *
  * A row whose image cannot be read or whose landmarks cannot be found is
  * left out: counted in n_skipped, and the first TS_FACESET_SKIPS_KEPT of
- * them (in the order the rows were given, whatever the thread timing) kept
+ * them (in dataset row order, whatever the thread timing) kept
  * with their messages, which name the file, for the caller to show.  The
  * build fails only when no row is left, on a cancel, or out of memory.
  */
@@ -42,7 +42,7 @@ typedef struct ts_faceset {
     int n_skipped;
     char first_error[512]; /* the message of skipped[0] ("" if none) */
     int n_skipped_kept;    /* min(n_skipped, TS_FACESET_SKIPS_KEPT) */
-    ts_faceset_skip skipped[TS_FACESET_SKIPS_KEPT]; /* the first rows left out, in row order */
+    ts_faceset_skip skipped[TS_FACESET_SKIPS_KEPT]; /* the first rows left out, in dataset row order */
 } ts_faceset;
 
 typedef struct ts_faceset_options {

@@ -217,8 +217,9 @@ static ts_status state_save(const char *path, const char *json, const ts_graph *
     ts_sha256_final(&h, digest);
     ok = ok && fwrite(digest, 1, 32, af.f) == 32;
     if (!ok) {
+        ts_status st = ts_error(TS_ERR_IO, "%s: write failed: %s", path, ts_atomic_strerror(&af));
         ts_atomic_abort(&af);
-        return ts_error(TS_ERR_IO, "%s: write failed", path);
+        return st;
     }
     return ts_atomic_commit(&af);
 }
@@ -836,6 +837,8 @@ static ts_status prepare_data(trainer *t)
     free(rows);
     if (st == TS_OK) {
         t->res->n_skipped = all.n_skipped;
+        for (int k = 0; k < all.n_skipped_kept && k < (int)(sizeof t->res->skipped / sizeof t->res->skipped[0]); k++)
+            snprintf(t->res->skipped[t->res->n_skipped_shown++], sizeof t->res->skipped[0], "%s", all.skipped[k].message);
         st = partition_faces(t, &all, which);
         if (st == TS_OK && (t->train.n < 1 || t->test.n < 1 || (s->val_fraction > 0 && t->val.n < 1)))
             st = ts_error(TS_ERR_IO, "train: no usable %s images (%s)",
@@ -1308,6 +1311,21 @@ static void trainer_clear(trainer *t)
     ts_dataset_clear(&t->ds);
 }
 
+/* Removes what atomic writes of OUT, OUT.state and OUT.split.json left
+ * when their process was killed (the output lock is held). */
+static ts_status clean_stale(trainer *t)
+{
+    static const char *const tails[] = { "", ".state", ".split.json" };
+    for (size_t i = 0; i < sizeof tails / sizeof tails[0]; i++) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s%s", t->s->out, tails[i]);
+        int n = 0;
+        TS_TRY(ts_atomic_clean_stale(p, &n));
+        t->res->n_stale_removed += n;
+    }
+    return TS_OK;
+}
+
 static ts_status run_training(trainer *t)
 {
     const ts_train_settings *s = t->s;
@@ -1396,7 +1414,17 @@ ts_status ts_train_run(const ts_train_settings *s, const ts_train_callbacks *cb,
     t->pr.eta_s = -1;
     ts_dataset_init(&t->ds);
     ts_split_init(&t->split);
-    ts_status st = run_training(t);
+    /* One writer per output: a second run on the same OUT fails at once,
+     * naming the first, instead of both succeeding and the last one
+     * winning.  Holding the lock, the temporaries a killed run left
+     * (OUT.tmp-*, OUT.state.tmp-*, 35 MB each for AlexNet) can go. */
+    char what[200];
+    snprintf(what, sizeof what, "training %.60s on %.100s", s->trait, s->data);
+    ts_output_lock lock;
+    ts_status st = ts_output_lock_take(&lock, s->out, what);
+    if (st == TS_OK) st = clean_stale(t);
+    if (st == TS_OK) st = run_training(t);
+    ts_output_lock_release(&lock);
     res->seconds = now_s() - t->t0;
     trainer_clear(t);
     free(t);

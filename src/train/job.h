@@ -56,6 +56,10 @@
  *                Wilson 95% interval and balanced accuracy).
  *   OUT.state    the training state (below), rewritten after every epoch.
  *   OUT.split.json  the split (data/split.h's file).
+ *   OUT.lock     held while the run lasts (fileio.h, ts_output_lock_take):
+ *                a second run on the same OUT fails at once, naming the
+ *                first.  Holding it, the run removes the temporaries
+ *                (OUT.tmp-*, OUT.state.tmp-*) a killed run left behind.
  * Training state file (little-endian, untrusted on read):
  *   "TSTRAIN1" | u64 L | L bytes of JSON | u64 P | P floats of parameters
  *   (the graph's parameter arena) | P floats of momentum | SHA-256 of all
@@ -195,6 +199,9 @@ typedef struct ts_train_result {
     int epochs_done;
     int n_train, n_val, n_test; /* faces */
     int n_skipped;             /* dataset rows whose face could not be prepared */
+    int n_skipped_shown;       /* the first of them, in row order: */
+    char skipped[5][400];      /*   "PATH: why", for the caller to show */
+    int n_stale_removed;       /* temporaries of OUT a killed run had left, removed at the start */
     int best_epoch;            /* the selected epoch (1-based); the last one without validation */
     bool stopped_early;
     int n_traits;

@@ -47,12 +47,20 @@ def skip(why):
 
 
 def run(args, env=None, timeout=300):
-    """rc, stdout bytes, stderr bytes (bytes: names need not be UTF-8)."""
+    """rc, stdout bytes, stderr bytes (bytes: names need not be UTF-8); rc
+    'timeout' when it ran past `timeout` seconds, and then its whole process
+    group (xvfb-run, Xvfb, the app) is killed."""
+    p = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, start_new_session=True)
     try:
-        p = subprocess.run(args, capture_output=True, env=env, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        return "timeout", e.stdout or b"", e.stderr or b""
-    return p.returncode, p.stdout, p.stderr
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(p.pid, 9)
+        except ProcessLookupError:
+            pass
+        out, err = p.communicate()
+        return "timeout", out or b"", err or b""
+    return p.returncode, out, err
 
 
 def cli(*args, env=None, timeout=300):
@@ -665,6 +673,86 @@ def t_full_disk_reason():
     shutil.rmtree(tmp)
 
 
+def train_args(spec, out, epochs, cache):
+    return ["train", "--data", spec, "--trait", "gender", "--variant", "baseline", "--arch", ARCH, "--size", "32",
+            "--epochs", str(epochs), "--batch", "8", "--augment", "none", "--device", "cpu", "--compute-threads", "1",
+            "--cache", cache, "--out", out]
+
+
+def t_train_lock():
+    """6: a second train on the same --out fails at once, naming the first."""
+    import signal
+    import time
+    tmp = tempfile.mkdtemp()
+    spec, _ = hostile_csv(tmp, faces(40), 0, 0)
+    out = os.path.join(tmp, "m.safetensors")
+    first = subprocess.Popen([CLI, *train_args(spec, out, 1000, os.path.join(tmp, "cache"))],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    # the first run is under way once it prepares faces (or holds the lock)
+    t0 = time.time()
+    while time.time() - t0 < 120 and first.poll() is None and not os.path.exists(out + ".lock") \
+            and not os.path.exists(out + ".split.json"):
+        time.sleep(0.2)
+    check(first.poll() is None, "the first run is running")
+    t1 = time.time()
+    rc, o, err = cli(*train_args(spec, out, 1, os.path.join(tmp, "cache2")), timeout=60)
+    took = time.time() - t1
+    e = text(err)
+    check(rc == 1, f"the second run fails (exit {rc})")
+    check(took < 30, f"at once ({took:.1f} s)")
+    check(f"pid {first.pid}" in e and out in e, f"naming the first run and the output ({e.strip()[-300:]!r})")
+    first.send_signal(signal.SIGINT)
+    try:
+        first.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        first.kill()
+        first.communicate()
+    check(not os.path.exists(out + ".lock"), "the lock goes when the first run ends")
+    # and the next run on that output may go
+    rc, o, err = cli(*train_args(spec, out, 1, os.path.join(tmp, "cache")), "--resume", timeout=300)
+    check(rc == 0, f"a later run on the same output works ({text(err).strip()[-200:]})")
+    shutil.rmtree(tmp)
+
+
+def t_train_stale():
+    """7: temporaries a killed checkpoint write left are removed at the next start."""
+    tmp = tempfile.mkdtemp()
+    spec, _ = hostile_csv(tmp, faces(40), 0, 0)
+    out = os.path.join(tmp, "m.safetensors")
+    stale = [out + ".state.tmp-Ab12Cd", out + ".tmp-x9Y8z7", out + ".split.json.tmp-000000"]
+    keep = [out + ".tmp-notes.txt", os.path.join(tmp, "other.safetensors.tmp-Ab12Cd")]
+    for p in stale + keep:
+        open(p, "wb").write(b"\0" * 100000)
+    rc, o, err = cli(*train_args(spec, out, 1, os.path.join(tmp, "cache")), timeout=300)
+    check(rc == 0, f"train: {text(err).strip()[-300:]}")
+    for p in stale:
+        check(not os.path.exists(p), f"{os.path.basename(p)} was removed")
+    for p in keep:
+        check(os.path.exists(p), f"{os.path.basename(p)} was kept (not a temporary of this output)")
+    check("removed 3 temporary file(s)" in text(err), "the run says so")
+    shutil.rmtree(tmp)
+
+
+def t_train_skipped():
+    """10: train names the first skipped images, counts them, and records the count."""
+    tmp = tempfile.mkdtemp()
+    spec, bad = hostile_csv(tmp, faces(40), 4, 3)
+    out = os.path.join(tmp, "m.safetensors")
+    rc, o, err = cli(*train_args(spec, out, 1, os.path.join(tmp, "cache")), timeout=300)
+    e = text(err)
+    check(rc == 0, f"train: {e.strip()[-300:]}")
+    lines = [l for l in e.splitlines() if "skipped" in l]
+    check(all(any(p in l for l in lines) for p in bad[:5]), "the first five skipped images are named")
+    check(not any(p in e for p in bad[5:]), "the others are only counted")
+    check("7 of 47 skipped" in e, f"the count ({lines[-1:]})")
+    if rc == 0:
+        j = json.loads(o)
+        check(j.get("skipped_images") == 7, f"the JSON has skipped_images 7 ({j.get('skipped_images')})")
+        info = json.loads(cli("info", "--compact", out)[1])
+        check(info["training"].get("skipped_images") == 7, "the model's metadata records it")
+    shutil.rmtree(tmp)
+
+
 TESTS = {
     "caffe-set": t_caffe_set,
     "figure-set": t_figure_set,
@@ -681,6 +769,9 @@ TESTS = {
     "model-formats": t_model_formats,
     "messages": t_messages,
     "full-disk-reason": t_full_disk_reason,
+    "train-lock": t_train_lock,
+    "train-stale": t_train_stale,
+    "train-skipped": t_train_skipped,
 }
 
 if ITEM not in TESTS:
