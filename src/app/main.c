@@ -7,8 +7,14 @@
  * models (resources/models).  Without a display, or with --headless, it
  * writes the default figure to a file instead and says where.
  *
+ * --headless reads its arguments as the window does (images, folders,
+ * dataset specs) and draws the first four faces.
+ *
  * For tests and the screenshot script: --export FILE (repeatable) and
- * --screenshot FILE act once the first face is shown; --quit then quits.
+ * --screenshot FILE act once the first face is shown, or once the source
+ * has been read and holds no face at all (then the exit status is 1);
+ * --quit then quits.  Every error the window shows is also said on stderr,
+ * with the control characters of file names escaped.
  */
 #include <gtk/gtk.h>
 #include <glib/gi18n.h>
