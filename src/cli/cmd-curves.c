@@ -72,6 +72,8 @@ int cmd_curves(int argc, char **argv)
         }
     }
     if (!out || n_models == 0) return cli_usage_error("curves", "give one or more models and --out (see --help)");
+    int refused = cli_refuse_overwrite("curves", &out, 1, models, n_models);
+    if (refused) return refused;
 
     ts_curve_series series[MAX_SERIES];
     char names[MAX_SERIES][128], groups[MAX_SERIES][64];
@@ -162,9 +164,7 @@ int cmd_curves(int argc, char **argv)
             cJSON_AddNumberToObject(o, "selected", series[k].selected >= 0 ? series[k].x[series[k].selected] : 0);
             cJSON_AddItemToArray(arr, o);
         }
-        char *text = cJSON_PrintUnformatted(j);
-        printf("%s\n", text ? text : "{}");
-        free(text);
+        rc = cli_print_json(j, false);
         cJSON_Delete(j);
     } else {
         rc = cli_fail("curves", st);

@@ -6,10 +6,12 @@
 #include <cairo.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "../nn/fileio.h"
+#include "../nn/safetext.h"
 
 /* Colour-blind-safe qualitative palette (Okabe & Ito, 2008). */
 static const double palette[8][3] = {
@@ -28,11 +30,15 @@ static double nice_step(double span, int want)
 
 static void text(cairo_t *cr, double x, double y, double size, double ax, const char *s)
 {
+    /* cairo takes UTF-8 only; an invalid --title would blank the plot */
+    char *r = ts_utf8_valid(s) ? NULL : ts_utf8_repair(s);
+    if (r) s = r;
     cairo_text_extents_t e;
     cairo_set_font_size(cr, size);
     cairo_text_extents(cr, s, &e);
     cairo_move_to(cr, x - ax * e.x_advance, y);
     cairo_show_text(cr, s);
+    free(r);
 }
 
 static void draw(cairo_t *cr, const ts_curve_plot *p, const ts_curve_series *sr, int n)
@@ -164,8 +170,12 @@ ts_status ts_curves_export(const char *path, const ts_curve_plot *plot, const ts
     if (cs == CAIRO_STATUS_SUCCESS) cs = cairo_surface_status(s);
     cairo_surface_destroy(s);
     if (cs != CAIRO_STATUS_SUCCESS) {
+        /* cairo only says "error while writing"; the stream knows why */
+        ts_status st = cs == CAIRO_STATUS_WRITE_ERROR
+                           ? ts_error(TS_ERR_IO, "%s: write failed: %s", path, ts_atomic_strerror(&af))
+                           : ts_error(TS_ERR_IO, "%s: drawing the plot failed (%s)", path, cairo_status_to_string(cs));
         ts_atomic_abort(&af);
-        return ts_error(TS_ERR_IO, "%s: drawing the plot failed (%s)", path, cairo_status_to_string(cs));
+        return st;
     }
     return ts_atomic_commit(&af);
 }
