@@ -15,6 +15,7 @@ bytes the check needs.  Where no tmpfs can be mounted, the same check runs
 with TS_TEST_DISK_FREE_BYTES (fileio.h's hook), which makes the atomic
 writes of the command see a disk with that many free bytes.
 """
+import atexit
 import errno
 import hashlib
 import json
@@ -31,6 +32,19 @@ SRC = os.environ.get("TS_SOURCE_ROOT", ".")
 DATA = os.environ.get("TS_SHARED_DATA", "")
 ARCH = os.path.join(SRC, "tests", "app", "tiny.arch")
 failures = 0
+
+
+_made = []
+
+
+def mktmp():
+    """A temporary folder, removed when the check exits, however it exits."""
+    d = tempfile.mkdtemp(prefix="ts-i19-")
+    _made.append(d)
+    return d
+
+
+atexit.register(lambda: [shutil.rmtree(d, ignore_errors=True) for d in _made])
 
 
 def check(cond, what):
@@ -106,11 +120,12 @@ def need_app():
 
 
 def app(args, timeout=90, env=None):
-    """Runs the app under Xvfb; rc 'timeout' when it did not exit."""
-    e = dict(env or os.environ)
-    e.setdefault("XDG_CONFIG_HOME", tempfile.mkdtemp())
-    pre = ["dbus-run-session", "--"] if shutil.which("dbus-run-session") else []
-    return run(pre + ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", APP, *args], env=e, timeout=timeout)
+    """Runs the app under Xvfb, its remembered state in a fresh folder; rc
+    'timeout' when it did not exit."""
+    with tempfile.TemporaryDirectory() as config:
+        e = dict(env or os.environ, XDG_CONFIG_HOME=config)
+        pre = ["dbus-run-session", "--"] if shutil.which("dbus-run-session") else []
+        return run(pre + ["xvfb-run", "-a", "-s", "-screen 0 1600x1000x24", APP, *args], env=e, timeout=timeout)
 
 
 # ---- a disk that is (nearly) full ------------------------------------------------
@@ -164,7 +179,7 @@ def full_disk(body):
     if INSIDE:
         body(Disk(INSIDE, "tmpfs"))
         return
-    mnt = tempfile.mkdtemp(prefix="ts-i19-")
+    mnt = mktmp()
     try:
         probe = run(["unshare", "-rm", "sh", "-c", 'mount -t tmpfs -o size=1m tmpfs "$0"', mnt], timeout=30) \
             if shutil.which("unshare") else (1, b"", b"no unshare")
@@ -195,7 +210,7 @@ def no_temporaries(d, what):
 def t_caffe_set():
     """1: a Caffe export on a full disk keeps the old export whole."""
     def body(disk):
-        tmp = tempfile.mkdtemp()
+        tmp = mktmp()
         a = make_model(os.path.join(tmp, "a.safetensors"), seed=1)
         # other weights and other metadata: the prototxt and the caffemodel differ
         b = make_model(os.path.join(tmp, "b.safetensors"), seed=2, trait="gender", classes=["female", "male"])
@@ -236,7 +251,7 @@ def t_figure_set():
     img = faces(1)[0]
 
     def body(disk):
-        tmp = tempfile.mkdtemp()
+        tmp = mktmp()
         a = make_model(os.path.join(tmp, "a.safetensors"), seed=1)
         b = make_model(os.path.join(tmp, "b.safetensors"), seed=2)
         dry = os.path.join(tmp, "dry.png")
@@ -262,7 +277,7 @@ def t_figure_set():
 
 def t_nonfinite_flags():
     """4: nan and inf are refused at the door, and nothing is written."""
-    tmp = tempfile.mkdtemp()
+    tmp = mktmp()
     m = make_model(os.path.join(tmp, "m.safetensors"))
     caffe = os.path.join(tmp, "m.caffemodel")
     rc, _, err = cli("convert", m, caffe)
@@ -286,7 +301,7 @@ def t_nonfinite_flags():
 
 def t_caffe_own_mean():
     """5: our own Caffe export without its .binaryproto is refused, saying what to give."""
-    tmp = tempfile.mkdtemp()
+    tmp = mktmp()
     m = make_model(os.path.join(tmp, "m.safetensors"))
     caffe = os.path.join(tmp, "net.caffemodel")
     check(cli("convert", m, caffe)[0] == 0, "export to Caffe")
@@ -315,7 +330,7 @@ def t_caffe_own_mean():
 
 def t_no_input_overwrite():
     """8: no command overwrites one of its inputs."""
-    tmp = tempfile.mkdtemp()
+    tmp = mktmp()
     m = make_model(os.path.join(tmp, "m.safetensors"))
     face = os.path.join(tmp, "face.png")
     rc, _, err = cli("amap", "--landmarks", os.path.join(SRC, "tests", "fuzz", "seeds", "landmarks-68.json"),
@@ -362,7 +377,7 @@ def patch_safetensors(src, dst, tensor, index, value):
 
 def t_nan_weights():
     """9: a model with a non-finite weight (hash recomputed) is refused by every loader."""
-    tmp = tempfile.mkdtemp()
+    tmp = mktmp()
     m = make_model(os.path.join(tmp, "m.safetensors"))
     face = faces(1)[0]
     for value, name in ((float("nan"), "nan"), (float("inf"), "inf")):
@@ -422,7 +437,7 @@ def hostile_csv(tmp, good, n_missing, n_broken):
 
 def t_skipped_rows():
     """10: eval, compare and flip name the first skipped rows, then count them, and the JSON has the count."""
-    tmp = tempfile.mkdtemp()
+    tmp = mktmp()
     good = faces(8)
     spec, bad = hostile_csv(tmp, good, 4, 3)
     a = make_model(os.path.join(tmp, "a.safetensors"), seed=1, trait="gender", classes=["female", "male"])
@@ -460,7 +475,7 @@ def t_skipped_rows():
 
 def t_empty_labels():
     """11: an empty UTKFace labels.csv (or one with no usable row) is an error."""
-    tmp = tempfile.mkdtemp()
+    tmp = mktmp()
     os.mkdir(os.path.join(tmp, "images"))
     shutil.copy(faces(1)[0], os.path.join(tmp, "images", "20_1_0_20170109150557335.jpg.chip.jpg"))
     for content, what in ((b"", "empty"), (b"file,age,gender,race\n", "header only"),
@@ -481,7 +496,7 @@ def t_empty_labels():
 def t_app_quit():
     """13: --quit quits on a source with no face, and says why on stderr."""
     need_app()
-    tmp = tempfile.mkdtemp()
+    tmp = mktmp()
     rnd = os.path.join(tmp, "random.csv")
     open(rnd, "wb").write(os.urandom(4096))
     cel = os.path.join(tmp, "celeba")
@@ -500,7 +515,7 @@ def t_app_quit():
 def t_headless_specs():
     """14: --headless takes folders and dataset specs, as its usage line says."""
     need_app()
-    tmp = tempfile.mkdtemp()
+    tmp = mktmp()
     fs = faces(3)
     d = os.path.join(tmp, "folder")
     os.mkdir(d)
@@ -523,7 +538,7 @@ def t_headless_specs():
 def t_tiny_image_named():
     """15: a 1x1 or 4000x1 image: the message names the file (app and figure)."""
     need_app()
-    tmp = tempfile.mkdtemp()
+    tmp = mktmp()
     m = make_model(os.path.join(tmp, "m.safetensors"))
     import zlib
 
@@ -548,7 +563,7 @@ def t_tiny_image_named():
 
 def t_hostile_names():
     """16: names that are not UTF-8, or hold control characters."""
-    tmp = tempfile.mkdtemp().encode()
+    tmp = mktmp().encode()
     m = make_model(os.path.join(tmp.decode(), "m.safetensors"))
     bad = os.path.join(tmp, b"bad\xff\xfe.jpg")
     shutil.copy(faces(1)[0], bad)
@@ -594,7 +609,7 @@ def t_hostile_names():
 
 def t_model_formats():
     """17: every command that takes a model takes .safetensors, .onnx and .caffemodel."""
-    tmp = tempfile.mkdtemp()
+    tmp = mktmp()
     fs = faces(4)
     spec, _ = hostile_csv(tmp, fs, 0, 0)
     m = make_model(os.path.join(tmp, "m.safetensors"), trait="gender", classes=["female", "male"])
@@ -626,7 +641,7 @@ def t_model_formats():
 
 def t_messages():
     """18: clearer messages."""
-    tmp = tempfile.mkdtemp()
+    tmp = mktmp()
     m = make_model(os.path.join(tmp, "m.safetensors"))
     import zlib
     # a PNG over the size limit: "exceeds the limit", as for JPEG
@@ -657,10 +672,9 @@ def t_messages():
 
 def t_full_disk_reason():
     """18: a full disk is reported with its reason, not a bare "write failed"."""
-    tmp = tempfile.mkdtemp()
-    m = make_model(os.path.join(tmp, "m.safetensors"))
-
     def body(disk):
+        tmp = mktmp()
+        m = make_model(os.path.join(tmp, "m.safetensors"))
         lm = os.path.join(SRC, "tests", "fuzz", "seeds", "landmarks-68.json")
         env = disk.leave(0, 64 * 64 + 64)
         rc, _, err = cli("amap", "--landmarks", lm, "--size", "64x64", "--out", os.path.join(disk.root, "a.pgm"), env=env)
@@ -672,8 +686,8 @@ def t_full_disk_reason():
                          os.path.join(disk.root, "f.svg"), env=env)
         check(rc == 1 and "No space left on device" in text(err), f"figure on a full disk: the reason ({text(err).strip()})")
         disk.empty()
+        shutil.rmtree(tmp)
     full_disk(body)
-    shutil.rmtree(tmp)
 
 
 def train_args(spec, out, epochs, cache):
@@ -686,7 +700,7 @@ def t_train_lock():
     """6: a second train on the same --out fails at once, naming the first."""
     import signal
     import time
-    tmp = tempfile.mkdtemp()
+    tmp = mktmp()
     spec, _ = hostile_csv(tmp, faces(40), 0, 0)
     out = os.path.join(tmp, "m.safetensors")
     first = subprocess.Popen([CLI, *train_args(spec, out, 1000, os.path.join(tmp, "cache"))],
@@ -719,7 +733,7 @@ def t_train_lock():
 
 def t_train_stale():
     """7: temporaries a killed checkpoint write left are removed at the next start."""
-    tmp = tempfile.mkdtemp()
+    tmp = mktmp()
     spec, _ = hostile_csv(tmp, faces(40), 0, 0)
     out = os.path.join(tmp, "m.safetensors")
     stale = [out + ".state.tmp-Ab12Cd", out + ".tmp-x9Y8z7", out + ".split.json.tmp-000000"]
@@ -738,7 +752,7 @@ def t_train_stale():
 
 def t_train_skipped():
     """10: train names the first skipped images, counts them, and records the count."""
-    tmp = tempfile.mkdtemp()
+    tmp = mktmp()
     spec, bad = hostile_csv(tmp, faces(40), 4, 3)
     out = os.path.join(tmp, "m.safetensors")
     rc, o, err = cli(*train_args(spec, out, 1, os.path.join(tmp, "cache")), timeout=300)
