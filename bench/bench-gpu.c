@@ -11,21 +11,27 @@
  *   forward throughput at batch 256 (images/s), same steps;
  *   training step at batch 128: zero grads, forward (dropout active),
  *     logits downloaded, softmax cross-entropy on the host (2 classes: a
- *     few hundred floats), dlogits uploaded, backward, one momentum-SGD
- *     launch over the whole parameter arena (lr 0.01, momentum 0.9, decay
- *     5e-4, the same for weights and biases), images/s.
+ *     few hundred floats), dlogits uploaded, backward, ts_sgd_step (one
+ *     backend sgd launch per parameter tensor, lr 0.01, momentum 0.9,
+ *     decay 5e-4: what training runs), images/s.
  * Then A(x,y) of 68 points on a 1920x1080 frame: kernels/amap.cu (points
  * up, map down included) against our CPU version (face/amap.c), both
  * medians, with a byte comparison of the two maps.
- * The peer is bench/peer-gpu.py (Debian's python3-torch) doing the same:
- * host tensors moved with .cuda() inside the timing, .cpu() of the logits
- * as the synchronisation, torch.optim.SGD.  Both sides run strict float32
- * unless --tf32 (TS_CUDA_TF32=1 for us, allow_tf32 for PyTorch).  Ratios
- * are PyTorch time / our time (> 1: we are faster).
+ * The peer is bench/peer-gpu.py doing the same: host tensors moved with
+ * .cuda() inside the timing, .cpu() of the logits as the synchronisation,
+ * torch.optim.SGD.  Its python is the first of $TS_PYTHON, python3 on the
+ * PATH, /usr/bin/python3 and /opt/torch/.venv/bin/python3 that imports
+ * torch (a GPU machine's image keeps PyTorch in its own venv); the script
+ * is found under $TS_SOURCE_ROOT (else the source folder of this build).
+ * Both sides run strict float32 unless --tf32 (TS_CUDA_TF32=1 for us,
+ * allow_tf32 for PyTorch); we run the backend's fast mode (any float32
+ * cuDNN engine, as PyTorch's cudnn.benchmark may pick), --deterministic
+ * keeps our deterministic engines.  Ratios are PyTorch time / our time
+ * (> 1: we are faster).
  *
- * Usage: bench-gpu [--repeats R] [--tf32] [--no-peer]
- * Without a usable GPU it says so and exits 77.  Not a test: nothing is
- * asserted about speed.
+ * Usage: bench-gpu [--repeats R] [--tf32] [--deterministic] [--no-peer]
+ * Without a GPU it says so and exits 77; with one that cannot be used it
+ * fails.  Not a test: nothing is asserted about speed.
  */
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -37,6 +43,7 @@
 #include "arch.h"
 #include "backend/backend.h"
 #include "loss.h"
+#include "train/sgd.h"
 #include "ts-config.h"
 
 static double now(void)
@@ -64,7 +71,6 @@ static void die(const char *what)
     exit(1);
 }
 
-#if TS_HAVE_CUDA
 static const ts_backend *be;
 static void *ctx;
 
@@ -91,30 +97,36 @@ static double time_forward(ts_graph *g, const ts_tensor *x, float *logits, int r
     free(t);
     return m;
 }
-#endif
 
 int main(int argc, char **argv)
 {
-    int repeats = 20, peer = 1, tf32 = 0;
+    int repeats = 20, peer = 1, tf32 = 0, deterministic = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--tf32")) tf32 = 1;
+        else if (!strcmp(argv[i], "--deterministic")) deterministic = 1;
         else if (!strcmp(argv[i], "--no-peer")) peer = 0;
         else {
-            fprintf(stderr, "usage: bench-gpu [--repeats R] [--tf32] [--no-peer]\n");
+            fprintf(stderr, "usage: bench-gpu [--repeats R] [--tf32] [--deterministic] [--no-peer]\n");
             return 2;
         }
     }
     if (repeats < 1) repeats = 1;
-#if !TS_HAVE_CUDA
-    (void)peer, (void)tf32;
-    printf("bench-gpu: SKIP: no usable GPU (this build has no CUDA backend)\n");
-    return 77;
-#else
-    if (tf32) setenv("TS_CUDA_TF32", "1", 1);
-    if (ts_backend_cuda_open(&be, &ctx) != TS_OK) {
-        printf("bench-gpu: SKIP: no usable GPU (%s)\n", ts_last_error());
+    char why[256];
+    if (!ts_gpu_present(why, sizeof why)) {
+        printf("bench-gpu: SKIP: no GPU here (%s)\n", why);
         return 77;
+    }
+    if (tf32) setenv("TS_CUDA_TF32", "1", 1);
+    if (ts_backend_select(TS_DEVICE_CUDA, &be, &ctx, NULL, 0) != TS_OK) {
+        printf("bench-gpu: FAIL: there is a GPU, but the CUDA backend does not open: %s\n", ts_last_error());
+        return 1;
+    }
+    be->set_deterministic(ctx, deterministic);
+    {
+        char d[512];
+        be->describe(ctx, d, sizeof d);
+        printf("%s\n", d);
     }
     ts_arch_opts opts = { .in_channels = 3, .size = 150, .classes = 2 };
     ts_graph *g;
@@ -131,8 +143,9 @@ int main(int argc, char **argv)
     double fwd256_ips = 256 / time_forward(g, &x256, logits, repeats);
 
     /* training step at batch 128 */
-    ts_arena mom;
-    if (be->arena_init(ctx, &mom, g->params.used) != TS_OK) die("momentum arena");
+    ts_sgd sgd;
+    ts_sgd_config cfg = ts_sgd_config_default();
+    if (ts_sgd_init(&sgd, g, &cfg) != TS_OK) die("sgd");
     int labels[128];
     for (int i = 0; i < 128; i++) labels[i] = (int)(ts_rng_next(&rng) % 2);
     float dlogits_h[128 * 2];
@@ -150,9 +163,7 @@ int main(int argc, char **argv)
         if (ts_loss_softmax_xent(&lh, labels, &loss, &dh) != TS_OK) die("loss");
         if (be->upload(ctx, o->dout.data, dlogits_h, k) != TS_OK) die("upload");
         if (ts_graph_backward(g) != TS_OK) die("backward");
-        if (ts_backend_cuda_sgd(ctx, g->params.base, g->grads.base, mom.base, g->params.used, 0.01f, 0.9f, 5e-4f) !=
-            TS_OK)
-            die("sgd");
+        if (ts_sgd_step(&sgd, g) != TS_OK) die("sgd");
         /* the next step's download synchronises; the last one needs this */
         if (be->download(ctx, logits, o->out.data, 1) != TS_OK) die("sync");
         if (i >= 2) t[i - 2] = now() - t0;
@@ -160,13 +171,21 @@ int main(int argc, char **argv)
     double train_ips = 128 / median(t, repeats);
     free(t);
 
-    printf("AlexNet 3x150x150, 2 classes, %s float32%s\n", be->name, tf32 ? " (TF32 allowed)" : " (strict)");
+    printf("AlexNet 3x150x150, 2 classes, %s float32%s, %s engines\n", be->name,
+           tf32 ? " (TF32 allowed)" : " (strict)", deterministic ? "deterministic" : "fast");
     printf("ours:    forward b1 %8.3f ms  forward b256 %9.1f img/s  train b128 %8.1f img/s\n", fwd1_ms,
            fwd256_ips, train_ips);
     if (peer) {
         char cmd[8192];
-        snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s/bench/peer-gpu.py' --repeats %d%s", TS_SOURCE_ROOT,
-                 repeats, tf32 ? " --tf32" : "");
+        const char *root = getenv("TS_SOURCE_ROOT");
+        if (!root || !root[0]) root = TS_SOURCE_ROOT;
+        /* the first python that has torch (file comment) */
+        snprintf(cmd, sizeof cmd,
+                 "for p in \"$TS_PYTHON\" python3 /usr/bin/python3 /opt/torch/.venv/bin/python3; do "
+                 "[ -n \"$p\" ] && command -v \"$p\" >/dev/null 2>&1 && \"$p\" -c 'import torch' 2>/dev/null && "
+                 "exec \"$p\" '%s/bench/peer-gpu.py' --repeats %d%s; done; "
+                 "echo '{\"skip\": \"no python with torch found\"}'",
+                 root, repeats, tf32 ? " --tf32" : "");
         FILE *p = popen(cmd, "r");
         char line[4096] = "";
         cJSON *j = NULL;
@@ -189,7 +208,7 @@ int main(int argc, char **argv)
             printf("ratio (>1: ours faster): forward b1 %.2fx  forward b256 %.2fx  train b128 %.2fx\n",
                    a->valuedouble / fwd1_ms, fwd256_ips / b->valuedouble, train_ips / c->valuedouble);
         } else {
-            printf("pytorch: unavailable (needs /usr/bin/python3 with python3-torch built with CUDA)\n");
+            printf("pytorch: unavailable (no python with a CUDA torch: set TS_PYTHON)\n");
         }
         cJSON_Delete(j);
     }
@@ -204,7 +223,7 @@ int main(int argc, char **argv)
         if (!mg || !mc || !tg || !tc) die("A(x,y) buffers");
         for (int i = 0; i < repeats + 2; i++) {
             double t0 = now();
-            if (ts_backend_cuda_amap(ctx, pts.x, pts.y, pts.n, W, H, mg) != TS_OK) die("A(x,y) on the GPU");
+            if (be->amap(ctx, pts.x, pts.y, pts.n, W, H, mg) != TS_OK) die("A(x,y) on the GPU");
             double t1 = now();
             if (ts_amap_compute(&pts, W, H, mc) != TS_OK) die("A(x,y) on the CPU");
             if (i >= 2) tg[i - 2] = t1 - t0, tc[i - 2] = now() - t1;
@@ -213,12 +232,11 @@ int main(int argc, char **argv)
                median(tc, repeats) * 1e3, memcmp(mg, mc, (size_t)W * H) ? "DIFFER" : "identical");
         free(mg), free(mc), free(tg), free(tc);
     }
-    be->arena_clear(ctx, &mom);
+    ts_sgd_clear(&sgd);
     free(x1.data);
     free(x256.data);
     free(x128.data);
     ts_graph_free(g);
-    ts_backend_cuda_close(ctx);
+    ts_backend_close(be, ctx);
     return 0;
-#endif
 }

@@ -1,5 +1,6 @@
 /* common.cuh - what every kernel file shares: grid sizing for grid-stride
- * loops and the launch check.  Included by the kernel files only. */
+ * loops and the launch check.  Included by the kernel files only; the
+ * per-element bodies they run are in <stem>-body.h (body.h). */
 #ifndef TS_CUDA_COMMON_CUH
 #define TS_CUDA_COMMON_CUH
 

@@ -1,19 +1,14 @@
 /* concat.cu - channel concatenation on the GPU (backend/cpu/join.c): input
  * i (N, Ci, HW) occupies channels [c0, c0+Ci) of the output (N, Ctot, HW);
- * backward adds the same slice of dout into din_i.  One launch per input,
- * one thread per element of that input. */
+ * backward (and LRP's rule) adds the same slice of dout into din_i.  One
+ * launch per input, one thread per element of that input (concat-body.h). */
 #include "common.cuh"
+#include "concat-body.h"
 
-static __global__ void concat_kernel(const float *x, float *y, size_t n, size_t plane, size_t yplane,
-                                     size_t off, int backward)
+static __global__ void concat_kernel(const float *x, float *y, size_t n, size_t plane, size_t yplane, size_t off,
+                                     int backward)
 {
-    CUDA_FOR(k, n) {
-        size_t s = k / plane, r = k % plane, j = s * yplane + off + r;
-        if (backward)
-            y[k] += x[j]; /* here x is dy (big) and y is dx (slice) */
-        else
-            y[j] = x[k];
-    }
+    CUDA_FOR(k, n) concat_at(k, x, y, plane, yplane, off, backward);
 }
 
 extern "C" cudaError_t cuda_concat_forward_launch(cudaStream_t s, const float *x, float *y, int N, int Ci,

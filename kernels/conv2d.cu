@@ -1,6 +1,6 @@
 /* conv2d.cu - what cuDNN's convolution needs around it (cuda-backend.c does
  * the convolution itself): bias add and bias gradient (shared with fc), and
- * the explicit zero padding used for asymmetric pads.
+ * the explicit zero padding used for asymmetric pads (conv2d-body.h).
  *
  * Asymmetric padding (pad_t != pad_b or pad_l != pad_r, e.g. ONNX "SAME"
  * models): cuDNN pads symmetrically only, and padding by the maximum then
@@ -9,50 +9,32 @@
  * (N,C,H+pt+pb,W+pl+pr) and convolved with pad 0; backward-data writes the
  * padded gradient and cuda_unpad_add folds its interior back (+=). */
 #include "common.cuh"
+#include "conv2d-body.h"
 
 static __global__ void bias_forward_kernel(float *y, const float *b, int C, size_t HW, size_t n)
 {
-    CUDA_FOR(i, n) y[i] += b[(i / HW) % C];
+    CUDA_FOR(i, n) bias_forward_at(i, y, b, C, HW);
 }
 
-/* One block per channel; a shared-memory tree sums N*HW values. */
-static __global__ void bias_backward_kernel(const float *dy, float *db, int N, int C, size_t HW)
+static __global__ void bias_partial_kernel(const float *dy, float *part, int N, int C, size_t HW, int S, size_t n)
 {
-    __shared__ float part[CUDA_THREADS];
-    int c = blockIdx.x;
-    size_t total = (size_t)N * HW;
-    float acc = 0.0f;
-    for (size_t k = threadIdx.x; k < total; k += blockDim.x) {
-        size_t n = k / HW, p = k % HW;
-        acc += dy[(n * C + c) * HW + p];
-    }
-    part[threadIdx.x] = acc;
-    __syncthreads();
-    for (int w = CUDA_THREADS / 2; w > 0; w >>= 1) {
-        if ((int)threadIdx.x < w) part[threadIdx.x] += part[threadIdx.x + w];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) db[c] += part[0];
+    CUDA_FOR(t, n) bias_partial_at(t, dy, part, N, C, HW, S);
 }
 
-static __global__ void pad_kernel(const float *x, float *xp, int H, int W, int pt, int pl, int HP, int WP,
-                                  size_t n)
+static __global__ void bias_finish_kernel(const float *part, float *db, int S, size_t C)
 {
-    CUDA_FOR(i, n) { /* over xp */
-        int xx = (int)(i % WP) - pl, yy = (int)(i / WP % HP) - pt;
-        size_t pc = i / ((size_t)WP * HP);
-        xp[i] = (yy >= 0 && yy < H && xx >= 0 && xx < W) ? x[(pc * H + yy) * W + xx] : 0.0f;
-    }
+    CUDA_FOR(c, C) bias_finish_at(c, part, db, S);
+}
+
+static __global__ void pad_kernel(const float *x, float *xp, int H, int W, int pt, int pl, int HP, int WP, size_t n)
+{
+    CUDA_FOR(i, n) pad_at(i, x, xp, H, W, pt, pl, HP, WP);
 }
 
 static __global__ void unpad_add_kernel(const float *dxp, float *dx, int H, int W, int pt, int pl, int HP, int WP,
                                         size_t n)
 {
-    CUDA_FOR(i, n) { /* over dx */
-        int xx = (int)(i % W), yy = (int)(i / W % H);
-        size_t pc = i / ((size_t)W * H);
-        dx[i] += dxp[(pc * HP + yy + pt) * WP + xx + pl];
-    }
+    CUDA_FOR(i, n) unpad_add_at(i, dxp, dx, H, W, pt, pl, HP, WP);
 }
 
 extern "C" cudaError_t cuda_bias_forward_launch(cudaStream_t s, float *y, const float *b, int N, int C, size_t HW)
@@ -63,11 +45,21 @@ extern "C" cudaError_t cuda_bias_forward_launch(cudaStream_t s, float *y, const 
     CUDA_LAUNCHED();
 }
 
-extern "C" cudaError_t cuda_bias_backward_launch(cudaStream_t s, const float *dy, float *db, int N, int C,
-                                                 size_t HW)
+extern "C" size_t cuda_bias_backward_scratch(int N, int C, size_t HW)
+{
+    return (size_t)C * (size_t)bias_parts((size_t)N * HW);
+}
+
+extern "C" cudaError_t cuda_bias_backward_launch(cudaStream_t s, const float *dy, float *db, float *part, int N,
+                                                 int C, size_t HW)
 {
     if (C <= 0 || N <= 0 || HW == 0) return cudaSuccess;
-    bias_backward_kernel<<<(unsigned)C, CUDA_THREADS, 0, s>>>(dy, db, N, C, HW);
+    int S = bias_parts((size_t)N * HW);
+    size_t n = (size_t)C * S;
+    bias_partial_kernel<<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(dy, part, N, C, HW, S, n);
+    cudaError_t e = cudaGetLastError();
+    if (e != cudaSuccess) return e;
+    bias_finish_kernel<<<cuda_blocks((size_t)C), CUDA_THREADS, 0, s>>>(part, db, S, (size_t)C);
     CUDA_LAUNCHED();
 }
 

@@ -1,25 +1,19 @@
 /* dropout.cu - inverted dropout on the GPU (backend/cpu/dropout.c is the
  * reference).  The mask comes from dropout-mask.h, the counter-based hash
- * the CPU uses too, so a (seed, index) pair gives the same mask bit on both:
- * element i is kept when ts_dropout_keep(seed, i, p), kept elements are
- * scaled by 1/(1-p).  The multiplier is stored in mask for backward. */
+ * the CPU uses too, so a (seed, index) pair gives the same mask bit on both
+ * (dropout-body.h); the multiplier is stored in mask for backward. */
 #include "common.cuh"
-
-#include "../src/backend/dropout-mask.h"
+#include "dropout-body.h"
 
 static __global__ void dropout_forward_kernel(const float *x, float *y, float *mask, size_t n, uint64_t seed,
                                               float p, float keep)
 {
-    CUDA_FOR(i, n) {
-        float m = ts_dropout_keep(seed, (uint64_t)i, p) ? keep : 0.0f;
-        mask[i] = m;
-        y[i] = x[i] * m;
-    }
+    CUDA_FOR(i, n) dropout_forward_at(i, x, y, mask, seed, p, keep);
 }
 
 static __global__ void dropout_backward_kernel(const float *dy, const float *mask, float *dx, size_t n)
 {
-    CUDA_FOR(i, n) dx[i] += dy[i] * mask[i];
+    CUDA_FOR(i, n) dropout_backward_at(i, dy, mask, dx);
 }
 
 extern "C" cudaError_t cuda_dropout_forward_launch(cudaStream_t s, const float *x, float *y, float *mask,

@@ -1,48 +1,19 @@
 /* lrn.cu - Caffe's cross-channel LRN on the GPU (backend/cpu/lrn.c is the
- * reference, with the formulas):
- *   scale[c] = k + alpha/size * sum_{c'=c-pre}^{c+post} x[c']^2,  y = x * scale^-beta
- *   dx[c] += dy[c] scale[c]^-beta
- *            - 2 alpha beta/size * x[c] * sum_{c'=c-post}^{c+pre} dy[c'] x[c'] scale[c']^(-beta-1)
- * pre = (size-1)/2, post = size-1-pre, channels outside [0,C) count as 0.
- * One thread per element; each sums its window directly (size terms, no
- * running sum that could drift), so results match the CPU to rounding. */
+ * reference; the formulas are in lrn-body.h).  One thread per element;
+ * each sums its window directly, so results match the CPU to rounding. */
 #include "common.cuh"
+#include "lrn-body.h"
 
 static __global__ void lrn_forward_kernel(const float *x, float *y, float *scale, int C, size_t HW, size_t n,
                                           int pre, int post, float coef, float beta, float k)
 {
-    CUDA_FOR(i, n) {
-        size_t p = i % HW, nc = i / HW;
-        int c = (int)(nc % C);
-        const float *xs = x + (nc - c) * HW + p; /* channel 0 of this sample and pixel */
-        int c0 = c - pre < 0 ? 0 : c - pre, c1 = c + post >= C ? C - 1 : c + post;
-        float acc = 0.0f;
-        for (int cc = c0; cc <= c1; cc++) {
-            float v = xs[(size_t)cc * HW];
-            acc += v * v;
-        }
-        float sc = k + coef * acc;
-        if (scale) scale[i] = sc;
-        y[i] = x[i] * powf(sc, -beta);
-    }
+    CUDA_FOR(i, n) lrn_forward_at(i, x, y, scale, C, HW, pre, post, coef, beta, k);
 }
 
 static __global__ void lrn_backward_kernel(const float *x, const float *dy, const float *scale, float *dx, int C,
                                            size_t HW, size_t n, int pre, int post, float coef, float beta)
 {
-    CUDA_FOR(i, n) {
-        size_t p = i % HW, nc = i / HW;
-        int c = (int)(nc % C);
-        size_t base = (nc - c) * HW + p;
-        int c0 = c - post < 0 ? 0 : c - post, c1 = c + pre >= C ? C - 1 : c + pre;
-        float acc = 0.0f;
-        for (int cc = c0; cc <= c1; cc++) {
-            size_t j = base + (size_t)cc * HW;
-            float s = scale[j];
-            acc += dy[j] * x[j] * powf(s, -beta) / s;
-        }
-        dx[i] += dy[i] * powf(scale[i], -beta) - coef * x[i] * acc;
-    }
+    CUDA_FOR(i, n) lrn_backward_at(i, x, dy, scale, dx, C, HW, pre, post, coef, beta);
 }
 
 extern "C" cudaError_t cuda_lrn_forward_launch(cudaStream_t s, const float *x, float *y, float *scale, int N, int C,

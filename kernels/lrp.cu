@@ -1,49 +1,40 @@
-/* lrp.cu - the elementwise parts of LRP's linear-layer step on the GPU
- * (issue 5); the convolutions and GEMMs around them are cuDNN's and
- * cuBLAS's (cuda-backend.c, ts_backend_cuda_lrp_linear).
- *
- * The CPU reference is explain/lrp.c (conv_step, fc_step, divide,
- * split_sign, ts_lrp_refresh); the formulas here are the same:
- *   divide:   s = r / (z + eps*sign(z)), sign(0) = +1, when use_eps;
- *             otherwise s = r / z; a zero denominator gives 0 (lrp.h)
- *   mul_add:  rin += coef * x * d
- *   split:    pos = max(x, 0), neg = min(x, 0)   (W+, W-, x+, x-)
- *   square:   out = w*w, or 1 for the flat rule
- *   fill:     out (N,C,HW) = v[c]                (zbox's -l and -h planes)
- */
+/* lrp.cu - the elementwise parts of LRP on the GPU (issue 5; lrp-body.h has
+ * the formulas); the convolutions and GEMMs around them are cuDNN's and
+ * cuBLAS's (cuda-backend.c, cuda_lrp_linear).  The fixed rules of pooling,
+ * add and concat live with those ops (pool.cu, add.cu, concat.cu). */
 #include "common.cuh"
+#include "lrp-body.h"
 
 static __global__ void lrp_divide_kernel(float *z, const float *r, size_t n, int use_eps, float eps)
 {
-    CUDA_FOR(i, n) {
-        float d = z[i];
-        if (use_eps) d = d + (d >= 0.0f ? eps : -eps);
-        z[i] = d != 0.0f ? r[i] / d : 0.0f;
-    }
+    CUDA_FOR(i, n) lrp_divide_at(i, z, r, use_eps, eps);
 }
 
 static __global__ void lrp_mul_add_kernel(const float *x, const float *d, float *rin, float coef, size_t n)
 {
-    CUDA_FOR(i, n) rin[i] += coef * x[i] * d[i];
+    CUDA_FOR(i, n) lrp_mul_add_at(i, x, d, rin, coef);
 }
 
-static __global__ void lrp_split_kernel(const float *x, float *pos, float *neg, size_t n)
+/* any_neg (device int, may be NULL) is set to 1 by every thread that sees a
+ * negative x: all writers store the same value, so no atomic is needed. */
+static __global__ void lrp_split_kernel(const float *x, float *pos, float *neg, size_t n, int *any_neg)
 {
-    CUDA_FOR(i, n) {
-        float v = x[i];
-        pos[i] = v > 0.0f ? v : 0.0f;
-        neg[i] = v < 0.0f ? v : 0.0f;
-    }
+    CUDA_FOR(i, n) if (lrp_split_at(i, x, pos, neg) && any_neg) *any_neg = 1;
 }
 
 static __global__ void lrp_square_kernel(const float *w, float *out, size_t n, int flat)
 {
-    CUDA_FOR(i, n) out[i] = flat ? 1.0f : w[i] * w[i];
+    CUDA_FOR(i, n) lrp_square_at(i, w, out, flat);
 }
 
-static __global__ void fill_channels_kernel(float *out, const float *v, int C, size_t HW, size_t n)
+static __global__ void fill_channels_kernel(float *out, lrp_fill_values v, int C, size_t HW, size_t n)
 {
-    CUDA_FOR(i, n) out[i] = v[(i / HW) % (size_t)C];
+    CUDA_FOR(i, n) fill_channels_at(i, out, v.v, C, HW);
+}
+
+static __global__ void fill_channels_dev_kernel(float *out, const float *v, int C, size_t HW, size_t n)
+{
+    CUDA_FOR(i, n) fill_channels_at(i, out, v, C, HW);
 }
 
 extern "C" cudaError_t cuda_lrp_divide_launch(cudaStream_t s, float *z, const float *r, size_t n, int use_eps,
@@ -62,10 +53,11 @@ extern "C" cudaError_t cuda_lrp_mul_add_launch(cudaStream_t s, const float *x, c
     CUDA_LAUNCHED();
 }
 
-extern "C" cudaError_t cuda_lrp_split_launch(cudaStream_t s, const float *x, float *pos, float *neg, size_t n)
+extern "C" cudaError_t cuda_lrp_split_launch(cudaStream_t s, const float *x, float *pos, float *neg, size_t n,
+                                             int *any_neg)
 {
     if (n == 0) return cudaSuccess;
-    lrp_split_kernel<<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(x, pos, neg, n);
+    lrp_split_kernel<<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(x, pos, neg, n, any_neg);
     CUDA_LAUNCHED();
 }
 
@@ -76,11 +68,17 @@ extern "C" cudaError_t cuda_lrp_square_launch(cudaStream_t s, const float *w, fl
     CUDA_LAUNCHED();
 }
 
-extern "C" cudaError_t cuda_fill_channels_launch(cudaStream_t s, float *out, const float *v, int N, int C,
-                                                 size_t HW)
+extern "C" cudaError_t cuda_fill_channels_launch(cudaStream_t s, float *out, const float *values_host,
+                                                 const float *values_dev, int N, int C, size_t HW)
 {
     size_t n = (size_t)N * C * HW;
     if (n == 0) return cudaSuccess;
-    fill_channels_kernel<<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(out, v, C, HW, n);
+    if (C <= LRP_FILL_MAX && values_host) {
+        lrp_fill_values v;
+        for (int c = 0; c < LRP_FILL_MAX; c++) v.v[c] = c < C ? values_host[c] : 0.0f;
+        fill_channels_kernel<<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(out, v, C, HW, n);
+    } else {
+        fill_channels_dev_kernel<<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(out, values_dev, C, HW, n);
+    }
     CUDA_LAUNCHED();
 }

@@ -1,24 +1,19 @@
-/* sgd.cu - the SGD update over a whole parameter arena on the GPU, Caffe's
- * momentum form (src/train/sgd.c is the host version):
- *   v = momentum * v + lr * (g + decay * w);   w -= v
- * One thread per parameter; parameters, gradients and momentum share the
- * arena layout, so one launch updates the whole network. */
+/* sgd.cu - the SGD update on the GPU in train/sgd.h's form (sgd-body.h):
+ *   v = momentum * v - lr * (g + decay * w);   w += v
+ * One thread per parameter; train/sgd.c launches it per parameter tensor
+ * (weights and biases have their own rates). */
 #include "common.cuh"
+#include "sgd-body.h"
 
-static __global__ void sgd_update_kernel(float *w, const float *g, float *v, size_t n, float lr, float momentum,
-                                         float decay)
+static __global__ void sgd_kernel(float *w, const float *g, float *v, size_t n, float lr, float momentum, float decay)
 {
-    CUDA_FOR(i, n) {
-        float vi = momentum * v[i] + lr * (g[i] + decay * w[i]);
-        v[i] = vi;
-        w[i] -= vi;
-    }
+    CUDA_FOR(i, n) sgd_at(i, w, g, v, lr, momentum, decay);
 }
 
-extern "C" cudaError_t cuda_sgd_update_launch(cudaStream_t s, float *w, const float *g, float *v, size_t n,
-                                              float lr, float momentum, float decay)
+extern "C" cudaError_t cuda_sgd_launch(cudaStream_t s, float *w, const float *g, float *v, size_t n, float lr,
+                                       float momentum, float decay)
 {
     if (n == 0) return cudaSuccess;
-    sgd_update_kernel<<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(w, g, v, n, lr, momentum, decay);
+    sgd_kernel<<<cuda_blocks(n), CUDA_THREADS, 0, s>>>(w, g, v, n, lr, momentum, decay);
     CUDA_LAUNCHED();
 }

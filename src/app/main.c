@@ -1,7 +1,12 @@
 /* main.c - traitscope, the explorer.
  *
- *   traitscope [--model A.safetensors [--model B.safetensors]] [IMAGE|FOLDER...|DATASET-SPEC]
+ *   traitscope [--model A.safetensors [--model B.safetensors]] [--device cpu|cuda|auto]
+ *              [IMAGE|FOLDER...|DATASET-SPEC]
  *
+ * --device (default auto): where the detector, the localizer, the models,
+ * LRP and the browser's predictions run: the GPU when asked for or
+ * present, else the CPU with one line on stderr saying why; the status
+ * line names the device.
  * Without images and models it opens its embedded default: the sample
  * photos of the face-api package with the bundled baseline and LACNN
  * models (resources/models).  Without a display, or with --headless, it
@@ -31,7 +36,8 @@
 
 static char **opt_models, **opt_exports, **opt_files;
 static gint64 t_start; /* process start, for the time to the first full window */
-static char *opt_screenshot, *opt_out, *opt_page;
+static char *opt_screenshot, *opt_out, *opt_page, *opt_device;
+static ts_device device = TS_DEVICE_AUTO;
 static gboolean opt_headless, opt_quit, opt_version;
 
 static const GOptionEntry entries[] = {
@@ -41,6 +47,7 @@ static const GOptionEntry entries[] = {
     { "export", 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_exports, N_("Export the first face shown as a figure"), N_("FILE") },
     { "screenshot", 0, 0, G_OPTION_ARG_FILENAME, &opt_screenshot, N_("Save a screenshot of the window once the first face is shown"), N_("FILE") },
     { "page", 0, 0, G_OPTION_ARG_STRING, &opt_page, N_("Page to show first: explore or train"), N_("PAGE") },
+    { "device", 0, 0, G_OPTION_ARG_STRING, &opt_device, N_("Where networks run: cpu, cuda or auto (the GPU when there is one)"), N_("DEVICE") },
     { "quit", 0, 0, G_OPTION_ARG_NONE, &opt_quit, N_("Quit after --export/--screenshot"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, N_("Print the version"), NULL },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_files, NULL, N_("[IMAGE|FOLDER…|celeba:DIR|utkface:DIR|csv:FILE]") },
@@ -144,6 +151,9 @@ static int run_headless(void)
         g_free(p);
     }
     ts_inspector *insp = ts_inspector_new();
+    char why[512];
+    ts_inspector_set_device(insp, device, why, sizeof why);
+    if (why[0]) fprintf(stderr, "traitscope: %s\n", why);
     guint n = imgs->len < max_faces ? imgs->len : max_faces;
     ts_inspect *res = g_new0(ts_inspect, n);
     const ts_inspect **rows = g_new0(const ts_inspect *, n);
@@ -168,14 +178,16 @@ static int run_headless(void)
         ts_text_print_line(stderr, "traitscope: %s", ts_last_error());
         rc = 1;
     } else {
-        ts_text_print_line(stdout, "traitscope: no window (headless); wrote the default view of %d face(s) to %s", k, out);
+        ts_text_print_line(stdout, "traitscope: no window (headless); wrote the default view of %d face(s) to %s (on %s)",
+                           k, out, ts_inspector_device(insp));
     }
     for (int i = 0; i < k; i++) ts_inspect_clear(&res[i]);
     g_free(res);
     g_free(rows);
-    ts_inspector_free(insp);
+    /* the models first: they may live in the inspector's GPU context */
     ts_model_free(models[0]);
     ts_model_free(models[1]);
+    ts_inspector_free(insp);
     g_ptr_array_unref(imgs);
     return rc;
 }
@@ -276,6 +288,7 @@ static void activate(GtkApplication *app, gpointer user)
     g_object_unref(css);
     gtk_window_set_default_icon_name("org.traitscope.Traitscope");
     TsWindow *w = ts_window_new(app);
+    ts_window_set_device(w, device);
     for (int i = 0; i < 2; i++) {
         /* no --model: the models of the last run, while their files exist */
         char *p = opt_models ? NULL : ts_window_get_remembered_model(w, i);
@@ -333,6 +346,10 @@ int main(int argc, char **argv)
     if (opt_version) {
         printf("traitscope %s\n", TS_VERSION);
         return 0;
+    }
+    if (opt_device && ts_device_parse(opt_device, &device) != TS_OK) {
+        fprintf(stderr, "traitscope: --device wants cpu, cuda or auto, not '%s'\n", opt_device);
+        return 2;
     }
     if (opt_models && g_strv_length(opt_models) > 2) {
         fprintf(stderr, "traitscope: at most two --model\n");

@@ -63,6 +63,7 @@ typedef struct PredJob {
     guint gen;
     Source *src;
     char *model_path[TS_FACE_ITEM_MODELS];
+    ts_device device;   /* where its networks run (its own backend context) */
     GWeakRef browser;   /* weak: a job never keeps the browser alive; the
                          * browser's dispose cancels and joins it */
     GThread *thread;    /* joined by the main thread (job_reap) */
@@ -113,6 +114,7 @@ struct _TsBrowser {
 
     /* predictions */
     char *model_path[TS_FACE_ITEM_MODELS];
+    ts_device device;         /* where the jobs' networks run */
     PredJob *job;             /* the current one */
     GPtrArray *jobs;          /* PredJob (ref) whose threads are not joined yet */
     guint pred_gen;
@@ -332,6 +334,12 @@ static void on_agree_selected(GtkDropDown *dd, GParamSpec *ps, TsBrowser *b)
     guint i = gtk_drop_down_get_selected(dd);
     b->agree = i <= TS_AGREE_BOTH_WRONG ? (TsAgreement)i : TS_AGREE_ALL;
     refilter(b);
+}
+
+void ts_browser_set_device(TsBrowser *b, ts_device device)
+{
+    g_return_if_fail(TS_IS_BROWSER(b));
+    b->device = device; /* the next prediction job's */
 }
 
 gboolean ts_browser_set_trait_filter(TsBrowser *b, const char *trait, const char *value)
@@ -727,6 +735,11 @@ static gpointer pred_thread(gpointer data)
     lower_thread_priority();
     const ts_dataset *ds = &j->src->ds;
     ts_model *model[TS_FACE_ITEM_MODELS] = { 0 };
+    /* the job's own context: the session's worker may use the GPU at the
+     * same time, and a context serves one thread (backend.h) */
+    const ts_backend *be;
+    void *be_ctx;
+    (void)ts_backend_select_or_cpu(j->device, &be, &be_ctx, NULL, 0);
     Msg *mm = g_new0(Msg, 1);
     mm->kind = MSG_MODELS;
     for (int i = 0; i < TS_FACE_ITEM_MODELS; i++) {
@@ -739,6 +752,13 @@ static gpointer pred_thread(gpointer data)
             continue;
         }
         model[i]->graph->training = false;
+        if (be->device != TS_DEVICE_CPU && ts_graph_to_backend(model[i]->graph, be, be_ctx) != TS_OK) {
+            char *t = g_strdup_printf(_("Model %s: %s"), j->model_path[i], ts_last_error());
+            post_text(j, t);
+            g_free(t);
+            ts_model_free(model[i]);
+            model[i] = NULL;
+        }
     }
     /* Preparations: models with the same size and alignment share one. */
     Prep prep[TS_FACE_ITEM_MODELS] = { 0 };
@@ -857,6 +877,7 @@ static gpointer pred_thread(gpointer data)
     d->kind = MSG_DONE;
     post(j, d);
     for (int i = 0; i < TS_FACE_ITEM_MODELS; i++) ts_model_free(model[i]);
+    ts_backend_close(be, be_ctx);
     for (int p = 0; p < n_prep; p++) ts_lmcache_free(prep[p].cache);
     job_unref(j);
     return NULL;
@@ -1044,6 +1065,7 @@ static void pred_start(TsBrowser *b)
     j->gen = b->pred_gen;
     j->src = source_ref(b->src);
     for (int i = 0; i < TS_FACE_ITEM_MODELS; i++) j->model_path[i] = g_strdup(b->model_path[i]);
+    j->device = b->device;
     g_weak_ref_init(&j->browser, b);
     b->job = j;
     b->predicting = TRUE;

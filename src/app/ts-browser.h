@@ -36,6 +36,8 @@
 
 #include <gtk/gtk.h>
 
+#include "backend/backend.h"
+
 G_BEGIN_DECLS
 
 #define TS_TYPE_BROWSER (ts_browser_get_type())
@@ -66,6 +68,10 @@ void ts_browser_open_spec(TsBrowser *b, const char *spec, int limit);
  * predict every listed face with.  Model A is the baseline, model B the
  * LACNN model of the agreement filter. */
 void ts_browser_set_models(TsBrowser *b, const char *model_a, const char *model_b);
+
+/* Where the prediction jobs started from now on run (--device; default
+ * the CPU): each opens its own backend context (backend.h). */
+void ts_browser_set_device(TsBrowser *b, ts_device device);
 
 /* Filters.  trait NULL (or value NULL) shows every face; otherwise only
  * faces labelled `value` for dataset trait `trait`.  Returns FALSE when the

@@ -43,6 +43,10 @@ struct _TsSession {
     int want_face;
     ts_landmark_method want_method;
     char *want_rules, *want_target;
+    /* where the networks run (ts_session_set_device): asked on the main
+     * thread, handed to the next job when it starts, applied by its worker */
+    ts_device device;
+    gboolean device_pending, device_apply;
 };
 
 G_DEFINE_FINAL_TYPE(TsSession, ts_session, G_TYPE_OBJECT)
@@ -122,10 +126,25 @@ static void outcome_free(Outcome *o)
     g_free(o);
 }
 
+/* Worker side of ts_session_set_device: the models come back to the CPU
+ * before the inspector's old context closes; the next run moves them to
+ * the new device.  The fallback line goes to stderr, as the CLI's does. */
+static void apply_device(TsSession *s)
+{
+    if (!s->device_apply) return;
+    s->device_apply = FALSE;
+    for (int i = 0; i < TS_INSPECT_MODELS; i++)
+        if (s->models[i]) (void)ts_graph_to_backend(s->models[i]->graph, ts_backend_cpu(), NULL);
+    char why[512];
+    ts_inspector_set_device(s->inspector, s->device, why, sizeof why);
+    if (why[0]) g_printerr("traitscope: %s\n", why);
+}
+
 static void inspect_worker(GTask *task, gpointer source, gpointer data, GCancellable *cancel)
 {
     TsSession *s = source;
     TsRequest *req = data;
+    apply_device(s);
     Outcome *o = g_new0(Outcome, 1);
     gint64 t0 = g_get_monotonic_time();
     GString *err = g_string_new(NULL);
@@ -380,6 +399,7 @@ static void export_worker(GTask *task, gpointer source, gpointer data, GCancella
     TsSession *s = source;
     ExportJob *e = data;
     GError *err = NULL;
+    apply_device(s);
     ts_inspect *res = g_new0(ts_inspect, e->n_images);
     const ts_inspect **rows = g_new0(const ts_inspect *, e->n_images);
     int n = 0;
@@ -554,10 +574,20 @@ static void run_next(TsSession *s)
         return;
     }
     s->busy = TRUE;
+    /* the worker applies a device change asked for since the last job */
+    s->device_apply = s->device_pending;
+    s->device_pending = FALSE;
     if (j->kind == JOB_INSPECT) start_inspect(s, g_steal_pointer(&j->req));
     else start_export(s, g_steal_pointer(&j->task));
     job_free(j);
     g_object_notify_by_pspec(G_OBJECT(s), props[PROP_BUSY]);
+}
+
+void ts_session_set_device(TsSession *s, ts_device device)
+{
+    g_return_if_fail(TS_IS_SESSION(s));
+    s->device = device;
+    s->device_pending = TRUE;
 }
 
 const ts_inspect *ts_session_get_result(TsSession *s) { return s->result; }
@@ -584,6 +614,7 @@ static void finalize(GObject *obj)
     TsSession *s = TS_SESSION(obj);
     /* A running task holds a reference, so the worker is done here; a
      * waiting export holds one too, so only inspections can wait here. */
+    /* the models before the inspector: they may live in its GPU context */
     for (int i = 0; i < TS_INSPECT_MODELS; i++) {
         ts_model_free(s->models[i]);
         g_strfreev(s->class_names[i]);

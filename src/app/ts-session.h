@@ -65,6 +65,12 @@ int ts_session_pick_face_at(TsSession *s, double w, double h, double x, double y
  * `face` is the one inspected. */
 int ts_session_get_face(TsSession *s);
 
+/* Where the detector, the localizer, the models and LRP run (--device;
+ * default the CPU): applied by the worker before the next job, the GPU
+ * when asked for (cuda) or present (auto), else the CPU with one line on
+ * stderr saying why.  The result's `device` names it (the status line). */
+void ts_session_set_device(TsSession *s, ts_device device);
+
 /* transfer: none.  The current inspection (NULL before the first), valid
  * until the next "result-changed". */
 const ts_inspect *ts_session_get_result(TsSession *s);

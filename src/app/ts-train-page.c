@@ -1481,6 +1481,11 @@ static void on_data_changed(GtkEditable *e, gpointer data)
     p->preview_timeout = g_timeout_add(350, preview_start, p);
 }
 
+void ts_train_page_set_device(TsTrainPage *p, ts_device device)
+{
+    gtk_drop_down_set_selected(p->device_dropdown, device == TS_DEVICE_CPU ? 1 : device == TS_DEVICE_CUDA ? 2 : 0);
+}
+
 void ts_train_page_set_data(TsTrainPage *p, const char *spec)
 {
     g_return_if_fail(TS_IS_TRAIN_PAGE(p));
@@ -1735,8 +1740,7 @@ static void ts_train_page_init(TsTrainPage *p)
     gtk_spin_button_set_value(p->limit_spin, d.limit);
     gtk_switch_set_active(p->augment_switch, d.augment);
     gtk_drop_down_set_selected(p->variant_dropdown, d.variant == TS_VARIANT_LACNN ? 1 : 0);
-    gtk_drop_down_set_selected(p->device_dropdown,
-                               d.device == TS_DEVICE_CPU ? 1 : d.device == TS_DEVICE_CUDA ? 2 : 0);
+    ts_train_page_set_device(p, d.device);
     gtk_drop_down_set_selected(p->arch_dropdown, 0);
     gtk_widget_set_visible(p->arch_file_box, FALSE);
     gtk_label_set_text(p->data_info, _("celeba:DIR, utkface:DIR, adience:DIR or csv:FILE"));

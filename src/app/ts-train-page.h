@@ -115,6 +115,8 @@ void ts_train_page_select(TsTrainPage *p, int index);
 /* Fills the form's data field (e.g. from the window's last opened
  * dataset) and reloads its preview.  spec is copied. */
 void ts_train_page_set_data(TsTrainPage *p, const char *spec);
+/* The device choice shown (the app's --device at start). */
+void ts_train_page_set_device(TsTrainPage *p, ts_device device);
 
 G_END_DECLS
 

@@ -684,6 +684,13 @@ gboolean ts_window_screenshot(TsWindow *w, const char *path, GError **error)
 
 TsSession *ts_window_get_session(TsWindow *w) { return w->session; }
 
+void ts_window_set_device(TsWindow *w, ts_device device)
+{
+    ts_session_set_device(w->session, device);
+    ts_browser_set_device(w->browser, device);
+    ts_train_page_set_device(TS_TRAIN_PAGE(w->train_page), device);
+}
+
 char *ts_window_get_remembered_model(TsWindow *w, int i)
 {
     char *p = state_get(i == 0 ? "model-a" : "model-b");

@@ -14,6 +14,10 @@ G_BEGIN_DECLS
 G_DECLARE_FINAL_TYPE(TsWindow, ts_window, TS, WINDOW, GtkApplicationWindow)
 
 TsWindow *ts_window_new(GtkApplication *app);
+/* --device: where the explorer's and the browser's networks run, and the
+ * training page's initial choice (ts_session_set_device).  The status line
+ * names the device the last inspection ran on. */
+void ts_window_set_device(TsWindow *w, ts_device device);
 TsSession *ts_window_get_session(TsWindow *w);
 /* The window's parts, for tests and accessibility tools.  transfer: none.
  * The panel of a kind exists whether it is shown or not; the map view

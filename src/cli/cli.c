@@ -140,9 +140,3 @@ void cli_backend_open(const char *cmd, ts_device want, const ts_backend **be, vo
     if (why[0]) cli_warn(cmd, "%s", why);
 }
 
-void cli_device_cpu_only(const char *cmd, ts_device want, const char *what)
-{
-    if (want == TS_DEVICE_CUDA)
-        fprintf(stderr, "traitscope-cli %s: --device cuda: %s runs on the CPU only in this version; running on the CPU\n",
-                cmd, what);
-}

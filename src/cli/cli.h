@@ -63,15 +63,15 @@ bool cli_flag(char **argv, int i, const char *name);
 bool cli_parse_int(const char *s, int *out);
 bool cli_parse_float(const char *s, float *out);
 
-/* --device (issue 5).  cli_parse_device: "cpu", "cuda" or "auto"; false on
- * junk.  cli_backend_open: the backend for `want` (ts_backend_select_or_cpu):
- * the GPU when asked for (cuda) or available (auto), otherwise the CPU and
+/* --device (issues 5 and 14): every command that runs a network takes it.
+ * cli_parse_device: "cpu", "cuda" or "auto"; false on junk.
+ * cli_backend_open: the backend for `want` (ts_backend_select_or_cpu): the
+ * GPU when asked for (cuda) or available (auto), otherwise the CPU and
  * exactly one line "traitscope-cli CMD: <why>" on stderr.  Never fails;
  * release with ts_backend_close after freeing the models moved onto it.
- * cli_device_cpu_only: for commands that run on the CPU only (LRP,
- * activations): one line saying so when --device cuda was asked. */
+ * CLI_DEVICE_HELP: the option's line in --help. */
+#define CLI_DEVICE_HELP "  --device cpu|cuda|auto  where networks run (default auto: the GPU when usable)\n"
 bool cli_parse_device(const char *s, ts_device *out);
 void cli_backend_open(const char *cmd, ts_device want, const ts_backend **be, void **ctx);
-void cli_device_cpu_only(const char *cmd, ts_device want, const char *what);
 
 #endif

@@ -26,7 +26,8 @@ static void help(void)
            "  --cols N, --scale N  grid columns, integer magnification of each map\n"
            "  --filters F.png      the layer's filters, input channels 0..2 as RGB\n"
            "  --filters-amap A.png 4-channel models: the filters' A(x,y) channel\n"
-           "  --landmarks SRC      landmarks JSON file, or ert / cnn (4-channel models)\n");
+           "  --landmarks SRC      landmarks JSON file, or ert / cnn (4-channel models)\n"
+           CLI_DEVICE_HELP);
 }
 
 static ts_status save_grid(const ts_act_grid *g, const char *path)
@@ -77,16 +78,18 @@ int cmd_activations(int argc, char **argv)
     const char *outs[3] = { out, filters, filters_a }, *ins[3] = { model_path, image_path, lm_src };
     int refused = cli_refuse_overwrite("activations", outs, 3, ins, 3);
     if (refused) return refused;
-    cli_device_cpu_only("activations", device, "reading activations");
+    const ts_backend *be;
+    void *be_ctx;
+    cli_backend_open("activations", device, &be, &be_ctx);
 
     ts_model *m = NULL;
     ts_image img = { 0 };
     ts_act_grid grid = { 0 };
-    xc_landmarker *lmk = xc_landmarker_new(lm_src);
+    xc_landmarker *lmk = xc_landmarker_new(lm_src, be, be_ctx);
     ts_points *pts = calloc(1, sizeof *pts);
     float *in_buf = NULL;
     ts_status st = lmk && pts ? TS_OK : ts_error(TS_ERR_OOM, "out of memory");
-    if (st == TS_OK) st = xc_model_load(model_path, &m);
+    if (st == TS_OK) st = xc_model_load(model_path, be, be_ctx, &m);
     /* Check the layer before any image work, so a typo fails fast. */
     if (st == TS_OK && ts_graph_index(m->graph, layer) < 0)
         st = ts_act_grid_layer(m->graph, layer, 0, &ao, &grid); /* the error lists the layers */
@@ -126,6 +129,7 @@ int cmd_activations(int argc, char **argv)
     ts_model_free(m);
     ts_image_clear(&img);
     xc_landmarker_free(lmk);
+    ts_backend_close(be, be_ctx);
     free(pts);
     free(in_buf);
     return st == TS_OK ? CMD_OK : cli_fail("activations", st);

@@ -19,6 +19,7 @@
 
 #include "cli.h"
 #include "explain/colormap.h"
+#include "face/amap-device.h"
 #include "face/amap.h"
 #include "face/image.h"
 #include "face/points.h"
@@ -36,7 +37,9 @@ static void help(void)
            "  --out FILE        .pgm: raw 8-bit index map (binary P5, value = index);\n"
            "                    .png: coloured regions with the landmarks drawn\n"
            "  --image IMAGE     (png only) draw the regions over this photo; the size\n"
-           "                    defaults to the photo's\n",
+           "                    defaults to the photo's\n"
+           CLI_DEVICE_HELP
+           "                    (kernels/amap.cu on a GPU: the same bytes as the CPU's)\n",
            TS_IMAGE_MAX_SIDE, (long)TS_IMAGE_MAX_PIXELS);
 }
 
@@ -91,6 +94,7 @@ int cmd_amap(int argc, char **argv)
 {
     const char *lm_path = NULL, *out = NULL, *image = NULL, *v;
     int w = 0, h = 0;
+    ts_device device = TS_DEVICE_AUTO;
     for (int i = 1; i < argc; i++) {
         if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
             help();
@@ -105,6 +109,9 @@ int cmd_amap(int argc, char **argv)
             out = v;
         } else if (cli_opt(argc, argv, &i, "--image", &v)) {
             image = v;
+        } else if (cli_opt(argc, argv, &i, "--device", &v)) {
+            if (!cli_parse_device(v, &device))
+                return cli_usage_error("amap", "--device wants cpu, cuda or auto, not '%s'", v);
         } else {
             return cli_usage_error("amap", "unknown argument or missing value '%s'", argv[i]);
         }
@@ -141,8 +148,12 @@ int cmd_amap(int argc, char **argv)
     uint8_t *map = malloc((size_t)w * h);
     if (!map) st = ts_error(TS_ERR_OOM, "out of memory for a %dx%d map", w, h);
     if (st == TS_OK) {
-        st = ts_amap_compute(&lm.pts, w, h, map);
+        const ts_backend *be;
+        void *be_ctx;
+        cli_backend_open("amap", device, &be, &be_ctx);
+        st = ts_amap_compute_on(be, be_ctx, &lm.pts, w, h, map);
         if (st != TS_OK) ts_error_prefix(st, "%s: ", lm_path);
+        ts_backend_close(be, be_ctx);
     }
     if (st == TS_OK)
         st = png ? write_png(out, map, w, h, &lm.pts, image ? &photo : NULL) : ts_grey_save_pgm(out, map, w, h);

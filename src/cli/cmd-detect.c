@@ -24,7 +24,8 @@ static void help(void)
            "  --input-size N   network input side, a multiple of 32 (default 416;\n"
            "                   larger finds smaller faces)\n"
            "  --model FILE     tiny_face_detector_model-weights_manifest.json to use\n"
-           "                   (default: found in the npm set-up, see TRAITSCOPE_MODELS)\n");
+           "                   (default: found in the npm set-up, see TRAITSCOPE_MODELS)\n"
+           CLI_DEVICE_HELP);
 }
 
 int cmd_detect(int argc, char **argv)
@@ -32,6 +33,7 @@ int cmd_detect(int argc, char **argv)
     const char *image = NULL, *model = NULL, *v;
     float min_score = 0.5f;
     int input_size = 416;
+    ts_device device = TS_DEVICE_AUTO;
     for (int i = 1; i < argc; i++) {
         if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
             help();
@@ -44,6 +46,9 @@ int cmd_detect(int argc, char **argv)
                 return cli_usage_error("detect", "--input-size wants an integer, not '%s'", v);
         } else if (cli_opt(argc, argv, &i, "--model", &v)) {
             model = v;
+        } else if (cli_opt(argc, argv, &i, "--device", &v)) {
+            if (!cli_parse_device(v, &device))
+                return cli_usage_error("detect", "--device wants cpu, cuda or auto, not '%s'", v);
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("detect", "unknown option '%s'", argv[i]);
         } else if (!image) {
@@ -54,9 +59,13 @@ int cmd_detect(int argc, char **argv)
     }
     if (!image) return cli_usage_error("detect", "no IMAGE given");
 
+    const ts_backend *be;
+    void *be_ctx;
+    cli_backend_open("detect", device, &be, &be_ctx);
     ts_detector *det = NULL;
     ts_image img = { 0 };
     ts_status st = ts_detector_load(model, &det);
+    if (st == TS_OK) st = ts_detector_set_backend(det, be, be_ctx);
     if (st == TS_OK) st = ts_detector_set_input_size(det, input_size);
     if (st == TS_OK) st = ts_image_load(image, &img);
     ts_face_box *boxes = NULL;
@@ -70,6 +79,7 @@ int cmd_detect(int argc, char **argv)
         free(boxes);
         ts_image_clear(&img);
         ts_detector_free(det);
+        ts_backend_close(be, be_ctx);
         return cli_fail("detect", st);
     }
     if (n > MAX_FACES) n = MAX_FACES;
@@ -82,5 +92,6 @@ int cmd_detect(int argc, char **argv)
     free(boxes);
     ts_image_clear(&img);
     ts_detector_free(det);
+    ts_backend_close(be, be_ctx);
     return CMD_OK;
 }

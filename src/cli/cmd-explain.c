@@ -58,7 +58,7 @@ static void help(void)
            "                     the per-region table\n"
            "  --zoom N           magnify the heatmap N times (default: to >= 300 pixels)\n"
            "  --scale S          fixed colour scale (default max |R|)\n"
-           "  --device D         cpu, cuda or auto; LRP runs on the CPU in this version\n");
+           CLI_DEVICE_HELP);
 }
 
 /* Heatmap (s x s) magnified with a colour bar and its scale on the right. */
@@ -148,19 +148,23 @@ int cmd_explain(int argc, char **argv)
     const char *outs[3] = { out_path, out_amap, npy_path }, *ins[3] = { model_path, image_path, lm_src };
     int refused = cli_refuse_overwrite("explain", outs, 3, ins, 3);
     if (refused) return refused;
-    cli_device_cpu_only("explain", device, "LRP");
+    /* the forward pass and LRP run on the GPU when there is one
+     * (explain/lrp.c through the backend table) */
+    const ts_backend *be;
+    void *be_ctx;
+    cli_backend_open("explain", device, &be, &be_ctx);
 
     ts_model *m = NULL;
     ts_image img = { 0 };
     ts_lrp_rules rules = { 0 };
     ts_lrp *lrp = NULL;
-    xc_landmarker *lmk = xc_landmarker_new(lm_src);
+    xc_landmarker *lmk = xc_landmarker_new(lm_src, be, be_ctx);
     float *in_buf = NULL, *rel_buf = NULL, *heat = NULL, *heat_a = NULL;
     uint8_t *amap = NULL;
     ts_points *pts = calloc(1, sizeof *pts);
     cJSON *o = NULL;
     ts_status st = lmk && pts ? TS_OK : ts_error(TS_ERR_OOM, "out of memory");
-    if (st == TS_OK) st = xc_model_load(model_path, &m);
+    if (st == TS_OK) st = xc_model_load(model_path, be, be_ctx, &m);
     if (st == TS_OK) st = ts_image_load(image_path, &img);
     bool have_pts = false;
     if (st == TS_OK) st = xc_landmarks(lmk, m, &img, pts, &have_pts);
@@ -317,6 +321,7 @@ done:
     ts_model_free(m);
     ts_image_clear(&img);
     xc_landmarker_free(lmk);
+    ts_backend_close(be, be_ctx);
     free(pts);
     free(in_buf);
     free(rel_buf);

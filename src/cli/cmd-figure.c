@@ -69,7 +69,6 @@ int cmd_figure(int argc, char **argv)
     }
     if (!out) return cli_usage_error("figure", "--out FIG.png|svg|pdf is required");
     if (n_images == 0) return cli_usage_error("figure", "no image given");
-    cli_device_cpu_only("figure", device, "LRP");
     ts_landmark_method method;
     if (!ts_landmark_method_parse(method_s, &method) || method == TS_LANDMARKS_NONE)
         return cli_usage_error("figure", "--method must be ert or cnn");
@@ -110,6 +109,7 @@ int cmd_figure(int argc, char **argv)
     if (refused) return refused;
 
     ts_model *models[2] = { NULL, NULL };
+    ts_inspector *insp = NULL;
     int rc = CMD_OK;
     for (int m = 0; m < n_models; m++) {
         ts_status st = ts_model_load_any(model_path[m], &models[m]);
@@ -127,7 +127,14 @@ int cmd_figure(int argc, char **argv)
         dopt.class_names[m] = (const char *const *)models[m]->meta.classes;
     }
 
-    ts_inspector *insp = ts_inspector_new();
+    /* the detector, the localizer's net, the models and LRP run on the GPU
+     * when there is one (the inspector's device) */
+    insp = ts_inspector_new();
+    {
+        char why[512];
+        ts_inspector_set_device(insp, device, why, sizeof why);
+        if (why[0]) fprintf(stderr, "traitscope-cli figure: %s\n", why);
+    }
     ts_inspect *results = calloc((size_t)n_images, sizeof *results);
     const ts_inspect **rows = calloc((size_t)n_images, sizeof *rows);
     int n_rows = 0;
@@ -204,8 +211,9 @@ int cmd_figure(int argc, char **argv)
     for (int k = 0; k < n_rows; k++) ts_inspect_clear(&results[k]);
     free(results);
     free(rows);
-    ts_inspector_free(insp);
 done:
+    /* the models first: they may live in the inspector's GPU context */
     for (int m = 0; m < 2; m++) ts_model_free(models[m]);
+    ts_inspector_free(insp);
     return rc;
 }

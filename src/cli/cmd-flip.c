@@ -40,7 +40,8 @@ static void help(void)
            "  --rgb-only       4-channel models: keep the A(x,y) channel\n"
            "  --seed S         noise and random order (default 1)\n"
            "  --landmarks SRC  ert / cnn for 4-channel models (default: the model's method)\n"
-           "  --json           one JSON object instead of the table\n");
+           "  --json           one JSON object instead of the table\n"
+           CLI_DEVICE_HELP);
 }
 
 int cmd_flip(int argc, char **argv)
@@ -48,6 +49,7 @@ int cmd_flip(int argc, char **argv)
     const char *model_path = NULL, *spec = NULL, *rules_spec = "", *target_s = "", *lm_src = NULL, *v;
     int limit = 20, seed = 1;
     bool json = false, rgb_only = false;
+    ts_device device = TS_DEVICE_AUTO;
     ts_flip_opts fo = { 0 };
     for (int i = 1; i < argc; i++) {
         if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
@@ -73,19 +75,25 @@ int cmd_flip(int argc, char **argv)
             if (!strcmp(v, "uniform")) fo.fill = TS_FLIP_UNIFORM;
             else if (!strcmp(v, "mean")) fo.fill = TS_FLIP_MEAN;
             else return cli_usage_error("flip", "--fill wants uniform or mean, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--device", &v)) {
+            if (!cli_parse_device(v, &device))
+                return cli_usage_error("flip", "--device wants cpu, cuda or auto, not '%s'", v);
         } else if (cli_flag(argv, i, "--rgb-only")) rgb_only = true;
         else if (cli_flag(argv, i, "--json")) json = true;
         else return cli_usage_error("flip", "unknown argument '%s'", argv[i]);
     }
     if (!model_path || !spec) return cli_usage_error("flip", "--model MODEL and --data SPEC are required");
     fo.seed = (uint64_t)seed;
+    const ts_backend *be;
+    void *be_ctx;
+    cli_backend_open("flip", device, &be, &be_ctx);
 
     ts_model *m = NULL;
     ts_dataset ds;
     ts_dataset_init(&ds);
     ts_lrp_rules rules = { 0 };
     ts_lrp *lrp = NULL;
-    xc_landmarker *lmk = xc_landmarker_new(lm_src);
+    xc_landmarker *lmk = xc_landmarker_new(lm_src, be, be_ctx);
     ts_points *pts = calloc(1, sizeof *pts);
     float *in_buf = NULL, *rel_buf = NULL, *heat = NULL;
     double *cm = NULL, *cr = NULL;
@@ -95,7 +103,7 @@ int cmd_flip(int argc, char **argv)
     cli_skips_init(&skips, "flip");
     double sum_m = 0, sum_r = 0;
     ts_status st = lmk && pts ? TS_OK : ts_error(TS_ERR_OOM, "out of memory");
-    if (st == TS_OK) st = xc_model_load(model_path, &m);
+    if (st == TS_OK) st = xc_model_load(model_path, be, be_ctx, &m);
     if (st == TS_OK) st = ts_dataset_load(&ds, spec, limit);
     if (st == TS_OK && ds.n_rows == 0) st = ts_error(TS_ERR_ARG, "dataset '%s' has no images", spec);
     if (st == TS_OK) st = ts_lrp_rules_parse(m->graph, rules_spec, &rules);
@@ -204,6 +212,7 @@ done:
     ts_model_free(m);
     ts_dataset_clear(&ds);
     xc_landmarker_free(lmk);
+    ts_backend_close(be, be_ctx);
     free(pts);
     free(in_buf);
     free(rel_buf);

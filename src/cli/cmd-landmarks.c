@@ -38,7 +38,9 @@ static void help(void)
            "                    dlib's boxes are tighter than face-api's)\n"
            "  --model FILE      the landmark model file (default: found in the model\n"
            "                    search path, see TRAITSCOPE_MODELS)\n"
-           "  --min-score S     detector score threshold without --box (default 0.5)\n");
+           "  --min-score S     detector score threshold without --box (default 0.5)\n"
+           CLI_DEVICE_HELP
+           "                    (the detector and the cnn; dlib's trees run on the CPU)\n");
 }
 
 /* "X,Y,W,H": four finite numbers, W and H > 0. */
@@ -56,14 +58,15 @@ static int parse_box(const char *s, float box[4])
 }
 
 /* The largest face (by area) the detector finds, or TS_ERR_ARG if none. */
-static ts_status largest_face(const ts_image *img, const char *image, float min_score, float box[4])
+static ts_status largest_face(const ts_image *img, const char *image, float min_score, const ts_backend *be,
+                              void *ctx, float box[4])
 {
     ts_detector *det = NULL;
     TS_TRY(ts_detector_load(NULL, &det));
     ts_face_box *boxes = malloc(sizeof *boxes * MAX_FACES);
     int n = 0;
-    ts_status st = boxes ? ts_detector_detect(det, img, min_score, boxes, MAX_FACES, &n)
-                         : ts_error(TS_ERR_OOM, "out of memory");
+    ts_status st = boxes ? ts_detector_set_backend(det, be, ctx) : ts_error(TS_ERR_OOM, "out of memory");
+    if (st == TS_OK) st = ts_detector_detect(det, img, min_score, boxes, MAX_FACES, &n);
     ts_detector_free(det);
     if (st == TS_OK && n == 0)
         st = ts_error(TS_ERR_ARG, "%s: no face found (score > %g); give one with --box X,Y,W,H", image,
@@ -85,7 +88,7 @@ static ts_status largest_face(const ts_image *img, const char *image, float min_
 /* refit: the box came from face-api's detector, not from the user or a
  * dlib-like detector: let ert move it onto its own mean shape (ert.h). */
 static ts_status run_method(const char *method, const char *model, const ts_image *img, const float box[4],
-                            bool refit, ts_points *pts)
+                            bool refit, const ts_backend *be, void *ctx, ts_points *pts)
 {
     if (!strcmp(method, "ert")) {
         ts_ert *m = NULL;
@@ -96,7 +99,8 @@ static ts_status run_method(const char *method, const char *model, const ts_imag
     }
     ts_lmnet *n = NULL;
     TS_TRY(ts_lmnet_load(model, &n));
-    ts_status st = ts_lmnet_predict(n, img, box, pts);
+    ts_status st = ts_lmnet_set_backend(n, be, ctx);
+    if (st == TS_OK) st = ts_lmnet_predict(n, img, box, pts);
     ts_lmnet_free(n);
     return st;
 }
@@ -106,6 +110,7 @@ int cmd_landmarks(int argc, char **argv)
     const char *image = NULL, *model = NULL, *method = "ert", *v;
     float box[4], min_score = 0.5f;
     int have_box = 0;
+    ts_device device = TS_DEVICE_AUTO;
     for (int i = 1; i < argc; i++) {
         if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
             help();
@@ -123,6 +128,9 @@ int cmd_landmarks(int argc, char **argv)
         } else if (cli_opt(argc, argv, &i, "--min-score", &v)) {
             if (!cli_parse_float(v, &min_score) || !(min_score >= 0.0f && min_score < 1.0f))
                 return cli_usage_error("landmarks", "--min-score wants a number in [0,1), not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--device", &v)) {
+            if (!cli_parse_device(v, &device))
+                return cli_usage_error("landmarks", "--device wants cpu, cuda or auto, not '%s'", v);
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("landmarks", "unknown option or missing value '%s'", argv[i]);
         } else if (!image) {
@@ -133,13 +141,18 @@ int cmd_landmarks(int argc, char **argv)
     }
     if (!image) return cli_usage_error("landmarks", "no IMAGE given");
 
+    /* no network runs with ert and a given box: no device to open */
+    const ts_backend *be = ts_backend_cpu();
+    void *be_ctx = NULL;
+    if (!have_box || strcmp(method, "ert")) cli_backend_open("landmarks", device, &be, &be_ctx);
     ts_image img = { 0 };
     ts_status st = ts_image_load(image, &img);
-    if (st == TS_OK && !have_box) st = largest_face(&img, image, min_score, box);
+    if (st == TS_OK && !have_box) st = largest_face(&img, image, min_score, be, be_ctx, box);
     ts_landmarks lm;
     memset(&lm, 0, sizeof lm);
-    if (st == TS_OK) st = run_method(method, model, &img, box, !have_box, &lm.pts);
+    if (st == TS_OK) st = run_method(method, model, &img, box, !have_box, be, be_ctx, &lm.pts);
     ts_image_clear(&img);
+    ts_backend_close(be, be_ctx);
     if (st != TS_OK) return cli_fail("landmarks", st);
 
     snprintf(lm.method, sizeof lm.method, "%s", method);

@@ -36,7 +36,7 @@ static void help(void)
            "Images (PNG or JPEG) must already be face crops.  Unreadable images are\n"
            "reported on stderr and skipped (exit status 1 at the end).\n\n"
            "  --model MODEL         .safetensors (init, train), .onnx or .caffemodel\n"
-           "  --device cpu|cuda|auto  where to run (default auto: CUDA if usable)\n"
+           CLI_DEVICE_HELP
            "  --batch N             images per forward pass (default %d)\n", DEFAULT_BATCH);
 }
 
@@ -58,15 +58,12 @@ static ts_status run_batch(ts_model *m, ts_tensor *input, const char **names, in
     TS_TRY(ts_graph_forward(g, &in));
     const ts_tensor *logits = &g->nodes[g->output].out; /* (n,K,1,1) */
     int k = m->meta.n_classes;
-    ts_tensor p = { probs, n, k, 1, 1 };
-    if (g->backend->device != TS_DEVICE_CPU) {
-        /* device logits -> probs, then the softmax in place on the host */
-        TS_TRY(g->backend->download(g->backend_ctx, probs, logits->data, (size_t)n * k));
-        ts_tensor host = { probs, n, k, 1, 1 };
-        ts_softmax(&host, &p);
-    } else {
-        ts_softmax(logits, &p);
-    }
+    /* the softmax where the logits are (on a GPU kernels/softmax.cu, into
+     * the logits' dout buffer, which inference does not use), then the
+     * probabilities to the host */
+    float *dev_probs = g->nodes[g->output].dout.data;
+    TS_TRY(g->backend->softmax(g->backend_ctx, logits->data, dev_probs, n, k));
+    TS_TRY(ts_graph_read(g, dev_probs, probs, (size_t)n * k));
     for (int i = 0; i < n; i++) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "image", names[i]);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "face/amap-device.h"
 #include "face/amap.h"
 #include "face/ert.h"
 #include "face/input.h"
@@ -12,16 +13,19 @@
 
 struct xc_landmarker {
     char *source; /* NULL, "ert", "cnn" or a file */
+    const ts_backend *be;
+    void *ctx;
     ts_ert *ert;
     ts_lmnet *net;
     ts_landmarks file;
     bool file_loaded;
 };
 
-xc_landmarker *xc_landmarker_new(const char *source)
+xc_landmarker *xc_landmarker_new(const char *source, const ts_backend *be, void *ctx)
 {
     xc_landmarker *l = calloc(1, sizeof *l);
     if (l && source) l->source = strdup(source);
+    if (l) l->be = be, l->ctx = ctx;
     return l;
 }
 
@@ -34,10 +38,18 @@ void xc_landmarker_free(xc_landmarker *l)
     free(l);
 }
 
-ts_status xc_model_load(const char *path, ts_model **out)
+ts_status xc_model_load(const char *path, const ts_backend *be, void *ctx, ts_model **out)
 {
     TS_TRY(ts_model_load_any(path, out));
     (*out)->graph->training = false;
+    if (be && be->device != TS_DEVICE_CPU) {
+        ts_status st = ts_graph_to_backend((*out)->graph, be, ctx);
+        if (st != TS_OK) {
+            ts_model_free(*out);
+            *out = NULL;
+            return st;
+        }
+    }
     return TS_OK;
 }
 
@@ -55,7 +67,10 @@ ts_status xc_landmarks(xc_landmarker *l, const ts_model *m, const ts_image *img,
         if (!l->ert) TS_TRY(ts_ert_load(NULL, &l->ert));
         TS_TRY(ts_ert_predict(l->ert, img, box, pts));
     } else if (!strcmp(src, "cnn")) {
-        if (!l->net) TS_TRY(ts_lmnet_load(NULL, &l->net));
+        if (!l->net) {
+            TS_TRY(ts_lmnet_load(NULL, &l->net));
+            TS_TRY(ts_lmnet_set_backend(l->net, l->be, l->ctx));
+        }
         TS_TRY(ts_lmnet_predict(l->net, img, box, pts));
     } else {
         if (!l->file_loaded) {
@@ -82,7 +97,8 @@ ts_status xc_amap(const ts_model *m, const ts_image *img, const ts_points *pts, 
     ts_points *framed = malloc(sizeof *framed);
     if (!framed) return ts_error(TS_ERR_OOM, "A(x,y) points");
     ts_status st = ts_model_frame_points(m, img, pts, framed);
-    if (st == TS_OK) st = ts_amap_compute(framed, s, s, map);
+    /* made where the model runs */
+    if (st == TS_OK) st = ts_amap_compute_on(m->graph->backend, m->graph->backend_ctx, framed, s, s, map);
     free(framed);
     return st;
 }

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "backend/backend.h"
 #include "face/image.h"
 #include "face/points.h"
 #include "nn/model.h"
@@ -22,13 +23,15 @@
 typedef struct xc_landmarker xc_landmarker;
 
 /* source: NULL (none unless the model needs them), a file, "ert" or "cnn".
+ * be/ctx: where the landmark net ("cnn") runs (NULL: the CPU; dlib's
+ * trees always run on the CPU).  Free it before closing be.
  * transfer: full (xc_landmarker_free). */
-xc_landmarker *xc_landmarker_new(const char *source);
+xc_landmarker *xc_landmarker_new(const char *source, const ts_backend *be, void *ctx);
 void xc_landmarker_free(xc_landmarker *l);
 
-/* Loads a model of any format (ts_model_load_any) for CPU inference
- * (dropout off). */
-ts_status xc_model_load(const char *path, ts_model **out);
+/* Loads a model of any format (ts_model_load_any) for inference (dropout
+ * off) on backend be (NULL: the CPU).  Free the model before closing be. */
+ts_status xc_model_load(const char *path, const ts_backend *be, void *ctx, ts_model **out);
 
 /* Landmarks of `img` (a face crop) into *pts, *have = true; or *have =
  * false when none were asked for and the model does not need them. */
@@ -39,7 +42,8 @@ ts_status xc_landmarks(xc_landmarker *l, const ts_model *m, const ts_image *img,
 ts_status xc_input(const ts_model *m, const ts_image *img, const ts_points *pts_or_null,
                    ts_tensor *one);
 
-/* A(x,y) of pts (image coordinates of `img`) in the model's S x S frame. */
+/* A(x,y) of pts (image coordinates of `img`) in the model's S x S frame,
+ * made where the model runs. */
 ts_status xc_amap(const ts_model *m, const ts_image *img, const ts_points *pts, uint8_t *map);
 
 /* The normalised range of input channel c: pixel value 0 and 1 after

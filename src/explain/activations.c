@@ -46,6 +46,22 @@ static ts_status plan(int n_maps, int mh, int mw, const ts_act_opts *o, layout *
     return TS_OK;
 }
 
+/* transfer: full.  A host copy of n floats of the graph's memory (its
+ * activations and weights may live on a GPU); NULL with a message. */
+static float *host_copy(const ts_graph *g, const float *src, size_t n, const char *what)
+{
+    float *d = malloc((n ? n : 1) * sizeof(float));
+    if (!d) {
+        ts_error(TS_ERR_OOM, "%s: out of memory", what);
+        return NULL;
+    }
+    if (ts_graph_read(g, src, d, n) != TS_OK) {
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
 ts_status ts_act_grid_maps(const float *maps, int n_maps, int mh, int mw, const ts_act_opts *o,
                            ts_act_grid *out)
 {
@@ -115,7 +131,11 @@ ts_status ts_act_grid_layer(const ts_graph *g, const char *layer, int n, const t
     if (g->batch < 1 || n < 0 || n >= g->batch || !nd->out.data)
         return ts_error(TS_ERR_ARG, "layer '%s': no forward pass has run for sample %d", layer, n);
     size_t per = (size_t)nd->c * nd->h * nd->w;
-    return ts_act_grid_maps(nd->out.data + (size_t)n * per, nd->c, nd->h, nd->w, o, out);
+    float *maps = host_copy(g, nd->out.data + (size_t)n * per, per, layer);
+    if (!maps) return ts_error_prefix(TS_ERR_DEVICE, "activations: ");
+    ts_status st = ts_act_grid_maps(maps, nd->c, nd->h, nd->w, o, out);
+    free(maps);
+    return st;
 }
 
 static ts_status conv_layer(const ts_graph *g, const char *layer, const ts_node **nd)
@@ -134,13 +154,20 @@ ts_status ts_act_filters_rgb(const ts_graph *g, const char *layer, const ts_act_
     memset(out, 0, sizeof *out);
     const ts_node *nd;
     TS_TRY(conv_layer(g, layer, &nd));
-    const ts_tensor *w = &nd->weight;
+    ts_tensor w_host = nd->weight;
+    w_host.data = host_copy(g, nd->weight.data, ts_tensor_numel(&nd->weight), layer);
+    if (!w_host.data) return ts_error_prefix(TS_ERR_DEVICE, "filters: ");
+    const ts_tensor *w = &w_host;
     int O = w->n, Cw = w->c, KH = w->h, KW = w->w, nc = Cw >= 3 ? 3 : 1;
     ts_act_opts d = o ? *o : (ts_act_opts){ 0 };
     if (d.scale <= 0) d.scale = (32 + (KH > KW ? KH : KW) - 1) / (KH > KW ? KH : KW);
     layout l;
-    TS_TRY(plan(O, KH, KW, &d, &l));
-    TS_TRY(ts_image_init(out, l.w, l.h));
+    ts_status st = plan(O, KH, KW, &d, &l);
+    if (st == TS_OK) st = ts_image_init(out, l.w, l.h);
+    if (st != TS_OK) {
+        free(w_host.data);
+        return st;
+    }
     for (int y = 0; y < l.h; y++)
         memset(ts_image_pixel(out, 0, y), 235, (size_t)l.w * 3);
     /* Shared: one symmetric range over all filters. */
@@ -164,6 +191,7 @@ ts_status ts_act_filters_rgb(const ts_graph *g, const char *layer, const ts_act_
                 }
             }
     }
+    free(w_host.data);
     return TS_OK;
 }
 
@@ -178,10 +206,16 @@ ts_status ts_act_filters_channel(const ts_graph *g, const char *layer, int chann
         return ts_error(TS_ERR_ARG, "layer '%s': filters have %d input channels, no channel %d", layer,
                         w->c, channel);
     size_t khw = (size_t)w->h * w->w;
+    float *all = host_copy(g, w->data, ts_tensor_numel(w), layer);
+    if (!all) return ts_error_prefix(TS_ERR_DEVICE, "filters: ");
     float *maps = malloc((size_t)w->n * khw * sizeof(float));
-    if (!maps) return ts_error(TS_ERR_OOM, "filters of '%s'", layer);
+    if (!maps) {
+        free(all);
+        return ts_error(TS_ERR_OOM, "filters of '%s'", layer);
+    }
     for (int k = 0; k < w->n; k++)
-        memcpy(maps + k * khw, w->data + ((size_t)k * w->c + channel) * khw, khw * sizeof(float));
+        memcpy(maps + k * khw, all + ((size_t)k * w->c + channel) * khw, khw * sizeof(float));
+    free(all);
     ts_act_opts d = o ? *o : (ts_act_opts){ 0 };
     if (d.scale <= 0) d.scale = (32 + (w->h > w->w ? w->h : w->w) - 1) / (w->h > w->w ? w->h : w->w);
     ts_status st = ts_act_grid_maps(maps, w->n, w->h, w->w, &d, out);
@@ -215,13 +249,6 @@ void ts_act_layer_clear(ts_act_layer *l)
     memset(l, 0, sizeof *l);
 }
 
-static float *dup_floats(const float *src, size_t n)
-{
-    float *d = malloc(n * sizeof(float));
-    if (d) memcpy(d, src, n * sizeof(float));
-    return d;
-}
-
 ts_status ts_act_layer_copy(const ts_graph *g, const char *layer, int n, ts_act_layer *out)
 {
     memset(out, 0, sizeof *out);
@@ -233,24 +260,24 @@ ts_status ts_act_layer_copy(const ts_graph *g, const char *layer, int n, ts_act_
     snprintf(out->name, sizeof out->name, "%s", nd->name);
     out->c = nd->c, out->h = nd->h, out->w = nd->w;
     size_t per = (size_t)nd->c * nd->h * nd->w;
-    out->maps = dup_floats(nd->out.data + (size_t)n * per, per);
+    out->maps = host_copy(g, nd->out.data + (size_t)n * per, per, layer);
     if (!out->maps) goto oom;
     if (nd->op == TS_OP_CONV2D && nd->weight.data) {
         const ts_tensor *w = &nd->weight;
         /* (O, C/groups, KH, KW): the filter sees in_c channels of its group */
         out->in_c = w->c, out->kh = w->h, out->kw = w->w, out->stride = nd->stride;
         out->pad_t = nd->pad_t, out->pad_l = nd->pad_l;
-        out->weight = dup_floats(w->data, ts_tensor_numel(w));
+        out->weight = host_copy(g, w->data, ts_tensor_numel(w), layer);
         if (!out->weight) goto oom;
         if (nd->has_bias && nd->bias.data) {
-            out->bias = dup_floats(nd->bias.data, (size_t)w->n);
+            out->bias = host_copy(g, nd->bias.data, (size_t)w->n, layer);
             if (!out->bias) goto oom;
         }
     }
     return TS_OK;
 oom:
     ts_act_layer_clear(out);
-    return ts_error(TS_ERR_OOM, "copy of layer '%s'", layer);
+    return ts_error_prefix(TS_ERR_OOM, "copy of layer '%s': ", layer);
 }
 
 void ts_act_layer_map_stats(const ts_act_layer *l, int k, float *lo, float *hi, double *mean)

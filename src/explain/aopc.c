@@ -86,7 +86,10 @@ static ts_status run_order(ts_graph *g, const float *x, const float *fill, int C
         if (st != TS_OK) break;
         const ts_node *out = &g->nodes[g->output];
         size_t K = (size_t)out->c * out->h * out->w;
-        for (int s = 0; s < nb; s++) score[done + s] = out->out.data[(size_t)s * K + target];
+        /* the target logits to the host (the graph may run on a GPU) */
+        for (int s = 0; s < nb && st == TS_OK; s++)
+            st = ts_graph_read(g, out->out.data + (size_t)s * K + target, &score[done + s], 1);
+        if (st != TS_OK) break;
         done += nb;
     }
     g->training = training;

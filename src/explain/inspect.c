@@ -15,9 +15,11 @@
 
 #include "../face/align.h"
 #include "../face/amap.h"
+#include "../face/amap-device.h"
 #include "../face/ert.h"
 #include "../face/input.h"
 #include "../face/lmnet.h"
+#include "../backend/backend.h"
 #include "../nn/loss.h"
 
 struct ts_inspector {
@@ -26,6 +28,11 @@ struct ts_inspector {
     ts_lmnet *lmnet;
     pthread_t preload;   /* see ts_inspector_preload */
     bool preloading;
+    /* where the networks run (ts_inspector_set_device); the detector and
+     * the landmark net move there when loaded, the models at each run */
+    const ts_backend *be;
+    void *ctx;
+    char device[64];
 };
 
 /* Loads the detector and dlib's model; failures are left for the first
@@ -60,6 +67,8 @@ ts_inspector *ts_inspector_new(void)
 {
     ts_inspector *in = calloc(1, sizeof *in);
     TS_ASSERT(in);
+    in->be = ts_backend_cpu();
+    snprintf(in->device, sizeof in->device, "CPU");
     return in;
 }
 
@@ -70,8 +79,41 @@ void ts_inspector_free(ts_inspector *in)
     ts_detector_free(in->det);
     ts_ert_free(in->ert);
     ts_lmnet_free(in->lmnet);
+    ts_backend_close(in->be, in->ctx);
     free(in);
 }
+
+/* "CPU", or the GPU's name ("cuda: NVIDIA H200") for status lines. */
+static void device_label(const ts_backend *be, void *ctx, char *buf, size_t len)
+{
+    if (be->device == TS_DEVICE_CPU) {
+        snprintf(buf, len, "CPU");
+        return;
+    }
+    char d[512];
+    be->describe(ctx, d, sizeof d);
+    size_t cut = strcspn(d, ",(");
+    while (cut > 0 && d[cut - 1] == ' ') cut--;
+    d[cut] = '\0';
+    snprintf(buf, len, "%s", d);
+}
+
+void ts_inspector_set_device(ts_inspector *in, ts_device want, char *why, size_t why_len)
+{
+    preload_join(in);
+    const ts_backend *be;
+    void *ctx;
+    (void)ts_backend_select_or_cpu(want, &be, &ctx, why, why_len);
+    /* the inspector's networks come back before the old context goes */
+    if (in->det) (void)ts_detector_set_backend(in->det, NULL, NULL);
+    if (in->lmnet) (void)ts_lmnet_set_backend(in->lmnet, NULL, NULL);
+    ts_backend_close(in->be, in->ctx);
+    in->be = be;
+    in->ctx = ctx;
+    device_label(be, ctx, in->device, sizeof in->device);
+}
+
+const char *ts_inspector_device(const ts_inspector *in) { return in->device; }
 
 void ts_inspect_clear(ts_inspect *r)
 {
@@ -94,7 +136,10 @@ static ts_status landmarks(ts_inspector *in, ts_landmark_method method, const ts
                            bool refit, ts_points *out)
 {
     if (method == TS_LANDMARKS_CNN) {
-        if (!in->lmnet) TS_TRY(ts_lmnet_load(NULL, &in->lmnet));
+        if (!in->lmnet) {
+        TS_TRY(ts_lmnet_load(NULL, &in->lmnet));
+        TS_TRY(ts_lmnet_set_backend(in->lmnet, in->be, in->ctx));
+    }
         return ts_lmnet_predict(in->lmnet, img, box, out);
     }
     if (!in->ert) TS_TRY(ts_ert_load(NULL, &in->ert));
@@ -242,8 +287,15 @@ static ts_status run_model(ts_model *model, const ts_inspect *r, const ts_points
         st = ts_lrp_explain(lrp, &x, &target, 1, &rel, &m->stats);
     }
     if (st == TS_OK) {
-        /* Probabilities from the logits the explain pass left in the graph. */
-        prediction_rows(model, g->nodes[g->output].out.data, &m->stats, m);
+        /* Probabilities from the logits the explain pass left in the graph
+         * (read to the host: it may run on a GPU). */
+        size_t K = (size_t)model->meta.n_classes;
+        float *z = malloc((K ? K : 1) * sizeof(float));
+        st = z ? ts_graph_read(g, g->nodes[g->output].out.data, z, K) : ts_error(TS_ERR_OOM, "out of memory");
+        if (st == TS_OK) prediction_rows(model, z, &m->stats, m);
+        free(z);
+    }
+    if (st == TS_OK) {
         m->heat = malloc(plane * sizeof(float));
         if (!m->heat) st = ts_error(TS_ERR_OOM, "out of memory");
     }
@@ -295,7 +347,7 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
     if (o.method == TS_LANDMARKS_NONE) o.method = TS_LANDMARKS_ERT;
     int size = o.crop_size > 0 ? o.crop_size : 256;
     memset(r, 0, sizeof *r);
-    snprintf(r->device, sizeof r->device, "CPU");
+    snprintf(r->device, sizeof r->device, "%s", in->device);
     r->method = o.method;
     r->face = -1;
     ts_status st = ts_image_copy(&r->photo, photo);
@@ -303,13 +355,18 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
     int W = photo->width, H = photo->height;
 
     preload_join(in);
+    /* the preloaded detector joins the inspector's backend */
+    if (in->det && (st = ts_detector_set_backend(in->det, in->be, in->ctx)) != TS_OK) goto fail;
     /* The first run loads dlib's 95 MB model: do it on another core while
      * the detector runs (the first window appears that much sooner). */
     ert_loader el = { NULL, TS_OK, "" };
     pthread_t loader;
     bool loading = o.method == TS_LANDMARKS_ERT && !in->ert && pthread_create(&loader, NULL, load_ert, &el) == 0;
     double t0 = now_ms();
-    if (!in->det) st = ts_detector_load(NULL, &in->det);
+    if (!in->det) {
+        st = ts_detector_load(NULL, &in->det);
+        if (st == TS_OK) st = ts_detector_set_backend(in->det, in->be, in->ctx);
+    }
     if (st == TS_OK)
         st = ts_detector_detect(in->det, photo, 0.5f, r->faces, TS_INSPECT_MAX_FACES, &r->n_faces);
     if (loading) {
@@ -366,7 +423,7 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
         st = ts_error(TS_ERR_OOM, "out of memory");
         goto fail;
     }
-    st = ts_amap_compute(&r->pts, r->crop.width, r->crop.height, r->amap);
+    st = ts_amap_compute_on(in->be, in->ctx, &r->pts, r->crop.width, r->crop.height, r->amap);
     if (st != TS_OK) goto fail;
 
     for (int i = 0; i < TS_INSPECT_MODELS; i++) {
@@ -390,6 +447,10 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
                 own = p;
             }
         }
+        /* the model runs where the inspector's networks run; it stays
+         * there (the caller frees its models before the inspector) */
+        if (ms == TS_OK && models[i]->graph->backend != in->be)
+            ms = ts_graph_to_backend(models[i]->graph, in->be, in->ctx);
         if (ms == TS_OK) ms = run_model(models[i], r, &own, &o, m);
         if (ms != TS_OK) snprintf(m->error, sizeof m->error, "%s", ts_last_error());
     }

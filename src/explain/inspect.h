@@ -19,6 +19,7 @@
 
 #include <stdbool.h>
 
+#include "../backend/backend.h"
 #include "../face/detector.h"
 #include "../face/image.h"
 #include "../face/points.h"
@@ -88,7 +89,7 @@ typedef struct ts_inspect {
     uint8_t *amap;             /* crop w*h A(x,y) */
     ts_inspect_model model[TS_INSPECT_MODELS];
     double ms_detect, ms_landmarks;
-    char device[64];           /* "CPU" or the GPU's name */
+    char device[64];           /* "CPU" or the GPU's name (ts_inspector_set_device) */
 } ts_inspect;
 
 typedef struct ts_inspector ts_inspector;
@@ -101,6 +102,16 @@ void ts_inspector_free(ts_inspector *in);
  * now (the app calls it at start-up, while GTK builds the window); the
  * first ts_inspector_run waits for it. */
 void ts_inspector_preload(ts_inspector *in);
+
+/* Where the networks run (--device): the detector, the landmark net and
+ * the models (moved there at each run and left there, so free the models
+ * before the inspector), LRP included.  TS_DEVICE_CUDA or AUTO without a
+ * usable GPU is the CPU, and `why` (may be NULL) says so in one line
+ * (ts_backend_select_or_cpu).  Default: the CPU.  Not while a run is in
+ * progress. */
+void ts_inspector_set_device(ts_inspector *in, ts_device want, char *why, size_t why_len);
+/* transfer: none.  "CPU" or the GPU's name, as the results' `device`. */
+const char *ts_inspector_device(const ts_inspector *in);
 
 /* Runs the whole flow on `photo` (copied) for models[0..1] (either may be
  * NULL).  Fails only when the face stage fails (no landmark model, bad

@@ -1,28 +1,26 @@
-/* lrp.c - Layer-wise Relevance Propagation over a ts_graph (CPU).
+/* lrp.c - Layer-wise Relevance Propagation over a ts_graph, on the graph's
+ * backend (issue 14: the CPU or the GPU, through the backend table).
  *
  * The rules and their conventions are documented in lrp.h (section 4.1 of
  * the Adience LRP paper; Bach et al. 2015; Montavon et al.).  This file
- * implements all linear-layer rules with one generic step: a rule is a sum
- * of "terms" (W'_k, x'_k), each a modified weight matrix and a modified
- * input, and
+ * writes every linear-layer rule as a sum of "terms" (W'_k, x'_k), each a
+ * modified weight matrix and a modified input, of the backend's generic
+ * step (backend.h, lrp_linear):
  *     Z_j  = sum_k sum_i W'_k[j,i] x'_k[i]  (+ b'_j)
  *     S_j  = R_j / stab(Z_j)
  *     R_i += coef * sum_k x'_k[i] * sum_j W'_k[j,i] S_j
- * which for a convolution is im2col, one SGEMM per term forward
- * (W'_k @ col(x'_k)), one SGEMM per term backward (W'_k^T @ S), an
- * elementwise product with the columns and col2im.  Rules as terms:
- *     epsilon    (W, x), Z read from the forward pass (it includes the bias)
- *     alphabeta  alpha * [(W+, x+), (W-, x-)]  -  beta * [(W-, x+), (W+, x-)]
- *                (terms with x- are dropped when the input is >= 0, the
- *                usual case behind a ReLU)
- *     flat       (1, 1)       wsquare  (W^2, 1)
- *     zbox       (W, x), (W+, -l), (W-, -h)
- * Zero padding falls out of im2col: padded cells are 0 in every column
- * matrix, including the ones of the constant planes 1, -l and -h.
+ * (linear_node lists the rules as terms), and leaves the fixed rules of
+ * the other ops to the backend's `relevance`.  The CPU's step is im2col and
+ * SGEMMs (backend/cpu/lrp.c), the GPU's cuDNN convolutions and cuBLAS
+ * (backend/cuda/cuda-backend.c); this file never touches tensor data
+ * except the logits and the final input relevance, which it copies to and
+ * from the host.
  *
- * Invariants: relevance buffers (one per node, (N,c,h,w)) are zeroed before
- * each backward and only accumulated into, so several consumers of a node
- * sum their shares; modified weights are rebuilt by ts_lrp_refresh().
+ * Invariants: relevance buffers (one per node, (N,c,h,w), in the backend's
+ * memory) are zeroed before each backward and only accumulated into, so
+ * several consumers of a node sum their shares; modified weights are
+ * rebuilt by ts_lrp_refresh(), and follow the graph when it moves to
+ * another backend.
  */
 #include "lrp.h"
 
@@ -30,7 +28,6 @@
 
 #include "../backend/backend.h"
 
-#include <cblas.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fnmatch.h>
@@ -417,70 +414,88 @@ const char *ts_lrp_target_describe(const ts_model *m, const ts_lrp_stats *st, ch
 
 /* ---- the propagator ------------------------------------------------------- */
 
+/* Modified weights of one linear node, in the backend's memory (views into
+ * ts_lrp.wts); NULL when its rule needs none. */
 typedef struct modw {
-    float *pos, *neg, *sq; /* w+, w-, w^2 (numel of the weight), NULL if unused */
+    float *pos, *neg, *sq; /* w+, w-, w^2 or 1 (numel of the weight) */
     float *bpos, *bneg;    /* b+, b- (alphabeta with bias) */
 } modw;
 
 struct ts_lrp {
     ts_graph *g;
     const ts_lrp_rules *rules;
+    const ts_backend *be; /* where wts, arena and planes live: g's backend at refresh */
+    void *ctx;
     int batch;
     ts_arena arena;   /* relevance of every node for `batch` */
     ts_tensor *rel;   /* n_nodes */
     bool *live;       /* node holds relevance this pass */
     modw *mw;         /* n_nodes */
-    float *scratch;
-    size_t scratch_cap;
-    float *ones;      /* constant 1 plane(s) */
-    size_t ones_cap;
+    ts_arena wts;     /* the modified weights */
+    ts_arena planes;  /* two planes of the largest linear input for `batch` */
+    size_t plane;     /* floats per plane */
+    float *values;    /* host: per-channel values for fill_channels */
+    int values_cap;
+    float *host;      /* host: logits, then nothing */
+    size_t host_cap;
 };
 
-static void modw_clear(modw *m)
+static void lrp_arena_clear(ts_lrp *l, ts_arena *a)
 {
-    free(m->pos), free(m->neg), free(m->sq), free(m->bpos), free(m->bneg);
-    memset(m, 0, sizeof *m);
+    if (l->be && a->block) l->be->arena_clear(l->ctx, a);
+    memset(a, 0, sizeof *a);
+}
+
+/* Floats the modified weights of node n need under rule r. */
+static size_t modw_floats(const ts_node *n, const ts_lrp_rule *r)
+{
+    if (!is_linear(n)) return 0;
+    size_t nw = ts_tensor_numel(&n->weight), total = 0;
+    int o = n->out_c > 0 ? n->out_c : 1;
+    if (r->kind == TS_LRP_ALPHABETA || r->kind == TS_LRP_ZBOX) total += 2 * ts_arena_size_for(1, 1, 1, (int)nw);
+    if (r->kind == TS_LRP_WSQUARE || r->kind == TS_LRP_FLAT) total += ts_arena_size_for(1, 1, 1, (int)nw);
+    if (r->kind == TS_LRP_ALPHABETA && r->with_bias && n->bias.data) total += 2 * ts_arena_size_for(1, o, 1, 1);
+    return total;
 }
 
 ts_status ts_lrp_refresh(ts_lrp *l)
 {
     ts_graph *g = l->g;
+    /* the graph may have moved since: everything follows it */
+    if (l->be != g->backend || l->ctx != g->backend_ctx) {
+        lrp_arena_clear(l, &l->arena);
+        lrp_arena_clear(l, &l->planes);
+        l->batch = 0;
+        l->plane = 0;
+    }
+    lrp_arena_clear(l, &l->wts);
+    memset(l->mw, 0, (size_t)g->n_nodes * sizeof *l->mw);
+    l->be = g->backend;
+    l->ctx = g->backend_ctx;
+    const ts_backend *be = l->be;
+    size_t total = 0;
+    for (int i = 0; i < g->n_nodes; i++) total += modw_floats(&g->nodes[i], &l->rules->rule[i]);
+    if (total == 0) return TS_OK;
+    TS_TRY(be->arena_init(l->ctx, &l->wts, total));
     for (int i = 0; i < g->n_nodes; i++) {
-        modw *m = &l->mw[i];
-        modw_clear(m);
         const ts_node *n = &g->nodes[i];
-        if (!is_linear(n)) continue;
         const ts_lrp_rule *r = &l->rules->rule[i];
-        size_t nw = ts_tensor_numel(&n->weight);
-        bool need_pm = r->kind == TS_LRP_ALPHABETA || r->kind == TS_LRP_ZBOX;
-        if (need_pm) {
-            m->pos = malloc(nw * sizeof(float));
-            m->neg = malloc(nw * sizeof(float));
-            if (!m->pos || !m->neg) return ts_error(TS_ERR_OOM, "lrp: weights of '%s'", n->name);
-            for (size_t k = 0; k < nw; k++) {
-                float w = n->weight.data[k];
-                m->pos[k] = w > 0 ? w : 0;
-                m->neg[k] = w < 0 ? w : 0;
-            }
+        modw *m = &l->mw[i];
+        if (!modw_floats(n, r)) continue;
+        int nw = (int)ts_tensor_numel(&n->weight);
+        if (r->kind == TS_LRP_ALPHABETA || r->kind == TS_LRP_ZBOX) {
+            m->pos = ts_arena_take(&l->wts, 1, 1, 1, nw).data;
+            m->neg = ts_arena_take(&l->wts, 1, 1, 1, nw).data;
+            TS_TRY(be->lrp_split(l->ctx, n->weight.data, m->pos, m->neg, (size_t)nw, NULL));
         }
         if (r->kind == TS_LRP_WSQUARE || r->kind == TS_LRP_FLAT) {
-            m->sq = malloc(nw * sizeof(float));
-            if (!m->sq) return ts_error(TS_ERR_OOM, "lrp: weights of '%s'", n->name);
-            for (size_t k = 0; k < nw; k++) {
-                float w = n->weight.data[k];
-                m->sq[k] = r->kind == TS_LRP_FLAT ? 1.0f : w * w;
-            }
+            m->sq = ts_arena_take(&l->wts, 1, 1, 1, nw).data;
+            TS_TRY(be->lrp_square(l->ctx, n->weight.data, m->sq, (size_t)nw, r->kind == TS_LRP_FLAT));
         }
         if (r->kind == TS_LRP_ALPHABETA && r->with_bias && n->bias.data) {
-            int o = n->out_c;
-            m->bpos = malloc((size_t)o * sizeof(float));
-            m->bneg = malloc((size_t)o * sizeof(float));
-            if (!m->bpos || !m->bneg) return ts_error(TS_ERR_OOM, "lrp: biases of '%s'", n->name);
-            for (int k = 0; k < o; k++) {
-                float b = n->bias.data[k];
-                m->bpos[k] = b > 0 ? b : 0;
-                m->bneg[k] = b < 0 ? b : 0;
-            }
+            m->bpos = ts_arena_take(&l->wts, 1, n->out_c, 1, 1).data;
+            m->bneg = ts_arena_take(&l->wts, 1, n->out_c, 1, 1).data;
+            TS_TRY(be->lrp_split(l->ctx, n->bias.data, m->bpos, m->bneg, (size_t)n->out_c, NULL));
         }
     }
     return TS_OK;
@@ -491,9 +506,6 @@ ts_status ts_lrp_new(ts_graph *g, const ts_lrp_rules *rules, ts_lrp **out)
     *out = NULL;
     if (rules->n_nodes != g->n_nodes || !rules->rule)
         return ts_error(TS_ERR_ARG, "lrp: rules were parsed for another graph");
-    if (g->backend && g->backend->device != TS_DEVICE_CPU)
-        return ts_error(TS_ERR_UNSUPPORTED, "lrp: the graph must run on the CPU backend (it runs on %s)",
-                        g->backend->name);
     ts_lrp *l = calloc(1, sizeof *l);
     if (!l) return ts_error(TS_ERR_OOM, "lrp");
     l->g = g;
@@ -517,433 +529,147 @@ ts_status ts_lrp_new(ts_graph *g, const ts_lrp_rules *rules, ts_lrp **out)
 void ts_lrp_free(ts_lrp *l)
 {
     if (!l) return;
-    if (l->mw)
-        for (int i = 0; i < l->g->n_nodes; i++) modw_clear(&l->mw[i]);
+    lrp_arena_clear(l, &l->wts);
+    lrp_arena_clear(l, &l->arena);
+    lrp_arena_clear(l, &l->planes);
     free(l->mw);
     free(l->rel);
     free(l->live);
-    ts_arena_clear(&l->arena);
-    free(l->scratch);
-    free(l->ones);
+    free(l->values);
+    free(l->host);
     free(l);
 }
 
+/* Relevance buffers and planes for batch n, on the backend. */
 static ts_status set_batch(ts_lrp *l, int n)
 {
     if (l->batch == n) return TS_OK;
     ts_graph *g = l->g;
-    size_t total = 0;
-    for (int i = 0; i < g->n_nodes; i++)
-        total += ts_arena_size_for(n, g->nodes[i].c, g->nodes[i].h, g->nodes[i].w);
-    ts_arena_clear(&l->arena);
+    size_t total = 0, maxin = 0;
+    for (int i = 0; i < g->n_nodes; i++) {
+        const ts_node *nd = &g->nodes[i];
+        total += ts_arena_size_for(n, nd->c, nd->h, nd->w);
+        if (is_linear(nd)) {
+            const ts_node *in = &g->nodes[nd->inputs[0]];
+            size_t k = ts_arena_size_for(n, in->c, in->h, in->w);
+            if (k > maxin) maxin = k;
+        }
+    }
+    lrp_arena_clear(l, &l->arena);
+    lrp_arena_clear(l, &l->planes);
     l->batch = 0;
-    TS_TRY(ts_arena_init(&l->arena, total));
+    l->plane = 0;
+    TS_TRY(l->be->arena_init(l->ctx, &l->arena, total));
     for (int i = 0; i < g->n_nodes; i++)
         l->rel[i] = ts_arena_take(&l->arena, n, g->nodes[i].c, g->nodes[i].h, g->nodes[i].w);
+    if (maxin) TS_TRY(l->be->arena_init(l->ctx, &l->planes, 2 * maxin));
+    l->plane = maxin;
     l->batch = n;
     return TS_OK;
 }
 
-static float *scratch(ts_lrp *l, size_t floats)
+/* Host array of c floats (per-channel values of fill_channels). */
+static float *values(ts_lrp *l, int c)
 {
-    if (floats > l->scratch_cap) {
-        free(l->scratch);
-        l->scratch = malloc(floats * sizeof(float));
-        l->scratch_cap = l->scratch ? floats : 0;
+    if (c > l->values_cap) {
+        free(l->values);
+        l->values = malloc((size_t)c * sizeof(float));
+        l->values_cap = l->values ? c : 0;
     }
-    return l->scratch;
+    return l->values;
 }
 
-static const float *ones(ts_lrp *l, size_t floats)
-{
-    if (floats > l->ones_cap) {
-        free(l->ones);
-        l->ones = malloc(floats * sizeof(float));
-        l->ones_cap = l->ones ? floats : 0;
-        for (size_t k = 0; l->ones && k < floats; k++) l->ones[k] = 1.0f;
-    }
-    return l->ones;
-}
-
-/* One term of the generic step: a modified weight (O, K) and a modified
- * input, (C,H,W) for one sample of a conv or (N,K) rows for an fc. */
-typedef struct term {
-    const float *w;
-    const float *x;
-} term;
-
-#define MAX_TERMS 3
-
-/* S = R / stab(Z), in place in z.  eps >= 0 with use_eps: Z + eps sign(Z);
- * otherwise a zero denominator gives zero. */
-static void divide(float *z, const float *r, size_t n, bool use_eps, float eps)
-{
-    if (use_eps) {
-        for (size_t k = 0; k < n; k++) {
-            float d = z[k] + (z[k] >= 0 ? eps : -eps);
-            z[k] = d != 0 ? r[k] / d : 0.0f;
-        }
-    } else {
-        for (size_t k = 0; k < n; k++) z[k] = z[k] != 0 ? r[k] / z[k] : 0.0f;
-    }
-}
-
-/* Convolution geometry of node nd fed by `in`. */
-typedef struct cgeom {
-    int C, H, W, O, OH, OW, KH, KW, S, pt, pl, G, Cg, Og, K, P;
-} cgeom;
-
-static cgeom conv_geom(const ts_node *nd, const ts_node *in)
-{
-    cgeom c = { .C = in->c, .H = in->h, .W = in->w, .O = nd->c, .OH = nd->h, .OW = nd->w,
-                .KH = nd->kh, .KW = nd->kw, .S = nd->stride, .pt = nd->pad_t, .pl = nd->pad_l,
-                .G = nd->groups };
-    c.Cg = c.C / c.G;
-    c.Og = c.O / c.G;
-    c.K = c.Cg * c.KH * c.KW;
-    c.P = c.OH * c.OW;
-    return c;
-}
-
-/* col (K, P) from channels [0, Cg) of x (Cg,H,W); zero outside the image. */
-static void im2col(const cgeom *g, const float *x, float *col)
-{
-    for (int c = 0; c < g->Cg; c++)
-        for (int ky = 0; ky < g->KH; ky++)
-            for (int kx = 0; kx < g->KW; kx++) {
-                float *row = col + ((size_t)(c * g->KH + ky) * g->KW + kx) * g->P;
-                const float *plane = x + (size_t)c * g->H * g->W;
-                for (int oy = 0; oy < g->OH; oy++) {
-                    int iy = oy * g->S - g->pt + ky;
-                    float *dst = row + (size_t)oy * g->OW;
-                    if (iy < 0 || iy >= g->H) {
-                        memset(dst, 0, (size_t)g->OW * sizeof(float));
-                        continue;
-                    }
-                    const float *src = plane + (size_t)iy * g->W;
-                    for (int ox = 0; ox < g->OW; ox++) {
-                        int ix = ox * g->S - g->pl + kx;
-                        dst[ox] = ix >= 0 && ix < g->W ? src[ix] : 0.0f;
-                    }
-                }
-            }
-}
-
-/* x (Cg,H,W) += coef * col2im(col). */
-static void col2im_add(const cgeom *g, const float *col, float coef, float *x)
-{
-    for (int c = 0; c < g->Cg; c++)
-        for (int ky = 0; ky < g->KH; ky++)
-            for (int kx = 0; kx < g->KW; kx++) {
-                const float *row = col + ((size_t)(c * g->KH + ky) * g->KW + kx) * g->P;
-                float *plane = x + (size_t)c * g->H * g->W;
-                for (int oy = 0; oy < g->OH; oy++) {
-                    int iy = oy * g->S - g->pt + ky;
-                    if (iy < 0 || iy >= g->H) continue;
-                    const float *src = row + (size_t)oy * g->OW;
-                    float *dst = plane + (size_t)iy * g->W;
-                    for (int ox = 0; ox < g->OW; ox++) {
-                        int ix = ox * g->S - g->pl + kx;
-                        if (ix >= 0 && ix < g->W) dst[ix] += coef * src[ox];
-                    }
-                }
-            }
-}
-
-/* The generic step for one sample of a convolution.  z_fwd (O,P) replaces
- * the computed Z when given (epsilon: the forward pass's pre-activations). */
-static ts_status conv_step(ts_lrp *l, const ts_node *nd, const cgeom *g, const term *t, int nt,
-                           const float *bias, const float *z_fwd, bool use_eps, float eps,
-                           float coef, const float *R, float *Rin)
-{
-    size_t kp = (size_t)g->K * g->P, op = (size_t)g->Og * g->P;
-    float *buf = scratch(l, kp * (size_t)(nt + 2) + op);
-    if (!buf) return ts_error(TS_ERR_OOM, "lrp: scratch for '%s'", nd->name);
-    float *cols = buf, *d = buf + kp * nt, *acc = d + kp, *z = acc + kp;
-    size_t wg = (size_t)g->Og * g->K; /* weight floats per group */
-    for (int gi = 0; gi < g->G; gi++) {
-        size_t xoff = (size_t)gi * g->Cg * g->H * g->W;
-        for (int k = 0; k < nt; k++) im2col(g, t[k].x + xoff, cols + kp * k);
-        const float *Rg = R + (size_t)gi * op;
-        if (z_fwd) {
-            memcpy(z, z_fwd + (size_t)gi * op, op * sizeof(float));
-        } else {
-            for (int k = 0; k < nt; k++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, g->Og, g->P, g->K, 1.0f,
-                            t[k].w + gi * wg, g->K, cols + kp * k, g->P, k ? 1.0f : 0.0f, z, g->P);
-            if (bias)
-                for (int o = 0; o < g->Og; o++) {
-                    float b = bias[gi * g->Og + o];
-                    float *zr = z + (size_t)o * g->P;
-                    for (int p = 0; p < g->P; p++) zr[p] += b;
-                }
-        }
-        divide(z, Rg, op, use_eps, eps);
-        for (int k = 0; k < nt; k++) {
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g->K, g->P, g->Og, 1.0f,
-                        t[k].w + gi * wg, g->K, z, g->P, 0.0f, d, g->P);
-            const float *ck = cols + kp * k;
-            if (k == 0)
-                for (size_t q = 0; q < kp; q++) acc[q] = ck[q] * d[q];
-            else
-                for (size_t q = 0; q < kp; q++) acc[q] += ck[q] * d[q];
-        }
-        col2im_add(g, acc, coef, Rin + xoff);
-    }
-    return TS_OK;
-}
-
-/* The generic step for a whole batch of an fc layer: x rows (N,K). */
-static ts_status fc_step(ts_lrp *l, const ts_node *nd, int N, int K, const term *t, int nt,
-                         const float *bias, const float *z_fwd, bool use_eps, float eps,
-                         float coef, const float *R, float *Rin)
-{
-    int O = nd->c;
-    size_t nk = (size_t)N * K, no = (size_t)N * O;
-    float *buf = scratch(l, nk + no);
-    if (!buf) return ts_error(TS_ERR_OOM, "lrp: scratch for '%s'", nd->name);
-    float *d = buf, *z = buf + nk;
-    if (z_fwd) {
-        memcpy(z, z_fwd, no * sizeof(float));
-    } else {
-        for (int k = 0; k < nt; k++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, O, K, 1.0f, t[k].x, K, t[k].w,
-                        K, k ? 1.0f : 0.0f, z, O);
-        if (bias)
-            for (int n = 0; n < N; n++)
-                for (int o = 0; o < O; o++) z[(size_t)n * O + o] += bias[o];
-    }
-    divide(z, R, no, use_eps, eps);
-    for (int k = 0; k < nt; k++) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, K, O, 1.0f, z, O, t[k].w, K, 0.0f,
-                    d, K);
-        for (size_t q = 0; q < nk; q++) Rin[q] += coef * t[k].x[q] * d[q];
-    }
-    return TS_OK;
-}
-
-/* Splits x into x+ and x- (n floats each); returns true when x has
- * negative entries. */
-static bool split_sign(const float *x, size_t n, float *xp, float *xn)
-{
-    bool neg = false;
-    for (size_t k = 0; k < n; k++) {
-        xp[k] = x[k] > 0 ? x[k] : 0;
-        xn[k] = x[k] < 0 ? x[k] : 0;
-        neg |= x[k] < 0;
-    }
-    return neg;
-}
-
-/* Relevance through one linear node i (conv2d or fc). */
+/* Relevance through one linear node i (conv2d or fc): its rule as terms
+ * (W'_k, x'_k) of the backend's generic step (backend.h, lrp_linear):
+ *     epsilon    (W, x), Z read from the forward pass (it includes the bias)
+ *     alphabeta  alpha * [(W+, x+), (W-, x-)]  -  beta * [(W-, x+), (W+, x-)]
+ *                (terms with x- are dropped when the input is >= 0, the
+ *                usual case behind a ReLU: they add exactly 0)
+ *     flat       (1, 1)       wsquare  (W^2, 1)
+ *     zbox       (W, x), (W+, -l), (W-, -h)
+ * for the whole batch at once. */
 static ts_status linear_node(ts_lrp *l, int i)
 {
     ts_graph *g = l->g;
+    const ts_backend *be = l->be;
     const ts_node *nd = &g->nodes[i];
     const ts_node *in = &g->nodes[nd->inputs[0]];
     const ts_lrp_rule *r = &l->rules->rule[i];
     const modw *m = &l->mw[i];
-    const float *W = nd->weight.data;
-    int N = l->batch;
-    bool fc = nd->op == TS_OP_FC;
-    size_t xs = (size_t)in->c * in->h * in->w; /* input floats per sample */
-    size_t ys = (size_t)nd->c * nd->h * nd->w;
-    /* Batched fc works on all rows at once, conv on one sample at a time. */
-    int rows = fc ? N : 1, loops = fc ? 1 : N;
-    size_t plane = xs * rows;
-
-    /* Modified inputs live after the step's scratch: own buffer. */
-    float *xin = NULL;
-    int n_planes = r->kind == TS_LRP_ALPHABETA || r->kind == TS_LRP_ZBOX ? 2 : 0;
-    if (n_planes) {
-        xin = malloc(plane * n_planes * sizeof(float));
-        if (!xin) return ts_error(TS_ERR_OOM, "lrp: inputs of '%s'", nd->name);
+    const int N = l->batch, C = in->c;
+    const size_t xs = (size_t)N * C * in->h * in->w, hw = (size_t)in->h * in->w;
+    const float *W = nd->weight.data, *x = in->out.data, *zf = nd->out.data, *R = l->rel[i].data;
+    float *Rin = l->rel[nd->inputs[0]].data;
+    float *p0 = l->planes.base, *p1 = l->planes.base + l->plane;
+    ts_lrp_term t[3];
+#define LIN(nt, b, z, ue, e, coef) \
+    be->lrp_linear(l->ctx, nd, N, C, in->h, in->w, t, nt, b, z, ue, e, coef, R, Rin)
+    switch (r->kind) {
+    case TS_LRP_EPSILON:
+        t[0] = (ts_lrp_term){ W, x };
+        return LIN(1, NULL, zf, true, r->eps, 1.0f);
+    case TS_LRP_FLAT:
+    case TS_LRP_WSQUARE: {
+        float *v = values(l, C);
+        if (!v) return ts_error(TS_ERR_OOM, "lrp: values for '%s'", nd->name);
+        for (int c = 0; c < C; c++) v[c] = 1.0f;
+        TS_TRY(be->fill_channels(l->ctx, p0, N, C, hw, v));
+        t[0] = (ts_lrp_term){ m->sq, p0 };
+        return LIN(1, NULL, NULL, false, 0.0f, 1.0f);
     }
-    if (r->kind == TS_LRP_ZBOX) {
-        if (l->rules->bounds_c != in->c) {
-            free(xin);
-            return ts_error(TS_ERR_ARG, "lrp: zbox on '%s' needs input bounds for %d channels "
-                            "(have %d)", nd->name, in->c, l->rules->bounds_c);
-        }
-        size_t hw = (size_t)in->h * in->w;
-        for (int s = 0; s < rows; s++)
-            for (int c = 0; c < in->c; c++)
-                for (size_t q = 0; q < hw; q++) {
-                    xin[s * xs + c * hw + q] = -l->rules->low[c];
-                    xin[plane + s * xs + c * hw + q] = -l->rules->high[c];
-                }
+    case TS_LRP_ZBOX: {
+        if (l->rules->bounds_c != C)
+            return ts_error(TS_ERR_ARG, "lrp: zbox on '%s' needs input bounds for %d channels (have %d)", nd->name,
+                            C, l->rules->bounds_c);
+        float lo[TS_LRP_MAX_INPUT_C], hi[TS_LRP_MAX_INPUT_C];
+        for (int c = 0; c < C; c++) lo[c] = -l->rules->low[c], hi[c] = -l->rules->high[c];
+        TS_TRY(be->fill_channels(l->ctx, p0, N, C, hw, lo));
+        TS_TRY(be->fill_channels(l->ctx, p1, N, C, hw, hi));
+        t[0] = (ts_lrp_term){ W, x };
+        t[1] = (ts_lrp_term){ m->pos, p0 };
+        t[2] = (ts_lrp_term){ m->neg, p1 };
+        return LIN(3, NULL, NULL, false, 0.0f, 1.0f);
     }
-    const float *one = NULL;
-    if (r->kind == TS_LRP_FLAT || r->kind == TS_LRP_WSQUARE) {
-        one = ones(l, plane);
-        if (!one) return ts_error(TS_ERR_OOM, "lrp: ones for '%s'", nd->name);
-    }
-
-    ts_status st = TS_OK;
-    for (int s = 0; s < loops && st == TS_OK; s++) {
-        const float *x = in->out.data + (size_t)s * xs;
-        const float *R = l->rel[i].data + (size_t)s * ys;
-        const float *zf = nd->out.data + (size_t)s * ys;
-        float *Rin = l->rel[nd->inputs[0]].data + (size_t)s * xs;
-        cgeom cg;
-        if (!fc) cg = conv_geom(nd, in);
-        term t[MAX_TERMS];
+    case TS_LRP_ALPHABETA: {
+        bool neg = false;
+        TS_TRY(be->lrp_split(l->ctx, x, p0, p1, xs, &neg));
         int nt = 0;
-        const float *b = NULL, *z = NULL;
-        bool use_eps = false;
-        float eps = 0;
-
-#define STEP(coef) (fc ? fc_step(l, nd, N, (int)xs, t, nt, b, z, use_eps, eps, (coef), R, Rin) \
-                       : conv_step(l, nd, &cg, t, nt, b, z, use_eps, eps, (coef), R, Rin))
-        switch (r->kind) {
-        case TS_LRP_EPSILON:
-            t[nt++] = (term){ W, x };
-            z = zf;
-            use_eps = true;
-            eps = r->eps;
-            st = STEP(1.0f);
-            break;
-        case TS_LRP_FLAT:
-        case TS_LRP_WSQUARE:
-            t[nt++] = (term){ m->sq, one };
-            st = STEP(1.0f);
-            break;
-        case TS_LRP_ZBOX:
-            t[nt++] = (term){ W, x };
-            t[nt++] = (term){ m->pos, xin };
-            t[nt++] = (term){ m->neg, xin + plane };
-            st = STEP(1.0f);
-            break;
-        case TS_LRP_ALPHABETA: {
-            bool neg = split_sign(x, plane, xin, xin + plane);
-            const float *xp = xin, *xn = xin + plane;
-            if (r->alpha != 0) {
-                nt = 0;
-                t[nt++] = (term){ m->pos, xp };
-                if (neg) t[nt++] = (term){ m->neg, xn };
-                b = m->bpos;
-                st = STEP(r->alpha);
-            }
-            if (st == TS_OK && r->beta != 0) {
-                nt = 0;
-                t[nt++] = (term){ m->neg, xp };
-                if (neg) t[nt++] = (term){ m->pos, xn };
-                b = m->bneg;
-                st = STEP(-r->beta);
-            }
-            break;
+        if (r->alpha != 0) {
+            t[nt++] = (ts_lrp_term){ m->pos, p0 };
+            if (neg) t[nt++] = (ts_lrp_term){ m->neg, p1 };
+            TS_TRY(LIN(nt, m->bpos, NULL, false, 0.0f, r->alpha));
         }
-        default:
-            st = ts_error(TS_ERR_ARG, "lrp: no rule for layer '%s'", nd->name);
+        if (r->beta != 0) {
+            nt = 0;
+            t[nt++] = (ts_lrp_term){ m->neg, p0 };
+            if (neg) t[nt++] = (ts_lrp_term){ m->pos, p1 };
+            TS_TRY(LIN(nt, m->bneg, NULL, false, 0.0f, -r->beta));
         }
-#undef STEP
+        return TS_OK;
     }
-    free(xin);
-    return st;
-}
-
-/* Max pooling: everything to the forward argmax (aux). */
-static ts_status maxpool_node(ts_lrp *l, int i)
-{
-    const ts_node *nd = &l->g->nodes[i];
-    const ts_node *in = &l->g->nodes[nd->inputs[0]];
-    if (!nd->aux.data)
-        return ts_error(TS_ERR_SHAPE, "lrp: maxpool '%s' kept no argmax", nd->name);
-    size_t out_plane = (size_t)nd->h * nd->w, in_plane = (size_t)in->h * in->w;
-    size_t planes = (size_t)l->batch * nd->c;
-    const float *R = l->rel[i].data, *arg = nd->aux.data;
-    float *Rin = l->rel[nd->inputs[0]].data;
-    for (size_t p = 0; p < planes; p++)
-        for (size_t q = 0; q < out_plane; q++) {
-            /* -1 marks a window past the image (Caffe rounding): no input. */
-            float a = arg[p * out_plane + q];
-            if (!(a >= 0) || (size_t)a >= in_plane) continue;
-            Rin[p * in_plane + (size_t)a] += R[p * out_plane + q];
-        }
-    return TS_OK;
-}
-
-/* Average pooling: each window's relevance in proportion to its inputs
- * (the cells inside the image; the padding holds no relevance). */
-static ts_status avgpool_node(ts_lrp *l, int i)
-{
-    const ts_node *nd = &l->g->nodes[i];
-    const ts_node *in = &l->g->nodes[nd->inputs[0]];
-    int H = in->h, W = in->w;
-    size_t out_plane = (size_t)nd->h * nd->w, in_plane = (size_t)H * W;
-    size_t planes = (size_t)l->batch * nd->c;
-    for (size_t p = 0; p < planes; p++) {
-        const float *x = in->out.data + p * in_plane;
-        const float *R = l->rel[i].data + p * out_plane;
-        float *Rin = l->rel[nd->inputs[0]].data + p * in_plane;
-        for (int oy = 0; oy < nd->h; oy++)
-            for (int ox = 0; ox < nd->w; ox++) {
-                int y0 = oy * nd->stride - nd->pad_t, x0 = ox * nd->stride - nd->pad_l;
-                int y1 = y0 + nd->kh < H ? y0 + nd->kh : H, x1 = x0 + nd->kw < W ? x0 + nd->kw : W;
-                if (y0 < 0) y0 = 0;
-                if (x0 < 0) x0 = 0;
-                if (y1 <= y0 || x1 <= x0) continue;
-                double s = 0;
-                for (int y = y0; y < y1; y++)
-                    for (int xx = x0; xx < x1; xx++) s += x[y * W + xx];
-                float r = R[oy * nd->w + ox];
-                if (fabs(s) < 1e-12) {
-                    float share = r / (float)((y1 - y0) * (x1 - x0));
-                    for (int y = y0; y < y1; y++)
-                        for (int xx = x0; xx < x1; xx++) Rin[y * W + xx] += share;
-                } else {
-                    float f = (float)(r / s);
-                    for (int y = y0; y < y1; y++)
-                        for (int xx = x0; xx < x1; xx++) Rin[y * W + xx] += f * x[y * W + xx];
-                }
-            }
+    default:
+        return ts_error(TS_ERR_ARG, "lrp: no rule for layer '%s'", nd->name);
     }
-    return TS_OK;
+#undef LIN
 }
 
-/* Addition: R_k = x_k / sum_k x_k * R per element. */
-static ts_status add_node(ts_lrp *l, int i)
+/* The fixed rules (backend.h, relevance) for every other op. */
+static ts_status fixed_node(ts_lrp *l, int i)
 {
-    const ts_node *nd = &l->g->nodes[i];
-    size_t n = ts_tensor_numel(&l->rel[i]);
-    const float *R = l->rel[i].data;
-    for (size_t q = 0; q < n; q++) {
-        double s = 0;
-        for (int k = 0; k < nd->n_inputs; k++) s += l->g->nodes[nd->inputs[k]].out.data[q];
-        for (int k = 0; k < nd->n_inputs; k++) {
-            float *Rin = l->rel[nd->inputs[k]].data;
-            if (fabs(s) < 1e-12) Rin[q] += R[q] / (float)nd->n_inputs;
-            else Rin[q] += (float)(l->g->nodes[nd->inputs[k]].out.data[q] / s) * R[q];
-        }
+    ts_graph *g = l->g;
+    ts_node *nd = &g->nodes[i];
+    ts_op_args a;
+    memset(&a, 0, sizeof a);
+    a.node = nd;
+    a.n_in = nd->n_inputs;
+    for (int k = 0; k < nd->n_inputs; k++) {
+        a.in[k] = &g->nodes[nd->inputs[k]].out;
+        a.din[k] = &l->rel[nd->inputs[k]];
     }
-    return TS_OK;
-}
-
-/* Concatenation along channels: each input gets its channel slice. */
-static ts_status concat_node(ts_lrp *l, int i)
-{
-    const ts_node *nd = &l->g->nodes[i];
-    size_t hw = (size_t)nd->h * nd->w;
-    for (int s = 0; s < l->batch; s++) {
-        int c0 = 0;
-        for (int k = 0; k < nd->n_inputs; k++) {
-            const ts_node *in = &l->g->nodes[nd->inputs[k]];
-            const float *R = l->rel[i].data + ((size_t)s * nd->c + c0) * hw;
-            float *Rin = l->rel[nd->inputs[k]].data + (size_t)s * in->c * hw;
-            for (size_t q = 0; q < (size_t)in->c * hw; q++) Rin[q] += R[q];
-            c0 += in->c;
-        }
-    }
-    return TS_OK;
-}
-
-static void pass_through(ts_lrp *l, int i)
-{
-    const ts_node *nd = &l->g->nodes[i];
-    size_t n = ts_tensor_numel(&l->rel[i]);
-    float *Rin = l->rel[nd->inputs[0]].data;
-    const float *R = l->rel[i].data;
-    for (size_t q = 0; q < n; q++) Rin[q] += R[q];
+    a.out = &nd->out;
+    a.dout = &l->rel[i];
+    a.aux = nd->aux.data ? &nd->aux : NULL;
+    return l->be->relevance(l->ctx, &a);
 }
 
 const ts_tensor *ts_lrp_node_relevance(const ts_lrp *l, int index)
@@ -966,16 +692,29 @@ ts_status ts_lrp_backward(ts_lrp *l, const ts_tensor *input, const ts_lrp_target
                         ts_shape_str(relevance, b1, sizeof b1), ts_shape_str(input, b2, sizeof b2));
     if (n_targets != 1 && n_targets != N)
         return ts_error(TS_ERR_ARG, "lrp: %d targets for %d samples", n_targets, N);
+    if (l->be != g->backend || l->ctx != g->backend_ctx) TS_TRY(ts_lrp_refresh(l)); /* the graph moved */
+    const ts_backend *be = l->be;
     TS_TRY(set_batch(l, N));
-    ts_arena_zero(&l->arena);
+    if (l->arena.used) TS_TRY(be->zero(l->ctx, l->arena.base, l->arena.used));
     memset(l->live, 0, (size_t)g->n_nodes * sizeof *l->live);
 
-    /* Starting relevance: the explained logit(s) of each sample. */
+    /* Starting relevance: the explained logit(s) of each sample, made on
+     * the host from the logits and uploaded. */
     const ts_node *on = &g->nodes[g->output];
     int K = on->c * on->h * on->w;
+    size_t nk = (size_t)N * K;
+    if (2 * nk > l->host_cap) {
+        free(l->host);
+        l->host = malloc(2 * nk * sizeof(float));
+        l->host_cap = l->host ? 2 * nk : 0;
+        if (!l->host) return ts_error(TS_ERR_OOM, "lrp: logits of %d samples", N);
+    }
+    float *zh = l->host, *Rh = l->host + nk;
+    TS_TRY(be->download(l->ctx, zh, on->out.data, nk));
+    memset(Rh, 0, nk * sizeof(float));
     for (int s = 0; s < N; s++) {
         const ts_lrp_target *t = &targets[n_targets == 1 ? 0 : s];
-        const float *z = on->out.data + (size_t)s * K;
+        const float *z = zh + (size_t)s * K;
         int a = t->a, b = t->kind == TS_LRP_TARGET_CONTRAST ? t->b : -1;
         if (t->kind == TS_LRP_TARGET_SIGNED) {
             if (a < 0 || a >= K)
@@ -992,37 +731,25 @@ ts_status ts_lrp_backward(ts_lrp *l, const ts_tensor *input, const ts_lrp_target
         }
         if (a < 0 || a >= K || b >= K || (t->kind == TS_LRP_TARGET_CONTRAST && b < 0))
             return ts_error(TS_ERR_ARG, "lrp: target class out of range (the model has %d outputs)", K);
-        float *R = l->rel[g->output].data + (size_t)s * K;
+        float *R = Rh + (size_t)s * K;
         R[a] += z[a];
         if (b >= 0) R[b] -= z[b];
         if (stats) {
             stats[s] = (ts_lrp_stats){ .a = a, .b = b, .logit = z[a] - (b >= 0 ? z[b] : 0.0f) };
         }
     }
+    TS_TRY(be->upload(l->ctx, l->rel[g->output].data, Rh, nk));
     l->live[g->output] = true;
 
     for (int i = g->output; i >= 1; i--) {
         if (!l->live[i]) continue;
         const ts_node *nd = &g->nodes[i];
-        ts_status st = TS_OK;
-        switch (nd->op) {
-        case TS_OP_CONV2D:
-        case TS_OP_FC: st = linear_node(l, i); break;
-        case TS_OP_MAXPOOL: st = maxpool_node(l, i); break;
-        case TS_OP_AVGPOOL: st = avgpool_node(l, i); break;
-        case TS_OP_ADD: st = add_node(l, i); break;
-        case TS_OP_CONCAT: st = concat_node(l, i); break;
-        case TS_OP_RELU:
-        case TS_OP_LEAKY_RELU:
-        case TS_OP_LRN:
-        case TS_OP_DROPOUT: pass_through(l, i); break;
-        default: st = ts_error(TS_ERR_UNSUPPORTED, "lrp: op %s of '%s'", ts_op_name(nd->op), nd->name);
-        }
-        if (st != TS_OK) return st;
+        ts_status st = is_linear(nd) ? linear_node(l, i) : fixed_node(l, i);
+        if (st != TS_OK) return ts_error_prefix(st, "lrp: layer '%s': ", nd->name);
         for (int k = 0; k < nd->n_inputs; k++) l->live[nd->inputs[k]] = true;
     }
 
-    memcpy(relevance->data, l->rel[0].data, ts_tensor_numel(relevance) * sizeof(float));
+    TS_TRY(be->download(l->ctx, relevance->data, l->rel[0].data, ts_tensor_numel(relevance)));
     if (stats) {
         size_t per = (size_t)input->c * input->h * input->w;
         for (int s = 0; s < N; s++) {
@@ -1046,10 +773,15 @@ ts_status ts_lrp_explain(ts_lrp *l, const ts_tensor *input, const ts_lrp_target 
     ts_graph *g = l->g;
     bool training = g->training;
     g->training = false; /* dropout is the identity when explaining */
+    /* the same bits on every run, and no FFT/Winograd engine whose error
+     * turns an exact zero Z into 1e-7 (backend.h, set_deterministic) */
+    const ts_backend *be = g->backend;
+    bool was = be->set_deterministic(g->backend_ctx, true);
     ts_status st = ts_graph_forward(g, input);
+    if (st == TS_OK) st = ts_lrp_backward(l, input, targets, n_targets, relevance, stats);
+    be->set_deterministic(g->backend_ctx, was);
     g->training = training;
-    TS_TRY(st);
-    return ts_lrp_backward(l, input, targets, n_targets, relevance, stats);
+    return st;
 }
 
 /* ---- reductions ----------------------------------------------------------- */

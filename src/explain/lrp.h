@@ -1,4 +1,4 @@
-/* lrp.h - Layer-wise Relevance Propagation over a ts_graph, on the CPU.
+/* lrp.h - Layer-wise Relevance Propagation over a ts_graph, on its backend.
  *
  * Follows section 4.1 of Lapuschkin et al., "Understanding and Comparing
  * Deep Neural Networks for Age and Gender Classification" (the Adience LRP
@@ -45,8 +45,9 @@
  * An empty string means preset=adience.  Errors are TS_ERR_ARG naming the
  * offending token.
  *
- * Threading: a ts_lrp is used by one thread at a time.  The graph must run
- * on the CPU backend (activations are read from host memory).
+ * Threading: a ts_lrp is used by one thread at a time.  The graph may run
+ * on any backend (the GPU too): relevance is propagated where the graph's
+ * memory is, and only the results come to the host.
  */
 #ifndef TS_LRP_H
 #define TS_LRP_H
@@ -169,7 +170,9 @@ ts_status ts_lrp_backward(ts_lrp *l, const ts_tensor *input, const ts_lrp_target
                           int n_targets, ts_tensor *relevance, ts_lrp_stats *stats);
 
 /* Relevance at the output of node `index` from the last ts_lrp_explain /
- * ts_lrp_backward call (N,c,h,w).  transfer: none (valid until the next call). */
+ * ts_lrp_backward call (N,c,h,w), in the memory of the graph's backend
+ * (read it with ts_graph_read on a device).  transfer: none (valid until
+ * the next call). */
 const ts_tensor *ts_lrp_node_relevance(const ts_lrp *l, int index);
 
 /* ---- Reductions of an input relevance tensor (N,C,H,W) ---- */

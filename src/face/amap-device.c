@@ -1,7 +1,7 @@
 /* amap-device.c - A(x,y) on a backend's device, falling back to the CPU
  * (amap-device.h).  The arguments are checked here with amap.c's rules
  * before anything runs, so both paths refuse the same inputs; after that a
- * GPU failure is not the caller's problem: the CPU makes the same bytes. */
+ * device failure is not the caller's problem: the CPU makes the same bytes. */
 #include "amap-device.h"
 
 #include <math.h>
@@ -9,14 +9,12 @@
 #include "../backend/backend.h"
 #include "amap.h"
 #include "points.h"
-#include "ts-config.h"
 
 ts_status ts_amap_compute_on(const struct ts_backend *be, void *ctx, const ts_points *pts, int width, int height,
                              uint8_t *out)
 {
     TS_ASSERT(pts && out);
-#if TS_HAVE_CUDA
-    if (be && be->device == TS_DEVICE_CUDA && ctx) {
+    if (be && be->amap) {
         /* amap.c's argument rules (its check_args), so that an input the
          * CPU refuses is refused here too, with TS_ERR_ARG. */
         int ok = pts->n >= 1 && pts->n <= TS_POINTS_MAX && width >= 1 && height >= 1 &&
@@ -24,13 +22,9 @@ ts_status ts_amap_compute_on(const struct ts_backend *be, void *ctx, const ts_po
         for (int j = 0; ok && j < pts->n; j++)
             ok = isfinite(pts->x[j]) && isfinite(pts->y[j]) && fabsf(pts->x[j]) <= TS_POINTS_MAX_COORD &&
                  fabsf(pts->y[j]) <= TS_POINTS_MAX_COORD;
-        if (ok && ts_backend_cuda_amap(ctx, pts->x, pts->y, pts->n, width, height, out) == TS_OK) return TS_OK;
+        if (ok && be->amap(ctx, pts->x, pts->y, pts->n, width, height, out) == TS_OK) return TS_OK;
         /* bad arguments: ts_amap_compute below reports them in its words;
-         * a GPU failure: it makes the map instead */
+         * a device failure: it makes the map instead */
     }
-#else
-    (void)be;
-    (void)ctx;
-#endif
     return ts_amap_compute(pts, width, height, out);
 }

@@ -3,11 +3,12 @@
  *
  * Same contract and byte-identical output as ts_amap_compute (amap.h: the
  * nearest-landmark index map of LACNN Fig. 3, float squared distances
- * without FMA, ties to the lowest index).  With the CUDA backend the map is
- * made by kernels/amap.cu (ts_backend_cuda_amap); with any other backend,
- * in a build without CUDA, or when the GPU fails (out of memory, a device
- * error) it is ts_amap_compute on the CPU, so the caller always gets the
- * map.  The GPU pays for itself on large images (photos, full-HD frames);
+ * without FMA, ties to the lowest index).  With a backend that has an
+ * `amap` entry (the CUDA backend: kernels/amap.cu) the map is made there;
+ * with any other backend, or when the device fails (out of memory, a
+ * device error) it is ts_amap_compute on the CPU, so the caller always
+ * gets the map.  Safe to call from another thread than the one running the
+ * backend's graph (backend.h).  The GPU pays for itself on large images (photos, full-HD frames);
  * for 150x150 face crops the CPU's pruned version is as fast as the copies.
  */
 #ifndef TS_AMAP_DEVICE_H

@@ -11,6 +11,8 @@
  */
 #include "detector.h"
 
+#include "../backend/backend.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +36,9 @@ struct ts_detector {
     ts_graph *g;
     int size;
     float *input; /* (1,3,size,size) */
+    float *output; /* (1,25,size/32,size/32), the head's output on the host */
+    const struct ts_backend *be; /* where g runs (NULL: the CPU) */
+    void *ctx;
 };
 
 static ts_node *add_leaky(ts_graph *g, const char *name)
@@ -112,14 +117,24 @@ static ts_status build_graph(ts_detector *d, int S)
     TS_ASSERT(g->nodes[g->output].h == S / 32 && g->nodes[g->output].w == S / 32);
 
     float *input = malloc(sizeof(float) * 3 * (size_t)S * S);
-    if (!input) {
+    float *output = malloc(sizeof(float) * 25 * (size_t)(S / 32) * (S / 32));
+    if (!input || !output) {
+        free(input);
+        free(output);
         st = ts_error(TS_ERR_OOM, "detector: out of memory for a %dx%d input", S, S);
+        goto fail;
+    }
+    if (d->be && (st = ts_graph_to_backend(g, d->be, d->ctx)) != TS_OK) {
+        free(input);
+        free(output);
         goto fail;
     }
     ts_graph_free(d->g);
     free(d->input);
+    free(d->output);
     d->g = g;
     d->input = input;
+    d->output = output;
     d->size = S;
     return TS_OK;
 fail:
@@ -158,6 +173,15 @@ ts_status ts_detector_set_input_size(ts_detector *d, int size)
 }
 
 int ts_detector_input_size(const ts_detector *d) { return d->size; }
+
+ts_status ts_detector_set_backend(ts_detector *d, const struct ts_backend *be, void *ctx)
+{
+    if (!be) be = ts_backend_cpu(), ctx = NULL;
+    TS_TRY(ts_graph_to_backend(d->g, be, ctx));
+    d->be = be->device == TS_DEVICE_CPU ? NULL : be;
+    d->ctx = ctx;
+    return TS_OK;
+}
 
 static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
 
@@ -200,8 +224,11 @@ ts_status ts_detector_detect(ts_detector *d, const ts_image *img, float min_scor
     ts_faceapi_make_input(img, 0, 0, W, H, 0, 0, S, mean_rgb, d->input);
     ts_tensor in = { d->input, 1, 3, S, S };
     TS_TRY(ts_graph_forward(d->g, &in));
-    const ts_tensor *o = &d->g->nodes[d->g->output].out; /* (1,25,G,G) */
-    const int G = o->h;
+    const ts_tensor *od = &d->g->nodes[d->g->output].out; /* (1,25,G,G) */
+    const int G = od->h;
+    ts_tensor host = { d->output, 1, od->c, G, od->w };
+    TS_TRY(ts_graph_read(d->g, od->data, d->output, ts_tensor_numel(od)));
+    const ts_tensor *o = &host;
 
     /* face-api's correction factors: the image occupies round(W*S/side) x
      * round(H*S/side) of the S x S input. */
@@ -257,6 +284,7 @@ void ts_detector_free(ts_detector *d)
 {
     if (!d) return;
     ts_graph_free(d->g);
+    free(d->output);
     ts_tfjs_free(d->w);
     free(d->input);
     free(d);

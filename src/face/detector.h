@@ -51,6 +51,12 @@ int ts_detector_input_size(const ts_detector *d);
 ts_status ts_detector_detect(ts_detector *d, const ts_image *img, float min_score,
                              ts_face_box *boxes, int max_boxes, int *n_found);
 
+/* Runs the detector's network on backend be (ts_backend_select; NULL: the
+ * CPU), now and after every input size change.  Move it back (NULL) or
+ * free the detector before closing be's context. */
+struct ts_backend;
+ts_status ts_detector_set_backend(ts_detector *d, const struct ts_backend *be, void *ctx);
+
 void ts_detector_free(ts_detector *d);
 
 #endif

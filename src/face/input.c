@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "align.h"
+#include "amap-device.h"
 #include "amap.h"
 
 /* Source coordinate and weights for one destination index along an axis. */
@@ -79,7 +80,10 @@ static ts_status amap_channel(const ts_model *m, const ts_image *img, const ts_p
         scaled->x[j] = (pts->x[j] + 0.5f) * sx - 0.5f;
         scaled->y[j] = (pts->y[j] + 0.5f) * sy - 0.5f;
     }
-    ts_status st = ts_amap_compute(scaled, s, s, map);
+    /* where the model runs (the GPU's kernel when it is on one; the same
+     * bytes either way, amap-device.h) */
+    const ts_graph *g = m->graph;
+    ts_status st = ts_amap_compute_on(g ? g->backend : NULL, g ? g->backend_ctx : NULL, scaled, s, s, map);
     if (st == TS_OK) st = ts_amap_encode(map, s, s, pts->n, dst);
     free(scaled);
     free(map);

@@ -11,6 +11,8 @@
  */
 #include "lmnet.h"
 
+#include "../backend/backend.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,7 +184,8 @@ ts_status ts_lmnet_predict(ts_lmnet *n, const ts_image *img, const float box[4],
                           n->input);
     ts_tensor in = { n->input, 1, 3, S, S };
     TS_TRY(ts_graph_forward(n->g, &in));
-    const float *o = n->g->nodes[n->g->output].out.data;
+    float o[2 * TS_LANDMARKS];
+    TS_TRY(ts_graph_read(n->g, n->g->nodes[n->g->output].out.data, o, 2 * TS_LANDMARKS));
 
     /* postProcess: scaled crop size and half the padding, in input units. */
     const double scale = (double)S / (w > h ? w : h);
@@ -195,6 +198,12 @@ ts_status ts_lmnet_predict(ts_lmnet *n, const ts_image *img, const float box[4],
         out->y[i] = (float)(ry * h + y0);
     }
     return TS_OK;
+}
+
+ts_status ts_lmnet_set_backend(ts_lmnet *n, const struct ts_backend *be, void *ctx)
+{
+    if (!be) be = ts_backend_cpu(), ctx = NULL;
+    return ts_graph_to_backend(n->g, be, ctx);
 }
 
 void ts_lmnet_free(ts_lmnet *n)

@@ -43,6 +43,11 @@ ts_status ts_lmnet_load(const char *path_or_NULL, ts_lmnet **out);
  * TS_ERR_ARG when the clipped box is empty. */
 ts_status ts_lmnet_predict(ts_lmnet *n, const ts_image *img, const float box[4], ts_points *out);
 
+/* Runs the network on backend be (ts_backend_select; NULL: the CPU).  Move
+ * it back (NULL) or free the net before closing be's context. */
+struct ts_backend;
+ts_status ts_lmnet_set_backend(ts_lmnet *n, const struct ts_backend *be, void *ctx);
+
 void ts_lmnet_free(ts_lmnet *n);
 
 #endif

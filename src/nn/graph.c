@@ -18,18 +18,6 @@
 
 #include "../backend/backend.h"
 
-static const char *const op_names[TS_OP_COUNT] = {
-    [TS_OP_INPUT] = "input",     [TS_OP_CONV2D] = "conv2d",   [TS_OP_RELU] = "relu",
-    [TS_OP_LEAKY_RELU] = "leaky_relu", [TS_OP_LRN] = "lrn",   [TS_OP_MAXPOOL] = "maxpool",
-    [TS_OP_AVGPOOL] = "avgpool", [TS_OP_FC] = "fc",           [TS_OP_DROPOUT] = "dropout",
-    [TS_OP_CONCAT] = "concat",   [TS_OP_ADD] = "add",
-};
-
-const char *ts_op_name(ts_op op)
-{
-    return (op >= 0 && op < TS_OP_COUNT) ? op_names[op] : "unknown";
-}
-
 ts_graph *ts_graph_new(int c, int h, int w)
 {
     ts_graph *g = calloc(1, sizeof *g);
@@ -431,6 +419,14 @@ ts_status ts_graph_to_backend(ts_graph *g, const ts_backend *be, void *ctx)
                                  * not run the graph; freeing it is safe */
     g->backend = be;
     g->backend_ctx = ctx;
+    return TS_OK;
+}
+
+ts_status ts_graph_read(const ts_graph *g, const float *src, float *dst, size_t n)
+{
+    if (n == 0) return TS_OK;
+    if (g->backend && g->backend->download) return g->backend->download(g->backend_ctx, dst, src, n);
+    memcpy(dst, src, n * sizeof(float));
     return TS_OK;
 }
 

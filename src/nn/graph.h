@@ -144,6 +144,12 @@ void ts_graph_zero_grads(ts_graph *g);
  * failed after the parameters moved: then only freeing it is safe). */
 ts_status ts_graph_to_backend(ts_graph *g, const struct ts_backend *be, void *ctx);
 
+/* Copies n floats of the graph's memory at `src` (a view into one of its
+ * arenas: an activation, the logits, a parameter) into host `dst`: a
+ * download on a device backend, a copy on the CPU.  TS_ERR_DEVICE when a
+ * device copy fails. */
+ts_status ts_graph_read(const ts_graph *g, const float *src, float *dst, size_t n);
+
 /* He/Xavier initialisation of every parameter from `seed`. */
 void ts_graph_init_params(ts_graph *g, uint64_t seed);
 

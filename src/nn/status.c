@@ -8,22 +8,34 @@
 
 static _Thread_local char ts_msg[TS_MSG_MAX];
 
+ts_status ts_error_v(ts_status st, const char *fmt, va_list ap)
+{
+    vsnprintf(ts_msg, sizeof ts_msg, fmt, ap);
+    return st;
+}
+
 ts_status ts_error(ts_status st, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(ts_msg, sizeof ts_msg, fmt, ap);
+    ts_error_v(st, fmt, ap);
     va_end(ap);
     return st;
 }
 
 ts_status ts_error_prefix(ts_status st, const char *fmt, ...)
 {
-    char prefix[TS_MSG_MAX], old[TS_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    ts_error_prefix_v(st, fmt, ap);
     va_end(ap);
+    return st;
+}
+
+ts_status ts_error_prefix_v(ts_status st, const char *fmt, va_list ap)
+{
+    char prefix[TS_MSG_MAX], old[TS_MSG_MAX];
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
     memcpy(old, ts_msg, sizeof old);
     size_t np = strlen(prefix), no = strlen(old);
     if (np > TS_MSG_MAX - 1) np = TS_MSG_MAX - 1;

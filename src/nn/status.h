@@ -13,6 +13,7 @@
 #ifndef TS_STATUS_H
 #define TS_STATUS_H
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -32,6 +33,11 @@ typedef enum ts_status {
  * `return ts_error(TS_ERR_IO, "%s: %s", path, strerror(errno));` reads well. */
 ts_status ts_error(ts_status st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+
+/* ts_error and ts_error_prefix with a va_list (the CUDA backend's module
+ * reaches the program's message through these, cuda-plugin.h). */
+ts_status ts_error_v(ts_status st, const char *fmt, va_list ap);
+ts_status ts_error_prefix_v(ts_status st, const char *fmt, va_list ap);
 
 /* Prefixes the current message with more context ("model.safetensors: ").
  * Returns `st` unchanged. */

@@ -58,52 +58,29 @@ ts_status ts_sgd_init(ts_sgd *s, const ts_graph *g, const ts_sgd_config *cfg)
     if (cfg->cosine_iters < 0 || cfg->warmup_iters < 0)
         return ts_error(TS_ERR_ARG, "sgd: cosine and warm-up iterations must be >= 0");
     s->cfg = *cfg;
+    s->be = g->backend ? g->backend : ts_backend_cpu();
+    s->ctx = g->backend ? g->backend_ctx : NULL;
     size_t n = g->params.used;
-    TS_TRY(ts_arena_init(&s->state, n));
+    /* arenas start zeroed on every backend */
+    TS_TRY(s->be->arena_init(s->ctx, &s->state, n));
     s->state.used = n;
-    if (g->params.on_device) {
-        s->host_w = malloc(n * sizeof(float));
-        s->host_g = malloc(n * sizeof(float));
-        if (!s->host_w || !s->host_g) {
-            ts_sgd_clear(s);
-            return ts_error(TS_ERR_OOM, "sgd: cannot allocate %zu MiB of staging memory", (n * 8) >> 20);
-        }
-    }
     return TS_OK;
 }
 
 void ts_sgd_clear(ts_sgd *s)
 {
     if (!s) return;
-    ts_arena_clear(&s->state);
-    free(s->host_w);
-    free(s->host_g);
+    if (s->be && s->state.block) s->be->arena_clear(s->ctx, &s->state);
     memset(s, 0, sizeof *s);
-}
-
-/* v = mu*v - lr*(g + wd*w); w += v over n floats. */
-static void update(float *w, const float *grad, float *v, size_t n, float lr, float mu, float wd)
-{
-    for (size_t i = 0; i < n; i++) {
-        float vi = mu * v[i] - lr * (grad[i] + wd * w[i]);
-        v[i] = vi;
-        w[i] += vi;
-    }
 }
 
 ts_status ts_sgd_step(ts_sgd *s, ts_graph *g)
 {
     TS_ASSERT(s->state.used == g->params.used);
-    const ts_backend *be = g->backend;
+    if (g->backend != s->be || g->backend_ctx != s->ctx)
+        return ts_error(TS_ERR_ARG, "sgd: the network moved to another backend after its optimizer was made");
+    const ts_backend *be = s->be;
     size_t total = g->params.used;
-    float *wbase = g->params.base, *gbase = g->grads.base;
-    if (g->params.on_device) {
-        TS_ASSERT(be && be->download && be->upload && s->host_w);
-        TS_TRY(be->download(g->backend_ctx, s->host_w, g->params.base, total));
-        TS_TRY(be->download(g->backend_ctx, s->host_g, g->grads.base, total));
-        wbase = s->host_w;
-        gbase = s->host_g;
-    }
     const ts_sgd_config *c = &s->cfg;
     float lr = ts_sgd_lr(c, s->iter);
     for (int i = 1; i < g->n_nodes; i++) {
@@ -116,11 +93,20 @@ ts_status ts_sgd_step(ts_sgd *s, ts_graph *g)
             size_t off = (size_t)(p[k]->data - g->params.base);
             size_t len = ts_tensor_numel(p[k]);
             TS_ASSERT(off + len <= total);
-            update(wbase + off, gbase + off, s->state.base + off, len, lr * lr_mult[k], c->momentum,
-                   c->weight_decay * wd_mult[k]);
+            TS_TRY(be->sgd(s->ctx, g->params.base + off, g->grads.base + off, s->state.base + off, len,
+                           lr * lr_mult[k], c->momentum, c->weight_decay * wd_mult[k]));
         }
     }
-    if (g->params.on_device) TS_TRY(be->upload(g->backend_ctx, g->params.base, s->host_w, total));
     s->iter++;
     return TS_OK;
+}
+
+ts_status ts_sgd_state_read(const ts_sgd *s, float *host)
+{
+    return s->be->download(s->ctx, host, s->state.base, s->state.used);
+}
+
+ts_status ts_sgd_state_write(ts_sgd *s, const float *host)
+{
+    return s->be->upload(s->ctx, s->state.base, host, s->state.used);
 }

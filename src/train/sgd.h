@@ -20,11 +20,14 @@
  * bvlc_alexnet prototxt the LACNN paper used: weights 1/1, biases 2/0 (twice
  * the rate, no decay); ts_sgd_config_default() sets them.
  *
- * Memory: the momentum buffers live in one host arena with exactly the
- * layout of g->params (same floats, same padding), so the update is a flat
- * loop and the optimizer state is one contiguous block to checkpoint.  A
- * graph whose parameters live on a device is updated through the backend's
- * download/upload (correct, not fast).
+ * Memory: the momentum buffers live in one arena with exactly the layout
+ * of g->params (same floats, same padding), made by the graph's backend, so
+ * the optimizer state is one contiguous block to checkpoint and the update
+ * runs where the parameters are: one backend `sgd` call per parameter
+ * tensor (backend.h; on the GPU a kernel launch, no copies).  Read and
+ * write the state with ts_sgd_state_read/_write (a device's memory is not
+ * the host's).  The graph must not move to another backend while a ts_sgd
+ * is initialised for it.
  */
 #ifndef TS_SGD_H
 #define TS_SGD_H
@@ -47,9 +50,10 @@ typedef struct ts_sgd_config {
 
 typedef struct ts_sgd {
     ts_sgd_config cfg;
-    ts_arena state;   /* momentum v, same layout as the graph's params */
+    ts_arena state;   /* momentum v, same layout as the graph's params, on be */
     uint64_t iter;    /* updates done so far */
-    float *host_w, *host_g; /* staging for device-resident graphs, else NULL */
+    const struct ts_backend *be; /* the graph's backend at ts_sgd_init */
+    void *ctx;
 } ts_sgd;
 
 /* lr 0.01, momentum 0.9, weight decay 5e-4, gamma 0.1, stepsize 0, and the
@@ -59,16 +63,22 @@ ts_sgd_config ts_sgd_config_default(void);
 /* Learning rate of iteration `iter` (see the file comment). */
 float ts_sgd_lr(const ts_sgd_config *cfg, uint64_t iter);
 
-/* Sizes the momentum arena for `g` (finalized) and zeroes it.
- * TS_ERR_ARG for a config out of range, TS_ERR_OOM.  Clear with
+/* Sizes the momentum arena for `g` (finalized, on its backend) and zeroes
+ * it.  TS_ERR_ARG for a config out of range, TS_ERR_OOM.  Clear with
  * ts_sgd_clear. */
 ts_status ts_sgd_init(ts_sgd *s, const ts_graph *g, const ts_sgd_config *cfg);
 void ts_sgd_clear(ts_sgd *s);
 
 /* One update of every parameter of g from its gradient in g->grads, then
  * iter++.  Gradients are left as they are (zero them before the next
- * backward).  TS_ERR_DEVICE if a device transfer fails. */
+ * backward).  TS_ERR_DEVICE if the device fails; TS_ERR_ARG when g is no
+ * longer on the backend the state was made on. */
 ts_status ts_sgd_step(ts_sgd *s, ts_graph *g);
+
+/* The momentum to/from host memory: ts_sgd_state_floats floats, the
+ * layout of g->params (what the training state file stores). */
+ts_status ts_sgd_state_read(const ts_sgd *s, float *host);
+ts_status ts_sgd_state_write(ts_sgd *s, const float *host);
 
 /* Number of floats of optimizer state (== g->params.used). */
 static inline size_t ts_sgd_state_floats(const ts_sgd *s) { return s->state.used; }

@@ -11,8 +11,12 @@
  * Then A(x,y) through ts_amap_compute_on (face/amap-device.h) on that
  * backend and on the CPU must give ts_amap_compute's bytes and refusals;
  * ts_backend_select_or_cpu (the CLI's --device) must never fail and must
- * say in one line why it fell back; device names parse.
+ * say in one line why it fell back; device names parse.  The CPU's table
+ * is complete but for amap; without a GPU, a CUDA build's module
+ * (libtraitscope-cuda.so) must still load and run its open (dlopen,
+ * issue 14).
  */
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -111,8 +115,40 @@ int main(void)
           "device names parse");
     CHECK(ts_device_parse("gpu", &d) == TS_ERR_ARG && strstr(ts_last_error(), "cpu, cuda or auto"),
           "an unknown device is TS_ERR_ARG naming the choices");
+    ts_backend_close(be, ctx);
+
+    /* The CPU's table is complete but for amap (face/amap.c is the
+     * reference A(x,y)); a GPU's is complete. */
+    const ts_backend *cb = ts_backend_cpu();
+    CHECK(cb->forward && cb->backward && cb->relevance && cb->arena_init && cb->arena_clear && cb->upload &&
+              cb->download && cb->zero && cb->lrp_linear && cb->lrp_split && cb->lrp_square && cb->fill_channels &&
+              cb->sgd && cb->softmax && !cb->amap && cb->set_deterministic && cb->describe && cb->close,
+          "the cpu backend's table");
+    char desc[512];
+    cb->describe(NULL, desc, sizeof desc);
+    CHECK(!strncmp(desc, "cpu: ", 5), "the cpu describes itself (got '%s')", desc);
+
+    /* No GPU: the driver's answer and the fallback line agree. */
+    char absent[256];
+    bool present = ts_gpu_present(absent, sizeof absent);
+    printf("GPU present: %s%s\n", present ? "yes" : "no: ", present ? "" : absent);
+    if (!present) CHECK(absent[0] && !gpu, "no GPU: a reason, and no GPU backend (got '%s')", absent);
 #if TS_HAVE_CUDA
-    if (gpu) ts_backend_cuda_close(ctx);
+    /* The CUDA module loads here, with or without a GPU: asked to skip the
+     * driver's probe, select reaches the module's own open, which then
+     * fails (no GPU) in the CUDA runtime's words, not dlopen's. */
+    if (!present) {
+        setenv("TS_CUDA_SKIP_PROBE", "1", 1);
+        const ts_backend *b4;
+        void *c4;
+        st = ts_backend_select(TS_DEVICE_CUDA, &b4, &c4, why, sizeof why);
+        const char *msg = ts_last_error();
+        printf("the CUDA module without a GPU: %s\n", msg);
+        CHECK(st == TS_ERR_DEVICE && !strstr(msg, "cannot load") && !strstr(msg, "not installed") &&
+                  !strstr(msg, "another version"),
+              "libtraitscope-cuda.so loads and its open runs (got '%s')", msg);
+        unsetenv("TS_CUDA_SKIP_PROBE");
+    }
 #endif
     if (failures) return 1;
     printf("ok\n");

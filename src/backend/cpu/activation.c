@@ -7,15 +7,7 @@
  */
 #include "cpu-ops.h"
 
-static ts_status act_check(const ts_op_args *a)
-{
-    char b1[48], b2[48];
-    if (a->n_in != 1 || !a->in[0] || !a->in[0]->data || !ts_tensor_same_shape(a->in[0], a->out))
-        return ts_error(TS_ERR_SHAPE, "%s '%s': needs one input shaped like the output %s (got %s)",
-                        ts_op_name(a->node->op), a->node->name, ts_shape_str(a->out, b2, sizeof b2),
-                        a->in[0] ? ts_shape_str(a->in[0], b1, sizeof b1) : "none");
-    return TS_OK;
-}
+static ts_status act_check(const ts_op_args *a) { return ts_check_activation(a); }
 
 /* One element-wise kernel for the four loops; `kind` picks the formula. */
 enum { ACT_RELU_F, ACT_RELU_B, ACT_LEAKY_F, ACT_LEAKY_B };

@@ -40,35 +40,16 @@ typedef struct conv_geom {
     int direct;           /* 1x1, stride 1, no padding: col is the input */
 } conv_geom;
 
+/* The shared rules (op-check.h), then this file's derived sizes. */
 static ts_status conv_geom_init(const ts_op_args *a, conv_geom *g)
 {
     const ts_node *nd = a->node;
-    const ts_tensor *x = a->in[0], *w = a->weight, *y = a->out;
-    char b1[48], b2[48], b3[48];
-    if (a->n_in != 1 || !x || !x->data || !w || !w->data)
-        return ts_error(TS_ERR_SHAPE, "conv2d '%s': needs one input and a weight", nd->name);
+    ts_conv_dims d;
+    TS_TRY(ts_check_conv2d(a, &d));
     *g = (conv_geom){
-        .N = x->n, .C = x->c, .H = x->h, .W = x->w,
-        .O = w->n, .KH = w->h, .KW = w->w, .S = nd->stride,
-        .pt = nd->pad_t, .pl = nd->pad_l, .G = nd->groups,
+        .N = d.N, .C = d.C, .H = d.H, .W = d.W, .O = d.O, .OH = d.OH, .OW = d.OW,
+        .KH = d.KH, .KW = d.KW, .S = d.S, .pt = d.pt, .pl = d.pl, .G = d.G,
     };
-    if (g->G < 1 || g->S < 1 || g->C % g->G || g->O % g->G || w->c != g->C / g->G ||
-        nd->pad_t < 0 || nd->pad_b < 0 || nd->pad_l < 0 || nd->pad_r < 0)
-        return ts_error(TS_ERR_SHAPE, "conv2d '%s': input %s, weight %s, groups %d, stride %d do not fit",
-                        nd->name, ts_shape_str(x, b1, sizeof b1), ts_shape_str(w, b2, sizeof b2),
-                        g->G, g->S);
-    int hh = g->H + nd->pad_t + nd->pad_b - g->KH, ww = g->W + nd->pad_l + nd->pad_r - g->KW;
-    if (hh < 0 || ww < 0)
-        return ts_error(TS_ERR_SHAPE, "conv2d '%s': kernel %dx%d larger than padded input %s",
-                        nd->name, g->KH, g->KW, ts_shape_str(x, b1, sizeof b1));
-    g->OH = hh / g->S + 1;
-    g->OW = ww / g->S + 1;
-    if (y->n != g->N || y->c != g->O || y->h != g->OH || y->w != g->OW)
-        return ts_error(TS_ERR_SHAPE, "conv2d '%s': output %s, expected (%d,%d,%d,%d) from input %s weight %s",
-                        nd->name, ts_shape_str(y, b3, sizeof b3), g->N, g->O, g->OH, g->OW,
-                        ts_shape_str(x, b1, sizeof b1), ts_shape_str(w, b2, sizeof b2));
-    if (nd->has_bias && (!a->bias || !a->bias->data || ts_tensor_numel(a->bias) != (size_t)g->O))
-        return ts_error(TS_ERR_SHAPE, "conv2d '%s': bias must have %d values", nd->name, g->O);
     g->Cg = g->C / g->G;
     g->Og = g->O / g->G;
     g->K = g->Cg * g->KH * g->KW;

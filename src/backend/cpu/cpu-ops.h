@@ -17,6 +17,7 @@
 #define TS_CPU_OPS_H
 
 #include "../backend.h"
+#include "../op-check.h"
 
 /* Threads for parallel loops (>= 1). */
 int cpu_threads(void);
@@ -54,11 +55,6 @@ void cpu_gemv(int trans, int M, int N, float alpha, const float *A, int lda, con
 /* A (M,N) += alpha * x y^T. */
 void cpu_ger(int M, int N, float alpha, const float *x, const float *y, float *A, int lda);
 
-/* Output size of a pooling window along one axis with Caffe's rounding
- * (ceil, then drop a last window that would start in the end padding) or
- * floor rounding; see cpu_pool_check(). */
-int cpu_pool_out_size(int in, int k, int stride, int pad_lo, int pad_hi, int floor_mode);
-
 #define CPU_OP(stem)                                                        \
     ts_status cpu_##stem##_forward(const ts_op_args *a);                    \
     ts_status cpu_##stem##_backward(const ts_op_args *a);
@@ -75,5 +71,15 @@ CPU_OP(concat)
 CPU_OP(add)
 
 #undef CPU_OP
+
+/* relevance.c: LRP's fixed rules (backend.h, ts_backend.relevance). */
+ts_status cpu_relevance(const ts_op_args *a);
+/* lrp.c: the linear-layer building blocks (backend.h). */
+ts_status cpu_lrp_linear(void *ctx, const ts_node *nd, int n, int c, int h, int w, const ts_lrp_term *t, int nt,
+                         const float *bias, const float *z_fwd, bool use_eps, float eps, float coef, const float *R,
+                         float *Rin);
+ts_status cpu_lrp_split(void *ctx, const float *x, float *pos, float *neg, size_t n, bool *any_negative);
+ts_status cpu_lrp_square(void *ctx, const float *w, float *out, size_t n, bool flat);
+ts_status cpu_fill_channels(void *ctx, float *out, int n, int ch, size_t hw, const float *values);
 
 #endif

@@ -13,8 +13,11 @@
  */
 #include "cpu-ops.h"
 
+#include "../../nn/loss.h"
+
 #include <cblas.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -308,16 +311,67 @@ static ts_status cpu_zero(void *ctx, float *dst, size_t floats)
     return TS_OK;
 }
 
+/* v = mu*v - lr*(g + wd*w); w += v (train/sgd.h). */
+static ts_status cpu_sgd(void *ctx, float *w, const float *g, float *v, size_t n, float lr, float mu, float wd)
+{
+    (void)ctx;
+    for (size_t i = 0; i < n; i++) {
+        float vi = mu * v[i] - lr * (g[i] + wd * w[i]);
+        v[i] = vi;
+        w[i] += vi;
+    }
+    return TS_OK;
+}
+
+static ts_status cpu_softmax_rows(void *ctx, const float *logits, float *probs, int n, int k)
+{
+    (void)ctx;
+    ts_tensor z = { (float *)logits, n, k, 1, 1 }, p = { probs, n, k, 1, 1 };
+    if (n > 0 && k > 0) ts_softmax(&z, &p);
+    return TS_OK;
+}
+
+static ts_status cpu_relevance_entry(void *ctx, const ts_op_args *a)
+{
+    (void)ctx;
+    return cpu_relevance(a);
+}
+
+static bool cpu_set_deterministic(void *ctx, bool on)
+{
+    (void)ctx, (void)on;
+    return true; /* fixed blocks per thread: always the same bits */
+}
+
+static void cpu_describe(void *ctx, char *buf, size_t len)
+{
+    (void)ctx;
+    snprintf(buf, len, "cpu: %d thread(s), %s", cpu_threads(), openblas_get_config());
+}
+
+static void cpu_close(void *ctx) { (void)ctx; }
+
 static const ts_backend cpu_backend = {
     .name = "cpu",
     .device = TS_DEVICE_CPU,
     .forward = cpu_forward,
     .backward = cpu_backward,
+    .relevance = cpu_relevance_entry,
     .arena_init = cpu_arena_init,
     .arena_clear = cpu_arena_clear,
     .upload = cpu_copy,
     .download = cpu_copy,
     .zero = cpu_zero,
+    .lrp_linear = cpu_lrp_linear,
+    .lrp_split = cpu_lrp_split,
+    .lrp_square = cpu_lrp_square,
+    .fill_channels = cpu_fill_channels,
+    .sgd = cpu_sgd,
+    .softmax = cpu_softmax_rows,
+    .amap = NULL, /* face/amap.c is the reference A(x,y) */
+    .set_deterministic = cpu_set_deterministic,
+    .describe = cpu_describe,
+    .close = cpu_close,
 };
 
 const ts_backend *ts_backend_cpu(void)

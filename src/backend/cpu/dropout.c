@@ -14,18 +14,7 @@
 
 #include "../dropout-mask.h"
 
-static ts_status dropout_check(const ts_op_args *a)
-{
-    const ts_node *nd = a->node;
-    char b1[48], b2[48];
-    if (a->n_in != 1 || !a->in[0] || !a->in[0]->data || !ts_tensor_same_shape(a->in[0], a->out))
-        return ts_error(TS_ERR_SHAPE, "dropout '%s': needs one input shaped like the output %s (got %s)",
-                        nd->name, ts_shape_str(a->out, b2, sizeof b2),
-                        a->in[0] ? ts_shape_str(a->in[0], b1, sizeof b1) : "none");
-    if (!(nd->p >= 0.0f && nd->p < 1.0f))
-        return ts_error(TS_ERR_SHAPE, "dropout '%s': p = %g outside [0,1)", nd->name, nd->p);
-    return TS_OK;
-}
+static ts_status dropout_check(const ts_op_args *a) { return ts_check_dropout(a); }
 
 static int dropout_active(const ts_op_args *a)
 {

@@ -10,24 +10,7 @@
 #include "cpu-ops.h"
 
 
-static ts_status fc_check(const ts_op_args *a, int *N, int *K, int *O)
-{
-    const ts_node *nd = a->node;
-    char b1[48], b2[48], b3[48];
-    if (a->n_in != 1 || !a->in[0] || !a->in[0]->data || !a->weight || !a->weight->data)
-        return ts_error(TS_ERR_SHAPE, "fc '%s': needs one input and a weight", nd->name);
-    const ts_tensor *x = a->in[0], *w = a->weight, *y = a->out;
-    *N = x->n;
-    *K = x->c * x->h * x->w;
-    *O = w->n;
-    if ((size_t)w->c * w->h * w->w != (size_t)*K || y->n != *N || (size_t)y->c * y->h * y->w != (size_t)*O)
-        return ts_error(TS_ERR_SHAPE, "fc '%s': input %s, weight %s and output %s do not fit",
-                        nd->name, ts_shape_str(x, b1, sizeof b1), ts_shape_str(w, b2, sizeof b2),
-                        ts_shape_str(y, b3, sizeof b3));
-    if (nd->has_bias && (!a->bias || !a->bias->data || ts_tensor_numel(a->bias) != (size_t)*O))
-        return ts_error(TS_ERR_SHAPE, "fc '%s': bias must have %d values", nd->name, *O);
-    return TS_OK;
-}
+static ts_status fc_check(const ts_op_args *a, int *N, int *K, int *O) { return ts_check_fc(a, N, K, O); }
 
 ts_status cpu_fc_forward(const ts_op_args *a)
 {

@@ -34,17 +34,7 @@ static void concat_fwd_range(void *ctx, size_t lo, size_t hi)
 ts_status cpu_concat_forward(const ts_op_args *a)
 {
     const ts_tensor *y = a->out;
-    int csum = 0;
-    for (int i = 0; i < a->n_in; i++) {
-        const ts_tensor *x = a->in[i];
-        if (!x || !x->data || x->n != y->n || x->h != y->h || x->w != y->w)
-            return ts_error(TS_ERR_SHAPE, "concat '%s': input %d does not match the output's N, H, W",
-                            a->node->name, i);
-        csum += x->c;
-    }
-    if (a->n_in < 1 || csum != y->c)
-        return ts_error(TS_ERR_SHAPE, "concat '%s': inputs have %d channels, output %d",
-                        a->node->name, csum, y->c);
+    TS_TRY(ts_check_concat(a));
     join_job j = { .a = a, .t = y, .hw = (size_t)y->h * y->w };
     cpu_parallel_for((size_t)y->n * a->n_in, 2 * ts_tensor_numel(y), concat_fwd_range, &j);
     return TS_OK;
@@ -96,12 +86,7 @@ static void add_fwd_range(void *ctx, size_t lo, size_t hi)
 ts_status cpu_add_forward(const ts_op_args *a)
 {
     const ts_tensor *y = a->out;
-    if (a->n_in < 1)
-        return ts_error(TS_ERR_SHAPE, "add '%s': needs at least one input", a->node->name);
-    for (int i = 0; i < a->n_in; i++)
-        if (!a->in[i] || !a->in[i]->data || !ts_tensor_same_shape(a->in[i], y))
-            return ts_error(TS_ERR_SHAPE, "add '%s': input %d is not shaped like the output",
-                            a->node->name, i);
+    TS_TRY(ts_check_add(a));
     size_t n = ts_tensor_numel(y);
     cpu_parallel_for(n, n * (size_t)(a->n_in + 1), add_fwd_range, (void *)a);
     return TS_OK;

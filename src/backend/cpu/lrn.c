@@ -35,22 +35,7 @@ static inline float lrn_pow(float s, float beta, int b075)
     return powf(s, -beta);
 }
 
-static ts_status lrn_check(const ts_op_args *a)
-{
-    const ts_node *nd = a->node;
-    char b1[48], b2[48];
-    if (a->n_in != 1 || !a->in[0] || !a->in[0]->data)
-        return ts_error(TS_ERR_SHAPE, "lrn '%s': needs one input", nd->name);
-    if (!ts_tensor_same_shape(a->in[0], a->out))
-        return ts_error(TS_ERR_SHAPE, "lrn '%s': output %s differs from input %s", nd->name,
-                        ts_shape_str(a->out, b2, sizeof b2), ts_shape_str(a->in[0], b1, sizeof b1));
-    if (nd->lrn_size < 1 || !(nd->lrn_k > 0.0f) || !(nd->lrn_alpha >= 0.0f))
-        return ts_error(TS_ERR_SHAPE, "lrn '%s': size %d, k %g, alpha %g not usable", nd->name,
-                        nd->lrn_size, nd->lrn_k, nd->lrn_alpha);
-    if (cpu_want(a->aux) && !ts_tensor_same_shape(a->aux, a->out))
-        return ts_error(TS_ERR_SHAPE, "lrn '%s': aux must match the output", nd->name);
-    return TS_OK;
-}
+static ts_status lrn_check(const ts_op_args *a) { return ts_check_lrn(a); }
 
 typedef struct lrn_job {
     int C, HW, pre, post, blocks, b075;

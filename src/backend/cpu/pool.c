@@ -1,6 +1,6 @@
 /* pool.c - max and average pooling on the CPU (maxpool, avgpool).
  *
- * Output size (Caffe's PoolingLayer, which PyTorch's ceil_mode copies):
+ * Output size (op-check.c, Caffe's PoolingLayer, which PyTorch's ceil_mode copies):
  *   out = ceil((in + pad_lo + pad_hi - k) / stride) + 1, then, when there is
  *   padding, one less if the last window would start at or beyond
  *   in + pad_lo (entirely in the end padding); `pool_floor` uses floor
@@ -22,46 +22,10 @@
 
 #include <math.h>
 
-int cpu_pool_out_size(int in, int k, int stride, int pad_lo, int pad_hi, int floor_mode)
-{
-    int span = in + pad_lo + pad_hi - k;
-    if (span < 0 || stride < 1) return 0;
-    if (floor_mode) return span / stride + 1;
-    int out = (span + stride - 1) / stride + 1;
-    if ((pad_lo > 0 || pad_hi > 0) && (out - 1) * stride >= in + pad_lo) out--;
-    return out;
-}
+typedef ts_pool_dims pool_geom;
 
-typedef struct pool_geom {
-    int N, C, H, W, OH, OW, KH, KW, S, pt, pb, pl, pr;
-} pool_geom;
-
-static ts_status pool_geom_init(const ts_op_args *a, pool_geom *g)
-{
-    const ts_node *nd = a->node;
-    const ts_tensor *x = a->in[0], *y = a->out;
-    char b1[48], b2[48];
-    if (a->n_in != 1 || !x || !x->data)
-        return ts_error(TS_ERR_SHAPE, "%s '%s': needs one input", ts_op_name(nd->op), nd->name);
-    *g = (pool_geom){ .N = x->n, .C = x->c, .H = x->h, .W = x->w };
-    if (nd->global) {
-        g->KH = x->h, g->KW = x->w, g->S = 1;
-    } else {
-        g->KH = nd->kh, g->KW = nd->kw, g->S = nd->stride;
-        g->pt = nd->pad_t, g->pb = nd->pad_b, g->pl = nd->pad_l, g->pr = nd->pad_r;
-    }
-    if (g->KH < 1 || g->KW < 1 || g->S < 1 || g->pt < 0 || g->pb < 0 || g->pl < 0 || g->pr < 0 ||
-        g->pt >= g->KH || g->pb >= g->KH || g->pl >= g->KW || g->pr >= g->KW)
-        return ts_error(TS_ERR_SHAPE, "%s '%s': kernel %dx%d, stride %d, pads %d/%d/%d/%d not usable",
-                        ts_op_name(nd->op), nd->name, g->KH, g->KW, g->S, g->pt, g->pb, g->pl, g->pr);
-    g->OH = cpu_pool_out_size(g->H, g->KH, g->S, g->pt, g->pb, nd->pool_floor || nd->global);
-    g->OW = cpu_pool_out_size(g->W, g->KW, g->S, g->pl, g->pr, nd->pool_floor || nd->global);
-    if (g->OH < 1 || g->OW < 1 || y->n != g->N || y->c != g->C || y->h != g->OH || y->w != g->OW)
-        return ts_error(TS_ERR_SHAPE, "%s '%s': output %s, expected (%d,%d,%d,%d) from input %s",
-                        ts_op_name(nd->op), nd->name, ts_shape_str(y, b2, sizeof b2), g->N, g->C,
-                        g->OH, g->OW, ts_shape_str(x, b1, sizeof b1));
-    return TS_OK;
-}
+/* The shared rules (op-check.h) give the geometry. */
+static ts_status pool_geom_init(const ts_op_args *a, pool_geom *g) { return ts_check_pool(a, g); }
 
 typedef struct pool_job {
     const pool_geom *g;

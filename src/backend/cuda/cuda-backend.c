@@ -24,11 +24,14 @@
  * Only non-deprecated cuDNN entry points (STYLE.md): this file defines
  * CUDNN_WARN_DEPRECATED before including cudnn.h and turns the deprecation
  * warning into an error, so the legacy convolution API (descriptors,
- * cudnnConvolution*, the _v7 heuristics) and the deprecated handle
- * attributes of operation graphs and plans cannot creep back.  From cuDNN
- * 9.8 the handle reaches the heuristics through a DEVICEPROP descriptor;
- * older cuDNN 9 releases take it on the operation graph (not deprecated
- * there).
+ * cudnnConvolution*, the _v7 heuristics) cannot creep back.  One deprecated
+ * attribute is used on purpose, in one marked place: the operation graph
+ * gets the cuDNN handle (conv_graph), as cudnn-frontend does whenever it
+ * has a handle; its handle-less path is only for graphs built without a
+ * GPU, from device properties alone.  From cuDNN 9.8 the heuristics also
+ * get a DEVICEPROP descriptor made from the handle at open; failing to make
+ * it fails the open, loudly, instead of dropping the hint (issue 14,
+ * finding 3).
  *
  * Errors: every CUDA, cuBLAS and cuDNN status is checked and turned into a
  * ts_status naming the call, the layer and, for convolutions, the shape;
@@ -44,13 +47,27 @@
  * the first other one taken (conv_plan.relaxed).  TS_CUDA_TF32=1 in the
  * environment allows TF32 tensor cores (PyTorch's default for
  * convolutions), faster and ~1e-3 relative.
+ * Deterministic mode (backend.h, set_deterministic; on by default,
+ * TS_CUDA_DETERMINISTIC=0 starts a context with it off) also skips engines
+ * noted FFT, WINOGRAD* or NONDETERMINISTIC: LRP divides by sums that such
+ * an engine returns as 1e-7 where the exact value is 0 (issue 14, finding
+ * 4), and atomics make runs differ.  Plans are cached per mode.  Our own
+ * kernels are deterministic in both modes (no atomics).
  *
  * Threads: one context serves one thread at a time (one stream, one
  * workspace, one plan cache).
  *
  * TS_CUDA_VERBOSE=1 prints one line per new convolution plan on stderr
- * (engine, workspace, whether strict float32 and in-place accumulation
- * were possible): the way to see what cuDNN chose on a new GPU.
+ * (engine and its numerical notes, workspace, mode, whether strict float32
+ * and in-place accumulation were possible): the way to see what cuDNN chose
+ * on a new GPU.
+ *
+ * Plan cache: at most PLAN_CACHE_MAX plans; the least recently used one
+ * goes when a new one would exceed it (a program that sees many input
+ * sizes, e.g. the app on photos, must not grow without bound).
+ *
+ * A(x,y) has its own lane (stream, buffer, lock): it may run on another
+ * thread than the graph (training's prefetch thread builds LACNN inputs).
  */
 #define CUDNN_WARN_DEPRECATED 1
 
@@ -65,18 +82,22 @@
 #include <cudnn_graph.h>
 #pragma GCC diagnostic pop
 #pragma GCC diagnostic error "-Wdeprecated-declarations"
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "../backend.h"
+#include "../op-check.h"
 #include "cuda-ops.h"
 
 /* Largest workspace one convolution plan may ask for. */
 #define CUDA_WS_LIMIT ((size_t)1 << 30)
 /* Engine configurations asked from one heuristics query. */
 #define CONV_MAX_CFGS 64
+/* Plans kept (issue 14, finding 11); AlexNet training needs 15. */
+#define PLAN_CACHE_MAX 256
 
 /* From cuDNN 9.8 the graph API takes the device through a DEVICEPROP
  * descriptor, and the handle attributes are deprecated (9.x later). */
@@ -105,7 +126,7 @@ typedef struct conv_geom {
  * of it because an asymmetric node's backward-data plan overwrites (beta 0)
  * where a symmetric node of the same padded geometry accumulates. */
 typedef struct conv_key {
-    int kind, N, C, H, W, K, KH, KW, S, ph, pw, G, align, asym;
+    int kind, N, C, H, W, K, KH, KW, S, ph, pw, G, align, asym, deterministic;
 } conv_key;
 
 #define PLAN_KEEP 10
@@ -122,6 +143,7 @@ typedef struct conv_plan {
     int relaxed;     /* no strict-float32 engine: a TF32/reduced one is used */
     cudnnBackendDescriptor_t cfg; /* the chosen engine configuration (in keep) */
     cudnnBackendHeurMode_t mode;  /* the heuristics that offered it */
+    uint64_t last_use;            /* for the LRU bound of the cache */
     /* Variant pack of the last call, rebuilt when a pointer changes. */
     cudnnBackendDescriptor_t vp;
     void *vp_ptr[3], *vp_ws;
@@ -138,6 +160,9 @@ enum {
     SCR_LRP_D,  /* LRP: W'^T S, (N,C,H,W) */
     SCR_LRP_T,  /* LRP: one more term's W' x' before it is added to Z */
     SCR_VALUES, /* small uploads (per-channel values) */
+    SCR_BIAS,   /* partial sums of the bias gradient */
+    SCR_REL,    /* LRP of avgpool: two floats per output cell */
+    SCR_FLAG,   /* one int: lrp_split's "some x < 0" */
     SCR_COUNT
 };
 
@@ -148,13 +173,21 @@ typedef struct cuda_ctx {
     cudnnHandle_t dnn;
     cudnnBackendDescriptor_t devprop; /* cuDNN >= 9.8; NULL otherwise */
     int tf32;
+    int deterministic; /* see the file comment; default 1 */
     int verbose; /* TS_CUDA_VERBOSE=1: one line on stderr per new plan */
+    char name[256]; /* the GPU's name, for describe */
     void *ws;
     size_t ws_size;
     float *scratch[SCR_COUNT]; /* grown, never shrunk; see the enum */
     size_t scratch_cap[SCR_COUNT];
     conv_plan **plans;
     int n_plans, cap_plans;
+    uint64_t plan_clock; /* counts plan uses (LRU) */
+    /* A(x,y)'s lane: may be used from another thread than the rest. */
+    pthread_mutex_t amap_lock;
+    cudaStream_t amap_stream;
+    void *amap_buf;
+    size_t amap_cap;
 } cuda_ctx;
 
 /* ---- status checks ------------------------------------------------------ */
@@ -432,39 +465,76 @@ static cudnnStatus_t conv_graph(cuda_ctx *c, conv_plan *p, conv_kind kind, const
         (e = cudnnBackendSetAttribute(*graph, CUDNN_ATTR_OPERATIONGRAPH_OPS, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
                                       &op)) != CUDNN_STATUS_SUCCESS)
         return e;
-#if !TS_CUDNN_DEVICEPROP
-    /* cuDNN < 9.8: the graph needs the handle (the attribute is current
-     * there; later releases deprecate it for the DEVICEPROP descriptor). */
-    if ((e = cudnnBackendSetAttribute(*graph, CUDNN_ATTR_OPERATIONGRAPH_HANDLE, CUDNN_TYPE_HANDLE, 1, &c->dnn)) !=
-        CUDNN_STATUS_SUCCESS)
+    /* The handle, as cudnn-frontend's build_operation_graph(handle) passes
+     * it: cuDNN 9.8 deprecated the attribute for graphs built without a
+     * GPU (from device properties alone), not for graphs that have one, and
+     * without it the graph's engines depend on the DEVICEPROP descriptor
+     * reaching every later stage (issue 14, finding 3).  The one deliberate
+     * use of a deprecated cuDNN name in this file. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+    const cudnnBackendAttributeName_t graph_handle = CUDNN_ATTR_OPERATIONGRAPH_HANDLE;
+#pragma GCC diagnostic pop
+    if ((e = cudnnBackendSetAttribute(*graph, graph_handle, CUDNN_TYPE_HANDLE, 1, &c->dnn)) != CUDNN_STATUS_SUCCESS)
         return e;
-#else
-    (void)c;
-#endif
     return cudnnBackendFinalize(*graph);
 }
 
-/* Whether engine configuration `cfg` computes in strict float32: none of
- * the notes that mean TF32 tensor cores or reduced precision (TF32 is let
- * through when the context allows it).  0 also when the notes cannot be
- * read. */
-static int cfg_strict(const cuda_ctx *c, cudnnBackendDescriptor_t cfg)
+/* The numerical notes of engine configuration `cfg` as a bit set
+ * (1 << CUDNN_NUMERICAL_NOTE_*); -1 when they cannot be read. */
+static int64_t cfg_notes(cudnnBackendDescriptor_t cfg)
 {
     cudnnBackendDescriptor_t eng = NULL;
-    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &eng) != CUDNN_STATUS_SUCCESS) return 0;
+    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_ENGINE_DESCRIPTOR, &eng) != CUDNN_STATUS_SUCCESS) return -1;
     cudnnBackendNumericalNote_t notes[CUDNN_NUMERICAL_NOTE_TYPE_COUNT];
-    int64_t n = 0;
+    int64_t n = 0, bits = 0;
     int ok = cudnnBackendGetAttribute(cfg, CUDNN_ATTR_ENGINECFG_ENGINE, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1, &n,
                                       &eng) == CUDNN_STATUS_SUCCESS &&
              cudnnBackendGetAttribute(eng, CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, CUDNN_TYPE_NUMERICAL_NOTE,
                                       CUDNN_NUMERICAL_NOTE_TYPE_COUNT, &n, notes) == CUDNN_STATUS_SUCCESS;
     for (int64_t i = 0; ok && i < n && i < CUDNN_NUMERICAL_NOTE_TYPE_COUNT; i++)
-        if (notes[i] == CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS ||
-            notes[i] == CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION ||
-            (notes[i] == CUDNN_NUMERICAL_NOTE_TENSOR_CORE && !c->tf32))
-            ok = 0;
+        if ((int)notes[i] >= 0 && (int)notes[i] < 63) bits |= (int64_t)1 << (int)notes[i];
     cudnnBackendDestroyDescriptor(eng);
-    return ok;
+    return ok ? bits : -1;
+}
+
+#define NOTE(x) ((int64_t)1 << CUDNN_NUMERICAL_NOTE_##x)
+
+/* Whether the context may use an engine with these notes: strict float32
+ * (no TF32 unless allowed, no down-converted inputs or reduced-precision
+ * reductions), and in deterministic mode no FFT, Winograd or
+ * non-deterministic engine.  Unreadable notes: no. */
+static int notes_allowed(const cuda_ctx *c, int64_t bits)
+{
+    if (bits < 0) return 0;
+    if (bits & (NOTE(DOWN_CONVERT_INPUTS) | NOTE(REDUCED_PRECISION_REDUCTION))) return 0;
+    if ((bits & NOTE(TENSOR_CORE)) && !c->tf32) return 0;
+    if (c->deterministic && (bits & (NOTE(FFT) | NOTE(NONDETERMINISTIC) | NOTE(WINOGRAD) | NOTE(WINOGRAD_TILE_4x4) |
+                                     NOTE(WINOGRAD_TILE_6x6) | NOTE(WINOGRAD_TILE_13x13))))
+        return 0;
+    return 1;
+}
+
+/* "tensor_core,fft" (the notes' names) into buf. */
+static const char *notes_str(int64_t bits, char *buf, size_t len)
+{
+    static const char *const names[] = { "tensor_core", "down_convert_inputs", "reduced_precision_reduction",
+                                         "fft", "nondeterministic", "winograd", "winograd_4x4", "winograd_6x6",
+                                         "winograd_13x13", "strict_nan_prop" };
+    size_t used = 0;
+    buf[0] = '\0';
+    if (bits < 0) {
+        snprintf(buf, len, "unreadable");
+        return buf;
+    }
+    for (int i = 0; i < (int)(sizeof names / sizeof names[0]); i++)
+        if (bits & ((int64_t)1 << i)) {
+            int w = snprintf(buf + used, len - used, "%s%s", used ? "," : "", names[i]);
+            if (w < 0 || used + (size_t)w >= len) break;
+            used += (size_t)w;
+        }
+    if (!used) snprintf(buf, len, "none");
+    return buf;
 }
 
 /* Why no plan was made, for the error message. */
@@ -505,8 +575,7 @@ static int plan_from_heuristics(cuda_ctx *c, conv_plan *p, cudnnBackendDescripto
         goto out;
     }
 #if TS_CUDNN_DEVICEPROP
-    if (c->devprop &&
-        (e = cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_DEVICEPROP, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
+    if ((e = cudnnBackendSetAttribute(heur, CUDNN_ATTR_ENGINEHEUR_DEVICEPROP, CUDNN_TYPE_BACKEND_DESCRIPTOR, 1,
                                       &c->devprop)) != CUDNN_STATUS_SUCCESS) {
         search_fail(s, e, "cudnnBackendSetAttribute(ENGINEHEUR_DEVICEPROP)");
         goto out;
@@ -535,7 +604,7 @@ static int plan_from_heuristics(cuda_ctx *c, conv_plan *p, cudnnBackendDescripto
         goto out;
     }
     for (int64_t i = 0; i < got && i < count && !found; i++) {
-        if (!relaxed && !cfg_strict(c, cfg[i])) {
+        if (!relaxed && !notes_allowed(c, cfg_notes(cfg[i]))) {
             s->skipped_numerics++;
             continue;
         }
@@ -608,9 +677,12 @@ static void plan_report(const conv_plan *p, const char *what)
             idx = -1;
         cudnnBackendDestroyDescriptor(eng);
     }
-    fprintf(stderr, "traitscope cuda: %s [align %d]: engine %lld (heuristics %s), workspace %zu bytes%s%s\n", what,
-            p->key.align, (long long)idx, p->mode == CUDNN_HEUR_MODE_A ? "A" : "fallback", p->ws,
-            p->relaxed ? ", NOT strict float32 (no such engine)" : "",
+    char notes[160];
+    fprintf(stderr,
+            "traitscope cuda: %s [align %d]: engine %lld (notes %s; heuristics %s; %s), workspace %zu bytes%s%s\n",
+            what, p->key.align, (long long)idx, notes_str(cfg_notes(p->cfg), notes, sizeof notes),
+            p->mode == CUDNN_HEUR_MODE_A ? "A" : "fallback", p->key.deterministic ? "deterministic" : "fast", p->ws,
+            p->relaxed ? ", NOT strict float32 or not deterministic (no such engine)" : "",
             p->via_scratch ? ", beta 0 + our add (no accumulating engine)" : "");
 }
 
@@ -618,12 +690,24 @@ static void plan_report(const conv_plan *p, const char *what)
 static ts_status conv_plan_get(cuda_ctx *c, conv_kind kind, const conv_geom *g, int align, const char *L,
                                conv_plan **out)
 {
-    conv_key key = { kind, g->N, g->C, g->H, g->W, g->K, g->KH, g->KW, g->S, g->ph, g->pw, g->G, align, g->asym };
+    conv_key key = { kind, g->N, g->C, g->H, g->W, g->K, g->KH, g->KW, g->S, g->ph, g->pw, g->G, align, g->asym,
+                     c->deterministic };
     for (int i = 0; i < c->n_plans; i++)
         if (!memcmp(&c->plans[i]->key, &key, sizeof key)) {
+            c->plans[i]->last_use = ++c->plan_clock;
             *out = c->plans[i];
             return TS_OK;
         }
+    if (c->n_plans >= PLAN_CACHE_MAX) {
+        /* Evict the least recently used plan.  Work queued with it must
+         * finish before its descriptors go. */
+        int lru = 0;
+        for (int i = 1; i < c->n_plans; i++)
+            if (c->plans[i]->last_use < c->plans[lru]->last_use) lru = i;
+        CU_TRY(cudaStreamSynchronize(c->stream), L);
+        plan_free(c->plans[lru]);
+        c->plans[lru] = c->plans[--c->n_plans];
+    }
     if (c->n_plans == c->cap_plans) {
         int cap = c->cap_plans ? 2 * c->cap_plans : 16;
         conv_plan **np = realloc(c->plans, (size_t)cap * sizeof *np);
@@ -664,6 +748,7 @@ static ts_status conv_plan_get(cuda_ctx *c, conv_kind kind, const conv_geom *g, 
             int ok = 0;
             for (int m = 0; m < 2 && !ok; m++) ok = plan_from_heuristics(c, p, graph, modes[m], relaxed, &s);
             if (ok) {
+                p->last_use = ++c->plan_clock;
                 c->plans[c->n_plans++] = p;
                 *out = p;
                 if (c->verbose) plan_report(p, conv_what(what, sizeof what, L, kind, g));
@@ -713,36 +798,27 @@ static ts_status conv_execute(cuda_ctx *c, conv_plan *p, void *x, void *w, void 
     return TS_OK;
 }
 
+/* The shared rules (op-check.h), then the geometry cuDNN sees. */
 static ts_status conv_check(const ts_op_args *a, conv_geom *g)
 {
     const ts_node *nd = a->node;
-    const ts_tensor *x = a->in[0], *w = a->weight, *y = a->out;
-    if (a->n_in != 1 || !want(x) || !want(w))
-        return ts_error(TS_ERR_SHAPE, "conv2d '%s': needs one input and a weight", nd->name);
-    if (nd->groups < 1 || x->c % nd->groups || w->n % nd->groups || w->c != x->c / nd->groups ||
-        y->c != w->n || y->n != x->n)
-        return ts_error(TS_ERR_SHAPE, "conv2d '%s': input, weight and groups %d do not fit", nd->name,
-                        nd->groups);
-    if (nd->has_bias && (!want(a->bias) || ts_tensor_numel(a->bias) != (size_t)w->n))
-        return ts_error(TS_ERR_SHAPE, "conv2d '%s': bias must have %d values", nd->name, w->n);
-    if (nd->stride < 1 || nd->pad_t < 0 || nd->pad_b < 0 || nd->pad_l < 0 || nd->pad_r < 0)
-        return ts_error(TS_ERR_SHAPE, "conv2d '%s': stride must be >= 1 and pads >= 0", nd->name);
-    *g = (conv_geom){ .N = x->n, .C = x->c, .H = x->h, .W = x->w, .K = w->n, .CG = w->c, .KH = w->h,
-                      .KW = w->w, .S = nd->stride, .ph = nd->pad_t, .pw = nd->pad_l, .G = nd->groups };
-    g->asym = nd->pad_t != nd->pad_b || nd->pad_l != nd->pad_r;
+    ts_conv_dims d;
+    TS_TRY(ts_check_conv2d(a, &d));
+    *g = (conv_geom){ .N = d.N, .C = d.C, .H = d.H, .W = d.W, .K = d.O, .CG = d.C / d.G, .KH = d.KH, .KW = d.KW,
+                      .S = d.S, .ph = d.pt, .pw = d.pl, .G = d.G, .OH = d.OH, .OW = d.OW };
+    g->asym = d.pt != d.pb || d.pl != d.pr;
     if (g->asym) {
-        g->HP = x->h + nd->pad_t + nd->pad_b;
-        g->WP = x->w + nd->pad_l + nd->pad_r;
+        g->HP = d.H + d.pt + d.pb;
+        g->WP = d.W + d.pl + d.pr;
         g->H = g->HP, g->W = g->WP;
         g->ph = g->pw = 0;
     }
-    /* The graph API derives nothing for us: the output size must be the
-     * one cross-correlation gives, or cuDNN would reject (or misread) it. */
+    /* cuDNN derives nothing for us: the padded geometry must give the
+     * output op-check.c computed, or cuDNN would reject (or misread) it. */
     int oh = (g->H + 2 * g->ph - g->KH) / g->S + 1, ow = (g->W + 2 * g->pw - g->KW) / g->S + 1;
-    if (g->H + 2 * g->ph < g->KH || g->W + 2 * g->pw < g->KW || oh != y->h || ow != y->w)
-        return ts_error(TS_ERR_SHAPE, "conv2d '%s': the convolution gives %dx%d, the graph says %dx%d", nd->name,
-                        oh, ow, y->h, y->w);
-    g->OH = oh, g->OW = ow;
+    if (oh != g->OH || ow != g->OW)
+        return ts_error(TS_ERR_SHAPE, "conv2d '%s': the convolution gives %dx%d, the graph says %dx%d", nd->name, oh,
+                        ow, g->OH, g->OW);
     return TS_OK;
 }
 
@@ -782,6 +858,15 @@ static ts_status conv_execute_acc(cuda_ctx *c, conv_plan *p, void *t0, void *t1,
     return TS_OK;
 }
 
+/* The bias gradient through its scratch of partial sums. */
+static ts_status bias_backward(cuda_ctx *c, const float *dy, float *db, int N, int C, size_t HW, const char *L)
+{
+    size_t need = cuda_bias_backward_scratch(N, C, HW) * sizeof(float);
+    TS_TRY(grow((void **)&c->scratch[SCR_BIAS], &c->scratch_cap[SCR_BIAS], need, "bias gradient sums"));
+    CU_TRY(cuda_bias_backward_launch(c->stream, dy, db, c->scratch[SCR_BIAS], N, C, HW), L);
+    return TS_OK;
+}
+
 static ts_status cuda_conv2d_forward(cuda_ctx *c, const ts_op_args *a)
 {
     conv_geom g;
@@ -809,9 +894,8 @@ static ts_status cuda_conv2d_backward(cuda_ctx *c, const ts_op_args *a)
     const ts_tensor *x = a->in[0], *dy = a->dout;
     char what[200];
     conv_plan *p;
-    if (nd->has_bias && want(a->dbias))
-        CU_TRY(cuda_bias_backward_launch(c->stream, dy->data, a->dbias->data, dy->n, dy->c,
-                                         (size_t)dy->h * dy->w), L);
+    if (nd->has_bias && want(a->dbias)) TS_TRY(bias_backward(c, dy->data, a->dbias->data, dy->n, dy->c,
+                                                              (size_t)dy->h * dy->w, L));
     if (want(a->dweight)) {
         const float *xp;
         TS_TRY(conv_padded_input(c, a, &g, &xp));
@@ -848,22 +932,7 @@ static ts_status cuda_conv2d_backward(cuda_ctx *c, const ts_op_args *a)
  *   y^T  = W x^T          : gemm(T, N, O, N, K, W, K, x, K, y, O)
  *   dx^T += W^T dy^T      : gemm(N, N, K, N, O, W, K, dy, O, dx, K)
  *   dW^T += x^T dy        : gemm(N, T, K, O, N, x, K, dy, O, dW, K) */
-static ts_status fc_check(const ts_op_args *a, int *N, int *K, int *O)
-{
-    const ts_node *nd = a->node;
-    if (a->n_in != 1 || !want(a->in[0]) || !want(a->weight))
-        return ts_error(TS_ERR_SHAPE, "fc '%s': needs one input and a weight", nd->name);
-    const ts_tensor *x = a->in[0], *w = a->weight;
-    *N = x->n;
-    *K = x->c * x->h * x->w;
-    *O = w->n;
-    if ((size_t)w->c * w->h * w->w != (size_t)*K || a->out->n != *N ||
-        (size_t)a->out->c * a->out->h * a->out->w != (size_t)*O)
-        return ts_error(TS_ERR_SHAPE, "fc '%s': input, weight and output do not fit", nd->name);
-    if (nd->has_bias && (!want(a->bias) || ts_tensor_numel(a->bias) != (size_t)*O))
-        return ts_error(TS_ERR_SHAPE, "fc '%s': bias must have %d values", nd->name, *O);
-    return TS_OK;
-}
+static ts_status fc_check(const ts_op_args *a, int *N, int *K, int *O) { return ts_check_fc(a, N, K, O); }
 
 static ts_status cuda_fc_forward(cuda_ctx *c, const ts_op_args *a)
 {
@@ -885,7 +954,7 @@ static ts_status cuda_fc_backward(cuda_ctx *c, const ts_op_args *a)
     const char *L = a->node->name;
     const float one = 1.0f;
     const float *dy = a->dout->data;
-    if (a->node->has_bias && want(a->dbias)) CU_TRY(cuda_bias_backward_launch(c->stream, dy, a->dbias->data, N, O, 1), L);
+    if (a->node->has_bias && want(a->dbias)) TS_TRY(bias_backward(c, dy, a->dbias->data, N, O, 1, L));
     if (want(a->dweight))
         BLAS_TRY(cublasSgemm(c->blas, CUBLAS_OP_N, CUBLAS_OP_T, K, O, N, &one, a->in[0]->data, K, dy, O, &one,
                              a->dweight->data, K), L);
@@ -897,29 +966,13 @@ static ts_status cuda_fc_backward(cuda_ctx *c, const ts_op_args *a)
 
 /* ---- ops on our kernels ---------------------------------------------------- */
 
-static ts_status same_shape_check(const ts_op_args *a)
-{
-    if (a->n_in != 1 || !want(a->in[0]) || !ts_tensor_same_shape(a->in[0], a->out))
-        return ts_error(TS_ERR_SHAPE, "%s '%s': needs one input shaped like the output", ts_op_name(a->node->op),
-                        a->node->name);
-    return TS_OK;
-}
-
+/* The shared rules (op-check.h) give the geometry; our kernels take planes. */
 static ts_status pool_geom_init(const ts_op_args *a, cuda_pool_geom *g)
 {
-    const ts_node *nd = a->node;
-    const ts_tensor *x = a->in[0], *y = a->out;
-    if (a->n_in != 1 || !want(x) || y->n != x->n || y->c != x->c)
-        return ts_error(TS_ERR_SHAPE, "%s '%s': needs one input", ts_op_name(nd->op), nd->name);
-    *g = (cuda_pool_geom){ .NC = x->n * x->c, .H = x->h, .W = x->w, .OH = y->h, .OW = y->w };
-    if (nd->global) {
-        g->KH = x->h, g->KW = x->w, g->S = 1;
-    } else {
-        g->KH = nd->kh, g->KW = nd->kw, g->S = nd->stride;
-        g->pt = nd->pad_t, g->pb = nd->pad_b, g->pl = nd->pad_l, g->pr = nd->pad_r;
-    }
-    if (g->KH < 1 || g->KW < 1 || g->S < 1)
-        return ts_error(TS_ERR_SHAPE, "%s '%s': kernel and stride must be >= 1", ts_op_name(nd->op), nd->name);
+    ts_pool_dims d;
+    TS_TRY(ts_check_pool(a, &d));
+    *g = (cuda_pool_geom){ .NC = d.N * d.C, .H = d.H, .W = d.W, .OH = d.OH, .OW = d.OW, .KH = d.KH, .KW = d.KW,
+                           .S = d.S, .pt = d.pt, .pb = d.pb, .pl = d.pl, .pr = d.pr };
     return TS_OK;
 }
 
@@ -930,6 +983,8 @@ static ts_status cuda_forward(void *vctx, const ts_op_args *a)
     const ts_node *nd = a->node;
     const char *L = nd->name;
     size_t n = ts_tensor_numel(a->out);
+    /* every op: the rules the CPU applies (op-check.h, finding 8) */
+    TS_TRY(ts_check_op(a));
     switch (nd->op) {
     case TS_OP_INPUT:
         if (a->n_in == 1 && want(a->in[0]) && a->in[0]->data != a->out->data) {
@@ -942,15 +997,11 @@ static ts_status cuda_forward(void *vctx, const ts_op_args *a)
     case TS_OP_FC: return cuda_fc_forward(c, a);
     case TS_OP_RELU:
     case TS_OP_LEAKY_RELU:
-        TS_TRY(same_shape_check(a));
         CU_TRY(cuda_relu_forward_launch(c->stream, a->in[0]->data, a->out->data, n, nd->op == TS_OP_LEAKY_RELU,
                                         nd->slope), L);
         return TS_OK;
     case TS_OP_LRN: {
-        TS_TRY(same_shape_check(a));
         const ts_tensor *x = a->in[0];
-        if (want(a->aux) && !ts_tensor_same_shape(a->aux, a->out))
-            return ts_error(TS_ERR_SHAPE, "lrn '%s': aux must match the output", L);
         CU_TRY(cuda_lrn_forward_launch(c->stream, x->data, a->out->data, want(a->aux) ? a->aux->data : NULL, x->n,
                                        x->c, x->h * x->w, nd->lrn_size, nd->lrn_alpha, nd->lrn_beta, nd->lrn_k),
                L);
@@ -960,18 +1011,14 @@ static ts_status cuda_forward(void *vctx, const ts_op_args *a)
     case TS_OP_AVGPOOL: {
         cuda_pool_geom g;
         TS_TRY(pool_geom_init(a, &g));
-        if (nd->op == TS_OP_MAXPOOL) {
-            if (want(a->aux)) TS_ASSERT(ts_tensor_numel(a->aux) == n);
+        if (nd->op == TS_OP_MAXPOOL)
             CU_TRY(cuda_maxpool_forward_launch(c->stream, &g, a->in[0]->data, a->out->data,
                                                want(a->aux) ? a->aux->data : NULL), L);
-        } else {
+        else
             CU_TRY(cuda_avgpool_forward_launch(c->stream, &g, a->in[0]->data, a->out->data), L);
-        }
         return TS_OK;
     }
     case TS_OP_DROPOUT:
-        TS_TRY(same_shape_check(a));
-        if (!(nd->p >= 0.0f && nd->p < 1.0f)) return ts_error(TS_ERR_SHAPE, "dropout '%s': p outside [0,1)", L);
         if (!a->training || nd->p == 0.0f) {
             if (a->out->data != a->in[0]->data)
                 CU_TRY(cudaMemcpyAsync(a->out->data, a->in[0]->data, n * sizeof(float), cudaMemcpyDeviceToDevice,
@@ -987,15 +1034,6 @@ static ts_status cuda_forward(void *vctx, const ts_op_args *a)
         const ts_tensor *y = a->out;
         int c0 = 0;
         for (int i = 0; i < a->n_in; i++) {
-            const ts_tensor *x = a->in[i];
-            if (!want(x) || x->n != y->n || x->h != y->h || x->w != y->w || c0 + x->c > y->c)
-                return ts_error(TS_ERR_SHAPE, "concat '%s': input %d does not fit the output", L, i);
-            c0 += x->c;
-        }
-        if (a->n_in < 1 || c0 != y->c)
-            return ts_error(TS_ERR_SHAPE, "concat '%s': inputs have %d channels, output %d", L, c0, y->c);
-        c0 = 0;
-        for (int i = 0; i < a->n_in; i++) {
             CU_TRY(cuda_concat_forward_launch(c->stream, a->in[i]->data, y->data, y->n, a->in[i]->c, y->c, c0,
                                               (size_t)y->h * y->w), L);
             c0 += a->in[i]->c;
@@ -1003,10 +1041,6 @@ static ts_status cuda_forward(void *vctx, const ts_op_args *a)
         return TS_OK;
     }
     case TS_OP_ADD:
-        if (a->n_in < 1) return ts_error(TS_ERR_SHAPE, "add '%s': needs at least one input", L);
-        for (int i = 0; i < a->n_in; i++)
-            if (!want(a->in[i]) || !ts_tensor_same_shape(a->in[i], a->out))
-                return ts_error(TS_ERR_SHAPE, "add '%s': input %d is not shaped like the output", L, i);
         if (a->n_in == 1) {
             CU_TRY(cudaMemcpyAsync(a->out->data, a->in[0]->data, n * sizeof(float), cudaMemcpyDeviceToDevice,
                                    c->stream), L);
@@ -1028,19 +1062,18 @@ static ts_status cuda_backward(void *vctx, const ts_op_args *a)
     const ts_node *nd = a->node;
     const char *L = nd->name;
     size_t n = ts_tensor_numel(a->out);
+    TS_TRY(ts_check_op(a));
     switch (nd->op) {
     case TS_OP_INPUT: return TS_OK;
     case TS_OP_CONV2D: return cuda_conv2d_backward(c, a);
     case TS_OP_FC: return cuda_fc_backward(c, a);
     case TS_OP_RELU:
     case TS_OP_LEAKY_RELU:
-        TS_TRY(same_shape_check(a));
         if (!want(a->din[0])) return TS_OK;
         CU_TRY(cuda_relu_backward_launch(c->stream, a->in[0]->data, a->dout->data, a->din[0]->data, n,
                                          nd->op == TS_OP_LEAKY_RELU, nd->slope), L);
         return TS_OK;
     case TS_OP_LRN: {
-        TS_TRY(same_shape_check(a));
         if (!want(a->din[0])) return TS_OK;
         if (!want(a->aux)) return ts_error(TS_ERR_SHAPE, "lrn '%s': backward needs the scale kept in aux", L);
         const ts_tensor *x = a->in[0];
@@ -1063,7 +1096,6 @@ static ts_status cuda_backward(void *vctx, const ts_op_args *a)
         return TS_OK;
     }
     case TS_OP_DROPOUT:
-        TS_TRY(same_shape_check(a));
         if (!want(a->din[0])) return TS_OK;
         if (a->training && nd->p > 0.0f) {
             if (!want(a->aux) || ts_tensor_numel(a->aux) != n)
@@ -1078,7 +1110,6 @@ static ts_status cuda_backward(void *vctx, const ts_op_args *a)
         int c0 = 0;
         for (int i = 0; i < a->n_in; i++) {
             const ts_tensor *x = a->in[i];
-            TS_ASSERT(x && x->n == dy->n && c0 + x->c <= dy->c);
             if (want(a->din[i]))
                 CU_TRY(cuda_concat_backward_launch(c->stream, dy->data, a->din[i]->data, dy->n, x->c, dy->c, c0,
                                                    (size_t)dy->h * dy->w), L);
@@ -1099,35 +1130,72 @@ static ts_status cuda_backward(void *vctx, const ts_op_args *a)
     return ts_error(TS_ERR_UNSUPPORTED, "cuda backend: node '%s': unknown op %d", L, (int)nd->op);
 }
 
-static const ts_backend cuda_backend = {
-    .name = "cuda",
-    .device = TS_DEVICE_CUDA,
-    .forward = cuda_forward,
-    .backward = cuda_backward,
-    .arena_init = cuda_arena_init,
-    .arena_clear = cuda_arena_clear,
-    .upload = cuda_upload,
-    .download = cuda_download,
-    .zero = cuda_zero,
-};
+/* ---- LRP: the fixed rules (backend.h, relevance) ------------------------------ */
 
-ts_status ts_backend_cuda_sgd(void *vctx, float *w, const float *g, float *v, size_t n, float lr, float momentum,
-                              float decay)
+static ts_status cuda_relevance(void *vctx, const ts_op_args *a)
 {
     cuda_ctx *c = vctx;
-    CU_TRY(cuda_sgd_update_launch(c->stream, w, g, v, n, lr, momentum, decay), "sgd");
-    return TS_OK;
+    TS_ASSERT(a && a->node && a->dout && a->dout->data);
+    const ts_node *nd = a->node;
+    const char *L = nd->name;
+    if (nd->op == TS_OP_CONV2D || nd->op == TS_OP_FC)
+        return ts_error(TS_ERR_UNSUPPORTED, "lrp: '%s' is a linear layer: its rules are lrp_linear steps", L);
+    TS_TRY(ts_check_op(a));
+    size_t n = ts_tensor_numel(a->dout);
+    switch (nd->op) {
+    case TS_OP_INPUT: return TS_OK;
+    case TS_OP_MAXPOOL: {
+        /* everything to the argmax: maxpool's backward with R as dy */
+        cuda_pool_geom g;
+        TS_TRY(pool_geom_init(a, &g));
+        if (!want(a->din[0])) return TS_OK;
+        if (!want(a->aux)) return ts_error(TS_ERR_SHAPE, "lrp: maxpool '%s' kept no argmax", L);
+        CU_TRY(cuda_maxpool_backward_launch(c->stream, &g, a->aux->data, a->dout->data, a->din[0]->data), L);
+        return TS_OK;
+    }
+    case TS_OP_AVGPOOL: {
+        cuda_pool_geom g;
+        TS_TRY(pool_geom_init(a, &g));
+        if (!want(a->din[0])) return TS_OK;
+        size_t outs = (size_t)g.NC * g.OH * g.OW;
+        TS_TRY(grow((void **)&c->scratch[SCR_REL], &c->scratch_cap[SCR_REL], 2 * outs * sizeof(float),
+                    "LRP average pooling"));
+        CU_TRY(cuda_avgpool_relevance_launch(c->stream, &g, a->in[0]->data, a->dout->data, c->scratch[SCR_REL],
+                                             c->scratch[SCR_REL] + outs, a->din[0]->data), L);
+        return TS_OK;
+    }
+    case TS_OP_ADD: {
+        if (a->n_in > TS_ADD_MAX_INPUTS) return ts_error(TS_ERR_SHAPE, "add '%s': %d inputs", L, a->n_in);
+        add_inputs in = { .n = a->n_in };
+        for (int k = 0; k < a->n_in; k++) {
+            in.x[k] = a->in[k]->data;
+            in.r[k] = want(a->din[k]) ? a->din[k]->data : NULL;
+        }
+        CU_TRY(cuda_add_relevance_launch(c->stream, &in, a->dout->data, n), L);
+        return TS_OK;
+    }
+    case TS_OP_CONCAT: return cuda_backward(vctx, a); /* each input its slice */
+    case TS_OP_RELU:
+    case TS_OP_LEAKY_RELU:
+    case TS_OP_LRN:
+    case TS_OP_DROPOUT:
+        if (!want(a->din[0])) return TS_OK;
+        CU_TRY(cuda_add_inplace_launch(c->stream, a->dout->data, a->din[0]->data, n), L);
+        return TS_OK;
+    default: break;
+    }
+    return ts_error(TS_ERR_UNSUPPORTED, "lrp: op %s of '%s'", ts_op_name(nd->op), L);
 }
 
 /* ---- LRP on the GPU: the linear-layer step ------------------------------------ */
 
-/* explain/lrp.c's generic step (conv_step / fc_step) for the whole batch at
- * once: the sums over terms are convolutions through the cached cuDNN plans
- * (groups, strides and asymmetric pads as in the forward pass) or cuBLAS
- * GEMMs, the rest is kernels/lrp.cu.  Contract in backend.h. */
-ts_status ts_backend_cuda_lrp_linear(void *vctx, const ts_node *nd, int n, int c, int h, int w,
-                                     const ts_lrp_term_dev *t, int nt, const float *bias, const float *z_fwd,
-                                     bool use_eps, float eps, float coef, const float *R, float *Rin)
+/* explain/lrp.c's generic step for the whole batch at once: the sums over
+ * terms are convolutions through the cached cuDNN plans (groups, strides
+ * and asymmetric pads as in the forward pass) or cuBLAS GEMMs, the rest is
+ * kernels/lrp.cu.  Contract in backend.h. */
+static ts_status cuda_lrp_linear(void *vctx, const ts_node *nd, int n, int c, int h, int w, const ts_lrp_term *t,
+                                 int nt, const float *bias, const float *z_fwd, bool use_eps, float eps, float coef,
+                                 const float *R, float *Rin)
 {
     cuda_ctx *ctx = vctx;
     TS_ASSERT(ctx && nd && t && R && Rin);
@@ -1148,7 +1216,8 @@ ts_status ts_backend_cuda_lrp_linear(void *vctx, const ts_node *nd, int n, int c
      * views of the term's tensors with the node's shapes */
     ts_node nb = *nd;
     nb.has_bias = 0;
-    ts_tensor xin = { NULL, n, c, h, w }, wt = nd->weight, zt = { z, n, nd->c, nd->h, nd->w };
+    ts_tensor xin = { NULL, n, c, h, w }, wt = { NULL, nd->c, c / (nd->groups > 0 ? nd->groups : 1), nd->kh, nd->kw };
+    ts_tensor zt = { z, n, nd->c, nd->h, nd->w };
     ts_tensor tt = { tmp, n, nd->c, nd->h, nd->w }, dt = { d, n, c, h, w };
     const float one = 1.0f, zero = 0.0f;
 
@@ -1191,43 +1260,77 @@ ts_status ts_backend_cuda_lrp_linear(void *vctx, const ts_node *nd, int n, int c
     return TS_OK;
 }
 
-ts_status ts_backend_cuda_lrp_split(void *vctx, const float *x, float *pos, float *neg, size_t n)
+static ts_status cuda_lrp_split(void *vctx, const float *x, float *pos, float *neg, size_t n, bool *any_negative)
 {
     cuda_ctx *c = vctx;
-    CU_TRY(cuda_lrp_split_launch(c->stream, x, pos, neg, n), "lrp split");
+    int *flag = NULL;
+    if (any_negative) {
+        TS_TRY(grow((void **)&c->scratch[SCR_FLAG], &c->scratch_cap[SCR_FLAG], sizeof(int), "lrp flag"));
+        flag = (int *)c->scratch[SCR_FLAG];
+        CU_TRY(cudaMemsetAsync(flag, 0, sizeof(int), c->stream), "lrp split");
+    }
+    CU_TRY(cuda_lrp_split_launch(c->stream, x, pos, neg, n, flag), "lrp split");
+    if (any_negative) {
+        int h = 0;
+        CU_TRY(cudaMemcpyAsync(&h, flag, sizeof h, cudaMemcpyDeviceToHost, c->stream), "lrp split");
+        CU_TRY(cudaStreamSynchronize(c->stream), "lrp split");
+        *any_negative = h != 0;
+    }
     return TS_OK;
 }
 
-ts_status ts_backend_cuda_lrp_square(void *vctx, const float *w, float *out, size_t n, bool flat)
+static ts_status cuda_lrp_square(void *vctx, const float *w, float *out, size_t n, bool flat)
 {
     cuda_ctx *c = vctx;
     CU_TRY(cuda_lrp_square_launch(c->stream, w, out, n, flat), "lrp square");
     return TS_OK;
 }
 
-ts_status ts_backend_cuda_fill_channels(void *vctx, float *out, int n, int ch, size_t hw, const float *values)
+/* Up to LRP_FILL_MAX channel values travel as a kernel argument: no copy
+ * and no wait (finding 11).  More go through SCR_VALUES; a host-to-device
+ * copy from pageable memory returns once the source has been staged, so
+ * the caller's buffer is free when this returns, and the next fill's copy
+ * into SCR_VALUES is ordered after this fill's kernel on the stream. */
+static ts_status cuda_fill_channels(void *vctx, float *out, int n, int ch, size_t hw, const float *values)
 {
     cuda_ctx *c = vctx;
     TS_ASSERT(values && ch >= 1);
-    TS_TRY(grow((void **)&c->scratch[SCR_VALUES], &c->scratch_cap[SCR_VALUES], (size_t)ch * sizeof(float),
-                "channel values"));
-    CU_TRY(cudaMemcpyAsync(c->scratch[SCR_VALUES], values, (size_t)ch * sizeof(float), cudaMemcpyHostToDevice,
-                           c->stream), "fill");
-    CU_TRY(cuda_fill_channels_launch(c->stream, out, c->scratch[SCR_VALUES], n, ch, hw), "fill");
-    /* values is the caller's host buffer: done with it before returning */
-    CU_TRY(cudaStreamSynchronize(c->stream), "fill");
+    const float *dev = NULL;
+    if (ch > LRP_FILL_MAX) {
+        TS_TRY(grow((void **)&c->scratch[SCR_VALUES], &c->scratch_cap[SCR_VALUES], (size_t)ch * sizeof(float),
+                    "channel values"));
+        CU_TRY(cudaMemcpyAsync(c->scratch[SCR_VALUES], values, (size_t)ch * sizeof(float), cudaMemcpyHostToDevice,
+                               c->stream), "fill");
+        dev = c->scratch[SCR_VALUES];
+    }
+    CU_TRY(cuda_fill_channels_launch(c->stream, out, ch > LRP_FILL_MAX ? NULL : values, dev, n, ch, hw), "fill");
     return TS_OK;
 }
 
-/* ---- A(x,y) ------------------------------------------------------------------ */
+/* ---- SGD and softmax ----------------------------------------------------------- */
 
-ts_status ts_backend_cuda_amap(void *vctx, const float *x, const float *y, int k, int width, int height,
-                               uint8_t *out)
+static ts_status cuda_sgd(void *vctx, float *w, const float *g, float *v, size_t n, float lr, float momentum,
+                          float decay)
+{
+    cuda_ctx *c = vctx;
+    CU_TRY(cuda_sgd_launch(c->stream, w, g, v, n, lr, momentum, decay), "sgd");
+    return TS_OK;
+}
+
+static ts_status cuda_softmax(void *vctx, const float *logits, float *probs, int n, int k)
+{
+    cuda_ctx *c = vctx;
+    CU_TRY(cuda_softmax_launch(c->stream, logits, probs, n, k), "softmax");
+    return TS_OK;
+}
+
+/* ---- A(x,y), on its own lane ------------------------------------------------- */
+
+static ts_status cuda_amap(void *vctx, const float *x, const float *y, int k, int width, int height, uint8_t *out)
 {
     cuda_ctx *c = vctx;
     TS_ASSERT(c && x && y && out);
-    if (k < 1 || k > 255)
-        return ts_error(TS_ERR_ARG, "A(x,y) on the GPU: %d landmarks, expected 1..255", k);
+    if (k < 1 || k > 255) return ts_error(TS_ERR_ARG, "A(x,y) on the GPU: %d landmarks, expected 1..255", k);
     if (width < 1 || height < 1 || width > 16384 || height > 16384)
         return ts_error(TS_ERR_ARG, "A(x,y) on the GPU: size %dx%d out of range (1..16384 per side)", width,
                         height);
@@ -1235,44 +1338,110 @@ ts_status ts_backend_cuda_amap(void *vctx, const float *x, const float *y, int k
         if (!(x[j] == x[j] && y[j] == y[j]) || x[j] > 1e7f || x[j] < -1e7f || y[j] > 1e7f || y[j] < -1e7f)
             return ts_error(TS_ERR_ARG, "A(x,y) on the GPU: landmark %d (%g,%g) is not finite or beyond 1e7", j,
                             (double)x[j], (double)y[j]);
-    /* SCR_AMAP: the landmarks (2*256 floats, so the map stays aligned),
-     * then the map. */
+    /* the buffer: the landmarks (2*256 floats, so the map stays aligned),
+     * then the map */
     size_t n = (size_t)width * height, head = 2 * 256 * sizeof(float);
-    TS_TRY(grow((void **)&c->scratch[SCR_AMAP], &c->scratch_cap[SCR_AMAP], head + n, "A(x,y) map"));
-    float *dx = c->scratch[SCR_AMAP], *dy = dx + 256;
-    uint8_t *dmap = (uint8_t *)c->scratch[SCR_AMAP] + head;
-    CU_TRY(cudaMemcpyAsync(dx, x, (size_t)k * sizeof(float), cudaMemcpyHostToDevice, c->stream), "amap");
-    CU_TRY(cudaMemcpyAsync(dy, y, (size_t)k * sizeof(float), cudaMemcpyHostToDevice, c->stream), "amap");
-    CU_TRY(cuda_amap_launch(c->stream, dx, dy, k, width, height, dmap), "amap");
-    CU_TRY(cudaMemcpyAsync(out, dmap, n, cudaMemcpyDeviceToHost, c->stream), "amap");
-    CU_TRY(cudaStreamSynchronize(c->stream), "amap");
+    pthread_mutex_lock(&c->amap_lock);
+    ts_status st = grow(&c->amap_buf, &c->amap_cap, head + n, "A(x,y) map");
+    cudaError_t e = cudaSuccess;
+    const char *what = "";
+    if (st == TS_OK) {
+        float *dx = c->amap_buf, *dy = dx + 256;
+        uint8_t *dmap = (uint8_t *)c->amap_buf + head;
+        cudaStream_t s = c->amap_stream;
+        if ((e = cudaMemcpyAsync(dx, x, (size_t)k * sizeof(float), cudaMemcpyHostToDevice, s)) != cudaSuccess ||
+            (e = cudaMemcpyAsync(dy, y, (size_t)k * sizeof(float), cudaMemcpyHostToDevice, s)) != cudaSuccess)
+            what = "copying the landmarks";
+        else if ((e = cuda_amap_launch(s, dx, dy, k, width, height, dmap)) != cudaSuccess)
+            what = "kernels/amap.cu";
+        else if ((e = cudaMemcpyAsync(out, dmap, n, cudaMemcpyDeviceToHost, s)) != cudaSuccess ||
+                 (e = cudaStreamSynchronize(s)) != cudaSuccess)
+            what = "copying the map back";
+    }
+    pthread_mutex_unlock(&c->amap_lock);
+    if (st != TS_OK) return st;
+    if (e != cudaSuccess) return cu_fail(e, what, "A(x,y)");
     return TS_OK;
 }
 
-/* ---- opening and closing ------------------------------------------------------ */
+/* ---- numerics, identity, opening and closing ----------------------------------- */
 
-void ts_backend_cuda_close(void *vctx)
+static bool cuda_set_deterministic(void *vctx, bool on)
+{
+    cuda_ctx *c = vctx;
+    bool was = c->deterministic != 0;
+    c->deterministic = on ? 1 : 0;
+    return was;
+}
+
+static void cuda_describe(void *vctx, char *buf, size_t len)
+{
+    cuda_ctx *c = vctx;
+    int drv = 0, rt = 0, bl = 0;
+    (void)cudaDriverGetVersion(&drv);
+    (void)cudaRuntimeGetVersion(&rt);
+    if (c->blas) (void)cublasGetVersion(c->blas, &bl);
+    size_t dnn = cudnnGetVersion();
+    snprintf(buf, len,
+             "cuda: %s (device %d), driver CUDA %d.%d, runtime %d.%d, cuDNN %zu.%zu.%zu (built with %d.%d.%d), "
+             "cuBLAS %d.%d.%d, %s%s",
+             c->name, c->device, drv / 1000, drv % 1000 / 10, rt / 1000, rt % 1000 / 10, dnn / 10000, dnn % 10000 / 100,
+             dnn % 100, CUDNN_MAJOR, CUDNN_MINOR, CUDNN_PATCHLEVEL, bl / 10000, bl % 10000 / 100, bl % 100,
+             c->deterministic ? "deterministic" : "fast", c->tf32 ? ", TF32 allowed" : "");
+}
+
+static void cuda_close(void *vctx);
+
+static const ts_backend cuda_backend = {
+    .name = "cuda",
+    .device = TS_DEVICE_CUDA,
+    .forward = cuda_forward,
+    .backward = cuda_backward,
+    .relevance = cuda_relevance,
+    .arena_init = cuda_arena_init,
+    .arena_clear = cuda_arena_clear,
+    .upload = cuda_upload,
+    .download = cuda_download,
+    .zero = cuda_zero,
+    .lrp_linear = cuda_lrp_linear,
+    .lrp_split = cuda_lrp_split,
+    .lrp_square = cuda_lrp_square,
+    .fill_channels = cuda_fill_channels,
+    .sgd = cuda_sgd,
+    .softmax = cuda_softmax,
+    .amap = cuda_amap,
+    .set_deterministic = cuda_set_deterministic,
+    .describe = cuda_describe,
+    .close = cuda_close,
+};
+
+static void cuda_close(void *vctx)
 {
     cuda_ctx *c = vctx;
     if (!c) return;
     if (c->stream) cudaStreamSynchronize(c->stream);
+    if (c->amap_stream) cudaStreamSynchronize(c->amap_stream);
     for (int i = 0; i < c->n_plans; i++) plan_free(c->plans[i]);
     free(c->plans);
     if (c->devprop) cudnnBackendDestroyDescriptor(c->devprop);
     if (c->ws) cudaFree(c->ws);
     for (int i = 0; i < SCR_COUNT; i++)
         if (c->scratch[i]) cudaFree(c->scratch[i]);
+    if (c->amap_buf) cudaFree(c->amap_buf);
     if (c->dnn) cudnnDestroy(c->dnn);
     if (c->blas) cublasDestroy(c->blas);
+    if (c->amap_stream) cudaStreamDestroy(c->amap_stream);
     if (c->stream) cudaStreamDestroy(c->stream);
+    pthread_mutex_destroy(&c->amap_lock);
     free(c);
 }
 
-/* Without a GPU, cudaGetDeviceCount() fails (typically "CUDA driver version
- * is insufficient for CUDA runtime version" or "no CUDA-capable device"):
- * that means "no GPU", and ts_backend_select() falls back to the CPU with
- * this message.  TS_CUDA_DEVICE picks a device other than 0. */
-ts_status ts_backend_cuda_open(const ts_backend **out, void **ctx)
+/* Called by ts_cuda_plugin_open (plugin-host.c); select.c has checked with
+ * the driver that there is a GPU.  Should cudaGetDeviceCount() still fail
+ * (typically "CUDA driver version is insufficient for CUDA runtime
+ * version"), the message says so in words.  TS_CUDA_DEVICE picks a device
+ * other than 0. */
+ts_status ts_cuda_backend_open(const ts_backend **out, void **ctx)
 {
     int n = 0;
     *out = NULL;
@@ -1280,19 +1449,17 @@ ts_status ts_backend_cuda_open(const ts_backend **out, void **ctx)
     cudaError_t err = cudaGetDeviceCount(&n);
     if (err != cudaSuccess) {
         (void)cudaGetLastError();
-        /* The two usual answers of a machine without a GPU, in words a user
-         * reads in the fallback line. */
         int rt = 0;
         (void)cudaRuntimeGetVersion(&rt);
         if (err == cudaErrorInsufficientDriver)
-            return ts_error(TS_ERR_DEVICE, "no NVIDIA driver for CUDA %d.%d (no GPU here, or its driver is too old)",
+            return ts_error(TS_ERR_DEVICE, "no NVIDIA driver for CUDA %d.%d (none installed, or an older one)",
                             rt / 1000, rt % 1000 / 10);
         if (err == cudaErrorNoDevice) return ts_error(TS_ERR_DEVICE, "no CUDA-capable GPU found");
         return ts_error(TS_ERR_DEVICE, "CUDA: %s", cudaGetErrorString(err));
     }
     if (n == 0) return ts_error(TS_ERR_DEVICE, "no CUDA-capable GPU found");
-    /* Built against one cuDNN, run with another: the graph API's handle
-     * rules changed in 9.8 (file comment), so an older runtime is refused
+    /* Built against one cuDNN, run with another: the graph API's device
+     * properties came in 9.8 (file comment), so an older runtime is refused
      * rather than misused. */
     size_t dnn_version = cudnnGetVersion();
     if (dnn_version / 10000 != CUDNN_MAJOR || (TS_CUDNN_DEVICEPROP && dnn_version < 90800))
@@ -1300,10 +1467,13 @@ ts_status ts_backend_cuda_open(const ts_backend **out, void **ctx)
                         CUDNN_MAJOR, TS_CUDNN_DEVICEPROP ? " from 9.8 on" : "");
     cuda_ctx *c = calloc(1, sizeof *c);
     if (!c) return ts_error(TS_ERR_OOM, "CUDA: no memory for the backend context");
+    pthread_mutex_init(&c->amap_lock, NULL);
     const char *dev = getenv("TS_CUDA_DEVICE");
     c->device = dev ? atoi(dev) : 0;
     const char *tf = getenv("TS_CUDA_TF32");
     c->tf32 = tf && tf[0] == '1';
+    const char *det = getenv("TS_CUDA_DETERMINISTIC");
+    c->deterministic = !(det && det[0] == '0');
     const char *vb = getenv("TS_CUDA_VERBOSE");
     c->verbose = vb && vb[0] == '1';
     ts_status st = TS_OK;
@@ -1314,11 +1484,16 @@ ts_status ts_backend_cuda_open(const ts_backend **out, void **ctx)
         st = ts_error(TS_ERR_DEVICE, "CUDA: TS_CUDA_DEVICE=%d but %d device(s) found", c->device, n);
         goto fail;
     }
+    struct cudaDeviceProp prop;
     if ((e = cudaSetDevice(c->device)) != cudaSuccess || (e = cudaFree(0)) != cudaSuccess ||
-        (e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess) {
+        (e = cudaGetDeviceProperties(&prop, c->device)) != cudaSuccess ||
+        (e = cudaStreamCreateWithFlags(&c->stream, cudaStreamNonBlocking)) != cudaSuccess ||
+        (e = cudaStreamCreateWithFlags(&c->amap_stream, cudaStreamNonBlocking)) != cudaSuccess) {
         st = cu_fail(e, "initialising the device", NULL);
         goto fail;
     }
+    snprintf(c->name, sizeof c->name, "%s, compute %d.%d, %zu MiB", prop.name, prop.major, prop.minor,
+             prop.totalGlobalMem >> 20);
     if ((be = cublasCreate(&c->blas)) != CUBLAS_STATUS_SUCCESS ||
         (be = cublasSetStream(c->blas, c->stream)) != CUBLAS_STATUS_SUCCESS ||
         (be = cublasSetMathMode(c->blas, c->tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH)) !=
@@ -1332,21 +1507,21 @@ ts_status ts_backend_cuda_open(const ts_backend **out, void **ctx)
         goto fail;
     }
 #if TS_CUDNN_DEVICEPROP
-    /* The device the heuristics rank engines for.  Optional in the API
-     * (they use the current device without it), so a failure here only
-     * drops the hint. */
-    if (cudnnBackendCreateDescriptor(CUDNN_BACKEND_DEVICEPROP_DESCRIPTOR, &c->devprop) == CUDNN_STATUS_SUCCESS &&
-        (cudnnBackendSetAttribute(c->devprop, CUDNN_ATTR_DEVICEPROP_HANDLE, CUDNN_TYPE_HANDLE, 1, &c->dnn) !=
-             CUDNN_STATUS_SUCCESS ||
-         cudnnBackendFinalize(c->devprop) != CUDNN_STATUS_SUCCESS)) {
-        cudnnBackendDestroyDescriptor(c->devprop);
-        c->devprop = NULL;
+    /* The device the heuristics rank engines for.  A failure here is an
+     * error, not a dropped hint (finding 3). */
+    if ((de = cudnnBackendCreateDescriptor(CUDNN_BACKEND_DEVICEPROP_DESCRIPTOR, &c->devprop)) !=
+            CUDNN_STATUS_SUCCESS ||
+        (de = cudnnBackendSetAttribute(c->devprop, CUDNN_ATTR_DEVICEPROP_HANDLE, CUDNN_TYPE_HANDLE, 1, &c->dnn)) !=
+            CUDNN_STATUS_SUCCESS ||
+        (de = cudnnBackendFinalize(c->devprop)) != CUDNN_STATUS_SUCCESS) {
+        st = dnn_fail(de, "describing the device for cuDNN (DEVICEPROP descriptor)", NULL);
+        goto fail;
     }
 #endif
     *out = &cuda_backend;
     *ctx = c;
     return TS_OK;
 fail:
-    ts_backend_cuda_close(c);
+    cuda_close(c);
     return st;
 }
