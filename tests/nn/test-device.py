@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""test-device.py - the CLI's --device choice and its CPU fallback (issue 5).
+"""test-device.py - the CLI's --device choice and its CPU fallback (issues 5, 14).
 
 usage: test-device.py TRAITSCOPE_CLI   (meson passes the built program)
 
@@ -13,7 +13,9 @@ Checks:
   - a tiny train run (tests/train/tiny.arch, 32x32, 1 epoch) with --device
     cuda does the same: one fallback line, a model written, "backend":"cpu";
   - eval --device cuda: one fallback line, same accuracy as --device cpu;
-  - explain --device cuda: one line saying LRP runs on the CPU;
+  - explain and activations --device cuda: one fallback line, the CPU's
+    numbers and picture (LRP and activations run on any backend);
+  - device --device cuda: JSON saying the CPU and why;
   - --device bogus is a usage error (exit 2) naming the choices, for every
     command that runs networks, before any work is done.
 Needs face crops from $TS_SHARED_DATA/celebahq (exit 77 without them).
@@ -84,6 +86,11 @@ with tempfile.TemporaryDirectory() as tmp:
         "explain": ["--model", model, images[0], "--json"],
         "activations": ["--model", model, images[0], "--out", os.path.join(tmp, "a.png")],
         "figure": ["--model", model, images[0], "--out", os.path.join(tmp, "f.png")],
+        "flip": ["--model", model, "--data", spec, "--limit", "1"],
+        "detect": [images[0]],
+        "landmarks": [images[0], "--method", "cnn"],
+        "amap": ["--landmarks", os.path.join(tmp, "lm.json"), "--size", "9x9", "--out", os.path.join(tmp, "a.pgm")],
+        "device": [],
     }
     for cmd, args in bogus.items():
         rc, out, err = run(cmd, *args, "--device", "bogus")
@@ -133,9 +140,34 @@ with tempfile.TemporaryDirectory() as tmp:
     except (ValueError, KeyError):
         check(False, "eval prints JSON")
 
-    # explain: LRP is CPU-only; asking for cuda says so once
-    rc, out, err = run("explain", "--model", model, images[0], "--json", "--device", "cuda")
+    # explain: LRP runs where the model runs; without a GPU the CPU's
+    # numbers, with one line saying why
+    rc, ex_cuda, err = run("explain", "--model", model, images[0], "--json", "--device", "cuda")
     lines = fallback_lines(err, "explain")
-    check(rc == 0 and len(lines) == 1 and "LRP" in lines[0], f"explain --device cuda: one line ({err.strip()})")
+    check(rc == 0 and len(lines) == 1 and names_reason(lines[0]), f"explain --device cuda: one line ({err.strip()})")
+    rc, ex_cpu, err = run("explain", "--model", model, images[0], "--json", "--device", "cpu")
+    try:
+        a, b = json.loads(ex_cuda), json.loads(ex_cpu)
+        check(a["relevance_sum"] == b["relevance_sum"] and a["logit"] == b["logit"],
+              "explain: the fallback gives the CPU's relevance")
+    except (ValueError, KeyError):
+        check(False, "explain prints JSON")
+
+    # activations: the same picture either way
+    pa, pb = os.path.join(tmp, "act-cuda.png"), os.path.join(tmp, "act-cpu.png")
+    rc, out, err = run("activations", "--model", model, images[0], "--out", pa, "--device", "cuda")
+    check(rc == 0 and len(fallback_lines(err, "activations")) == 1, f"activations --device cuda ({err.strip()})")
+    rc, out, err = run("activations", "--model", model, images[0], "--out", pb, "--device", "cpu")
+    check(rc == 0 and open(pa, "rb").read() == open(pb, "rb").read(), "activations: the fallback's picture")
+
+    # device: what --device cuda gets, as JSON
+    rc, out, err = run("device", "--device", "cuda")
+    try:
+        d = json.loads(out)
+        check(rc == 0 and d["asked"] == "cuda" and d["backend"] == "cpu" and d["fallback"] and
+              "running on the CPU" in d["fallback"] and d["describe"].startswith("cpu:"),
+              f"device --device cuda says the CPU and why ({out.strip()[:200]})")
+    except (ValueError, KeyError):
+        check(False, f"device prints JSON ({out.strip()[:200]})")
 
 sys.exit(1 if failures else 0)
