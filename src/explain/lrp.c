@@ -720,7 +720,7 @@ ts_status ts_lrp_backward(ts_lrp *l, const ts_tensor *input, const ts_lrp_target
             if (a < 0 || a >= K)
                 return ts_error(TS_ERR_ARG, "lrp: target output %d out of range (the model has %d outputs)", a, K);
             int sign = t->b > 0 ? 1 : t->b < 0 ? -1 : (z[a] >= 0 ? 1 : -1);
-            l->rel[g->output].data[(size_t)s * K + a] += (float)sign * z[a];
+            Rh[(size_t)s * K + a] += (float)sign * z[a];
             if (stats) stats[s] = (ts_lrp_stats){ .a = a, .b = -1, .logit = (float)sign * z[a], .sign = sign };
             continue;
         }

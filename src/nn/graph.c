@@ -373,36 +373,35 @@ void ts_graph_zero_grads(ts_graph *g)
     else if (g->backend->zero) (void)g->backend->zero(g->backend_ctx, g->grads.base, g->grads.used);
 }
 
-/* Copies arena `a` into a new arena of backend `to` (one copy) and moves
- * every tensor view whose data lies in it.  `a` is released with the
- * backend that made it. */
-static ts_status move_arena(ts_graph *g, ts_arena *a, const ts_backend *to, void *to_ctx, int which)
+/* A copy of arena `a` (made by g's backend) in a new arena of backend `to`,
+ * one copy. */
+static ts_status copy_arena(ts_graph *g, const ts_arena *a, const ts_backend *to, void *to_ctx, ts_arena *na)
 {
-    ts_arena na;
-    TS_TRY(to->arena_init(to_ctx, &na, a->cap));
+    TS_TRY(to->arena_init(to_ctx, na, a->cap));
     ts_status st = TS_OK;
     if (a->used) {
-        if (a->on_device) {
-            /* device -> host (to is the CPU) through the source backend */
-            st = g->backend->download(g->backend_ctx, na.base, a->base, a->used);
-        } else {
-            st = to->upload(to_ctx, na.base, a->base, a->used);
-        }
+        if (a->on_device) /* device -> host (to is the CPU) through the source backend */
+            st = g->backend->download(g->backend_ctx, na->base, a->base, a->used);
+        else
+            st = to->upload(to_ctx, na->base, a->base, a->used);
     }
     if (st != TS_OK) {
-        to->arena_clear(to_ctx, &na);
+        to->arena_clear(to_ctx, na);
         return st;
     }
-    na.used = a->used;
+    na->used = a->used;
+    return TS_OK;
+}
+
+/* Points every parameter (which 0) or gradient (1) view of `old` into `na`. */
+static void rebase_views(ts_graph *g, const ts_arena *old, const ts_arena *na, int which)
+{
     for (int i = 0; i < g->n_nodes; i++) {
         ts_node *n = &g->nodes[i];
         ts_tensor *t[2] = { which ? &n->dweight : &n->weight, which ? &n->dbias : &n->bias };
         for (int k = 0; k < 2; k++)
-            if (t[k]->data) t[k]->data = na.base + (t[k]->data - a->base);
+            if (t[k]->data) t[k]->data = na->base + (t[k]->data - old->base);
     }
-    graph_arena_clear(g, a);
-    *a = na;
-    return TS_OK;
 }
 
 ts_status ts_graph_to_backend(ts_graph *g, const ts_backend *be, void *ctx)
@@ -411,12 +410,23 @@ ts_status ts_graph_to_backend(ts_graph *g, const ts_backend *be, void *ctx)
     /* Moves go host -> device or device -> host, never device -> device. */
     if (g->params.on_device && be->device != TS_DEVICE_CPU)
         return ts_error(TS_ERR_UNSUPPORTED, "graph: move it to the CPU before moving it to another device");
+    /* Both copies first: a failure (a full device) leaves the graph as it
+     * was. */
+    ts_arena np, ng;
+    TS_TRY(copy_arena(g, &g->params, be, ctx, &np));
+    ts_status st = copy_arena(g, &g->grads, be, ctx, &ng);
+    if (st != TS_OK) {
+        be->arena_clear(ctx, &np);
+        return st;
+    }
     graph_arena_clear(g, &g->acts);
     g->batch = 0;
-    TS_TRY(move_arena(g, &g->params, be, ctx, 0));
-    ts_status st = move_arena(g, &g->grads, be, ctx, 1);
-    if (st != TS_OK) return st; /* params moved, grads not: the caller must
-                                 * not run the graph; freeing it is safe */
+    rebase_views(g, &g->params, &np, 0);
+    rebase_views(g, &g->grads, &ng, 1);
+    graph_arena_clear(g, &g->params);
+    graph_arena_clear(g, &g->grads);
+    g->params = np;
+    g->grads = ng;
     g->backend = be;
     g->backend_ctx = ctx;
     return TS_OK;
@@ -428,6 +438,46 @@ ts_status ts_graph_read(const ts_graph *g, const float *src, float *dst, size_t 
     if (g->backend && g->backend->download) return g->backend->download(g->backend_ctx, dst, src, n);
     memcpy(dst, src, n * sizeof(float));
     return TS_OK;
+}
+
+ts_status ts_graph_write(ts_graph *g, float *dst, const float *src, size_t n)
+{
+    if (n == 0) return TS_OK;
+    if (g->backend && g->backend->upload) return g->backend->upload(g->backend_ctx, dst, src, n);
+    memcpy(dst, src, n * sizeof(float));
+    return TS_OK;
+}
+
+ts_status ts_graph_logits_host(ts_graph *g, ts_tensor *logits, ts_tensor *dlogits)
+{
+    TS_ASSERT(g->batch > 0);
+    ts_node *o = &g->nodes[g->output];
+    int N = g->batch, K = o->c * o->h * o->w;
+    size_t n = (size_t)N * K;
+    if (!g->params.on_device && !g->acts.on_device) {
+        *logits = (ts_tensor){ o->out.data, N, K, 1, 1 };
+        *dlogits = (ts_tensor){ o->dout.data, N, K, 1, 1 };
+        return TS_OK;
+    }
+    if (g->host_io_cap < 2 * n) {
+        float *p = malloc(2 * n * sizeof(float));
+        if (!p) return ts_error(TS_ERR_OOM, "graph: no memory for %zu host logits", n);
+        free(g->host_io);
+        g->host_io = p;
+        g->host_io_cap = 2 * n;
+    }
+    *logits = (ts_tensor){ g->host_io, N, K, 1, 1 };
+    *dlogits = (ts_tensor){ g->host_io + n, N, K, 1, 1 };
+    return ts_graph_read(g, o->out.data, g->host_io, n);
+}
+
+ts_status ts_graph_dlogits_commit(ts_graph *g)
+{
+    if (!g->acts.on_device) return TS_OK; /* the loss wrote dout itself */
+    ts_node *o = &g->nodes[g->output];
+    size_t n = ts_tensor_numel(&o->dout);
+    TS_ASSERT(g->host_io && g->host_io_cap >= 2 * n);
+    return ts_graph_write(g, o->dout.data, g->host_io + n, n);
 }
 
 void ts_graph_init_params(ts_graph *g, uint64_t seed)
@@ -454,6 +504,7 @@ void ts_graph_free(ts_graph *g)
     graph_arena_clear(g, &g->params);
     graph_arena_clear(g, &g->grads);
     graph_arena_clear(g, &g->acts);
+    free(g->host_io);
     free(g->nodes);
     free(g);
 }

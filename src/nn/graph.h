@@ -96,6 +96,8 @@ typedef struct ts_graph {
 
     const struct ts_backend *backend;
     void *backend_ctx;
+    float *host_io;        /* ts_graph_logits_host's host buffers on a device */
+    size_t host_io_cap;
 } ts_graph;
 
 /* Building a graph by hand (the arch parser does the same):
@@ -137,11 +139,12 @@ void ts_graph_zero_grads(ts_graph *g);
  * into be's arenas in one copy each, the activations are dropped (the next
  * ts_graph_set_batch/forward makes them with be), and g->backend/ctx become
  * be/ctx.  Moving back to ts_backend_cpu() (ctx NULL) brings the parameters
- * to the host, e.g. to save a checkpoint or run LRP.  Host-side helpers
+ * to the host (LRP and checkpoints need not: they run on or read from
+ * any backend).  Host-side helpers
  * (ts_graph_init_params, loaders) need the graph on the CPU; with a device
- * backend, read outputs with g->backend->download.  TS_ERR_OOM when the
- * device is full (the graph then stays where it was, unless the gradients
- * failed after the parameters moved: then only freeing it is safe). */
+ * backend, read outputs with ts_graph_read.  TS_ERR_OOM when the device is
+ * full, TS_ERR_DEVICE when a copy fails: the graph then stays where it was
+ * (both arenas are copied before either is released). */
 ts_status ts_graph_to_backend(ts_graph *g, const struct ts_backend *be, void *ctx);
 
 /* Copies n floats of the graph's memory at `src` (a view into one of its
@@ -149,6 +152,20 @@ ts_status ts_graph_to_backend(ts_graph *g, const struct ts_backend *be, void *ct
  * download on a device backend, a copy on the CPU.  TS_ERR_DEVICE when a
  * device copy fails. */
 ts_status ts_graph_read(const ts_graph *g, const float *src, float *dst, size_t n);
+
+/* Copies n host floats into the graph's memory at `dst` (an upload on a
+ * device backend, a copy on the CPU). */
+ts_status ts_graph_write(ts_graph *g, float *dst, const float *src, size_t n);
+
+/* For a loss computed on the host (nn/loss.h) after ts_graph_forward: the
+ * output's logits and its gradient buffer as host tensors (N,K,1,1), K the
+ * output's c*h*w.  On the CPU they are the graph's own out and dout; on a
+ * device, host copies (logits downloaded; dlogits a host buffer), and
+ * ts_graph_dlogits_commit then uploads dlogits into dout before
+ * ts_graph_backward.  Valid until the next call.  TS_ERR_DEVICE,
+ * TS_ERR_OOM. */
+ts_status ts_graph_logits_host(ts_graph *g, ts_tensor *logits, ts_tensor *dlogits);
+ts_status ts_graph_dlogits_commit(ts_graph *g);
 
 /* He/Xavier initialisation of every parameter from `seed`. */
 void ts_graph_init_params(ts_graph *g, uint64_t seed);

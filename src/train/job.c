@@ -37,6 +37,7 @@
 #include "eval.h"
 #include "faceset.h"
 #include "sample.h"
+#include "device.h"
 #include "sgd.h"
 
 #define STATE_MAGIC "TSTRAIN1"
@@ -192,11 +193,29 @@ static ts_status check_same(const cJSON *st, const ts_train_settings *s, const c
 
 static ts_status state_save(const char *path, const char *json, const ts_graph *g, const ts_sgd *sgd)
 {
+    uint64_t P = g->params.used;
+    /* A network on the GPU: its parameters and momentum to the host first. */
+    const float *w = g->params.base, *v = sgd->state.base;
+    float *hw = NULL;
+    if (g->params.on_device) {
+        hw = malloc(2 * P * sizeof(float) + 1);
+        ts_status st = hw ? ts_graph_read(g, w, hw, P) : ts_error(TS_ERR_OOM, "%s: out of memory", path);
+        if (st == TS_OK) st = ts_sgd_state_read(sgd, hw + P);
+        if (st != TS_OK) {
+            free(hw);
+            return st;
+        }
+        w = hw, v = hw + P;
+    }
     ts_atomic_file af;
-    TS_TRY(ts_atomic_open(&af, path));
+    ts_status so = ts_atomic_open(&af, path);
+    if (so != TS_OK) {
+        free(hw);
+        return so;
+    }
     ts_sha256 h;
     ts_sha256_init(&h);
-    uint64_t L = strlen(json), P = g->params.used;
+    uint64_t L = strlen(json);
     uint8_t le[8];
     bool ok = true;
 #define PUT(ptr, len)                                                       \
@@ -210,9 +229,10 @@ static ts_status state_save(const char *path, const char *json, const ts_graph *
     PUT(json, L);
     for (int i = 0; i < 8; i++) le[i] = (uint8_t)(P >> (8 * i));
     PUT(le, 8);
-    PUT(g->params.base, P * sizeof(float));
-    PUT(sgd->state.base, P * sizeof(float));
+    PUT(w, P * sizeof(float));
+    PUT(v, P * sizeof(float));
 #undef PUT
+    free(hw);
     uint8_t digest[32];
     ts_sha256_final(&h, digest);
     ok = ok && fwrite(digest, 1, 32, af.f) == 32;
@@ -288,8 +308,9 @@ static ts_status state_load(const char *path, cJSON **json, ts_graph *g, ts_sgd 
         if (P != g->params.used) {
             st = ts_error(TS_ERR_FORMAT, "%s: %zu parameters stored, the network has %zu", path, P, g->params.used);
         } else {
-            memcpy(g->params.base, params, P * sizeof(float));
-            memcpy(sgd->state.base, momentum, P * sizeof(float));
+            /* where the network runs (the GPU's memory is not the host's) */
+            st = ts_graph_write(g, g->params.base, params, P);
+            if (st == TS_OK) st = ts_sgd_state_write(sgd, momentum);
         }
     }
     if (st != TS_OK) {
@@ -955,25 +976,10 @@ static ts_status prepare_net(trainer *t)
                             .landmarks = landmarks ? TS_LANDMARKS_ERT : TS_LANDMARKS_NONE, .alignment = s->align };
     TS_TRY(ts_model_new(s->arch, &mo, &t->m));
 
-    const ts_backend *be;
-    void *ctx;
-    char why[256];
-    TS_TRY(ts_backend_select(s->device, &be, &ctx, why, sizeof why));
-    if (be->device != TS_DEVICE_CPU) {
-        /* The graph keeps host arenas; a device backend needs the graph
-         * moved first, which the engine does not offer yet. */
-        if (s->device != TS_DEVICE_AUTO)
-            return ts_error(TS_ERR_UNSUPPORTED, "train: training on '%s' is not supported yet (use --device cpu)",
-                            be->name);
-        be = ts_backend_cpu();
-        ctx = NULL;
-        snprintf(why, sizeof why, "training on a GPU is not wired up yet; running on the CPU");
-    }
-    t->m->graph->backend = be;
-    t->m->graph->backend_ctx = ctx;
-    if (be->device == TS_DEVICE_CPU && s->compute_threads > 0) ts_cpu_set_threads(s->compute_threads);
-    snprintf(t->res->backend, sizeof t->res->backend, "%s", be->name);
-    snprintf(t->res->note, sizeof t->res->note, "%s", why);
+    /* the GPU when asked for or present (train/device.h); its context is
+     * the graph's, closed in trainer_clear */
+    TS_TRY(ts_train_device_open(s->device, s->compute_threads, t->m->graph, t->res->note, sizeof t->res->note));
+    snprintf(t->res->backend, sizeof t->res->backend, "%s", t->m->graph->backend->name);
 
     t->views = s->augment == TS_AUGMENT_PAPER ? 5 : 1;
     const int n_samples = t->train.n * t->views;
@@ -1067,8 +1073,9 @@ static ts_status train_epoch(trainer *t, int epoch, double *train_time, long *vi
         ts_tensor x = { b->x, B, C, S, S };
         st = ts_graph_forward(g, &x);
         if (st != TS_OK) break;
-        ts_node *o = &g->nodes[g->output];
-        ts_tensor logits = { o->out.data, B, K, 1, 1 }, dlogits = { o->dout.data, B, K, 1, 1 };
+        ts_tensor logits, dlogits; /* on the host, the graph's own on the CPU */
+        st = ts_graph_logits_host(g, &logits, &dlogits);
+        if (st != TS_OK) break;
         float loss = 0;
         if (t->sigmoid) {
             memcpy(t->tgt, b->targets, (size_t)B * K * sizeof *t->tgt);
@@ -1081,7 +1088,8 @@ static ts_status train_epoch(trainer *t, int epoch, double *train_time, long *vi
         batch_accuracy(t, logits.data, b, &right, &count);
         prefetch_release(&t->pf, step);
         ts_graph_zero_grads(g);
-        st = ts_graph_backward(g);
+        st = ts_graph_dlogits_commit(g);
+        if (st == TS_OK) st = ts_graph_backward(g);
         if (st == TS_OK) st = ts_sgd_step(&t->sgd, g);
         if (st != TS_OK) break;
         if (!isfinite(loss)) {
@@ -1233,8 +1241,11 @@ static ts_status final_test(trainer *t, int epochs_done)
     ts_model *m = t->m;
     if (t->best_epoch > 0) {
         TS_TRY(ts_model_load(t->s->out, &best));
-        best->graph->backend = t->m->graph->backend;
-        best->graph->backend_ctx = t->m->graph->backend_ctx;
+        ts_status mv = ts_graph_to_backend(best->graph, t->m->graph->backend, t->m->graph->backend_ctx);
+        if (mv != TS_OK) {
+            ts_model_free(best);
+            return mv;
+        }
         m = best;
     }
     ts_status st = evaluate(t, m, &t->test, test);
@@ -1246,10 +1257,7 @@ static ts_status final_test(trainer *t, int epochs_done)
         memcpy(t->res->test, test, sizeof test);
         t->res->test_accuracy = (float)mean_of(test, t->n_traits, false);
     }
-    if (best) {
-        best->graph->backend_ctx = NULL; /* owned by t->m */
-        ts_model_free(best);
-    }
+    ts_model_free(best); /* before t->m's context closes */
     return st;
 }
 
@@ -1303,7 +1311,11 @@ static void trainer_clear(trainer *t)
     cJSON_Delete(t->state);
     cJSON_Delete(t->history);
     ts_sgd_clear(&t->sgd);
+    /* the context the network ran in closes after the network */
+    const ts_backend *be = t->m ? t->m->graph->backend : NULL;
+    void *ctx = t->m ? t->m->graph->backend_ctx : NULL;
     ts_model_free(t->m);
+    ts_backend_close(be, ctx);
     ts_faceset_clear(&t->train);
     ts_faceset_clear(&t->val);
     ts_faceset_clear(&t->test);
