@@ -245,6 +245,16 @@ static ts_status blas_fail(cublasStatus_t e, const char *what, const char *layer
 
 static int want(const ts_tensor *t) { return t && t->data; }
 
+/* Every entry point first makes the context's GPU current on the calling
+ * thread: a context may be used from one thread, then another (the app's
+ * worker pool, training's prefetch thread), and the current device is per
+ * thread.  A failure here resurfaces at the next CUDA call. */
+static void enter(const void *vctx)
+{
+    const struct cuda_ctx *c = vctx;
+    if (c) (void)cudaSetDevice(c->device);
+}
+
 /* ---- device memory ------------------------------------------------------ */
 
 /* Grows a device buffer to `bytes` (contents lost).  TS_ERR_OOM when the
@@ -267,6 +277,7 @@ static ts_status grow(void **p, size_t *cap, size_t bytes, const char *what)
 
 static ts_status cuda_arena_init(void *vctx, ts_arena *a, size_t floats)
 {
+    enter(vctx);
     memset(a, 0, sizeof *a);
     if (floats == 0) return TS_OK;
     cuda_ctx *c = vctx;
@@ -295,6 +306,7 @@ static ts_status cuda_arena_init(void *vctx, ts_arena *a, size_t floats)
 
 static void cuda_arena_clear(void *vctx, ts_arena *a)
 {
+    enter(vctx);
     if (!a) return;
     if (a->on_device && a->block) cudaFree(a->block);
     else if (!a->on_device) ts_arena_clear(a);
@@ -303,6 +315,7 @@ static void cuda_arena_clear(void *vctx, ts_arena *a)
 
 static ts_status cuda_upload(void *vctx, float *dst, const float *src, size_t floats)
 {
+    enter(vctx);
     cuda_ctx *c = vctx;
     if (!floats) return TS_OK;
     /* From pageable memory the call returns once src has been staged, so the
@@ -313,6 +326,7 @@ static ts_status cuda_upload(void *vctx, float *dst, const float *src, size_t fl
 
 static ts_status cuda_download(void *vctx, float *dst, const float *src, size_t floats)
 {
+    enter(vctx);
     cuda_ctx *c = vctx;
     if (!floats) return TS_OK;
     CU_TRY(cudaMemcpyAsync(dst, src, floats * sizeof(float), cudaMemcpyDeviceToHost, c->stream), NULL);
@@ -323,6 +337,7 @@ static ts_status cuda_download(void *vctx, float *dst, const float *src, size_t 
 
 static ts_status cuda_zero(void *vctx, float *dst, size_t floats)
 {
+    enter(vctx);
     cuda_ctx *c = vctx;
     if (!floats) return TS_OK;
     CU_TRY(cudaMemsetAsync(dst, 0, floats * sizeof(float), c->stream), NULL);
@@ -978,6 +993,7 @@ static ts_status pool_geom_init(const ts_op_args *a, cuda_pool_geom *g)
 
 static ts_status cuda_forward(void *vctx, const ts_op_args *a)
 {
+    enter(vctx);
     cuda_ctx *c = vctx;
     TS_ASSERT(a && a->node && a->out && a->out->data);
     const ts_node *nd = a->node;
@@ -1057,6 +1073,7 @@ static ts_status cuda_forward(void *vctx, const ts_op_args *a)
 
 static ts_status cuda_backward(void *vctx, const ts_op_args *a)
 {
+    enter(vctx);
     cuda_ctx *c = vctx;
     TS_ASSERT(a && a->node && a->dout && a->dout->data);
     const ts_node *nd = a->node;
@@ -1134,6 +1151,7 @@ static ts_status cuda_backward(void *vctx, const ts_op_args *a)
 
 static ts_status cuda_relevance(void *vctx, const ts_op_args *a)
 {
+    enter(vctx);
     cuda_ctx *c = vctx;
     TS_ASSERT(a && a->node && a->dout && a->dout->data);
     const ts_node *nd = a->node;
@@ -1197,6 +1215,7 @@ static ts_status cuda_lrp_linear(void *vctx, const ts_node *nd, int n, int c, in
                                  int nt, const float *bias, const float *z_fwd, bool use_eps, float eps, float coef,
                                  const float *R, float *Rin)
 {
+    enter(vctx);
     cuda_ctx *ctx = vctx;
     TS_ASSERT(ctx && nd && t && R && Rin);
     const char *L = nd->name;
@@ -1262,6 +1281,7 @@ static ts_status cuda_lrp_linear(void *vctx, const ts_node *nd, int n, int c, in
 
 static ts_status cuda_lrp_split(void *vctx, const float *x, float *pos, float *neg, size_t n, bool *any_negative)
 {
+    enter(vctx);
     cuda_ctx *c = vctx;
     int *flag = NULL;
     if (any_negative) {
@@ -1281,6 +1301,7 @@ static ts_status cuda_lrp_split(void *vctx, const float *x, float *pos, float *n
 
 static ts_status cuda_lrp_square(void *vctx, const float *w, float *out, size_t n, bool flat)
 {
+    enter(vctx);
     cuda_ctx *c = vctx;
     CU_TRY(cuda_lrp_square_launch(c->stream, w, out, n, flat), "lrp square");
     return TS_OK;
@@ -1293,6 +1314,7 @@ static ts_status cuda_lrp_square(void *vctx, const float *w, float *out, size_t 
  * into SCR_VALUES is ordered after this fill's kernel on the stream. */
 static ts_status cuda_fill_channels(void *vctx, float *out, int n, int ch, size_t hw, const float *values)
 {
+    enter(vctx);
     cuda_ctx *c = vctx;
     TS_ASSERT(values && ch >= 1);
     const float *dev = NULL;
@@ -1312,6 +1334,7 @@ static ts_status cuda_fill_channels(void *vctx, float *out, int n, int ch, size_
 static ts_status cuda_sgd(void *vctx, float *w, const float *g, float *v, size_t n, float lr, float momentum,
                           float decay)
 {
+    enter(vctx);
     cuda_ctx *c = vctx;
     CU_TRY(cuda_sgd_launch(c->stream, w, g, v, n, lr, momentum, decay), "sgd");
     return TS_OK;
@@ -1319,6 +1342,7 @@ static ts_status cuda_sgd(void *vctx, float *w, const float *g, float *v, size_t
 
 static ts_status cuda_softmax(void *vctx, const float *logits, float *probs, int n, int k)
 {
+    enter(vctx);
     cuda_ctx *c = vctx;
     CU_TRY(cuda_softmax_launch(c->stream, logits, probs, n, k), "softmax");
     return TS_OK;
@@ -1328,6 +1352,7 @@ static ts_status cuda_softmax(void *vctx, const float *logits, float *probs, int
 
 static ts_status cuda_amap(void *vctx, const float *x, const float *y, int k, int width, int height, uint8_t *out)
 {
+    enter(vctx);
     cuda_ctx *c = vctx;
     TS_ASSERT(c && x && y && out);
     if (k < 1 || k > 255) return ts_error(TS_ERR_ARG, "A(x,y) on the GPU: %d landmarks, expected 1..255", k);
@@ -1419,6 +1444,7 @@ static void cuda_close(void *vctx)
 {
     cuda_ctx *c = vctx;
     if (!c) return;
+    enter(c);
     if (c->stream) cudaStreamSynchronize(c->stream);
     if (c->amap_stream) cudaStreamSynchronize(c->amap_stream);
     for (int i = 0; i < c->n_plans; i++) plan_free(c->plans[i]);
