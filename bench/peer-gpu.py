@@ -14,7 +14,8 @@ Inputs start on the host and move with .cuda() inside the timing; the
 logits come back with .cpu(), which is also the synchronisation, exactly
 the steps bench-gpu times for us.  Strict float32 unless --tf32.
 Prints one JSON line, or {"skip": why} when there is no usable GPU.
-Run with Debian's /usr/bin/python3 (python3-torch).
+bench-gpu runs it with the first python that has torch ($TS_PYTHON,
+python3, /opt/torch/.venv/bin/python3, /usr/bin/python3).
 """
 import argparse
 import json

@@ -1555,6 +1555,7 @@ static void install_css(void)
 
 static void ts_browser_init(TsBrowser *b)
 {
+    b->device = TS_DEVICE_CPU; /* until ts_browser_set_device */
     install_css();
     gtk_widget_init_template(GTK_WIDGET(b));
     gtk_orientable_set_orientation(GTK_ORIENTABLE(gtk_widget_get_layout_manager(GTK_WIDGET(b))),

@@ -655,6 +655,7 @@ static void ts_session_class_init(TsSessionClass *klass)
 static void ts_session_init(TsSession *s)
 {
     s->inspector = ts_inspector_new();
+    s->device = TS_DEVICE_CPU; /* the inspector's, until ts_session_set_device */
     ts_inspector_preload(s->inspector);
     s->status = g_strdup("");
     s->error = g_strdup("");

@@ -16,7 +16,8 @@
  *      clamped at the borders; PyTorch's interpolate(mode="bilinear",
  *      align_corners=False) without antialiasing);
  *   2. R, G, B in that order, v = pixel / 255;
- *   3. for 4-channel (LACNN) models, channel 3 is A(x,y) (face/amap.h) of
+ *   3. for 4-channel (LACNN) models, channel 3 is A(x,y) (face/amap.h,
+ *      made on the model's backend: face/amap-device.h) of
  *      the landmarks mapped into the resized frame with the same
  *      pixel-centre rule (x' = (x + 0.5) * in_size / width - 0.5), encoded
  *      as the model's amap_encoding says ("index/67": index / 67);
