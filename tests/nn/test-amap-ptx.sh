@@ -12,7 +12,8 @@
 # fused-multiply-add".  So the kernel's PTX must hold sub/mul/add.rn.f32,
 # no fma on f32, no unrounded f32 add/sub/mul, no .ftz (denormals kept, as
 # on the CPU) and no .approx.  This reads the compiler's output; running
-# the kernel against the CPU is test-ops-cuda (needs a GPU).
+# the kernel against the CPU is test-ops --backend cuda (needs a GPU), its
+# per-pixel body against the reference test-kernel-bodies (any machine).
 set -u
 NVCC=$1
 ROOT=$2
