@@ -29,7 +29,9 @@
 #   train      one epoch on the GPU and on the CPU, same seed: losses close
 #   bench      bench-gpu against PyTorch on the same GPU
 #   memcheck   compute-sanitizer memcheck of the quick op table and a predict
-# Logs go to $OUT when it is set, else device-logs/.  Without a GPU (or a
+# Logs go to $OUT when it is set, else device-logs/: one per step and
+# summary.txt (8 files: what the run tool brings back); what the steps make
+# stays in build-device/run/work.  Without a GPU (or a
 # tool) the steps that need one say SKIP and why; any FAIL makes the exit
 # status 1.
 set -u
@@ -88,6 +90,8 @@ pack() {
             cp "$data/celebahq/images/$img" "$st/data/celeba/images/"
         done
     fi
+    { git rev-parse HEAD; git status --porcelain --untracked-files=no | grep -q . && echo "(with uncommitted changes)"; } \
+        >"$st/PACK_COMMIT" 2>/dev/null
     tar -C "$st" -czf "$PACK" . && rm -rf "$st"
     echo "pack: $PACK ($(du -h "$PACK" | cut -f1)); carry it: run(carry=[\"$PACK\"], command=\"bash tools/device-check.sh run\")"
 }
@@ -166,23 +170,23 @@ check_predict() {
     fi
     local ok=0 base=$ROOT/resources/models/baseline.safetensors lacnn=$ROOT/resources/models/lacnn.safetensors
     local imgs=("$data"/sample*.jpg)
-    "$cli" predict --model "$base" --device cpu "${imgs[@]}" >"$LOGS/predict-cpu.jsonl" || ok=1
-    TS_CUDA_VERBOSE=1 "$cli" predict --model "$base" --device cuda "${imgs[@]}" >"$LOGS/predict-cuda.jsonl" || ok=1
+    "$cli" predict --model "$base" --device cpu "${imgs[@]}" >"$WORK/predict-cpu.jsonl" || ok=1
+    TS_CUDA_VERBOSE=1 "$cli" predict --model "$base" --device cuda "${imgs[@]}" >"$WORK/predict-cuda.jsonl" || ok=1
     for i in 1 2; do
         [ -f "$data/sample$i.json" ] || continue
         for m in "$base" "$lacnn"; do
             for d in cpu cuda; do
                 "$cli" explain --model "$m" "$data/sample$i.jpg" --landmarks "$data/sample$i.json" --json \
-                    --relevance "$LOGS/rel-$i-$(basename "$m" .safetensors)-$d.npy" --device "$d" \
-                    >"$LOGS/explain-$i-$(basename "$m" .safetensors)-$d.json" || ok=1
+                    --relevance "$WORK/rel-$i-$(basename "$m" .safetensors)-$d.npy" --device "$d" \
+                    >"$WORK/explain-$i-$(basename "$m" .safetensors)-$d.json" || ok=1
             done
         done
-        "$cli" amap --landmarks "$data/sample$i.json" --size 1920x1080 --out "$LOGS/amap-$i-cpu.pgm" --device cpu || ok=1
-        "$cli" amap --landmarks "$data/sample$i.json" --size 1920x1080 --out "$LOGS/amap-$i-cuda.pgm" --device cuda || ok=1
-        cmp -s "$LOGS/amap-$i-cpu.pgm" "$LOGS/amap-$i-cuda.pgm" && echo "NOTE A(x,y) 1920x1080 of sample$i: GPU == CPU, byte for byte" ||
+        "$cli" amap --landmarks "$data/sample$i.json" --size 1920x1080 --out "$WORK/amap-$i-cpu.pgm" --device cpu || ok=1
+        "$cli" amap --landmarks "$data/sample$i.json" --size 1920x1080 --out "$WORK/amap-$i-cuda.pgm" --device cuda || ok=1
+        cmp -s "$WORK/amap-$i-cpu.pgm" "$WORK/amap-$i-cuda.pgm" && echo "NOTE A(x,y) 1920x1080 of sample$i: GPU == CPU, byte for byte" ||
             { echo "FAIL A(x,y) 1920x1080 of sample$i differs between the GPU and the CPU"; ok=1; }
     done
-    "$PY" - "$LOGS" <<'PYEOF' || ok=1
+    "$PY" - "$WORK" <<'PYEOF' || ok=1
 import glob, json, os, sys
 logs = sys.argv[1]
 bad = 0
@@ -228,11 +232,11 @@ check_train() {
     local arch=$ROOT/tests/nn/tiny.arch rc=0
     for d in cuda cpu; do
         "$cli" train --data "celeba:$data/celeba" --trait gender --variant baseline --arch "$arch" --size 32 \
-            --epochs 2 --batch 8 --augment none --device "$d" --cache "$LOGS/cache-$d" \
-            --out "$LOGS/train-$d.safetensors" >"$LOGS/train-$d.json" 2>"$LOGS/train-$d.err" || rc=1
+            --epochs 2 --batch 8 --augment none --device "$d" --cache "$WORK/cache-$d" \
+            --out "$WORK/train-$d.safetensors" >"$WORK/train-$d.json" 2>"$WORK/train-$d.err" || rc=1
     done
-    [ $rc = 0 ] || { echo "FAIL a training run failed: $(tail -n 2 "$LOGS"/train-*.err | tr '\n' ' ')"; return 1; }
-    "$PY" - "$LOGS" <<'PYEOF'
+    [ $rc = 0 ] || { echo "FAIL a training run failed: $(tail -n 2 "$WORK"/train-*.err | tr '\n' ' ')"; return 1; }
+    "$PY" - "$WORK" <<'PYEOF'
 import json, os, sys
 logs = sys.argv[1]
 g = json.load(open(os.path.join(logs, "train-cuda.json")))
@@ -245,8 +249,11 @@ sys.exit(0 if ok else 1)
 PYEOF
 }
 
+# compute-sanitizer memcheck: a predict, then the quick op table with the
+# time that is left ($1 seconds in all).  A memory error fails; running out
+# of time only says how far it got.
 check_memcheck() {
-    local cli=$1 data=$2 ops=$3
+    local cli=$1 data=$2 ops=$3 limit=$4
     local cs
     cs=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer /opt/nvidia/*/compute-sanitizer \
         2>/dev/null | head -n 1)
@@ -255,16 +262,25 @@ check_memcheck() {
         echo "SKIP no usable GPU"
         return 77
     fi
-    local rc=0
-    "$cs" --tool memcheck --error-exitcode 3 "$ops" --backend cuda --quick || rc=1
-    "$cs" --tool memcheck --error-exitcode 3 "$cli" predict --device cuda \
-        --model "$ROOT/resources/models/baseline.safetensors" "$data"/sample*.jpg || rc=1
-    [ $rc = 0 ] && echo "RESULT memcheck: no errors" || echo "FAIL memcheck reported errors (see the log)"
-    return $rc
+    local t0 rc done=""
+    t0=$(date +%s)
+    timeout -k 5 $((limit / 3)) "$cs" --tool memcheck --error-exitcode 3 "$cli" predict --device cuda \
+        --model "$ROOT/resources/models/baseline.safetensors" "$data"/sample*.jpg
+    rc=$?
+    case $rc in 0) done="predict" ;; 124|137) echo "NOTE predict under memcheck did not finish" ;; *) echo "FAIL memcheck: predict (exit $rc)"; return 1 ;; esac
+    local rest=$((limit - ($(date +%s) - t0) - 10))
+    if [ $rest -gt 20 ]; then
+        timeout -k 5 $rest "$cs" --tool memcheck --error-exitcode 3 "$ops" --backend cuda --quick
+        rc=$?
+        case $rc in 0) done="$done, the quick op table" ;; 124|137) echo "NOTE the op table under memcheck did not finish in $rest s" ;; *) echo "FAIL memcheck: the op table (exit $rc)"; return 1 ;; esac
+    fi
+    [ -n "$done" ] || { echo "SKIP memcheck finished nothing in $limit s"; return 77; }
+    echo "RESULT memcheck: no errors in ${done#, }"
 }
 
 env_report() {
     local cli=$1
+    echo "--- the pack was built from $(tr '\n' ' ' <"$BUILD/../PACK_COMMIT" 2>/dev/null); this tree is at $(git -C "$ROOT" rev-parse HEAD 2>/dev/null)"
     echo "--- nvidia-smi"
     nvidia-smi 2>&1 || echo "nvidia-smi not found or failed"
     echo "--- python with torch: ${PY:-none}"
@@ -289,6 +305,8 @@ run() {
         return 1
     fi
     BUILD=$here/build
+    WORK=$here/work
+    rm -rf "$WORK" && mkdir -p "$WORK"
     local cli=$BUILD/src/cli/traitscope-cli data=$here/data
     PY=$(find_python)
     export LD_LIBRARY_PATH="$here/lib:$(cuda_libdirs "$PY")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -296,14 +314,17 @@ run() {
     unset TS_CUDA_TF32 TS_CUDA_PLUGIN
     [ -n "$PY" ] || PY=python3
     export -f check_predict check_train check_memcheck env_report
-    export ROOT LOGS PY BUILD
+    export ROOT LOGS PY BUILD WORK
     step env 30 bash -c "env_report '$cli'"
     step bodies 30 "$BUILD/tests/nn/test-kernel-bodies"
     step ops-cuda 120 "$BUILD/tests/nn/test-ops" --backend cuda
     step predict 60 bash -c "check_predict '$cli' '$data'"
     step train 60 bash -c "check_train '$cli' '$data'"
     step bench 120 "$BUILD/bench/bench-gpu" --repeats 10
-    step memcheck 150 bash -c "check_memcheck '$cli' '$data' '$BUILD/tests/nn/test-ops'"
+    local mc
+    mc=$(left)
+    [ "$mc" -gt 150 ] && mc=150
+    step memcheck "$mc" bash -c "check_memcheck '$cli' '$data' '$BUILD/tests/nn/test-ops' $((mc - 10))"
     {
         echo
         echo "device check, $(date -u '+%Y-%m-%d %H:%M UTC'), $(($(date +%s) - T0)) s, logs in $LOGS"
