@@ -1638,12 +1638,13 @@ static void run_graph_training(void)
                   DEV_BWD_RTOL, 0);
     if (!step_ok(row, "sgd step (cpu)", ts_sgd_step(&sc, gc)) || !step_ok(row, "sgd step", ts_sgd_step(&sg, gg)))
         goto out;
-    compare_graph(row, "parameters after one SGD step", gg, gg->params.base, gc->params.base, gc->params.used, 1e-5,
+    /* one step moves a parameter by lr * gradient: the gradients' tolerance times lr */
+    compare_graph(row, "parameters after one SGD step", gg, gg->params.base, gc->params.base, gc->params.used, 2e-5,
                   1e-4, 0);
     float *mom = malloc(gc->params.used * sizeof(float));
     TS_ASSERT(mom);
     if (step_ok(row, "momentum to the host", ts_sgd_state_read(&sg, mom)))
-        compare(row, "momentum after one step", mom, sc.state.base, gc->params.used, NULL, 1e-6, 1e-4, 0, 0);
+        compare(row, "momentum after one step", mom, sc.state.base, gc->params.used, NULL, 2e-5, 2e-3, 0, 0);
     free(mom);
     /* back to the host: the parameters survive the round trip */
     if (step_ok(row, "ts_graph_to_backend (to the CPU)", (ts_sgd_clear(&sg), ts_graph_to_backend(gg, cpu, NULL))))
