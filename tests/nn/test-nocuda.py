@@ -16,8 +16,9 @@ EMPTY`), so only the system folders are searched, and the CUDA folder
   - neither program names a CUDA library among its own dependencies;
   - with the libraries hidden, every command tried runs with --device cpu
     (device, init, info, predict, explain, activations, amap, data,
-    convert, and, when the face-api and dlib models are installed, detect,
-    landmarks and figure), and the app writes its headless figure;
+    convert; with the face-api and dlib models detect, landmarks and figure;
+    with the face data train, eval, compare and flip), and the app writes
+    its headless figure;
   - asked for the GPU (--device auto or cuda, with the driver's probe
     skipped so that the module is really loaded), a command runs on the CPU
     with one line on stderr naming the missing library, and prints what
@@ -148,6 +149,20 @@ with tempfile.TemporaryDirectory() as tmp:
                                   "--device", "cpu"])]
     else:
         print("note: no face-api models (run .ci/npm-setup.sh): detect, landmarks and figure not tried")
+    celeba = os.path.join(os.environ.get("TS_SHARED_DATA", ""), "celebahq")
+    if os.path.exists(os.path.join(celeba, "attributes.txt")):
+        spec, trained = "celeba:" + celeba, os.path.join(tmp, "trained.safetensors")
+        steps += [("train", ["train", "--data", spec, "--trait", "gender", "--variant", "baseline", "--arch", arch,
+                             "--size", "32", "--epochs", "1", "--limit", "40", "--batch", "10", "--augment", "none",
+                             "--cache", os.path.join(tmp, "cache"), "--out", trained, "--device", "cpu"]),
+                  ("eval", ["eval", "--model", trained, "--data", spec, "--limit", "40", "--cache",
+                            os.path.join(tmp, "cache"), "--device", "cpu"]),
+                  ("compare", ["compare", "--baseline", trained, "--lacnn", trained, "--data", spec, "--limit", "40",
+                               "--cache", os.path.join(tmp, "cache"), "--device", "cpu"]),
+                  ("flip", ["flip", "--model", trained, "--data", spec, "--limit", "1", "--steps", "5",
+                            "--device", "cpu"])]
+    else:
+        print(f"note: no face data in {celeba}: train, eval, compare and flip not tried")
     outputs = {}
     for name, args in steps:
         rc, out, err = hidden(CLI, *args)
