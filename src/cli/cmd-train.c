@@ -65,7 +65,9 @@ static void on_progress(const ts_train_progress *p, void *user)
     fmt_time(p->eta_s, eta, sizeof eta);
     fmt_time(p->elapsed_s, el, sizeof el);
     if (p->phase == TS_TRAIN_PREPARING || p->phase == TS_TRAIN_EVALUATING) {
-        const char *what = p->phase == TS_TRAIN_PREPARING ? "preparing faces" : "evaluating test set";
+        const char *what = p->phase == TS_TRAIN_PREPARING ? "preparing faces"
+                           : p->validating                 ? "validating"
+                                                           : "evaluating test set";
         if (u->tty) {
             fprintf(stderr, "\r\033[K%s %d/%d [%s]", what, p->done, p->total, el);
             if (p->done == p->total) fputc('\n', stderr);

@@ -654,8 +654,10 @@ static ts_status evaluate(trainer *t, ts_model *m, const ts_faceset *fs, ts_trai
     if (!probs) return ts_error(TS_ERR_OOM, "train: out of memory for predictions");
     ts_train_phase was = t->pr.phase;
     t->pr.phase = TS_TRAIN_EVALUATING;
+    t->pr.validating = fs == &t->val;
     ts_status st = ts_eval_predict(m, fs, false, t->s->batch, probs, prep_progress, prep_abort, t);
     t->pr.phase = was;
+    t->pr.validating = false;
     if (st == TS_OK) score_traits(t, fs, probs, out);
     free(probs);
     return st;

@@ -157,7 +157,7 @@ void ts_train_settings_default(ts_train_settings *s);
 typedef enum ts_train_phase {
     TS_TRAIN_PREPARING = 0, /* decoding images, landmarks (done/total faces) */
     TS_TRAIN_TRAINING,      /* epoch/step */
-    TS_TRAIN_EVALUATING,    /* done/total test images */
+    TS_TRAIN_EVALUATING,    /* done/total images of the validation set (`validating`) or the test set */
     TS_TRAIN_DONE,
 } ts_train_phase;
 
@@ -177,6 +177,7 @@ typedef struct ts_train_progress {
     float val_balanced;    /* mean balanced accuracy, last epoch; < 0 none */
     int best_epoch;        /* selected so far (1-based); 0 none */
     bool epoch_end;        /* this report closes an epoch (checkpoint written) */
+    bool validating;       /* TS_TRAIN_EVALUATING: the validation set, not the test set */
 } ts_train_progress;
 
 typedef struct ts_train_callbacks {
