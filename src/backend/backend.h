@@ -150,6 +150,13 @@ typedef struct ts_backend {
     /* Releases ctx (may be NULL).  Free every graph moved onto the backend
      * before. */
     void (*close)(void *ctx);
+
+    /* ---- collectives (train/dist.h, issue 17) ----
+     * The native queue this context's work runs on (CUDA: its cudaStream_t),
+     * for a collective that must run in order with it (NCCL's all-reduce of
+     * the gradients, between backward and the SGD step).  NULL for host
+     * backends (the CPU's work is done when its call returns). */
+    void *(*stream)(void *ctx);
 } ts_backend;
 
 /* transfer: none.  The always-available CPU backend. */

@@ -14,7 +14,14 @@
  *    "validation":{"traits":{T:{"n","accuracy","ci95","balanced_accuracy"}},..}|null,
  *    "test":{...same...}|null,"seconds":S,"images_per_s":I}
  * test_accuracy is the mean over the traits of the selected model.
+ * "ranks" and "allreduce" follow "backend" (train/dist.h).
  * Exit 0, 1 (failed or cancelled), 2 (usage).
+ *
+ * Under mpirun or srun (several ranks) the ranks train one model together
+ * (train/job.c, train/dist.h); rank 0 alone prints the progress and the
+ * JSON, a rank prints its own failure ("rank R: ..."), and a failure the
+ * ranks did not meet in a vote ends the whole job (MPI_Abort) so that no
+ * rank waits forever.
  */
 #include <cjson/cJSON.h>
 #include <signal.h>
@@ -25,6 +32,7 @@
 
 #include "cli.h"
 #include "data/split.h"
+#include "train/dist.h"
 #include "train/job.h"
 
 static volatile sig_atomic_t interrupted;
@@ -61,6 +69,7 @@ static void fmt_time(double s, char *buf, size_t n)
 static void on_progress(const ts_train_progress *p, void *user)
 {
     ui *u = user;
+    if (ts_dist_rank() != 0) return; /* printed once, by rank 0 */
     char eta[32], el[32];
     fmt_time(p->eta_s, eta, sizeof eta);
     fmt_time(p->elapsed_s, el, sizeof el);
@@ -147,7 +156,32 @@ static void help(void)
            TS_SPLIT_DEFAULT_SEED);
 }
 
+static int train_main(int argc, char **argv);
+
 int cmd_train(int argc, char **argv)
+{
+    int rc = train_main(argc, argv);
+    ts_dist_finalize();
+    return rc;
+}
+
+/* A failure of this rank: printed by the rank that had it (and by rank 0,
+ * which names the failed rank); a failure no vote carried to the other
+ * ranks ends them all. */
+static int dist_fail(ts_status st)
+{
+    int rc = CMD_FAIL;
+    if (ts_dist_size() == 1) return cli_fail("train", st);
+    if (!ts_dist_peer_failed() || ts_dist_rank() == 0)
+        fprintf(stderr, "traitscope-cli train: rank %d: %s\n", ts_dist_rank(), ts_last_error());
+    if (!ts_dist_vote_failed()) {
+        fflush(stderr);
+        ts_dist_abort(rc);
+    }
+    return rc;
+}
+
+static int train_main(int argc, char **argv)
 {
     ts_train_settings s;
     ts_train_settings_default(&s);
@@ -275,28 +309,41 @@ int cmd_train(int argc, char **argv)
         ts_backend_close(be, ctx); /* the job opens its own */
     }
 
+    /* Several ranks (mpirun / srun): join them before anything is read. */
+    char note[512];
+    ts_status st = ts_dist_init(note, sizeof note);
+    if (st != TS_OK) return cli_fail("train", st);
+    if (note[0] && ts_dist_rank() == 0) fprintf(stderr, "traitscope-cli train: %s\n", note);
+
     ui u = { .tty = isatty(STDERR_FILENO) != 0, .last_tenth = -1, .last_phase = -1 };
     ts_train_callbacks cb = { on_progress, should_abort, &u };
     ts_train_result res;
-    ts_status st = ts_train_run(&s, &cb, &res);
-    if (res.note[0]) cli_warn("train", "%s", res.note);
-    if (res.n_stale_removed)
-        cli_warn("train", "removed %d temporary file(s) that an interrupted run had left beside %s", res.n_stale_removed,
-                 s.out);
-    if (res.n_skipped) {
-        /* the images training and testing go without, named (the count is
-         * also in the JSON and the model's metadata) */
-        const char *kept[5];
-        for (int k = 0; k < res.n_skipped_shown; k++) kept[k] = res.skipped[k];
-        cli_skips_report("train", kept, res.n_skipped_shown, res.n_skipped,
-                         res.n_train + res.n_val + res.n_test + res.n_skipped);
+    st = ts_train_run(&s, &cb, &res);
+    const bool lead = ts_dist_rank() == 0; /* rank 0 speaks for all */
+    if (lead) {
+        if (res.note[0]) cli_warn("train", "%s", res.note);
+        if (res.n_stale_removed)
+            cli_warn("train", "removed %d temporary file(s) that an interrupted run had left beside %s",
+                     res.n_stale_removed, s.out);
+        if (res.n_skipped) {
+            /* the images training and testing go without, named (the count is
+             * also in the JSON and the model's metadata) */
+            const char *kept[5];
+            for (int k = 0; k < res.n_skipped_shown; k++) kept[k] = res.skipped[k];
+            cli_skips_report("train", kept, res.n_skipped_shown, res.n_skipped,
+                             res.n_train + res.n_val + res.n_test + res.n_skipped);
+        }
     }
-    if (st == TS_CANCELLED) {
-        if (u.tty) fputc('\n', stderr);
-        cli_warn("train", "%s; run again with --resume to continue", ts_last_error());
+    if (st == TS_CANCELLED && !ts_dist_peer_failed()) {
+        /* A cancel is voted on by all ranks at the same step: no abort. */
+        if (lead) {
+            if (u.tty) fputc('\n', stderr);
+            cli_warn("train", "%s; run again with --resume to continue", ts_last_error());
+        }
         return CMD_FAIL;
     }
-    if (st != TS_OK) return cli_fail("train", st);
+    if (st != TS_OK) return dist_fail(st);
+    if (!lead) return CMD_OK; /* rank 0 prints the result */
 
     cJSON *o = cJSON_CreateObject();
     char *state = ts_train_state_path(s.out);
@@ -306,6 +353,8 @@ int cmd_train(int argc, char **argv)
     cJSON_AddStringToObject(o, "variant", ts_variant_name(s.variant));
     cJSON_AddStringToObject(o, "arch", s.arch);
     cJSON_AddStringToObject(o, "backend", res.backend);
+    cJSON_AddNumberToObject(o, "ranks", res.ranks);
+    cJSON_AddStringToObject(o, "allreduce", res.allreduce);
     cJSON_AddNumberToObject(o, "epochs_done", res.epochs_done);
     cJSON_AddNumberToObject(o, "resumed_from_epoch", res.resumed_from_epoch);
     cJSON_AddNumberToObject(o, "n_train", res.n_train);

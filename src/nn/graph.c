@@ -317,6 +317,12 @@ static void wire(ts_graph *g, int i, ts_op_args *a)
     a->training = g->training;
     /* A distinct, reproducible dropout mask per (seed, step, layer). */
     a->seed = g->seed * 0x9e3779b97f4a7c15ull ^ (g->step << 20) ^ (uint64_t)i;
+    /* A shard of a larger batch: the mask element idx of this graph is
+     * element idx + off of the whole batch's, off = sample_offset * c*h*w;
+     * the mask hashes seed + (idx + 1) * golden (dropout-mask.h), so moving
+     * the seed by off * golden gives exactly those bits. */
+    if (g->sample_offset)
+        a->seed += g->sample_offset * (uint64_t)n->c * (uint64_t)n->h * (uint64_t)n->w * 0x9e3779b97f4a7c15ull;
 }
 
 ts_status ts_graph_forward(ts_graph *g, const ts_tensor *input)

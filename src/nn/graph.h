@@ -93,6 +93,10 @@ typedef struct ts_graph {
                             * needs no gradient of the image: ~5% of a step) */
     uint64_t step;         /* advances the dropout masks every forward */
     uint64_t seed;
+    uint64_t sample_offset; /* index of this graph's first sample in a larger
+                            * batch split over ranks (train/dist.h): the
+                            * dropout masks are those of that sample of the
+                            * whole batch; 0 alone */
 
     const struct ts_backend *backend;
     void *backend_ctx;

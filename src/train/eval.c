@@ -82,6 +82,14 @@ int ts_model_training_limit(const ts_model *m)
 ts_status ts_eval_predict(ts_model *m, const ts_faceset *fs, bool oversample, int batch, float *probs,
                           ts_faceset_progress_fn progress, ts_faceset_abort_fn should_abort, void *user)
 {
+    return ts_eval_predict_part(m, fs, oversample, batch, 0, 1, probs, progress, should_abort, user);
+}
+
+ts_status ts_eval_predict_part(ts_model *m, const ts_faceset *fs, bool oversample, int batch, int part, int parts,
+                               float *probs, ts_faceset_progress_fn progress, ts_faceset_abort_fn should_abort,
+                               void *user)
+{
+    TS_ASSERT(parts >= 1 && part >= 0 && part < parts);
     const int S = m->meta.in_size, C = m->meta.in_channels, K = m->meta.n_classes;
     if (fs->size != S)
         return ts_error(TS_ERR_SHAPE, "eval: faces prepared at %d pixels, the model takes %d", fs->size, S);
@@ -107,7 +115,9 @@ ts_status ts_eval_predict(ts_model *m, const ts_faceset *fs, bool oversample, in
     bool was_training = g->training;
     g->training = false;
     ts_status st = TS_OK;
-    for (long start = 0; start < total && st == TS_OK; start += B) {
+    const uint64_t step0 = g->step;
+    long done = 0;
+    for (long start = (long)part * B; start < total && st == TS_OK; start += (long)B * parts) {
         int real = (int)(total - start < B ? total - start : B);
         for (int i = 0; i < B && st == TS_OK; i++) {
             long k = start + (i < real ? i : real - 1);
@@ -135,9 +145,14 @@ ts_status ts_eval_predict(ts_model *m, const ts_faceset *fs, bool oversample, in
             float *dst = probs + (size_t)(k / V) * K;
             for (int c = 0; c < K; c++) dst[c] += p[(size_t)i * K + c] / V;
         }
-        if (progress) progress((int)((start + real) / V), fs->n, user);
+        done += real;
+        /* A part reports its share scaled to the whole (an estimate; part 0,
+         * which the front ends show, has the most batches and ends at n). */
+        long shown = parts > 1 ? done * parts / V : (start + real) / V;
+        if (progress) progress((int)(shown < fs->n ? shown : fs->n), fs->n, user);
         if (should_abort && should_abort(user)) st = ts_error(TS_CANCELLED, "eval: cancelled");
     }
+    if (st == TS_OK) g->step = step0 + (uint64_t)((total + B - 1) / B);
     g->training = was_training;
     free(x);
     free(p);

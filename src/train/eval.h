@@ -55,6 +55,17 @@ bool ts_model_is_multilabel(const ts_model *m);
 ts_status ts_eval_predict(ts_model *m, const ts_faceset *fs, bool oversample, int batch, float *probs,
                           ts_faceset_progress_fn progress, ts_faceset_abort_fn should_abort, void *user);
 
+/* The same, for the batches b with b % parts == part only (0 <= part <
+ * parts): the rows of the other batches stay 0, so summing the probs of
+ * parts 0..parts-1 (an all-reduce over ranks, train/dist.h) gives exactly
+ * what ts_eval_predict gives: every batch is the one it would have run.
+ * The graph's step counter advances by the number of batches of the whole
+ * set, whichever ran, so that later dropout masks do not depend on the
+ * part.  progress counts this part's faces. */
+ts_status ts_eval_predict_part(ts_model *m, const ts_faceset *fs, bool oversample, int batch, int part, int parts,
+                               float *probs, ts_faceset_progress_fn progress, ts_faceset_abort_fn should_abort,
+                               void *user);
+
 typedef struct ts_eval_options {
     const char *data;       /* dataset spec */
     bool all;               /* every labelled row instead of the test split */

@@ -11,6 +11,17 @@
  *   final_test     the selected model on the test split, once
  * and one cleanup (trainer_clear) whatever happened.
  *
+ * Several ranks (mpirun / srun; dist.h) train one model: every rank holds
+ * the whole network and the same epoch order, takes its shard of each
+ * global batch (ts_dist_shard; its graph's sample_offset keeps the dropout
+ * masks those of one process), and the gradients are summed over the
+ * ranks (ts_dist_grads_reduce) before the identical SGD step on each.  The
+ * validation and test passes run batch b on rank b % N and add up the
+ * predictions, so every rank scores the same, whole set.  Rank 0 alone
+ * writes files (split, state, model); every step that may fail on one
+ * rank ends in a vote (ts_dist_agree) so that all stop together.  Alone,
+ * every dist call is a no-op and the run is what it always was.
+ *
  * Determinism: the split, the validation carve-out, the initial weights,
  * each epoch's sample order and views, and the dropout masks all derive
  * from the seed (and the epoch / the graph's step counter, which the state
@@ -34,6 +45,7 @@
 #include "../nn/fileio.h"
 #include "../nn/loss.h"
 #include "../nn/sha256.h"
+#include "dist.h"
 #include "eval.h"
 #include "faceset.h"
 #include "sample.h"
@@ -364,7 +376,10 @@ typedef struct trainer {
     /* network */
     ts_model *m;
     ts_sgd sgd;
-    int B, steps, views;     /* batch, steps per epoch, views per face */
+    int B, steps, views;     /* this rank's batch, steps per epoch, views per face */
+    int B_global, B_off;     /* the global batch and this rank's first sample in it (dist.h) */
+    bool stop_voted;         /* several ranks: the last step's vote said cancel */
+    double all_right, all_count; /* several ranks: the epoch's running accuracy over all */
 
     /* state */
     char *state_path;
@@ -411,7 +426,7 @@ static ts_status fill_slot(trainer *t, int step, batch_slot *b)
     const size_t one = (size_t)C * S * S;
     const ts_faceset *fs = &t->train;
     for (int i = 0; i < t->B; i++) {
-        int k = step * t->B + i, f = t->face[k];
+        int k = step * t->B_global + t->B_off + i, f = t->face[k];
         ts_tensor x = { b->x + (size_t)i * one, 1, C, S, S };
         TS_TRY(ts_sample_make(m, &fs->base[f], fs->landmarks ? &fs->pts[f] : NULL, &t->view[k], &x));
         int row = fs->rows[f];
@@ -647,17 +662,24 @@ static double mean_of(const ts_trait_score *sc, int n, bool balanced)
     return n ? sum / n : 0;
 }
 
-/* Runs model m over a face set and scores it. */
+/* Runs model m over a face set and scores it.  With several ranks each
+ * runs its batches and the predictions are summed (every row comes from
+ * one rank, the others add zeros), so all score the same whole set. */
 static ts_status evaluate(trainer *t, ts_model *m, const ts_faceset *fs, ts_trait_score *out)
 {
-    float *probs = malloc((size_t)(fs->n ? fs->n : 1) * t->K * sizeof *probs);
-    if (!probs) return ts_error(TS_ERR_OOM, "train: out of memory for predictions");
+    size_t n = (size_t)(fs->n ? fs->n : 1) * t->K;
+    float *probs = malloc(n * sizeof *probs);
+    ts_status st = probs ? TS_OK : ts_error(TS_ERR_OOM, "train: out of memory for predictions");
     ts_train_phase was = t->pr.phase;
     t->pr.phase = TS_TRAIN_EVALUATING;
     t->pr.validating = fs == &t->val;
-    ts_status st = ts_eval_predict(m, fs, false, t->s->batch, probs, prep_progress, prep_abort, t);
+    if (st == TS_OK)
+        st = ts_eval_predict_part(m, fs, false, t->s->batch, ts_dist_rank(), ts_dist_size(), probs, prep_progress,
+                                  prep_abort, t);
     t->pr.phase = was;
     t->pr.validating = false;
+    st = ts_dist_agree(st);
+    if (st == TS_OK) st = ts_dist_allreduce_f32(probs, n);
     if (st == TS_OK) score_traits(t, fs, probs, out);
     free(probs);
     return st;
@@ -807,6 +829,30 @@ static ts_status load_resume_state(trainer *t)
     return st;
 }
 
+/* Several ranks: each first puts every N-th face's landmarks into the
+ * cache, so that the slow localizer runs once per face over the job, not
+ * once per rank; then every rank reads them all. */
+static ts_status warm_cache(trainer *t, const int *rows, int n, const ts_faceset_options *fo)
+{
+    const int R = ts_dist_size(), r = ts_dist_rank();
+    if (R == 1 || !fo->landmarks) return TS_OK;
+    int *mine = malloc((size_t)(n / R + 1) * sizeof *mine), k = 0;
+    ts_status st = mine ? TS_OK : ts_error(TS_ERR_OOM, "train: out of memory");
+    for (int i = r; st == TS_OK && i < n; i += R) mine[k++] = rows[i];
+    ts_faceset part;
+    if (st == TS_OK && k > 0) {
+        st = ts_faceset_build(&part, &t->ds, mine, k, fo, prep_progress, prep_abort, t);
+        if (st == TS_OK) ts_faceset_clear(&part);
+        /* No usable face in this share is the full build's business. */
+        if (st == TS_ERR_IO) {
+            ts_error_clear();
+            st = TS_OK;
+        }
+    }
+    free(mine);
+    return ts_dist_agree(st);
+}
+
 static ts_status prepare_data(trainer *t)
 {
     const ts_train_settings *s = t->s;
@@ -829,7 +875,7 @@ static ts_status prepare_data(trainer *t)
         TS_TRY(ts_split_make(&t->split, &t->ds, t->traits[0]->name, s->test_fraction, s->seed));
         char sp[4200];
         snprintf(sp, sizeof sp, "%s.split.json", s->out);
-        TS_TRY(ts_split_save(&t->split, sp));
+        if (ts_dist_rank() == 0) TS_TRY(ts_split_save(&t->split, sp));
     }
     TS_TRY(carve_validation(t));
     if (t->n_train < 1 || t->split.n_test < 1 || (s->val_fraction > 0 && t->n_val < 1))
@@ -856,7 +902,8 @@ static ts_status prepare_data(trainer *t)
     for (int i = 0; i < t->split.n_test; i++) which[t->split.test[i]] = 2;
     t->pr.phase = TS_TRAIN_PREPARING;
     ts_faceset all;
-    ts_status st = ts_faceset_build(&all, &t->ds, rows, n_all, &fo, prep_progress, prep_abort, t);
+    ts_status st = warm_cache(t, rows, n_all, &fo);
+    if (st == TS_OK) st = ts_faceset_build(&all, &t->ds, rows, n_all, &fo, prep_progress, prep_abort, t);
     free(rows);
     if (st == TS_OK) {
         t->res->n_skipped = all.n_skipped;
@@ -962,7 +1009,7 @@ static ts_status restore_state(trainer *t)
      * two leaves a state whose last epoch should be OUT but is not.  The
      * state's parameters are that epoch's, so OUT is written from them. */
     int want = t->s->val_fraction > 0 ? t->best_epoch : t->start_epoch;
-    if (want > 0 && want == t->start_epoch && saved_epochs(t->s->out) != want)
+    if (ts_dist_rank() == 0 && want > 0 && want == t->start_epoch && saved_epochs(t->s->out) != want)
         return save_model(t, t->m, want, NULL);
     return TS_OK;
 }
@@ -985,8 +1032,14 @@ static ts_status prepare_net(trainer *t)
 
     t->views = s->augment == TS_AUGMENT_PAPER ? 5 : 1;
     const int n_samples = t->train.n * t->views;
-    t->B = s->batch < n_samples ? s->batch : n_samples;
-    t->steps = n_samples / t->B; /* the last partial batch is dropped */
+    t->B_global = s->batch < n_samples ? s->batch : n_samples;
+    t->steps = n_samples / t->B_global; /* the last partial batch is dropped */
+    /* This rank's shard of every batch (the whole of it alone). */
+    ts_dist_shard(t->B_global, &t->B_off, &t->B);
+    if (t->B < 1)
+        return ts_error(TS_ERR_ARG, "train: a batch of %d cannot be shared by %d ranks (use --batch %d or more)",
+                        t->B_global, ts_dist_size(), ts_dist_size());
+    t->m->graph->sample_offset = (uint64_t)t->B_off;
     ts_sgd_config cfg = ts_sgd_config_default();
     cfg.base_lr = s->lr;
     cfg.momentum = s->momentum;
@@ -1046,6 +1099,25 @@ static void batch_accuracy(const trainer *t, const float *logits, const batch_sl
     }
 }
 
+/* Several ranks: the step's vote (a failure anywhere, a cancel), the
+ * batch's loss and running accuracy over all ranks, then the gradient sum
+ * (dist.h).  *loss becomes the mean over the global batch (each rank's is
+ * the mean over its shard, weighted by its share).  A failing rank passes
+ * its status and loss NULL.  Alone: returns st. */
+static ts_status dist_step(trainer *t, ts_status st, float *loss, long right, long count)
+{
+    if (ts_dist_size() == 1) return st;
+    double v[5] = { st != TS_OK, aborted(t), st == TS_OK && loss ? (double)*loss * t->B / t->B_global : 0,
+                    (double)right, (double)count };
+    TS_TRY(ts_dist_allreduce_f64(v, 5, TS_DIST_SUM));
+    if (v[0] > 0) return ts_dist_agree(st);
+    t->stop_voted = v[1] > 0;
+    *loss = (float)v[2];
+    t->all_right = v[3];
+    t->all_count = v[4];
+    return ts_dist_grads_reduce(t->m->graph);
+}
+
 static ts_status train_epoch(trainer *t, int epoch, double *train_time, long *views_done, long *steps_left)
 {
     const int B = t->B, K = t->K, S = t->s->size, C = t->m->meta.in_channels;
@@ -1060,8 +1132,12 @@ static ts_status train_epoch(trainer *t, int epoch, double *train_time, long *vi
     double loss_sum = 0;
     long right = 0, count = 0;
     ts_status st = TS_OK;
+    bool voted = true; /* this step's vote is in (dist_step) */
+    t->all_right = t->all_count = 0;
     for (int step = 0; step < t->steps && st == TS_OK; step++) {
-        if (aborted(t)) {
+        voted = false;
+        if (ts_dist_size() > 1 ? t->stop_voted : aborted(t)) {
+            voted = true;
             st = ts_error(TS_CANCELLED, "train: cancelled in epoch %d (the checkpoint of epoch %d is kept)", epoch + 1,
                           epoch);
             break;
@@ -1092,8 +1168,15 @@ static ts_status train_epoch(trainer *t, int epoch, double *train_time, long *vi
         ts_graph_zero_grads(g);
         st = ts_graph_dlogits_commit(g);
         if (st == TS_OK) st = ts_graph_backward(g);
-        if (st == TS_OK) st = ts_sgd_step(&t->sgd, g);
         if (st != TS_OK) break;
+        st = dist_step(t, st, &loss, right, count);
+        voted = true;
+        if (st != TS_OK) break;
+        st = ts_sgd_step(&t->sgd, g);
+        if (st != TS_OK) {
+            voted = false; /* the others are on to the next step's vote */
+            break;
+        }
         if (!isfinite(loss)) {
             st = ts_error(TS_ERR_ARG, "train: the loss diverged (%g) in epoch %d step %d; lower the learning rate",
                           loss, epoch + 1, step + 1);
@@ -1101,16 +1184,20 @@ static ts_status train_epoch(trainer *t, int epoch, double *train_time, long *vi
         }
         loss_sum += loss;
         *train_time += now_s() - t_step;
-        *views_done += B;
+        *views_done += t->B_global;
         (*steps_left)--;
         t->pr.step = step + 1;
         t->pr.loss = (float)(loss_sum / (step + 1));
-        t->pr.accuracy = count ? (float)right / (float)count : 0;
+        if (ts_dist_size() > 1) t->pr.accuracy = t->all_count ? (float)(t->all_right / t->all_count) : 0;
+        else t->pr.accuracy = count ? (float)right / (float)count : 0;
         t->pr.lr = ts_sgd_lr(&t->sgd.cfg, t->sgd.iter ? t->sgd.iter - 1 : 0);
         t->pr.images_per_s = *train_time > 0 ? *views_done / *train_time : 0;
-        t->pr.eta_s = t->pr.images_per_s > 0 ? *steps_left * (double)B / t->pr.images_per_s : -1;
+        t->pr.eta_s = t->pr.images_per_s > 0 ? *steps_left * (double)t->B_global / t->pr.images_per_s : -1;
         report(t);
     }
+    /* A rank that failed before its vote still casts it, so that the others
+     * stop with it instead of waiting. */
+    if (!voted) (void)dist_step(t, st, NULL, right, count);
     prefetch_stop(&t->pf);
     g->training = false;
     return st;
@@ -1155,6 +1242,10 @@ static char *training_json(const trainer *t, int epochs_done, const ts_trait_sco
     cJSON_AddNumberToObject(sp, "n_val", t->n_val);
     cJSON_AddNumberToObject(sp, "n_test", split->n_test);
     cJSON_AddNumberToObject(o, "skipped_images", t->res->n_skipped);
+    /* Data-parallel training (dist.h): how many processes, and what summed
+     * their gradients ("none" alone). */
+    cJSON_AddNumberToObject(o, "ranks", ts_dist_size());
+    cJSON_AddStringToObject(o, "allreduce", ts_dist_allreduce_name());
     cJSON_AddItemToObject(o, "outputs", outputs_json(t));
     cJSON_AddItemToObject(o, "history", cJSON_Duplicate(t->history, true));
     if (t->best_epoch > 0) {
@@ -1213,10 +1304,14 @@ static ts_status checkpoint(trainer *t, int epochs_done, bool write_model, const
     if (t->best_epoch > 0) cJSON_AddItemToObject(sj, "best_val", ts_trait_scores_json(t->last_val, t->n_traits));
     char *text = cJSON_PrintUnformatted(sj);
     cJSON_Delete(sj);
-    ts_status st = text ? state_save(t->state_path, text, t->m->graph, &t->sgd) : ts_error(TS_ERR_OOM, "train: out of memory");
+    ts_status st = TS_OK;
+    /* Every rank holds the same weights; rank 0 writes them. */
+    if (ts_dist_rank() == 0) {
+        st = text ? state_save(t->state_path, text, t->m->graph, &t->sgd) : ts_error(TS_ERR_OOM, "train: out of memory");
+        if (st == TS_OK && write_model) st = save_model(t, t->m, epochs_done, test);
+    }
     free(text);
-    if (st == TS_OK && write_model) st = save_model(t, t->m, epochs_done, test);
-    return st;
+    return ts_dist_agree(st);
 }
 
 /* ---- the loop and the final test --------------------------------------- */
@@ -1242,19 +1337,21 @@ static ts_status final_test(trainer *t, int epochs_done)
     ts_model *best = NULL;
     ts_model *m = t->m;
     if (t->best_epoch > 0) {
-        TS_TRY(ts_model_load(t->s->out, &best));
-        ts_status mv = ts_graph_to_backend(best->graph, t->m->graph->backend, t->m->graph->backend_ctx);
-        if (mv != TS_OK) {
+        ts_status ls = ts_dist_agree(ts_model_load(t->s->out, &best));
+        if (ls == TS_OK)
+            ls = ts_dist_agree(ts_graph_to_backend(best->graph, t->m->graph->backend, t->m->graph->backend_ctx));
+        if (ls != TS_OK) {
             ts_model_free(best);
-            return mv;
+            return ls;
         }
         m = best;
     }
     ts_status st = evaluate(t, m, &t->test, test);
-    if (st == TS_OK) {
+    if (st == TS_OK && ts_dist_rank() == 0) {
         /* The model file keeps its own epoch count (the selected one). */
         st = save_model(t, m, t->best_epoch > 0 ? t->best_epoch : epochs_done, test);
     }
+    st = ts_dist_agree(st);
     if (st == TS_OK) {
         memcpy(t->res->test, test, sizeof test);
         t->res->test_accuracy = (float)mean_of(test, t->n_traits, false);
@@ -1276,7 +1373,11 @@ static ts_status report_finished(trainer *t)
         t->res->train_accuracy = cJSON_IsNumber(v) ? (float)v->valuedouble : 0;
     }
     ts_model *done = NULL;
-    TS_TRY(ts_model_load(t->s->out, &done));
+    ts_status st = ts_dist_agree(ts_model_load(t->s->out, &done));
+    if (st != TS_OK) {
+        ts_model_free(done);
+        return st;
+    }
     cJSON *tj = cJSON_Parse(done->meta.training);
     const cJSON *te = cJSON_GetObjectItemCaseSensitive(tj, "test");
     bool tested = te != NULL;
@@ -1313,6 +1414,7 @@ static void trainer_clear(trainer *t)
     cJSON_Delete(t->state);
     cJSON_Delete(t->history);
     ts_sgd_clear(&t->sgd);
+    ts_dist_grads_detach();
     /* the context the network ran in closes after the network */
     const ts_backend *be = t->m ? t->m->graph->backend : NULL;
     void *ctx = t->m ? t->m->graph->backend_ctx : NULL;
@@ -1340,11 +1442,42 @@ static ts_status clean_stale(trainer *t)
     return TS_OK;
 }
 
+/* Several ranks: all must hold the same faces and the same initial (or
+ * resumed) weights, which a file that differs between nodes would break;
+ * then each rank's CPU share and the gradient reduction are set up. */
+static ts_status join_ranks(trainer *t)
+{
+    t->res->ranks = ts_dist_size();
+    if (ts_dist_size() == 1) {
+        snprintf(t->res->allreduce, sizeof t->res->allreduce, "none");
+        return TS_OK;
+    }
+    ts_graph *g = t->m->graph;
+    /* 52 bits of an FNV-1a hash of the weights' bytes (host) or 0. */
+    uint64_t h = 1469598103934665603ull;
+    if (!g->params.on_device) {
+        const uint8_t *p = (const uint8_t *)g->params.base;
+        for (size_t i = 0; i < g->params.used * sizeof(float); i++) h = (h ^ p[i]) * 1099511628211ull;
+    }
+    double v[10] = { t->train.n, t->val.n, t->test.n, t->steps, (double)(h >> 12) };
+    for (int i = 0; i < 5; i++) v[5 + i] = -v[i];
+    TS_TRY(ts_dist_allreduce_f64(v, 10, TS_DIST_MAX));
+    for (int i = 0; i < 5; i++)
+        if (v[i] != -v[5 + i])
+            return ts_error(TS_ERR_ARG, "train: the %d ranks do not hold the same %s (is every rank reading the same "
+                                        "files?)", ts_dist_size(), i < 4 ? "faces" : "initial weights");
+    if (g->backend->device == TS_DEVICE_CPU && t->s->compute_threads == 0) ts_cpu_set_threads(ts_dist_cpu_threads());
+    TS_TRY(ts_dist_grads_attach(g, (float)t->B / (float)t->B_global));
+    snprintf(t->res->allreduce, sizeof t->res->allreduce, "%s", ts_dist_allreduce_name());
+    return TS_OK;
+}
+
 static ts_status run_training(trainer *t)
 {
     const ts_train_settings *s = t->s;
-    TS_TRY(prepare_data(t));
-    TS_TRY(prepare_net(t));
+    TS_TRY(ts_dist_agree(prepare_data(t)));
+    TS_TRY(ts_dist_agree(prepare_net(t)));
+    TS_TRY(join_ranks(t));
     t->pr.epochs = s->epochs;
     t->pr.steps = t->steps;
     t->pr.test_accuracy = -1;
@@ -1416,7 +1549,7 @@ ts_status ts_train_run(const ts_train_settings *s, const ts_train_callbacks *cb,
     ts_train_result *res = result ? result : &local;
     memset(res, 0, sizeof *res);
     res->test_accuracy = -1;
-    TS_TRY(validate_settings(s));
+    TS_TRY(ts_dist_agree(validate_settings(s)));
     trainer *t = calloc(1, sizeof *t);
     if (!t) return ts_error(TS_ERR_OOM, "train: out of memory");
     t->s = s;
@@ -1434,11 +1567,15 @@ ts_status ts_train_run(const ts_train_settings *s, const ts_train_callbacks *cb,
      * (OUT.tmp-*, OUT.state.tmp-*, 35 MB each for AlexNet) can go. */
     char what[200];
     snprintf(what, sizeof what, "training %.60s on %.100s", s->trait, s->data);
+    /* Several ranks are one writer: rank 0, which writes the files, holds
+     * the lock, and the others learn in the vote whether it got it. */
     ts_output_lock lock;
-    ts_status st = ts_output_lock_take(&lock, s->out, what);
-    if (st == TS_OK) st = clean_stale(t);
+    const bool writer = ts_dist_rank() == 0;
+    ts_status st = writer ? ts_output_lock_take(&lock, s->out, what) : TS_OK;
+    if (st == TS_OK && writer) st = clean_stale(t);
+    st = ts_dist_agree(st);
     if (st == TS_OK) st = run_training(t);
-    ts_output_lock_release(&lock);
+    if (writer) ts_output_lock_release(&lock);
     res->seconds = now_s() - t->t0;
     trainer_clear(t);
     free(t);

@@ -215,6 +215,8 @@ typedef struct ts_train_result {
     double images_per_s;       /* training views per second */
     int resumed_from_epoch;    /* 0 for a fresh run */
     char backend[16];          /* "cpu", "cuda" */
+    int ranks;                 /* processes that trained it together (train/dist.h); 1 alone */
+    char allreduce[16];        /* how their gradients were summed: "none", "mpi", "mpi-staged", "nccl" */
     char note[256];            /* e.g. the device fall-back line; "" */
 } ts_train_result;
 

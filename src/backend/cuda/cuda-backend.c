@@ -1417,6 +1417,14 @@ static void cuda_describe(void *vctx, char *buf, size_t len)
 
 static void cuda_close(void *vctx);
 
+/* The stream this context queues its work on (issue 17: NCCL's all-reduce
+ * joins it, so it is ordered between backward and the SGD step). */
+static void *cuda_stream(void *vctx)
+{
+    cuda_ctx *c = vctx;
+    return c ? (void *)c->stream : NULL;
+}
+
 static const ts_backend cuda_backend = {
     .name = "cuda",
     .device = TS_DEVICE_CUDA,
@@ -1438,6 +1446,7 @@ static const ts_backend cuda_backend = {
     .set_deterministic = cuda_set_deterministic,
     .describe = cuda_describe,
     .close = cuda_close,
+    .stream = cuda_stream,
 };
 
 static void cuda_close(void *vctx)

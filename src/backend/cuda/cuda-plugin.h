@@ -24,7 +24,7 @@
 
 /* Bump on any change of ts_backend, ts_op_args, ts_node, ts_tensor or the
  * structs below. */
-#define TS_CUDA_PLUGIN_ABI 3
+#define TS_CUDA_PLUGIN_ABI 4 /* 4: ts_backend.stream (issue 17) */
 #define TS_CUDA_PLUGIN_FILE "libtraitscope-cuda.so"
 #define TS_CUDA_PLUGIN_ENTRY "ts_cuda_plugin_open"
 
