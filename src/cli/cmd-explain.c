@@ -22,12 +22,30 @@
  * Regions are the cells of A(x,y) in the model's input frame, pooled from
  * the RGB heatmap; "share" is a cell's sum over the heatmap's total (the
  * cells' shares add up to 1), "abs_share" the same for |R|.
+ *
+ * Over a dataset (--data SPEC instead of IMAGE; --limit N rows): every
+ * image is explained the same way and one JSON object is printed,
+ *   {"model","data","rules","rules_applied","target" (as asked, or
+ *    "predicted"),"images":[{"image","row","target","target_index","logit",
+ *    "relevance_sum","conservation","negative_share","rgb_abs_share",
+ *    "amap_abs_share"|null,"parts":{part:{"sum","share","abs_share"}}|null}],
+ *    "n_images","skipped","mean":{"conservation","negative_share",
+ *    "rgb_abs_share","amap_abs_share"|null,"parts":{part:{"share",
+ *    "abs_share"}}|null}}
+ * ("mean" over the images, in row order; parts over those with landmarks).
+ * --out-dir DIR writes each heatmap as DIR/ROW.png (row = dataset row, six
+ * digits).  Unreadable images are reported on stderr and skipped (exit 1
+ * after the JSON).  --shard K/N (or slurm; cli/shard.h) explains block K of
+ * N and adds "shard"; `traitscope-cli merge` of all N rebuilds "mean" from
+ * the images in row order and prints the unsharded JSON.
  */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "cli.h"
@@ -36,12 +54,18 @@
 #include "explain/colormap.h"
 #include "explain/export.h"
 #include "explain/lrp.h"
+#include "data/dataset.h"
+#include "shard.h"
 
 static void help(void)
 {
     printf("usage: traitscope-cli explain --model MODEL IMAGE [--rules STRING] [--target CLASS]\n"
-           "                              [--out HEAT.png] [--relevance R.npy] [--json]\n\n"
-           "LRP heatmap of one face crop.\n\n"
+           "                              [--out HEAT.png] [--relevance R.npy] [--json]\n"
+           "       traitscope-cli explain --model MODEL --data SPEC [--limit N] [--out-dir DIR]\n"
+           "                              [--rules STRING] [--target CLASS] [--shard K/N|slurm]\n\n"
+           "LRP heatmap of one face crop, or of every image of a dataset (JSON: per image and\n"
+           "the means over them; --out-dir writes the heatmaps as DIR/ROW.png; --shard K/N\n"
+           "explains the K-th of N blocks for 'traitscope-cli merge').\n\n"
            "  --rules STRING     LRP rules, e.g. \"preset=adience;conv1=zbox;fc*=epsilon:0.01\"\n"
            "                     presets: adience (default: epsilon 0.01 on fc, alpha=2 beta=1\n"
            "                     on conv), adience-a1b0, epsilon, lrp0, composite; rules:\n"
@@ -106,10 +130,287 @@ static double share(double part, double whole)
     return whole != 0 ? part / whole : 0;
 }
 
+/* ---- over a dataset ------------------------------------------------------ */
+
+/* mkdir -p */
+static bool make_dirs(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof buf, "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return false;
+        *p = '/';
+    }
+    return mkdir(buf, 0755) == 0 || errno == EEXIST;
+}
+
+static double jnum(const cJSON *o, const char *k)
+{
+    return cli_json_value(cJSON_GetObjectItemCaseSensitive(o, k));
+}
+
+/* "mean" from the per-image records, in their order: what the command and
+ * merge both compute, from the same numbers. */
+static cJSON *explain_mean(const cJSON *images, bool amap)
+{
+    double cons = 0, neg = 0, rgb = 0, am = 0, psh[TS_PART_COUNT] = { 0 }, pab[TS_PART_COUNT] = { 0 };
+    int n = 0, np = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, images)
+    {
+        cons += jnum(e, "conservation");
+        neg += jnum(e, "negative_share");
+        rgb += jnum(e, "rgb_abs_share");
+        am += jnum(e, "amap_abs_share");
+        n++;
+        const cJSON *parts = cJSON_GetObjectItemCaseSensitive(e, "parts");
+        if (!cJSON_IsObject(parts)) continue;
+        for (int p = 0; p < TS_PART_COUNT; p++) {
+            const cJSON *x = cJSON_GetObjectItemCaseSensitive(parts, ts_part_name((ts_face_part)p));
+            psh[p] += jnum(x, "share");
+            pab[p] += jnum(x, "abs_share");
+        }
+        np++;
+    }
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddNumberToObject(m, "conservation", n ? cons / n : 0);
+    cJSON_AddNumberToObject(m, "negative_share", n ? neg / n : 0);
+    cJSON_AddNumberToObject(m, "rgb_abs_share", n ? rgb / n : 0);
+    if (amap) cJSON_AddNumberToObject(m, "amap_abs_share", n ? am / n : 0);
+    else cJSON_AddNullToObject(m, "amap_abs_share");
+    if (np) {
+        cJSON *pj = cJSON_AddObjectToObject(m, "parts");
+        for (int p = 0; p < TS_PART_COUNT; p++) {
+            cJSON *x = cJSON_AddObjectToObject(pj, ts_part_name((ts_face_part)p));
+            cJSON_AddNumberToObject(x, "share", psh[p] / np);
+            cJSON_AddNumberToObject(x, "abs_share", pab[p] / np);
+        }
+    } else {
+        cJSON_AddNullToObject(m, "parts");
+    }
+    return m;
+}
+
+static cJSON *explain_head(const char *model, const char *data, const char *rules, const char *applied,
+                           const char *target)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model", model);
+    cJSON_AddStringToObject(o, "data", data);
+    cJSON_AddStringToObject(o, "rules", rules);
+    cJSON_AddStringToObject(o, "rules_applied", applied);
+    cJSON_AddStringToObject(o, "target", target && *target ? target : "predicted");
+    return o;
+}
+
+/* The tail after "images": counts and the means. */
+static void explain_tail(cJSON *o, int skipped, bool amap)
+{
+    const cJSON *images = cJSON_GetObjectItemCaseSensitive(o, "images");
+    cJSON_AddNumberToObject(o, "n_images", cJSON_GetArraySize(images));
+    cJSON_AddNumberToObject(o, "skipped", skipped);
+    cJSON_AddItemToObject(o, "mean", explain_mean(images, amap));
+}
+
+cJSON *cli_explain_merge(cJSON *const *shards, int n)
+{
+    const cJSON *s0 = shards[0];
+    const char *k[5] = { "model", "data", "rules", "rules_applied", "target" };
+    const char *v[5];
+    for (int i = 0; i < 5; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(s0, k[i]);
+        if (!cJSON_IsString(x)) {
+            ts_error(TS_ERR_FORMAT, "explain shard 0: no \"%s\"", k[i]);
+            return NULL;
+        }
+        v[i] = x->valuestring;
+    }
+    const cJSON *mean = cJSON_GetObjectItemCaseSensitive(s0, "mean");
+    bool amap = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(mean, "amap_abs_share"));
+    cJSON *o = explain_head(v[0], v[1], v[2], v[3], v[4]);
+    cJSON *all = cJSON_AddArrayToObject(o, "images");
+    int skipped = 0;
+    for (int s = 0; s < n; s++) {
+        const cJSON *imgs = cJSON_GetObjectItemCaseSensitive(shards[s], "images");
+        const cJSON *sk = cJSON_GetObjectItemCaseSensitive(shards[s], "skipped");
+        if (!cJSON_IsArray(imgs) || !cJSON_IsNumber(sk)) {
+            ts_error(TS_ERR_FORMAT, "explain shard %d: no images or skipped", s);
+            cJSON_Delete(o);
+            return NULL;
+        }
+        skipped += sk->valueint;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, imgs) cJSON_AddItemToArray(all, cJSON_Duplicate(e, true));
+    }
+    explain_tail(o, skipped, amap);
+    return o;
+}
+
+/* One image's record (the fields of the single-image JSON that a dataset
+ * summary needs), and its heatmap into out_dir when given. */
+static ts_status explain_row(ts_lrp *lrp, const ts_lrp_target *target, ts_model *m, xc_landmarker *lmk,
+                             const char *path, int row, const char *out_dir, const char *rules_spec,
+                             const char *applied, bool exact, cJSON **rec, bool *fatal)
+{
+    *fatal = false;
+    const int S = m->meta.in_size, C = m->meta.in_channels;
+    const size_t per = (size_t)C * S * S, hw = (size_t)S * S;
+    ts_image img = { 0 };
+    ts_points pts = { 0 };
+    bool have = false;
+    float *in_buf = malloc(per * sizeof(float)), *rel_buf = malloc(per * sizeof(float));
+    float *heat = malloc(hw * sizeof(float));
+    uint8_t *amap = malloc(hw);
+    ts_status st = in_buf && rel_buf && heat && amap ? TS_OK : ts_error(TS_ERR_OOM, "out of memory");
+    ts_tensor x = { in_buf, 1, C, S, S }, rel = { rel_buf, 1, C, S, S };
+    ts_lrp_stats stats;
+    if (st == TS_OK) st = ts_image_load(path, &img);
+    if (st == TS_OK) st = xc_landmarks(lmk, m, &img, &pts, &have);
+    if (st == TS_OK) st = xc_input(m, &img, have ? &pts : NULL, &x);
+    if (st == TS_OK) st = ts_lrp_explain(lrp, &x, target, 1, &rel, &stats);
+    if (st == TS_OK) ts_lrp_heatmap(&rel, 0, 0, C < 3 ? C : 3, heat);
+    if (st == TS_OK && out_dir) {
+        char file[4200], tdesc[256];
+        snprintf(file, sizeof file, "%s/%06d.png", out_dir, row);
+        ts_lrp_target_describe(m, &stats, tdesc, sizeof tdesc);
+        float used;
+        st = save_heat(file, heat, S, S >= 300 ? 1 : (300 + S - 1) / S, 0, rules_spec, applied, tdesc, &used);
+        *fatal = st != TS_OK; /* the output, not the image */
+    }
+    double cells[TS_LANDMARKS], cells_abs[TS_LANDMARKS], heat_sum = 0, heat_abs = 0;
+    if (st == TS_OK && have) {
+        st = xc_amap(m, &img, &pts, amap);
+        if (st == TS_OK) {
+            ts_lrp_pool_cells(heat, amap, S, S, TS_LANDMARKS, cells, cells_abs);
+            for (int k = 0; k < TS_LANDMARKS; k++) heat_sum += cells[k], heat_abs += cells_abs[k];
+        }
+    }
+    if (st == TS_ERR_OOM) *fatal = true;
+    if (st == TS_OK) {
+        double sums[TS_MODEL_MAX_CHANNELS], abs_sums[TS_MODEL_MAX_CHANNELS], abs_total = 0, rgb_abs = 0;
+        ts_lrp_channel_sums(&rel, 0, sums, abs_sums);
+        for (int c = 0; c < C; c++) abs_total += abs_sums[c];
+        for (int c = 0; c < C && c < 3; c++) rgb_abs += abs_sums[c];
+        /* A shard's numbers go out exactly (shard.h): merge sums them. */
+#define NUM(obj, key, val) cJSON_AddItemToObject(obj, key, exact ? cli_json_exact(val) : cJSON_CreateNumber(val))
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "image", path);
+        cJSON_AddNumberToObject(e, "row", row);
+        cJSON_AddStringToObject(e, "target", m->meta.classes[stats.a]);
+        cJSON_AddNumberToObject(e, "target_index", stats.a);
+        NUM(e, "logit", stats.logit);
+        NUM(e, "relevance_sum", stats.relevance_sum);
+        NUM(e, "conservation", share(stats.relevance_sum, stats.logit));
+        NUM(e, "negative_share", stats.negative_share);
+        NUM(e, "rgb_abs_share", share(rgb_abs, abs_total));
+        if (C > 3) NUM(e, "amap_abs_share", share(abs_sums[3], abs_total));
+        else cJSON_AddNullToObject(e, "amap_abs_share");
+        if (have) {
+            double parts[TS_PART_COUNT], parts_abs[TS_PART_COUNT];
+            ts_lrp_pool_parts(cells, parts);
+            ts_lrp_pool_parts(cells_abs, parts_abs);
+            cJSON *pj = cJSON_AddObjectToObject(e, "parts");
+            for (int p = 0; p < TS_PART_COUNT; p++) {
+                cJSON *q = cJSON_AddObjectToObject(pj, ts_part_name((ts_face_part)p));
+                NUM(q, "sum", parts[p]);
+                NUM(q, "share", share(parts[p], heat_sum));
+                NUM(q, "abs_share", share(parts_abs[p], heat_abs));
+            }
+#undef NUM
+        } else {
+            cJSON_AddNullToObject(e, "parts");
+        }
+        *rec = e;
+    }
+    ts_image_clear(&img);
+    free(in_buf);
+    free(rel_buf);
+    free(heat);
+    free(amap);
+    return st;
+}
+
+static int explain_dataset(const char *model_path, const char *spec, int limit, const char *rules_spec,
+                           const char *target_s, const char *lm_src, const char *out_dir, const cli_shard *shard,
+                           ts_device device)
+{
+    const ts_backend *be;
+    void *be_ctx;
+    cli_backend_open("explain", device, &be, &be_ctx);
+    ts_model *m = NULL;
+    ts_dataset ds;
+    ts_dataset_init(&ds);
+    ts_lrp_rules rules = { 0 };
+    ts_lrp *lrp = NULL;
+    xc_landmarker *lmk = xc_landmarker_new(lm_src, be, be_ctx);
+    cJSON *o = NULL;
+    cli_skips skips;
+    cli_skips_init(&skips, "explain");
+    ts_status st = lmk ? TS_OK : ts_error(TS_ERR_OOM, "out of memory");
+    if (st == TS_OK) st = xc_model_load(model_path, be, be_ctx, &m);
+    if (st == TS_OK) st = ts_dataset_load(&ds, spec, limit);
+    if (st == TS_OK && ds.n_rows == 0) st = ts_error(TS_ERR_ARG, "dataset '%s' has no images", spec);
+    if (st == TS_OK) st = ts_lrp_rules_parse(m->graph, rules_spec, &rules);
+    if (st == TS_OK)
+        for (int c = 0; c < m->meta.in_channels; c++) {
+            float lo, hi;
+            xc_bounds(m, c, &lo, &hi);
+            ts_lrp_rules_set_bounds(&rules, c, lo, hi);
+        }
+    ts_lrp_target target;
+    if (st == TS_OK) st = ts_lrp_target_for_model(m, target_s, &target);
+    if (st == TS_OK) st = ts_lrp_new(m->graph, &rules, &lrp);
+    if (st == TS_OK && out_dir && !make_dirs(out_dir))
+        st = ts_error(TS_ERR_IO, "%s: cannot create the folder: %s", out_dir, strerror(errno));
+    if (st == TS_OK) {
+        char applied[TS_LRP_SPEC_MAX * 2];
+        ts_lrp_rules_describe(m->graph, &rules, applied, sizeof applied);
+        o = explain_head(model_path, spec, rules_spec, applied, target_s);
+        cJSON *arr = cJSON_AddArrayToObject(o, "images");
+        int lo, hi;
+        cli_shard_range(shard, ds.n_rows, &lo, &hi);
+        for (int r = lo; r < hi && st == TS_OK; r++) {
+            cJSON *rec = NULL;
+            bool fatal;
+            ts_status ist =
+                explain_row(lrp, &target, m, lmk, ds.paths[r], r, out_dir, rules_spec, applied, shard->on, &rec,
+                            &fatal);
+            if (ist == TS_OK) {
+                cJSON_AddItemToArray(arr, rec);
+            } else if (fatal) {
+                st = ist; /* out of memory, or a heatmap that cannot be written */
+            } else {
+                cli_skips_add(&skips, ds.paths[r], ts_last_error());
+            }
+        }
+        if (st == TS_OK) {
+            cli_skips_done(&skips, hi - lo);
+            explain_tail(o, skips.n, m->meta.in_channels > 3);
+            if (shard->on) cli_shard_json(o, shard, "explain", ds.n_rows, lo, hi);
+            if (cli_print_json(o, false) != CMD_OK) st = ts_error(TS_ERR_OOM, "out of memory printing JSON");
+        }
+    }
+    cJSON_Delete(o);
+    ts_lrp_free(lrp);
+    ts_lrp_rules_clear(&rules);
+    ts_model_free(m);
+    ts_dataset_clear(&ds);
+    xc_landmarker_free(lmk);
+    ts_backend_close(be, be_ctx);
+    if (st != TS_OK) return cli_fail("explain", st);
+    return skips.n ? CMD_FAIL : CMD_OK;
+}
+
 int cmd_explain(int argc, char **argv)
 {
     const char *model_path = NULL, *image_path = NULL, *rules_spec = "", *target_s = "";
     const char *out_path = NULL, *out_amap = NULL, *npy_path = NULL, *lm_src = NULL, *v;
+    const char *data_spec = NULL, *out_dir = NULL;
+    int limit = 0;
+    cli_shard shard = { .on = false, .index = 0, .count = 1 };
+    char why[256];
     bool json = false;
     ts_device device = TS_DEVICE_AUTO;
     int zoom = 0;
@@ -125,6 +426,14 @@ int cmd_explain(int argc, char **argv)
         else if (cli_opt(argc, argv, &i, "--out-amap", &v)) out_amap = v;
         else if (cli_opt(argc, argv, &i, "--relevance", &v)) npy_path = v;
         else if (cli_opt(argc, argv, &i, "--landmarks", &v)) lm_src = v;
+        else if (cli_opt(argc, argv, &i, "--data", &v)) data_spec = v;
+        else if (cli_opt(argc, argv, &i, "--out-dir", &v)) out_dir = v;
+        else if (cli_opt(argc, argv, &i, "--limit", &v)) {
+            if (!cli_parse_int(v, &limit) || limit < 1)
+                return cli_usage_error("explain", "--limit wants a number >= 1, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--shard", &v)) {
+            if (!cli_shard_parse(v, &shard, why, sizeof why)) return cli_usage_error("explain", "%s", why);
+        }
         else if (cli_opt(argc, argv, &i, "--zoom", &v)) {
             if (!cli_parse_int(v, &zoom) || zoom < 1 || zoom > 32)
                 return cli_usage_error("explain", "--zoom wants 1..32, not '%s'", v);
@@ -141,6 +450,13 @@ int cmd_explain(int argc, char **argv)
             return cli_usage_error("explain", "one IMAGE only ('%s' and '%s')", image_path, argv[i]);
         else image_path = argv[i];
     }
+    if (data_spec) {
+        if (!model_path || image_path || out_path || out_amap || npy_path)
+            return cli_usage_error("explain", "--data takes --model and no IMAGE, --out, --out-amap or --relevance "
+                                              "(use --out-dir for the heatmaps)");
+        return explain_dataset(model_path, data_spec, limit, rules_spec, target_s, lm_src, out_dir, &shard, device);
+    }
+    if (shard.on || out_dir || limit) return cli_usage_error("explain", "--shard, --out-dir and --limit go with --data");
     if (!model_path || !image_path)
         return cli_usage_error("explain", "--model MODEL and an IMAGE are required");
     if (!out_path && !npy_path && !json && !out_amap)

@@ -1,14 +1,26 @@
 /* cmd-figure.c - `traitscope-cli figure`: the explorer's panels for one or
  * more faces and one or two models, as a PNG, SVG or PDF figure, headless.
  * The same inspect + draw code the app uses, so the figure is what the
- * window shows.  A JSON sidecar (FIG.json) records how it was made. */
+ * window shows.  A JSON sidecar (FIG.json) records how it was made.
+ *
+ * --shard K/N (or slurm; cli/shard.h): the K-th of N blocks of the images
+ * is drawn as its band of the whole figure (figure.h,
+ * ts_figure_export_band; PNG only), and its sidecar gets "shard";
+ * `traitscope-cli merge --out FIG.png` of the N sidecars stacks the bands
+ * into the figure one run over all the images draws, and writes its
+ * sidecar.  A shard whose image cannot be used fails without a band (the
+ * rows below it would move). */
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 #include "fileio.h"
 #include "figure/figure.h"
+#include "nn/safetext.h"
+#include "shard.h"
 #include "image.h"
 #include "inspect.h"
 #include "model.h"
@@ -21,7 +33,7 @@ static void help(FILE *f)
             "usage: traitscope-cli figure --model A [--model B] IMAGE... --out FIG.{png,svg,pdf}\n"
             "         [--panels LIST] [--names A,B] [--rules STRING] [--target CLASS]\n"
             "         [--method ert|cnn] [--layer conv1] [--face N] [--dpi N] [--indices]\n"
-            "         [--contours] [--device cpu|cuda|auto]\n"
+            "         [--contours] [--device cpu|cuda|auto] [--shard K/N|slurm]\n"
             "\n"
             "One row per image, one column per panel.  Panels: face amap act-a act-b\n"
             "lrp-a lrp-b lrp-diff pred table photo (default: face,amap,act-a,lrp-a and,\n"
@@ -29,7 +41,9 @@ static void help(FILE *f)
             "'photo' is the whole photo with every detected face outlined and numbered;\n"
             "--face N inspects face N of each photo (default: the largest).  The heatmaps\n"
             "of both models share one colour scale.  FIG.json records the images, the\n"
-            "faces, the models' content hashes, the LRP rules and the settings.\n");
+            "faces, the models' content hashes, the LRP rules and the settings.  --shard K/N draws\n"
+            "the K-th of N blocks of the images as its band of the whole figure (PNG), for\n"
+            "'traitscope-cli merge --out FIG.png SHARD.png.json...'.\n");
 }
 
 int cmd_figure(int argc, char **argv)
@@ -39,6 +53,8 @@ int cmd_figure(int argc, char **argv)
     const char *images[MAX_IMAGES];
     int n_models = 0, n_images = 0;
     ts_device device = TS_DEVICE_AUTO;
+    cli_shard shard = { .on = false, .index = 0, .count = 1 };
+    char why[256];
     ts_draw_opts dopt;
     ts_draw_opts_init(&dopt);
     for (int i = 1; i < argc; i++) {
@@ -61,6 +77,8 @@ int cmd_figure(int argc, char **argv)
         else if (cli_opt(argc, argv, &i, "--device", &v)) {
             if (!cli_parse_device(v, &device))
                 return cli_usage_error("figure", "--device wants cpu, cuda or auto, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--shard", &v)) {
+            if (!cli_shard_parse(v, &shard, why, sizeof why)) return cli_usage_error("figure", "%s", why);
         } else if (cli_flag(argv, i, "--indices")) dopt.indices = true;
         else if (cli_flag(argv, i, "--contours")) dopt.contours = true;
         else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("figure", "unknown option %s", argv[i]);
@@ -69,6 +87,19 @@ int cmd_figure(int argc, char **argv)
     }
     if (!out) return cli_usage_error("figure", "--out FIG.png|svg|pdf is required");
     if (n_images == 0) return cli_usage_error("figure", "no image given");
+    /* A shard draws its block of the images, at their rows of the whole. */
+    const int all_images = n_images;
+    int lo, hi;
+    cli_shard_range(&shard, n_images, &lo, &hi);
+    if (shard.on) {
+        size_t L = strlen(out);
+        if (L < 4 || strcasecmp(out + L - 4, ".png"))
+            return cli_usage_error("figure", "--shard draws a band of a PNG figure: --out must end in .png");
+        if (hi == lo) return cli_usage_error("figure", "--shard %d/%d: no image falls to it (%d in all)", shard.index,
+                                              shard.count, all_images);
+        memmove(images, images + lo, (size_t)(hi - lo) * sizeof *images);
+        n_images = hi - lo;
+    }
     ts_landmark_method method;
     if (!ts_landmark_method_parse(method_s, &method) || method == TS_LANDMARKS_NONE)
         return cli_usage_error("figure", "--method must be ert or cnn");
@@ -168,6 +199,10 @@ int cmd_figure(int argc, char **argv)
     if (n_rows == 0) {
         cli_warn("figure", "no image could be used");
         rc = CMD_FAIL;
+    } else if (shard.on && n_rows != n_images) {
+        cli_warn("figure", "shard %d/%d: %d of its images could not be used, so its band would not fit the whole"
+                           " figure; nothing written", shard.index, shard.count, n_images - n_rows);
+        rc = CMD_FAIL;
     } else {
         ts_figure_record rec = { 0 };
         rec.tool = "traitscope-cli figure";
@@ -189,8 +224,21 @@ int cmd_figure(int argc, char **argv)
         rec.opts = &dopt;
         rec.dpi = dpi;
         char *json = ts_figure_sidecar_json(&rec);
-        ts_status st = json ? ts_figure_export(out, rows, n_rows, panels, n_panels, &dopt, dpi, json)
-                            : ts_error(TS_ERR_OOM, "out of memory");
+        if (json && shard.on) {
+            /* the sidecar says which band this is */
+            cJSON *sj = cJSON_Parse(json);
+            free(json);
+            json = NULL;
+            if (sj) {
+                cli_shard_json(sj, &shard, "figure", all_images, lo, hi);
+                json = ts_json_print(sj, true);
+                cJSON_Delete(sj);
+            }
+        }
+        ts_status st = !json ? ts_error(TS_ERR_OOM, "out of memory")
+                       : shard.on ? ts_figure_export_band(out, rows, n_rows, lo, all_images, panels, n_panels, &dopt,
+                                                          dpi, json)
+                                  : ts_figure_export(out, rows, n_rows, panels, n_panels, &dopt, dpi, json);
         free(json);
         if (st != TS_OK) {
             rc = cli_fail("figure", st);

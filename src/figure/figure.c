@@ -771,8 +771,46 @@ static const char *ext_of(const char *path)
     return dot ? dot + 1 : "";
 }
 
+/* The pixel row where the band of row r of a PNG of `total` rows starts:
+ * half way down the gap above it (0 for the first row, the page's last
+ * pixel for r == total).  Only white page lies on such a row. */
+static int band_y(int r, int total, int n_panels, double scale)
+{
+    const double cell_w = 2.2 * 72, cell_h = cell_w * 1.1, pad = 6; /* as ts_figure_page_size */
+    double W, H;
+    ts_figure_page_size(total, n_panels, &W, &H);
+    if (r <= 0) return 0;
+    if (r >= total) return (int)ceil(H * scale - 1e-6);
+    return (int)floor((pad / 2 + r * (cell_h + pad)) * scale);
+}
+
+static ts_status export_rows(const char *path, const ts_inspect *const *faces, int n_faces, int first, int total,
+                             const ts_panel *ps, int n_panels, const ts_draw_opts *o, double dpi,
+                             const char *sidecar_json);
+
 ts_status ts_figure_export(const char *path, const ts_inspect *const *faces, int n_faces, const ts_panel *ps,
                            int n_panels, const ts_draw_opts *o, double dpi, const char *sidecar_json)
+{
+    return export_rows(path, faces, n_faces, 0, n_faces, ps, n_panels, o, dpi, sidecar_json);
+}
+
+ts_status ts_figure_export_band(const char *path, const ts_inspect *const *faces, int n_faces, int first,
+                                int total_rows, const ts_panel *panels, int n_panels, const ts_draw_opts *o,
+                                double dpi, const char *sidecar_json)
+{
+    const char *ext = ext_of(path);
+    if (strcasecmp(ext, "png"))
+        return ts_error(TS_ERR_ARG, "%s: a band of a figure is a .png (the bands are stacked as pixels)", path);
+    if (first < 0 || n_faces < 1 || first + n_faces > total_rows)
+        return ts_error(TS_ERR_ARG, "%s: rows %d..%d of a figure of %d", path, first, first + n_faces - 1, total_rows);
+    return export_rows(path, faces, n_faces, first, total_rows, panels, n_panels, o, dpi, sidecar_json);
+}
+
+/* Rows [first, first + n_faces) of a figure of `total` rows; the whole page
+ * when first == 0 and n_faces == total, else (PNG) their band of pixels. */
+static ts_status export_rows(const char *path, const ts_inspect *const *faces, int n_faces, int first, int total,
+                             const ts_panel *ps, int n_panels, const ts_draw_opts *o, double dpi,
+                             const char *sidecar_json)
 {
     if (n_faces < 1 || n_panels < 1) return ts_error(TS_ERR_ARG, "%s: a figure needs at least one face and one panel", path);
     const char *ext = ext_of(path);
@@ -785,13 +823,18 @@ ts_status ts_figure_export(const char *path, const ts_inspect *const *faces, int
 
     const double cell_w = 2.2 * 72, cell_h = cell_w * 1.1, pad = 6; /* as ts_figure_page_size */
     double W, H;
-    ts_figure_page_size(n_faces, n_panels, &W, &H);
+    ts_figure_page_size(total, n_panels, &W, &H);
     ts_atomic_file af;
     TS_TRY(ts_atomic_open(&af, path));
     cairo_surface_t *s;
     double scale = kind == PNG ? dpi / 72.0 : 1.0;
+    const bool band = first > 0 || n_faces < total;
+    const int y0 = band ? band_y(first, total, n_panels, scale) : 0;
+    const int y1 = band ? band_y(first + n_faces, total, n_panels, scale) : 0;
     /* the 1e-6: 499.2 pt at 150 dpi is 1040 pixels, not 1041 */
-    if (kind == PNG) s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)ceil(W * scale - 1e-6), (int)ceil(H * scale - 1e-6));
+    if (kind == PNG)
+        s = cairo_image_surface_create(CAIRO_FORMAT_RGB24, (int)ceil(W * scale - 1e-6),
+                                       band ? y1 - y0 : (int)ceil(H * scale - 1e-6));
     else if (kind == SVG) s = cairo_svg_surface_create_for_stream(write_stream, af.f, W, H);
     else s = cairo_pdf_surface_create_for_stream(write_stream, af.f, W, H);
     if (cairo_surface_status(s) != CAIRO_STATUS_SUCCESS) {
@@ -802,6 +845,9 @@ ts_status ts_figure_export(const char *path, const ts_inspect *const *faces, int
         return st;
     }
     cairo_t *cr = cairo_create(s);
+    /* A band: the whole page moved up by a whole number of pixels, so
+     * every pixel is the one the whole figure has there. */
+    cairo_translate(cr, 0, -y0);
     cairo_scale(cr, scale, scale);
     cairo_set_source_rgb(cr, 1, 1, 1);
     cairo_paint(cr);
@@ -813,7 +859,7 @@ ts_status ts_figure_export(const char *path, const ts_inspect *const *faces, int
     for (int f = 0; f < n_faces; f++)
         for (int p = 0; p < n_panels; p++) {
             cairo_save(cr);
-            cairo_translate(cr, pad + p * (cell_w + pad), pad + f * (cell_h + pad));
+            cairo_translate(cr, pad + p * (cell_w + pad), pad + (first + f) * (cell_h + pad));
             cairo_rectangle(cr, 0, 0, cell_w, cell_h);
             cairo_clip(cr);
             ts_figure_draw_panel(cr, faces[f], ps[p], cell_w, cell_h, &light);

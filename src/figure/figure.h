@@ -134,4 +134,17 @@ ts_status ts_figure_export(const char *path, const ts_inspect *const *faces, int
                            const ts_panel *panels, int n_panels, const ts_draw_opts *o, double dpi,
                            const char *sidecar_json);
 
+/* One band of a PNG figure of total_rows rows (issue 17: `figure --shard`):
+ * rows [first, first + n_faces) drawn where the whole figure draws them,
+ * on a PNG that holds only their pixel rows, from half way down the gap
+ * above the first to half way down the gap below the last (the page's
+ * top and bottom at the ends).  Only white page lies on those boundaries,
+ * and the page is only moved by whole pixels, so the bands of a partition
+ * of the rows, stacked in order, are the whole figure's PNG pixel for
+ * pixel.  TS_ERR_ARG for another format or rows outside the figure; then
+ * as ts_figure_export. */
+ts_status ts_figure_export_band(const char *path, const ts_inspect *const *faces, int n_faces, int first,
+                                int total_rows, const ts_panel *panels, int n_panels, const ts_draw_opts *o,
+                                double dpi, const char *sidecar_json);
+
 #endif

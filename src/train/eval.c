@@ -249,6 +249,21 @@ void ts_eval_result_clear(ts_eval_result *r)
     memset(r, 0, sizeof *r);
 }
 
+void ts_eval_trait_finish(ts_eval_trait *et)
+{
+    et->accuracy = et->n ? (double)et->correct / et->n : 0;
+    int present = 0;
+    double recall = 0;
+    for (int c = 0; c < TS_EVAL_MAX_CLASSES; c++)
+        if (et->class_n[c]) present++, recall += (double)et->class_correct[c] / et->class_n[c];
+    et->balanced = present ? recall / present : 0;
+    ts_wilson_interval(et->correct, et->n, TS_Z95, &et->lo, &et->hi);
+    if (et->has_one_off) {
+        et->one_off = et->n ? (double)et->one_off_correct / et->n : 0;
+        ts_wilson_interval(et->one_off_correct, et->n, TS_Z95, &et->one_off_lo, &et->one_off_hi);
+    }
+}
+
 static bool is_age_groups(const ts_trait *t)
 {
     if (t->n_classes != TS_AGE_GROUPS) return false;
@@ -307,9 +322,22 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
             st = ts_error(TS_ERR_ARG, "eval: multi-label trait '%s' is not two-class in %s", names[t], o->data);
         }
     }
-    int *rows = NULL, n_rows = 0;
+    int *rows = NULL, n_rows = 0, rows_total = 0, first = 0;
     if (st == TS_OK) st = ts_eval_rows_of(m, &ds, o->all, (const char(*)[64])names, nt, &rows, &n_rows);
     if (st == TS_OK && n_rows == 0) st = ts_error(TS_ERR_ARG, "eval: no labelled images to evaluate");
+    rows_total = n_rows;
+    if (st == TS_OK && o->shard_count > 1) {
+        /* This block only (cli/shard.h's formula). */
+        if (o->shard_index < 0 || o->shard_index >= o->shard_count)
+            st = ts_error(TS_ERR_ARG, "eval: shard %d of %d", o->shard_index, o->shard_count);
+        int q = n_rows / o->shard_count, rem = n_rows % o->shard_count, k = o->shard_index;
+        first = k * q + (k < rem ? k : rem);
+        n_rows = q + (k < rem);
+        if (st == TS_OK && n_rows == 0)
+            st = ts_error(TS_ERR_ARG, "eval: shard %d of %d has no images (only %d in all)", k, o->shard_count,
+                          rows_total);
+        if (st == TS_OK) memmove(rows, rows + first, (size_t)n_rows * sizeof *rows);
+    }
     ts_faceset fs = { 0 };
     ts_alignment align = o->align_override ? o->align : m->meta.alignment;
     if (st == TS_OK) {
@@ -332,6 +360,9 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
         memcpy(r->skipped, fs.skipped, sizeof fs.skipped);
         r->n_traits = nt;
         r->dataset_rows = ds.n_rows;
+        r->rows_total = rows_total;
+        r->rows_first = first;
+        r->rows_end = first + n_rows;
         r->rows = malloc((size_t)fs.n * sizeof *r->rows);
         r->pred = malloc((size_t)fs.n * nt * sizeof *r->pred);
         r->label = malloc((size_t)fs.n * nt * sizeof *r->label);
@@ -354,8 +385,6 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
         r->swapped = align != m->meta.alignment;
         r->oversample = o->oversample;
         const int K = m->meta.n_classes;
-        int count[TS_EVAL_MAX_TRAITS][TS_MODEL_MAX_CLASSES > 64 ? 64 : TS_MODEL_MAX_CLASSES] = { { 0 } };
-        int hit[TS_EVAL_MAX_TRAITS][64] = { { 0 } };
         for (int t = 0; t < nt; t++) {
             ts_eval_trait *et = &r->traits[t];
             snprintf(et->name, sizeof et->name, "%s", names[t]);
@@ -381,26 +410,13 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
                 et->n++;
                 et->correct += pred == label;
                 et->one_off_correct += abs(pred - label) <= 1;
-                if (label < 64) {
-                    count[t][label]++;
-                    hit[t][label] += pred == label;
+                if (label < TS_EVAL_MAX_CLASSES) {
+                    et->class_n[label]++;
+                    et->class_correct[label] += pred == label;
                 }
             }
         }
-        for (int t = 0; t < nt; t++) {
-            ts_eval_trait *et = &r->traits[t];
-            et->accuracy = et->n ? (double)et->correct / et->n : 0;
-            int present = 0;
-            double recall = 0;
-            for (int c = 0; c < 64; c++)
-                if (count[t][c]) present++, recall += (double)hit[t][c] / count[t][c];
-            et->balanced = present ? recall / present : 0;
-            ts_wilson_interval(et->correct, et->n, TS_Z95, &et->lo, &et->hi);
-            if (et->has_one_off) {
-                et->one_off = et->n ? (double)et->one_off_correct / et->n : 0;
-                ts_wilson_interval(et->one_off_correct, et->n, TS_Z95, &et->one_off_lo, &et->one_off_hi);
-            }
-        }
+        for (int t = 0; t < nt; t++) ts_eval_trait_finish(&r->traits[t]);
     }
     if (st == TS_OK) {
         r->n_outputs = m->meta.n_classes;

@@ -79,9 +79,13 @@ typedef struct ts_eval_options {
     const char *traits;     /* NULL: all the model's traits; else a comma list of some of them
                              * (a multi-label model on data that labels only some, e.g.
                              * a CelebA-HQ net's gender on UTKFace) */
+    int shard_index, shard_count; /* shard_count > 1: only block shard_index of the rows
+                                   * (contiguous, the first rows % count blocks one row
+                                   * longer: cli/shard.h); the counts add up over blocks */
 } ts_eval_options;
 
 #define TS_EVAL_MAX_TRAITS 16
+#define TS_EVAL_MAX_CLASSES 64 /* per trait, for the per-class counts */
 
 typedef struct ts_eval_trait {
     char name[64];
@@ -94,7 +98,16 @@ typedef struct ts_eval_trait {
     bool has_one_off;                 /* ordered age groups */
     int one_off_correct;
     double one_off, one_off_lo, one_off_hi;
+    int class_n[TS_EVAL_MAX_CLASSES];       /* labelled images per true class */
+    int class_correct[TS_EVAL_MAX_CLASSES]; /* ... of them predicted right */
 } ts_eval_trait;
+
+/* The figures of a trait from its counts (n, correct, one_off_correct,
+ * class_n, class_correct over n_classes): accuracy and its Wilson interval,
+ * balanced accuracy (the classes' recalls summed in class order), 1-off.
+ * What ts_eval_run does; a merge of shards' counts calls it too, so that
+ * the numbers come out the same. */
+void ts_eval_trait_finish(ts_eval_trait *et);
 
 typedef struct ts_eval_result {
     int n_images;          /* faces evaluated */
@@ -115,6 +128,8 @@ typedef struct ts_eval_result {
     bool swapped;          /* align differs from the model's */
     bool oversample;
     int dataset_rows;
+    int rows_total;        /* rows of the split before sharding */
+    int rows_first, rows_end; /* the block evaluated: [first, end) of them */
 } ts_eval_result;
 
 /* Evaluates a loaded model.  progress/abort as in faceset.h (preparing,
