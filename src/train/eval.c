@@ -79,15 +79,29 @@ int ts_model_training_limit(const ts_model *m)
     return v;
 }
 
+static ts_status predict(ts_model *m, const ts_faceset *fs, bool oversample, int batch, bool clip, int part,
+                         int parts, float *probs, ts_faceset_progress_fn progress, ts_faceset_abort_fn should_abort,
+                         void *user);
+
 ts_status ts_eval_predict(ts_model *m, const ts_faceset *fs, bool oversample, int batch, float *probs,
                           ts_faceset_progress_fn progress, ts_faceset_abort_fn should_abort, void *user)
 {
-    return ts_eval_predict_part(m, fs, oversample, batch, 0, 1, probs, progress, should_abort, user);
+    return predict(m, fs, oversample, batch, true, 0, 1, probs, progress, should_abort, user);
 }
 
 ts_status ts_eval_predict_part(ts_model *m, const ts_faceset *fs, bool oversample, int batch, int part, int parts,
                                float *probs, ts_faceset_progress_fn progress, ts_faceset_abort_fn should_abort,
                                void *user)
+{
+    return predict(m, fs, oversample, batch, true, part, parts, probs, progress, should_abort, user);
+}
+
+/* clip: a set smaller than a batch runs as one batch of its size; without,
+ * the batch keeps its size (padded), as a block of a larger set must to
+ * give that set's numbers (ts_eval_run's shards). */
+static ts_status predict(ts_model *m, const ts_faceset *fs, bool oversample, int batch, bool clip, int part,
+                         int parts, float *probs, ts_faceset_progress_fn progress, ts_faceset_abort_fn should_abort,
+                         void *user)
 {
     TS_ASSERT(parts >= 1 && part >= 0 && part < parts);
     const int S = m->meta.in_size, C = m->meta.in_channels, K = m->meta.n_classes;
@@ -101,7 +115,7 @@ ts_status ts_eval_predict_part(ts_model *m, const ts_faceset *fs, bool oversampl
     else views[0] = ts_view_identity();
     const long total = (long)fs->n * V;
     int B = batch > 0 ? batch : 50;
-    if (B > total) B = (int)total;
+    if (clip && B > total) B = (int)total;
     const size_t one = (size_t)C * S * S;
     float *x = malloc((size_t)B * one * sizeof(float));
     float *p = malloc((size_t)B * K * sizeof(float));
@@ -326,13 +340,26 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
     if (st == TS_OK) st = ts_eval_rows_of(m, &ds, o->all, (const char(*)[64])names, nt, &rows, &n_rows);
     if (st == TS_OK && n_rows == 0) st = ts_error(TS_ERR_ARG, "eval: no labelled images to evaluate");
     rows_total = n_rows;
+    /* The batch of the whole set's prediction (ts_eval_predict's clip). */
+    const int V = o->oversample ? TS_OVERSAMPLE_CROPS : 1;
+    int whole_batch = o->batch > 0 ? o->batch : 50;
+    if ((long)whole_batch > (long)rows_total * V) whole_batch = rows_total * V;
     if (st == TS_OK && o->shard_count > 1) {
-        /* This block only (cli/shard.h's formula). */
+        /* This block only: cli/shard.h's formula over units of u rows, u the
+         * fewest whole faces that fill whole batches, so that every block
+         * starts on a batch boundary of the whole set. */
         if (o->shard_index < 0 || o->shard_index >= o->shard_count)
             st = ts_error(TS_ERR_ARG, "eval: shard %d of %d", o->shard_index, o->shard_count);
-        int q = n_rows / o->shard_count, rem = n_rows % o->shard_count, k = o->shard_index;
-        first = k * q + (k < rem ? k : rem);
-        n_rows = q + (k < rem);
+        int a = whole_batch, b = V;
+        while (b) {
+            int t = a % b;
+            a = b, b = t;
+        }
+        int u = whole_batch / a, units = (n_rows + u - 1) / u;
+        int q = units / o->shard_count, rem = units % o->shard_count, k = o->shard_index;
+        int u0 = k * q + (k < rem ? k : rem), u1 = u0 + q + (k < rem);
+        first = u0 * u < n_rows ? u0 * u : n_rows;
+        n_rows = (u1 * u < rows_total ? u1 * u : rows_total) - first;
         if (st == TS_OK && n_rows == 0)
             st = ts_error(TS_ERR_ARG, "eval: shard %d of %d has no images (only %d in all)", k, o->shard_count,
                           rows_total);
@@ -350,8 +377,13 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
     float *probs = NULL;
     if (st == TS_OK) {
         probs = malloc((size_t)fs.n * m->meta.n_classes * sizeof *probs);
-        st = probs ? ts_eval_predict(m, &fs, o->oversample, o->batch, probs, progress, should_abort, user)
-                   : ts_error(TS_ERR_OOM, "eval: out of memory");
+        /* A shard runs the batches the whole set runs (its block starts on a
+         * batch boundary, see below), so its numbers are the whole's to
+         * the last bit. */
+        st = !probs ? ts_error(TS_ERR_OOM, "eval: out of memory")
+             : o->shard_count > 1 ? predict(m, &fs, o->oversample, whole_batch, false, 0, 1, probs, progress,
+                                            should_abort, user)
+                                  : ts_eval_predict(m, &fs, o->oversample, o->batch, probs, progress, should_abort, user);
     }
     if (st == TS_OK) {
         r->n_images = fs.n;

@@ -79,9 +79,13 @@ typedef struct ts_eval_options {
     const char *traits;     /* NULL: all the model's traits; else a comma list of some of them
                              * (a multi-label model on data that labels only some, e.g.
                              * a CelebA-HQ net's gender on UTKFace) */
-    int shard_index, shard_count; /* shard_count > 1: only block shard_index of the rows
-                                   * (contiguous, the first rows % count blocks one row
-                                   * longer: cli/shard.h); the counts add up over blocks */
+    int shard_index, shard_count; /* shard_count > 1: only block shard_index of the rows:
+                                   * contiguous blocks of whole batches of the whole set
+                                   * (cli/shard.h's formula over units of the fewest faces
+                                   * that fill whole batches), predicted in the whole set's
+                                   * batches, so the blocks' counts add up to the whole's
+                                   * and their probabilities are the whole's, bit for bit
+                                   * (while no face fails to load) */
 } ts_eval_options;
 
 #define TS_EVAL_MAX_TRAITS 16
