@@ -152,7 +152,9 @@ static void help(void)
            "--weight-decay 0.0005 --seed %u --test-fraction 0.2 --val-fraction 0.1 --augment paper.\n"
            "--loss sigmoid trains one multi-label net for a comma-separated list of two-class\n"
            "traits.  --limit N uses only the first N rows of the dataset.  --threads: face\n"
-           "preparation threads (default 2); --compute-threads: CPU backend threads (default all).\n",
+           "preparation threads (default 2); --compute-threads: CPU backend threads (default all).\n"
+           "Under mpirun or srun with N tasks the tasks train one model together, each on its\n"
+           "share of every batch (MPI; NCCL between GPUs; see docs/cluster.md).\n",
            TS_SPLIT_DEFAULT_SEED);
 }
 

@@ -70,6 +70,12 @@
  * `resume` continues from the last completed epoch with the same sample
  * order (each epoch's shuffle is seeded by (seed, epoch)).
  *
+ * Several processes (issue 17): started by mpirun or srun after
+ * ts_dist_init (dist.h), the ranks train one model together, each on its
+ * shard of every global batch, and the model's "training" metadata records
+ * "ranks" and "allreduce" (1 and "none" alone); rank 0 writes the files.
+ * See job.c's file comment and docs/cluster.md.
+ *
  * Threads: ts_train_run blocks; call it from a worker thread (the app uses
  * a GTask).  Callbacks run on that thread.  Besides it, the run starts one
  * prefetch thread, and the face preparation uses settings.threads threads.
