@@ -17,6 +17,14 @@
  *     is process-wide (its dlib model is 95 MB; loading it once per run
  *     would cost seconds) and used by one training thread at a time, under
  *     probe_lock.
+ * Several processes (issue 17): a run with ranks > 1 is not trained in the
+ *   worker's own thread but by `mpirun -np N traitscope-cli train
+ *   --progress json` (docs/cluster.md), which the worker starts and
+ *   follows: each progress line becomes the ts_train_progress the
+ *   in-process run would report (so curves, probes and "stop after" work
+ *   the same), the final JSON the outcome; cancel sends SIGINT to mpirun,
+ *   which passes it to the ranks, and they stop at the same step.  The
+ *   form offers it only where mpirun is on the PATH.
  * Curves: per step, the batch loss and accuracy are recovered from the
  * running epoch means job.c reports (k*m_k - (k-1)*m_{k-1}) and smoothed
  * with an exponential moving average; per epoch, the epoch means and the
@@ -24,8 +32,12 @@
  */
 #include "ts-train-page.h"
 
+#include <cjson/cJSON.h>
+#include <gio/gunixinputstream.h>
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
+#include <poll.h>
+#include <signal.h>
 #include <math.h>
 #include <errno.h>
 #include <string.h>
@@ -68,6 +80,7 @@ typedef struct Run {
     int id;                      /* 1, 2, ... in creation order (row title) */
     ts_train_settings s;         /* strings point into the fields below */
     char *data, *trait, *arch, *out, *cache_dir;
+    int ranks;                   /* > 1: mpirun -np ranks traitscope-cli train (see the file comment) */
     gint abort;                  /* atomic: cancel at the next step */
     gint stop_after;             /* atomic: > 0 stop when that many epochs are done; -1 after the current one */
     gint worker_epochs;          /* worker: epochs done in this run */
@@ -110,7 +123,7 @@ struct _TsTrainPage {
     GtkLabel *data_info, *form_error, *run_title, *progress_label, *probe_hint;
     GtkDropDown *trait_dropdown, *variant_dropdown, *arch_dropdown, *device_dropdown;
     GtkWidget *arch_file_box;
-    GtkSpinButton *size_spin, *epochs_spin, *lr_spin, *batch_spin, *limit_spin;
+    GtkSpinButton *size_spin, *epochs_spin, *lr_spin, *batch_spin, *limit_spin, *ranks_spin;
     GtkSwitch *augment_switch;
     GtkListBox *run_list;
     GtkProgressBar *progress_bar;
@@ -226,6 +239,7 @@ static Run *run_new(const ts_train_settings *s, int id)
     r->s.out = r->out;
     r->s.cache_dir = r->cache_dir;
     r->s.eval_each_epoch = true;
+    r->ranks = 1;
     r->test_acc = -1;
     r->last.test_accuracy = -1;
     r->last.epochs = s->epochs;
@@ -288,6 +302,11 @@ static char *run_title_text(const Run *r)
     char *t = g_strdup_printf(_("#%d  %s · %s · %s · %d px"), r->id, r->trait ? r->trait : "?",
                               r->s.variant == TS_VARIANT_LACNN ? "LACNN" : _("baseline"), arch_name, r->s.size);
     g_free(arch_name);
+    if (r->ranks > 1) {
+        char *more = g_strdup_printf(_("%s · %d processes"), t, r->ranks);
+        g_free(t);
+        t = more;
+    }
     return t;
 }
 
@@ -547,6 +566,248 @@ static gboolean prepare(Worker *w, char **error)
     return TRUE;
 }
 
+/* ---- a run over several processes (mpirun) ---- */
+
+/* traitscope-cli: TS_CLI, else beside this program (installed) or in the
+ * build tree (src/app -> src/cli), else on the PATH.  transfer: full. */
+static char *find_cli(void)
+{
+    const char *env = g_getenv("TS_CLI");
+    if (env && *env) return g_strdup(env);
+    char *self = g_file_read_link("/proc/self/exe", NULL);
+    char *dir = self ? g_path_get_dirname(self) : NULL;
+    g_free(self);
+    const char *rel[] = { "traitscope-cli", "../cli/traitscope-cli" };
+    for (size_t i = 0; dir && i < G_N_ELEMENTS(rel); i++) {
+        char *c = g_build_filename(dir, rel[i], NULL);
+        if (g_file_test(c, G_FILE_TEST_IS_EXECUTABLE)) {
+            g_free(dir);
+            return c;
+        }
+        g_free(c);
+    }
+    g_free(dir);
+    return g_find_program_in_path("traitscope-cli");
+}
+
+static void add_arg(GPtrArray *a, const char *flag, const char *value)
+{
+    g_ptr_array_add(a, g_strdup(flag));
+    if (value) g_ptr_array_add(a, g_strdup(value));
+}
+
+static void add_num(GPtrArray *a, const char *flag, double v)
+{
+    char buf[G_ASCII_DTOSTR_BUF_SIZE];
+    add_arg(a, flag, g_ascii_dtostr(buf, sizeof buf, v));
+}
+
+/* `traitscope-cli train` with the run's settings (its flags, cmd-train.c). */
+static void train_args(GPtrArray *a, const ts_train_settings *s)
+{
+    add_arg(a, "train", NULL);
+    add_arg(a, "--data", s->data);
+    add_arg(a, "--trait", s->trait);
+    add_arg(a, "--variant", ts_variant_name(s->variant));
+    add_arg(a, "--arch", s->arch);
+    add_arg(a, "--out", s->out);
+    add_num(a, "--size", s->size);
+    add_num(a, "--epochs", s->epochs);
+    add_num(a, "--batch", s->batch);
+    add_num(a, "--lr", s->lr);
+    add_num(a, "--momentum", s->momentum);
+    add_num(a, "--weight-decay", s->weight_decay);
+    add_num(a, "--lr-gamma", s->lr_gamma);
+    add_num(a, "--lr-step", s->lr_step_epochs);
+    add_arg(a, "--lr-policy", s->lr_policy == TS_LR_COSINE ? "cosine" : "step");
+    add_num(a, "--warmup", s->warmup_epochs);
+    add_arg(a, "--augment", ts_augment_name(s->augment));
+    add_arg(a, "--class-weights", ts_class_weights_name(s->class_weights));
+    add_arg(a, "--loss", s->loss == TS_LOSS_SIGMOID ? "sigmoid" : "softmax");
+    add_arg(a, "--align", ts_alignment_name(s->align));
+    add_arg(a, "--device", ts_device_name(s->device));
+    add_num(a, "--limit", s->limit);
+    char seed[32];
+    g_snprintf(seed, sizeof seed, "%" G_GUINT64_FORMAT, (guint64)s->seed);
+    add_arg(a, "--seed", seed);
+    add_num(a, "--test-fraction", s->test_fraction);
+    add_num(a, "--val-fraction", s->val_fraction);
+    add_num(a, "--patience", s->patience);
+    if (s->threads > 0) add_num(a, "--threads", s->threads);
+    if (s->compute_threads > 0) add_num(a, "--compute-threads", s->compute_threads);
+    if (s->cache_dir) add_arg(a, "--cache", s->cache_dir);
+    if (s->eval_each_epoch) add_arg(a, "--eval-each-epoch", NULL);
+    if (s->resume) add_arg(a, "--resume", NULL);
+    add_arg(a, "--progress", "json");
+}
+
+/* "Stop after epoch N" known before the start: the CLI stops there itself
+ * (exactly, as the in-process run does); asked later, the worker signals
+ * mpirun as soon as the epoch's end is reported. */
+static int stop_after_now(Run *r) { return g_atomic_int_get(&r->stop_after); }
+
+static double jnum(const cJSON *o, const char *k, double dflt)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+/* One "{"progress":{...}}" line of cmd-train.c into *pr. */
+static gboolean parse_progress(const char *line, ts_train_progress *pr)
+{
+    cJSON *o = cJSON_Parse(line);
+    const cJSON *j = cJSON_GetObjectItemCaseSensitive(o, "progress");
+    const cJSON *ph = cJSON_GetObjectItemCaseSensitive(j, "phase");
+    gboolean ok = cJSON_IsObject(j) && cJSON_IsString(ph);
+    if (ok) {
+        memset(pr, 0, sizeof *pr);
+        pr->phase = !strcmp(ph->valuestring, "training")     ? TS_TRAIN_TRAINING
+                    : !strcmp(ph->valuestring, "evaluating") ? TS_TRAIN_EVALUATING
+                    : !strcmp(ph->valuestring, "done")       ? TS_TRAIN_DONE
+                                                             : TS_TRAIN_PREPARING;
+        pr->epoch = (int)jnum(j, "epoch", 0);
+        pr->epochs = (int)jnum(j, "epochs", 0);
+        pr->step = (int)jnum(j, "step", 0);
+        pr->steps = (int)jnum(j, "steps", 0);
+        pr->done = (int)jnum(j, "done", 0);
+        pr->total = (int)jnum(j, "total", 0);
+        pr->loss = (float)jnum(j, "loss", 0);
+        pr->accuracy = (float)jnum(j, "accuracy", 0);
+        pr->lr = (float)jnum(j, "lr", 0);
+        pr->images_per_s = jnum(j, "images_per_s", 0);
+        pr->elapsed_s = jnum(j, "elapsed_s", 0);
+        pr->eta_s = jnum(j, "eta_s", -1);
+        pr->test_accuracy = (float)jnum(j, "test_accuracy", -1);
+        pr->val_accuracy = (float)jnum(j, "val_accuracy", -1);
+        pr->val_balanced = (float)jnum(j, "val_balanced", -1);
+        pr->best_epoch = (int)jnum(j, "best_epoch", 0);
+        pr->epoch_end = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "epoch_end"));
+    }
+    cJSON_Delete(o);
+    return ok;
+}
+
+/* mpirun -np N traitscope-cli train ... (the file comment). */
+static ts_status run_ranks(Worker *w, Outcome *o)
+{
+    Run *r = w->r;
+    char *cli = find_cli(), *mpirun = g_find_program_in_path("mpirun");
+    if (!cli || !mpirun) {
+        o->error = g_strdup_printf(_("Training with %d processes needs %s, which was not found"), r->ranks,
+                                   !mpirun ? "mpirun" : "traitscope-cli");
+        g_free(cli);
+        g_free(mpirun);
+        return TS_ERR_UNSUPPORTED;
+    }
+    GPtrArray *argv = g_ptr_array_new_with_free_func(g_free);
+    add_arg(argv, mpirun, NULL);
+    add_num(argv, "-np", r->ranks);
+    /* one machine: more ranks than cores are allowed (and slower) */
+    add_arg(argv, "--oversubscribe", NULL);
+    if (geteuid() == 0) add_arg(argv, "--allow-run-as-root", NULL);
+    add_arg(argv, cli, NULL);
+    train_args(argv, &r->s);
+    if (stop_after_now(r) > 0) add_num(argv, "--stop-after", stop_after_now(r));
+    g_ptr_array_add(argv, NULL);
+    g_free(cli);
+    g_free(mpirun);
+    GError *err = NULL;
+    GSubprocess *sp = g_subprocess_newv((const char *const *)argv->pdata,
+                                        G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE, &err);
+    g_ptr_array_unref(argv);
+    if (!sp) {
+        o->error = g_strdup_printf(_("mpirun could not be started: %s"), err->message);
+        g_error_free(err);
+        return TS_ERR_IO;
+    }
+    /* stderr carries the progress lines; read them as they come, and look
+     * at the cancel flag between reads. */
+    int fd = g_unix_input_stream_get_fd(G_UNIX_INPUT_STREAM(g_subprocess_get_stderr_pipe(sp)));
+    GString *buf = g_string_new(NULL);
+    char *last_error = NULL;
+    gboolean signalled = FALSE;
+    for (;;) {
+        if (!signalled && should_abort(w)) {
+            g_subprocess_send_signal(sp, SIGINT);
+            signalled = TRUE;
+        }
+        struct pollfd pfd = { .fd = fd, .events = POLLIN };
+        int n = poll(&pfd, 1, 100);
+        if (n < 0 && errno != EINTR) break;
+        if (n <= 0) continue;
+        char chunk[4096];
+        ssize_t got = read(fd, chunk, sizeof chunk);
+        if (got < 0 && errno == EINTR) continue;
+        if (got <= 0) break;
+        g_string_append_len(buf, chunk, got);
+        char *nl;
+        while ((nl = memchr(buf->str, '\n', buf->len))) {
+            *nl = '\0';
+            ts_train_progress pr;
+            if (parse_progress(buf->str, &pr)) {
+                if (pr.epoch_end && !signalled) {
+                    /* before the probes, which take a while: the ranks are
+                     * already in the next epoch */
+                    int after = stop_after_now(r);
+                    if (after == -1 || (after > 0 && pr.epoch >= after) || g_atomic_int_get(&r->abort)) {
+                        g_atomic_int_set(&r->worker_epochs, pr.epoch);
+                        if (after == -1) g_atomic_int_set(&r->stop_after, pr.epoch);
+                        g_subprocess_send_signal(sp, SIGINT);
+                        signalled = TRUE;
+                    }
+                }
+                on_progress(&pr, w);
+            } else if (g_str_has_prefix(buf->str, "traitscope-cli train: ")) {
+                g_free(last_error);
+                last_error = g_strdup(buf->str + strlen("traitscope-cli train: "));
+            }
+            g_string_erase(buf, 0, nl - buf->str + 1);
+        }
+    }
+    g_string_free(buf, TRUE);
+    g_subprocess_wait(sp, NULL, NULL);
+    int code = g_subprocess_get_if_exited(sp) ? g_subprocess_get_exit_status(sp) : -1;
+    /* the result: one JSON object on stdout */
+    GBytes *out = NULL;
+    GInputStream *so = g_subprocess_get_stdout_pipe(sp);
+    GOutputStream *mem = g_memory_output_stream_new_resizable();
+    if (g_output_stream_splice(mem, so, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, NULL) >= 0)
+        out = g_memory_output_stream_steal_as_bytes(G_MEMORY_OUTPUT_STREAM(mem));
+    g_object_unref(mem);
+    cJSON *res = NULL;
+    if (out) {
+        gsize len;
+        const char *text = g_bytes_get_data(out, &len);
+        res = text ? cJSON_ParseWithLength(text, len) : NULL;
+        g_bytes_unref(out);
+    }
+    ts_status st;
+    if (code == 0 && cJSON_IsObject(res)) {
+        o->res.epochs_done = (int)jnum(res, "epochs_done", 0);
+        o->res.best_epoch = (int)jnum(res, "best_epoch", 0);
+        o->res.test_accuracy = (float)jnum(res, "test_accuracy", -1);
+        o->res.final_loss = (float)jnum(res, "final_loss", 0);
+        o->res.train_accuracy = (float)jnum(res, "train_accuracy", 0);
+        o->res.seconds = jnum(res, "seconds", 0);
+        o->res.images_per_s = jnum(res, "images_per_s", 0);
+        o->res.ranks = (int)jnum(res, "ranks", r->ranks);
+        st = TS_OK;
+    } else if (signalled || (stop_after_now(r) > 0 && g_atomic_int_get(&r->worker_epochs) >= stop_after_now(r))) {
+        /* asked for (the CLI may have stopped itself at --stop-after) */
+        o->res.epochs_done = g_atomic_int_get(&r->worker_epochs);
+        st = TS_CANCELLED;
+    } else {
+        o->res.epochs_done = g_atomic_int_get(&r->worker_epochs);
+        o->error = last_error ? g_strdup(last_error)
+                              : g_strdup_printf(_("mpirun ended with status %d and no message"), code);
+        st = TS_ERR_IO;
+    }
+    cJSON_Delete(res);
+    g_free(last_error);
+    g_object_unref(sp);
+    return st;
+}
+
 static void worker_main(GTask *task, gpointer source, gpointer data, GCancellable *cancel)
 {
     (void)source;
@@ -559,6 +820,8 @@ static void worker_main(GTask *task, gpointer source, gpointer data, GCancellabl
         o->st = TS_ERR_ARG;
     } else if (g_atomic_int_get(&r->abort)) {
         o->st = TS_CANCELLED; /* cancelled while the data loaded */
+    } else if (r->ranks > 1) {
+        o->st = run_ranks(&w, o);
     } else {
         ts_train_callbacks cb = { on_progress, should_abort, &w };
         o->st = ts_train_run(&r->s, &cb, &o->res);
@@ -1057,8 +1320,14 @@ static void on_row_selected(GtkListBox *box, GtkListBoxRow *row, gpointer data)
 
 int ts_train_page_queue(TsTrainPage *p, const ts_train_settings *s)
 {
-    g_return_val_if_fail(TS_IS_TRAIN_PAGE(p) && s, -1);
+    return ts_train_page_queue_ranks(p, s, 1);
+}
+
+int ts_train_page_queue_ranks(TsTrainPage *p, const ts_train_settings *s, int ranks)
+{
+    g_return_val_if_fail(TS_IS_TRAIN_PAGE(p) && s && ranks >= 1, -1);
     Run *r = run_new(s, ++p->next_id);
+    r->ranks = ranks;
     r->page = p;
     g_ptr_array_add(p->runs, r);
     make_row(p, r);
@@ -1091,6 +1360,7 @@ gboolean ts_train_page_get_run_info(TsTrainPage *p, int index, TsTrainRunInfo *o
     out->n_test_points = (int)r->test_epoch->len / 2;
     out->n_probe_updates = r->n_probe_updates;
     out->n_probes = r->n_probes;
+    out->ranks = r->ranks;
     out->out = r->out;
     out->error = r->state == TS_TRAIN_RUN_FAILED ? r->error : NULL;
     g_free(r->status);
@@ -1348,7 +1618,9 @@ static void on_queue(GtkButton *b, gpointer data)
     if (!form_settings(p, &s)) return;
     form_error(p, NULL);
     /* the strings point into the form's widgets: queue copies them */
-    int index = ts_train_page_queue(p, &s);
+    int ranks = gtk_widget_get_sensitive(GTK_WIDGET(p->ranks_spin)) ? gtk_spin_button_get_value_as_int(p->ranks_spin)
+                                                                    : 1;
+    int index = ts_train_page_queue_ranks(p, &s, ranks);
     p->follow = TRUE;
     if (!p->running || run_index(p, p->running) == index) ts_train_page_select(p, index);
     suggest_out(p); /* the next run gets a fresh name */
@@ -1691,6 +1963,7 @@ static void ts_train_page_class_init(TsTrainPageClass *k)
     BIND(lr_spin);
     BIND(batch_spin);
     BIND(limit_spin);
+    BIND(ranks_spin);
     BIND(augment_switch);
     BIND(run_list);
     BIND(progress_bar);
@@ -1761,6 +2034,15 @@ static void ts_train_page_init(TsTrainPage *p)
     g_signal_connect(p->limit_spin, "input", G_CALLBACK(on_limit_input), NULL);
     gtk_spin_button_update(p->limit_spin);
     on_limit_output(p->limit_spin, NULL);
+    /* Several processes: only where MPI's launcher is installed. */
+    char *mpirun = g_find_program_in_path("mpirun");
+    gtk_widget_set_sensitive(GTK_WIDGET(p->ranks_spin), mpirun != NULL);
+    gtk_widget_set_tooltip_text(GTK_WIDGET(p->ranks_spin),
+                                mpirun ? _("Processes that train this one model together, each on its share of "
+                                           "every batch (mpirun); 1 trains inside the app")
+                                       : _("Training with several processes needs MPI (mpirun), which is not "
+                                           "installed"));
+    g_free(mpirun);
 
     /* curves */
     p->loss_curve = TS_CURVE(ts_curve_new());

@@ -74,6 +74,7 @@ typedef struct TsTrainRunInfo {
     int n_test_points;        /* per-epoch test accuracy points */
     int n_probe_updates;      /* epochs whose probe heatmaps reached the page */
     int n_probes;             /* probe faces of the run */
+    int ranks;                /* processes training it (1: in the app) */
     const char *out;          /* model path */
     const char *error;        /* why it failed, NULL otherwise */
     const char *status;       /* the progress line shown ("epoch 2/5 ..."); transfer: none */
@@ -88,6 +89,12 @@ GtkWidget *ts_train_page_new(void);
  * Returns the run's index in the list (0-based, in queue order); it starts
  * at once when nothing else is training. */
 int ts_train_page_queue(TsTrainPage *p, const ts_train_settings *s);
+/* The same with `ranks` processes (issue 17): ranks > 1 trains the model
+ * with `mpirun -np ranks traitscope-cli train` (docs/cluster.md) and follows
+ * its progress; the form offers it where mpirun is on the PATH.  The CLI
+ * is TS_CLI, else the one beside the app (or in its build tree), else the
+ * one on the PATH. */
+int ts_train_page_queue_ranks(TsTrainPage *p, const ts_train_settings *s, int ranks);
 
 /* The number of runs in the list, and one run's info; FALSE for a bad
  * index. */

@@ -3,7 +3,12 @@
  *
  * Progress goes to stderr: a one-line bar redrawn in place when stderr is a
  * terminal, plain lines otherwise (one per tenth of an epoch, one per
- * epoch).  Ctrl-C asks the job to stop; the last epoch's checkpoint stays
+ * epoch).  --progress json prints every report as one line instead, for a
+ * program that follows the run (the app's training page under mpirun):
+ *   {"progress":{"phase":"preparing"|"training"|"evaluating"|"done",
+ *    "epoch","epochs","step","steps","done","total","loss","accuracy","lr",
+ *    "images_per_s","elapsed_s","eta_s","test_accuracy","val_accuracy",
+ *    "val_balanced","best_epoch","epoch_end"}}  Ctrl-C asks the job to stop; the last epoch's checkpoint stays
  * and `--resume` continues from it.
  *
  * Output contract (stdout, one JSON object at the end):
@@ -36,6 +41,7 @@
 #include "train/job.h"
 
 static volatile sig_atomic_t interrupted;
+static int stop_after, epochs_seen; /* --stop-after; epochs ended in this run */
 
 static void on_sigint(int sig)
 {
@@ -46,11 +52,12 @@ static void on_sigint(int sig)
 static bool should_abort(void *user)
 {
     (void)user;
-    return interrupted != 0;
+    return interrupted != 0 || (stop_after > 0 && epochs_seen >= stop_after);
 }
 
 typedef struct ui {
     bool tty;
+    bool json;         /* --progress json */
     int last_tenth;
     int last_phase;
 } ui;
@@ -69,7 +76,36 @@ static void fmt_time(double s, char *buf, size_t n)
 static void on_progress(const ts_train_progress *p, void *user)
 {
     ui *u = user;
+    if (p->epoch_end) epochs_seen = p->epoch;
     if (ts_dist_rank() != 0) return; /* printed once, by rank 0 */
+    if (u->json) {
+        static const char *const phases[] = { "preparing", "training", "evaluating", "done" };
+        cJSON *o = cJSON_CreateObject(), *j = cJSON_AddObjectToObject(o, "progress");
+        cJSON_AddStringToObject(j, "phase", (unsigned)p->phase <= TS_TRAIN_DONE ? phases[p->phase] : "?");
+        cJSON_AddNumberToObject(j, "epoch", p->epoch);
+        cJSON_AddNumberToObject(j, "epochs", p->epochs);
+        cJSON_AddNumberToObject(j, "step", p->step);
+        cJSON_AddNumberToObject(j, "steps", p->steps);
+        cJSON_AddNumberToObject(j, "done", p->done);
+        cJSON_AddNumberToObject(j, "total", p->total);
+        cJSON_AddNumberToObject(j, "loss", p->loss);
+        cJSON_AddNumberToObject(j, "accuracy", p->accuracy);
+        cJSON_AddNumberToObject(j, "lr", p->lr);
+        cJSON_AddNumberToObject(j, "images_per_s", p->images_per_s);
+        cJSON_AddNumberToObject(j, "elapsed_s", p->elapsed_s);
+        cJSON_AddNumberToObject(j, "eta_s", p->eta_s);
+        cJSON_AddNumberToObject(j, "test_accuracy", p->test_accuracy);
+        cJSON_AddNumberToObject(j, "val_accuracy", p->val_accuracy);
+        cJSON_AddNumberToObject(j, "val_balanced", p->val_balanced);
+        cJSON_AddNumberToObject(j, "best_epoch", p->best_epoch);
+        cJSON_AddBoolToObject(j, "epoch_end", p->epoch_end);
+        char *line = cJSON_PrintUnformatted(o);
+        if (line) fprintf(stderr, "%s\n", line);
+        free(line);
+        cJSON_Delete(o);
+        fflush(stderr);
+        return;
+    }
     char eta[32], el[32];
     fmt_time(p->eta_s, eta, sizeof eta);
     fmt_time(p->elapsed_s, el, sizeof el);
@@ -138,7 +174,8 @@ static void help(void)
            "                            [--patience EPOCHS]\n"
            "                            [--device cpu|cuda|auto] [--threads N] [--compute-threads N]\n"
            "                            [--cache DIR]\n"
-           "                            [--eval-each-epoch] [--resume]\n"
+           "                            [--eval-each-epoch] [--resume] [--progress text|json]\n"
+           "                            [--stop-after EPOCHS]\n"
            "\n"
            "Trains one network per trait (LACNN paper): SGD with momentum and weight decay,\n"
            "Caffe step (or cosine) learning rate, rotations -40/-20/+20/+40 and mirroring\n"
@@ -147,6 +184,7 @@ static void help(void)
            "epoch with the best mean balanced accuracy there, and only it is tested, once, on\n"
            "the test split; --patience stops after that many epochs without a better one.\n"
            "Writes MODEL.state after every epoch; --resume continues after an interruption.\n"
+           "--stop-after E stops as Ctrl-C does once epoch E is done (the run keeps --epochs).\n"
            "--align similarity puts every face in the canonical frame (face/align.h).\n"
            "Defaults: --arch alexnet --size 150 --epochs 10 --batch 50 --lr 0.01 --momentum 0.9\n"
            "--weight-decay 0.0005 --seed %u --test-fraction 0.2 --val-fraction 0.1 --augment paper.\n"
@@ -188,7 +226,7 @@ static int train_main(int argc, char **argv)
     ts_train_settings s;
     ts_train_settings_default(&s);
     s.seed = TS_SPLIT_DEFAULT_SEED;
-    bool have_variant = false;
+    bool have_variant = false, progress_json = false;
     for (int i = 1; i < argc; i++) {
         const char *v;
         int n;
@@ -271,6 +309,12 @@ static int train_main(int argc, char **argv)
         } else if (cli_opt(argc, argv, &i, "--device", &v)) {
             if (!cli_parse_device(v, &s.device))
                 return cli_usage_error("train", "--device wants cpu, cuda or auto, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--stop-after", &v)) {
+            if (!cli_parse_int(v, &stop_after) || stop_after < 1)
+                return cli_usage_error("train", "--stop-after wants a number of epochs >= 1");
+        } else if (cli_opt(argc, argv, &i, "--progress", &v)) {
+            if (!strcmp(v, "json")) progress_json = true;
+            else if (strcmp(v, "text")) return cli_usage_error("train", "--progress wants text or json, not '%s'", v);
         } else if (cli_flag(argv, i, "--no-augment")) {
             s.augment = TS_AUGMENT_NONE;
         } else if (cli_flag(argv, i, "--resume")) {
@@ -317,7 +361,8 @@ static int train_main(int argc, char **argv)
     if (st != TS_OK) return cli_fail("train", st);
     if (note[0] && ts_dist_rank() == 0) fprintf(stderr, "traitscope-cli train: %s\n", note);
 
-    ui u = { .tty = isatty(STDERR_FILENO) != 0, .last_tenth = -1, .last_phase = -1 };
+    ui u = { .tty = isatty(STDERR_FILENO) != 0 && !progress_json, .json = progress_json, .last_tenth = -1,
+             .last_phase = -1 };
     ts_train_callbacks cb = { on_progress, should_abort, &u };
     ts_train_result res;
     st = ts_train_run(&s, &cb, &res);

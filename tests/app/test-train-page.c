@@ -13,6 +13,11 @@
  *   3. a data spec that does not parse, a trait the data lacks and an
  *      output folder that cannot be written each end "failed" with a
  *      message naming the problem.
+ *   4. with mpirun on the PATH (else skipped with a note): a run over 2
+ *      processes (mpirun + traitscope-cli, issue 17) stopped after its
+ *      first epoch ends "cancelled" with epoch 1's checkpoint, its curves
+ *      and probes fed from the CLI's progress lines; resumed, it ends
+ *      "done" with every epoch, and its model says "ranks": 2.
  * Every wait has a deadline that fails the test.  Exit 77 without the data,
  * the landmark model or a display.  TS_TRAIN_PAGE_SCREENSHOT=FILE.png saves
  * the page after case 1 (for looking at it).
@@ -230,6 +235,41 @@ static void case_cancel_resume(TsTrainPage *p)
     g_free(out4);
 }
 
+static void case_ranks(TsTrainPage *p)
+{
+    char *mpirun = g_find_program_in_path("mpirun");
+    if (!mpirun) {
+        fprintf(stderr, "case 4: no mpirun on the PATH, skipped\n");
+        return;
+    }
+    g_free(mpirun);
+    char *out = out_path("ranks.safetensors");
+    ts_train_settings s;
+    settings(&s, out, 2);
+    int a = ts_train_page_queue_ranks(p, &s, 2);
+    CHECK(ts_train_page_stop_after_epoch(p, a, 1));
+    TsTrainRunInfo in;
+    CHECK(wait_run(p, a, 300));
+    CHECK(ts_train_page_get_run_info(p, a, &in));
+    fprintf(stderr, "2 processes, stopped: %s\n", in.status);
+    CHECK(in.ranks == 2 && in.state == TS_TRAIN_RUN_CANCELLED && in.epochs_done == 1);
+    CHECK(in.n_epoch_points == 1 && in.n_loss_points > 0 && in.n_probe_updates == 1);
+    CHECK(model_loads(out));
+    CHECK(ts_train_page_resume(p, a));
+    CHECK(wait_run(p, a, 300));
+    CHECK(ts_train_page_get_run_info(p, a, &in));
+    fprintf(stderr, "2 processes, resumed: %s\n", in.status);
+    CHECK(in.state == TS_TRAIN_RUN_DONE && in.epochs_done == 2 && in.n_epoch_points == 2);
+    CHECK(in.test_accuracy >= 0 && in.test_accuracy <= 1);
+    ts_model *m = NULL;
+    CHECK(ts_model_load(out, &m) == TS_OK);
+    if (m) {
+        CHECK(m->meta.training && strstr(m->meta.training, "\"ranks\":2"));
+        ts_model_free(m);
+    }
+    g_free(out);
+}
+
 static void expect_failure(TsTrainPage *p, ts_train_settings *s, const char *named)
 {
     int i = ts_train_page_queue(p, s);
@@ -333,6 +373,14 @@ int main(void)
         printf("SKIP: no display\n");
         return 77;
     }
+    /* case 4's mpirun runs this build's CLI */
+    const char *build = g_getenv("TS_BUILD_ROOT");
+    if (build) {
+        char *c = g_build_filename(build, "src", "cli", "traitscope-cli", NULL);
+        g_setenv("TS_CLI", c, TRUE);
+        g_free(c);
+    }
+    g_setenv("OMPI_MCA_btl_vader_single_copy_mechanism", "none", FALSE);
     data_spec = g_strdup_printf("utkface:%s/utkface", shared);
     arch = g_build_filename(src, "tests", "app", "tiny.arch", NULL);
     cache = g_strdup(g_getenv("TRAITSCOPE_CACHE"));
@@ -389,6 +437,9 @@ int main(void)
     case_cancel_resume(TS_TRAIN_PAGE(page));
     fprintf(stderr, "case 2: %.1f s\n", (g_get_monotonic_time() - t0) / 1e6);
     case_errors(TS_TRAIN_PAGE(page));
+    t0 = g_get_monotonic_time();
+    case_ranks(TS_TRAIN_PAGE(page));
+    fprintf(stderr, "case 4: %.1f s\n", (g_get_monotonic_time() - t0) / 1e6);
     case_form(TS_TRAIN_PAGE(page));
     const char *shot = g_getenv("TS_TRAIN_PAGE_SCREENSHOT");
     if (shot && *shot) {
