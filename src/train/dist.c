@@ -461,10 +461,11 @@ ts_status ts_dist_grads_attach(ts_graph *g, float scale)
     if (!D.active) return TS_OK;
     ts_dist_grads_detach();
     G.scale = scale;
-    bool on_gpu = g->grads.on_device && g->backend->stream;
+    bool on_gpu = g->grads.on_device;
     char why[256] = "";
-    /* NCCL only when every rank's gradients are on a GPU and every rank has it. */
-    double can = on_gpu && nccl_load(why, sizeof why) ? 1 : 0;
+    /* NCCL only when every rank's gradients are on a GPU whose queue it can
+     * join (backend.h "stream") and every rank has NCCL. */
+    double can = on_gpu && g->backend->stream && nccl_load(why, sizeof why) ? 1 : 0;
     TS_TRY(ts_dist_allreduce_f64(&can, 1, TS_DIST_SUM));
     if (can == D.size) {
         G.kind = AR_NCCL;
