@@ -107,17 +107,21 @@ ts_status ts_faceset_build(ts_faceset *fs, const ts_dataset *ds, const int *rows
     if (o->align != TS_ALIGN_NONE && !o->landmarks)
         return ts_error(TS_ERR_ARG, "faceset: alignment '%s' needs landmarks", ts_alignment_name(o->align));
     build_ctx b = { .ds = ds, .rows = rows, .n = n, .o = o };
-    if (o->landmarks) {
+    ts_lmcache *own_cache = NULL;
+    if (o->landmarks && o->cache) {
+        b.cache = o->cache;
+    } else if (o->landmarks) {
         ts_lmcache_policy pol = o->policy ? *o->policy : ts_lmcache_policy_for(ds->kind);
         /* The cache keeps A(x,y) of the unaligned base next to the points. */
-        TS_TRY(ts_lmcache_open(o->cache_dir, &pol, o->size, &b.cache));
+        TS_TRY(ts_lmcache_open(o->cache_dir, &pol, o->size, &own_cache));
+        b.cache = own_cache;
     }
     b.base = calloc((size_t)n, sizeof *b.base);
     b.pts = calloc((size_t)n, sizeof *b.pts);
     b.ok = calloc((size_t)n, 1);
     if (!b.base || !b.pts || !b.ok) {
         free(b.base), free(b.pts), free(b.ok);
-        ts_lmcache_free(b.cache);
+        ts_lmcache_free(own_cache);
         return ts_error(TS_ERR_OOM, "faceset: out of memory for %d faces", n);
     }
     pthread_mutex_init(&b.mu, NULL);
@@ -156,7 +160,7 @@ ts_status ts_faceset_build(ts_faceset *fs, const ts_dataset *ds, const int *rows
     }
     for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
     pthread_mutex_destroy(&b.mu);
-    ts_lmcache_free(b.cache);
+    ts_lmcache_free(own_cache);
     if (st == TS_OK && b.fatal != TS_OK) st = ts_error(b.fatal, "%s", b.fatal_msg);
     if (st == TS_CANCELLED) ts_error(st, "preparing faces: cancelled");
     int kept = 0;

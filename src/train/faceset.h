@@ -52,6 +52,10 @@ typedef struct ts_faceset_options {
     const char *cache_dir;    /* NULL: cache.h's default */
     const ts_lmcache_policy *policy; /* NULL: ts_lmcache_policy_for(ds->kind) */
     int threads;              /* 0: 2 */
+    ts_lmcache *cache;        /* an open cache for this size (transfer: none), so a caller that
+                               * builds many small sets (the app's browser, chunk by chunk)
+                               * loads the localizer once; NULL: opened here from cache_dir
+                               * and policy when landmarks are asked for */
 } ts_faceset_options;
 
 /* progress(done, total, user) every few faces; should_abort polled as

@@ -2,7 +2,9 @@
  * computes and stores, a hit reads back the same points and map, and a
  * damaged entry (truncated, as an interrupted writer without atomic
  * renames would leave it, or with a flipped byte) is detected, recomputed
- * and rewritten.  Needs dlib's 68-point model and one real CelebA-HQ image
+ * and rewritten.  A face set built with a borrowed open cache (the app's
+ * browser builds one per chunk of rows) equals one that opens its own, and
+ * leaves the borrowed cache open and working.  Needs dlib's 68-point model and one real CelebA-HQ image
  * (exit 77 without them).
  */
 #include <dirent.h>
@@ -15,6 +17,7 @@
 #include "nn/fileio.h"
 #include "nn/sha256.h"
 #include "train/cache.h"
+#include "train/faceset.h"
 #include "train/job.h"
 
 static int failures;
@@ -174,6 +177,33 @@ int main(void)
     CHECK(!hit && e2.amap == NULL && e2.pts.x[30] == e1.pts.x[30]);
     ts_lm_entry_clear(&e2);
     ts_lmcache_free(c2);
+
+    /* A face set on a borrowed cache: the same bases and points as one
+     * that opens the cache itself; the borrowed one stays usable. */
+    {
+        char *paths[2] = { img, img };
+        ts_dataset ds = { .kind = (char *)"celeba", .n_rows = 2, .paths = paths };
+        int rows[2] = { 0, 1 };
+        ts_faceset_options own = { .size = 48, .align = TS_ALIGN_SIMILARITY, .landmarks = true, .cache_dir = dir,
+                                   .threads = 1 };
+        ts_faceset_options borrowed = own;
+        borrowed.cache = c;
+        ts_faceset fa, fb;
+        CHECK(ts_faceset_build(&fa, &ds, rows, 2, &own, NULL, NULL, NULL) == TS_OK);
+        CHECK(ts_faceset_build(&fb, &ds, rows, 2, &borrowed, NULL, NULL, NULL) == TS_OK);
+        CHECK(fa.n == 2 && fb.n == 2 && fb.landmarks && fb.pts[1].n == 68);
+        for (int i = 0; i < fa.n && i < fb.n; i++) {
+            const ts_image *x = &fa.base[i], *y = &fb.base[i];
+            CHECK(x->width == y->width && x->height == y->height && x->width > 48);
+            for (int r = 0; r < x->height && x->width == y->width && x->height == y->height; r++)
+                CHECK(memcmp(x->data + (size_t)r * x->stride, y->data + (size_t)r * y->stride, (size_t)x->width * 3) == 0);
+            CHECK(fa.pts[i].n == fb.pts[i].n && memcmp(fa.pts[i].x, fb.pts[i].x, sizeof(float) * 68) == 0);
+        }
+        ts_faceset_clear(&fa);
+        ts_faceset_clear(&fb);
+        CHECK(ts_lmcache_get(c, img, &e2, NULL, &hit) == TS_OK && hit);
+        ts_lm_entry_clear(&e2);
+    }
 
     char sub[4200];
     snprintf(sub, sizeof sub, "%s/%.2s", dir, hex);
