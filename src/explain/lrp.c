@@ -349,8 +349,26 @@ ts_status ts_lrp_target_for_model(const ts_model *m, const char *s, ts_lrp_targe
 {
     ts_model_head heads[TS_MODEL_MAX_HEADS];
     int nh = ts_model_heads(m, heads, TS_MODEL_MAX_HEADS);
-    if (!heads[0].sigmoid)
+    if (!heads[0].sigmoid) {
+        /* "TRAIT" and "TRAIT=CLASS" name a softmax model's one head too, so
+         * one target string (the app's, for two models side by side) can
+         * address a multi-label model and a one-trait model alike. */
+        size_t tl = strlen(heads[0].trait);
+        if (s && !strncmp(s, heads[0].trait, tl) && (s[tl] == '\0' || s[tl] == '=')) {
+            if (s[tl] == '\0') {
+                *out = (ts_lrp_target){ TS_LRP_TARGET_PREDICTED, -1, -1 };
+                return TS_OK;
+            }
+            int a = class_index(s + tl + 1, strlen(s + tl + 1), (const char *const *)m->meta.classes,
+                                m->meta.n_classes);
+            if (a >= 0) {
+                *out = (ts_lrp_target){ TS_LRP_TARGET_CLASS, a, -1 };
+                return TS_OK;
+            }
+            return ts_error(TS_ERR_ARG, "target '%s': trait '%s' has no class '%s'", s, heads[0].trait, s + tl + 1);
+        }
         return ts_lrp_target_parse(s, (const char *const *)m->meta.classes, m->meta.n_classes, out);
+    }
     *out = (ts_lrp_target){ TS_LRP_TARGET_SIGNED, 0, 0 };
     if (!s || !*s || !strcmp(s, "predicted") || !strcmp(s, "pred")) return TS_OK;
     char buf[256];

@@ -124,7 +124,8 @@ ts_status ts_lrp_target_parse(const char *s, const char *const *class_names, int
                               ts_lrp_target *out);
 
 /* The same for a model, whatever its heads (nn/model.h): a softmax model
- * as above; a multi-label model takes "" / "predicted" (the first trait's
+ * as above, and also "TRAIT" (its predicted class) and "TRAIT=CLASS" when
+ * TRAIT is its trait; a multi-label model takes "" / "predicted" (the first trait's
  * predicted class), "TRAIT" (that trait's predicted class), "TRAIT=CLASS",
  * a class name that only one trait has (e.g. "male"), or an output index.
  * TS_ERR_ARG naming the traits when nothing matches. */

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "lrp.h"
+#include "nn/model.h"
 #include "fileio.h"
 
 static int failures;
@@ -434,6 +435,52 @@ static void test_strings(void)
     ts_graph_free(g);
 }
 
+/* Targets by trait (ts_lrp_target_for_model): a one-trait softmax model
+ * takes "TRAIT" and "TRAIT=CLASS" as well as its class names, so one string
+ * can address it and a multi-label model side by side; a multi-label model
+ * resolves them to a signed output. */
+static void test_targets_for_model(const char *root)
+{
+    char arch[4096];
+    snprintf(arch, sizeof arch, "%s/tests/app/tiny.arch", root ? root : ".");
+    const char *gender[] = { "female", "male" };
+    ts_model_options o = { .size = 32, .classes = 2, .class_names = gender, .trait = "gender", .seed = 1 };
+    ts_model *soft = NULL, *multi = NULL;
+    if (ts_model_new(arch, &o, &soft) != TS_OK) {
+        CHECK(0, "tiny model: %s", ts_last_error());
+        return;
+    }
+    ts_lrp_target t;
+    CHECK(ts_lrp_target_for_model(soft, "male", &t) == TS_OK && t.kind == TS_LRP_TARGET_CLASS && t.a == 1,
+          "softmax: class name");
+    CHECK(ts_lrp_target_for_model(soft, "gender", &t) == TS_OK && t.kind == TS_LRP_TARGET_PREDICTED,
+          "softmax: its trait is its predicted class");
+    CHECK(ts_lrp_target_for_model(soft, "gender=female", &t) == TS_OK && t.kind == TS_LRP_TARGET_CLASS && t.a == 0,
+          "softmax: TRAIT=CLASS");
+    CHECK(ts_lrp_target_for_model(soft, "gender=robot", &t) == TS_ERR_ARG && strstr(ts_last_error(), "robot"),
+          "softmax: a class the trait lacks");
+    CHECK(ts_lrp_target_for_model(soft, "emotion=joy", &t) == TS_ERR_ARG, "softmax: another trait");
+
+    const char *traits[] = { "gender", "emotion" };
+    ts_model_options mo = { .size = 32, .classes = 2, .class_names = traits, .trait = "gender,emotion", .seed = 1 };
+    if (ts_model_new(arch, &mo, &multi) == TS_OK &&
+        ts_model_set_training(multi, "{\"loss\":\"sigmoid\",\"outputs\":[{\"trait\":\"gender\",\"classes\":"
+                                     "[\"female\",\"male\"]},{\"trait\":\"emotion\",\"classes\":[\"joy\",\"other\"]}]}") ==
+            TS_OK) {
+        CHECK(ts_lrp_target_for_model(multi, "", &t) == TS_OK && t.kind == TS_LRP_TARGET_SIGNED && t.a == 0 &&
+                  t.b == 0, "multi-label: the first trait's predicted class");
+        CHECK(ts_lrp_target_for_model(multi, "emotion", &t) == TS_OK && t.a == 1 && t.b == 0, "multi-label: TRAIT");
+        CHECK(ts_lrp_target_for_model(multi, "emotion=joy", &t) == TS_OK && t.a == 1 && t.b == -1,
+              "multi-label: TRAIT=class 0");
+        CHECK(ts_lrp_target_for_model(multi, "gender=male", &t) == TS_OK && t.a == 0 && t.b == 1,
+              "multi-label: TRAIT=class 1");
+    } else {
+        CHECK(0, "multi-label tiny model: %s", ts_last_error());
+    }
+    ts_model_free(soft);
+    ts_model_free(multi);
+}
+
 static void test_reductions(void)
 {
     float d[2 * 4 * 2 * 2];
@@ -473,6 +520,7 @@ int main(void)
     }
     test_strings();
     test_reductions();
+    test_targets_for_model(root);
     test_reference_chain();
     test_reference_graph();
     test_conservation();
