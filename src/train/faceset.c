@@ -47,21 +47,26 @@ static void note_skip(build_ctx *b, int slot, const char *message)
     if (b->n_kept < TS_FACESET_SKIPS_KEPT) b->n_kept++;
 }
 
-static ts_status one_face(build_ctx *b, int i)
+ts_status ts_faceset_face(const ts_faceset_options *o, const char *path, ts_image *base, ts_points *pts)
 {
-    const char *path = b->ds->paths[b->rows[i]];
+    if (o->landmarks && !o->cache) return ts_error(TS_ERR_ARG, "faceset: %s: landmarks need an open cache", path);
     ts_image img = { 0 };
     ts_lm_entry e = { 0 };
-    ts_status st;
-    if (b->cache) st = ts_lmcache_get(b->cache, path, &e, &img, NULL);
-    else st = ts_image_load(path, &img);
-    if (st == TS_OK)
-        st = ts_sample_base(&img, b->cache ? &e.pts : NULL, b->o->align, b->o->size, &b->base[i], &b->pts[i]);
-    if (st == TS_OK && !b->cache) b->pts[i].n = 0;
+    ts_status st = o->landmarks ? ts_lmcache_get(o->cache, path, &e, &img, NULL) : ts_image_load(path, &img);
+    if (st == TS_OK) st = ts_sample_base(&img, o->landmarks ? &e.pts : NULL, o->align, o->size, base, pts);
+    if (st == TS_OK && !o->landmarks) pts->n = 0;
     ts_image_clear(&img);
     ts_lm_entry_clear(&e);
     /* "face box 0.6x0.6 must be at least 1" alone does not say which image */
     return st == TS_OK ? st : ts_error_about(st, path);
+}
+
+static ts_status one_face(build_ctx *b, int i)
+{
+    ts_faceset_options o = *b->o;
+    o.landmarks = b->cache != NULL;
+    o.cache = b->cache;
+    return ts_faceset_face(&o, b->ds->paths[b->rows[i]], &b->base[i], &b->pts[i]);
 }
 
 static void *worker(void *arg)

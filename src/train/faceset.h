@@ -68,4 +68,12 @@ ts_status ts_faceset_build(ts_faceset *fs, const ts_dataset *ds, const int *rows
                            ts_faceset_abort_fn should_abort, void *user);
 void ts_faceset_clear(ts_faceset *fs);
 
+/* One face as ts_faceset_build makes it: the image at `path` decoded, its
+ * landmarks from o->cache (required when o->landmarks; o->cache_dir and
+ * o->policy are not used here), its base.  pts->n = 0 without landmarks.
+ * The image's or the localizer's error naming the file; what a caller
+ * uses to say why a row was left out of a set.  transfer: full (base,
+ * ts_image_clear). */
+ts_status ts_faceset_face(const ts_faceset_options *o, const char *path, ts_image *base, ts_points *pts);
+
 #endif

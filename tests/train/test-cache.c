@@ -203,6 +203,14 @@ int main(void)
         ts_faceset_clear(&fb);
         CHECK(ts_lmcache_get(c, img, &e2, NULL, &hit) == TS_OK && hit);
         ts_lm_entry_clear(&e2);
+        /* one face: the same base as the set's; a missing image names itself */
+        ts_image one = { 0 };
+        ts_points one_pts;
+        CHECK(ts_faceset_face(&borrowed, img, &one, &one_pts) == TS_OK && one_pts.n == 68);
+        ts_image_clear(&one);
+        CHECK(ts_faceset_face(&borrowed, "/nonexistent/y.jpg", &one, &one_pts) == TS_ERR_IO &&
+              strstr(ts_last_error(), "/nonexistent/y.jpg") != NULL);
+        CHECK(ts_faceset_face(&own, img, &one, &one_pts) == TS_ERR_ARG); /* landmarks without a cache */
     }
 
     char sub[4200];
