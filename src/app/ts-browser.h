@@ -6,20 +6,17 @@
  * folder; data/dataset.h) - as rows with a thumbnail, the file name, the
  * dataset's labels and, once models are set, each model's prediction
  * (class and probability, marked right or wrong against the label when the
- * model's trait is a dataset trait).  Filters: a trait value and the
+ * head's trait is a dataset trait).  Filters: a trait value and the
  * agreement of model A (baseline) and model B (LACNN).
  *
- * Threads: the source is read (ts_dataset_load) in a GTask; thumbnails are
- * decoded and scaled by a small thread pool, lazily (only rows that are
- * bound to the screen, newest request first) and kept in a bounded cache;
- * predictions run in one worker thread with its own copies of the models,
- * visible rows first, in chunks that reach the main loop as they are done.
- * Opening another source or setting other models cancels the running work;
- * the results of cancelled work are dropped.  Model inputs are built the
- * way evaluation builds them (train/sample.h bases from the landmark cache
- * of train/cache.h, then train/eval.h's ts_eval_predict), so the browser
- * shows what `traitscope-cli eval` would count, and a dataset opened again
- * reuses its cached landmarks.
+ * The browser is a view over two model objects it owns: TsFaceList
+ * (ts-face-list.h: the source read in a GTask, the items, the thumbnails)
+ * and TsPredictor (ts-predictor.h: both models over every face, in a worker
+ * thread, with the library's face sets and ts_eval_predict).  The trait
+ * chosen in the trait filter is the predictor's focus: a multi-label
+ * model's row shows, and is scored on, that trait (else the first trait of
+ * the model that the dataset labels); choosing another trait re-scores the
+ * rows without running the models again.
  *
  * Signals:
  *   "face-activated" (const char *path): the user selected a face (click,
@@ -37,6 +34,8 @@
 #include <gtk/gtk.h>
 
 #include "backend/backend.h"
+#include "ts-face-list.h"
+#include "ts-predictor.h"
 
 G_BEGIN_DECLS
 
@@ -73,9 +72,10 @@ void ts_browser_set_models(TsBrowser *b, const char *model_a, const char *model_
  * the CPU): each opens its own backend context (backend.h). */
 void ts_browser_set_device(TsBrowser *b, ts_device device);
 
-/* Filters.  trait NULL (or value NULL) shows every face; otherwise only
- * faces labelled `value` for dataset trait `trait`.  Returns FALSE when the
- * trait or value is not one of the source's.  The dropdowns follow. */
+/* Filters.  trait NULL shows every face; value NULL every face, with
+ * `trait` in focus; otherwise only faces labelled `value` for dataset trait
+ * `trait`.  Returns FALSE when the trait or value is not one of the
+ * source's.  The dropdowns follow. */
 gboolean ts_browser_set_trait_filter(TsBrowser *b, const char *trait, const char *value);
 void ts_browser_set_agreement_filter(TsBrowser *b, TsAgreement a);
 
@@ -90,8 +90,8 @@ int ts_browser_get_n_traits(TsBrowser *b);
 const char *ts_browser_get_trait_name(TsBrowser *b, int t);
 int ts_browser_get_trait_n_classes(TsBrowser *b, int t);
 const char *ts_browser_get_trait_class(TsBrowser *b, int t, int c);
-/* Class names of model m (0 = A, 1 = B) once loaded, else NULL.
- * transfer: none. */
+/* Class names of the head model m (0 = A, 1 = B) shows (ts-predictor.h)
+ * once loaded, else NULL.  transfer: none. */
 const char *const *ts_browser_get_model_classes(TsBrowser *b, int m);
 
 /* The selection over the filtered faces (a GtkMultiSelection), e.g. for a
@@ -104,6 +104,10 @@ char **ts_browser_get_selected_paths(TsBrowser *b);
  * it and emits "face-activated" (Page Down / Page Up).  FALSE at the end. */
 gboolean ts_browser_select_next(TsBrowser *b);
 gboolean ts_browser_select_prev(TsBrowser *b);
+
+/* The model objects the browser shows.  transfer: none. */
+TsFaceList *ts_browser_get_face_list(TsBrowser *b);
+TsPredictor *ts_browser_get_predictor(TsBrowser *b);
 
 gboolean ts_browser_is_busy(TsBrowser *b);
 /* transfer: none; NULL when no error. */

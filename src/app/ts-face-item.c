@@ -7,14 +7,17 @@
 #include <string.h>
 
 typedef struct Pred {
-    gboolean has;
-    float *probs;
+    float *outputs;     /* every output of the model, NULL until predicted */
+    int n_outputs;
+    gboolean has;       /* the prediction shown below is set */
+    float *probs;       /* the head in focus: its class probabilities */
     int k, predicted, correct;
+    char *text;
 } Pred;
 
 struct _TsFaceItem {
     GObject parent;
-    char *path, *name, *labels_text, *error, *markup;
+    char *path, *name, *labels_text, *error;
     int row, n_labels, *labels;
     GdkPaintable *thumb;
     int thumb_state;
@@ -24,7 +27,18 @@ struct _TsFaceItem {
 
 G_DEFINE_FINAL_TYPE(TsFaceItem, ts_face_item, G_TYPE_OBJECT)
 
-enum { PROP_0, PROP_THUMBNAIL, PROP_TITLE, PROP_SUBTITLE, PROP_PREDICTIONS, PROP_TOOLTIP, N_PROPS };
+enum {
+    PROP_0,
+    PROP_THUMBNAIL,
+    PROP_TITLE,
+    PROP_SUBTITLE,
+    PROP_TOOLTIP,
+    PROP_PREDICTION_A,
+    PROP_PREDICTION_B,
+    PROP_CORRECT_A,
+    PROP_CORRECT_B,
+    N_PROPS
+};
 static GParamSpec *props[N_PROPS];
 
 static char *tooltip_text(TsFaceItem *it)
@@ -47,8 +61,11 @@ static void get_property(GObject *o, guint id, GValue *v, GParamSpec *ps)
     case PROP_THUMBNAIL: g_value_set_object(v, it->thumb); break;
     case PROP_TITLE: g_value_set_string(v, it->name); break;
     case PROP_SUBTITLE: g_value_set_string(v, it->labels_text); break;
-    case PROP_PREDICTIONS: g_value_set_string(v, it->markup ? it->markup : ""); break;
     case PROP_TOOLTIP: g_value_take_string(v, tooltip_text(it)); break;
+    case PROP_PREDICTION_A:
+    case PROP_PREDICTION_B: g_value_set_string(v, ts_face_item_get_prediction_text(it, id - PROP_PREDICTION_A)); break;
+    case PROP_CORRECT_A:
+    case PROP_CORRECT_B: g_value_set_int(v, ts_face_item_get_correct(it, id - PROP_CORRECT_A)); break;
     default: G_OBJECT_WARN_INVALID_PROPERTY_ID(o, id, ps);
     }
 }
@@ -60,10 +77,13 @@ static void finalize(GObject *o)
     g_free(it->name);
     g_free(it->labels_text);
     g_free(it->error);
-    g_free(it->markup);
     g_free(it->labels);
     g_clear_object(&it->thumb);
-    for (int m = 0; m < TS_FACE_ITEM_MODELS; m++) g_free(it->pred[m].probs);
+    for (int m = 0; m < TS_FACE_ITEM_MODELS; m++) {
+        g_free(it->pred[m].outputs);
+        g_free(it->pred[m].probs);
+        g_free(it->pred[m].text);
+    }
     G_OBJECT_CLASS(ts_face_item_parent_class)->finalize(o);
 }
 
@@ -76,9 +96,13 @@ static void ts_face_item_class_init(TsFaceItemClass *k)
                                                 G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
     props[PROP_TITLE] = g_param_spec_string("title", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
     props[PROP_SUBTITLE] = g_param_spec_string("subtitle", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
-    props[PROP_PREDICTIONS] = g_param_spec_string("predictions", NULL, NULL, NULL,
-                                                  G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
     props[PROP_TOOLTIP] = g_param_spec_string("tooltip", NULL, NULL, NULL, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+    props[PROP_PREDICTION_A] = g_param_spec_string("prediction-a", NULL, NULL, "",
+                                                   G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+    props[PROP_PREDICTION_B] = g_param_spec_string("prediction-b", NULL, NULL, "",
+                                                   G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+    props[PROP_CORRECT_A] = g_param_spec_int("correct-a", NULL, NULL, -1, 1, -1, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+    props[PROP_CORRECT_B] = g_param_spec_int("correct-b", NULL, NULL, -1, 1, -1, G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
     g_object_class_install_properties(oc, N_PROPS, props);
 }
 
@@ -117,12 +141,40 @@ void ts_face_item_set_thumbnail(TsFaceItem *it, GdkPaintable *thumb)
     if (g_set_object(&it->thumb, thumb)) g_object_notify_by_pspec(G_OBJECT(it), props[PROP_THUMBNAIL]);
 }
 
+/* Model m's row text and right/wrong changed. */
+static void notify_prediction(TsFaceItem *it, int m)
+{
+    g_object_notify_by_pspec(G_OBJECT(it), props[PROP_PREDICTION_A + m]);
+    g_object_notify_by_pspec(G_OBJECT(it), props[PROP_CORRECT_A + m]);
+}
+
 void ts_face_item_set_error(TsFaceItem *it, const char *message)
 {
     if (g_strcmp0(it->error, message) == 0) return;
     g_free(it->error);
     it->error = g_strdup(message);
     g_object_notify_by_pspec(G_OBJECT(it), props[PROP_TOOLTIP]);
+    notify_prediction(it, 0); /* model A's line says the image failed */
+}
+
+gboolean ts_face_item_get_outputs(TsFaceItem *it, int m, const float **outputs, int *n_outputs)
+{
+    if (m < 0 || m >= TS_FACE_ITEM_MODELS || !it->pred[m].outputs) return FALSE;
+    if (outputs) *outputs = it->pred[m].outputs;
+    if (n_outputs) *n_outputs = it->pred[m].n_outputs;
+    return TRUE;
+}
+
+void ts_face_item_set_outputs(TsFaceItem *it, int m, const float *outputs, int n)
+{
+    g_return_if_fail(m >= 0 && m < TS_FACE_ITEM_MODELS && n >= 1);
+    Pred *p = &it->pred[m];
+    g_free(p->outputs);
+    p->outputs = g_memdup2(outputs, sizeof(float) * (size_t)n);
+    p->n_outputs = n;
+    p->has = FALSE;
+    p->correct = -1;
+    g_clear_pointer(&p->text, g_free);
 }
 
 gboolean ts_face_item_get_prediction(TsFaceItem *it, int m, const float **probs, int *n_classes, int *predicted)
@@ -139,7 +191,19 @@ int ts_face_item_get_correct(TsFaceItem *it, int m)
     return m >= 0 && m < TS_FACE_ITEM_MODELS ? it->pred[m].correct : -1;
 }
 
-void ts_face_item_set_prediction(TsFaceItem *it, int m, const float *probs, int k, int correct)
+const char *ts_face_item_get_prediction_text(TsFaceItem *it, int m)
+{
+    if (m < 0 || m >= TS_FACE_ITEM_MODELS) return "";
+    if (it->pred[m].has && it->pred[m].text) return it->pred[m].text;
+    if (m == 0 && !it->pred[1].has && it->error) {
+        static char *failed;
+        if (!failed) failed = g_strdup_printf("⚠ %s", _("could not be read")); /* main thread only */
+        return failed;
+    }
+    return "";
+}
+
+void ts_face_item_set_prediction(TsFaceItem *it, int m, const float *probs, int k, int correct, const char *text)
 {
     g_return_if_fail(m >= 0 && m < TS_FACE_ITEM_MODELS && k >= 1);
     Pred *p = &it->pred[m];
@@ -151,24 +215,24 @@ void ts_face_item_set_prediction(TsFaceItem *it, int m, const float *probs, int 
         if (probs[c] > probs[p->predicted]) p->predicted = c;
     p->correct = correct;
     p->has = TRUE;
-}
-
-void ts_face_item_set_predictions_markup(TsFaceItem *it, const char *markup)
-{
-    if (g_strcmp0(it->markup, markup) == 0) return;
-    g_free(it->markup);
-    it->markup = g_strdup(markup);
-    g_object_notify_by_pspec(G_OBJECT(it), props[PROP_PREDICTIONS]);
+    g_free(p->text);
+    p->text = g_strdup(text);
+    notify_prediction(it, m);
+    if (m == 1 && it->error) notify_prediction(it, 0);
 }
 
 void ts_face_item_clear_predictions(TsFaceItem *it)
 {
     for (int m = 0; m < TS_FACE_ITEM_MODELS; m++) {
-        g_clear_pointer(&it->pred[m].probs, g_free);
-        it->pred[m].has = FALSE;
-        it->pred[m].correct = -1;
+        Pred *p = &it->pred[m];
+        gboolean had = p->has;
+        g_clear_pointer(&p->outputs, g_free);
+        g_clear_pointer(&p->probs, g_free);
+        g_clear_pointer(&p->text, g_free);
+        p->has = FALSE;
+        p->correct = -1;
+        if (had) notify_prediction(it, m);
     }
-    ts_face_item_set_predictions_markup(it, NULL);
 }
 
 void ts_face_item_bound(TsFaceItem *it, gboolean bound)

@@ -1,18 +1,24 @@
 /* ts-face-item.h - one face listed by the browser (TsBrowser): its image
  * file, its dataset labels, its thumbnail and each model's prediction.
  *
- * A TsFaceItem is a plain GObject, the item type of TsBrowser's list
- * models.  Its state is changed on the main thread only (the browser's
- * workers hand their results to the main loop first); the one field a
- * worker reads, whether the item is on screen, is atomic.  Properties
- * ("thumbnail", "title", "subtitle", "predictions", "tooltip") notify, so
- * a list row binds to them and redraws when a thumbnail or a prediction
+ * A TsFaceItem is a plain GObject, the item type of TsFaceList's list
+ * model.  Its state is changed on the main thread only (the workers of
+ * TsFaceList and TsPredictor hand their results to the main loop first);
+ * the one field a worker reads, whether the item is on screen, is atomic.
+ * Properties ("thumbnail", "title", "subtitle", "tooltip",
+ * "prediction-a", "prediction-b", "correct-a", "correct-b") notify, so a
+ * list row binds to them and redraws when a thumbnail or a prediction
  * arrives.
  *
  * Predictions: slot 0 is model A (the baseline), slot 1 model B (LACNN).
+ * Each slot keeps every output of its model for the face (the outputs:
+ * class probabilities of a softmax model, P(class 1) per trait of a
+ * multi-label one) and the prediction shown: the class probabilities of
+ * the head (nn/model.h) in focus, its text and whether it is right.  A new
+ * focus re-scores the outputs kept; the models do not run again.
  * correct is -1 when it is unknown (no prediction yet, the face has no
- * label for the model's trait, or the model's trait is not a dataset
- * trait), else 0 (wrong) or 1 (right).
+ * label for the head's trait, or that trait is not a dataset trait), else
+ * 0 (wrong) or 1 (right).
  */
 #ifndef TS_FACE_ITEM_H
 #define TS_FACE_ITEM_H
@@ -51,17 +57,28 @@ void ts_face_item_set_thumbnail(TsFaceItem *item, GdkPaintable *thumb);
 const char *ts_face_item_get_error(TsFaceItem *item);
 void ts_face_item_set_error(TsFaceItem *item, const char *message);
 
-/* Model m's prediction (m < TS_FACE_ITEM_MODELS): FALSE when there is none.
- * *probs (transfer: none) holds *n_classes probabilities, *predicted the
- * arg-max class.  Any out-pointer may be NULL. */
+/* Model m's outputs for this face (all of them; n_outputs = the model's
+ * classes), FALSE when there are none yet.  transfer: none. */
+gboolean ts_face_item_get_outputs(TsFaceItem *item, int m, const float **outputs, int *n_outputs);
+/* Stores them (copied) and drops the prediction shown until it is set. */
+void ts_face_item_set_outputs(TsFaceItem *item, int m, const float *outputs, int n_outputs);
+
+/* The prediction shown for model m (m < TS_FACE_ITEM_MODELS): FALSE when
+ * there is none.  *probs (transfer: none) holds the *n_classes class
+ * probabilities of the head in focus, *predicted the arg-max class.  Any
+ * out-pointer may be NULL. */
 gboolean ts_face_item_get_prediction(TsFaceItem *item, int m, const float **probs, int *n_classes, int *predicted);
 /* -1 unknown, 0 wrong, 1 right (see the file comment). */
 int ts_face_item_get_correct(TsFaceItem *item, int m);
-/* Stores a prediction (probs copied); markup is the text shown for all the
- * models' predictions together (Pango markup). */
-void ts_face_item_set_prediction(TsFaceItem *item, int m, const float *probs, int n_classes, int correct);
-void ts_face_item_set_predictions_markup(TsFaceItem *item, const char *markup);
-/* Drops every prediction (models changed). */
+/* Sets the prediction shown (probs copied) and its one-line text
+ * ("baseline: female 93% ✓"); notifies "prediction-a"/"-b" and
+ * "correct-a"/"-b". */
+void ts_face_item_set_prediction(TsFaceItem *item, int m, const float *probs, int n_classes, int correct,
+                                 const char *text);
+/* The text shown for model m ("" when none; "⚠ could not be read" when
+ * the image failed and no model predicted it).  transfer: none. */
+const char *ts_face_item_get_prediction_text(TsFaceItem *item, int m);
+/* Drops every output and prediction (models changed). */
 void ts_face_item_clear_predictions(TsFaceItem *item);
 
 /* ---- for the browser's thumbnail loader ---- */

@@ -4,6 +4,18 @@
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
 
+void ts_style_ensure(void)
+{
+    static GdkDisplay *done;
+    GdkDisplay *d = gdk_display_get_default();
+    if (!d || d == done) return;
+    done = d;
+    GtkCssProvider *css = gtk_css_provider_new();
+    gtk_css_provider_load_from_resource(css, "/org/traitscope/Traitscope/style.css");
+    gtk_style_context_add_provider_for_display(d, GTK_STYLE_PROVIDER(css), GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
+    g_object_unref(css);
+}
+
 GdkTexture *ts_widget_render(GtkWidget *w)
 {
     int width = gtk_widget_get_width(w), height = gtk_widget_get_height(w);
