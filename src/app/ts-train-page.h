@@ -11,20 +11,21 @@
  * data, classes taken in turn) with the LRP heatmap of the checkpoint
  * written after every epoch, labelled with the epoch and the prediction.
  *
- * Runs: one trains at a time, in its own worker thread (ts_train_run via
- * a GTask); the next queued run starts when it ends.  A run's states are
- * TsTrainRunState below.  Cancel stops a run at its next step (the last
- * completed epoch's checkpoint stays valid); Resume queues a cancelled or
- * failed run again with settings.resume (from OUT.state) so it continues
- * where it stopped; Remove drops a run that is not running.  The worker
- * only reports through the main loop; no widget is touched off the main
- * thread, and no call on the main thread blocks on the engine (the data
- * preview that fills the trait list loads in a GTask too).
- *
- * Probes: after each epoch the worker loads the checkpoint just written
- * (settings.out), runs explain/inspect.h's ts_inspector_run on each probe
- * (an inspector owned by the training thread) and posts the relevance
- * heatmaps (explain/colormap.h's diverging map) to the page.
+ * The page is a view over model objects it owns: a TsTrainQueue
+ * (ts-train-queue.h: the runs, one training at a time in its own worker
+ * thread, the probe heatmaps inspected after each epoch off the training
+ * thread) whose runs are TsTrainRun objects (ts-train-run.h: settings,
+ * state, curves, probes; trained in the app or by several processes,
+ * ts-train-ranks.h), and a TsDataPreview (ts-data-preview.h: the
+ * traits and class counts of the data spec, read in a GTask) behind the
+ * form's trait list.  Rows (TsRunRow) and the selected run's title,
+ * progress line and bar are bound to the run's properties; the curves and
+ * probe cards (TsProbeCard) follow its signals.  Layout: ts-train-page.ui.
+ * Cancel stops a run at its next step (the last completed epoch's
+ * checkpoint stays valid); Resume queues a cancelled or failed run again
+ * with settings.resume (from OUT.state) so it continues where it stopped;
+ * Remove drops a run that is not running.  No call on the main thread
+ * blocks on the engine.
  *
  * Errors (a data spec that does not parse, a trait the data lacks, an
  * output folder that cannot be written, a failure inside the run) end the
@@ -44,23 +45,12 @@
 #include <gtk/gtk.h>
 
 #include "train/job.h"
+#include "ts-train-queue.h"
 
 G_BEGIN_DECLS
 
 #define TS_TYPE_TRAIN_PAGE (ts_train_page_get_type())
 G_DECLARE_FINAL_TYPE(TsTrainPage, ts_train_page, TS, TRAIN_PAGE, GtkWidget)
-
-typedef enum {
-    TS_TRAIN_RUN_QUEUED = 0,
-    TS_TRAIN_RUN_PREPARING,  /* loading data, landmarks, probes */
-    TS_TRAIN_RUN_TRAINING,   /* an epoch is running (or evaluating) */
-    TS_TRAIN_RUN_DONE,
-    TS_TRAIN_RUN_CANCELLED,
-    TS_TRAIN_RUN_FAILED,
-} TsTrainRunState;
-
-/* "queued", "preparing", "training", "done", "cancelled", "failed". */
-const char *ts_train_run_state_name(TsTrainRunState s);
 
 /* What a run shows, for tests and the window.  Strings are borrowed from
  * the page (valid until the run changes or is removed). */
@@ -118,6 +108,9 @@ gboolean ts_train_page_remove(TsTrainPage *p, int index);
 /* Selects the run whose curves and probes are shown (the running run is
  * selected when it starts, unless the user picked another). */
 void ts_train_page_select(TsTrainPage *p, int index);
+
+/* The queue the page shows.  transfer: none. */
+TsTrainQueue *ts_train_page_get_queue(TsTrainPage *p);
 
 /* Fills the form's data field (e.g. from the window's last opened
  * dataset) and reloads its preview.  spec is copied. */
