@@ -32,6 +32,7 @@
 #include "nn/safetext.h"
 #include "ts-browser.h"
 #include "ts-config.h"
+#include "ts-render.h"
 #include "ts-window.h"
 
 static char **opt_models, **opt_exports, **opt_files;
@@ -196,37 +197,64 @@ static gboolean acted;   /* act_when_shown ran or is scheduled */
 static gboolean no_face; /* the source gave nothing to show */
 
 /* --export / --screenshot once the first face is on screen (or once it is
- * clear none will be). */
+ * clear none will be): the screenshot, then the exports one after another
+ * (each in the session's worker), then --quit. */
+typedef struct Shown {
+    TsWindow *w;
+    char **next;  /* the exports still to write */
+    int failures;
+} Shown;
+
+static void shown_end(Shown *x)
+{
+    if (opt_quit) {
+        GApplication *app = G_APPLICATION(gtk_window_get_application(GTK_WINDOW(x->w)));
+        if (x->failures) g_object_set_data(G_OBJECT(app), "failed", GINT_TO_POINTER(1));
+        gtk_window_destroy(GTK_WINDOW(x->w));
+    }
+    g_free(x);
+}
+
+static void export_next(Shown *x);
+
+static void exported(GObject *src, GAsyncResult *res, gpointer user)
+{
+    Shown *x = user;
+    GError *err = NULL;
+    if (!ts_window_export_finish(TS_WINDOW(src), res, &err)) {
+        ts_text_print_line(stderr, "traitscope: %s", err->message);
+        g_error_free(err);
+        x->failures++;
+    } else {
+        ts_text_print_line(stdout, "traitscope: exported %s", x->next[0]);
+    }
+    x->next++;
+    export_next(x);
+}
+
+static void export_next(Shown *x)
+{
+    if (x->next && *x->next) ts_window_export_async(x->w, *x->next, NULL, exported, x);
+    else shown_end(x);
+}
+
 static gboolean act_when_shown(gpointer user)
 {
-    TsWindow *w = user;
-    int failures = no_face ? 1 : 0;
-    /* the screenshot first: the exports run the main loop while they wait */
+    Shown *x = g_new0(Shown, 1);
+    x->w = user;
+    x->next = opt_exports;
+    x->failures = no_face ? 1 : 0;
     if (opt_screenshot) {
         GError *err = NULL;
-        if (!ts_window_screenshot(w, opt_screenshot, &err)) {
+        if (!ts_window_screenshot(x->w, opt_screenshot, &err)) {
             ts_text_print_line(stderr, "traitscope: %s", err->message);
             g_error_free(err);
-            failures++;
+            x->failures++;
         } else {
             ts_text_print_line(stdout, "traitscope: screenshot %s", opt_screenshot);
         }
     }
-    for (char **e = opt_exports; e && *e; e++) {
-        GError *err = NULL;
-        if (!ts_window_export(w, *e, &err)) {
-            ts_text_print_line(stderr, "traitscope: %s", err->message);
-            g_error_free(err);
-            failures++;
-        } else {
-            ts_text_print_line(stdout, "traitscope: exported %s", *e);
-        }
-    }
-    if (opt_quit) {
-        GApplication *app = G_APPLICATION(gtk_window_get_application(GTK_WINDOW(w)));
-        if (failures) g_object_set_data(G_OBJECT(app), "failed", GINT_TO_POINTER(1));
-        gtk_window_destroy(GTK_WINDOW(w));
-    }
+    export_next(x);
     return G_SOURCE_REMOVE;
 }
 
@@ -281,11 +309,7 @@ static void browser_settled(GtkWidget *b, GParamSpec *pspec, TsWindow *w)
 
 static void activate(GtkApplication *app, gpointer user)
 {
-    GtkCssProvider *css = gtk_css_provider_new();
-    gtk_css_provider_load_from_resource(css, "/org/traitscope/Traitscope/style.css");
-    gtk_style_context_add_provider_for_display(gdk_display_get_default(), GTK_STYLE_PROVIDER(css),
-                                               GTK_STYLE_PROVIDER_PRIORITY_APPLICATION);
-    g_object_unref(css);
+    ts_style_ensure(); /* resources/style.css, as every window of ours does */
     gtk_window_set_default_icon_name("org.traitscope.Traitscope");
     TsWindow *w = ts_window_new(app);
     ts_window_set_device(w, device);

@@ -549,6 +549,7 @@ static void start(TsPredictor *p)
     p->job = j;
     p->n_total = ts_face_source_get_dataset(src)->n_rows;
     set_predicting(p, TRUE);
+    g_object_notify_by_pspec(G_OBJECT(p), props[PROP_PROGRESS]); /* its text counts n_total */
     j->thread = g_thread_new("ts-predict", pred_thread, j);
     g_ptr_array_add(p->jobs, job_ref(j));
     g_signal_emit(p, signals[SIG_RESCORED], 0);

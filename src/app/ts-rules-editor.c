@@ -46,7 +46,7 @@ struct _TsRulesEditor {
     GtkLabel *error_label, *preview;
 
     GArray *rows;                   /* row */
-    char **classes;                 /* NULL-terminated, or NULL */
+    char **targets;                 /* the target values after "predicted", NULL-terminated, or NULL */
     int updating;
     char *rules, *error, *target_str;
     char *emitted_rules, *emitted_target;
@@ -163,8 +163,8 @@ static void target_picked(GObject *dd, GParamSpec *ps, gpointer user)
 static const char *current_target(TsRulesEditor *e)
 {
     guint t = gtk_drop_down_get_selected(e->target);
-    guint n = e->classes ? g_strv_length(e->classes) : 0;
-    return t >= 1 && t <= n ? e->classes[t - 1] : "";
+    guint n = e->targets ? g_strv_length(e->targets) : 0;
+    return t >= 1 && t <= n ? e->targets[t - 1] : "";
 }
 
 /* Checks every row, builds the rule string, shows the error or the string,
@@ -280,14 +280,18 @@ static void build_rows(TsRulesEditor *e, char **names)
     gtk_box_append(GTK_BOX(e->grid_holder), e->grid);
 }
 
-static void set_classes(TsRulesEditor *e, const char *const *class_names)
+/* The target list: item 0 (the predicted class, labelled `predicted`
+ * when given), then `values` shown as `labels` (NULL: the values). */
+static void set_targets(TsRulesEditor *e, const char *predicted, const char *const *labels, const char *const *values)
 {
     char *keep = g_strdup(current_target(e));
-    g_strfreev(e->classes);
-    e->classes = g_strdupv((char **)class_names);
+    g_strfreev(e->targets);
+    e->targets = g_strdupv((char **)values);
     e->updating++;
     guint n_old = g_list_model_get_n_items(G_LIST_MODEL(e->target_list));
-    gtk_string_list_splice(e->target_list, 1, n_old - 1, (const char *const *)e->classes);
+    const char *first[] = { predicted ? predicted : _("predicted class"), NULL };
+    gtk_string_list_splice(e->target_list, 0, 1, first);
+    gtk_string_list_splice(e->target_list, 1, n_old - 1, labels ? labels : (const char *const *)e->targets);
     if (!ts_rules_editor_set_target(e, keep)) gtk_drop_down_set_selected(e->target, 0);
     e->updating--;
     g_free(keep);
@@ -327,7 +331,7 @@ void ts_rules_editor_set_layers(TsRulesEditor *e, const char *applied, const cha
     g_ptr_array_unref(names);
     g_ptr_array_unref(texts);
 
-    set_classes(e, class_names);
+    if (class_names) set_targets(e, NULL, NULL, class_names);
     recompute(e, FALSE);
 }
 
@@ -346,13 +350,26 @@ gboolean ts_rules_editor_set_preset(TsRulesEditor *e, const char *preset)
     return FALSE;
 }
 
+void ts_rules_editor_set_targets(TsRulesEditor *e, const char *const *labels, const char *const *values)
+{
+    g_return_if_fail(TS_IS_RULES_EDITOR(e));
+    if (!values || !values[0]) {
+        const char *none[] = { NULL };
+        set_targets(e, NULL, NULL, none);
+        return;
+    }
+    /* item 0 of the session's lists is the predicted class */
+    set_targets(e, labels ? labels[0] : NULL, labels ? labels + 1 : NULL, values + 1);
+    if (e->updating == 0) recompute(e, FALSE);
+}
+
 gboolean ts_rules_editor_set_target(TsRulesEditor *e, const char *target)
 {
     g_return_val_if_fail(TS_IS_RULES_EDITOR(e), FALSE);
     guint pick = G_MAXUINT;
     if (!target || !*target || !strcmp(target, "predicted")) pick = 0;
-    for (guint i = 0; pick == G_MAXUINT && e->classes && e->classes[i]; i++)
-        if (!strcmp(e->classes[i], target)) pick = i + 1;
+    for (guint i = 0; pick == G_MAXUINT && e->targets && e->targets[i]; i++)
+        if (!strcmp(e->targets[i], target)) pick = i + 1;
     if (pick == G_MAXUINT) return FALSE;
     e->updating++;
     gtk_drop_down_set_selected(e->target, pick);
@@ -399,7 +416,7 @@ static void ts_rules_editor_finalize(GObject *o)
 {
     TsRulesEditor *e = TS_RULES_EDITOR(o);
     g_array_unref(e->rows);
-    g_strfreev(e->classes);
+    g_strfreev(e->targets);
     g_free(e->rules);
     g_free(e->error);
     g_free(e->target_str);

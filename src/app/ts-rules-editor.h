@@ -6,7 +6,8 @@
  * alpha-beta, flat, w-square, z-box) and a parameter entry in the rule
  * grammar's own words ("0.01" for epsilon, "2,1" or "2,1,bias" for
  * alpha-beta), and a target drop-down ("predicted" and the model's
- * classes).  It produces the rule string and the target that
+ * classes, or the targets the session offers: a multi-label model's traits
+ * and their classes, "TRAIT" and "TRAIT=CLASS").  It produces the rule string and the target that
  * ts_session_request takes (TsRequest.rules / .target).
  *
  * Rule string produced: "preset=NAME" followed by "LAYER=RULE" for every
@@ -28,7 +29,8 @@
  *   "changed" (const char *rules, const char *target): the user changed a
  *     rule, a parameter, the preset or the target and the result is valid
  *     and differs from what was last emitted or set.  target is "" for the
- *     predicted class, else a class name (ts_lrp_target_parse reads both).
+ *     predicted class, else a class name or "TRAIT" / "TRAIT=CLASS"
+ *     (explain/lrp.h's ts_lrp_target_for_model reads them all).
  *     Not emitted by ts_rules_editor_set_layers / _set_target.
  */
 #ifndef TS_RULES_EDITOR_H
@@ -46,17 +48,24 @@ GtkWidget *ts_rules_editor_new(void);
 
 /* Fills the rows from the rules as applied to a model (ts_inspect_model's
  * `rules`: "conv1=alphabeta:2,1;...;fc8=epsilon:0.01") and the target
- * drop-down from its class names (NULL-terminated; NULL: none).  Rows and
+ * drop-down from its class names (NULL-terminated; NULL: the target list
+ * stays as it is).  Rows and
  * a target that did not change keep what the user is typing.  The preset
  * choice is kept, so the rows that differ from it become overrides.
  * Emits nothing.  Both arguments are copied. */
 void ts_rules_editor_set_layers(TsRulesEditor *e, const char *applied_rules, const char *const *class_names);
 
+/* The target list from the session's (ts_session_get_target_labels /
+ * _values: item 0 is the predicted class, ""; NULL-terminated, the same
+ * length; labels NULL shows the values).  The selected target stays when
+ * it is still offered.  Emits nothing.  Copied. */
+void ts_rules_editor_set_targets(TsRulesEditor *e, const char *const *labels, const char *const *values);
+
 /* Selects a preset by name ("adience", ...) and resets every row to it;
  * FALSE for an unknown name.  Emits nothing. */
 gboolean ts_rules_editor_set_preset(TsRulesEditor *e, const char *preset);
-/* Selects the target ("" / NULL / "predicted", or a class name); FALSE when
- * no such class is listed.  Emits nothing. */
+/* Selects the target ("" / NULL / "predicted", or a listed value); FALSE
+ * when it is not listed.  Emits nothing. */
 gboolean ts_rules_editor_set_target(TsRulesEditor *e, const char *target);
 
 /* The rule string of the current rows, or NULL while an edit is invalid.

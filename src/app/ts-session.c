@@ -34,6 +34,9 @@ struct _TsSession {
     ts_inspect *result;
     char **class_names[TS_INSPECT_MODELS];
     char *model_name[TS_INSPECT_MODELS], *model_path[TS_INSPECT_MODELS], *model_hash[TS_INSPECT_MODELS];
+    ts_model_head *heads[TS_INSPECT_MODELS];
+    int n_heads[TS_INSPECT_MODELS];
+    char **target_labels, **target_values; /* the LRP targets the models offer; [0] = predicted */
     char *image;
     gboolean busy;
     char *status, *error;
@@ -53,7 +56,7 @@ G_DEFINE_FINAL_TYPE(TsSession, ts_session, G_TYPE_OBJECT)
 
 enum { PROP_0, PROP_BUSY, PROP_STATUS, PROP_ERROR, N_PROPS };
 static GParamSpec *props[N_PROPS];
-enum { SIG_RESULT_CHANGED, SIG_EXPORT_PROGRESS, N_SIGNALS };
+enum { SIG_RESULT_CHANGED, SIG_EXPORT_PROGRESS, SIG_MODELS_CHANGED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
 static void run_next(TsSession *s);
@@ -107,6 +110,8 @@ typedef struct Outcome {
     gboolean models_changed;
     char **class_names[TS_INSPECT_MODELS];
     char *model_name[TS_INSPECT_MODELS], *model_hash[TS_INSPECT_MODELS];
+    ts_model_head *heads[TS_INSPECT_MODELS];
+    int n_heads[TS_INSPECT_MODELS];
     double ms_total;
 } Outcome;
 
@@ -122,6 +127,7 @@ static void outcome_free(Outcome *o)
         g_strfreev(o->class_names[i]);
         g_free(o->model_name[i]);
         g_free(o->model_hash[i]);
+        g_free(o->heads[i]);
     }
     g_free(o);
 }
@@ -164,6 +170,8 @@ static void inspect_worker(GTask *task, gpointer source, gpointer data, GCancell
         for (int k = 0; k < m->meta.n_classes; k++) o->class_names[i][k] = g_strdup(m->meta.classes[k]);
         o->model_name[i] = model_display_name(m);
         o->model_hash[i] = g_strdup(m->meta.hash);
+        o->heads[i] = g_new0(ts_model_head, TS_MODEL_MAX_HEADS);
+        o->n_heads[i] = ts_model_heads(m, o->heads[i], TS_MODEL_MAX_HEADS);
     }
     if (req->image && !g_cancellable_is_cancelled(cancel)) {
         ts_image img = { 0 };
@@ -198,6 +206,54 @@ static void inspect_worker(GTask *task, gpointer source, gpointer data, GCancell
     g_task_return_pointer(task, o, (GDestroyNotify)outcome_free);
 }
 
+/* The LRP targets of the loaded models, for the window's target control
+ * and the rules editor: "predicted" first, then, when a model is
+ * multi-label, each trait ("TRAIT": its predicted class) with its classes
+ * ("TRAIT=CLASS"), traits of A then new ones of B; otherwise the class
+ * names of A then new ones of B.  Every value is one that
+ * ts_lrp_target_for_model reads for a model that has the trait. */
+static gboolean listed(GPtrArray *values, const char *v)
+{
+    for (guint i = 0; i < values->len; i++)
+        if (!strcmp(values->pdata[i], v)) return TRUE;
+    return FALSE;
+}
+
+static void build_targets(TsSession *s)
+{
+    gboolean multi = FALSE;
+    for (int i = 0; i < TS_INSPECT_MODELS; i++) multi |= s->n_heads[i] > 0 && s->heads[i][0].sigmoid;
+    GPtrArray *labels = g_ptr_array_new(), *values = g_ptr_array_new();
+    g_ptr_array_add(labels, g_strdup(multi ? _("predicted class of the first trait") : _("predicted class")));
+    g_ptr_array_add(values, g_strdup(""));
+    for (int i = 0; i < TS_INSPECT_MODELS; i++)
+        for (int k = 0; k < s->n_heads[i]; k++) {
+            const ts_model_head *h = &s->heads[i][k];
+            if (multi) {
+                if (listed(values, h->trait)) continue; /* B's head of a trait A has */
+                g_ptr_array_add(labels, g_strdup_printf(_("%s: predicted class"), h->trait));
+                g_ptr_array_add(values, g_strdup(h->trait));
+            }
+            guint n_names = s->class_names[i] ? g_strv_length(s->class_names[i]) : 0;
+            for (int c = 0; c < h->n_classes; c++) {
+                const char *name = h->sigmoid ? h->classes[c] : (guint)c < n_names ? s->class_names[i][c] : "?";
+                char *value = multi ? g_strdup_printf("%s=%s", h->trait, name) : g_strdup(name);
+                if (listed(values, value)) {
+                    g_free(value);
+                    continue;
+                }
+                g_ptr_array_add(labels, multi ? g_strdup_printf("%s = %s", h->trait, name) : g_strdup(name));
+                g_ptr_array_add(values, value);
+            }
+        }
+    g_ptr_array_add(labels, NULL);
+    g_ptr_array_add(values, NULL);
+    g_strfreev(s->target_labels);
+    g_strfreev(s->target_values);
+    s->target_labels = (char **)g_ptr_array_free(labels, FALSE);
+    s->target_values = (char **)g_ptr_array_free(values, FALSE);
+}
+
 static void inspect_finished(GObject *source, GAsyncResult *res, gpointer user)
 {
     TsSession *s = TS_SESSION(source);
@@ -211,6 +267,9 @@ static void inspect_finished(GObject *source, GAsyncResult *res, gpointer user)
                 s->model_name[i] = g_steal_pointer(&o->model_name[i]);
                 g_free(s->model_hash[i]);
                 s->model_hash[i] = g_steal_pointer(&o->model_hash[i]);
+                g_free(s->heads[i]);
+                s->heads[i] = g_steal_pointer(&o->heads[i]);
+                s->n_heads[i] = o->n_heads[i];
             }
         if (o->result) {
             if (s->result) {
@@ -234,6 +293,10 @@ static void inspect_finished(GObject *source, GAsyncResult *res, gpointer user)
         }
         g_object_notify_by_pspec(G_OBJECT(s), props[PROP_STATUS]);
         g_object_notify_by_pspec(G_OBJECT(s), props[PROP_ERROR]);
+        if (o->models_changed) {
+            build_targets(s);
+            g_signal_emit(s, signals[SIG_MODELS_CHANGED], 0);
+        }
         outcome_free(o);
     }
     s->busy = FALSE;
@@ -596,6 +659,13 @@ const char *ts_session_get_model_name(TsSession *s, int i) { return s->model_nam
 const char *ts_session_get_model_path(TsSession *s, int i) { return s->model_path[i]; }
 const char *ts_session_get_model_hash(TsSession *s, int i) { return s->model_hash[i]; }
 const char *ts_session_get_image(TsSession *s) { return s->image; }
+const char *const *ts_session_get_target_labels(TsSession *s) { return (const char *const *)s->target_labels; }
+const char *const *ts_session_get_target_values(TsSession *s) { return (const char *const *)s->target_values; }
+
+gboolean ts_session_is_multilabel(TsSession *s, int i)
+{
+    return i >= 0 && i < TS_INSPECT_MODELS && s->n_heads[i] > 0 && s->heads[i][0].sigmoid;
+}
 gboolean ts_session_get_busy(TsSession *s) { return s->busy; }
 
 static void get_property(GObject *obj, guint id, GValue *v, GParamSpec *pspec)
@@ -621,7 +691,10 @@ static void finalize(GObject *obj)
         g_free(s->model_name[i]);
         g_free(s->model_path[i]);
         g_free(s->model_hash[i]);
+        g_free(s->heads[i]);
     }
+    g_strfreev(s->target_labels);
+    g_strfreev(s->target_values);
     ts_inspector_free(s->inspector);
     if (s->result) {
         ts_inspect_clear(s->result);
@@ -648,6 +721,8 @@ static void ts_session_class_init(TsSessionClass *klass)
     g_object_class_install_properties(oc, N_PROPS, props);
     signals[SIG_RESULT_CHANGED] = g_signal_new("result-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                                                NULL, NULL, NULL, G_TYPE_NONE, 0);
+    signals[SIG_MODELS_CHANGED] = g_signal_new("models-changed", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
+                                               NULL, NULL, NULL, G_TYPE_NONE, 0);
     signals[SIG_EXPORT_PROGRESS] = g_signal_new("export-progress", G_TYPE_FROM_CLASS(klass), G_SIGNAL_RUN_LAST, 0,
                                                 NULL, NULL, NULL, G_TYPE_NONE, 2, G_TYPE_INT, G_TYPE_INT);
 }
@@ -662,6 +737,7 @@ static void ts_session_init(TsSession *s)
     s->want_face = -1;
     s->want_method = TS_LANDMARKS_ERT;
     g_queue_init(&s->queue);
+    build_targets(s);
 }
 
 TsSession *ts_session_new(void) { return g_object_new(TS_TYPE_SESSION, NULL); }

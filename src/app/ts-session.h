@@ -81,6 +81,21 @@ const char *ts_session_get_model_name(TsSession *s, int i);
 const char *ts_session_get_model_path(TsSession *s, int i);
 const char *ts_session_get_model_hash(TsSession *s, int i);
 const char *ts_session_get_image(TsSession *s);
+/* TRUE when model i is loaded and has one sigmoid output per trait. */
+gboolean ts_session_is_multilabel(TsSession *s, int i);
+
+/* The LRP targets the loaded models offer (the window's target control and
+ * the rules editor list them): shown labels and the values TsRequest.target
+ * takes, NULL-terminated, the same length; item 0 is "" (the predicted
+ * class; of the first trait for a multi-label model).  With a multi-label
+ * model: each trait's predicted class ("TRAIT") and its classes
+ * ("TRAIT=CLASS"), the traits of A then those B adds; else the class names
+ * of A, then those B adds.  One value serves both models (explain/lrp.h's
+ * ts_lrp_target_for_model reads TRAIT and TRAIT=CLASS for a one-trait
+ * model too); a model that lacks the trait says so in its panel.  Valid
+ * until "models-changed".  transfer: none. */
+const char *const *ts_session_get_target_labels(TsSession *s);
+const char *const *ts_session_get_target_values(TsSession *s);
 gboolean ts_session_get_busy(TsSession *s);
 
 /* ---- composed figures ----
@@ -111,7 +126,9 @@ gboolean ts_session_export_finish(TsSession *s, GAsyncResult *result, GError **e
 /* Properties: "busy" (gboolean: a job is running), "status" (string:
  * times and device), "error" (string, "" when the last request
  * succeeded).
- * Signals: "result-changed" (after a request finished),
+ * Signals: "models-changed" (a request loaded or unloaded models: names,
+ * classes and targets are new; emitted before its "result-changed"),
+ * "result-changed" (after a request finished),
  * "export-progress" (int done, int total: rows inspected so far). */
 
 G_END_DECLS

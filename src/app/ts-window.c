@@ -11,6 +11,7 @@
 
 #include "figure/figure.h"
 #include "ts-browser.h"
+#include "ts-dataset-dialog.h"
 #include "ts-export-dialog.h"
 #include "ts-filter-view.h"
 #include "ts-gl-view.h"
@@ -36,8 +37,10 @@ struct _TsWindow {
     GtkGrid *panel_grid;
     GtkLabel *status_label, *error_label;
     GtkToggleButton *points_toggle, *indices_toggle, *contours_toggle;
-    GtkDropDown *method_dropdown;
-    GtkEntry *rules_entry, *target_entry;
+    GtkDropDown *method_dropdown, *target_dropdown;
+    GtkStringList *target_labels;
+    GtkEntry *rules_entry;
+    int syncing_target;      /* the target control is being set, not picked */
     GtkStack *stack;
     GtkBox *train_box, *panels_menu;
     GtkPaned *paned;
@@ -101,6 +104,28 @@ static const char *translate(const char *msgid) { return gettext(msgid); }
 
 /* ---- requests ---- */
 
+/* The value of the target control ("" for the predicted class). */
+static const char *current_target(TsWindow *w)
+{
+    const char *const *values = ts_session_get_target_values(w->session);
+    guint i = gtk_drop_down_get_selected(w->target_dropdown);
+    return values && i != GTK_INVALID_LIST_POSITION && i < g_strv_length((char **)values) ? values[i] : "";
+}
+
+/* Shows `target` in the control; FALSE when it is not offered. */
+static gboolean show_target(TsWindow *w, const char *target)
+{
+    const char *const *values = ts_session_get_target_values(w->session);
+    for (guint i = 0; values && values[i]; i++)
+        if (!g_strcmp0(values[i], target ? target : "")) {
+            w->syncing_target++;
+            gtk_drop_down_set_selected(w->target_dropdown, i);
+            w->syncing_target--;
+            return TRUE;
+        }
+    return FALSE;
+}
+
 static void request(TsWindow *w, const char *image, const char *model_a, const char *model_b)
 {
     TsRequest r = { 0 };
@@ -110,7 +135,7 @@ static void request(TsWindow *w, const char *image, const char *model_a, const c
     r.model[1] = (char *)model_b;
     r.method = gtk_drop_down_get_selected(w->method_dropdown) == 1 ? TS_LANDMARKS_CNN : TS_LANDMARKS_ERT;
     r.rules = (char *)gtk_editable_get_text(GTK_EDITABLE(w->rules_entry));
-    r.target = (char *)gtk_editable_get_text(GTK_EDITABLE(w->target_entry));
+    r.target = (char *)current_target(w);
     ts_session_request(w->session, &r);
 }
 
@@ -341,8 +366,35 @@ static void panel_pressed(TsPanelWidget *p, int n_press, double x, double y, TsW
 static void rules_changed(TsRulesEditor *e, const char *rules, const char *target, TsWindow *w)
 {
     gtk_editable_set_text(GTK_EDITABLE(w->rules_entry), rules ? rules : "");
-    gtk_editable_set_text(GTK_EDITABLE(w->target_entry), target ? target : "");
+    if (!show_target(w, target)) show_target(w, "");
     request(w, NULL, NULL, NULL);
+}
+
+/* The target control: both models' heatmaps explain what it names. */
+static void target_picked(GtkDropDown *dd, GParamSpec *ps, TsWindow *w)
+{
+    if (w->syncing_target) return;
+    ts_rules_editor_set_target(w->rules_editor, current_target(w));
+    request(w, NULL, NULL, NULL);
+}
+
+/* New models offer other targets: the list follows, the choice stays
+ * when the new models offer it too. */
+static void models_changed(TsSession *s, TsWindow *w)
+{
+    char *keep = g_strdup(ts_rules_editor_get_target(w->rules_editor));
+    const char *const *labels = ts_session_get_target_labels(s);
+    w->syncing_target++;
+    gtk_string_list_splice(w->target_labels, 0, g_list_model_get_n_items(G_LIST_MODEL(w->target_labels)), labels);
+    w->syncing_target--;
+    ts_rules_editor_set_targets(w->rules_editor, labels, ts_session_get_target_values(s));
+    if (!show_target(w, keep)) {
+        show_target(w, "");
+        ts_rules_editor_set_target(w->rules_editor, "");
+        /* the target asked for is gone: explain the predicted class */
+        if (keep && keep[0]) request(w, NULL, NULL, NULL);
+    }
+    g_free(keep);
 }
 
 static void result_changed(TsSession *s, TsWindow *w)
@@ -352,7 +404,7 @@ static void result_changed(TsSession *s, TsWindow *w)
         /* the editor lists the layers of model B (LACNN), else of A */
         int m = r->model[1].present && !r->model[1].error[0] ? 1 : 0;
         if (r->model[m].present && r->model[m].rules[0])
-            ts_rules_editor_set_layers(w->rules_editor, r->model[m].rules, ts_session_get_class_names(s, m));
+            ts_rules_editor_set_layers(w->rules_editor, r->model[m].rules, NULL);
     }
     map_view_update(w);
 }
@@ -522,66 +574,20 @@ static void pick(TsWindow *w, pick_kind kind)
     gtk_native_dialog_show(GTK_NATIVE_DIALOG(d));
 }
 
-/* "Open Dataset…": a spec (celeba:DIR, utkface:DIR, adience:DIR, csv:FILE)
- * and an optional row limit. */
-typedef struct DatasetDialog {
-    TsWindow *w;
-    GtkWindow *win;
-    GtkEntry *spec;
-    GtkSpinButton *limit;
-} DatasetDialog;
-
-static void dataset_open_clicked(GtkButton *b, DatasetDialog *d)
+/* "Open Dataset…" (TsDatasetDialog): the last spec opened, filled in. */
+static void dataset_chosen(TsDatasetDialog *d, const char *spec, int limit, TsWindow *w)
 {
-    const char *spec = gtk_editable_get_text(GTK_EDITABLE(d->spec));
-    if (spec[0]) ts_window_open_spec(d->w, spec, gtk_spin_button_get_value_as_int(d->limit));
-    gtk_window_destroy(d->win);
+    ts_window_open_spec(w, spec, limit);
 }
 
 static void act_open_dataset(GtkWidget *wid, const char *name, GVariant *p)
 {
     TsWindow *w = TS_WINDOW(wid);
-    DatasetDialog *d = g_new0(DatasetDialog, 1);
-    d->w = w;
-    d->win = GTK_WINDOW(gtk_window_new());
-    g_object_set_data_full(G_OBJECT(d->win), "dialog", d, g_free);
-    gtk_window_set_title(d->win, _("Open Dataset"));
-    gtk_window_set_transient_for(d->win, GTK_WINDOW(w));
-    gtk_window_set_modal(d->win, TRUE);
-    GtkWidget *grid = gtk_grid_new();
-    gtk_grid_set_row_spacing(GTK_GRID(grid), 8);
-    gtk_grid_set_column_spacing(GTK_GRID(grid), 8);
-    gtk_widget_set_margin_start(grid, 16);
-    gtk_widget_set_margin_end(grid, 16);
-    gtk_widget_set_margin_top(grid, 16);
-    gtk_widget_set_margin_bottom(grid, 16);
-    GtkWidget *l1 = gtk_label_new_with_mnemonic(_("_Dataset:"));
-    d->spec = GTK_ENTRY(gtk_entry_new());
-    gtk_entry_set_placeholder_text(d->spec, "utkface:/data/utkface · celeba:/data/celebahq · csv:faces.csv");
-    gtk_editable_set_width_chars(GTK_EDITABLE(d->spec), 48);
-    gtk_widget_set_tooltip_text(GTK_WIDGET(d->spec), _("celeba:DIR, utkface:DIR, adience:DIR, csv:FILE or a folder"));
     char *last = state_get("last-dataset");
-    if (last) gtk_editable_set_text(GTK_EDITABLE(d->spec), last);
+    TsDatasetDialog *d = ts_dataset_dialog_new(GTK_WINDOW(w), last);
     g_free(last);
-    gtk_label_set_mnemonic_widget(GTK_LABEL(l1), GTK_WIDGET(d->spec));
-    GtkWidget *l2 = gtk_label_new_with_mnemonic(_("_Rows (0 = all):"));
-    d->limit = GTK_SPIN_BUTTON(gtk_spin_button_new_with_range(0, 1000000, 100));
-    gtk_spin_button_set_value(d->limit, 1000);
-    gtk_label_set_mnemonic_widget(GTK_LABEL(l2), GTK_WIDGET(d->limit));
-    gtk_widget_set_halign(l1, GTK_ALIGN_END);
-    gtk_widget_set_halign(l2, GTK_ALIGN_END);
-    GtkWidget *open = gtk_button_new_with_mnemonic(_("_Open"));
-    gtk_widget_add_css_class(open, "suggested-action");
-    gtk_widget_set_halign(open, GTK_ALIGN_END);
-    g_signal_connect(open, "clicked", G_CALLBACK(dataset_open_clicked), d);
-    g_signal_connect_swapped(d->spec, "activate", G_CALLBACK(gtk_widget_activate), open);
-    gtk_grid_attach(GTK_GRID(grid), l1, 0, 0, 1, 1);
-    gtk_grid_attach(GTK_GRID(grid), GTK_WIDGET(d->spec), 1, 0, 1, 1);
-    gtk_grid_attach(GTK_GRID(grid), l2, 0, 1, 1, 1);
-    gtk_grid_attach(GTK_GRID(grid), GTK_WIDGET(d->limit), 1, 1, 1, 1);
-    gtk_grid_attach(GTK_GRID(grid), open, 1, 2, 1, 1);
-    gtk_window_set_child(d->win, grid);
-    gtk_window_present(d->win);
+    g_signal_connect_object(d, "open", G_CALLBACK(dataset_chosen), w, 0);
+    gtk_window_present(GTK_WINDOW(d));
 }
 
 static void act_open(GtkWidget *wid, const char *name, GVariant *p) { pick(TS_WINDOW(wid), PICK_IMAGES); }
@@ -622,33 +628,36 @@ static void act_shortcuts(GtkWidget *wid, const char *name, GVariant *p)
 
 /* ---- export and screenshot ---- */
 
-typedef struct ExportWait {
-    gboolean done, ok;
-    GError *error;
-} ExportWait;
-
 static void export_done(GObject *src, GAsyncResult *res, gpointer user)
 {
-    ExportWait *x = user;
-    x->ok = ts_session_export_finish(TS_SESSION(src), res, &x->error);
-    x->done = TRUE;
+    GTask *task = user;
+    GError *err = NULL;
+    if (ts_session_export_finish(TS_SESSION(src), res, &err)) g_task_return_boolean(task, TRUE);
+    else g_task_return_error(task, err);
+    g_object_unref(task);
 }
 
 /* The panels shown, through the session's worker (the same figure and
- * sidecar as the Export dialog's), waiting for it. */
-gboolean ts_window_export(TsWindow *w, const char *path, GError **error)
+ * sidecar as the Export dialog's). */
+void ts_window_export_async(TsWindow *w, const char *path, GCancellable *cancellable, GAsyncReadyCallback callback,
+                            gpointer user_data)
 {
+    GTask *task = g_task_new(w, cancellable, callback, user_data);
+    g_task_set_source_tag(task, ts_window_export_async);
     if (!ts_session_get_result(w->session)) {
-        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, _("%s: there is no face to export yet"), path);
-        return FALSE;
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, _("%s: there is no face to export yet"), path);
+        g_object_unref(task);
+        return;
     }
     ts_panel panels[TS_PANEL_COUNT];
     int n = ts_window_get_panels(w, panels);
-    ExportWait x = { FALSE, FALSE, NULL };
-    ts_session_export_async(w->session, NULL, 0, panels, n, &w->opts, 300, path, NULL, export_done, &x);
-    while (!x.done) g_main_context_iteration(NULL, TRUE);
-    if (!x.ok) g_propagate_error(error, x.error);
-    return x.ok;
+    ts_session_export_async(w->session, NULL, 0, panels, n, &w->opts, 300, path, cancellable, export_done, task);
+}
+
+gboolean ts_window_export_finish(TsWindow *w, GAsyncResult *result, GError **error)
+{
+    g_return_val_if_fail(g_task_is_valid(result, w), FALSE);
+    return g_task_propagate_boolean(G_TASK(result), error);
 }
 
 static void remember_export(TsExportDialog *d, const char *path, gpointer user) { state_set("last-export", path); }
@@ -770,7 +779,8 @@ static void ts_window_class_init(TsWindowClass *klass)
     gtk_widget_class_bind_template_child(wc, TsWindow, contours_toggle);
     gtk_widget_class_bind_template_child(wc, TsWindow, method_dropdown);
     gtk_widget_class_bind_template_child(wc, TsWindow, rules_entry);
-    gtk_widget_class_bind_template_child(wc, TsWindow, target_entry);
+    gtk_widget_class_bind_template_child(wc, TsWindow, target_dropdown);
+    gtk_widget_class_bind_template_child(wc, TsWindow, target_labels);
     gtk_widget_class_bind_template_child(wc, TsWindow, stack);
     gtk_widget_class_bind_template_child(wc, TsWindow, train_box);
     gtk_widget_class_bind_template_child(wc, TsWindow, panels_menu);
@@ -799,6 +809,7 @@ static void ts_window_class_init(TsWindowClass *klass)
 
 static void ts_window_init(TsWindow *w)
 {
+    ts_style_ensure();
     gtk_widget_init_template(GTK_WIDGET(w));
     w->session = ts_session_new();
     w->panels = g_ptr_array_new_with_free_func(g_object_unref);
@@ -836,12 +847,14 @@ static void ts_window_init(TsWindow *w)
     g_signal_connect(w->contours_toggle, "toggled", G_CALLBACK(toggles_changed), w);
     g_signal_connect_swapped(w->method_dropdown, "notify::selected", G_CALLBACK(settings_changed), w);
     g_signal_connect_swapped(w->rules_entry, "activate", G_CALLBACK(settings_changed), w);
-    g_signal_connect_swapped(w->target_entry, "activate", G_CALLBACK(settings_changed), w);
+    g_signal_connect(w->target_dropdown, "notify::selected", G_CALLBACK(target_picked), w);
     g_signal_connect(w->session, "result-changed", G_CALLBACK(result_changed), w);
+    g_signal_connect(w->session, "models-changed", G_CALLBACK(models_changed), w);
     w->filter_view = TS_FILTER_VIEW(g_object_ref_sink(ts_filter_view_new()));
     w->rules_editor = TS_RULES_EDITOR(ts_rules_editor_new());
     gtk_popover_set_child(gtk_menu_button_get_popover(w->rules_button), GTK_WIDGET(w->rules_editor));
     g_signal_connect(w->rules_editor, "changed", G_CALLBACK(rules_changed), w);
+    models_changed(w->session, w); /* no models yet: "predicted" alone */
     w->train_page = ts_train_page_new();
     gtk_widget_set_vexpand(w->train_page, TRUE);
     gtk_box_append(w->train_box, w->train_page);

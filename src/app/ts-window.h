@@ -41,8 +41,12 @@ void ts_window_open_args(TsWindow *w, char **args);
 char *ts_window_get_remembered_model(TsWindow *w, int i);
 /* Loads model i (0 = A, 1 = B). */
 void ts_window_load_model(TsWindow *w, int i, const char *path);
-/* Writes all panels of the current face as a figure (.png/.svg/.pdf). */
-gboolean ts_window_export(TsWindow *w, const char *path, GError **error);
+/* Writes the panels shown of the current face as a figure (.png/.svg/.pdf)
+ * and its JSON sidecar, in the session's worker; the callback runs on the
+ * main thread.  The error names the file (or says there is no face yet). */
+void ts_window_export_async(TsWindow *w, const char *path, GCancellable *cancellable, GAsyncReadyCallback callback,
+                            gpointer user_data);
+gboolean ts_window_export_finish(TsWindow *w, GAsyncResult *result, GError **error);
 /* The panels shown (remembered between runs in the state file). */
 void ts_window_set_panels(TsWindow *w, const ts_panel *panels, int n);
 int ts_window_get_panels(TsWindow *w, ts_panel *out); /* out: TS_PANEL_COUNT */

@@ -367,6 +367,8 @@ ts_status ts_lrp_target_for_model(const ts_model *m, const char *s, ts_lrp_targe
             }
             return ts_error(TS_ERR_ARG, "target '%s': trait '%s' has no class '%s'", s, heads[0].trait, s + tl + 1);
         }
+        if (s && strchr(s, '=') && class_index(s, strlen(s), (const char *const *)m->meta.classes, m->meta.n_classes) < 0)
+            return ts_error(TS_ERR_ARG, "target '%s': this model predicts '%s' only", s, heads[0].trait);
         return ts_lrp_target_parse(s, (const char *const *)m->meta.classes, m->meta.n_classes, out);
     }
     *out = (ts_lrp_target){ TS_LRP_TARGET_SIGNED, 0, 0 };

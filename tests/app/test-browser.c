@@ -3,7 +3,11 @@
  * ts_dataset_load), the bundled baseline and LACNN gender models predicting
  * every face (probabilities, accuracy well above chance), the agreement and
  * trait filters (counts checked against the items), selection, a folder
- * with one corrupt image, and specs that do not load.
+ * with one corrupt image, and specs that do not load.  With a multi-label
+ * model (tests/app/multilabel.h: trained here in seconds) as model B: every
+ * output kept per face, the row showing and scoring the trait in focus
+ * (the first the dataset labels, then the trait filter's), re-scored
+ * without running the models again, and the agreement filter on that head.
  *
  * Landmarks go to a fresh cache folder ($TRAITSCOPE_CACHE), so the test
  * neither needs nor touches the user's cache.  Exits 77 when the faces,
@@ -25,6 +29,7 @@
 #include "app/ts-browser.h"
 #include "app/ts-face-item.h"
 #include "app/ts-render.h"
+#include "multilabel.h"
 
 static int failures;
 
@@ -147,6 +152,141 @@ static void check_dataset(TsBrowser *b, const char *spec, int n, ts_dataset *ds)
             g_free(want);
         }
     }
+}
+
+/* The trait a class index means for model B's head in focus: by name,
+ * independently of the predictor's own mapping. */
+static int label_class(const ts_dataset *ds, int t, const char *name)
+{
+    for (int c = 0; t >= 0 && c < ds->traits[t].n_classes; c++)
+        if (!strcmp(ds->traits[t].classes[c], name)) return c;
+    return -1;
+}
+
+/* Model B's prediction of every item against trait `trait`: its outputs
+ * read at `output` (sigmoid), the shown probabilities, class names and
+ * right/wrong.  Returns how many labelled faces it got right (*n: how many
+ * were labelled). */
+static int check_head(TsBrowser *b, const ts_dataset *ds, const char *trait, int output, int *n)
+{
+    GListModel *items = ts_browser_get_items(b);
+    int t = ts_dataset_trait_index(ds, trait), right = 0;
+    *n = 0;
+    const char *const *cls = ts_browser_get_model_classes(b, 1);
+    CHECK(cls && cls[0] && cls[1] && !cls[2], "%s: model B shows two classes", trait);
+    CHECK(t >= 0 && cls && label_class(ds, t, cls[0]) >= 0 && label_class(ds, t, cls[1]) >= 0,
+          "%s: model B's classes %s/%s are the dataset's", trait, cls && cls[0] ? cls[0] : "?",
+          cls && cls[1] ? cls[1] : "?");
+    if (!cls || t < 0) return 0;
+    for (guint i = 0; i < g_list_model_get_n_items(items); i++) {
+        TsFaceItem *it = item_at(items, i);
+        const float *out, *p;
+        int K = 0, k = 0, c = -1;
+        if (!ts_face_item_get_outputs(it, 1, &out, &K) || !ts_face_item_get_prediction(it, 1, &p, &k, &c)) {
+            CHECK(0, "row %u: no outputs or prediction of model B", i);
+            continue;
+        }
+        CHECK(K == 3 && k == 2, "row %u: %d outputs, %d classes shown", i, K, k);
+        CHECK(fabsf(p[1] - out[output]) < 1e-6f && fabsf(p[0] + p[1] - 1) < 1e-5f,
+              "row %u: shown %g/%g, output %d is %g", i, p[0], p[1], output, out[output]);
+        CHECK(c == (out[output] > 0.5f), "row %u: predicted %d for P = %g", i, c, out[output]);
+        CHECK(strstr(ts_face_item_get_prediction_text(it, 1), trait) != NULL, "row %u: text '%s' lacks %s", i,
+              ts_face_item_get_prediction_text(it, 1), trait);
+        int label = ts_face_item_get_label(it, t);
+        if (label < 0) {
+            CHECK(ts_face_item_get_correct(it, 1) == -1, "row %u: no %s label, yet right/wrong", i, trait);
+            continue;
+        }
+        int ok = label_class(ds, t, cls[c]) == label;
+        CHECK(ts_face_item_get_correct(it, 1) == ok, "row %u %s: correct %d, expected %d", i, trait,
+              ts_face_item_get_correct(it, 1), ok);
+        right += ok;
+        (*n)++;
+    }
+    return right;
+}
+
+/* Model B multi-label: the head in focus follows the trait filter; the
+ * outputs are kept and re-scored, the models do not run again. */
+static void check_multilabel(TsBrowser *b, const ts_dataset *ds, const char *celeba, const char *root,
+                             const char *tmp, const char *model_a)
+{
+    char *ml = g_build_filename(tmp, "multilabel.safetensors", NULL);
+    if (!train_multilabel(celeba, root, ml)) {
+        CHECK(0, "the multi-label model could not be trained");
+        g_free(ml);
+        return;
+    }
+    int done_before = predictions_done;
+    ts_browser_set_models(b, model_a, ml);
+    CHECK(wait_for(b, done_cond, GINT_TO_POINTER(done_before + 1), 300), "multi-label predictions not done");
+    TsPredictor *pr = ts_browser_get_predictor(b);
+    CHECK(ts_predictor_is_multilabel(pr, 1) && !ts_predictor_is_multilabel(pr, 0), "model B multi-label, A not");
+    /* no trait chosen: the first trait of B that the dataset labels */
+    CHECK(!g_strcmp0(ts_predictor_get_head_trait(pr, 1), "gender"), "head in focus %s",
+          ts_predictor_get_head_trait(pr, 1));
+    int n = 0, right = check_head(b, ds, "gender", 0, &n);
+    printf("multi-label model B on %d faces: gender %d right", n, right);
+    /* keep model B's outputs to see they do not change with the focus */
+    GListModel *items = ts_browser_get_items(b);
+    guint N = g_list_model_get_n_items(items);
+    float *kept = g_new0(float, 3 * (size_t)N);
+    for (guint i = 0; i < N; i++) {
+        const float *out;
+        int K;
+        if (ts_face_item_get_outputs(item_at(items, i), 1, &out, &K) && K == 3) memcpy(kept + 3 * i, out, 3 * sizeof(float));
+    }
+    int done_then = predictions_done;
+    CHECK(ts_browser_set_trait_filter(b, "emotion", NULL), "the emotion trait refused");
+    CHECK(!ts_browser_is_busy(b) && predictions_done == done_then, "a new focus ran the models again");
+    CHECK(!g_strcmp0(ts_predictor_get_head_trait(pr, 1), "emotion") &&
+              !g_strcmp0(ts_predictor_get_head_trait(pr, 0), "gender"),
+          "focus emotion: heads %s, %s", ts_predictor_get_head_trait(pr, 0), ts_predictor_get_head_trait(pr, 1));
+    right = check_head(b, ds, "emotion", 1, &n);
+    printf(", emotion %d of %d right", right, n);
+    for (guint i = 0; i < N; i++) {
+        const float *out;
+        int K;
+        CHECK(ts_face_item_get_outputs(item_at(items, i), 1, &out, &K) && !memcmp(out, kept + 3 * i, 3 * sizeof(float)),
+              "row %u: outputs changed with the focus", i);
+    }
+    /* model A (softmax, gender) keeps its own head whatever the focus */
+    const char *const *ca = ts_browser_get_model_classes(b, 0);
+    CHECK(ca && !strcmp(ca[0], "female") && !strcmp(ca[1], "male"), "model A's classes follow the focus");
+    /* the agreement filter reads each model's head in focus */
+    int want = 0;
+    for (guint i = 0; i < N; i++) {
+        TsFaceItem *it = item_at(items, i);
+        want += ts_face_item_get_correct(it, 0) == 1 && ts_face_item_get_correct(it, 1) == 0;
+    }
+    ts_browser_set_agreement_filter(b, TS_AGREE_A_RIGHT_B_WRONG);
+    settle(0.1);
+    GListModel *shown = ts_browser_get_filtered(b);
+    CHECK(g_list_model_get_n_items(shown) == (guint)want, "A right, B (emotion) wrong: %u shown, expected %d",
+          g_list_model_get_n_items(shown), want);
+    ts_browser_set_agreement_filter(b, TS_AGREE_ALL);
+    /* a trait model B lacks: its first labelled one again */
+    CHECK(ts_browser_set_trait_filter(b, "age", NULL), "the age trait refused");
+    CHECK(!g_strcmp0(ts_predictor_get_head_trait(pr, 1), "gender"), "focus age: B shows %s",
+          ts_predictor_get_head_trait(pr, 1));
+    right = check_head(b, ds, "gender", 0, &n);
+    printf("; A right & B (emotion) wrong: %d\n", want);
+    ts_browser_set_trait_filter(b, NULL, NULL);
+    g_free(kept);
+    /* back to the bundled pair for the rest of the test */
+    done_before = predictions_done;
+    char *mb = g_build_filename(root, "resources", "models", "lacnn.safetensors", NULL);
+    ts_browser_set_models(b, model_a, mb);
+    CHECK(wait_for(b, done_cond, GINT_TO_POINTER(done_before + 1), 300), "bundled predictions not done again");
+    g_free(mb);
+    g_unlink(ml);
+    char *side = g_strconcat(ml, ".state", NULL);
+    g_unlink(side);
+    g_free(side);
+    side = g_strconcat(ml, ".split.json", NULL);
+    g_unlink(side);
+    g_free(side);
+    g_free(ml);
 }
 
 static void screenshot(GtkWidget *window, const char *path)
@@ -282,6 +422,7 @@ int main(int argc, char **argv)
               "a shown face is not baseline-wrong / LACNN-right");
     }
     ts_browser_set_agreement_filter(b, TS_AGREE_ALL);
+    check_multilabel(b, &ds, celeba, root, tmp, model_a);
     CHECK(ts_browser_set_trait_filter(b, "gender", "female"), "gender=female refused");
     settle(0.1);
     CHECK(g_list_model_get_n_items(shown) == (guint)females, "gender=female shows %u, expected %d",

@@ -86,6 +86,33 @@ static gboolean find_point(const ts_inspect *r, ts_panel p, double w, double h, 
     return FALSE;
 }
 
+/* ts_window_export_async, waited for (the test's own loop). */
+typedef struct Exported {
+    gboolean done, ok;
+    GError *error;
+} Exported;
+
+static void exported(GObject *src, GAsyncResult *res, gpointer user)
+{
+    Exported *x = user;
+    x->ok = ts_window_export_finish(TS_WINDOW(src), res, &x->error);
+    x->done = TRUE;
+}
+
+static gboolean export_done(gpointer x) { return ((Exported *)x)->done; }
+
+static gboolean export_wait(TsWindow *w, const char *path, GError **error)
+{
+    Exported x = { FALSE, FALSE, NULL };
+    ts_window_export_async(w, path, NULL, exported, &x);
+    if (!wait_for(export_done, &x, 120)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "%s: no answer in 120 s", path);
+        return FALSE;
+    }
+    if (!x.ok) g_propagate_error(error, x.error);
+    return x.ok;
+}
+
 static gboolean has_items(gpointer b) { return g_list_model_get_n_items(ts_browser_get_items(b)) > 0; }
 
 int main(int argc, char **argv)
@@ -191,7 +218,7 @@ int main(int argc, char **argv)
     /* ---- export: PDF and its sidecar ---- */
     char *pdf = g_build_filename(tmp, "fig.pdf", NULL), *side = g_strconcat(pdf, ".json", NULL);
     GError *err = NULL;
-    CHECK(ts_window_export(w, pdf, &err), "export: %s", err ? err->message : "");
+    CHECK(export_wait(w, pdf, &err), "export: %s", err ? err->message : "");
     g_clear_error(&err);
     char *text = NULL;
     gsize len = 0;
@@ -200,7 +227,7 @@ int main(int argc, char **argv)
     CHECK(g_file_get_contents(side, &text, &len, NULL) && strstr(text, "sha256") && strstr(text, "sample5.jpg"),
           "sidecar names the image and the models' hashes");
     g_free(text);
-    CHECK(!ts_window_export(w, "/nonexistent-dir/fig.pdf", &err) && err && strstr(err->message, "/nonexistent-dir"),
+    CHECK(!export_wait(w, "/nonexistent-dir/fig.pdf", &err) && err && strstr(err->message, "/nonexistent-dir"),
           "export to a missing folder names it: %s", err ? err->message : "(no error)");
     g_clear_error(&err);
 
