@@ -712,6 +712,7 @@ GtkWidget *ts_window_get_train_page(TsWindow *w) { return w->train_page; }
 GtkWidget *ts_window_get_filter_view(TsWindow *w) { return GTK_WIDGET(w->filter_view); }
 GtkWidget *ts_window_get_map_view(TsWindow *w) { return GTK_WIDGET(w->map_view); }
 GtkWidget *ts_window_get_rules_editor(TsWindow *w) { return GTK_WIDGET(w->rules_editor); }
+GtkWidget *ts_window_get_target_control(TsWindow *w) { return GTK_WIDGET(w->target_dropdown); }
 
 /* ---- life cycle ---- */
 

@@ -29,6 +29,9 @@ GtkWidget *ts_window_get_train_page(TsWindow *w);
 GtkWidget *ts_window_get_filter_view(TsWindow *w);
 GtkWidget *ts_window_get_map_view(TsWindow *w);
 GtkWidget *ts_window_get_rules_editor(TsWindow *w);
+/* The LRP target control (a GtkDropDown over the session's targets,
+ * ts_session_get_target_labels / _values). */
+GtkWidget *ts_window_get_target_control(TsWindow *w);
 /* Adds images (folders are expanded to their PNG/JPEG files) and shows the
  * first one added. */
 void ts_window_open(TsWindow *w, GFile **files, int n);

@@ -11,7 +11,13 @@
  * window (state file); an export writes a valid PDF and its sidecar; the
  * training page's "open-model" loads a model and shows the explorer; a
  * UTKFace dataset spec (when the data is there) lists its rows and shows
- * the first.  Exit 77 when the sample photos or Xvfb are missing.
+ * the first.  With a multi-label model as model B (tests/app/multilabel.h,
+ * trained here in seconds), the target control offers its traits and
+ * classes, and what it picks is what both models' heatmaps explain (the
+ * one-trait model A says it cannot explain another trait); the rules
+ * editor lists and follows the same targets.  Exit 77 when the sample
+ * photos, Xvfb, or the CelebA-HQ faces for the multi-label part are
+ * missing.
  */
 #include <gtk/gtk.h>
 #include <glib/gstdio.h>
@@ -22,7 +28,9 @@
 #include "app/ts-filter-view.h"
 #include "app/ts-gl-view.h"
 #include "app/ts-browser.h"
+#include "app/ts-rules-editor.h"
 #include "app/ts-window.h"
+#include "multilabel.h"
 
 static int failures;
 
@@ -111,6 +119,81 @@ static gboolean export_wait(TsWindow *w, const char *path, GError **error)
     }
     if (!x.ok) g_propagate_error(error, x.error);
     return x.ok;
+}
+
+/* Picks `value` in the target control; FALSE when it is not offered. */
+static gboolean pick_target(TsWindow *w, const char *value)
+{
+    const char *const *values = ts_session_get_target_values(ts_window_get_session(w));
+    for (guint i = 0; values && values[i]; i++)
+        if (!strcmp(values[i], value)) {
+            gtk_drop_down_set_selected(GTK_DROP_DOWN(ts_window_get_target_control(w)), i);
+            return TRUE;
+        }
+    return FALSE;
+}
+
+/* The multi-label part: model B multi-label, model A one trait. */
+static int check_targets(TsWindow *w, const char *src, const char *tmp)
+{
+    const char *data = g_getenv("TS_SHARED_DATA");
+    char *celeba = data ? g_build_filename(data, "celebahq", NULL) : NULL;
+    char *ml = g_build_filename(tmp, "multilabel.safetensors", NULL);
+    if (!celeba || !g_file_test(celeba, G_FILE_TEST_IS_DIR)) {
+        printf("SKIP (part): no CelebA-HQ faces at %s for the multi-label model\n", celeba ? celeba : "(unset)");
+        g_free(celeba);
+        g_free(ml);
+        return 77;
+    }
+    CHECK(train_multilabel(celeba, src, ml), "the multi-label model could not be trained");
+    TsSession *s = ts_window_get_session(w);
+    int before = results;
+    ts_window_load_model(w, 1, ml);
+    CHECK(settle(w, before, 120), "no result after loading the multi-label model");
+    const ts_inspect *r = ts_session_get_result(s);
+    CHECK(r && r->model[1].multilabel && g_str_has_prefix(r->model[1].explained, "gender="),
+          "the multi-label model explains the first trait's predicted class: %s", r ? r->model[1].explained : "");
+    const char *const *values = ts_session_get_target_values(s);
+    const char *want[] = { "", "gender", "gender=female", "gender=male", "emotion", "emotion=joy", "hair" };
+    for (size_t i = 0; i < G_N_ELEMENTS(want); i++)
+        CHECK(values && g_strv_contains(values, want[i]), "target '%s' not offered", want[i]);
+    GtkDropDown *dd = GTK_DROP_DOWN(ts_window_get_target_control(w));
+    TsRulesEditor *ed = TS_RULES_EDITOR(ts_window_get_rules_editor(w));
+    guint n = values ? g_strv_length((char **)values) : 0;
+    CHECK(g_list_model_get_n_items(gtk_drop_down_get_model(dd)) == n &&
+              g_list_model_get_n_items(gtk_drop_down_get_model(ts_rules_editor_get_target_dropdown(ed))) == n,
+          "the control and the rules editor list the %u targets", n);
+
+    before = results;
+    CHECK(pick_target(w, "emotion=joy"), "emotion=joy not in the control");
+    CHECK(settle(w, before, 120), "no result after picking emotion=joy");
+    r = ts_session_get_result(s);
+    CHECK(r && !strcmp(r->model[1].explained, "emotion=joy"), "B explains %s", r ? r->model[1].explained : "");
+    CHECK(r && strstr(r->model[0].error, "'gender' only"), "A (gender only) says so: '%s'", r ? r->model[0].error : "");
+    CHECK(!g_strcmp0(ts_rules_editor_get_target(ed), "emotion=joy"), "the rules editor follows: %s",
+          ts_rules_editor_get_target(ed));
+
+    before = results;
+    CHECK(pick_target(w, "gender=male"), "gender=male not in the control");
+    CHECK(settle(w, before, 120), "no result after picking gender=male");
+    r = ts_session_get_result(s);
+    CHECK(r && !strcmp(r->model[0].explained, "male") && !strcmp(r->model[1].explained, "gender=male") &&
+              !r->model[0].error[0],
+          "both explain male: %s, %s", r ? r->model[0].explained : "", r ? r->model[1].explained : "");
+    printf("targets: %u offered; emotion=joy and gender=male explained as asked\n", n);
+
+    /* the rules editor's pick reaches the control and the inspection */
+    before = results;
+    g_signal_emit_by_name(ed, "changed", "preset=adience", "hair");
+    CHECK(settle(w, before, 120), "no result after the editor's target");
+    r = ts_session_get_result(s);
+    values = ts_session_get_target_values(s);
+    guint sel = gtk_drop_down_get_selected(dd);
+    CHECK(values && sel < n && !strcmp(values[sel], "hair"), "the control shows the editor's target");
+    CHECK(r && g_str_has_prefix(r->model[1].explained, "hair="), "B explains %s", r ? r->model[1].explained : "");
+    g_free(celeba);
+    g_free(ml);
+    return 0;
 }
 
 static gboolean has_items(gpointer b) { return g_list_model_get_n_items(ts_browser_get_items(b)) > 0; }
@@ -240,6 +323,9 @@ int main(int argc, char **argv)
               ts_session_get_model_path(s, 0));
     }
 
+    /* ---- a multi-label model B: the LRP target control ---- */
+    int skipped = check_targets(w, src, tmp);
+
     /* ---- the panel choice is remembered ---- */
     ts_panel three[3] = { TS_PANEL_FACE, TS_PANEL_AMAP, TS_PANEL_LRP_A };
     ts_window_set_panels(w, three, 3);
@@ -281,6 +367,7 @@ int main(int argc, char **argv)
           "application icon missing from the GResource bundle");
 
     printf("%s: %d failure(s)\n", failures ? "FAIL" : "ok", failures);
+    if (!failures && skipped) return 77;
     g_free(pdf);
     g_free(side);
     g_free(photo2);
