@@ -1,11 +1,12 @@
 /* ts-gl-view.c - TsGlView: a map (relevance or A(x,y)) over the face with
  * pan and zoom, drawn by shaders/view.{vert,frag}.glsl in a GtkGLArea, or
- * by render_cpu() below, its Cairo twin, where GL is missing or fails.
+ * by ts_gl_render_cpu() (ts-gl-view-cpu.c), its Cairo twin, where GL is
+ * missing or fails.
  *
  * Invariants:
  *   - One set of numbers drives both paths: params_compute() turns the
  *     widget state into the float / int values the shader receives as
- *     uniforms, and render_cpu() evaluates view.frag.glsl's contract with
+ *     uniforms, and ts_gl_render_cpu() evaluates view.frag.glsl's contract with
  *     the very same values and the very same float operations (a
  *     subtraction then a multiplication, no fusable a*b+c), so the two
  *     paths give identical pixels (tests/app/test-gl-view.c checks it).
@@ -28,124 +29,13 @@
 #include <string.h>
 
 #include "explain/colormap.h"
+#include "ts-gl-view-cpu.h"
 
 #define RESOURCE_SHADERS "/org/traitscope/Traitscope/shaders/"
 #define ZOOM_MIN (1.0 / 32)
 #define ZOOM_MAX 512.0
 #define ZOOM_STEP 1.25
 #define TABLE_W 256 /* entries per row of the table textures (shader: i & 255, i >> 8) */
-
-static const uint8_t background_rgb[3] = { 48, 48, 48 };
-/* the crosshair colour of figure.c's panels, made opaque */
-static const uint8_t cross_rgb[3] = { 0, 255, 102 };
-
-/* ---- the diverging map as breakpoints ---- */
-
-typedef struct div_table {
-    int n;            /* breakpoints */
-    float *breaks;    /* n ascending floats: the first t of each new colour */
-    uint8_t *rgba;    /* n + 1 colours, RGBA (alpha unused) */
-} div_table;
-
-/* Floats as unsigned keys in the floats' order (-0.0 just below +0.0). */
-static uint32_t float_key(float f)
-{
-    uint32_t b;
-    memcpy(&b, &f, 4);
-    return (b & 0x80000000u) ? ~b : b | 0x80000000u;
-}
-
-static float key_float(uint32_t k)
-{
-    uint32_t b = (k & 0x80000000u) ? k & 0x7fffffffu : ~k;
-    float f;
-    memcpy(&f, &b, 4);
-    return f;
-}
-
-static uint32_t div_rgb(uint32_t key)
-{
-    uint8_t c[3];
-    ts_cmap_diverging(key_float(key), c);
-    return (uint32_t)c[0] << 16 | (uint32_t)c[1] << 8 | c[2];
-}
-
-typedef struct breaks_acc {
-    GArray *t;   /* float */
-    GArray *rgb; /* uint32 */
-} breaks_acc;
-
-/* Every colour change between keys a < b (colours ca != cb), by bisection
- * over the float keys down to neighbouring floats. */
-static void find_breaks(breaks_acc *acc, uint32_t a, uint32_t b, uint32_t ca, uint32_t cb)
-{
-    if (b - a == 1) {
-        float t = key_float(b);
-        g_array_append_val(acc->t, t);
-        g_array_append_val(acc->rgb, cb);
-        return;
-    }
-    uint32_t mid = a + (b - a) / 2, cm = div_rgb(mid);
-    if (cm != ca) find_breaks(acc, a, mid, ca, cm);
-    if (cm != cb) find_breaks(acc, mid, b, cm, cb);
-}
-
-/* ts_cmap_diverging is constant below -1 and above 1 and, between its
- * ColorBrewer anchors, each channel is a monotone rounding of a linear
- * function, so its colour changes only where neighbouring samples differ
- * at a spacing (2^-15) far below the smallest step of any channel: sampling
- * then bisecting finds every change. */
-static const div_table *div_table_get(void)
-{
-    static div_table table;
-    static gsize once;
-    if (g_once_init_enter(&once)) {
-        breaks_acc acc = { g_array_new(FALSE, FALSE, sizeof(float)),
-                           g_array_new(FALSE, FALSE, sizeof(uint32_t)) };
-        uint32_t prev_key = float_key(-1.0f), prev = div_rgb(prev_key);
-        g_array_append_val(acc.rgb, prev);
-        const int n_samples = 1 << 16;
-        for (int j = 1; j <= n_samples; j++) {
-            uint32_t k = float_key(-1.0f + 2.0f * (float)j / (float)n_samples);
-            uint32_t c = div_rgb(k);
-            if (c != prev) find_breaks(&acc, prev_key, k, prev, c);
-            prev_key = k, prev = c;
-        }
-        table.n = (int)acc.t->len;
-        table.breaks = (float *)g_array_free(acc.t, FALSE);
-        table.rgba = g_malloc((size_t)(table.n + 1) * 4);
-        for (int i = 0; i <= table.n; i++) {
-            uint32_t c = g_array_index(acc.rgb, uint32_t, i);
-            table.rgba[4 * i] = c >> 16, table.rgba[4 * i + 1] = c >> 8 & 255;
-            table.rgba[4 * i + 2] = c & 255, table.rgba[4 * i + 3] = 255;
-        }
-        g_array_free(acc.rgb, TRUE);
-        g_once_init_leave(&once, 1);
-    }
-    return &table;
-}
-
-/* Number of breakpoints <= t (view.frag.glsl's binary search). */
-static int div_index(const div_table *tab, float t)
-{
-    int lo = 0, hi = tab->n;
-    while (lo < hi) {
-        int mid = (lo + hi) >> 1;
-        if (tab->breaks[mid] <= t) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
-}
-
-void ts_gl_view_diverging_lookup(float t, uint8_t rgb[3])
-{
-    if (isnan(t)) {
-        rgb[0] = rgb[1] = rgb[2] = 128;
-        return;
-    }
-    const div_table *tab = div_table_get();
-    memcpy(rgb, tab->rgba + 4 * div_index(tab, t), 3);
-}
 
 /* ---- the widget ---- */
 
@@ -200,19 +90,6 @@ G_DEFINE_FINAL_TYPE(TsGlView, ts_gl_view, GTK_TYPE_WIDGET)
 enum { SIG_HOVER, SIG_VIEW_CHANGED, N_SIGNALS };
 static guint signals[N_SIGNALS];
 
-/* Everything the shader gets, computed once for both paths. */
-typedef struct view_params {
-    int fb_w, fb_h;
-    float origin[2], inv_zoom;
-    int map_w, map_h;
-    int layer; /* 0 relevance, 1 A(x,y), 2 image only, 3 nothing */
-    float heat_inv;
-    int has_image;
-    float img_step[2];
-    int img_w, img_h;
-    int alpha;
-    int cross_on, cross[2];
-} view_params;
 
 /* The layer actually drawn and the size of its map (the coordinate space). */
 static int effective_layer(const TsGlView *self, int *w, int *h)
@@ -264,88 +141,10 @@ static void params_compute(const TsGlView *self, int fb_w, int fb_h, double scal
     }
 }
 
-static inline uint32_t pack(const uint8_t c[3])
+static ts_gl_maps maps_of(const TsGlView *self)
 {
-    return 0xff000000u | (uint32_t)c[0] << 16 | (uint32_t)c[1] << 8 | c[2];
-}
-
-/* Map pixel index along one axis for framebuffer pixel i (the shader's
- * floor((w - origin) * step)); values outside [0, n) become -1 or n. */
-static int axis_index(int i, float origin, float step, int n)
-{
-    float d = ((float)i + 0.5f) - origin;
-    float f = floorf(d * step);
-    return f < 0 ? -1 : f >= (float)n ? n : (int)f;
-}
-
-/* The Cairo twin of view.frag.glsl: out is fb_w x fb_h 0xffRRGGBB. */
-static void render_cpu(const TsGlView *self, const view_params *p, uint32_t *out, int stride_px)
-{
-    uint32_t bg = pack(background_rgb), cross = pack(cross_rgb);
-    int *mx = g_new(int, p->fb_w), *ix = g_new(int, p->fb_w);
-    int *my = g_new(int, p->fb_h), *iy = g_new(int, p->fb_h);
-    for (int x = 0; x < p->fb_w; x++) {
-        mx[x] = axis_index(x, p->origin[0], p->inv_zoom, p->map_w);
-        if (p->has_image) ix[x] = CLAMP(axis_index(x, p->origin[0], p->img_step[0], p->img_w), 0, p->img_w - 1);
-    }
-    for (int y = 0; y < p->fb_h; y++) {
-        my[y] = axis_index(y, p->origin[1], p->inv_zoom, p->map_h);
-        if (p->has_image) iy[y] = CLAMP(axis_index(y, p->origin[1], p->img_step[1], p->img_h), 0, p->img_h - 1);
-    }
-    /* the map's colours, once per map pixel */
-    uint32_t *mc = NULL;
-    size_t n = (size_t)p->map_w * p->map_h;
-    if (p->layer == 0) {
-        const div_table *tab = div_table_get();
-        mc = g_new(uint32_t, n);
-        for (size_t i = 0; i < n; i++) {
-            float v = self->heat_rg[2 * i], kind = self->heat_rg[2 * i + 1];
-            uint8_t c[3] = { 128, 128, 128 };
-            if (kind != 1) {
-                float t = kind == 2 ? 1.0f : kind == 3 ? -1.0f : v * p->heat_inv;
-                memcpy(c, tab->rgba + 4 * div_index(tab, t), 3);
-            }
-            mc[i] = pack(c);
-        }
-    } else if (p->layer == 1) {
-        mc = g_new(uint32_t, n);
-        for (size_t i = 0; i < n; i++) {
-            uint8_t c[3];
-            ts_cmap_categorical(self->amap[i], c);
-            mc[i] = pack(c);
-        }
-    }
-    for (int y = 0; y < p->fb_h; y++) {
-        uint32_t *row = out + (size_t)y * stride_px;
-        for (int x = 0; x < p->fb_w; x++) {
-            uint32_t c = bg;
-            if (p->layer != 3 && mx[x] >= 0 && mx[x] < p->map_w && my[y] >= 0 && my[y] < p->map_h) {
-                uint32_t img = 0;
-                if (p->has_image) {
-                    const uint8_t *q = ts_image_pixel(&self->image, ix[x], iy[y]);
-                    img = pack(q);
-                }
-                if (p->layer == 2) {
-                    c = img;
-                } else {
-                    uint32_t v = mc[(size_t)my[y] * p->map_w + mx[x]];
-                    if (p->has_image) {
-                        c = 0xff000000u;
-                        for (int s = 0; s <= 16; s += 8) {
-                            int a = (int)(img >> s & 255), b = (int)(v >> s & 255);
-                            c |= (uint32_t)((a * (256 - p->alpha) + b * p->alpha + 128) >> 8) << s;
-                        }
-                    } else {
-                        c = v;
-                    }
-                }
-                if (p->cross_on && (x == p->cross[0] || y == p->cross[1])) c = cross;
-            }
-            row[x] = c;
-        }
-    }
-    g_free(mc);
-    g_free(mx), g_free(ix), g_free(my), g_free(iy);
+    ts_gl_maps m = { self->heat_rg, self->amap, self->image };
+    return m;
 }
 
 cairo_surface_t *ts_gl_view_render_cairo(TsGlView *self, int width, int height)
@@ -356,7 +155,8 @@ cairo_surface_t *ts_gl_view_render_cairo(TsGlView *self, int width, int height)
     view_params p;
     params_compute(self, MAX(width, 1), MAX(height, 1), 1.0, &p);
     cairo_surface_flush(s);
-    render_cpu(self, &p, (uint32_t *)cairo_image_surface_get_data(s), cairo_image_surface_get_stride(s) / 4);
+    ts_gl_maps maps = maps_of(self);
+    ts_gl_render_cpu(&maps, &p, (uint32_t *)cairo_image_surface_get_data(s), cairo_image_surface_get_stride(s) / 4);
     cairo_surface_mark_dirty(s);
     return s;
 }
@@ -779,8 +579,8 @@ static gboolean area_render(GtkGLArea *area, GdkGLContext *ctx, TsGlView *self)
     glUniform1i(self->loc[U_ALPHA], p.alpha);
     glUniform1i(self->loc[U_CROSS_ON], p.cross_on);
     glUniform2i(self->loc[U_CROSS], p.cross[0], p.cross[1]);
-    glUniform3i(self->loc[U_CROSS_COLOUR], cross_rgb[0], cross_rgb[1], cross_rgb[2]);
-    glUniform3i(self->loc[U_BACKGROUND], background_rgb[0], background_rgb[1], background_rgb[2]);
+    glUniform3i(self->loc[U_CROSS_COLOUR], ts_gl_cross_rgb[0], ts_gl_cross_rgb[1], ts_gl_cross_rgb[2]);
+    glUniform3i(self->loc[U_BACKGROUND], ts_gl_background_rgb[0], ts_gl_background_rgb[1], ts_gl_background_rgb[2]);
     for (int i = 0; i < N_TEX; i++) {
         glActiveTexture(GL_TEXTURE0 + i);
         glBindTexture(GL_TEXTURE_2D, self->tex[i]);
@@ -971,7 +771,8 @@ static void ts_gl_view_snapshot(GtkWidget *w, GtkSnapshot *snapshot)
     view_params p;
     params_compute(self, fb_w, fb_h, scale, &p);
     guint32 *px = g_new(guint32, (size_t)fb_w * fb_h);
-    render_cpu(self, &p, px, fb_w);
+    ts_gl_maps maps = maps_of(self);
+    ts_gl_render_cpu(&maps, &p, px, fb_w);
     /* 0xffRRGGBB words are GDK_MEMORY_DEFAULT (premultiplied BGRA in
      * memory on little-endian, ARGB words natively), opaque */
     GBytes *bytes = g_bytes_new_take(px, (size_t)fb_w * fb_h * 4);
