@@ -12,7 +12,8 @@
  * Landmarks go to a fresh cache folder ($TRAITSCOPE_CACHE), so the test
  * neither needs nor touches the user's cache.  Exits 77 when the faces,
  * the bundled models or the landmark model are missing.
- * TS_BROWSER_SCREENSHOT=FILE.png saves a picture of the window;
+ * TS_BROWSER_SCREENSHOT=FILE.png saves a picture of the window (and
+ * TS_BROWSER_ML_SCREENSHOT one with the multi-label model, emotion in focus);
  * TS_BROWSER_BIG=1 also opens all of CelebA-HQ and prints how long the
  * main loop stalled at worst while it scrolls and predicts.
  */
@@ -154,6 +155,8 @@ static void check_dataset(TsBrowser *b, const char *spec, int n, ts_dataset *ds)
     }
 }
 
+static void screenshot(GtkWidget *window, const char *path);
+
 /* The trait a class index means for model B's head in focus: by name,
  * independently of the predictor's own mapping. */
 static int label_class(const ts_dataset *ds, int t, const char *name)
@@ -244,6 +247,11 @@ static void check_multilabel(TsBrowser *b, const ts_dataset *ds, const char *cel
           "focus emotion: heads %s, %s", ts_predictor_get_head_trait(pr, 0), ts_predictor_get_head_trait(pr, 1));
     right = check_head(b, ds, "emotion", 1, &n);
     printf(", emotion %d of %d right", right, n);
+    const char *shot = g_getenv("TS_BROWSER_ML_SCREENSHOT");
+    if (shot && shot[0]) {
+        settle(0.5); /* thumbnails */
+        screenshot(GTK_WIDGET(gtk_widget_get_root(GTK_WIDGET(b))), shot);
+    }
     for (guint i = 0; i < N; i++) {
         const float *out;
         int K;

@@ -10,8 +10,8 @@
  * Page Down moves to the next photo; the panel choice survives a new
  * window (state file); an export writes a valid PDF and its sidecar; the
  * training page's "open-model" loads a model and shows the explorer; a
- * UTKFace dataset spec (when the data is there) lists its rows and shows
- * the first.  With a multi-label model as model B (tests/app/multilabel.h,
+ * UTKFace dataset spec given in the Open Dataset dialog (when the data is
+ * there) lists its rows and shows the first.  With a multi-label model as model B (tests/app/multilabel.h,
  * trained here in seconds), the target control offers its traits and
  * classes, and what it picks is what both models' heatmaps explain (the
  * one-trait model A says it cannot explain another trait); the rules
@@ -28,6 +28,7 @@
 #include "app/ts-filter-view.h"
 #include "app/ts-gl-view.h"
 #include "app/ts-browser.h"
+#include "app/ts-dataset-dialog.h"
 #include "app/ts-rules-editor.h"
 #include "app/ts-window.h"
 #include "multilabel.h"
@@ -92,6 +93,17 @@ static gboolean find_point(const ts_inspect *r, ts_panel p, double w, double h, 
             }
         }
     return FALSE;
+}
+
+/* The first widget of `type` under w (depth first). */
+static GtkWidget *find_child(GtkWidget *w, GType type)
+{
+    if (G_TYPE_CHECK_INSTANCE_TYPE(w, type)) return w;
+    for (GtkWidget *c = gtk_widget_get_first_child(w); c; c = gtk_widget_get_next_sibling(c)) {
+        GtkWidget *f = find_child(c, type);
+        if (f) return f;
+    }
+    return NULL;
 }
 
 /* ts_window_export_async, waited for (the test's own loop). */
@@ -196,7 +208,7 @@ static int check_targets(TsWindow *w, const char *src, const char *tmp)
     return 0;
 }
 
-static gboolean has_items(gpointer b) { return g_list_model_get_n_items(ts_browser_get_items(b)) > 0; }
+static gboolean has_twelve(gpointer b) { return g_list_model_get_n_items(ts_browser_get_items(b)) == 12; }
 
 int main(int argc, char **argv)
 {
@@ -336,9 +348,31 @@ int main(int argc, char **argv)
     if (utk && g_file_test(utk, G_FILE_TEST_IS_DIR)) {
         char *spec = g_strconcat("utkface:", utk, NULL);
         int before = results;
-        ts_window_open_spec(w, spec, 12);
+        /* through "Dataset…": the dialog (its .ui) takes the spec and the limit */
+        gtk_widget_activate_action(GTK_WIDGET(w), "win.open-dataset", NULL);
+        TsDatasetDialog *dlg = NULL;
+        GListModel *tops = gtk_window_get_toplevels();
+        for (guint i = 0; i < g_list_model_get_n_items(tops); i++) {
+            GObject *t = g_list_model_get_item(tops, i);
+            if (TS_IS_DATASET_DIALOG(t)) dlg = TS_DATASET_DIALOG(t);
+            g_object_unref(t);
+        }
+        CHECK(dlg != NULL, "Dataset… opened no dialog");
+        if (dlg) {
+            GtkWidget *entry = find_child(GTK_WIDGET(dlg), GTK_TYPE_ENTRY);
+            GtkWidget *spin = find_child(GTK_WIDGET(dlg), GTK_TYPE_SPIN_BUTTON);
+            CHECK(entry && spin, "the dialog has a spec entry and a row limit");
+            if (entry && spin) {
+                gtk_editable_set_text(GTK_EDITABLE(entry), spec);
+                gtk_spin_button_set_value(GTK_SPIN_BUTTON(spin), 12);
+                g_signal_emit_by_name(entry, "activate"); /* Enter: Open */
+            }
+        } else {
+            ts_window_open_spec(w, spec, 12);
+        }
         TsBrowser *b = TS_BROWSER(ts_window_get_browser(w));
-        CHECK(wait_for(has_items, b, 60), "the dataset listed nothing in 60 s");
+        /* the button's activation (Enter) clicks after its press animation */
+        CHECK(wait_for(has_twelve, b, 60), "the dataset listed no 12 rows in 60 s");
         CHECK(g_list_model_get_n_items(ts_browser_get_items(b)) == 12, "12 rows, got %u",
               g_list_model_get_n_items(ts_browser_get_items(b)));
         CHECK(settle(w, before, 120), "the first dataset face was not inspected");
