@@ -9,7 +9,8 @@
  * and test accuracy per epoch) with its progress (phase, epoch, step,
  * images/s, ETA); and a row of probe faces (the first rows of the run's
  * data, classes taken in turn) with the LRP heatmap of the checkpoint
- * written after every epoch, labelled with the epoch and the prediction.
+ * written after every epoch, labelled with the epoch that checkpoint holds
+ * and the prediction.
  *
  * The page is a view over model objects it owns: a TsTrainQueue
  * (ts-train-queue.h: the runs, one training at a time in its own worker
