@@ -152,7 +152,9 @@ static char *status_text(const TsTrainRun *r)
         return g_strdup(_("Loading the data…"));
     case TS_TRAIN_RUN_TRAINING: {
         if (pr->phase == TS_TRAIN_EVALUATING)
-            return g_strdup_printf(_("Epoch %d of %d · testing %d of %d faces"), pr->epoch, pr->epochs, pr->done,
+            return g_strdup_printf(pr->validating ? _("Epoch %d of %d · validating %d of %d faces")
+                                                  : _("Epoch %d of %d · testing %d of %d faces"),
+                                   pr->epoch, pr->epochs, pr->done,
                                    pr->total);
         char *eta = pr->eta_s >= 0 ? format_duration(pr->eta_s) : g_strdup(_("unknown"));
         char *t = g_strdup_printf(_("Epoch %d of %d · step %d of %d · loss %.3f · %.0f images/s · %s left"),
