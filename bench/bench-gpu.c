@@ -90,7 +90,7 @@ static double time_forward(ts_graph *g, const ts_tensor *x, float *logits, int r
     for (int i = 0; i < repeats + 3; i++) {
         double t0 = now();
         if (ts_graph_forward(g, x) != TS_OK) die("forward");
-        if (be->download(ctx, logits, o->out.data, ts_tensor_numel(&o->out)) != TS_OK) die("download");
+        if (be->mem.download(ctx, logits, o->out.data, ts_tensor_numel(&o->out)) != TS_OK) die("download");
         if (i >= 3) t[i - 3] = now() - t0;
     }
     double m = median(t, repeats);
@@ -157,15 +157,15 @@ int main(int argc, char **argv)
         if (ts_graph_forward(g, &x128) != TS_OK) die("forward");
         ts_node *o = &g->nodes[g->output];
         size_t k = ts_tensor_numel(&o->out);
-        if (be->download(ctx, logits, o->out.data, k) != TS_OK) die("download");
+        if (be->mem.download(ctx, logits, o->out.data, k) != TS_OK) die("download");
         ts_tensor lh = { logits, o->out.n, o->out.c, 1, 1 }, dh = { dlogits_h, o->out.n, o->out.c, 1, 1 };
         float loss;
         if (ts_loss_softmax_xent(&lh, labels, &loss, &dh) != TS_OK) die("loss");
-        if (be->upload(ctx, o->dout.data, dlogits_h, k) != TS_OK) die("upload");
+        if (be->mem.upload(ctx, o->dout.data, dlogits_h, k) != TS_OK) die("upload");
         if (ts_graph_backward(g) != TS_OK) die("backward");
         if (ts_sgd_step(&sgd, g) != TS_OK) die("sgd");
         /* the next step's download synchronises; the last one needs this */
-        if (be->download(ctx, logits, o->out.data, 1) != TS_OK) die("sync");
+        if (be->mem.download(ctx, logits, o->out.data, 1) != TS_OK) die("sync");
         if (i >= 2) t[i - 2] = now() - t0;
     }
     double train_ips = 128 / median(t, repeats);

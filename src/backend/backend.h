@@ -84,15 +84,9 @@ typedef struct ts_backend {
      * conv2d and fc: TS_ERR_UNSUPPORTED (their rules are lrp_linear steps). */
     ts_status (*relevance)(void *ctx, const ts_op_args *args);
 
-    /* ---- memory: arenas of this backend ---- */
-    ts_status (*arena_init)(void *ctx, ts_arena *a, size_t floats);
-    void (*arena_clear)(void *ctx, ts_arena *a);
-    /* Host -> backend and backend -> host; download returns when the data
-     * is on the host (and is where earlier device faults surface). */
-    ts_status (*upload)(void *ctx, float *dst, const float *src, size_t floats);
-    ts_status (*download)(void *ctx, float *dst, const float *src, size_t floats);
-    /* Sets `floats` floats of this backend's memory to 0. */
-    ts_status (*zero)(void *ctx, float *dst, size_t floats);
+    /* ---- memory: this backend's arenas and copies (nn/tensor.h's
+     * ts_memory; the CPU's are host memory and plain copies) ---- */
+    ts_memory mem;
 
     /* ---- LRP's linear-layer rules as terms (explain/lrp.c) ----
      * lrp_linear: the generic step for a whole batch of n: with terms
@@ -161,6 +155,36 @@ typedef struct ts_backend {
 
 /* transfer: none.  The always-available CPU backend. */
 const ts_backend *ts_backend_cpu(void);
+
+/* ---- running a graph ----
+ * A graph (nn/graph.h) is data; the backend whose memory holds its arenas
+ * runs it: the CPU for a graph in host memory (where every graph starts),
+ * else the backend it was moved to with ts_graph_to_backend (run.c). */
+
+/* Moves graph g onto backend be (ctx its context; the CPU's is NULL): its
+ * params and grads into be's memory (nn's ts_graph_move: one copy each,
+ * activations dropped, host -> device or device -> host only).  Moving to
+ * the CPU brings the parameters to the host (LRP and checkpoints need not:
+ * they run on or read from any backend).  TS_ERR_OOM when the device is
+ * full, TS_ERR_DEVICE when a copy fails: the graph then stays where it
+ * was. */
+ts_status ts_graph_to_backend(ts_graph *g, const ts_backend *be, void *ctx);
+
+/* transfer: none.  The backend that runs g, and its context into *ctx (may
+ * be NULL). */
+const ts_backend *ts_graph_backend(const ts_graph *g, void **ctx);
+
+/* Runs g on `input` (N, C, H, W) matching the input node (TS_ERR_SHAPE
+ * otherwise), on its backend; the logits are g->nodes[g->output].out
+ * afterwards (read them with ts_graph_read).  Errors of an op name its
+ * layer. */
+ts_status ts_graph_forward(ts_graph *g, const ts_tensor *input);
+
+/* Back-propagates g->nodes[g->output].dout (filled by the caller, usually by
+ * a loss: ts_graph_logits_host / ts_graph_dlogits_commit) to every
+ * parameter gradient (accumulated into g->grads; zero them with
+ * ts_graph_zero_grads first) and every node's dout.  After a forward. */
+ts_status ts_graph_backward(ts_graph *g);
 
 /* Picks a backend for `want`.  TS_DEVICE_AUTO tries CUDA then falls back to
  * the CPU; when it falls back it writes one line saying why into `why` (may

@@ -1,19 +1,19 @@
-/* op-check.c - the rules of op-check.h, shared by the CPU and CUDA
- * backends.  Only shapes and hyper-parameters are read, never data. */
+/* op-check.c - the checks of op-check.h, shared by the CPU and CUDA
+ * backends: the tensors' shapes against nn/shape.h's rules.  Only shapes
+ * and hyper-parameters are read, never data. */
 #include "op-check.h"
 
 #include <math.h>
 
 static int want(const ts_tensor *t) { return t && t->data; }
 
-int ts_pool_out_size(int in, int k, int stride, int pad_lo, int pad_hi, int floor_mode)
+/* TS_ERR_SHAPE naming the op and the node when shape.h finds its
+ * hyper-parameters unusable. */
+static ts_status check_params(const ts_node *nd, int in_c, const ts_window *w)
 {
-    int span = in + pad_lo + pad_hi - k;
-    if (span < 0 || stride < 1) return 0;
-    if (floor_mode) return span / stride + 1;
-    int out = (span + stride - 1) / stride + 1;
-    if ((pad_lo > 0 || pad_hi > 0) && (out - 1) * stride >= in + pad_lo) out--;
-    return out;
+    const char *why = ts_node_problem(nd, in_c, w);
+    if (why) return ts_error(TS_ERR_SHAPE, "%s '%s': %s", ts_op_name(nd->op), nd->name, why);
+    return TS_OK;
 }
 
 ts_status ts_check_conv2d(const ts_op_args *a, ts_conv_dims *d)
@@ -26,16 +26,17 @@ ts_status ts_check_conv2d(const ts_op_args *a, ts_conv_dims *d)
     *d = (ts_conv_dims){ .N = x->n, .C = x->c, .H = x->h, .W = x->w, .O = w->n, .KH = w->h, .KW = w->w,
                          .S = nd->stride, .pt = nd->pad_t, .pb = nd->pad_b, .pl = nd->pad_l, .pr = nd->pad_r,
                          .G = nd->groups };
-    if (d->G < 1 || d->S < 1 || d->C % d->G || d->O % d->G || w->c != d->C / d->G || d->pt < 0 || d->pb < 0 ||
-        d->pl < 0 || d->pr < 0)
-        return ts_error(TS_ERR_SHAPE, "conv2d '%s': input %s, weight %s, groups %d, stride %d do not fit", nd->name,
-                        ts_shape_str(x, b1, sizeof b1), ts_shape_str(w, b2, sizeof b2), d->G, d->S);
-    int hh = d->H + d->pt + d->pb - d->KH, ww = d->W + d->pl + d->pr - d->KW;
-    if (hh < 0 || ww < 0)
+    /* the window with the weight's kernel: the tensor is what runs */
+    ts_window win = { d->KH, d->KW, d->S, d->pt, d->pb, d->pl, d->pr };
+    TS_TRY(check_params(nd, d->C, &win));
+    if (d->O != nd->out_c || w->c != d->C / d->G)
+        return ts_error(TS_ERR_SHAPE, "conv2d '%s': input %s, weight %s, groups %d, %d outputs do not fit",
+                        nd->name, ts_shape_str(x, b1, sizeof b1), ts_shape_str(w, b2, sizeof b2), d->G, nd->out_c);
+    d->OH = ts_conv_out_size(d->H, d->KH, d->S, d->pt, d->pb);
+    d->OW = ts_conv_out_size(d->W, d->KW, d->S, d->pl, d->pr);
+    if (d->OH < 1 || d->OW < 1)
         return ts_error(TS_ERR_SHAPE, "conv2d '%s': kernel %dx%d larger than padded input %s", nd->name, d->KH,
                         d->KW, ts_shape_str(x, b1, sizeof b1));
-    d->OH = hh / d->S + 1;
-    d->OW = ww / d->S + 1;
     if (!y || y->n != d->N || y->c != d->O || y->h != d->OH || y->w != d->OW)
         return ts_error(TS_ERR_SHAPE, "conv2d '%s': output %s, expected (%d,%d,%d,%d) from input %s weight %s",
                         nd->name, y ? ts_shape_str(y, b3, sizeof b3) : "none", d->N, d->O, d->OH, d->OW,
@@ -70,17 +71,10 @@ ts_status ts_check_pool(const ts_op_args *a, ts_pool_dims *g)
     char b1[48], b2[48];
     if (a->n_in != 1 || !want(x) || !y)
         return ts_error(TS_ERR_SHAPE, "%s '%s': needs one input", ts_op_name(nd->op), nd->name);
-    *g = (ts_pool_dims){ .N = x->n, .C = x->c, .H = x->h, .W = x->w };
-    if (nd->global) {
-        g->KH = x->h, g->KW = x->w, g->S = 1;
-    } else {
-        g->KH = nd->kh, g->KW = nd->kw, g->S = nd->stride;
-        g->pt = nd->pad_t, g->pb = nd->pad_b, g->pl = nd->pad_l, g->pr = nd->pad_r;
-    }
-    if (g->KH < 1 || g->KW < 1 || g->S < 1 || g->pt < 0 || g->pb < 0 || g->pl < 0 || g->pr < 0 ||
-        g->pt >= g->KH || g->pb >= g->KH || g->pl >= g->KW || g->pr >= g->KW)
-        return ts_error(TS_ERR_SHAPE, "%s '%s': kernel %dx%d, stride %d, pads %d/%d/%d/%d not usable",
-                        ts_op_name(nd->op), nd->name, g->KH, g->KW, g->S, g->pt, g->pb, g->pl, g->pr);
+    ts_window win = ts_node_window(nd, x->h, x->w);
+    *g = (ts_pool_dims){ .N = x->n, .C = x->c, .H = x->h, .W = x->w, .KH = win.kh, .KW = win.kw, .S = win.stride,
+                         .pt = win.pad_t, .pb = win.pad_b, .pl = win.pad_l, .pr = win.pad_r };
+    TS_TRY(check_params(nd, x->c, &win));
     g->OH = ts_pool_out_size(g->H, g->KH, g->S, g->pt, g->pb, nd->pool_floor || nd->global);
     g->OW = ts_pool_out_size(g->W, g->KW, g->S, g->pl, g->pr, nd->pool_floor || nd->global);
     if (g->OH < 1 || g->OW < 1 || y->n != g->N || y->c != g->C || y->h != g->OH || y->w != g->OW)
@@ -107,10 +101,7 @@ ts_status ts_check_lrn(const ts_op_args *a)
 {
     const ts_node *nd = a->node;
     TS_TRY(check_unary(a));
-    if (nd->lrn_size < 1 || !(nd->lrn_k > 0.0f) || !(nd->lrn_alpha >= 0.0f) || !isfinite(nd->lrn_alpha) ||
-        !isfinite(nd->lrn_beta) || !isfinite(nd->lrn_k))
-        return ts_error(TS_ERR_SHAPE, "lrn '%s': size %d, k %g, alpha %g, beta %g not usable", nd->name,
-                        nd->lrn_size, nd->lrn_k, nd->lrn_alpha, nd->lrn_beta);
+    TS_TRY(check_params(nd, a->in[0]->c, NULL));
     if (want(a->aux) && !ts_tensor_same_shape(a->aux, a->out))
         return ts_error(TS_ERR_SHAPE, "lrn '%s': aux must match the output", nd->name);
     return TS_OK;
@@ -119,17 +110,13 @@ ts_status ts_check_lrn(const ts_op_args *a)
 ts_status ts_check_activation(const ts_op_args *a)
 {
     TS_TRY(check_unary(a));
-    if (a->node->op == TS_OP_LEAKY_RELU && !isfinite(a->node->slope))
-        return ts_error(TS_ERR_SHAPE, "leaky_relu '%s': slope %g is not finite", a->node->name, a->node->slope);
-    return TS_OK;
+    return check_params(a->node, a->in[0]->c, NULL);
 }
 
 ts_status ts_check_dropout(const ts_op_args *a)
 {
     TS_TRY(check_unary(a));
-    if (!(a->node->p >= 0.0f && a->node->p < 1.0f))
-        return ts_error(TS_ERR_SHAPE, "dropout '%s': p = %g outside [0,1)", a->node->name, a->node->p);
-    return TS_OK;
+    return check_params(a->node, a->in[0]->c, NULL);
 }
 
 ts_status ts_check_concat(const ts_op_args *a)

@@ -6,19 +6,21 @@
  * Each check reads the ts_op_args of backend.h (tensor shapes and the
  * node's hyper-parameters, never tensor data, so device memory is fine),
  * returns TS_ERR_SHAPE naming the op and the node on a violation, and on
- * success fills the op's derived sizes.  The rules are those of the CPU
- * reference (graph.c sizes a node's output with the same formulas; these
- * re-check them because a backend also receives hand-built arguments: the
- * op table test, LRP's steps).  Pure functions: linked into the CUDA
- * backend's module as well as into libtraitscope.
+ * success fills the op's derived sizes.  The rules themselves (output
+ * sizes, windows, usable hyper-parameters) are nn/shape.h's, the ones the
+ * graph shaped its nodes with; a backend re-applies them because it also
+ * receives hand-built arguments (the op table test, LRP's steps).  Pure
+ * functions: linked into the CUDA backend's module as well as into
+ * libtraitscope.
  */
 #ifndef TS_OP_CHECK_H
 #define TS_OP_CHECK_H
 
 #include "backend.h"
+#include "../nn/shape.h"
 
 /* conv2d: input (N,C,H,W), weight (O,C/G,KH,KW), output (N,O,OH,OW) with
- * OH = (H + pt + pb - KH) / S + 1 (floor), likewise OW. */
+ * OH = ts_conv_out_size(H, KH, S, pt, pb), likewise OW. */
 typedef struct ts_conv_dims {
     int N, C, H, W, O, KH, KW, S, pt, pb, pl, pr, G, OH, OW;
 } ts_conv_dims;
@@ -29,23 +31,19 @@ typedef struct ts_pool_dims {
     int N, C, H, W, OH, OW, KH, KW, S, pt, pb, pl, pr;
 } ts_pool_dims;
 
-/* Output size of a pooling window along one axis with Caffe's rounding
- * (ceil, then drop a last window that would start in the end padding) or
- * floor rounding; 0 when the padded input is smaller than the window. */
-int ts_pool_out_size(int in, int k, int stride, int pad_lo, int pad_hi, int floor_mode);
-
 ts_status ts_check_conv2d(const ts_op_args *a, ts_conv_dims *d);
 /* fc: input read as (N,K), weight (O,K,1,1), output (N,O,1,1). */
 ts_status ts_check_fc(const ts_op_args *a, int *N, int *K, int *O);
-/* maxpool, avgpool: pads >= 0 and smaller than the kernel, stride >= 1,
- * the output as ts_pool_out_size gives it. */
+/* maxpool, avgpool: the window of ts_node_window, usable
+ * (ts_node_problem), the output as ts_pool_out_size gives it. */
 ts_status ts_check_pool(const ts_op_args *a, ts_pool_dims *d);
-/* lrn: one input shaped like the output, size >= 1, k > 0, alpha >= 0,
- * beta finite; aux (when given) shaped like the output. */
+/* lrn: one input shaped like the output, usable parameters
+ * (ts_node_problem); aux (when given) shaped like the output. */
 ts_status ts_check_lrn(const ts_op_args *a);
-/* relu, leaky_relu: one input shaped like the output (leaky: slope finite). */
+/* relu, leaky_relu: one input shaped like the output (leaky: a usable
+ * slope). */
 ts_status ts_check_activation(const ts_op_args *a);
-/* dropout: one input shaped like the output, p in [0,1). */
+/* dropout: one input shaped like the output, a usable p. */
 ts_status ts_check_dropout(const ts_op_args *a);
 /* concat: inputs with the output's N, H, W whose channels add up to its C. */
 ts_status ts_check_concat(const ts_op_args *a);

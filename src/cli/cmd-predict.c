@@ -62,7 +62,9 @@ static ts_status run_batch(ts_model *m, ts_tensor *input, const char **names, in
      * the logits' dout buffer, which inference does not use), then the
      * probabilities to the host */
     float *dev_probs = g->nodes[g->output].dout.data;
-    TS_TRY(g->backend->softmax(g->backend_ctx, logits->data, dev_probs, n, k));
+    void *ctx;
+    const ts_backend *be = ts_graph_backend(g, &ctx);
+    TS_TRY(be->softmax(ctx, logits->data, dev_probs, n, k));
     TS_TRY(ts_graph_read(g, dev_probs, probs, (size_t)n * k));
     for (int i = 0; i < n; i++) {
         cJSON *o = cJSON_CreateObject();

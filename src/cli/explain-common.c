@@ -98,7 +98,9 @@ ts_status xc_amap(const ts_model *m, const ts_image *img, const ts_points *pts, 
     if (!framed) return ts_error(TS_ERR_OOM, "A(x,y) points");
     ts_status st = ts_model_frame_points(m, img, pts, framed);
     /* made where the model runs */
-    if (st == TS_OK) st = ts_amap_compute_on(m->graph->backend, m->graph->backend_ctx, framed, s, s, map);
+    void *ctx;
+    const ts_backend *be = ts_graph_backend(m->graph, &ctx);
+    if (st == TS_OK) st = ts_amap_compute_on(be, ctx, framed, s, s, map);
     free(framed);
     return st;
 }

@@ -8,6 +8,8 @@
  */
 #include "aopc.h"
 
+#include "../backend/backend.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

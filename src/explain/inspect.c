@@ -449,7 +449,7 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
         }
         /* the model runs where the inspector's networks run; it stays
          * there (the caller frees its models before the inspector) */
-        if (ms == TS_OK && models[i]->graph->backend != in->be)
+        if (ms == TS_OK && ts_graph_backend(models[i]->graph, NULL) != in->be)
             ms = ts_graph_to_backend(models[i]->graph, in->be, in->ctx);
         if (ms == TS_OK) ms = run_model(models[i], r, &own, &o, m);
         if (ms != TS_OK) snprintf(m->error, sizeof m->error, "%s", ts_last_error());

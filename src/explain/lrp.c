@@ -462,7 +462,7 @@ struct ts_lrp {
 
 static void lrp_arena_clear(ts_lrp *l, ts_arena *a)
 {
-    if (l->be && a->block) l->be->arena_clear(l->ctx, a);
+    if (l->be && a->block) l->be->mem.arena_clear(l->ctx, a);
     memset(a, 0, sizeof *a);
 }
 
@@ -481,8 +481,10 @@ static size_t modw_floats(const ts_node *n, const ts_lrp_rule *r)
 ts_status ts_lrp_refresh(ts_lrp *l)
 {
     ts_graph *g = l->g;
+    void *gctx;
+    const ts_backend *gbe = ts_graph_backend(g, &gctx);
     /* the graph may have moved since: everything follows it */
-    if (l->be != g->backend || l->ctx != g->backend_ctx) {
+    if (l->be != gbe || l->ctx != gctx) {
         lrp_arena_clear(l, &l->arena);
         lrp_arena_clear(l, &l->planes);
         l->batch = 0;
@@ -490,13 +492,13 @@ ts_status ts_lrp_refresh(ts_lrp *l)
     }
     lrp_arena_clear(l, &l->wts);
     memset(l->mw, 0, (size_t)g->n_nodes * sizeof *l->mw);
-    l->be = g->backend;
-    l->ctx = g->backend_ctx;
+    l->be = gbe;
+    l->ctx = gctx;
     const ts_backend *be = l->be;
     size_t total = 0;
     for (int i = 0; i < g->n_nodes; i++) total += modw_floats(&g->nodes[i], &l->rules->rule[i]);
     if (total == 0) return TS_OK;
-    TS_TRY(be->arena_init(l->ctx, &l->wts, total));
+    TS_TRY(be->mem.arena_init(l->ctx, &l->wts, total));
     for (int i = 0; i < g->n_nodes; i++) {
         const ts_node *n = &g->nodes[i];
         const ts_lrp_rule *r = &l->rules->rule[i];
@@ -579,10 +581,10 @@ static ts_status set_batch(ts_lrp *l, int n)
     lrp_arena_clear(l, &l->planes);
     l->batch = 0;
     l->plane = 0;
-    TS_TRY(l->be->arena_init(l->ctx, &l->arena, total));
+    TS_TRY(l->be->mem.arena_init(l->ctx, &l->arena, total));
     for (int i = 0; i < g->n_nodes; i++)
         l->rel[i] = ts_arena_take(&l->arena, n, g->nodes[i].c, g->nodes[i].h, g->nodes[i].w);
-    if (maxin) TS_TRY(l->be->arena_init(l->ctx, &l->planes, 2 * maxin));
+    if (maxin) TS_TRY(l->be->mem.arena_init(l->ctx, &l->planes, 2 * maxin));
     l->plane = maxin;
     l->batch = n;
     return TS_OK;
@@ -712,10 +714,11 @@ ts_status ts_lrp_backward(ts_lrp *l, const ts_tensor *input, const ts_lrp_target
                         ts_shape_str(relevance, b1, sizeof b1), ts_shape_str(input, b2, sizeof b2));
     if (n_targets != 1 && n_targets != N)
         return ts_error(TS_ERR_ARG, "lrp: %d targets for %d samples", n_targets, N);
-    if (l->be != g->backend || l->ctx != g->backend_ctx) TS_TRY(ts_lrp_refresh(l)); /* the graph moved */
+    void *gctx;
+    if (l->be != ts_graph_backend(g, &gctx) || l->ctx != gctx) TS_TRY(ts_lrp_refresh(l)); /* the graph moved */
     const ts_backend *be = l->be;
     TS_TRY(set_batch(l, N));
-    if (l->arena.used) TS_TRY(be->zero(l->ctx, l->arena.base, l->arena.used));
+    if (l->arena.used) TS_TRY(be->mem.zero(l->ctx, l->arena.base, l->arena.used));
     memset(l->live, 0, (size_t)g->n_nodes * sizeof *l->live);
 
     /* Starting relevance: the explained logit(s) of each sample, made on
@@ -730,7 +733,7 @@ ts_status ts_lrp_backward(ts_lrp *l, const ts_tensor *input, const ts_lrp_target
         if (!l->host) return ts_error(TS_ERR_OOM, "lrp: logits of %d samples", N);
     }
     float *zh = l->host, *Rh = l->host + nk;
-    TS_TRY(be->download(l->ctx, zh, on->out.data, nk));
+    TS_TRY(be->mem.download(l->ctx, zh, on->out.data, nk));
     memset(Rh, 0, nk * sizeof(float));
     for (int s = 0; s < N; s++) {
         const ts_lrp_target *t = &targets[n_targets == 1 ? 0 : s];
@@ -758,7 +761,7 @@ ts_status ts_lrp_backward(ts_lrp *l, const ts_tensor *input, const ts_lrp_target
             stats[s] = (ts_lrp_stats){ .a = a, .b = b, .logit = z[a] - (b >= 0 ? z[b] : 0.0f) };
         }
     }
-    TS_TRY(be->upload(l->ctx, l->rel[g->output].data, Rh, nk));
+    TS_TRY(be->mem.upload(l->ctx, l->rel[g->output].data, Rh, nk));
     l->live[g->output] = true;
 
     for (int i = g->output; i >= 1; i--) {
@@ -769,7 +772,7 @@ ts_status ts_lrp_backward(ts_lrp *l, const ts_tensor *input, const ts_lrp_target
         for (int k = 0; k < nd->n_inputs; k++) l->live[nd->inputs[k]] = true;
     }
 
-    TS_TRY(be->download(l->ctx, relevance->data, l->rel[0].data, ts_tensor_numel(relevance)));
+    TS_TRY(be->mem.download(l->ctx, relevance->data, l->rel[0].data, ts_tensor_numel(relevance)));
     if (stats) {
         size_t per = (size_t)input->c * input->h * input->w;
         for (int s = 0; s < N; s++) {
@@ -795,11 +798,12 @@ ts_status ts_lrp_explain(ts_lrp *l, const ts_tensor *input, const ts_lrp_target 
     g->training = false; /* dropout is the identity when explaining */
     /* the same bits on every run, and no FFT/Winograd engine whose error
      * turns an exact zero Z into 1e-7 (backend.h, set_deterministic) */
-    const ts_backend *be = g->backend;
-    bool was = be->set_deterministic(g->backend_ctx, true);
+    void *ctx;
+    const ts_backend *be = ts_graph_backend(g, &ctx);
+    bool was = be->set_deterministic(ctx, true);
     ts_status st = ts_graph_forward(g, input);
     if (st == TS_OK) st = ts_lrp_backward(l, input, targets, n_targets, relevance, stats);
-    be->set_deterministic(g->backend_ctx, was);
+    be->set_deterministic(ctx, was);
     g->training = training;
     return st;
 }

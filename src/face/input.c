@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../backend/backend.h"
 #include "align.h"
 #include "amap-device.h"
 #include "amap.h"
@@ -82,8 +83,9 @@ static ts_status amap_channel(const ts_model *m, const ts_image *img, const ts_p
     }
     /* where the model runs (the GPU's kernel when it is on one; the same
      * bytes either way, amap-device.h) */
-    const ts_graph *g = m->graph;
-    ts_status st = ts_amap_compute_on(g ? g->backend : NULL, g ? g->backend_ctx : NULL, scaled, s, s, map);
+    void *ctx = NULL;
+    const ts_backend *be = m->graph ? ts_graph_backend(m->graph, &ctx) : NULL;
+    ts_status st = ts_amap_compute_on(be, ctx, scaled, s, s, map);
     if (st == TS_OK) st = ts_amap_encode(map, s, s, pts->n, dst);
     free(scaled);
     free(map);

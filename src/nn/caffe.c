@@ -36,6 +36,7 @@
 #include "fileio.h"
 #include "netbuild.h"
 #include "protobuf.h"
+#include "shape.h"
 
 #define MAX_STR 4096
 #define MAX_LIST 1000000
@@ -1381,14 +1382,6 @@ ts_status ts_caffe_prototxt_to_arch(const char *text, size_t len, const char *na
 /* ---- export ---- */
 
 
-/* Caffe's pooling size rule (ceil, with the padding correction). */
-static int caffe_pool_out(int in, int k, int s, int pad)
-{
-    int out = (in + 2 * pad - k + s - 1) / s + 1;
-    if (pad > 0 && (out - 1) * s >= in + pad) out--;
-    return out;
-}
-
 static ts_status check_exportable(const ts_graph *g)
 {
     for (int i = 1; i < g->n_nodes; i++) {
@@ -1398,7 +1391,9 @@ static ts_status check_exportable(const ts_graph *g)
         if (geo && (n->pad_t != n->pad_b || n->pad_l != n->pad_r))
             return ts_error(TS_ERR_UNSUPPORTED, "layer '%s': asymmetric padding has no Caffe counterpart", n->name);
         if (geo && n->op != TS_OP_CONV2D && n->pool_floor &&
-            (caffe_pool_out(in->h, n->kh, n->stride, n->pad_t) != n->h || caffe_pool_out(in->w, n->kw, n->stride, n->pad_l) != n->w))
+            /* Caffe always rounds up: the size it would give */
+            (ts_pool_out_size(in->h, n->kh, n->stride, n->pad_t, n->pad_b, 0) != n->h ||
+             ts_pool_out_size(in->w, n->kw, n->stride, n->pad_l, n->pad_r, 0) != n->w))
             return ts_error(TS_ERR_UNSUPPORTED, "layer '%s': floor-rounded pooling gives a different size in Caffe (which rounds up)", n->name);
         for (int k = 0; k < n->n_inputs; k++)
             if (n->inputs[k] == 0 && (n->op != TS_OP_CONV2D || n->groups != 1))

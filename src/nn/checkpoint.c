@@ -31,7 +31,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../backend/backend.h"
 #include "fileio.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -137,11 +136,7 @@ int ts_model_tensors(const ts_model *m, ts_model_tensor *out, int max)
 /* Copies floats [off, off+n) of a parameter tensor to host memory. */
 static ts_status param_floats(const ts_graph *g, const ts_tensor *t, size_t off, size_t n, float *dst)
 {
-    if (!g->params.on_device) {
-        memcpy(dst, t->data + off, n * sizeof *dst);
-        return TS_OK;
-    }
-    return g->backend->download(g->backend_ctx, dst, t->data + off, n);
+    return ts_graph_read(g, t->data + off, dst, n);
 }
 
 /* Streams the encoded data section to the hash and, if f, to the file. */

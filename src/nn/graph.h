@@ -1,4 +1,4 @@
-/* graph.h - a network as a directed acyclic graph of ops.
+/* graph.h - a network as a directed acyclic graph of ops: data.
  *
  * Nodes are stored in topological order (every input index is smaller than
  * the node's own index); node 0 is the TS_OP_INPUT node.  Chains (AlexNet,
@@ -9,10 +9,13 @@
  * Memory: parameters live in g->params, their gradients in g->grads (same
  * layout, so grads[i] matches params[i]); activations, their gradients and
  * per-op auxiliary buffers for one batch size live in g->acts and are
- * rebuilt by ts_graph_set_batch().  Everything is float32 NCHW.
+ * rebuilt by ts_graph_set_batch().  Everything is float32 NCHW.  The
+ * arenas live in host memory or, after ts_graph_move, in one device's
+ * memory (tensor.h's ts_memory); the graph only sizes, moves and frees them.
  *
- * Execution goes through the backend interface (backend/backend.h); the
- * graph itself never does arithmetic.
+ * A graph is data: it never computes.  The layer below runs it
+ * (ts_graph_forward and ts_graph_backward, docs/architecture.md); the
+ * shape rules it applies to every node are nn/shape.h's.
  */
 #ifndef TS_GRAPH_H
 #define TS_GRAPH_H
@@ -77,8 +80,6 @@ typedef struct ts_node {
                       * (N,C,H,W), dropout mask (N,c,h,w); empty otherwise */
 } ts_node;
 
-struct ts_backend;
-
 typedef struct ts_graph {
     int n_nodes;
     ts_node *nodes;        /* n_nodes, topological order, nodes[0] is the input */
@@ -98,8 +99,9 @@ typedef struct ts_graph {
                             * dropout masks are those of that sample of the
                             * whole batch; 0 alone */
 
-    const struct ts_backend *backend;
-    void *backend_ctx;
+    const ts_memory *mem;  /* where params, grads and acts live: NULL the
+                            * host, else a device's memory (ts_graph_move) */
+    void *mem_ctx;         /* mem's context */
     float *host_io;        /* ts_graph_logits_host's host buffers on a device */
     size_t host_io_cap;
 } ts_graph;
@@ -126,52 +128,46 @@ int ts_graph_index(const ts_graph *g, const char *name);
 /* Number of parameter floats (weights + biases). */
 size_t ts_graph_param_count(const ts_graph *g);
 
-/* Allocates activation buffers for batch size n (no-op if already n). */
+/* Allocates activation buffers for batch size n (no-op if already n), in
+ * the graph's memory. */
 ts_status ts_graph_set_batch(ts_graph *g, int n);
 
-/* Runs the graph on `input` (N, C, H, W) matching the input node; the logits
- * are g->nodes[g->output].out afterwards. */
-ts_status ts_graph_forward(ts_graph *g, const ts_tensor *input);
-
-/* Back-propagates g->nodes[g->output].dout (filled by the caller, usually by
- * a loss) to every parameter gradient (accumulated into g->grads; zero them
- * with ts_graph_zero_grads first) and every node's dout. */
-ts_status ts_graph_backward(ts_graph *g);
+/* Zeroes every parameter gradient (g->grads), wherever it lives. */
 void ts_graph_zero_grads(ts_graph *g);
 
-/* Moves the graph onto backend `be` (issue 5): params and grads are copied
- * into be's arenas in one copy each, the activations are dropped (the next
- * ts_graph_set_batch/forward makes them with be), and g->backend/ctx become
- * be/ctx.  Moving back to ts_backend_cpu() (ctx NULL) brings the parameters
- * to the host (LRP and checkpoints need not: they run on or read from
- * any backend).  Host-side helpers
- * (ts_graph_init_params, loaders) need the graph on the CPU; with a device
- * backend, read outputs with ts_graph_read.  TS_ERR_OOM when the device is
- * full, TS_ERR_DEVICE when a copy fails: the graph then stays where it was
- * (both arenas are copied before either is released). */
-ts_status ts_graph_to_backend(ts_graph *g, const struct ts_backend *be, void *ctx);
+/* Moves the graph's params and grads into memory `to` (NULL: the host;
+ * ctx its context) in one copy each; the activations are dropped (the next
+ * ts_graph_set_batch makes them there), and g->mem/mem_ctx become to/ctx.
+ * Moves go host -> device or device -> host, never device -> device
+ * (TS_ERR_UNSUPPORTED).  Host-side helpers (ts_graph_init_params, loaders)
+ * need the graph on the host; in device memory, read outputs with
+ * ts_graph_read.  TS_ERR_OOM when the device is full, TS_ERR_DEVICE when a
+ * copy fails: the graph then stays where it was (both arenas are copied
+ * before either is released).  Code that runs graphs moves them with the
+ * runner's own call, which records the runner's memory here. */
+ts_status ts_graph_move(ts_graph *g, const ts_memory *to, void *ctx);
 
 /* Copies n floats of the graph's memory at `src` (a view into one of its
  * arenas: an activation, the logits, a parameter) into host `dst`: a
- * download on a device backend, a copy on the CPU.  TS_ERR_DEVICE when a
+ * download from device memory, a copy on the host.  TS_ERR_DEVICE when a
  * device copy fails. */
 ts_status ts_graph_read(const ts_graph *g, const float *src, float *dst, size_t n);
 
-/* Copies n host floats into the graph's memory at `dst` (an upload on a
- * device backend, a copy on the CPU). */
+/* Copies n host floats into the graph's memory at `dst` (an upload into
+ * device memory, a copy on the host). */
 ts_status ts_graph_write(ts_graph *g, float *dst, const float *src, size_t n);
 
 /* For a loss computed on the host (nn/loss.h) after ts_graph_forward: the
  * output's logits and its gradient buffer as host tensors (N,K,1,1), K the
- * output's c*h*w.  On the CPU they are the graph's own out and dout; on a
- * device, host copies (logits downloaded; dlogits a host buffer), and
+ * output's c*h*w.  On the host they are the graph's own out and dout; in
+ * device memory, host copies (logits downloaded; dlogits a host buffer), and
  * ts_graph_dlogits_commit then uploads dlogits into dout before
  * ts_graph_backward.  Valid until the next call.  TS_ERR_DEVICE,
  * TS_ERR_OOM. */
 ts_status ts_graph_logits_host(ts_graph *g, ts_tensor *logits, ts_tensor *dlogits);
 ts_status ts_graph_dlogits_commit(ts_graph *g);
 
-/* He/Xavier initialisation of every parameter from `seed`. */
+/* He/Xavier initialisation of every parameter from `seed` (on the host). */
 void ts_graph_init_params(ts_graph *g, uint64_t seed);
 
 void ts_graph_free(ts_graph *g);

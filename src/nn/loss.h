@@ -1,7 +1,7 @@
 /* loss.h - losses on logits and the softmax that turns logits into
- * probabilities.  Host memory (the CPU implementation lives in
- * backend/cpu/loss.c); logits are (N,K,1,1) or any (N,C,H,W) read as
- * (N, K = C*H*W).
+ * probabilities, on host tensors (loss.c; a graph's logits reach the host
+ * through ts_graph_logits_host); logits are (N,K,1,1) or any (N,C,H,W)
+ * read as (N, K = C*H*W).
  *
  * Softmax cross-entropy (single-label traits: gender, age group):
  *   loss = -1/N sum_i log softmax(z_i)[y_i],  dlogits = (p - onehot(y)) / N.

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "arch.h"
+#include "shape.h"
 
 ts_status ts_netbuild_init(ts_netbuild *nb, int c, int h, int w)
 {
@@ -97,16 +98,8 @@ int ts_netbuild_add(ts_netbuild *nb, ts_op op, const char *name, int n_inputs, c
     n->n_inputs = n_inputs;
     if (n_inputs) memcpy(n->inputs, inputs, (size_t)n_inputs * sizeof *inputs);
     else if (op != TS_OP_INPUT) n->n_inputs = 1, n->inputs[0] = nb->n - 1;
-    /* ts_graph_add's defaults, so unset fields mean the same thing. */
-    n->stride = 1;
-    n->groups = 1;
-    n->has_bias = 1;
-    n->lrn_size = 5;
-    n->lrn_alpha = 1e-4f;
-    n->lrn_beta = 0.75f;
-    n->lrn_k = 1.0f;
-    n->p = 0.5f;
-    n->slope = 0.01f;
+    /* the graph's defaults, so unset fields mean the same thing */
+    ts_node_defaults(n);
     nb->w[nb->n] = nb->b[nb->n] = NULL;
     memset(nb->wshape[nb->n], 0, sizeof nb->wshape[nb->n]);
     return nb->n++;
@@ -201,73 +194,35 @@ char *ts_netbuild_text(const ts_netbuild *nb)
     return b.s;
 }
 
-/* Caffe's pooling size rule, as graph.c applies it. */
-static int pool_out(int in, int k, int s, int p0, int p1, int floor_mode)
-{
-    int span = in + p0 + p1 - k;
-    if (span < 0 || s < 1) return 0;
-    if (floor_mode) return span / s + 1;
-    int out = (span + s - 1) / s + 1;
-    if ((p0 > 0 || p1 > 0) && (out - 1) * s >= in + p0) out--;
-    return out;
-}
-
-/* Output shapes of every layer, and each weight checked against them,
- * before the graph allocates anything: the parameters a graph allocates
- * then never exceed the weights the file holds (an untrusted file cannot
- * make us allocate more than it is large).  Hyper-parameters the graph
- * refuses are left for ts_graph_finalize to report. */
+/* Output shapes of every layer (shape.h's rules, on a copy of the layer
+ * list), and each weight checked against them, before the graph allocates
+ * anything: the parameters a graph allocates then never exceed the weights
+ * the file holds (an untrusted file cannot make us allocate more than it is
+ * large).  A layer the rules refuse ends the check: ts_graph_finalize then
+ * reports it, naming the file, before it allocates. */
 static ts_status check_shapes(const ts_netbuild *nb, const char *source)
 {
-    int (*shape)[3] = calloc((size_t)nb->n, sizeof *shape);
-    if (!shape) return ts_error(TS_ERR_OOM, "out of memory");
+    ts_node *nodes = malloc((size_t)nb->n * sizeof *nodes);
+    if (!nodes) return ts_error(TS_ERR_OOM, "out of memory");
+    memcpy(nodes, nb->nodes, (size_t)nb->n * sizeof *nodes);
     ts_status st = TS_OK;
-    shape[0][0] = nb->nodes[0].c, shape[0][1] = nb->nodes[0].h, shape[0][2] = nb->nodes[0].w;
-    for (int i = 1; i < nb->n && st == TS_OK; i++) {
-        const ts_node *n = &nb->nodes[i];
-        const int *in = shape[n->inputs[0]];
-        int *o = shape[i];
-        o[0] = in[0], o[1] = in[1], o[2] = in[2];
+    for (int i = 0; i < nb->n && st == TS_OK; i++) {
+        if (ts_node_infer_shape(nodes, i) != TS_OK) break;
+        const ts_node *n = &nodes[i], *in = i ? &nodes[n->inputs[0]] : NULL;
         const int *s = nb->wshape[i];
-        switch (n->op) {
-        case TS_OP_CONV2D:
-            if (n->stride < 1 || n->groups < 1 || in[0] % n->groups) break;
-            o[0] = n->out_c;
-            o[1] = (in[1] + n->pad_t + n->pad_b - n->kh) / n->stride + 1;
-            o[2] = (in[2] + n->pad_l + n->pad_r - n->kw) / n->stride + 1;
-            if (s[0] != n->out_c || s[1] != in[0] / n->groups || s[2] != n->kh || s[3] != n->kw)
+        if (n->op == TS_OP_CONV2D) {
+            if (s[0] != n->out_c || s[1] != in->c / n->groups || s[2] != n->kh || s[3] != n->kw)
                 st = ts_error(TS_ERR_FORMAT, "%s: layer '%s': weights are (%d,%d,%d,%d) but the network needs "
                               "(%d,%d,%d,%d)", source, n->name, s[0], s[1], s[2], s[3], n->out_c,
-                              in[0] / n->groups, n->kh, n->kw);
-            break;
-        case TS_OP_MAXPOOL:
-        case TS_OP_AVGPOOL:
-            if (n->global) o[1] = o[2] = 1;
-            else {
-                o[1] = pool_out(in[1], n->kh, n->stride, n->pad_t, n->pad_b, n->pool_floor);
-                o[2] = pool_out(in[2], n->kw, n->stride, n->pad_l, n->pad_r, n->pool_floor);
-            }
-            break;
-        case TS_OP_FC: {
-            int64_t k = (int64_t)in[0] * in[1] * in[2];
-            o[0] = n->out_c, o[1] = o[2] = 1;
+                              in->c / n->groups, n->kh, n->kw);
+        } else if (n->op == TS_OP_FC) {
+            int64_t k = (int64_t)in->c * in->h * in->w;
             if (s[0] != n->out_c || s[1] != k || s[2] != 1 || s[3] != 1)
                 st = ts_error(TS_ERR_FORMAT, "%s: layer '%s': weights are (%d,%d) but the network needs "
                               "(%d,%lld)", source, n->name, s[0], s[1], n->out_c, (long long)k);
-            break;
         }
-        case TS_OP_CONCAT:
-            o[0] = 0;
-            for (int k = 0; k < n->n_inputs; k++) o[0] += shape[n->inputs[k]][0];
-            break;
-        default:
-            break;
-        }
-        /* keep sizes sane so later products cannot overflow */
-        if (st == TS_OK && (o[0] < 0 || o[0] > (1 << 20) || o[1] < 0 || o[1] > 8192 || o[2] < 0 || o[2] > 8192))
-            o[0] = o[1] = o[2] = 0;
     }
-    free(shape);
+    free(nodes);
     return st;
 }
 

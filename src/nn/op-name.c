@@ -1,5 +1,5 @@
 /* op-name.c - the name stem of every op (graph.h).  Its own file because
- * the CUDA backend's module links it too (it names ops in its errors). */
+ * the CUDA module links it too (it names ops in its errors). */
 #include "graph.h"
 
 static const char *const op_names[TS_OP_COUNT] = {

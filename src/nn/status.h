@@ -34,7 +34,7 @@ typedef enum ts_status {
 ts_status ts_error(ts_status st, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* ts_error and ts_error_prefix with a va_list (the CUDA backend's module
+/* ts_error and ts_error_prefix with a va_list (the CUDA module
  * reaches the program's message through these, cuda-plugin.h). */
 ts_status ts_error_v(ts_status st, const char *fmt, va_list ap);
 ts_status ts_error_prefix_v(ts_status st, const char *fmt, va_list ap);

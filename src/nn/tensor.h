@@ -43,9 +43,30 @@ typedef struct ts_arena {
     float *base;
     size_t used;     /* floats handed out, alignment padding included */
     size_t cap;      /* floats reserved */
-    bool on_device;  /* base is device memory (CUDA backend) */
+    bool on_device;  /* base is device memory (made by a ts_memory below) */
     void *block;     /* what to free: base rounded up to 64 bytes inside it */
 } ts_arena;
+
+/* Memory reached only through functions: a GPU's, which this layer never
+ * touches directly.  It keeps tensors there and moves them through the
+ * functions the memory's owner provides (its context `ctx` passed back to
+ * each).  Where a ts_memory pointer may be NULL, NULL is host memory (the
+ * ts_arena_* functions below; an owner may also describe host memory with a
+ * table of plain copies, so that its callers need not ask).  Errors:
+ * TS_ERR_OOM (full), TS_ERR_DEVICE (a failed copy; downloads are where
+ * earlier device faults surface). */
+typedef struct ts_memory {
+    /* Reserves `floats` zeroed floats into a (sets a->on_device). */
+    ts_status (*arena_init)(void *ctx, ts_arena *a, size_t floats);
+    /* Releases an arena made by arena_init (a host arena too). */
+    void (*arena_clear)(void *ctx, ts_arena *a);
+    /* Host -> device and device -> host; download returns when the data
+     * is on the host. */
+    ts_status (*upload)(void *ctx, float *dst, const float *src, size_t floats);
+    ts_status (*download)(void *ctx, float *dst, const float *src, size_t floats);
+    /* Sets `floats` floats of device memory to 0. */
+    ts_status (*zero)(void *ctx, float *dst, size_t floats);
+} ts_memory;
 
 /* Reserves `cap` floats of zeroed host memory.  TS_ERR_OOM on failure. */
 ts_status ts_arena_init(ts_arena *a, size_t cap);

@@ -6,7 +6,7 @@
  *   ts_graph_logits_host /
  *   ts_graph_dlogits_commit around the host-side loss (nn/graph.h)
  *   ts_backend_close        after the model is freed (the context is the
- *                           graph's: g->backend, g->backend_ctx)
+ *                           graph's: ts_graph_backend)
  *
  * On the GPU the forward and backward passes, the SGD step (train/sgd.h
  * through the backend table) and the A(x,y) channel of LACNN inputs
@@ -25,7 +25,7 @@
  * before).  The network g (on the CPU) moves to the backend; on failure
  * it stays on the CPU and the context is closed.  compute_threads > 0
  * sets the CPU backend's threads when the CPU is used.  transfer: the
- * context belongs to g's backend_ctx: close it (ts_backend_close) after
+ * context is g's (ts_graph_backend): close it (ts_backend_close) after
  * freeing g. */
 ts_status ts_train_device_open(ts_device want, int compute_threads, ts_graph *g, char *note, size_t note_len);
 

@@ -442,7 +442,9 @@ static ts_status nccl_setup(ts_graph *g)
 {
     /* NCCL's all-reduce joins the backend's own queue (backend.h "stream"),
      * so that it runs after backward and before the SGD step. */
-    G.stream = g->backend->stream ? g->backend->stream(g->backend_ctx) : NULL;
+    void *ctx;
+    const ts_backend *be = ts_graph_backend(g, &ctx);
+    G.stream = be->stream ? be->stream(ctx) : NULL;
     nccl_id id;
     memset(&id, 0, sizeof id);
     nccl_result r = 0;
@@ -465,7 +467,7 @@ ts_status ts_dist_grads_attach(ts_graph *g, float scale)
     char why[256] = "";
     /* NCCL only when every rank's gradients are on a GPU whose queue it can
      * join (backend.h "stream") and every rank has NCCL. */
-    double can = on_gpu && g->backend->stream && nccl_load(why, sizeof why) ? 1 : 0;
+    double can = on_gpu && ts_graph_backend(g, NULL)->stream && nccl_load(why, sizeof why) ? 1 : 0;
     TS_TRY(ts_dist_allreduce_f64(&can, 1, TS_DIST_SUM));
     if (can == D.size) {
         G.kind = AR_NCCL;
@@ -500,13 +502,13 @@ ts_status ts_dist_grads_reduce(ts_graph *g)
     float *v = g->grads.base;
     if (G.kind == AR_STAGED) {
         TS_ASSERT(G.host_n == n);
-        TS_TRY(g->backend->download(g->backend_ctx, G.host, g->grads.base, n));
+        TS_TRY(ts_graph_read(g, g->grads.base, G.host, n));
         v = G.host;
     }
     if (G.scale != 1.0f)
         for (size_t i = 0; i < n; i++) v[i] *= G.scale;
     TS_TRY(ts_dist_allreduce_f32(v, n));
-    if (G.kind == AR_STAGED) TS_TRY(g->backend->upload(g->backend_ctx, g->grads.base, G.host, n));
+    if (G.kind == AR_STAGED) TS_TRY(ts_graph_write(g, g->grads.base, G.host, n));
     return TS_OK;
 }
 

@@ -145,8 +145,8 @@ static ts_status predict(ts_model *m, const ts_faceset *fs, bool oversample, int
         if (st != TS_OK) break;
         const ts_node *o = &g->nodes[g->output];
         ts_tensor logits = { o->out.data, B, K, 1, 1 }, pr = { p, B, K, 1, 1 };
-        if (g->backend->device != TS_DEVICE_CPU && g->backend->download) {
-            st = g->backend->download(g->backend_ctx, p, o->out.data, (size_t)B * K);
+        if (g->acts.on_device) {
+            st = ts_graph_read(g, o->out.data, p, (size_t)B * K);
             if (st != TS_OK) break;
             logits.data = p;
         }

@@ -1028,7 +1028,7 @@ static ts_status prepare_net(trainer *t)
     /* the GPU when asked for or present (train/device.h); its context is
      * the graph's, closed in trainer_clear */
     TS_TRY(ts_train_device_open(s->device, s->compute_threads, t->m->graph, t->res->note, sizeof t->res->note));
-    snprintf(t->res->backend, sizeof t->res->backend, "%s", t->m->graph->backend->name);
+    snprintf(t->res->backend, sizeof t->res->backend, "%s", ts_graph_backend(t->m->graph, NULL)->name);
 
     t->views = s->augment == TS_AUGMENT_PAPER ? 5 : 1;
     const int n_samples = t->train.n * t->views;
@@ -1338,8 +1338,9 @@ static ts_status final_test(trainer *t, int epochs_done)
     ts_model *m = t->m;
     if (t->best_epoch > 0) {
         ts_status ls = ts_dist_agree(ts_model_load(t->s->out, &best));
-        if (ls == TS_OK)
-            ls = ts_dist_agree(ts_graph_to_backend(best->graph, t->m->graph->backend, t->m->graph->backend_ctx));
+        void *ctx;
+        const ts_backend *be = ts_graph_backend(t->m->graph, &ctx);
+        if (ls == TS_OK) ls = ts_dist_agree(ts_graph_to_backend(best->graph, be, ctx));
         if (ls != TS_OK) {
             ts_model_free(best);
             return ls;
@@ -1416,8 +1417,8 @@ static void trainer_clear(trainer *t)
     ts_sgd_clear(&t->sgd);
     ts_dist_grads_detach();
     /* the context the network ran in closes after the network */
-    const ts_backend *be = t->m ? t->m->graph->backend : NULL;
-    void *ctx = t->m ? t->m->graph->backend_ctx : NULL;
+    void *ctx = NULL;
+    const ts_backend *be = t->m ? ts_graph_backend(t->m->graph, &ctx) : NULL;
     ts_model_free(t->m);
     ts_backend_close(be, ctx);
     ts_faceset_clear(&t->train);
@@ -1466,7 +1467,7 @@ static ts_status join_ranks(trainer *t)
         if (v[i] != -v[5 + i])
             return ts_error(TS_ERR_ARG, "train: the %d ranks do not hold the same %s (is every rank reading the same "
                                         "files?)", ts_dist_size(), i < 4 ? "faces" : "initial weights");
-    if (g->backend->device == TS_DEVICE_CPU && t->s->compute_threads == 0) ts_cpu_set_threads(ts_dist_cpu_threads());
+    if (ts_graph_backend(g, NULL)->device == TS_DEVICE_CPU && t->s->compute_threads == 0) ts_cpu_set_threads(ts_dist_cpu_threads());
     TS_TRY(ts_dist_grads_attach(g, (float)t->B / (float)t->B_global));
     snprintf(t->res->allreduce, sizeof t->res->allreduce, "%s", ts_dist_allreduce_name());
     return TS_OK;

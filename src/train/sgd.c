@@ -58,11 +58,10 @@ ts_status ts_sgd_init(ts_sgd *s, const ts_graph *g, const ts_sgd_config *cfg)
     if (cfg->cosine_iters < 0 || cfg->warmup_iters < 0)
         return ts_error(TS_ERR_ARG, "sgd: cosine and warm-up iterations must be >= 0");
     s->cfg = *cfg;
-    s->be = g->backend ? g->backend : ts_backend_cpu();
-    s->ctx = g->backend ? g->backend_ctx : NULL;
+    s->be = ts_graph_backend(g, &s->ctx);
     size_t n = g->params.used;
     /* arenas start zeroed on every backend */
-    TS_TRY(s->be->arena_init(s->ctx, &s->state, n));
+    TS_TRY(s->be->mem.arena_init(s->ctx, &s->state, n));
     s->state.used = n;
     return TS_OK;
 }
@@ -70,14 +69,15 @@ ts_status ts_sgd_init(ts_sgd *s, const ts_graph *g, const ts_sgd_config *cfg)
 void ts_sgd_clear(ts_sgd *s)
 {
     if (!s) return;
-    if (s->be && s->state.block) s->be->arena_clear(s->ctx, &s->state);
+    if (s->be && s->state.block) s->be->mem.arena_clear(s->ctx, &s->state);
     memset(s, 0, sizeof *s);
 }
 
 ts_status ts_sgd_step(ts_sgd *s, ts_graph *g)
 {
     TS_ASSERT(s->state.used == g->params.used);
-    if (g->backend != s->be || g->backend_ctx != s->ctx)
+    void *ctx;
+    if (ts_graph_backend(g, &ctx) != s->be || ctx != s->ctx)
         return ts_error(TS_ERR_ARG, "sgd: the network moved to another backend after its optimizer was made");
     const ts_backend *be = s->be;
     size_t total = g->params.used;
@@ -103,10 +103,10 @@ ts_status ts_sgd_step(ts_sgd *s, ts_graph *g)
 
 ts_status ts_sgd_state_read(const ts_sgd *s, float *host)
 {
-    return s->be->download(s->ctx, host, s->state.base, s->state.used);
+    return s->be->mem.download(s->ctx, host, s->state.base, s->state.used);
 }
 
 ts_status ts_sgd_state_write(ts_sgd *s, const float *host)
 {
-    return s->be->upload(s->ctx, s->state.base, host, s->state.used);
+    return s->be->mem.upload(s->ctx, s->state.base, host, s->state.used);
 }

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fileio.h"
+#include "backend.h"
 #include "model.h"
 
 int main(int argc, char **argv)

@@ -27,6 +27,7 @@
 
 #include "caffe.h"
 #include "fileio.h"
+#include "backend.h"
 #include "model.h"
 #include "onnx.h"
 #include "protobuf.h"

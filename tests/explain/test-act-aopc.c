@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "activations.h"
+#include "backend.h"
 #include "aopc.h"
 #include "lrp.h"
 

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend.h"
 #include "lrp.h"
 #include "nn/model.h"
 #include "fileio.h"

@@ -458,7 +458,7 @@ static ts_tensor dev_copy(const char *row, const ts_tensor *h, const char *what)
     t.data = NULL;
     if (!h->data) return t;
     dbuf *b = &dbufs[n_dbufs];
-    if (!step_ok(row, "device allocation", dev->arena_init(dctx, &b->arena, k + 2 * GUARD + 1))) return t;
+    if (!step_ok(row, "device allocation", dev->mem.arena_init(dctx, &b->arena, k + 2 * GUARD + 1))) return t;
     n_dbufs++;
     b->n = k;
     b->off = (size_t)misalign;
@@ -471,7 +471,7 @@ static ts_tensor dev_copy(const char *row, const ts_tensor *h, const char *what)
         memcpy(&tmp[GUARD + k + i], &c, 4);
     }
     memcpy(tmp + GUARD, h->data, k * sizeof(float));
-    ts_status st = dev->upload(dctx, b->arena.base + b->off, tmp, k + 2 * GUARD);
+    ts_status st = dev->mem.upload(dctx, b->arena.base + b->off, tmp, k + 2 * GUARD);
     free(tmp);
     if (!step_ok(row, "upload", st)) return t;
     t.data = b->arena.base + b->off + GUARD;
@@ -484,7 +484,7 @@ static void check_dev_guards(const char *row)
         dbuf *b = &dbufs[i];
         float *tmp = malloc((b->n + 2 * GUARD) * sizeof(float));
         TS_ASSERT(tmp);
-        if (!step_ok(row, "download", dev->download(dctx, tmp, b->arena.base + b->off, b->n + 2 * GUARD))) {
+        if (!step_ok(row, "download", dev->mem.download(dctx, tmp, b->arena.base + b->off, b->n + 2 * GUARD))) {
             free(tmp);
             return;
         }
@@ -506,7 +506,7 @@ static void check_dev_guards(const char *row)
 
 static void free_dbufs(void)
 {
-    for (int i = 0; i < n_dbufs; i++) dev->arena_clear(dctx, &dbufs[i].arena);
+    for (int i = 0; i < n_dbufs; i++) dev->mem.arena_clear(dctx, &dbufs[i].arena);
     n_dbufs = 0;
 }
 
@@ -518,7 +518,7 @@ static int compare_dev(const char *row, const char *what, const ts_tensor *ref, 
     float *got = malloc((n ? n : 1) * sizeof(float));
     TS_ASSERT(got);
     int bad = 1;
-    if (d->data && step_ok(row, "download", dev->download(dctx, got, d->data, n)))
+    if (d->data && step_ok(row, "download", dev->mem.download(dctx, got, d->data, n)))
         bad = compare(row, what, got, ref->data, n, NULL, atol, rtol, exact, scale);
     free(got);
     return bad;
@@ -528,7 +528,7 @@ static int compare_dev(const char *row, const char *what, const ts_tensor *ref, 
 static int dev_set(const char *row, ts_tensor *d, const ts_tensor *h)
 {
     if (!h->data || !d->data) return 1;
-    return step_ok(row, "upload", dev->upload(dctx, d->data, h->data, ts_tensor_numel(h)));
+    return step_ok(row, "upload", dev->mem.upload(dctx, d->data, h->data, ts_tensor_numel(h)));
 }
 
 static void fill_const(ts_tensor *t, float v)
@@ -1173,7 +1173,7 @@ static int from_dev(const char *row, const float *d, float *out, size_t n)
         memmove(out, d, n * sizeof(float));
         return 1;
     }
-    return d && step_ok(row, "download", dev->download(dctx, out, d, n));
+    return d && step_ok(row, "download", dev->mem.download(dctx, out, d, n));
 }
 
 static void run_lrp_prims(void)
@@ -1627,7 +1627,7 @@ static void run_graph_training(void)
     size_t k = ts_tensor_numel(&oc->out);
     compare_graph(row, "logits", gg, og->out.data, oc->out.data, k, DEV_FWD_ATOL, DEV_FWD_RTOL, 0);
     for (size_t i = 0; i < k; i++) oc->dout.data[i] = ts_rng_normal(&rng);
-    if (!step_ok(row, "upload", dev->upload(dctx, og->dout.data, oc->dout.data, k))) goto out;
+    if (!step_ok(row, "upload", dev->mem.upload(dctx, og->dout.data, oc->dout.data, k))) goto out;
     ts_graph_zero_grads(gc);
     ts_graph_zero_grads(gg);
     if (!step_ok(row, "backward (cpu)", ts_graph_backward(gc)) || !step_ok(row, "backward", ts_graph_backward(gg)))

@@ -68,11 +68,11 @@ int main(void)
     ts_arena a;
     float host[1000], back[1000];
     for (int i = 0; i < 1000; i++) host[i] = (float)i * 0.5f - 3.0f;
-    CHECK(be->arena_init(ctx, &a, 1000) == TS_OK, "arena of 1000 floats");
+    CHECK(be->mem.arena_init(ctx, &a, 1000) == TS_OK, "arena of 1000 floats");
     CHECK(a.cap >= 1000 && a.on_device == gpu, "arena size and placement");
-    CHECK(be->upload(ctx, a.base, host, 1000) == TS_OK, "upload");
-    CHECK(be->zero && be->zero(ctx, a.base + 10, 5) == TS_OK, "zero");
-    CHECK(be->download(ctx, back, a.base, 1000) == TS_OK, "download");
+    CHECK(be->mem.upload(ctx, a.base, host, 1000) == TS_OK, "upload");
+    CHECK(be->mem.zero && be->mem.zero(ctx, a.base + 10, 5) == TS_OK, "zero");
+    CHECK(be->mem.download(ctx, back, a.base, 1000) == TS_OK, "download");
     for (int i = 0; i < 1000; i++) {
         float want = i >= 10 && i < 15 ? 0.0f : host[i];
         if (back[i] != want) {
@@ -80,7 +80,7 @@ int main(void)
             break;
         }
     }
-    be->arena_clear(ctx, &a);
+    be->mem.arena_clear(ctx, &a);
 
     /* A(x,y) through ts_amap_compute_on on whatever was chosen (the GPU
      * kernel or the CPU fallback) and on the CPU backend: ts_amap_compute's
@@ -120,8 +120,8 @@ int main(void)
     /* The CPU's table is complete but for amap (face/amap.c is the
      * reference A(x,y)); a GPU's is complete. */
     const ts_backend *cb = ts_backend_cpu();
-    CHECK(cb->forward && cb->backward && cb->relevance && cb->arena_init && cb->arena_clear && cb->upload &&
-              cb->download && cb->zero && cb->lrp_linear && cb->lrp_split && cb->lrp_square && cb->fill_channels &&
+    CHECK(cb->forward && cb->backward && cb->relevance && cb->mem.arena_init && cb->mem.arena_clear && cb->mem.upload &&
+              cb->mem.download && cb->mem.zero && cb->lrp_linear && cb->lrp_split && cb->lrp_square && cb->fill_channels &&
               cb->sgd && cb->softmax && !cb->amap && cb->set_deterministic && cb->describe && cb->close,
           "the cpu backend's table");
     char desc[512];

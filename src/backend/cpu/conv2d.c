@@ -2,8 +2,8 @@
  *
  * Semantics (graph.h, TS_OP_CONV2D): input (N,C,H,W), weight
  * (O, C/groups, KH, KW), optional bias (1,O,1,1), output (N,O,OH,OW) with
- * OH = (H + pad_t + pad_b - KH) / stride + 1 (floor, as Caffe and PyTorch),
- * likewise OW with pad_l/pad_r.  Input channel c belongs to group
+ * OH = ts_conv_out_size(H, KH, stride, pad_t, pad_b) (nn/shape.h: floor, as
+ * Caffe and PyTorch), likewise OW with pad_l/pad_r.  Input channel c belongs to group
  * c / (C/groups) and feeds output channels of the same group only
  * (groups == C is a depthwise convolution).  Zero padding.
  *

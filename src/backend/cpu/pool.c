@@ -1,11 +1,8 @@
 /* pool.c - max and average pooling on the CPU (maxpool, avgpool).
  *
- * Output size (op-check.c, Caffe's PoolingLayer, which PyTorch's ceil_mode copies):
- *   out = ceil((in + pad_lo + pad_hi - k) / stride) + 1, then, when there is
- *   padding, one less if the last window would start at or beyond
- *   in + pad_lo (entirely in the end padding); `pool_floor` uses floor
- *   instead of ceil; `global` pools the whole plane to 1x1.  This is
- *   graph.c's rule too (the graph sizes the output, we check it).
+ * Output size: nn/shape.h's ts_pool_out_size (Caffe's PoolingLayer, which
+ * PyTorch's ceil_mode copies; `global` pools the whole plane to 1x1), the
+ * rule the graph sized the output with; op-check.c checks it.
  * Unpadded with kernel < stride, Caffe's rule can leave a last window past
  * the image (PyTorch drops it); such a window outputs 0 and passes no
  * gradient.

@@ -830,7 +830,7 @@ static ts_status conv_check(const ts_op_args *a, conv_geom *g)
     }
     /* cuDNN derives nothing for us: the padded geometry must give the
      * output op-check.c computed, or cuDNN would reject (or misread) it. */
-    int oh = (g->H + 2 * g->ph - g->KH) / g->S + 1, ow = (g->W + 2 * g->pw - g->KW) / g->S + 1;
+    int oh = ts_conv_out_size(g->H, g->KH, g->S, g->ph, g->ph), ow = ts_conv_out_size(g->W, g->KW, g->S, g->pw, g->pw);
     if (oh != g->OH || ow != g->OW)
         return ts_error(TS_ERR_SHAPE, "conv2d '%s': the convolution gives %dx%d, the graph says %dx%d", nd->name, oh,
                         ow, g->OH, g->OW);
@@ -1431,11 +1431,8 @@ static const ts_backend cuda_backend = {
     .forward = cuda_forward,
     .backward = cuda_backward,
     .relevance = cuda_relevance,
-    .arena_init = cuda_arena_init,
-    .arena_clear = cuda_arena_clear,
-    .upload = cuda_upload,
-    .download = cuda_download,
-    .zero = cuda_zero,
+    .mem = { .arena_init = cuda_arena_init, .arena_clear = cuda_arena_clear, .upload = cuda_upload,
+             .download = cuda_download, .zero = cuda_zero },
     .lrp_linear = cuda_lrp_linear,
     .lrp_split = cuda_lrp_split,
     .lrp_square = cuda_lrp_square,

@@ -1,5 +1,5 @@
 /* loss.c - softmax / sigmoid cross-entropy and softmax on host memory;
- * see nn/loss.h for the formulas and conventions.
+ * see loss.h for the formulas and conventions.
  *
  * Numerical care: softmax subtracts the row maximum before exponentiating
  * (so no exp overflows and the largest term is exp(0) = 1); the log of the

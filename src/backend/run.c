@@ -1,0 +1,104 @@
+/* run.c - a backend runs a graph: the graph's tensors wired into each op's
+ * ts_op_args, forward in topological order and backward in reverse; see
+ * backend.h ("running a graph").
+ *
+ * Which backend: the one whose memory holds the graph's arenas.  A graph
+ * records only that memory (nn/graph.h: g->mem, NULL for the host), and a
+ * backend's memory table is its member `mem`, so the backend is found from
+ * it; a graph in host memory runs on the CPU.  ts_graph_to_backend is the
+ * only place that records a backend's memory in a graph.
+ */
+#include "backend.h"
+
+#include <stddef.h>
+#include <string.h>
+
+const ts_backend *ts_graph_backend(const ts_graph *g, void **ctx)
+{
+    if (ctx) *ctx = g->mem ? g->mem_ctx : NULL;
+    if (!g->mem) return ts_backend_cpu();
+    return (const ts_backend *)(const void *)((const char *)g->mem - offsetof(ts_backend, mem));
+}
+
+ts_status ts_graph_to_backend(ts_graph *g, const ts_backend *be, void *ctx)
+{
+    /* the CPU's memory is the host's */
+    if (be->device == TS_DEVICE_CPU) return ts_graph_move(g, NULL, NULL);
+    return ts_graph_move(g, &be->mem, ctx);
+}
+
+static void wire(ts_graph *g, int i, ts_op_args *a)
+{
+    ts_node *n = &g->nodes[i];
+    memset(a, 0, sizeof *a);
+    a->node = n;
+    a->n_in = n->n_inputs;
+    for (int k = 0; k < n->n_inputs; k++) {
+        ts_node *src = &g->nodes[n->inputs[k]];
+        a->in[k] = &src->out;
+        a->din[k] = (n->inputs[k] == 0 && g->skip_input_grad) ? NULL : &src->dout;
+    }
+    a->out = &n->out;
+    a->dout = &n->dout;
+    a->aux = n->aux.data ? &n->aux : NULL;
+    a->weight = n->weight.data ? &n->weight : NULL;
+    a->bias = n->bias.data ? &n->bias : NULL;
+    a->dweight = n->dweight.data ? &n->dweight : NULL;
+    a->dbias = n->dbias.data ? &n->dbias : NULL;
+    a->training = g->training;
+    /* A distinct, reproducible dropout mask per (seed, step, layer). */
+    a->seed = g->seed * 0x9e3779b97f4a7c15ull ^ (g->step << 20) ^ (uint64_t)i;
+    /* A shard of a larger batch: the mask element idx of this graph is
+     * element idx + off of the whole batch's, off = sample_offset * c*h*w;
+     * the mask hashes seed + (idx + 1) * golden (dropout-mask.h), so moving
+     * the seed by off * golden gives exactly those bits. */
+    if (g->sample_offset)
+        a->seed += g->sample_offset * (uint64_t)n->c * (uint64_t)n->h * (uint64_t)n->w * 0x9e3779b97f4a7c15ull;
+}
+
+ts_status ts_graph_forward(ts_graph *g, const ts_tensor *input)
+{
+    const ts_node *in = &g->nodes[0];
+    if (input->c != in->c || input->h != in->h || input->w != in->w) {
+        char buf[64];
+        return ts_error(TS_ERR_SHAPE, "input %s does not fit the network's (N,%d,%d,%d)",
+                        ts_shape_str(input, buf, sizeof buf), in->c, in->h, in->w);
+    }
+    TS_TRY(ts_graph_set_batch(g, input->n));
+    void *ctx;
+    const ts_backend *be = ts_graph_backend(g, &ctx);
+    TS_TRY(ts_graph_write(g, g->nodes[0].out.data, input->data, ts_tensor_numel(input)));
+    g->step++;
+    for (int i = 1; i <= g->output; i++) {
+        ts_op_args a;
+        wire(g, i, &a);
+        ts_status st = be->forward(ctx, &a);
+        if (st != TS_OK) return ts_error_prefix(st, "layer '%s': ", g->nodes[i].name);
+    }
+    return TS_OK;
+}
+
+ts_status ts_graph_backward(ts_graph *g)
+{
+    TS_ASSERT(g->batch > 0);
+    void *ctx;
+    const ts_backend *be = ts_graph_backend(g, &ctx);
+    for (int i = 0; i < g->output; i++) {
+        ts_tensor *d = &g->nodes[i].dout;
+        if (!g->acts.on_device) memset(d->data, 0, ts_tensor_numel(d) * sizeof(float));
+        else TS_TRY(be->mem.zero(ctx, d->data, ts_tensor_numel(d)));
+    }
+    /* Walk back, recomputing the dropout seed of each layer's forward step. */
+    g->step--;
+    for (int i = g->output; i >= 1; i--) {
+        ts_op_args a;
+        wire(g, i, &a);
+        ts_status st = be->backward(ctx, &a);
+        if (st != TS_OK) {
+            g->step++;
+            return ts_error_prefix(st, "layer '%s' backward: ", g->nodes[i].name);
+        }
+    }
+    g->step++;
+    return TS_OK;
+}
