@@ -409,7 +409,9 @@ static ts_status parse_line(parser *p, char *line, ts_graph **gp, int *output)
     return TS_OK;
 }
 
-ts_status ts_arch_parse(const char *text, const char *source, ts_graph **out)
+/* Parses text into *out: finalized (parameters allocated) when
+ * param_floats is NULL, else only shaped, with the parameter count. */
+static ts_status parse_text(const char *text, const char *source, size_t *param_floats, ts_graph **out)
 {
     *out = NULL;
     char *copy = strdup(text);
@@ -433,7 +435,7 @@ ts_status ts_arch_parse(const char *text, const char *source, ts_graph **out)
     if (st == TS_OK && !g) st = ts_error(TS_ERR_FORMAT, "%s: no 'input' line", p.source);
     if (st == TS_OK) {
         if (output > 0) g->output = output;
-        st = ts_graph_finalize(g);
+        st = param_floats ? ts_graph_shape(g, param_floats) : ts_graph_finalize(g);
         if (st != TS_OK) ts_error_prefix(st, "%s: ", p.source);
     }
     if (st != TS_OK) {
@@ -441,6 +443,20 @@ ts_status ts_arch_parse(const char *text, const char *source, ts_graph **out)
         return st;
     }
     *out = g;
+    return TS_OK;
+}
+
+ts_status ts_arch_parse(const char *text, const char *source, ts_graph **out)
+{
+    return parse_text(text, source, NULL, out);
+}
+
+ts_status ts_arch_param_count(const char *text, const char *source, size_t *out)
+{
+    ts_graph *g = NULL;
+    *out = 0;
+    TS_TRY(parse_text(text, source, out, &g));
+    ts_graph_free(g);
     return TS_OK;
 }
 

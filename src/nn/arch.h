@@ -55,6 +55,11 @@ ts_status ts_arch_expand(const char *text, const ts_arch_opts *opts, char **out)
  * transfer: full (*out, ts_graph_free). */
 ts_status ts_arch_parse(const char *text, const char *source, ts_graph **out);
 
+/* Parses and checks like ts_arch_parse, allocating no parameters, and gives
+ * the number of parameter floats the graph would have: a reader of an
+ * untrusted file bounds it by the file's size before building anything. */
+ts_status ts_arch_param_count(const char *text, const char *source, size_t *out);
+
 /* Built-in name or path of a description file -> graph + the expanded text
  * to store in checkpoints.  transfer: full (*graph, *expanded; expanded may
  * be NULL if not wanted). */

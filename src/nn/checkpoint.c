@@ -15,9 +15,11 @@
  * half-written checkpoint in place of the old one.
  *
  * Reading treats every byte as hostile.  The order of the checks is:
- * header length, UTF-8 and JSON, metadata fields, the architecture rebuilt
- * from its text, then each tensor (name, dtype, shape, offsets), coverage of
- * the data section, the content hash, and only then are bytes converted.
+ * header length, UTF-8 and JSON, metadata fields, the architecture's
+ * shapes and parameter count bounded by the data section (before any
+ * parameter memory is reserved), the architecture built from its text,
+ * then each tensor (name, dtype, shape, offsets), coverage of the data
+ * section, the content hash, and only then are bytes converted.
  * Messages start with the file name and name the field or tensor at fault.
  *
  * Assumes a little-endian host (checked at compile time).
@@ -31,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arch.h"
 #include "fileio.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -795,7 +798,17 @@ ts_status ts_model_load_buffer(const uint8_t *buf, size_t len, const char *name,
     }
     if ((st = parse_metadata(meta, name, &pm)) != TS_OK) goto done;
 
-    st = ts_model_new_from_text(pm.arch, pm.arch_text, pm.in_channels, pm.size, pm.n_classes, &m);
+    /* Sizes before memory: the architecture's parameters must fit in the
+     * data section (2 bytes each at the least, F16/BF16) before the graph
+     * reserves them, so a small file cannot make us reserve gigabytes. */
+    size_t n_params = 0;
+    st = ts_arch_param_count(pm.arch_text, "arch_text", &n_params);
+    if (st == TS_OK && n_params > dlen / 2) {
+        st = bad(name, "the architecture has %zu parameters; the %zu-byte data section holds at most %zu"
+                 " (truncated file, or an architecture that does not belong to it)", n_params, dlen, dlen / 2);
+        goto done;
+    }
+    if (st == TS_OK) st = ts_model_new_from_text(pm.arch, pm.arch_text, pm.in_channels, pm.size, pm.n_classes, &m);
     if (st != TS_OK) {
         /* Keep the parser's message, say where it came from. */
         st = ts_error_prefix(st == TS_ERR_ARG ? TS_ERR_FORMAT : st, "%s: ", name);

@@ -80,7 +80,10 @@ static int param_shapes(const ts_graph *g, const ts_node *n, int wshape[4], int 
     return 1;
 }
 
-ts_status ts_graph_finalize(ts_graph *g)
+/* Shapes and checks every node; the parameters' floats (weights and
+ * biases) into *numel and the arena they need (alignment included) into
+ * *arena. */
+static ts_status shape_all(ts_graph *g, size_t *numel_total, size_t *arena_total)
 {
     if (g->n_nodes < 2) return ts_error(TS_ERR_FORMAT, "network has no layers after the input");
     for (int i = 0; i < g->n_nodes; i++) {
@@ -89,18 +92,36 @@ ts_status ts_graph_finalize(ts_graph *g)
                 return ts_error(TS_ERR_FORMAT, "two layers are called '%s'", g->nodes[i].name);
         TS_TRY(ts_node_infer_shape(g->nodes, i));
     }
-    size_t total = 0;
+    size_t total = 0, count = 0;
     for (int i = 1; i < g->n_nodes; i++) {
         int ws[4], bl;
         if (!param_shapes(g, &g->nodes[i], ws, &bl)) continue;
         double numel = (double)ws[0] * ws[1] * ws[2] * ws[3];
         if (numel > 1e9) return bad(&g->nodes[i], "more than 10^9 weights");
         total += ts_arena_size_for(ws[0], ws[1], ws[2], ws[3]);
-        if (bl) total += ts_arena_size_for(1, bl, 1, 1);
+        count += (size_t)numel;
+        if (bl) total += ts_arena_size_for(1, bl, 1, 1), count += (size_t)bl;
         /* An architecture from an untrusted file must not reserve absurd
          * memory: 2^31 floats (8 GiB) is 15x VGG-16. */
         if (total > ((size_t)1 << 31)) return bad(&g->nodes[i], "network exceeds 2^31 parameters");
     }
+    *numel_total = count;
+    *arena_total = total;
+    return TS_OK;
+}
+
+ts_status ts_graph_shape(ts_graph *g, size_t *param_floats)
+{
+    size_t count, total;
+    TS_TRY(shape_all(g, &count, &total));
+    if (param_floats) *param_floats = count;
+    return TS_OK;
+}
+
+ts_status ts_graph_finalize(ts_graph *g)
+{
+    size_t count, total;
+    TS_TRY(shape_all(g, &count, &total));
     ts_arena_clear(&g->params);
     ts_arena_clear(&g->grads);
     TS_TRY(ts_arena_init(&g->params, total));

@@ -120,6 +120,10 @@ ts_node *ts_graph_add(ts_graph *g, ts_op op, const char *name, int n_inputs, con
 /* Infers every node's output shape, checks hyper-parameters (TS_ERR_FORMAT
  * naming the node on a bad one) and allocates params and grads. */
 ts_status ts_graph_finalize(ts_graph *g);
+/* The same shapes and checks without allocating anything; *param_floats
+ * (may be NULL): how many parameter floats (weights and biases) finalize
+ * would allocate, so that a reader can bound them by its file first. */
+ts_status ts_graph_shape(ts_graph *g, size_t *param_floats);
 
 /* transfer: none.  The node called `name`, or NULL. */
 ts_node *ts_graph_find(ts_graph *g, const char *name);
