@@ -10,7 +10,16 @@ face="$TS_SHARED_DATA/celebahq/images/1.jpg"
 command -v xvfb-run >/dev/null || { echo "SKIP: xvfb-run not installed (apt-get install xvfb)"; exit 77; }
 [ -x "$app" ] || { echo "SKIP: the app was not built (no GTK 4)"; exit 77; }
 [ -f "$face" ] || { echo "SKIP: no face data at $face"; exit 77; }
-[ -f /usr/share/dlib/shape_predictor_68_face_landmarks.dat ] || ls "$TS_SOURCE_ROOT"/node_modules/@vladmandic/face-api/model >/dev/null 2>&1 || { echo "SKIP: landmark models not installed (tools/setup.sh)"; exit 77; }
+# The app finds faces with face-api's detector and dlib's landmark model.
+# Ask the program itself (its own search path: $TRAITSCOPE_MODELS,
+# node_modules, /usr/share/dlib): a model file it cannot find is a skip,
+# any other failure a failure.
+if ! probe=$("$cli" landmarks --device cpu "$face" 2>&1 >/dev/null); then
+  case $probe in
+    *"model file "*" not found"*) echo "SKIP: $probe"; exit 77 ;;
+    *) echo "$probe"; echo "FAIL: traitscope-cli landmarks $face"; exit 1 ;;
+  esac
+fi
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

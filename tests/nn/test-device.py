@@ -1,11 +1,11 @@
 #!/usr/bin/python3
 """test-device.py - the CLI's --device choice and its CPU fallback (issues 5, 14).
 
-usage: test-device.py TRAITSCOPE_CLI   (meson passes the built program)
+usage: test-device.py TRAITSCOPE_CLI [--gpu]   (meson passes the built program)
 
-Runs on any machine, GPU or not, CUDA build or not: TS_CUDA_DEVICE=99 names
-a GPU that does not exist, so `--device cuda` always has to fall back.
-Checks:
+Without --gpu (test 'device'): runs on any machine, GPU or not, CUDA build
+or not: TS_CUDA_DEVICE=99 names a GPU that does not exist, so `--device
+cuda` always has to fall back.  Checks:
   - predict --device cuda succeeds on the CPU, prints exactly one line on
     stderr, and that line names the reason (the missing device, or the
     build without CUDA) and says it runs on the CPU; its probabilities are
@@ -18,6 +18,16 @@ Checks:
   - device --device cuda: JSON saying the CPU and why;
   - --device bogus is a usage error (exit 2) naming the choices, for every
     command that runs networks, before any work is done.
+
+With --gpu (test 'device-gpu', suite cuda): the real GPU, no device named
+away.  Exits 77 exactly where `traitscope-cli device` reports no GPU at all
+(gpu_present false); with a GPU present, any failure to use it fails:
+  - device --device cuda: backend "cuda", no fallback, describe "cuda: ...";
+  - a tiny train run with --device cuda: "backend":"cuda", no fallback line;
+  - predict, explain --device cuda: silent (no fallback line), the CPU's
+    probabilities within 1e-4 and the CPU's logit and relevance sum within
+    1e-3 relative (cuDNN and OpenBLAS sum in other orders);
+  - activations --device cuda: a picture, no fallback line.
 Needs face crops from $TS_SHARED_DATA/celebahq (exit 77 without them).
 """
 import json
@@ -27,6 +37,7 @@ import sys
 import tempfile
 
 CLI = sys.argv[1]
+GPU = "--gpu" in sys.argv[2:]
 SRC = os.environ.get("TS_SOURCE_ROOT", ".")
 DATA = os.environ.get("TS_SHARED_DATA", "")
 failures = 0
@@ -72,6 +83,76 @@ if len(images) < 3 or not os.path.exists(os.path.join(celeba, "attributes.txt"))
     sys.exit(77)
 spec = "celeba:" + celeba
 arch = os.path.join(SRC, "tests", "train", "tiny.arch")
+
+
+def close(a, b, rel, absolute=0.0):
+    return abs(a - b) <= absolute + rel * max(abs(a), abs(b))
+
+
+def gpu_main():
+    """The real GPU (--gpu): skip only where there is none."""
+    rc, out, err = run("device", "--device", "cuda", gpu99=False)
+    try:
+        d = json.loads(out)
+    except ValueError:
+        print(f"FAILED: device prints JSON (exit {rc}: {out.strip()[:200]} {err.strip()[:200]})", file=sys.stderr)
+        return 1
+    if not d.get("gpu_present"):
+        print(f"skip: no GPU on this machine ({d.get('no_gpu')}); the GPU path was not exercised")
+        return 77
+    check(rc == 0 and d.get("backend") == "cuda" and d.get("fallback") is None
+          and str(d.get("describe", "")).startswith("cuda:"),
+          f"device --device cuda gives the GPU ({out.strip()[:300]})")
+    with tempfile.TemporaryDirectory() as tmp:
+        model = os.path.join(tmp, "tiny.safetensors")
+        rc, out, err = run("train", "--data", spec, "--trait", "gender", "--variant", "baseline",
+                           "--arch", arch, "--size", "32", "--epochs", "1", "--limit", "60",
+                           "--batch", "10", "--no-augment", "--cache", os.path.join(tmp, "cache"),
+                           "--device", "cuda", "--out", model, gpu99=False)
+        check(rc == 0 and os.path.exists(model), f"train --device cuda ({err.strip()[-300:]})")
+        check(fallback_lines(err, "train") == [], f"train --device cuda: no fallback line ({err.strip()[-300:]})")
+        try:
+            res = json.loads(out)
+        except ValueError:
+            res = {}
+        check(res.get("backend") == "cuda", f"train ran on the GPU (backend {res.get('backend')})")
+        if not os.path.exists(model):
+            return 1
+
+        rc, out_gpu, err = run("predict", "--model", model, "--device", "cuda", *images, gpu99=False)
+        check(rc == 0 and fallback_lines(err, "predict") == [], f"predict --device cuda on the GPU ({err.strip()})")
+        rc, out_cpu, err = run("predict", "--model", model, "--device", "cpu", *images, gpu99=False)
+        try:
+            pg = [json.loads(l)["probabilities"] for l in out_gpu.splitlines()]
+            pc = [json.loads(l)["probabilities"] for l in out_cpu.splitlines()]
+            worst = max(abs(g[k] - c[k]) for g, c in zip(pg, pc) for k in c)
+            check(len(pg) == len(pc) == 3 and worst <= 1e-4,
+                  f"predict: the GPU's probabilities are the CPU's within 1e-4 (worst {worst:.2e})")
+        except (ValueError, KeyError, TypeError) as e:
+            check(False, f"predict prints JSON lines of probabilities ({e})")
+
+        rc, ex_gpu, err = run("explain", "--model", model, images[0], "--json", "--device", "cuda", gpu99=False)
+        check(rc == 0 and fallback_lines(err, "explain") == [], f"explain --device cuda on the GPU ({err.strip()})")
+        rc, ex_cpu, err = run("explain", "--model", model, images[0], "--json", "--device", "cpu", gpu99=False)
+        try:
+            a, b = json.loads(ex_gpu), json.loads(ex_cpu)
+            check(a["target_index"] == b["target_index"] and close(a["logit"], b["logit"], 1e-3, 1e-6)
+                  and close(a["relevance_sum"], b["relevance_sum"], 1e-3, 1e-6),
+                  f"explain: the GPU's logit and relevance are the CPU's ({a['logit']} {a['relevance_sum']}"
+                  f" vs {b['logit']} {b['relevance_sum']})")
+        except (ValueError, KeyError) as e:
+            check(False, f"explain prints JSON ({e})")
+
+        pa = os.path.join(tmp, "act-gpu.png")
+        rc, out, err = run("activations", "--model", model, images[0], "--out", pa, "--device", "cuda",
+                           gpu99=False)
+        check(rc == 0 and os.path.getsize(pa) > 0 and fallback_lines(err, "activations") == [],
+              f"activations --device cuda on the GPU ({err.strip()})")
+    return 1 if failures else 0
+
+
+if GPU:
+    sys.exit(gpu_main())
 
 with tempfile.TemporaryDirectory() as tmp:
     cache = os.path.join(tmp, "cache")

@@ -1133,16 +1133,38 @@ static void check_dropout_stats(void)
         printf("FAIL dropout: kept %.4f of units with p=0.3\n", frac);
         failures++;
     }
-    float first = y.data[0];
+    /* The seed decides the mask: seed 42 again gives the same bits, seed 43
+     * an independent mask, which differs from 42's in about
+     * 2 * 0.7 * 0.3 = 42% of the units. */
+    unsigned char *kept42 = malloc(n);
+    TS_ASSERT(kept42);
+    for (size_t i = 0; i < n; i++) kept42[i] = y.data[i] != 0.0f;
+    TS_ASSERT(be->forward(NULL, &a) == TS_OK);
+    size_t again = 0;
+    for (size_t i = 0; i < n; i++) again += (y.data[i] != 0.0f) == kept42[i];
+    if (again != n) {
+        printf("FAIL dropout: the same seed gave another mask in %zu of %zu units\n", n - again, n);
+        failures++;
+    }
     a.seed = 43;
     TS_ASSERT(be->forward(NULL, &a) == TS_OK);
-    size_t same = 0;
-    for (size_t i = 0; i < n; i++) same += (y.data[i] != 0.0f) == ((m.data[i]) != 0.0f);
+    size_t same = 0, moved = 0;
+    for (size_t i = 0; i < n; i++) {
+        same += (y.data[i] != 0.0f) == ((m.data[i]) != 0.0f);
+        moved += (y.data[i] != 0.0f) != kept42[i];
+    }
     if (same != n) {
         printf("FAIL dropout: mask and output disagree\n");
         failures++;
     }
-    (void)first;
+    double differ = (double)moved / n;
+    if (fabs(differ - 0.42) > 0.02) {
+        printf("FAIL dropout: seeds 42 and 43 differ in %.4f of units, not about 0.42 (independent masks)\n", differ);
+        failures++;
+    } else {
+        printf("ok   dropout: seeds 42 and 43 differ in %.4f of units (independent masks: 0.42)\n", differ);
+    }
+    free(kept42);
     a.training = false;
     TS_ASSERT(be->forward(NULL, &a) == TS_OK);
     for (size_t i = 0; i < n; i++)
