@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "explain-common.h"
+#include "explain/explain.h"
 #include "explain/activations.h"
 
 static void help(void)
@@ -85,24 +85,25 @@ int cmd_activations(int argc, char **argv)
     ts_model *m = NULL;
     ts_image img = { 0 };
     ts_act_grid grid = { 0 };
-    xc_landmarker *lmk = xc_landmarker_new(lm_src, be, be_ctx);
+    ts_landmarker *lmk = NULL;
+    ts_explainer *ex = NULL;
     ts_points *pts = calloc(1, sizeof *pts);
-    float *in_buf = NULL;
-    ts_status st = lmk && pts ? TS_OK : ts_error(TS_ERR_OOM, "out of memory");
-    if (st == TS_OK) st = xc_model_load(model_path, be, be_ctx, &m);
+    ts_status st = pts ? ts_landmarker_new(lm_src, be, be_ctx, &lmk) : ts_error(TS_ERR_OOM, "out of memory");
+    if (st == TS_OK) st = ts_explain_model_load(model_path, be, be_ctx, &m);
     /* Check the layer before any image work, so a typo fails fast. */
     if (st == TS_OK && ts_graph_index(m->graph, layer) < 0)
         st = ts_act_grid_layer(m->graph, layer, 0, &ao, &grid); /* the error lists the layers */
     if (st == TS_OK && out) {
-        int S = m->meta.in_size, C = m->meta.in_channels;
+        /* the explain flow's face stage and input (explain.h), then only
+         * the forward pass */
         bool have = false;
+        ts_explanation x = { 0 };
         st = ts_image_load(image_path, &img);
-        if (st == TS_OK) st = xc_landmarks(lmk, m, &img, pts, &have);
-        if (st == TS_OK && !(in_buf = malloc((size_t)C * S * S * sizeof(float))))
-            st = ts_error(TS_ERR_OOM, "out of memory");
-        ts_tensor x = { in_buf, 1, C, S, S };
-        if (st == TS_OK) st = xc_input(m, &img, have ? pts : NULL, &x);
-        if (st == TS_OK) st = ts_graph_forward(m->graph, &x);
+        if (st == TS_OK) st = ts_landmarker_get(lmk, m, &img, pts, &have);
+        if (st == TS_OK) st = ts_explainer_new(m, NULL, NULL, &ex);
+        if (st == TS_OK) st = ts_explainer_input(ex, &img, have ? pts : NULL, &x);
+        if (st == TS_OK) st = ts_graph_forward(m->graph, &x.input);
+        ts_explanation_clear(&x);
         if (st == TS_OK) st = ts_act_grid_layer(m->graph, layer, 0, &ao, &grid);
         if (st == TS_OK) st = save_grid(&grid, out);
         if (st == TS_OK) printf("%s: %d maps of layer '%s' on %dx%d (%dx%d pixels)\n", out,
@@ -126,11 +127,11 @@ int cmd_activations(int argc, char **argv)
         if (st == TS_OK) printf("%s: filters of '%s', A(x,y) channel\n", filters_a, layer);
         ts_act_grid_clear(&grid);
     }
+    ts_explainer_free(ex);
     ts_model_free(m);
     ts_image_clear(&img);
-    xc_landmarker_free(lmk);
+    ts_landmarker_free(lmk);
     ts_backend_close(be, be_ctx);
     free(pts);
-    free(in_buf);
     return st == TS_OK ? CMD_OK : cli_fail("activations", st);
 }

@@ -50,8 +50,8 @@
 
 #include "cli.h"
 #include "nn/safetext.h"
-#include "explain-common.h"
 #include "explain/colormap.h"
+#include "explain/explain.h"
 #include "explain/export.h"
 #include "explain/lrp.h"
 #include "data/dataset.h"
@@ -125,10 +125,7 @@ static ts_status save_heat(const char *path, const float *heat, int s, int zoom,
     return st;
 }
 
-static double share(double part, double whole)
-{
-    return whole != 0 ? part / whole : 0;
-}
+#define share ts_explain_share
 
 /* ---- over a dataset ------------------------------------------------------ */
 
@@ -250,73 +247,51 @@ cJSON *cli_explain_merge(cJSON *const *shards, int n)
 
 /* One image's record (the fields of the single-image JSON that a dataset
  * summary needs), and its heatmap into out_dir when given. */
-static ts_status explain_row(ts_lrp *lrp, const ts_lrp_target *target, ts_model *m, xc_landmarker *lmk,
-                             const char *path, int row, const char *out_dir, const char *rules_spec,
-                             const char *applied, bool exact, cJSON **rec, bool *fatal)
+static ts_status explain_row(ts_explainer *ex, ts_landmarker *lmk, ts_model *m, const char *path, int row,
+                             const char *out_dir, const char *rules_spec, bool exact, cJSON **rec, bool *fatal)
 {
     *fatal = false;
-    const int S = m->meta.in_size, C = m->meta.in_channels;
-    const size_t per = (size_t)C * S * S, hw = (size_t)S * S;
     ts_image img = { 0 };
     ts_points pts = { 0 };
     bool have = false;
-    float *in_buf = malloc(per * sizeof(float)), *rel_buf = malloc(per * sizeof(float));
-    float *heat = malloc(hw * sizeof(float));
-    uint8_t *amap = malloc(hw);
-    ts_status st = in_buf && rel_buf && heat && amap ? TS_OK : ts_error(TS_ERR_OOM, "out of memory");
-    ts_tensor x = { in_buf, 1, C, S, S }, rel = { rel_buf, 1, C, S, S };
-    ts_lrp_stats stats;
-    if (st == TS_OK) st = ts_image_load(path, &img);
-    if (st == TS_OK) st = xc_landmarks(lmk, m, &img, &pts, &have);
-    if (st == TS_OK) st = xc_input(m, &img, have ? &pts : NULL, &x);
-    if (st == TS_OK) st = ts_lrp_explain(lrp, &x, target, 1, &rel, &stats);
-    if (st == TS_OK) ts_lrp_heatmap(&rel, 0, 0, C < 3 ? C : 3, heat);
+    ts_explanation x = { 0 };
+    ts_status st = ts_image_load(path, &img);
+    if (st == TS_OK) st = ts_landmarker_get(lmk, m, &img, &pts, &have);
+    if (st == TS_OK) st = ts_explainer_run(ex, &img, have ? &pts : NULL, &x);
     if (st == TS_OK && out_dir) {
         char file[4200], tdesc[256];
         snprintf(file, sizeof file, "%s/%06d.png", out_dir, row);
-        ts_lrp_target_describe(m, &stats, tdesc, sizeof tdesc);
+        ts_lrp_target_describe(m, &x.stats, tdesc, sizeof tdesc);
         float used;
-        st = save_heat(file, heat, S, S >= 300 ? 1 : (300 + S - 1) / S, 0, rules_spec, applied, tdesc, &used);
+        st = save_heat(file, x.heat, x.S, x.S >= 300 ? 1 : (300 + x.S - 1) / x.S, 0, rules_spec,
+                       ts_explainer_rules_applied(ex), tdesc, &used);
         *fatal = st != TS_OK; /* the output, not the image */
-    }
-    double cells[TS_LANDMARKS], cells_abs[TS_LANDMARKS], heat_sum = 0, heat_abs = 0;
-    if (st == TS_OK && have) {
-        st = xc_amap(m, &img, &pts, amap);
-        if (st == TS_OK) {
-            ts_lrp_pool_cells(heat, amap, S, S, TS_LANDMARKS, cells, cells_abs);
-            for (int k = 0; k < TS_LANDMARKS; k++) heat_sum += cells[k], heat_abs += cells_abs[k];
-        }
     }
     if (st == TS_ERR_OOM) *fatal = true;
     if (st == TS_OK) {
-        double sums[TS_MODEL_MAX_CHANNELS], abs_sums[TS_MODEL_MAX_CHANNELS], abs_total = 0, rgb_abs = 0;
-        ts_lrp_channel_sums(&rel, 0, sums, abs_sums);
-        for (int c = 0; c < C; c++) abs_total += abs_sums[c];
-        for (int c = 0; c < C && c < 3; c++) rgb_abs += abs_sums[c];
+        double rgb_abs = 0;
+        for (int c = 0; c < x.C && c < 3; c++) rgb_abs += x.channel_abs[c];
         /* A shard's numbers go out exactly (shard.h): merge sums them. */
 #define NUM(obj, key, val) cJSON_AddItemToObject(obj, key, exact ? cli_json_exact(val) : cJSON_CreateNumber(val))
         cJSON *e = cJSON_CreateObject();
         cJSON_AddStringToObject(e, "image", path);
         cJSON_AddNumberToObject(e, "row", row);
-        cJSON_AddStringToObject(e, "target", m->meta.classes[stats.a]);
-        cJSON_AddNumberToObject(e, "target_index", stats.a);
-        NUM(e, "logit", stats.logit);
-        NUM(e, "relevance_sum", stats.relevance_sum);
-        NUM(e, "conservation", share(stats.relevance_sum, stats.logit));
-        NUM(e, "negative_share", stats.negative_share);
-        NUM(e, "rgb_abs_share", share(rgb_abs, abs_total));
-        if (C > 3) NUM(e, "amap_abs_share", share(abs_sums[3], abs_total));
+        cJSON_AddStringToObject(e, "target", m->meta.classes[x.stats.a]);
+        cJSON_AddNumberToObject(e, "target_index", x.stats.a);
+        NUM(e, "logit", x.stats.logit);
+        NUM(e, "relevance_sum", x.stats.relevance_sum);
+        NUM(e, "conservation", share(x.stats.relevance_sum, x.stats.logit));
+        NUM(e, "negative_share", x.stats.negative_share);
+        NUM(e, "rgb_abs_share", share(rgb_abs, x.abs_total));
+        if (x.C > 3) NUM(e, "amap_abs_share", share(x.channel_abs[3], x.abs_total));
         else cJSON_AddNullToObject(e, "amap_abs_share");
-        if (have) {
-            double parts[TS_PART_COUNT], parts_abs[TS_PART_COUNT];
-            ts_lrp_pool_parts(cells, parts);
-            ts_lrp_pool_parts(cells_abs, parts_abs);
+        if (x.regions) {
             cJSON *pj = cJSON_AddObjectToObject(e, "parts");
             for (int p = 0; p < TS_PART_COUNT; p++) {
                 cJSON *q = cJSON_AddObjectToObject(pj, ts_part_name((ts_face_part)p));
-                NUM(q, "sum", parts[p]);
-                NUM(q, "share", share(parts[p], heat_sum));
-                NUM(q, "abs_share", share(parts_abs[p], heat_abs));
+                NUM(q, "sum", x.part_sum[p]);
+                NUM(q, "share", share(x.part_sum[p], x.heat_sum));
+                NUM(q, "abs_share", share(x.part_abs[p], x.heat_abs));
             }
 #undef NUM
         } else {
@@ -324,11 +299,8 @@ static ts_status explain_row(ts_lrp *lrp, const ts_lrp_target *target, ts_model 
         }
         *rec = e;
     }
+    ts_explanation_clear(&x);
     ts_image_clear(&img);
-    free(in_buf);
-    free(rel_buf);
-    free(heat);
-    free(amap);
     return st;
 }
 
@@ -342,41 +314,27 @@ static int explain_dataset(const char *model_path, const char *spec, int limit, 
     ts_model *m = NULL;
     ts_dataset ds;
     ts_dataset_init(&ds);
-    ts_lrp_rules rules = { 0 };
-    ts_lrp *lrp = NULL;
-    xc_landmarker *lmk = xc_landmarker_new(lm_src, be, be_ctx);
+    ts_landmarker *lmk = NULL;
+    ts_explainer *ex = NULL;
     cJSON *o = NULL;
     cli_skips skips;
     cli_skips_init(&skips, "explain");
-    ts_status st = lmk ? TS_OK : ts_error(TS_ERR_OOM, "out of memory");
-    if (st == TS_OK) st = xc_model_load(model_path, be, be_ctx, &m);
+    ts_status st = ts_landmarker_new(lm_src, be, be_ctx, &lmk);
+    if (st == TS_OK) st = ts_explain_model_load(model_path, be, be_ctx, &m);
     if (st == TS_OK) st = ts_dataset_load(&ds, spec, limit);
     if (st == TS_OK && ds.n_rows == 0) st = ts_error(TS_ERR_ARG, "dataset '%s' has no images", spec);
-    if (st == TS_OK) st = ts_lrp_rules_parse(m->graph, rules_spec, &rules);
-    if (st == TS_OK)
-        for (int c = 0; c < m->meta.in_channels; c++) {
-            float lo, hi;
-            xc_bounds(m, c, &lo, &hi);
-            ts_lrp_rules_set_bounds(&rules, c, lo, hi);
-        }
-    ts_lrp_target target;
-    if (st == TS_OK) st = ts_lrp_target_for_model(m, target_s, &target);
-    if (st == TS_OK) st = ts_lrp_new(m->graph, &rules, &lrp);
+    if (st == TS_OK) st = ts_explainer_new(m, rules_spec, target_s, &ex);
     if (st == TS_OK && out_dir && !make_dirs(out_dir))
         st = ts_error(TS_ERR_IO, "%s: cannot create the folder: %s", out_dir, strerror(errno));
     if (st == TS_OK) {
-        char applied[TS_LRP_SPEC_MAX * 2];
-        ts_lrp_rules_describe(m->graph, &rules, applied, sizeof applied);
-        o = explain_head(model_path, spec, rules_spec, applied, target_s);
+        o = explain_head(model_path, spec, rules_spec, ts_explainer_rules_applied(ex), target_s);
         cJSON *arr = cJSON_AddArrayToObject(o, "images");
         int lo, hi;
         cli_shard_range(shard, ds.n_rows, &lo, &hi);
         for (int r = lo; r < hi && st == TS_OK; r++) {
             cJSON *rec = NULL;
             bool fatal;
-            ts_status ist =
-                explain_row(lrp, &target, m, lmk, ds.paths[r], r, out_dir, rules_spec, applied, shard->on, &rec,
-                            &fatal);
+            ts_status ist = explain_row(ex, lmk, m, ds.paths[r], r, out_dir, rules_spec, shard->on, &rec, &fatal);
             if (ist == TS_OK) {
                 cJSON_AddItemToArray(arr, rec);
             } else if (fatal) {
@@ -393,11 +351,10 @@ static int explain_dataset(const char *model_path, const char *spec, int limit, 
         }
     }
     cJSON_Delete(o);
-    ts_lrp_free(lrp);
-    ts_lrp_rules_clear(&rules);
+    ts_explainer_free(ex);
     ts_model_free(m);
     ts_dataset_clear(&ds);
-    xc_landmarker_free(lmk);
+    ts_landmarker_free(lmk);
     ts_backend_close(be, be_ctx);
     if (st != TS_OK) return cli_fail("explain", st);
     return skips.n ? CMD_FAIL : CMD_OK;
@@ -472,52 +429,24 @@ int cmd_explain(int argc, char **argv)
 
     ts_model *m = NULL;
     ts_image img = { 0 };
-    ts_lrp_rules rules = { 0 };
-    ts_lrp *lrp = NULL;
-    xc_landmarker *lmk = xc_landmarker_new(lm_src, be, be_ctx);
-    float *in_buf = NULL, *rel_buf = NULL, *heat = NULL, *heat_a = NULL;
-    uint8_t *amap = NULL;
+    ts_landmarker *lmk = NULL;
+    ts_explainer *ex = NULL;
+    ts_explanation x = { 0 };
     ts_points *pts = calloc(1, sizeof *pts);
     cJSON *o = NULL;
-    ts_status st = lmk && pts ? TS_OK : ts_error(TS_ERR_OOM, "out of memory");
-    if (st == TS_OK) st = xc_model_load(model_path, be, be_ctx, &m);
-    if (st == TS_OK) st = ts_image_load(image_path, &img);
     bool have_pts = false;
-    if (st == TS_OK) st = xc_landmarks(lmk, m, &img, pts, &have_pts);
-    int S = m ? m->meta.in_size : 0, C = m ? m->meta.in_channels : 0;
-    size_t per = (size_t)C * S * S, hw = (size_t)S * S;
-    if (st == TS_OK) {
-        in_buf = malloc(per * sizeof(float));
-        rel_buf = malloc(per * sizeof(float));
-        heat = malloc(hw * sizeof(float));
-        heat_a = malloc(hw * sizeof(float));
-        amap = malloc(hw);
-        if (!in_buf || !rel_buf || !heat || !heat_a || !amap) st = ts_error(TS_ERR_OOM, "out of memory");
-    }
-    ts_tensor x = { in_buf, 1, C, S, S }, rel = { rel_buf, 1, C, S, S };
-    if (st == TS_OK) st = xc_input(m, &img, have_pts ? pts : NULL, &x);
-    if (st == TS_OK) st = ts_lrp_rules_parse(m->graph, rules_spec, &rules);
-    if (st == TS_OK)
-        for (int c = 0; c < C; c++) {
-            float lo, hi;
-            xc_bounds(m, c, &lo, &hi);
-            ts_lrp_rules_set_bounds(&rules, c, lo, hi);
-        }
-    ts_lrp_target target;
-    if (st == TS_OK)
-        st = ts_lrp_target_for_model(m, target_s, &target);
-    if (st == TS_OK) st = ts_lrp_new(m->graph, &rules, &lrp);
-    ts_lrp_stats stats;
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    if (st == TS_OK) st = ts_lrp_explain(lrp, &x, &target, 1, &rel, &stats);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
+    ts_status st = pts ? ts_landmarker_new(lm_src, be, be_ctx, &lmk) : ts_error(TS_ERR_OOM, "out of memory");
+    if (st == TS_OK) st = ts_explain_model_load(model_path, be, be_ctx, &m);
+    if (st == TS_OK) st = ts_image_load(image_path, &img);
+    if (st == TS_OK) st = ts_landmarker_get(lmk, m, &img, pts, &have_pts);
+    if (st == TS_OK) st = ts_explainer_new(m, rules_spec, target_s, &ex);
+    if (st == TS_OK) st = ts_explainer_run(ex, &img, have_pts ? pts : NULL, &x);
     if (st != TS_OK) goto done;
 
-    ts_lrp_heatmap(&rel, 0, 0, C < 3 ? C : 3, heat);
-    if (C > 3) ts_lrp_heatmap(&rel, 0, 3, 4, heat_a);
-    char applied[TS_LRP_SPEC_MAX * 2];
-    ts_lrp_rules_describe(m->graph, &rules, applied, sizeof applied);
+    const int S = x.S, C = x.C;
+    const size_t hw = (size_t)S * S;
+    const ts_lrp_stats stats = x.stats;
+    const char *applied = ts_explainer_rules_applied(ex);
     char tdesc[256], tname[256];
     ts_lrp_target_describe(m, &stats, tdesc, sizeof tdesc);
     /* the target alone (the contrast's other side is "minus") */
@@ -526,35 +455,23 @@ int cmd_explain(int argc, char **argv)
     if (!zoom) zoom = S >= 300 ? 1 : (300 + S - 1) / S;
     float scale_used = 0, scale_a = 0;
     if (out_path)
-        st = save_heat(out_path, heat, S, zoom, fixed_scale, rules_spec, applied, tdesc, &scale_used);
+        st = save_heat(out_path, x.heat, S, zoom, fixed_scale, rules_spec, applied, tdesc, &scale_used);
     else
-        for (size_t q = 0; q < hw; q++) scale_used = fmaxf(scale_used, fabsf(heat[q]));
+        for (size_t q = 0; q < hw; q++) scale_used = fmaxf(scale_used, fabsf(x.heat[q]));
     if (st == TS_OK && out_amap) {
         if (C < 4) st = ts_error(TS_ERR_ARG, "--out-amap: model '%s' has no A(x,y) channel", model_path);
-        else st = save_heat(out_amap, heat_a, S, zoom, fixed_scale, rules_spec, applied, tdesc, &scale_a);
+        else st = save_heat(out_amap, x.heat_amap, S, zoom, fixed_scale, rules_spec, applied, tdesc, &scale_a);
     }
-    if (st == TS_OK && npy_path) st = ts_npy_save(npy_path, rel_buf, 4, (int[]){ 1, C, S, S });
+    if (st == TS_OK && npy_path) st = ts_npy_save(npy_path, x.relevance.data, 4, (int[]){ 1, C, S, S });
     if (st != TS_OK) goto done;
 
-    double sums[TS_MODEL_MAX_CHANNELS], abs_sums[TS_MODEL_MAX_CHANNELS], abs_total = 0;
-    ts_lrp_channel_sums(&rel, 0, sums, abs_sums);
-    for (int c = 0; c < C; c++) abs_total += abs_sums[c];
+    const double *sums = x.channel_sum, *abs_sums = x.channel_abs, abs_total = x.abs_total;
     static const char *const ch_names[4] = { "R", "G", "B", "A" };
-    double cells[TS_LANDMARKS], cells_abs[TS_LANDMARKS], heat_sum = 0, heat_abs = 0;
-    if (have_pts) {
-        st = xc_amap(m, &img, pts, amap);
-        if (st != TS_OK) goto done;
-        ts_lrp_pool_cells(heat, amap, S, S, TS_LANDMARKS, cells, cells_abs);
-        for (int k = 0; k < TS_LANDMARKS; k++) heat_sum += cells[k], heat_abs += cells_abs[k];
-    }
-    double parts[TS_PART_COUNT], parts_abs[TS_PART_COUNT];
-    if (have_pts) {
-        ts_lrp_pool_parts(cells, parts);
-        ts_lrp_pool_parts(cells_abs, parts_abs);
-    }
+    const double *cells = x.cell_sum, *cells_abs = x.cell_abs, heat_sum = x.heat_sum, heat_abs = x.heat_abs;
+    const double *parts = x.part_sum, *parts_abs = x.part_abs;
     double rgb_abs = 0;
     for (int c = 0; c < C && c < 3; c++) rgb_abs += abs_sums[c];
-    double ms = (t1.tv_sec - t0.tv_sec) * 1e3 + (t1.tv_nsec - t0.tv_nsec) * 1e-6;
+    double ms = x.ms;
 
     if (json) {
         o = cJSON_CreateObject();
@@ -584,7 +501,7 @@ int cmd_explain(int argc, char **argv)
         cJSON_AddNumberToObject(o, "rgb_abs_share", share(rgb_abs, abs_total));
         if (C > 3) cJSON_AddNumberToObject(o, "amap_abs_share", share(abs_sums[3], abs_total));
         else cJSON_AddNullToObject(o, "amap_abs_share");
-        if (have_pts) {
+        if (x.regions) {
             cJSON *rg = cJSON_AddArrayToObject(o, "regions");
             for (int k = 0; k < TS_LANDMARKS; k++) {
                 cJSON *e = cJSON_CreateObject();
@@ -618,7 +535,7 @@ int cmd_explain(int argc, char **argv)
         printf("channels        ");
         for (int c = 0; c < C; c++) printf("%s %.4f  ", c < 4 ? ch_names[c] : "?", share(abs_sums[c], abs_total));
         printf("(share of |R|)\n");
-        if (have_pts) {
+        if (x.regions) {
             printf("%-12s %12s %8s %9s\n", "part", "sum", "share", "|R| share");
             for (int p = 0; p < TS_PART_COUNT; p++)
                 printf("%-12s %12.5g %8.4f %9.4f\n", ts_part_name((ts_face_part)p), parts[p],
@@ -632,17 +549,12 @@ int cmd_explain(int argc, char **argv)
     }
 done:
     cJSON_Delete(o);
-    ts_lrp_free(lrp);
-    ts_lrp_rules_clear(&rules);
+    ts_explanation_clear(&x);
+    ts_explainer_free(ex);
     ts_model_free(m);
     ts_image_clear(&img);
-    xc_landmarker_free(lmk);
+    ts_landmarker_free(lmk);
     ts_backend_close(be, be_ctx);
     free(pts);
-    free(in_buf);
-    free(rel_buf);
-    free(heat);
-    free(heat_a);
-    free(amap);
     return st == TS_OK ? CMD_OK : cli_fail("explain", st);
 }

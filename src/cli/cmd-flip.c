@@ -26,8 +26,9 @@
 
 #include "cli.h"
 #include "data/dataset.h"
-#include "explain-common.h"
 #include "explain/aopc.h"
+#include "explain/explain.h"
+#include "face/input.h"
 #include "explain/lrp.h"
 #include "nn/safetext.h"
 #include "shard.h"
@@ -205,44 +206,32 @@ int cmd_flip(int argc, char **argv)
     ts_model *m = NULL;
     ts_dataset ds;
     ts_dataset_init(&ds);
-    ts_lrp_rules rules = { 0 };
-    ts_lrp *lrp = NULL;
-    xc_landmarker *lmk = xc_landmarker_new(lm_src, be, be_ctx);
+    ts_landmarker *lmk = NULL;
+    ts_explainer *ex = NULL;
     ts_points *pts = calloc(1, sizeof *pts);
-    float *in_buf = NULL, *rel_buf = NULL, *heat = NULL;
     double *cm = NULL, *cr = NULL;
     cJSON *o = NULL, *arr = NULL;
     int done_n = 0, steps = 0;
     cli_skips skips;
     cli_skips_init(&skips, "flip");
     double sum_m = 0, sum_r = 0;
-    ts_status st = lmk && pts ? TS_OK : ts_error(TS_ERR_OOM, "out of memory");
-    if (st == TS_OK) st = xc_model_load(model_path, be, be_ctx, &m);
+    ts_status st = pts ? ts_landmarker_new(lm_src, be, be_ctx, &lmk) : ts_error(TS_ERR_OOM, "out of memory");
+    if (st == TS_OK) st = ts_explain_model_load(model_path, be, be_ctx, &m);
     if (st == TS_OK) st = ts_dataset_load(&ds, spec, limit);
     if (st == TS_OK && ds.n_rows == 0) st = ts_error(TS_ERR_ARG, "dataset '%s' has no images", spec);
-    if (st == TS_OK) st = ts_lrp_rules_parse(m->graph, rules_spec, &rules);
-    int S = m ? m->meta.in_size : 0, C = m ? m->meta.in_channels : 0;
+    if (st == TS_OK) st = ts_explainer_new(m, rules_spec, target_s, &ex);
+    int C = m ? m->meta.in_channels : 0;
     if (st == TS_OK) {
+        /* the noise spans the model's input range, as the z-box bounds do */
         fo.channels = rgb_only && C > 3 ? 3 : 0;
         fo.n_bounds = C;
-        for (int c = 0; c < C; c++) {
-            xc_bounds(m, c, &fo.low[c], &fo.high[c]);
-            ts_lrp_rules_set_bounds(&rules, c, fo.low[c], fo.high[c]);
-        }
+        for (int c = 0; c < C; c++) ts_model_input_range(m, c, &fo.low[c], &fo.high[c]);
     }
-    ts_lrp_target target;
-    if (st == TS_OK)
-        st = ts_lrp_target_for_model(m, target_s, &target);
-    if (st == TS_OK) st = ts_lrp_new(m->graph, &rules, &lrp);
-    size_t per = (size_t)C * S * S, hw = (size_t)S * S;
     ts_flip_opts_defaults(&fo);
     if (st == TS_OK) {
-        in_buf = malloc(per * sizeof(float));
-        rel_buf = malloc(per * sizeof(float));
-        heat = malloc(hw * sizeof(float));
         cm = calloc((size_t)fo.steps + 1, sizeof(double));
         cr = calloc((size_t)fo.steps + 1, sizeof(double));
-        if (!in_buf || !rel_buf || !heat || !cm || !cr) st = ts_error(TS_ERR_OOM, "out of memory");
+        if (!cm || !cr) st = ts_error(TS_ERR_OOM, "out of memory");
     }
     if (st != TS_OK) goto done;
     int lo, hi;
@@ -256,21 +245,20 @@ int cmd_flip(int argc, char **argv)
     for (int r = lo; r < hi && st == TS_OK; r++) {
         ts_image img = { 0 };
         bool have = false;
-        ts_tensor x = { in_buf, 1, C, S, S }, rel = { rel_buf, 1, C, S, S };
-        ts_lrp_stats stats;
+        ts_explanation x;
         ts_status ist = ts_image_load(ds.paths[r], &img);
-        if (ist == TS_OK) ist = xc_landmarks(lmk, m, &img, pts, &have);
-        if (ist == TS_OK) ist = xc_input(m, &img, have ? pts : NULL, &x);
+        if (ist == TS_OK) ist = ts_landmarker_get(lmk, m, &img, pts, &have);
+        if (ist == TS_OK) ist = ts_explainer_input(ex, &img, have ? pts : NULL, &x);
         ts_image_clear(&img);
         if (ist != TS_OK) {
             cli_skips_add(&skips, ds.paths[r], ts_last_error());
             continue;
         }
         ts_flip_curve curve;
-        st = ts_lrp_explain(lrp, &x, &target, 1, &rel, &stats);
-        if (st != TS_OK) break;
-        ts_lrp_heatmap(&rel, 0, 0, C < 3 ? C : 3, heat);
-        st = ts_flip_image(m->graph, &x, 0, heat, stats.a, &fo, &curve);
+        st = ts_explainer_explain(ex, NULL, NULL, &x);
+        const ts_lrp_stats stats = x.stats;
+        if (st == TS_OK) st = ts_flip_image(m->graph, &x.input, 0, x.heat, stats.a, &fo, &curve);
+        ts_explanation_clear(&x);
         if (st != TS_OK) break;
         steps = curve.steps;
         for (int k = 0; k <= steps; k++) cm[k] += curve.morf[k], cr[k] += curve.random[k];
@@ -319,16 +307,12 @@ int cmd_flip(int argc, char **argv)
     }
 done:
     cJSON_Delete(o);
-    ts_lrp_free(lrp);
-    ts_lrp_rules_clear(&rules);
+    ts_explainer_free(ex);
     ts_model_free(m);
     ts_dataset_clear(&ds);
-    xc_landmarker_free(lmk);
+    ts_landmarker_free(lmk);
     ts_backend_close(be, be_ctx);
     free(pts);
-    free(in_buf);
-    free(rel_buf);
-    free(heat);
     free(cm);
     free(cr);
     if (st != TS_OK) return cli_fail("flip", st);

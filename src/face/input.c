@@ -59,6 +59,28 @@ void ts_image_resize_planes(const ts_image *img, int dw, int dh, float *planes)
     free(ty);
 }
 
+/* A(x,y) of the landmarks of a w x h image in the model's s x s input
+ * (step 3's pixel-centre rule), made where the model runs (the GPU's kernel
+ * when it is on one; the same bytes either way, amap-device.h).  The one
+ * scaling of landmarks into the input: channel 3 and ts_model_amap. */
+static ts_status model_frame_amap(const ts_model *m, int w, int h, const ts_points *pts, uint8_t *map)
+{
+    int s = m->meta.in_size;
+    ts_points *scaled = malloc(sizeof *scaled);
+    if (!scaled) return ts_error(TS_ERR_OOM, "out of memory for the A(x,y) map");
+    scaled->n = pts->n;
+    float sx = (float)s / (float)w, sy = (float)s / (float)h;
+    for (int j = 0; j < pts->n; j++) {
+        scaled->x[j] = (pts->x[j] + 0.5f) * sx - 0.5f;
+        scaled->y[j] = (pts->y[j] + 0.5f) * sy - 0.5f;
+    }
+    void *ctx = NULL;
+    const ts_backend *be = m->graph ? ts_graph_backend(m->graph, &ctx) : NULL;
+    ts_status st = ts_amap_compute_on(be, ctx, scaled, s, s, map);
+    free(scaled);
+    return st;
+}
+
 /* Channel 3: A(x,y) of the landmarks in the resized frame, encoded. */
 static ts_status amap_channel(const ts_model *m, const ts_image *img, const ts_points *pts, float *dst)
 {
@@ -68,26 +90,10 @@ static ts_status amap_channel(const ts_model *m, const ts_image *img, const ts_p
         return ts_error(TS_ERR_ARG, "the model's A(x,y) encoding '%s' needs %d landmarks, got %d",
                         m->meta.amap_encoding, divisor + 1, pts->n);
     int s = m->meta.in_size;
-    ts_points *scaled = malloc(sizeof *scaled);
     uint8_t *map = malloc((size_t)s * s);
-    if (!scaled || !map) {
-        free(scaled);
-        free(map);
-        return ts_error(TS_ERR_OOM, "out of memory for the A(x,y) map");
-    }
-    scaled->n = pts->n;
-    float sx = (float)s / (float)img->width, sy = (float)s / (float)img->height;
-    for (int j = 0; j < pts->n; j++) {
-        scaled->x[j] = (pts->x[j] + 0.5f) * sx - 0.5f;
-        scaled->y[j] = (pts->y[j] + 0.5f) * sy - 0.5f;
-    }
-    /* where the model runs (the GPU's kernel when it is on one; the same
-     * bytes either way, amap-device.h) */
-    void *ctx = NULL;
-    const ts_backend *be = m->graph ? ts_graph_backend(m->graph, &ctx) : NULL;
-    ts_status st = ts_amap_compute_on(be, ctx, scaled, s, s, map);
+    if (!map) return ts_error(TS_ERR_OOM, "out of memory for the A(x,y) map");
+    ts_status st = model_frame_amap(m, img->width, img->height, pts, map);
     if (st == TS_OK) st = ts_amap_encode(map, s, s, pts->n, dst);
-    free(scaled);
     free(map);
     return st;
 }
@@ -95,6 +101,19 @@ static ts_status amap_channel(const ts_model *m, const ts_image *img, const ts_p
 bool ts_model_needs_landmarks(const ts_model *m)
 {
     return m->meta.in_channels == 4 || m->meta.alignment != TS_ALIGN_NONE;
+}
+
+ts_landmark_method ts_model_landmark_method(const ts_model *m)
+{
+    if (!ts_model_needs_landmarks(m)) return TS_LANDMARKS_NONE;
+    return m->meta.landmarks == TS_LANDMARKS_NONE ? TS_LANDMARKS_ERT : m->meta.landmarks;
+}
+
+void ts_model_input_range(const ts_model *m, int c, float *low, float *high)
+{
+    float mean = m->meta.mean[c], sd = m->meta.std[c] > 0 ? m->meta.std[c] : 1.0f;
+    *low = (0.0f - mean) / sd;
+    *high = (1.0f - mean) / sd;
 }
 
 /* The image -> frame map of step 0 (input.h). */
@@ -150,6 +169,19 @@ ts_status ts_model_frame_points(const ts_model *m, const ts_image *img, const ts
     *out = *pts;
     ts_points_transform(out, &xf);
     return TS_OK;
+}
+
+ts_status ts_model_amap(const ts_model *m, const ts_image *img, const ts_points *pts, uint8_t *map)
+{
+    if (m->meta.alignment == TS_ALIGN_NONE) return model_frame_amap(m, img->width, img->height, pts, map);
+    /* the points as ts_face_to_frame carries them into the S x S frame,
+     * then channel 3's scaling (of S to S) as for the framed image */
+    ts_points *fp = malloc(sizeof *fp);
+    if (!fp) return ts_error(TS_ERR_OOM, "out of memory for the face frame");
+    ts_status st = ts_model_frame_points(m, img, pts, fp);
+    if (st == TS_OK) st = model_frame_amap(m, m->meta.in_size, m->meta.in_size, fp, map);
+    free(fp);
+    return st;
 }
 
 ts_status ts_model_input_from_image(const ts_model *m, const ts_image *img, const ts_points *pts,

@@ -63,6 +63,22 @@ ts_status ts_model_frame_points(const ts_model *m, const ts_image *img, const ts
  * an alignment. */
 bool ts_model_needs_landmarks(const ts_model *m);
 
+/* The localizer whose landmarks the model's input needs: the one it was
+ * trained with (meta.landmarks; ERT when none is recorded), or
+ * TS_LANDMARKS_NONE when it needs no landmarks. */
+ts_landmark_method ts_model_landmark_method(const ts_model *m);
+
+/* The model's A(x,y) map (in_size x in_size bytes, landmark indices) of the
+ * landmarks `pts` (image coordinates of `img`): exactly the map its input
+ * channel 3 encodes (steps 0 and 3), made where the model runs; for any
+ * model (a 3-channel model's regions too).  Errors as ts_face_to_frame. */
+ts_status ts_model_amap(const ts_model *m, const ts_image *img, const ts_points *pts, uint8_t *map);
+
+/* The normalised value range of input channel c: what pixel values 0 and
+ * 255 (the A(x,y) channel: indices 0 and 67) become in step 4, (0 - mean) /
+ * std and (1 - mean) / std.  LRP's z-box bounds, pixel flipping's noise. */
+void ts_model_input_range(const ts_model *m, int c, float *low, float *high);
+
 /* Bilinear resize of an RGB8 image into three float planes of dw x dh
  * (v = pixel / 255, not normalised), sampling rule of step 1 above.
  * planes: (3, dh, dw) floats. */
