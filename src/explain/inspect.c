@@ -1,9 +1,11 @@
 /* inspect.c - one face through the whole flow; see inspect.h.
  *
  * Order: detect -> choose face -> landmarks on the photo -> crop (landmarks
- * carried into it) -> A(x,y) of the crop -> per model: input tensor (the
- * model's own preprocessing, face/input.h), LRP explain (forward + relevance
- * backward in one), activation grid, channel/part/cell tables.
+ * carried into it) -> A(x,y) of the crop -> per model: the explain flow of
+ * explain.h on the crop (the model's input from face/input.h, LRP, the
+ * heatmaps and the channel/part/cell tables, the same as `traitscope-cli
+ * explain` computes), then the maps carried into the crop's frame, the
+ * prediction rows and the activation grid.
  */
 #include "inspect.h"
 
@@ -20,7 +22,7 @@
 #include "../face/input.h"
 #include "../face/lmnet.h"
 #include "../backend/backend.h"
-#include "../nn/loss.h"
+#include "explain.h"
 
 struct ts_inspector {
     ts_detector *det;
@@ -250,89 +252,50 @@ static void prediction_rows(const ts_model *model, const float *z, const ts_lrp_
     ts_lrp_target_describe(model, stats, m->explained, sizeof m->explained);
 }
 
-/* One model's part.  Errors stay in m->error; the face stage goes on. */
+/* One model's part: the explain flow (explain.h) on the crop, then what
+ * the panels show.  Errors stay in m->error; the face stage goes on. */
 static ts_status run_model(ts_model *model, const ts_inspect *r, const ts_points *crop_pts,
                            const ts_inspect_opts *o, ts_inspect_model *m)
 {
     ts_graph *g = model->graph;
     const ts_model_meta *meta = &model->meta;
-    int S = meta->in_size, C = meta->in_channels;
+    int C = meta->in_channels;
     double t0 = now_ms();
-    m->in_size = S;
+    m->in_size = meta->in_size;
     m->in_channels = C;
     m->n_classes = meta->n_classes;
 
-    size_t plane = (size_t)S * S;
-    float *buf = malloc(plane * C * 2 * sizeof(float));
-    if (!buf) return ts_error(TS_ERR_OOM, "out of memory");
-    ts_tensor x = { buf, 1, C, S, S }, rel = { buf + plane * C, 1, C, S, S };
-    ts_status st = ts_model_input_from_image(model, &r->crop, ts_model_needs_landmarks(model) ? crop_pts : NULL, &x);
-
-    ts_lrp_rules rules = { 0 };
-    ts_lrp *lrp = NULL;
-    if (st == TS_OK) st = ts_lrp_rules_parse(g, o->rules, &rules);
+    ts_explainer *ex = NULL;
+    ts_explanation x = { 0 };
+    ts_status st = ts_explainer_new(model, o->rules, o->target, &ex);
+    if (st == TS_OK) st = ts_explainer_run(ex, &r->crop, crop_pts, &x);
     if (st == TS_OK) {
-        /* z-box bounds: what pixel values 0 and 255 become after the
-         * model's normalisation (the A(x,y) channel: index 0 and 67). */
-        for (int c = 0; c < C && c < TS_LRP_MAX_INPUT_C; c++)
-            ts_lrp_rules_set_bounds(&rules, c, (0.0f - meta->mean[c]) / meta->std[c],
-                                    (1.0f - meta->mean[c]) / meta->std[c]);
-        ts_lrp_rules_describe(g, &rules, m->rules, sizeof m->rules);
-        st = ts_lrp_new(g, &rules, &lrp);
-    }
-    ts_lrp_target target;
-    if (st == TS_OK) st = ts_lrp_target_for_model(model, o->target, &target);
-    if (st == TS_OK) {
-        g->training = false;
-        st = ts_lrp_explain(lrp, &x, &target, 1, &rel, &m->stats);
-    }
-    if (st == TS_OK) {
-        /* Probabilities from the logits the explain pass left in the graph
-         * (read to the host: it may run on a GPU). */
-        size_t K = (size_t)model->meta.n_classes;
-        float *z = malloc((K ? K : 1) * sizeof(float));
-        st = z ? ts_graph_read(g, g->nodes[g->output].out.data, z, K) : ts_error(TS_ERR_OOM, "out of memory");
-        if (st == TS_OK) prediction_rows(model, z, &m->stats, m);
-        free(z);
-    }
-    if (st == TS_OK) {
-        m->heat = malloc(plane * sizeof(float));
-        if (!m->heat) st = ts_error(TS_ERR_OOM, "out of memory");
-    }
-    if (st == TS_OK) {
-        ts_lrp_heatmap(&rel, 0, 0, C < 3 ? C : 3, m->heat);
-        if (C == 4 && (m->heat_amap = malloc(plane * sizeof(float))))
-            ts_lrp_heatmap(&rel, 0, 3, 4, m->heat_amap);
+        snprintf(m->rules, sizeof m->rules, "%s", ts_explainer_rules_applied(ex));
+        m->stats = x.stats;
+        prediction_rows(model, x.logits, &m->stats, m);
+        for (int c = 0; c < C && c < 4; c++) m->channel_abs_share[c] = ts_explain_share(x.channel_abs[c], x.abs_total);
+        /* the tables: pooled in the model's frame, by the A(x,y) its input got */
+        if (x.regions) {
+            memcpy(m->cell_sum, x.cell_sum, sizeof m->cell_sum);
+            memcpy(m->part_sum, x.part_sum, sizeof m->part_sum);
+        }
+        /* the maps: the panels show every map in the crop's frame */
+        m->heat = x.heat, x.heat = NULL;
+        m->heat_amap = x.heat_amap, x.heat_amap = NULL;
         if (meta->alignment != TS_ALIGN_NONE) {
             st = heat_to_crop(model, &r->crop, crop_pts, m->heat);
             if (st == TS_OK && m->heat_amap) st = heat_to_crop(model, &r->crop, crop_pts, m->heat_amap);
         }
     }
     if (st == TS_OK) {
-        double abs_sums[TS_LRP_MAX_INPUT_C] = { 0 }, total = 0;
-        ts_lrp_channel_sums(&rel, 0, NULL, abs_sums);
-        for (int c = 0; c < C; c++) total += abs_sums[c];
-        for (int c = 0; c < C && c < 4; c++) m->channel_abs_share[c] = total > 0 ? abs_sums[c] / total : 0;
-        /* Pool the heatmap by A(x,y) at the model's input size. */
-        ts_points sp = *crop_pts;
-        for (int i = 0; i < sp.n; i++) {
-            sp.x[i] = (sp.x[i] + 0.5f) * S / r->crop.width - 0.5f;
-            sp.y[i] = (sp.y[i] + 0.5f) * S / r->crop.height - 0.5f;
-        }
-        uint8_t *idx = malloc(plane);
-        if (idx && sp.n == TS_LANDMARKS && ts_amap_compute(&sp, S, S, idx) == TS_OK) {
-            ts_lrp_pool_cells(m->heat, idx, S, S, TS_LANDMARKS, m->cell_sum, NULL);
-            ts_lrp_pool_parts(m->cell_sum, m->part_sum);
-        }
-        free(idx);
+        /* the activations the explain pass left in the graph */
         ts_act_opts ao = { 0 };
         ao.shared_norm = o->shared_norm;
         st = ts_act_grid_layer(g, o->layer ? o->layer : "conv1", 0, &ao, &m->act);
         if (st == TS_OK) st = ts_act_layer_copy(g, o->layer ? o->layer : "conv1", 0, &m->act_layer);
     }
-    ts_lrp_free(lrp);
-    ts_lrp_rules_clear(&rules);
-    free(buf);
+    ts_explanation_clear(&x);
+    ts_explainer_free(ex);
     m->ms = now_ms() - t0;
     return st;
 }

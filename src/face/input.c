@@ -63,17 +63,22 @@ void ts_image_resize_planes(const ts_image *img, int dw, int dh, float *planes)
  * (step 3's pixel-centre rule), made where the model runs (the GPU's kernel
  * when it is on one; the same bytes either way, amap-device.h).  The one
  * scaling of landmarks into the input: channel 3 and ts_model_amap. */
+void ts_points_to_input(const ts_points *pts, int w, int h, int size, ts_points *out)
+{
+    out->n = pts->n;
+    float sx = (float)size / (float)w, sy = (float)size / (float)h;
+    for (int j = 0; j < pts->n; j++) {
+        out->x[j] = (pts->x[j] + 0.5f) * sx - 0.5f;
+        out->y[j] = (pts->y[j] + 0.5f) * sy - 0.5f;
+    }
+}
+
 static ts_status model_frame_amap(const ts_model *m, int w, int h, const ts_points *pts, uint8_t *map)
 {
     int s = m->meta.in_size;
     ts_points *scaled = malloc(sizeof *scaled);
     if (!scaled) return ts_error(TS_ERR_OOM, "out of memory for the A(x,y) map");
-    scaled->n = pts->n;
-    float sx = (float)s / (float)w, sy = (float)s / (float)h;
-    for (int j = 0; j < pts->n; j++) {
-        scaled->x[j] = (pts->x[j] + 0.5f) * sx - 0.5f;
-        scaled->y[j] = (pts->y[j] + 0.5f) * sy - 0.5f;
-    }
+    ts_points_to_input(pts, w, h, s, scaled);
     void *ctx = NULL;
     const ts_backend *be = m->graph ? ts_graph_backend(m->graph, &ctx) : NULL;
     ts_status st = ts_amap_compute_on(be, ctx, scaled, s, s, map);

@@ -79,6 +79,11 @@ ts_status ts_model_amap(const ts_model *m, const ts_image *img, const ts_points 
  * std and (1 - mean) / std.  LRP's z-box bounds, pixel flipping's noise. */
 void ts_model_input_range(const ts_model *m, int c, float *low, float *high);
 
+/* Landmarks of a w x h image moved into the size x size input by step 3's
+ * pixel-centre rule, x' = (x + 0.5) * size / w - 0.5 (the resize of step
+ * 1): where A(x,y) is computed.  The one definition of that scaling. */
+void ts_points_to_input(const ts_points *pts, int w, int h, int size, ts_points *out);
+
 /* Bilinear resize of an RGB8 image into three float planes of dw x dh
  * (v = pixel / 255, not normalised), sampling rule of step 1 above.
  * planes: (3, dh, dw) floats. */

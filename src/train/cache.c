@@ -17,6 +17,7 @@
 #include "../face/amap.h"
 #include "../face/detector.h"
 #include "../face/ert.h"
+#include "../face/input.h"
 #include "../face/points.h"
 #include "../nn/fileio.h"
 
@@ -317,13 +318,10 @@ ts_status ts_lmcache_get(ts_lmcache *c, const char *path, ts_lm_entry *out, ts_i
         st = ts_ert_predict(c->ert, &local, out->box, &out->pts);
         if (st == TS_OK && c->amap_size) {
             int S = c->amap_size;
-            ts_points scaled = out->pts;
+            ts_points scaled;
             /* The unaugmented, unaligned input: the whole image scaled to S
              * (sample.h, alignment none). */
-            for (int i = 0; i < scaled.n; i++) {
-                scaled.x[i] = (scaled.x[i] + 0.5f) * S / local.width - 0.5f;
-                scaled.y[i] = (scaled.y[i] + 0.5f) * S / local.height - 0.5f;
-            }
+            ts_points_to_input(&out->pts, local.width, local.height, S, &scaled);
             out->amap_size = S;
             out->amap = malloc((size_t)S * S);
             st = out->amap ? ts_amap_compute(&scaled, S, S, out->amap) : ts_error(TS_ERR_OOM, "cache: out of memory");
