@@ -104,6 +104,44 @@ void ts_faceset_clear(ts_faceset *fs)
     memset(fs, 0, sizeof *fs);
 }
 
+ts_status ts_faceset_partition(ts_faceset *all, const char *which, int n_sets, ts_faceset *const *out)
+{
+    int *count = calloc((size_t)n_sets, sizeof *count);
+    if (!count) return ts_error(TS_ERR_OOM, "faceset: out of memory");
+    for (int i = 0; i < all->n; i++) {
+        TS_ASSERT(which[all->rows[i]] >= 0 && which[all->rows[i]] < n_sets);
+        count[(int)which[all->rows[i]]]++;
+    }
+    bool oom = false;
+    for (int k = 0; k < n_sets; k++) {
+        ts_faceset *d = out[k];
+        *d = (ts_faceset){ .size = all->size, .align = all->align, .landmarks = all->landmarks };
+        size_t c = count[k] ? (size_t)count[k] : 1;
+        d->rows = malloc(c * sizeof *d->rows);
+        d->base = malloc(c * sizeof *d->base);
+        d->pts = malloc(c * sizeof *d->pts);
+        oom |= !d->rows || !d->base || !d->pts;
+    }
+    free(count);
+    if (oom) {
+        for (int k = 0; k < n_sets; k++) ts_faceset_clear(out[k]); /* n = 0: frees the arrays only */
+        return ts_error(TS_ERR_OOM, "faceset: out of memory");
+    }
+    for (int i = 0; i < all->n; i++) {
+        ts_faceset *d = out[(int)which[all->rows[i]]];
+        d->rows[d->n] = all->rows[i];
+        d->base[d->n] = all->base[i];
+        d->pts[d->n] = all->pts[i];
+        d->n++;
+    }
+    /* the images now belong to the sets */
+    free(all->rows);
+    free(all->base);
+    free(all->pts);
+    all->rows = NULL, all->base = NULL, all->pts = NULL, all->n = 0;
+    return TS_OK;
+}
+
 ts_status ts_faceset_build(ts_faceset *fs, const ts_dataset *ds, const int *rows, int n, const ts_faceset_options *o,
                            ts_faceset_progress_fn progress, ts_faceset_abort_fn should_abort, void *user)
 {

@@ -68,6 +68,14 @@ ts_status ts_faceset_build(ts_faceset *fs, const ts_dataset *ds, const int *rows
                            ts_faceset_abort_fn should_abort, void *user);
 void ts_faceset_clear(ts_faceset *fs);
 
+/* Moves the faces of `all` into n_sets sets by their dataset rows: face i
+ * goes to out[which[all->rows[i]]] (each 0..n_sets-1), in order; each set
+ * keeps all's size, alignment and landmark flag and no skip records.  all
+ * is left empty (its images now belong to the sets).  The out sets are
+ * overwritten (empty ones).  TS_ERR_OOM leaves all as it was and the out
+ * sets empty. */
+ts_status ts_faceset_partition(ts_faceset *all, const char *which, int n_sets, ts_faceset *const *out);
+
 /* One face as ts_faceset_build makes it: the image at `path` decoded, its
  * landmarks from o->cache (required when o->landmarks; o->cache_dir and
  * o->policy are not used here), its base.  pts->n = 0 without landmarks.

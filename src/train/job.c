@@ -779,30 +779,8 @@ static ts_status carve_validation(trainer *t)
  * (0, 1, 2 in `which`). */
 static ts_status partition_faces(trainer *t, ts_faceset *all, const char *which)
 {
-    ts_faceset *dst[3] = { &t->train, &t->val, &t->test };
-    int count[3] = { 0, 0, 0 };
-    for (int i = 0; i < all->n; i++) count[(int)which[all->rows[i]]]++;
-    for (int k = 0; k < 3; k++) {
-        *dst[k] = (ts_faceset){ .size = all->size, .align = all->align, .landmarks = all->landmarks };
-        int c = count[k] ? count[k] : 1;
-        dst[k]->rows = malloc((size_t)c * sizeof(int));
-        dst[k]->base = malloc((size_t)c * sizeof(ts_image));
-        dst[k]->pts = malloc((size_t)c * sizeof(ts_points));
-        if (!dst[k]->rows || !dst[k]->base || !dst[k]->pts) return ts_error(TS_ERR_OOM, "train: out of memory");
-    }
-    for (int i = 0; i < all->n; i++) {
-        ts_faceset *d = dst[(int)which[all->rows[i]]];
-        d->rows[d->n] = all->rows[i];
-        d->base[d->n] = all->base[i];
-        d->pts[d->n] = all->pts[i];
-        d->n++;
-    }
-    /* The images now belong to the three sets. */
-    free(all->rows);
-    free(all->base);
-    free(all->pts);
-    all->rows = NULL, all->base = NULL, all->pts = NULL, all->n = 0;
-    return TS_OK;
+    ts_faceset *const dst[3] = { &t->train, &t->val, &t->test };
+    return ts_faceset_partition(all, which, 3, dst);
 }
 
 static ts_status load_resume_state(trainer *t)
