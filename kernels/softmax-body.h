@@ -1,5 +1,5 @@
 /* softmax-body.h - per-row body of softmax.cu (body.h): row r of logits
- * (N,K) into probs, exactly as nn/loss.h's ts_softmax (backend/cpu/loss.c):
+ * (N,K) into probs, exactly as nn/loss.h's ts_softmax (nn/loss.c):
  * the row maximum subtracted, exponentials and their sum in double, each
  * probability stored as float and divided by the sum.  One thread per row:
  * our rows are a model's classes (2 to a few dozen), where a block-wide
