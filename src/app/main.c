@@ -37,8 +37,9 @@
 
 static char **opt_models, **opt_exports, **opt_files;
 static gint64 t_start; /* process start, for the time to the first full window */
-static char *opt_screenshot, *opt_out, *opt_page, *opt_device;
+static char *opt_screenshot, *opt_out, *opt_page, *opt_device, *opt_detector;
 static ts_device device = TS_DEVICE_AUTO;
+static ts_detector_kind detector_kind = TS_DETECTOR_SSD;
 static gboolean opt_headless, opt_quit, opt_version;
 
 static const GOptionEntry entries[] = {
@@ -49,6 +50,7 @@ static const GOptionEntry entries[] = {
     { "screenshot", 0, 0, G_OPTION_ARG_FILENAME, &opt_screenshot, N_("Save a screenshot of the window once the first face is shown"), N_("FILE") },
     { "page", 0, 0, G_OPTION_ARG_STRING, &opt_page, N_("Page to show first: explore or train"), N_("PAGE") },
     { "device", 0, 0, G_OPTION_ARG_STRING, &opt_device, N_("Where networks run: cpu, cuda or auto (the GPU when there is one)"), N_("DEVICE") },
+    { "detector", 0, 0, G_OPTION_ARG_STRING, &opt_detector, N_("Face detector: ssd (default) or tiny"), N_("DETECTOR") },
     { "quit", 0, 0, G_OPTION_ARG_NONE, &opt_quit, N_("Quit after --export/--screenshot"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, N_("Print the version"), NULL },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_files, NULL, N_("[IMAGE|FOLDER…|celeba:DIR|utkface:DIR|csv:FILE]") },
@@ -155,6 +157,9 @@ static int run_headless(void)
     char why[512];
     ts_inspector_set_device(insp, device, why, sizeof why);
     if (why[0]) fprintf(stderr, "traitscope: %s\n", why);
+    ts_inspect_opts io = { 0 };
+    io.face = -1;
+    io.detector = detector_kind;
     guint n = imgs->len < max_faces ? imgs->len : max_faces;
     ts_inspect *res = g_new0(ts_inspect, n);
     const ts_inspect **rows = g_new0(const ts_inspect *, n);
@@ -162,7 +167,7 @@ static int run_headless(void)
     for (guint i = 0; i < n; i++) {
         ts_image img = { 0 };
         ts_status st = ts_image_load(g_ptr_array_index(imgs, i), &img);
-        if (st == TS_OK) st = ts_inspector_run(insp, &img, models, NULL, &res[k]);
+        if (st == TS_OK) st = ts_inspector_run(insp, &img, models, &io, &res[k]);
         ts_image_clear(&img);
         if (st != TS_OK) {
             ts_error_about(st, g_ptr_array_index(imgs, i));
@@ -313,6 +318,7 @@ static void activate(GtkApplication *app, gpointer user)
     gtk_window_set_default_icon_name("org.traitscope.Traitscope");
     TsWindow *w = ts_window_new(app);
     ts_window_set_device(w, device);
+    ts_session_set_detector(ts_window_get_session(w), detector_kind);
     for (int i = 0; i < 2; i++) {
         /* no --model: the models of the last run, while their files exist */
         char *p = opt_models ? NULL : ts_window_get_remembered_model(w, i);
@@ -377,6 +383,10 @@ int main(int argc, char **argv)
     }
     if (opt_models && g_strv_length(opt_models) > 2) {
         fprintf(stderr, "traitscope: at most two --model\n");
+        return 2;
+    }
+    if (opt_detector && ts_detector_kind_parse(opt_detector, &detector_kind) != TS_OK) {
+        fprintf(stderr, "traitscope: --detector wants ssd or tiny, not '%s'\n", opt_detector);
         return 2;
     }
     gboolean display = g_getenv("DISPLAY") || g_getenv("WAYLAND_DISPLAY");

@@ -50,6 +50,7 @@ struct _TsSession {
      * thread, handed to the next job when it starts, applied by its worker */
     ts_device device;
     gboolean device_pending, device_apply;
+    ts_detector_kind detector;
 };
 
 G_DEFINE_FINAL_TYPE(TsSession, ts_session, G_TYPE_OBJECT)
@@ -71,6 +72,7 @@ static TsRequest *request_copy(const TsRequest *r)
     c->target = g_strdup(r->target);
     c->pick_face = r->pick_face;
     c->face = r->face;
+    c->detector = r->detector;
     return c;
 }
 
@@ -178,6 +180,7 @@ static void inspect_worker(GTask *task, gpointer source, gpointer data, GCancell
         ts_status st = ts_image_load(req->image, &img);
         ts_inspect_opts io = { 0 };
         io.method = req->method;
+        io.detector = req->detector;
         /* resolved by ts_session_request: always pick_face here */
         io.face = req->pick_face ? req->face : -1;
         io.rules = req->rules && req->rules[0] ? req->rules : NULL;
@@ -325,6 +328,7 @@ void ts_session_request(TsSession *s, const TsRequest *req)
     c->pick_face = TRUE;
     c->face = s->want_face;
     if (c->image) set_string(&s->want_image, c->image);
+    c->detector = s->detector;
     s->want_method = c->method;
     set_string(&s->want_rules, c->rules);
     set_string(&s->want_target, c->target);
@@ -373,6 +377,12 @@ int ts_session_pick_face_at(TsSession *s, double w, double h, double x, double y
 
 int ts_session_get_face(TsSession *s) { return s->want_face; }
 
+void ts_session_set_detector(TsSession *s, ts_detector_kind kind)
+{
+    g_return_if_fail(kind >= 0 && kind < TS_DETECTOR_KINDS);
+    s->detector = kind;
+}
+
 /* ---- exports ---- */
 
 struct ExportJob {
@@ -384,6 +394,7 @@ struct ExportJob {
     double dpi;
     char *out;
     ts_landmark_method method;
+    ts_detector_kind detector;
     char *rules, *target;
     char *current_image;    /* gets `face`; the others their largest */
     int face;
@@ -470,6 +481,7 @@ static void export_worker(GTask *task, gpointer source, gpointer data, GCancella
     if (!check_writable(e->out, &err)) goto done;
     ts_inspect_opts io = { 0 };
     io.method = e->method;
+    io.detector = e->detector;
     io.rules = e->rules && e->rules[0] ? e->rules : NULL;
     io.target = e->target;
     for (int k = 0; k < e->n_images; k++) {
@@ -509,6 +521,7 @@ static void export_worker(GTask *task, gpointer source, gpointer data, GCancella
     rec.images = (const char *const *)e->images;
     rec.faces = rows;
     rec.method = e->method;
+    rec.detector = e->detector;
     rec.rules = e->rules;
     rec.target = e->target;
     rec.face = e->face;
@@ -605,6 +618,7 @@ void ts_session_export_async(TsSession *s, const char *const *images, int n_imag
         e->dpi = dpi;
         e->out = g_strdup(out_path);
         e->method = s->want_method;
+        e->detector = s->detector;
         e->rules = g_strdup(s->want_rules);
         e->target = g_strdup(s->want_target);
         e->current_image = g_strdup(current);

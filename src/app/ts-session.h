@@ -44,10 +44,15 @@ typedef struct TsRequest {
     char *rules, *target;
     gboolean pick_face;
     int face;
+    ts_detector_kind detector;     /* set by the session (ts_session_set_detector); callers leave it */
 } TsRequest;
 
 /* transfer: none (copied). */
 void ts_session_request(TsSession *s, const TsRequest *req);
+
+/* The face detector of every later inspection and export (face/detector.h;
+ * TS_DETECTOR_SSD until set; the explorer's --detector). */
+void ts_session_set_detector(TsSession *s, ts_detector_kind kind);
 
 /* Inspects face `face` (index into ts_session_get_result()->faces; -1 =
  * the largest) of the current image with the models and settings of the

@@ -1,9 +1,12 @@
-/* cmd-detect.c - `traitscope-cli detect IMAGE`: faces found by the Tiny Face
- * Detector (src/face/detector.h).
+/* cmd-detect.c - `traitscope-cli detect IMAGE`: faces found by face-api's
+ * SSD MobileNet v1 or Tiny Face Detector (src/face/detector.h).
  *
  * Output (a contract other tools read), best score first, in image pixels:
- *   {"faces":[{"x":..,"y":..,"w":..,"h":..,"score":..},...]}
- * x, y: top-left corner; w, h: size; boxes may extend past the border.
+ *   {"faces":[{"x":..,"y":..,"w":..,"h":..,"score":..,"roll":..},...]}
+ * x, y: top-left corner; w, h: size; boxes may extend past the border;
+ * roll: degrees, counter-clockwise on screen, nonzero for a face found on
+ * the image turned (the box is then the face's box turned by roll about
+ * its centre, detector.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,13 +20,20 @@
 
 static void help(void)
 {
-    printf("usage: traitscope-cli detect IMAGE [--min-score S] [--input-size N] [--model FILE]\n\n"
-           "Detects faces with face-api's Tiny Face Detector and prints\n"
-           "{\"faces\":[{\"x\":..,\"y\":..,\"w\":..,\"h\":..,\"score\":..}]} (pixels, best first).\n\n"
+    printf("usage: traitscope-cli detect IMAGE [--detector ssd|tiny] [--min-score S] [--one-pass]\n"
+           "                             [--input-size N] [--model FILE]\n\n"
+           "Detects faces and prints\n"
+           "{\"faces\":[{\"x\":..,\"y\":..,\"w\":..,\"h\":..,\"score\":..,\"roll\":..}]}\n"
+           "(pixels, best first; roll in degrees, counter-clockwise).\n\n"
+           "  --detector ssd|tiny  face-api's SSD MobileNet v1 (ssd, the default) or its\n"
+           "                   Tiny Face Detector (tiny)\n"
            "  --min-score S    keep faces scoring above S (default 0.5)\n"
-           "  --input-size N   network input side, a multiple of 32 (default 416;\n"
-           "                   larger finds smaller faces)\n"
-           "  --model FILE     tiny_face_detector_model-weights_manifest.json to use\n"
+           "  --one-pass       face-api's own single pass; by default, when it finds\n"
+           "                   nothing, the image is also searched shrunk (close-ups)\n"
+           "                   and turned by +-30 and +-60 degrees (tilted heads)\n"
+           "  --input-size N   tiny: network input side, a multiple of 32 (default 416;\n"
+           "                   larger finds smaller faces); ssd: 512 only\n"
+           "  --model FILE     the detector's ...-weights_manifest.json to use\n"
            "                   (default: found in the npm set-up, see TRAITSCOPE_MODELS)\n"
            CLI_DEVICE_HELP);
 }
@@ -31,8 +41,9 @@ static void help(void)
 int cmd_detect(int argc, char **argv)
 {
     const char *image = NULL, *model = NULL, *v;
-    float min_score = 0.5f;
-    int input_size = 416;
+    float min_score = TS_DETECTOR_MIN_SCORE;
+    int input_size = 0, one_pass = 0;
+    ts_detector_kind kind = TS_DETECTOR_SSD;
     ts_device device = TS_DEVICE_AUTO;
     for (int i = 1; i < argc; i++) {
         if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
@@ -44,6 +55,11 @@ int cmd_detect(int argc, char **argv)
         } else if (cli_opt(argc, argv, &i, "--input-size", &v)) {
             if (!cli_parse_int(v, &input_size))
                 return cli_usage_error("detect", "--input-size wants an integer, not '%s'", v);
+        } else if (cli_opt(argc, argv, &i, "--detector", &v)) {
+            if (ts_detector_kind_parse(v, &kind) != TS_OK)
+                return cli_usage_error("detect", "--detector wants ssd or tiny, not '%s'", v);
+        } else if (cli_flag(argv, i, "--one-pass")) {
+            one_pass = 1;
         } else if (cli_opt(argc, argv, &i, "--model", &v)) {
             model = v;
         } else if (cli_opt(argc, argv, &i, "--device", &v)) {
@@ -64,16 +80,17 @@ int cmd_detect(int argc, char **argv)
     cli_backend_open("detect", device, &be, &be_ctx);
     ts_detector *det = NULL;
     ts_image img = { 0 };
-    ts_status st = ts_detector_load(model, &det);
+    ts_status st = ts_detector_load(kind, model, &det);
     if (st == TS_OK) st = ts_detector_set_backend(det, be, be_ctx);
-    if (st == TS_OK) st = ts_detector_set_input_size(det, input_size);
+    if (st == TS_OK && input_size) st = ts_detector_set_input_size(det, input_size);
     if (st == TS_OK) st = ts_image_load(image, &img);
     ts_face_box *boxes = NULL;
     int n = 0;
     if (st == TS_OK) {
         boxes = malloc(sizeof *boxes * MAX_FACES);
-        st = boxes ? ts_detector_detect(det, &img, min_score, boxes, MAX_FACES, &n)
-                   : ts_error(TS_ERR_OOM, "out of memory");
+        st = !boxes ? ts_error(TS_ERR_OOM, "out of memory")
+             : one_pass ? ts_detector_detect(det, &img, min_score, boxes, MAX_FACES, &n)
+                        : ts_detector_find(det, &img, min_score, boxes, MAX_FACES, &n);
     }
     if (st != TS_OK) {
         free(boxes);
@@ -85,9 +102,9 @@ int cmd_detect(int argc, char **argv)
     if (n > MAX_FACES) n = MAX_FACES;
     printf("{\"faces\":[");
     for (int i = 0; i < n; i++)
-        printf("%s{\"x\":%.3f,\"y\":%.3f,\"w\":%.3f,\"h\":%.3f,\"score\":%.5f}", i ? "," : "",
+        printf("%s{\"x\":%.3f,\"y\":%.3f,\"w\":%.3f,\"h\":%.3f,\"score\":%.5f,\"roll\":%.1f}", i ? "," : "",
                (double)boxes[i].x, (double)boxes[i].y, (double)boxes[i].w, (double)boxes[i].h,
-               (double)boxes[i].score);
+               (double)boxes[i].score, (double)boxes[i].roll + 0.0);
     printf("]}\n");
     free(boxes);
     ts_image_clear(&img);

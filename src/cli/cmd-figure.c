@@ -33,7 +33,7 @@ static void help(FILE *f)
             "usage: traitscope-cli figure --model A [--model B] IMAGE... --out FIG.{png,svg,pdf}\n"
             "         [--panels LIST] [--names A,B] [--rules STRING] [--target CLASS]\n"
             "         [--method ert|cnn] [--layer conv1] [--face N] [--dpi N] [--indices]\n"
-            "         [--contours] [--device cpu|cuda|auto] [--shard K/N|slurm]\n"
+            "         [--contours] [--device cpu|cuda|auto] [--shard K/N|slurm] [--detector ssd|tiny]\n"
             "\n"
             "One row per image, one column per panel.  Panels: face amap act-a act-b\n"
             "lrp-a lrp-b lrp-diff pred table photo (default: face,amap,act-a,lrp-a and,\n"
@@ -43,7 +43,9 @@ static void help(FILE *f)
             "of both models share one colour scale.  FIG.json records the images, the\n"
             "faces, the models' content hashes, the LRP rules and the settings.  --shard K/N draws\n"
             "the K-th of N blocks of the images as its band of the whole figure (PNG), for\n"
-            "'traitscope-cli merge --out FIG.png SHARD.png.json...'.\n");
+            "'traitscope-cli merge --out FIG.png SHARD.png.json...'.\n"
+            "--detector: face-api's SSD MobileNet v1 (ssd, the default) or its Tiny\n"
+            "Face Detector (tiny).\n");
 }
 
 int cmd_figure(int argc, char **argv)
@@ -55,6 +57,7 @@ int cmd_figure(int argc, char **argv)
     ts_device device = TS_DEVICE_AUTO;
     cli_shard shard = { .on = false, .index = 0, .count = 1 };
     char why[256];
+    ts_detector_kind detector = TS_DETECTOR_SSD;
     ts_draw_opts dopt;
     ts_draw_opts_init(&dopt);
     for (int i = 1; i < argc; i++) {
@@ -74,6 +77,10 @@ int cmd_figure(int argc, char **argv)
         else if (cli_opt(argc, argv, &i, "--layer", &v)) layer = v;
         else if (cli_opt(argc, argv, &i, "--dpi", &v)) dpi_s = v;
         else if (cli_opt(argc, argv, &i, "--face", &v)) face_s = v;
+        else if (cli_opt(argc, argv, &i, "--detector", &v)) {
+            if (ts_detector_kind_parse(v, &detector) != TS_OK)
+                return cli_usage_error("figure", "--detector wants ssd or tiny, not '%s'", v);
+        }
         else if (cli_opt(argc, argv, &i, "--device", &v)) {
             if (!cli_parse_device(v, &device))
                 return cli_usage_error("figure", "--device wants cpu, cuda or auto, not '%s'", v);
@@ -171,6 +178,7 @@ int cmd_figure(int argc, char **argv)
     int n_rows = 0;
     ts_inspect_opts io = { 0 };
     io.method = method;
+    io.detector = detector;
     io.face = face;
     io.rules = rules;
     io.target = target;
@@ -215,6 +223,7 @@ int cmd_figure(int argc, char **argv)
             rec.model_name[m] = dopt.model_name[m];
         }
         rec.method = method;
+        rec.detector = detector;
         rec.rules = rules;
         rec.target = target;
         rec.layer = layer;

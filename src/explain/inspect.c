@@ -1,6 +1,7 @@
 /* inspect.c - one face through the whole flow; see inspect.h.
  *
- * Order: detect -> choose face -> landmarks on the photo -> crop (landmarks
+ * Order: detect (every face, face/detector.h's ts_detector_find) -> choose
+ * face -> landmarks on the photo (face/locate.h) -> crop (landmarks
  * carried into it) -> A(x,y) of the crop -> per model: the explain flow of
  * explain.h on the crop (the model's input from face/input.h, LRP, the
  * heatmaps and the channel/part/cell tables, the same as `traitscope-cli
@@ -18,32 +19,32 @@
 #include "../face/align.h"
 #include "../face/amap.h"
 #include "../face/amap-device.h"
-#include "../face/ert.h"
 #include "../face/input.h"
-#include "../face/lmnet.h"
+#include "../face/locate.h"
 #include "../backend/backend.h"
 #include "explain.h"
 
 struct ts_inspector {
-    ts_detector *det;
-    ts_ert *ert;
-    ts_lmnet *lmnet;
+    ts_locator *loc;     /* detector + localizers (face/locate.h) */
     pthread_t preload;   /* see ts_inspector_preload */
     bool preloading;
-    /* where the networks run (ts_inspector_set_device); the detector and
-     * the landmark net move there when loaded, the models at each run */
+    /* where the networks run (ts_inspector_set_device); the locator's
+     * detector and landmark net move there when loaded, the models at each
+     * run */
     const ts_backend *be;
     void *ctx;
     char device[64];
 };
 
-/* Loads the detector and dlib's model; failures are left for the first
- * run to meet (and report) again. */
+/* Loads the detector and the landmark models (on the CPU: a run moves the
+ * networks to the inspector's backend); failures are left for the first run
+ * to meet (and report) again. */
 static void *preload_main(void *arg)
 {
     ts_inspector *in = arg;
-    if (!in->det && ts_detector_load(NULL, &in->det) != TS_OK) in->det = NULL;
-    if (!in->ert && ts_ert_load(NULL, &in->ert) != TS_OK) in->ert = NULL;
+    ts_detector *det;
+    (void)ts_locator_detector(in->loc, &det);
+    (void)ts_locator_load_landmarks(in->loc);
     return NULL;
 }
 
@@ -71,6 +72,7 @@ ts_inspector *ts_inspector_new(void)
     TS_ASSERT(in);
     in->be = ts_backend_cpu();
     snprintf(in->device, sizeof in->device, "CPU");
+    TS_ASSERT(ts_locator_new(NULL, &in->loc) == TS_OK);
     return in;
 }
 
@@ -78,9 +80,7 @@ void ts_inspector_free(ts_inspector *in)
 {
     if (!in) return;
     preload_join(in);
-    ts_detector_free(in->det);
-    ts_ert_free(in->ert);
-    ts_lmnet_free(in->lmnet);
+    ts_locator_free(in->loc);
     ts_backend_close(in->be, in->ctx);
     free(in);
 }
@@ -107,8 +107,7 @@ void ts_inspector_set_device(ts_inspector *in, ts_device want, char *why, size_t
     void *ctx;
     (void)ts_backend_select_or_cpu(want, &be, &ctx, why, why_len);
     /* the inspector's networks come back before the old context goes */
-    if (in->det) (void)ts_detector_set_backend(in->det, NULL, NULL);
-    if (in->lmnet) (void)ts_lmnet_set_backend(in->lmnet, NULL, NULL);
+    (void)ts_locator_set_backend(in->loc, NULL, NULL);
     ts_backend_close(in->be, in->ctx);
     in->be = be;
     in->ctx = ctx;
@@ -131,34 +130,31 @@ void ts_inspect_clear(ts_inspect *r)
     memset(r, 0, sizeof *r);
 }
 
-/* refit: the box is the detector's (face-api's, wider and higher than the
- * dlib boxes ert was trained on), so ert refits it (ert.h); a dataset
- * crop's fixed box is used as it is, as the training's cache does. */
-static ts_status landmarks(ts_inspector *in, ts_landmark_method method, const ts_image *img, const float box[4],
-                           bool refit, ts_points *out)
+/* A face of the photo: the detector's box, and the localizer follows the
+ * face's roll (face/locate.h); a dataset crop's fixed box is used as it is,
+ * as the training's cache does (so an LACNN gets the A(x,y) it was trained
+ * with). */
+static ts_status landmarks(ts_inspector *in, ts_landmark_method method, const ts_image *img,
+                           const ts_face_box *face, const float box[4], ts_points *out)
 {
-    if (method == TS_LANDMARKS_CNN) {
-        if (!in->lmnet) {
-        TS_TRY(ts_lmnet_load(NULL, &in->lmnet));
-        TS_TRY(ts_lmnet_set_backend(in->lmnet, in->be, in->ctx));
-    }
-        return ts_lmnet_predict(in->lmnet, img, box, out);
-    }
-    if (!in->ert) TS_TRY(ts_ert_load(NULL, &in->ert));
-    return ts_ert_predict_refit(in->ert, img, box, refit ? 2 : 0, out, NULL);
+    ts_locator_set_method(in->loc, method);
+    ts_located_face f;
+    TS_TRY(face ? ts_locate_landmarks(in->loc, img, face, &f) : ts_locate_landmarks_fixed(in->loc, img, box, &f));
+    *out = f.pts;
+    return TS_OK;
 }
 
-typedef struct ert_loader {
-    ts_ert *ert;
+typedef struct lm_loader {
+    ts_locator *loc;
     ts_status st;
     char msg[512]; /* the loader thread's error message (messages are per thread) */
-} ert_loader;
+} lm_loader;
 
-static void *load_ert(void *arg)
+static void *load_landmark_models(void *arg)
 {
-    ert_loader *el = arg;
-    el->st = ts_ert_load(NULL, &el->ert);
-    if (el->st != TS_OK) snprintf(el->msg, sizeof el->msg, "%s", ts_last_error());
+    lm_loader *ll = arg;
+    ll->st = ts_locator_load_landmarks(ll->loc);
+    if (ll->st != TS_OK) snprintf(ll->msg, sizeof ll->msg, "%s", ts_last_error());
     return NULL;
 }
 
@@ -318,24 +314,25 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
     int W = photo->width, H = photo->height;
 
     preload_join(in);
-    /* the preloaded detector joins the inspector's backend */
-    if (in->det && (st = ts_detector_set_backend(in->det, in->be, in->ctx)) != TS_OK) goto fail;
+    ts_locator_set_detector(in->loc, o.detector);
+    ts_locator_set_method(in->loc, o.method);
+    /* the preloaded networks join the inspector's backend */
+    if ((st = ts_locator_set_backend(in->loc, in->be, in->ctx)) != TS_OK) goto fail;
     /* The first run loads dlib's 95 MB model: do it on another core while
-     * the detector runs (the first window appears that much sooner). */
-    ert_loader el = { NULL, TS_OK, "" };
-    pthread_t loader;
-    bool loading = o.method == TS_LANDMARKS_ERT && !in->ert && pthread_create(&loader, NULL, load_ert, &el) == 0;
+     * the detector runs (the first window appears that much sooner).  The
+     * loader touches only the landmark models, this thread only the
+     * detector. */
+    ts_detector *det = NULL;
     double t0 = now_ms();
-    if (!in->det) {
-        st = ts_detector_load(NULL, &in->det);
-        if (st == TS_OK) st = ts_detector_set_backend(in->det, in->be, in->ctx);
-    }
+    st = ts_locator_detector(in->loc, &det);
+    lm_loader ll = { in->loc, TS_OK, "" };
+    pthread_t loader;
+    bool loading = st == TS_OK && pthread_create(&loader, NULL, load_landmark_models, &ll) == 0;
     if (st == TS_OK)
-        st = ts_detector_detect(in->det, photo, 0.5f, r->faces, TS_INSPECT_MAX_FACES, &r->n_faces);
+        st = ts_detector_find(det, photo, TS_DETECTOR_MIN_SCORE, r->faces, TS_INSPECT_MAX_FACES, &r->n_faces);
     if (loading) {
         pthread_join(loader, NULL);
-        if (el.st == TS_OK) in->ert = el.ert;
-        else if (st == TS_OK) st = ts_error(el.st, "%s", el.msg);
+        if (ll.st != TS_OK && st == TS_OK) st = ts_error(ll.st, "%s", ll.msg);
     }
     if (st != TS_OK) goto fail;
     if (r->n_faces > TS_INSPECT_MAX_FACES) r->n_faces = TS_INSPECT_MAX_FACES;
@@ -370,7 +367,7 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
     }
 
     t0 = now_ms();
-    st = landmarks(in, o.method, photo, r->box, !r->whole, &r->photo_pts);
+    st = landmarks(in, o.method, photo, r->whole ? NULL : &r->faces[r->face], r->box, &r->photo_pts);
     if (st != TS_OK) goto fail;
     r->ms_landmarks = now_ms() - t0;
 
@@ -400,7 +397,8 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
         ts_status ms = TS_OK;
         if (ts_model_needs_landmarks(models[i]) && want != TS_LANDMARKS_NONE && want != o.method) {
             ts_points p;
-            ms = landmarks(in, want, photo, r->box, !r->whole, &p);
+            ms = landmarks(in, want, photo, r->whole ? NULL : &r->faces[r->face], r->box, &p);
+            ts_locator_set_method(in->loc, o.method);
             if (ms == TS_OK && !r->whole) {
                 /* carry into the crop with the same map as the shown points */
                 ts_image tmp = { 0 };

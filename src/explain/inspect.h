@@ -38,6 +38,7 @@ typedef enum ts_crop_mode {
 
 typedef struct ts_inspect_opts {
     ts_landmark_method method; /* localizer for the shown landmarks (default ert) */
+    ts_detector_kind detector; /* default TS_DETECTOR_SSD */
     int face;                  /* index into the detected faces; -1 = largest */
     ts_crop_mode crop;
     int crop_size;             /* 0: 256 */
@@ -94,11 +95,11 @@ typedef struct ts_inspect {
 
 typedef struct ts_inspector ts_inspector;
 
-/* Detector and localizers are loaded on first use and kept.  One inspector
+/* Detector and localizers (face/locate.h) are loaded on first use and kept.  One inspector
  * must not run on two threads at once.  transfer: full. */
 ts_inspector *ts_inspector_new(void);
 void ts_inspector_free(ts_inspector *in);
-/* Starts loading the detector and dlib's landmark model on another thread
+/* Starts loading the detector and the landmark models on another thread
  * now (the app calls it at start-up, while GTK builds the window); the
  * first ts_inspector_run waits for it. */
 void ts_inspector_preload(ts_inspector *in);

@@ -1,291 +1,224 @@
-/* detector.c - Tiny Face Detector on a ts_graph (see detector.h).
+/* detector.c - the public face detector: loading either network, one pass
+ * (face-api's own), and Traitscope's search over several passes (see
+ * detector.h).
  *
- * Follows face-api's TinyFaceDetector (TinyYolov2Base with separable convs,
- * isFirstLayerConv2d) and its detect(): input building, anchor decoding with
- * the correction factors for non-square images, and NMS over boxes scaled to
- * the input size, so that scores and boxes equal face-api's up to float
- * rounding.  The graph is rebuilt when the input size changes; the TF.js
- * weights stay loaded for that.
- *
- * Invariant: d->g is a finalized graph for d->size with weights loaded.
+ * Invariant: exactly one of d->ssd and d->tiny is set, as d->kind says.
  */
 #include "detector.h"
-
-#include "../backend/backend.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../nn/graph.h"
+#include "align.h"
+#include "detector-nets.h"
 #include "faceapi-net.h"
 #include "model-path.h"
-#include "tfjs.h"
-
-#define N_ANCHORS 5
-static const float anchors[N_ANCHORS][2] = {
-    { 1.603231f, 2.094468f }, { 6.041143f, 7.080126f }, { 2.882459f, 3.518061f },
-    { 4.266906f, 5.178857f }, { 9.041765f, 10.66308f },
-};
-static const float mean_rgb[3] = { 117.001f, 114.697f, 97.404f };
-#define IOU_THRESHOLD 0.4
-#define LEAKY_SLOPE 0.1f
 
 struct ts_detector {
-    ts_tfjs *w;
-    ts_graph *g;
-    int size;
-    float *input; /* (1,3,size,size) */
-    float *output; /* (1,25,size/32,size/32), the head's output on the host */
-    const struct ts_backend *be; /* where g runs (NULL: the CPU) */
-    void *ctx;
+    ts_detector_kind kind;
+    ts_ssd *ssd;
+    ts_tiny *tiny;
 };
 
-static ts_node *add_leaky(ts_graph *g, const char *name)
+static const char *const kind_names[TS_DETECTOR_KINDS] = { "ssd", "tiny" };
+
+const char *ts_detector_kind_name(ts_detector_kind kind)
 {
-    ts_node *n = ts_graph_add(g, TS_OP_LEAKY_RELU, name, 0, NULL);
-    n->slope = LEAKY_SLOPE;
-    return n;
+    return kind >= 0 && kind < TS_DETECTOR_KINDS ? kind_names[kind] : "unknown";
 }
 
-/* 2x2 max pooling with TensorFlow "same" padding for an input of side in. */
-static void add_pool(ts_graph *g, const char *name, int in, int stride)
+ts_status ts_detector_kind_parse(const char *text, ts_detector_kind *out)
 {
-    ts_node *n = ts_graph_add(g, TS_OP_MAXPOOL, name, 0, NULL);
-    n->kh = n->kw = 2;
-    n->stride = stride;
-    n->pool_floor = 1;
-    ts_faceapi_same_pad(in, 2, stride, &n->pad_t, &n->pad_b);
-    n->pad_l = n->pad_t;
-    n->pad_r = n->pad_b;
+    for (int k = 0; k < TS_DETECTOR_KINDS; k++)
+        if (text && !strcmp(text, kind_names[k])) {
+            *out = (ts_detector_kind)k;
+            return TS_OK;
+        }
+    return ts_error(TS_ERR_ARG, "unknown detector '%.40s' (ssd or tiny)", text ? text : "");
 }
 
-static int pool_side(int in, int stride) { return (in + stride - 1) / stride; }
-
-static ts_status build_graph(ts_detector *d, int S)
+ts_status ts_detector_load(ts_detector_kind kind, const char *path_or_NULL, ts_detector **out)
 {
-    static const int chans[] = { 16, 32, 64, 128, 256, 512 };
-    char name[32];
-    ts_graph *g = ts_graph_new(3, S, S);
-    ts_node *n = ts_graph_add(g, TS_OP_CONV2D, "conv0", 0, NULL);
-    n->out_c = 16;
-    n->kh = n->kw = 3; /* 'valid' */
-    add_leaky(g, "conv0/leaky");
-    int side = S - 2;
-    add_pool(g, "pool0", side, 2);
-    side = pool_side(side, 2);
-    for (int i = 1; i <= 5; i++) {
-        snprintf(name, sizeof name, "conv%d/depthwise", i);
-        n = ts_graph_add(g, TS_OP_CONV2D, name, 0, NULL);
-        n->out_c = n->groups = chans[i - 1];
-        n->kh = n->kw = 3;
-        n->pad_t = n->pad_b = n->pad_l = n->pad_r = 1;
-        n->has_bias = 0;
-        snprintf(name, sizeof name, "conv%d/pointwise", i);
-        n = ts_graph_add(g, TS_OP_CONV2D, name, 0, NULL);
-        n->out_c = chans[i];
-        n->kh = n->kw = 1;
-        snprintf(name, sizeof name, "conv%d/leaky", i);
-        add_leaky(g, name);
-        snprintf(name, sizeof name, "pool%d", i);
-        int stride = i < 5 ? 2 : 1;
-        add_pool(g, name, side, stride);
-        side = pool_side(side, stride);
-    }
-    n = ts_graph_add(g, TS_OP_CONV2D, "conv8", 0, NULL);
-    n->out_c = N_ANCHORS * 5;
-    n->kh = n->kw = 1;
-
-    ts_status st = ts_graph_finalize(g);
-    if (st != TS_OK) goto fail;
-    st = ts_faceapi_load_conv(ts_graph_find(g, "conv0"), 3, d->w, "conv0/filters", "conv0/bias", 0);
-    for (int i = 1; i <= 5 && st == TS_OK; i++) {
-        char f[64], b[64];
-        snprintf(name, sizeof name, "conv%d/depthwise", i);
-        snprintf(f, sizeof f, "conv%d/depthwise_filter", i);
-        st = ts_faceapi_load_conv(ts_graph_find(g, name), chans[i - 1], d->w, f, NULL, 1);
-        if (st != TS_OK) break;
-        snprintf(name, sizeof name, "conv%d/pointwise", i);
-        snprintf(f, sizeof f, "conv%d/pointwise_filter", i);
-        snprintf(b, sizeof b, "conv%d/bias", i);
-        st = ts_faceapi_load_conv(ts_graph_find(g, name), chans[i - 1], d->w, f, b, 0);
-    }
-    if (st == TS_OK)
-        st = ts_faceapi_load_conv(ts_graph_find(g, "conv8"), 512, d->w, "conv8/filters",
-                                  "conv8/bias", 0);
-    if (st != TS_OK) goto fail;
-    TS_ASSERT(g->nodes[g->output].h == S / 32 && g->nodes[g->output].w == S / 32);
-
-    float *input = malloc(sizeof(float) * 3 * (size_t)S * S);
-    float *output = malloc(sizeof(float) * 25 * (size_t)(S / 32) * (S / 32));
-    if (!input || !output) {
-        free(input);
-        free(output);
-        st = ts_error(TS_ERR_OOM, "detector: out of memory for a %dx%d input", S, S);
-        goto fail;
-    }
-    if (d->be && (st = ts_graph_to_backend(g, d->be, d->ctx)) != TS_OK) {
-        free(input);
-        free(output);
-        goto fail;
-    }
-    ts_graph_free(d->g);
-    free(d->input);
-    free(d->output);
-    d->g = g;
-    d->input = input;
-    d->output = output;
-    d->size = S;
-    return TS_OK;
-fail:
-    ts_graph_free(g);
-    return st;
-}
-
-ts_status ts_detector_load(const char *path_or_NULL, ts_detector **out)
-{
-    TS_ASSERT(out);
+    TS_ASSERT(out && kind >= 0 && kind < TS_DETECTOR_KINDS);
     *out = NULL;
     char found[4096];
     const char *path = path_or_NULL;
     if (!path) {
-        TS_TRY(ts_model_path_find(TS_DETECTOR_MODEL, TS_FACEAPI_INSTALL_HINT, found, sizeof found));
+        TS_TRY(ts_model_path_find(kind == TS_DETECTOR_SSD ? TS_DETECTOR_SSD_MODEL : TS_DETECTOR_TINY_MODEL,
+                                  TS_FACEAPI_INSTALL_HINT, found, sizeof found));
         path = found;
     }
     ts_detector *d = calloc(1, sizeof *d);
     if (!d) return ts_error(TS_ERR_OOM, "detector: out of memory");
-    ts_status st = ts_tfjs_load(path, &d->w);
-    if (st == TS_OK) st = build_graph(d, 416);
+    d->kind = kind;
+    ts_status st = kind == TS_DETECTOR_SSD ? ts_ssd_load(path, &d->ssd) : ts_tiny_load(path, &d->tiny);
     if (st != TS_OK) {
-        ts_detector_free(d);
+        free(d);
         return st;
     }
     *out = d;
     return TS_OK;
 }
 
+ts_detector_kind ts_detector_get_kind(const ts_detector *d) { return d->kind; }
+
 ts_status ts_detector_set_input_size(ts_detector *d, int size)
 {
-    if (size < 32 || size > 2048 || size % 32)
-        return ts_error(TS_ERR_ARG, "detector input size must be a multiple of 32 in [32, 2048] (got %d)",
-                        size);
-    return size == d->size ? TS_OK : build_graph(d, size);
+    if (d->kind == TS_DETECTOR_TINY) return ts_tiny_set_input_size(d->tiny, size);
+    if (size != TS_SSD_INPUT)
+        return ts_error(TS_ERR_ARG, "the ssd detector's input size is fixed at %d (got %d)", TS_SSD_INPUT, size);
+    return TS_OK;
 }
 
-int ts_detector_input_size(const ts_detector *d) { return d->size; }
+int ts_detector_input_size(const ts_detector *d)
+{
+    return d->kind == TS_DETECTOR_TINY ? ts_tiny_input_size(d->tiny) : TS_SSD_INPUT;
+}
 
 ts_status ts_detector_set_backend(ts_detector *d, const struct ts_backend *be, void *ctx)
 {
-    if (!be) be = ts_backend_cpu(), ctx = NULL;
-    TS_TRY(ts_graph_to_backend(d->g, be, ctx));
-    d->be = be->device == TS_DEVICE_CPU ? NULL : be;
-    d->ctx = ctx;
+    return d->kind == TS_DETECTOR_SSD ? ts_ssd_set_backend(d->ssd, be, ctx) : ts_tiny_set_backend(d->tiny, be, ctx);
+}
+
+ts_status ts_detector_detect(ts_detector *d, const ts_image *img, float min_score, ts_face_box *boxes,
+                             int max_boxes, int *n_found)
+{
+    TS_ASSERT(d && img && n_found && (boxes || max_boxes <= 0));
+    return d->kind == TS_DETECTOR_SSD ? ts_ssd_detect(d->ssd, img, min_score, boxes, max_boxes, n_found)
+                                      : ts_tiny_detect(d->tiny, img, min_score, boxes, max_boxes, n_found);
+}
+
+/* One pass on the image seen through `xf` (image -> canvas, pixel-centre
+ * coordinates) on a canvas of the network's input size: the boxes found are
+ * mapped back to the image, their roll the canvas's turn undone. */
+static ts_status pass_on_canvas(ts_detector *d, const ts_image *img, const ts_affine *xf, double deg,
+                                float min_score, ts_face_box *boxes, int max_boxes, int *n_found)
+{
+    const int S = ts_detector_input_size(d);
+    ts_image canvas;
+    TS_TRY(ts_image_warp(img, xf, S, S, TS_BORDER_ZERO, &canvas));
+    ts_status st = ts_detector_detect(d, &canvas, min_score, boxes, max_boxes, n_found);
+    ts_image_clear(&canvas);
+    if (st != TS_OK) return st;
+    ts_affine inv;
+    TS_TRY(ts_affine_invert(xf, &inv));
+    const double scale = sqrt(fabs(xf->m[0] * xf->m[4] - xf->m[1] * xf->m[3]));
+    const int n = *n_found < max_boxes ? *n_found : max_boxes;
+    for (int i = 0; i < n; i++) {
+        ts_face_box *b = &boxes[i];
+        double cx, cy; /* the box centre, corner -> pixel-centre coordinates and back */
+        ts_affine_apply(&inv, b->x + b->w / 2.0 - 0.5, b->y + b->h / 2.0 - 0.5, &cx, &cy);
+        double w = b->w / scale, h = b->h / scale;
+        *b = (ts_face_box){ (float)(cx + 0.5 - w / 2), (float)(cy + 0.5 - h / 2), (float)w, (float)h, b->score,
+                            (float)-deg };
+    }
     return TS_OK;
 }
 
-static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
-
-/* A candidate: box relative to the image (face-api's relativeBox) and the
- * same box in input-size units, which is what face-api's NMS compares. */
-typedef struct cand { double x, y, w, h, score; } cand;
-
-static double iou(const cand *a, const cand *b, double s)
+/* The image turned by `deg` about its centre and shrunk so that its longer
+ * side fills `fill` of the canvas, centred. */
+static ts_affine canvas_map(const ts_image *img, int S, double fill, double deg)
 {
-    double ax1 = a->x * s, ay1 = a->y * s, ax2 = (a->x + a->w) * s, ay2 = (a->y + a->h) * s;
-    double bx1 = b->x * s, by1 = b->y * s, bx2 = (b->x + b->w) * s, by2 = (b->y + b->h) * s;
-    double iw = fmax(0.0, fmin(ax2, bx2) - fmax(ax1, bx1));
-    double ih = fmax(0.0, fmin(ay2, by2) - fmax(ay1, by1));
-    double inter = iw * ih;
-    return inter / ((ax2 - ax1) * (ay2 - ay1) + (bx2 - bx1) * (by2 - by1) - inter);
+    int L = img->width > img->height ? img->width : img->height;
+    double s = fill * S / L;
+    ts_affine to_origin = { { 1, 0, -(img->width - 1) / 2.0, 0, 1, -(img->height - 1) / 2.0 } };
+    ts_affine rot = ts_affine_rotation(deg, 0, 0);
+    ts_affine scale_to_canvas = { { s, 0, (S - 1) / 2.0, 0, s, (S - 1) / 2.0 } };
+    ts_affine a = ts_affine_mul(&rot, &to_origin);
+    return ts_affine_mul(&scale_to_canvas, &a);
 }
 
-/* Sort by descending score; ties keep the later candidate first, as
- * face-api's ascending stable sort followed by pop() does. */
-typedef struct ranked { double score; int idx; } ranked;
-static int by_score_desc(const void *pa, const void *pb)
+static double bounds_iou(const ts_face_box *a, const ts_face_box *b)
 {
-    const ranked *a = pa, *b = pb;
-    if (a->score != b->score) return a->score < b->score ? 1 : -1;
-    return b->idx - a->idx;
+    float p[4], q[4];
+    ts_face_box_bounds(a, p);
+    ts_face_box_bounds(b, q);
+    double iw = fmin(p[0] + p[2], q[0] + q[2]) - fmax(p[0], q[0]);
+    double ih = fmin(p[1] + p[3], q[1] + q[3]) - fmax(p[1], q[1]);
+    if (iw <= 0 || ih <= 0) return 0;
+    return iw * ih / ((double)p[2] * p[3] + (double)q[2] * q[3] - iw * ih);
 }
 
-ts_status ts_detector_detect(ts_detector *d, const ts_image *img, float min_score,
-                             ts_face_box *boxes, int max_boxes, int *n_found)
+/* The passes of ts_detector_find after the plain one, in order; each runs
+ * only while nothing has been found.  fill: share of the canvas the
+ * image's longer side takes (a close-up's face then has the size the
+ * detector knows best); deg: the turn. */
+typedef struct find_pass {
+    double fill, deg;
+} find_pass;
+static const find_pass extra_passes[] = {
+    { 0.6, 0 },
+    { 0.6, 30 }, { 0.6, -30 },
+    { 0.6, 60 }, { 0.6, -60 },
+};
+#define FIND_MAX 256
+
+ts_status ts_detector_find(ts_detector *d, const ts_image *img, float min_score, ts_face_box *boxes,
+                           int max_boxes, int *n_found)
 {
     TS_ASSERT(d && img && n_found && (boxes || max_boxes <= 0));
     *n_found = 0;
-    if (!img->data || img->width < 1 || img->height < 1)
-        return ts_error(TS_ERR_ARG, "detector: empty image");
-    if (!(min_score >= 0.0f && min_score < 1.0f))
-        return ts_error(TS_ERR_ARG, "detector: minimum score %g outside [0,1)", (double)min_score);
-    const int S = d->size, W = img->width, H = img->height;
-    const int side = W > H ? W : H;
-
-    ts_faceapi_make_input(img, 0, 0, W, H, 0, 0, S, mean_rgb, d->input);
-    ts_tensor in = { d->input, 1, 3, S, S };
-    TS_TRY(ts_graph_forward(d->g, &in));
-    const ts_tensor *od = &d->g->nodes[d->g->output].out; /* (1,25,G,G) */
-    const int G = od->h;
-    ts_tensor host = { d->output, 1, od->c, G, od->w };
-    TS_TRY(ts_graph_read(d->g, od->data, d->output, ts_tensor_numel(od)));
-    const ts_tensor *o = &host;
-
-    /* face-api's correction factors: the image occupies round(W*S/side) x
-     * round(H*S/side) of the S x S input. */
-    const double scale = (double)S / side;
-    const double cfx = S / (double)lround(W * scale), cfy = S / (double)lround(H * scale);
-
-    cand *c = malloc(sizeof *c * (size_t)G * G * N_ANCHORS);
-    ranked *rk = malloc(sizeof *rk * (size_t)G * G * N_ANCHORS);
-    if (!c || !rk) {
-        free(c), free(rk);
-        return ts_error(TS_ERR_OOM, "detector: out of memory");
-    }
-    int nc = 0;
-    for (int row = 0; row < G; row++) {
-        for (int col = 0; col < G; col++) {
-            for (int a = 0; a < N_ANCHORS; a++) {
-                double score = sigmoid(TS_AT(o, 0, a * 5 + 4, row, col));
-                if (!(score > min_score)) continue;
-                double cx = (col + sigmoid(TS_AT(o, 0, a * 5 + 0, row, col))) / G * cfx;
-                double cy = (row + sigmoid(TS_AT(o, 0, a * 5 + 1, row, col))) / G * cfy;
-                double bw = exp(TS_AT(o, 0, a * 5 + 2, row, col)) * anchors[a][0] / G * cfx;
-                double bh = exp(TS_AT(o, 0, a * 5 + 3, row, col)) * anchors[a][1] / G * cfy;
-                if (!isfinite(bw) || !isfinite(bh)) continue;
-                c[nc] = (cand){ cx - bw / 2, cy - bh / 2, bw, bh, score };
-                rk[nc] = (ranked){ score, nc };
-                nc++;
-            }
+    ts_face_box *all = malloc(sizeof *all * FIND_MAX);
+    if (!all) return ts_error(TS_ERR_OOM, "detector: out of memory");
+    int n = 0;
+    ts_status st = ts_detector_detect(d, img, min_score, all, FIND_MAX, &n);
+    if (n > FIND_MAX) n = FIND_MAX;
+    const int S = ts_detector_input_size(d);
+    for (size_t p = 0; st == TS_OK && n == 0 && p < sizeof extra_passes / sizeof *extra_passes; p++) {
+        const find_pass *fp = &extra_passes[p];
+        /* two turns of the same size run together; the better box wins */
+        ts_affine xf = canvas_map(img, S, fp->fill, fp->deg);
+        int k = 0;
+        st = pass_on_canvas(d, img, &xf, fp->deg, min_score, all + n, FIND_MAX - n, &k);
+        n += k < FIND_MAX - n ? k : FIND_MAX - n;
+        if (fp->deg > 0 && p + 1 < sizeof extra_passes / sizeof *extra_passes &&
+            extra_passes[p + 1].deg == -fp->deg && st == TS_OK) {
+            p++;
+            xf = canvas_map(img, S, extra_passes[p].fill, extra_passes[p].deg);
+            st = pass_on_canvas(d, img, &xf, extra_passes[p].deg, min_score, all + n, FIND_MAX - n, &k);
+            n += k < FIND_MAX - n ? k : FIND_MAX - n;
         }
     }
-    qsort(rk, (size_t)nc, sizeof *rk, by_score_desc);
-
-    /* Greedy NMS: keep the best, drop every later one overlapping it by more
-     * than the threshold. */
-    int found = 0;
-    for (int i = 0; i < nc; i++) {
-        if (rk[i].idx < 0) continue;
-        const cand *best = &c[rk[i].idx];
-        if (found < max_boxes)
-            boxes[found] = (ts_face_box){ (float)(best->x * W), (float)(best->y * H),
-                                          (float)(best->w * W), (float)(best->h * H),
-                                          (float)best->score };
-        found++;
-        for (int j = i + 1; j < nc; j++)
-            if (rk[j].idx >= 0 && iou(best, &c[rk[j].idx], S) > IOU_THRESHOLD) rk[j].idx = -1;
+    if (st != TS_OK) {
+        free(all);
+        return st;
     }
-    free(c);
-    free(rk);
-    *n_found = found;
+    /* Merge: best first; a box overlapping a better one by IoU > 0.5 (of
+     * their bounding boxes) is the same face. */
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && all[j].score > all[j - 1].score; j--) {
+            ts_face_box t = all[j];
+            all[j] = all[j - 1];
+            all[j - 1] = t;
+        }
+    int kept = 0;
+    for (int i = 0; i < n; i++) {
+        int dup = 0;
+        for (int j = 0; j < kept && !dup; j++) dup = bounds_iou(&all[i], &all[j]) > 0.5;
+        if (!dup) all[kept++] = all[i];
+    }
+    for (int i = 0; i < kept && i < max_boxes; i++) boxes[i] = all[i];
+    *n_found = kept;
+    free(all);
     return TS_OK;
+}
+
+void ts_face_box_bounds(const ts_face_box *b, float out[4])
+{
+    double t = b->roll * M_PI / 180.0, c = fabs(cos(t)), s = fabs(sin(t));
+    double w = b->w * c + b->h * s, h = b->w * s + b->h * c;
+    double cx = b->x + b->w / 2.0, cy = b->y + b->h / 2.0;
+    out[0] = (float)(cx - w / 2);
+    out[1] = (float)(cy - h / 2);
+    out[2] = (float)w;
+    out[3] = (float)h;
 }
 
 void ts_detector_free(ts_detector *d)
 {
     if (!d) return;
-    ts_graph_free(d->g);
-    free(d->output);
-    ts_tfjs_free(d->w);
-    free(d->input);
+    ts_ssd_free(d->ssd);
+    ts_tiny_free(d->tiny);
     free(d);
 }

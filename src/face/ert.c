@@ -311,30 +311,56 @@ void ts_ert_free(ts_ert *m)
 ts_status ts_ert_predict_refit(const ts_ert *m, const ts_image *img, const float box[4], int rounds,
                                ts_points *out, float fitted[4])
 {
+    return ts_ert_predict_refit_rotated(m, img, box, 0.0f, rounds, out, fitted);
+}
+
+ts_status ts_ert_predict_refit_rotated(const ts_ert *m, const ts_image *img, const float box[4], float roll,
+                                       int rounds, ts_points *out, float fitted[4])
+{
     TS_ASSERT(m && box && out);
     float b[4] = { box[0], box[1], box[2], box[3] };
-    TS_TRY(ts_ert_predict(m, img, b, out));
+    TS_TRY(ts_ert_predict_rotated(m, img, b, roll, out));
     /* x = l + u (w - 1): fit l, t and one side s = w - 1 = h - 1, with the
-     * mean shape's centred points (init_cx, init_cy) kept at load */
+     * mean shape's centred points (init_cx, init_cy) kept at load.  A turned
+     * box is fitted in the face's frame: the points turned back by -roll
+     * about the box's centre, the fitted box's centre turned forward again. */
     const int np = m->n_parts;
     const double mu = m->init[0] - m->init_cx[0], mv = m->init[1] - m->init_cy[0];
+    const double a = roll * M_PI / 180.0, co = cos(a), si = sin(a);
     double den = 0;
     for (int i = 0; i < np; i++) den += m->init_cx[i] * m->init_cx[i] + m->init_cy[i] * m->init_cy[i];
     for (int round = 0; round < rounds && den > 0; round++) {
+        const double cx = b[0] + (b[2] - 1) / 2.0, cy = b[1] + (b[3] - 1) / 2.0;
+        double fx[TS_POINTS_MAX], fy[TS_POINTS_MAX];
+        for (int i = 0; i < np; i++) {
+            if (roll == 0.0f) {
+                fx[i] = out->x[i];
+                fy[i] = out->y[i];
+            } else { /* R^-1 = R^T */
+                double dx = out->x[i] - cx, dy = out->y[i] - cy;
+                fx[i] = cx + co * dx - si * dy;
+                fy[i] = cy + si * dx + co * dy;
+            }
+        }
         double mx = 0, my = 0;
         for (int i = 0; i < np; i++) {
-            mx += out->x[i];
-            my += out->y[i];
+            mx += fx[i];
+            my += fy[i];
         }
         mx /= np, my /= np;
         double num = 0;
-        for (int i = 0; i < np; i++) num += m->init_cx[i] * (out->x[i] - mx) + m->init_cy[i] * (out->y[i] - my);
+        for (int i = 0; i < np; i++) num += m->init_cx[i] * (fx[i] - mx) + m->init_cy[i] * (fy[i] - my);
         if (!(num > 0)) break;
         double side = num / den;
         float nb[4] = { (float)(mx - side * mu), (float)(my - side * mv), (float)(side + 1), (float)(side + 1) };
+        if (roll != 0.0f) {
+            double ncx = nb[0] + side / 2.0 - cx, ncy = nb[1] + side / 2.0 - cy;
+            nb[0] = (float)(cx + co * ncx + si * ncy - side / 2.0);
+            nb[1] = (float)(cy - si * ncx + co * ncy - side / 2.0);
+        }
         if (!(nb[2] >= 1) || !isfinite(nb[0]) || !isfinite(nb[1])) break;
         ts_points next;
-        if (ts_ert_predict(m, img, nb, &next) != TS_OK) break; /* keep the last good shape */
+        if (ts_ert_predict_rotated(m, img, nb, roll, &next) != TS_OK) break; /* keep the last good shape */
         *out = next;
         memcpy(b, nb, sizeof b);
     }
@@ -629,18 +655,47 @@ static inline float grey_at(const ts_image *img, double x, double y)
     return (float)(((unsigned)p[0] + p[1] + p[2]) / 3);
 }
 
-ts_status ts_ert_predict(const ts_ert *m, const ts_image *img, const float box[4], ts_points *out)
+static ts_status check_box(const float box[4])
 {
-    TS_ASSERT(m && img && img->data && box && out);
     for (int i = 0; i < 4; i++)
         if (!isfinite(box[i]) || fabsf(box[i]) > 1e6f)
             return ts_error(TS_ERR_ARG, "ert: face box (%g,%g,%g,%g) is not finite or too far out",
                             box[0], box[1], box[2], box[3]);
     if (box[2] < 1 || box[3] < 1)
         return ts_error(TS_ERR_ARG, "ert: face box width/height %gx%g must be at least 1", box[2], box[3]);
+    return TS_OK;
+}
 
+/* dlib's unit-square -> box map, turned by `roll` degrees (counter-
+ * clockwise on screen) about the box's centre.  roll 0 is dlib's map
+ * exactly (no rotation arithmetic at all). */
+static box_tform box_map(const float box[4], float roll)
+{
     const double l = box[0], t = box[1], r = (double)box[0] + box[2] - 1, b = (double)box[1] + box[3] - 1;
-    const box_tform bt = unnormalizing_tform(l, t, r, b);
+    box_tform f = unnormalizing_tform(l, t, r, b);
+    if (roll == 0.0f) return f;
+    /* p' = c + R (p - c), R = [[cos, sin], [-sin, cos]] (align.h's rotation) */
+    const double a = roll * M_PI / 180.0, co = cos(a), si = sin(a), cx = (l + r) / 2, cy = (t + b) / 2;
+    box_tform g = {
+        co * f.m00 + si * f.m10, co * f.m01 + si * f.m11,
+        -si * f.m00 + co * f.m10, -si * f.m01 + co * f.m11,
+        cx + co * (f.b0 - cx) + si * (f.b1 - cy), cy - si * (f.b0 - cx) + co * (f.b1 - cy),
+    };
+    return g;
+}
+
+ts_status ts_ert_predict(const ts_ert *m, const ts_image *img, const float box[4], ts_points *out)
+{
+    return ts_ert_predict_rotated(m, img, box, 0.0f, out);
+}
+
+ts_status ts_ert_predict_rotated(const ts_ert *m, const ts_image *img, const float box[4], float roll,
+                                 ts_points *out)
+{
+    TS_ASSERT(m && img && img->data && box && out);
+    TS_TRY(check_box(box));
+    if (!isfinite(roll) || fabsf(roll) > 360.0f) return ts_error(TS_ERR_ARG, "ert: roll %g out of range", roll);
+    const box_tform bt = box_map(box, roll);
     const int np = m->n_parts;
 
     /* scratch: feature pixel values, then the chosen leaf of every tree */

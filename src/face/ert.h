@@ -61,6 +61,21 @@ ts_status ts_ert_predict(const ts_ert *m, const ts_image *img, const float box[4
 ts_status ts_ert_predict_refit(const ts_ert *m, const ts_image *img, const float box[4], int rounds,
                                ts_points *out, float fitted[4]);
 
+/* The same for a face turned in the image plane: `box` is the face's box in
+ * its own frame (a w x h rectangle centred at (x + (w-1)/2, y + (h-1)/2) in
+ * dlib's pixel-centre coordinates, turned by `roll` degrees counter-
+ * clockwise on screen about that centre; detector.h's ts_face_box.roll).
+ * The trees then read their feature pixels along the turned frame, which
+ * is what they would read on the image turned upright (nearest pixel, no
+ * resampling), and the points come back in image coordinates.  roll 0 is
+ * ts_ert_predict exactly.  TS_ERR_ARG also for |roll| > 360. */
+ts_status ts_ert_predict_rotated(const ts_ert *m, const ts_image *img, const float box[4], float roll,
+                                 ts_points *out);
+/* ts_ert_predict_refit in a turned frame: the refit happens in the face's
+ * frame, `fitted` is the last box used, in that frame (as `box`). */
+ts_status ts_ert_predict_refit_rotated(const ts_ert *m, const ts_image *img, const float box[4], float roll,
+                                       int rounds, ts_points *out, float fitted[4]);
+
 /* Number of landmarks the model predicts. */
 int ts_ert_num_parts(const ts_ert *m);
 

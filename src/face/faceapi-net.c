@@ -4,7 +4,8 @@
  * align_corners and half_pixel_centers false: source = dst * (in/out),
  * neighbours floor/ceil clamped to the input, interpolation in double,
  * result rounded to float32; then float32 subtraction of the mean and
- * division by 255, so that our input tensor equals face-api's up to the
+ * division by 255 (or, for the SSD, division by 127.5 and subtraction of
+ * 1, in that order as face-api does), so that our input tensor equals face-api's up to the
  * last bit in the common case.
  */
 #include "faceapi-net.h"
@@ -85,8 +86,9 @@ static void make_taps(int P, int S, tap *taps)
     }
 }
 
-void ts_faceapi_make_input(const ts_image *img, int x0, int y0, int w, int h, int pad_x, int pad_y,
-                           int S, const float mean[3], float *out)
+/* mean NULL: v / 127.5 - 1 (SSD); otherwise (v - mean[c]) / 255. */
+static void make_input(const ts_image *img, int x0, int y0, int w, int h, int pad_x, int pad_y, int S,
+                       const float *mean, float *out)
 {
     TS_ASSERT(w >= 1 && h >= 1 && x0 >= 0 && y0 >= 0 && x0 + w <= img->width &&
               y0 + h <= img->height && S >= 1);
@@ -114,9 +116,21 @@ void ts_faceapi_make_input(const ts_image *img, int x0, int y0, int w, int h, in
                 double top = tl + (tr - tl) * tx[c].f;
                 double bot = bl + (br - bl) * tx[c].f;
                 float v = (float)(top + (bot - top) * ty[r].f);
-                out[ch * plane + (size_t)r * S + c] = (v - mean[ch]) / 255.0f;
+                out[ch * plane + (size_t)r * S + c] = mean ? (v - mean[ch]) / 255.0f : v / 127.5f - 1.0f;
             }
         }
     }
     free(tx);
+}
+
+void ts_faceapi_make_input(const ts_image *img, int x0, int y0, int w, int h, int pad_x, int pad_y,
+                           int S, const float mean[3], float *out)
+{
+    TS_ASSERT(mean);
+    make_input(img, x0, y0, w, h, pad_x, pad_y, S, mean, out);
+}
+
+void ts_faceapi_make_input_unit(const ts_image *img, int S, float *out)
+{
+    make_input(img, 0, 0, img->width, img->height, 0, 0, S, NULL, out);
 }

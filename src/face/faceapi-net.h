@@ -1,5 +1,6 @@
 /* faceapi-net.h - pieces shared by the face-api networks on our engine
- * (detector.c: Tiny Face Detector; lmnet.c: FaceLandmark68Net).  Private to
+ * (detector-tiny.c: Tiny Face Detector; detector-ssd.c: SSD MobileNet v1;
+ * lmnet.c: FaceLandmark68Net).  Private to
  * src/face; not part of the public API.
  *
  * face-api (npm @vladmandic/face-api, a fork of face-api.js) runs its nets
@@ -47,5 +48,10 @@ ts_status ts_faceapi_load_fc(ts_node *n, int in_k, const ts_tfjs *t, const char 
  * S x S and normalised as (v - mean[c]) / 255. */
 void ts_faceapi_make_input(const ts_image *img, int x0, int y0, int w, int h, int pad_x, int pad_y,
                            int S, const float mean[3], float *out /* (3,S,S) */);
+
+/* The SSD detector's input (3,S,S): the whole image zero-padded at the
+ * bottom/right to a square, resized to S x S as above, then v / 127.5 - 1
+ * (face-api's SsdMobilenetv1.forwardInput). */
+void ts_faceapi_make_input_unit(const ts_image *img, int S, float *out /* (3,S,S) */);
 
 #endif

@@ -484,11 +484,12 @@ bool ts_figure_photo_face_rect(const ts_inspect *r, int k, double w, double h, d
 {
     photo_geom g;
     if (k < 0 || k >= r->n_faces || k >= TS_INSPECT_MAX_FACES || !photo_geom_for(r, w, h, &g)) return false;
-    const ts_face_box *b = &r->faces[k];
-    rect[0] = g.ox + b->x * g.sc;
-    rect[1] = g.oy + b->y * g.sc;
-    rect[2] = b->w * g.sc;
-    rect[3] = b->h * g.sc;
+    float b[4]; /* a turned face's box: its bounding box */
+    ts_face_box_bounds(&r->faces[k], b);
+    rect[0] = g.ox + b[0] * g.sc;
+    rect[1] = g.oy + b[1] * g.sc;
+    rect[2] = b[2] * g.sc;
+    rect[3] = b[3] * g.sc;
     return true;
 }
 
@@ -943,6 +944,7 @@ char *ts_figure_sidecar_json(const ts_figure_record *rec)
             float fb[4] = { b->x, b->y, b->w, b->h };
             cJSON_AddItemToObject(ji, "face_box", box_json(fb));
             cJSON_AddNumberToObject(ji, "face_score", b->score);
+            cJSON_AddNumberToObject(ji, "face_roll", b->roll);
         }
         cJSON_AddItemToObject(ji, "box", box_json(r->box));
         cJSON_AddBoolToObject(ji, "whole_image_is_face", r->whole);
@@ -978,6 +980,7 @@ char *ts_figure_sidecar_json(const ts_figure_record *rec)
     }
     cJSON *js = cJSON_AddObjectToObject(root, "settings");
     cJSON_AddStringToObject(js, "landmarks", ts_landmark_method_name(rec->method));
+    cJSON_AddStringToObject(js, "detector", ts_detector_kind_name(rec->detector));
     cJSON_AddStringToObject(js, "rules", rec->rules ? rec->rules : "");
     cJSON_AddStringToObject(js, "target", rec->target && rec->target[0] ? rec->target : "predicted");
     cJSON_AddStringToObject(js, "layer", rec->layer ? rec->layer : "conv1");

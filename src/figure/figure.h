@@ -106,6 +106,7 @@ typedef struct ts_figure_record {
     const char *model_path[TS_INSPECT_MODELS];
     const char *model_name[TS_INSPECT_MODELS]; /* as drawn; NULL: none */
     ts_landmark_method method;
+    ts_detector_kind detector;                 /* the face detector used (0: ssd) */
     const char *rules, *target, *layer;        /* as asked (NULL: preset, predicted, conv1) */
     int face;                                  /* the face asked for, -1 = the largest */
     const ts_panel *panels;

@@ -1445,7 +1445,11 @@ static ts_status export_layer(const ts_model *m, int i, ts_strbuf *t, ts_pbw *w)
     const char *type = NULL;
     switch (n->op) {
     case TS_OP_CONV2D: type = "Convolution"; break;
-    case TS_OP_RELU: case TS_OP_LEAKY_RELU: type = "ReLU"; break;
+    case TS_OP_RELU: case TS_OP_LEAKY_RELU:
+        if (n->op == TS_OP_RELU && n->clip > 0)
+            return ts_error(TS_ERR_UNSUPPORTED, "layer '%s': a clipped relu (ReLU6) has no Caffe counterpart", n->name);
+        type = "ReLU";
+        break;
     case TS_OP_LRN: type = "LRN"; break;
     case TS_OP_MAXPOOL: case TS_OP_AVGPOOL: type = "Pooling"; break;
     case TS_OP_FC: type = "InnerProduct"; break;

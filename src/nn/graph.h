@@ -30,7 +30,7 @@
 typedef enum ts_op {
     TS_OP_INPUT = 0,
     TS_OP_CONV2D,     /* weight (O, C/groups, KH, KW), bias (1,O,1,1) */
-    TS_OP_RELU,
+    TS_OP_RELU,       /* max(x, 0); also min(., clip) when clip > 0 (ReLU6) */
     TS_OP_LEAKY_RELU, /* slope for x < 0 */
     TS_OP_LRN,        /* Caffe cross-channel LRN: x / (k + alpha/size * sum x^2)^beta */
     TS_OP_MAXPOOL,    /* Caffe rounding (ceil) unless pool_floor */
@@ -63,6 +63,11 @@ typedef struct ts_node {
     float lrn_alpha, lrn_beta, lrn_k;   /* lrn */
     float p;                            /* dropout probability */
     float slope;                        /* leaky_relu */
+    float clip;                         /* relu: upper bound when > 0 (MobileNet's
+                                         * ReLU6: 6); 0 = none.  Only graphs built
+                                         * in code (face/detector.c) set it: the
+                                         * architecture language and the exporters
+                                         * do not carry it (export refuses it). */
 
     /* Output shape of one sample. */
     int c, h, w;

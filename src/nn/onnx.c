@@ -1164,6 +1164,8 @@ static ts_status export_node(exporter *e, int i)
     }
     case TS_OP_RELU:
     case TS_OP_LEAKY_RELU: {
+        if (n->op == TS_OP_RELU && n->clip > 0)
+            return ts_error(TS_ERR_UNSUPPORTED, "layer '%s': a clipped relu (ReLU6) is not exported", n->name);
         const char *in[1] = { e->val[x] };
         mark = w_node(w, n->op == TS_OP_RELU ? "Relu" : "LeakyRelu", n->name, in, 1, e->val[i]);
         if (n->op == TS_OP_LEAKY_RELU) w_attr_float(w, "alpha", n->slope);

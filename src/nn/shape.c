@@ -81,6 +81,9 @@ const char *ts_node_problem(const ts_node *n, int in_c, const ts_window *w)
     case TS_OP_LEAKY_RELU:
         if (!isfinite(n->slope)) return "slope must be finite";
         return NULL;
+    case TS_OP_RELU:
+        if (!(n->clip >= 0.0f) || !isfinite(n->clip)) return "clip must be finite and >= 0";
+        return NULL;
     default:
         return NULL;
     }

@@ -47,7 +47,7 @@ ts_lmcache_policy ts_lmcache_policy_for(const char *kind)
 
 void ts_lmcache_policy_name(const ts_lmcache_policy *p, char *buf, int len)
 {
-    snprintf(buf, (size_t)len, "ert:%sbox=%.3f,%.3f,%.3f,%.3f", p->box == TS_BOX_DETECTOR ? "detector|" : "",
+    snprintf(buf, (size_t)len, "ert:%sbox=%.3f,%.3f,%.3f,%.3f", p->box == TS_BOX_DETECTOR ? "ssd|" : "",
              p->box_frac[0], p->box_frac[1], p->box_frac[2], p->box_frac[3]);
 }
 
@@ -118,7 +118,7 @@ ts_status ts_lmcache_open(const char *dir, const ts_lmcache_policy *policy, int 
     to_hex(c->method_sha, 32, c->method_hex);
     ts_status st = c->dir ? make_dirs(c->dir) : ts_error(TS_ERR_OOM, "cache: out of memory");
     if (st == TS_OK) st = ts_ert_load(NULL, &c->ert);
-    if (st == TS_OK && policy->box == TS_BOX_DETECTOR) st = ts_detector_load(NULL, &c->det);
+    if (st == TS_OK && policy->box == TS_BOX_DETECTOR) st = ts_detector_load(TS_DETECTOR_SSD, NULL, &c->det);
     if (st != TS_OK) {
         ts_lmcache_free(c);
         return st;
@@ -266,7 +266,7 @@ static void face_box(const ts_lmcache *c, const ts_image *img, float box[4])
     if (c->det) {
         ts_face_box b[1];
         int found = 0;
-        if (ts_detector_detect(c->det, img, 0.5f, b, 1, &found) == TS_OK && found > 0) {
+        if (ts_detector_find(c->det, img, TS_DETECTOR_MIN_SCORE, b, 1, &found) == TS_OK && found > 0) {
             /* dlib's boxes are square: keep the detector's centre, take the
              * mean of its sides. */
             float side = 0.5f * (b[0].w + b[0].h), cx = b[0].x + 0.5f * b[0].w, cy = b[0].y + 0.5f * b[0].h;

@@ -20,10 +20,10 @@
  *   random images: the ERT's 68 points land on jaw, brows, eyes, nose and
  *   lips).  UTKFace's "aligned and cropped" faces fill more of the frame:
  *   (0.08, 0.08, 0.84, 0.84).  Other layouts (Adience, CSV, folders) use
- *   (0.20, 0.20, 0.60, 0.60), or the Tiny Face Detector when asked (its box
- *   is taller than dlib's, so it is squared on its centre first).  The
- *   fixed boxes are the default because the detector costs ~0.3 s per image
- *   on this CPU and misses many of the tight UTKFace crops.
+ *   (0.20, 0.20, 0.60, 0.60), or face-api's SSD detector when asked (every
+ *   pass of ts_detector_find; its box is taller than dlib's, so it is
+ *   squared on its centre first).  The fixed boxes are the default because
+ *   the detector costs ~0.25 s per image on this CPU.
  *
  * File format (little-endian; the whole file is untrusted on read):
  *   0   8  magic "TSLMC\0\0\1"
@@ -57,7 +57,7 @@
 
 typedef enum ts_box_policy {
     TS_BOX_FIXED = 0,   /* fixed fractions of the image (box_frac) */
-    TS_BOX_DETECTOR,    /* Tiny Face Detector, fixed fractions if it finds none */
+    TS_BOX_DETECTOR,    /* SSD detector (detector.h), fixed fractions if it finds none */
 } ts_box_policy;
 
 typedef struct ts_lmcache_policy {
@@ -67,7 +67,7 @@ typedef struct ts_lmcache_policy {
 
 /* The default policy for a dataset kind ("celeba", "utkface", ...). */
 ts_lmcache_policy ts_lmcache_policy_for(const char *dataset_kind);
-/* "ert:box=0.200,0.300,0.600,0.600" or "ert:detector|0.200,...". */
+/* "ert:box=0.200,0.300,0.600,0.600" or "ert:ssd|box=0.200,...". */
 void ts_lmcache_policy_name(const ts_lmcache_policy *p, char *buf, int len);
 
 typedef struct ts_lmcache ts_lmcache;

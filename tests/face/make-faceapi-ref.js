@@ -8,6 +8,8 @@
  * photo into tests/face/fixtures/faceapi-<name>.json:
  *   - "faces": the Tiny Face Detector's boxes (inputSize 416, scoreThreshold
  *     0.5) in image pixels, best first;
+ *   - "ssd_faces": the same for SSD MobileNet v1 (minConfidence 0.5,
+ *     maxResults 100);
  *   - "landmarks": per face, the integer crop box face-api derives from the
  *     detection (clipped to the image, floored) and FaceLandmark68Net's 68
  *     points for that crop in image pixels (relative position times crop
@@ -87,7 +89,9 @@ async function main() {
   const modelDir = path.join(faceapiDir, 'model');
   await faceapi.nets.tinyFaceDetector.loadFromDisk(modelDir);
   await faceapi.nets.faceLandmark68Net.loadFromDisk(modelDir);
+  await faceapi.nets.ssdMobilenetv1.loadFromDisk(modelDir);
   const opts = new faceapi.TinyFaceDetectorOptions({ inputSize: 416, scoreThreshold: 0.5 });
+  const ssdOpts = new faceapi.SsdMobilenetv1Options({ minConfidence: 0.5, maxResults: 100 });
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'faceapi-ref-'));
   const outDir = path.join(__dirname, 'fixtures');
   fs.mkdirSync(outDir, { recursive: true });
@@ -103,9 +107,11 @@ async function main() {
     const img = tf.tensor3d(new Int32Array(rgb), [height, width, 3], 'int32');
 
     const dets = await faceapi.detectAllFaces(img, opts);
-    const faces = dets.map((d) => ({
+    const asJson = (d) => ({
       x: r3(d.box.x), y: r3(d.box.y), w: r3(d.box.width), h: r3(d.box.height), score: r5(d.score),
-    }));
+    });
+    const faces = dets.map(asJson);
+    const ssdFaces = (await faceapi.detectAllFaces(img, ssdOpts)).map(asJson);
 
     const landmarks = [];
     for (const d of dets) {
@@ -132,12 +138,14 @@ async function main() {
         tfjs: tf.version.tfjs,
         backend: tf.getBackend(),
         detector: { inputSize: 416, scoreThreshold: 0.5 },
+        ssd: { minConfidence: 0.5, maxResults: 100 },
       },
       faces,
+      ssd_faces: ssdFaces,
       landmarks,
     };
     fs.writeFileSync(path.join(outDir, `faceapi-${p.name}.json`), `${JSON.stringify(fixture)}\n`);
-    console.log(`${p.name}: ${width}x${height}, ${faces.length} faces`);
+    console.log(`${p.name}: ${width}x${height}, ${faces.length} faces (tiny), ${ssdFaces.length} (ssd)`);
   }
   fs.rmSync(tmp, { recursive: true, force: true });
 }

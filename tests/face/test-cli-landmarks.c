@@ -18,8 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "face/detector.h"
+#include "face/locate.h"
 #include "face/ert.h"
 #include "face/image.h"
 #include "face/points.h"
@@ -117,11 +119,14 @@ int main(int argc, char **argv)
     remove(png);
     ts_image_clear(&img);
 
-    /* default model + detector box on a real photo, when both are installed */
+    /* default model + detector on a real photo, when both are installed:
+     * the points of face/locate.h's entry point */
     const char *data = getenv("TS_SHARED_DATA");
     ts_detector *det = NULL;
+    ts_locator *loc = NULL;
     m = NULL;
-    if (data && ts_ert_load(NULL, &m) == TS_OK && ts_detector_load(NULL, &det) == TS_OK) {
+    if (data && ts_ert_load(NULL, &m) == TS_OK && ts_detector_load(TS_DETECTOR_SSD, NULL, &det) == TS_OK &&
+        ts_locator_new(NULL, &loc) == TS_OK) {
         char photo[4096];
         snprintf(photo, sizeof photo, "%s/celebahq/images/1.jpg", data);
         snprintf(cmd, sizeof cmd, "'%s' landmarks '%s'", cli, photo);
@@ -129,11 +134,12 @@ int main(int argc, char **argv)
         CHECK(rc == 0, "landmarks (detector box) exited %d: %s", rc, out);
         st = ts_landmarks_parse(out, strlen(out), "cli output", &lm);
         CHECK(st == TS_OK && lm.has_box && lm.pts.n == 68, "detector-box output: %s", out);
+        CHECK(strstr(out, "\"detected\":true") && strstr(out, "\"roll\":"), "roll/detected keys: %s", out);
         ts_image im = { 0 };
         if (st == TS_OK && ts_image_load(photo, &im) == TS_OK) {
             ts_face_box fb[8];
             int n = 0;
-            CHECK(ts_detector_detect(det, &im, 0.5f, fb, 8, &n) == TS_OK && n >= 1, "no face in %s", photo);
+            CHECK(ts_detector_find(det, &im, 0.5f, fb, 8, &n) == TS_OK && n >= 1, "no face in %s", photo);
             int best = 0; /* the CLI takes the largest face */
             for (int i = 1; i < n && i < 8; i++)
                 if (fb[i].w * fb[i].h > fb[best].w * fb[best].h) best = i;
@@ -141,14 +147,36 @@ int main(int argc, char **argv)
             for (int k = 0; n >= 1 && k < 4; k++)
                 CHECK(fabsf(lm.box[k] - want[k]) <= 1e-3f * fmaxf(1, fabsf(want[k])), "box[%d] %g vs %g", k,
                       lm.box[k], want[k]);
-            if (ts_ert_predict_refit(m, &im, lm.box, 2, &ref, NULL) == TS_OK) same_points(&lm, &ref, "detector box");
+            ts_located_face f;
+            if (ts_locate_face(loc, &im, &f) == TS_OK) {
+                ref = f.pts;
+                same_points(&lm, &ref, "detector box");
+            }
             ts_image_clear(&im);
         }
         printf("checked the default model with the detector's box on %s\n", photo);
+
+        /* a photo the detector finds nothing in (uniform grey): the
+         * fallback, said on stderr, exit 0 */
+        ts_image grey = { 0 };
+        char gpath[] = "/tmp/test-cli-landmarks-grey-XXXXXX.png";
+        int fd = mkstemps(gpath, 4);
+        if (fd >= 0 && ts_image_init(&grey, 120, 160) == TS_OK) {
+            close(fd);
+            memset(grey.data, 128, (size_t)grey.stride * grey.height);
+            CHECK(ts_image_save_png(gpath, &grey) == TS_OK, "%s", ts_last_error());
+            snprintf(cmd, sizeof cmd, "'%s' landmarks '%s' 2>&1", cli, gpath);
+            rc = run(cmd, out, sizeof out);
+            CHECK(rc == 0 && strstr(out, "no face found") && strstr(out, "\"detected\":false"),
+                  "no face: exit %d, '%s'", rc, out);
+            remove(gpath);
+        }
+        ts_image_clear(&grey);
     } else {
         /* a part not run is a skip, not a pass */
         skipped = !data ? "TS_SHARED_DATA is unset (no photo)" : "dlib's model or face-api's detector is not installed";
     }
+    ts_locator_free(loc);
     ts_detector_free(det);
     ts_ert_free(m);
     if (failures) return 1;

@@ -1,4 +1,4 @@
-/* test-faceapi.c - our Tiny Face Detector and FaceLandmark68Net against
+/* test-faceapi.c - our Tiny Face Detector, SSD MobileNet v1 and FaceLandmark68Net against
  * face-api's own outputs (fixtures made by make-faceapi-ref.js, see
  * README-faceapi.md).
  *
@@ -69,11 +69,56 @@ static double num(const cJSON *o, const char *k)
     return cJSON_IsNumber(v) ? v->valuedouble : NAN;
 }
 
-/* Worst numbers over all photos, printed at the end. */
-static double worst_iou = 1, worst_score = 0, worst_mean_px = 0, worst_rel = 0;
-static int n_photos, n_faces, n_landmark_sets;
+/* Worst landmark numbers over all photos, printed at the end. */
+static double worst_mean_px = 0, worst_rel = 0;
+static int n_photos, n_landmark_sets;
 
-static void check_photo(const char *fixture, ts_detector *det, ts_lmnet *net, const char *src_root,
+/* Worst numbers over all photos, per detector. */
+typedef struct worst {
+    double iou, score;
+    int faces;
+} worst;
+static worst wt = { 1, 0, 0 }, ws = { 1, 0, 0 };
+
+/* One detector's boxes on one photo against face-api's (`faces`). */
+static void check_detector(const char *path, const ts_image *img, ts_detector *det, const cJSON *faces,
+                           const char *what, worst *w)
+{
+    CHECK(cJSON_IsArray(faces), "%s: the fixture has no %s faces (remake it)", path, what);
+    if (!cJSON_IsArray(faces)) return;
+    ts_face_box boxes[64];
+    int n = 0;
+    ts_status st = ts_detector_detect(det, img, 0.5f, boxes, 64, &n);
+    CHECK(st == TS_OK, "detect %s (%s): %s", path, what, ts_last_error());
+    int nref = cJSON_GetArraySize(faces), borderline = 0;
+    const cJSON *f;
+    cJSON_ArrayForEach(f, faces) {
+        double bx = num(f, "x"), by = num(f, "y"), bw = num(f, "w"), bh = num(f, "h"),
+               sc = num(f, "score");
+        int best = -1;
+        double best_iou = 0;
+        for (int i = 0; i < n && i < 64; i++) {
+            double v = iou(&boxes[i], bx, by, bw, bh);
+            if (v > best_iou) best_iou = v, best = i;
+        }
+        if (fabs(sc - 0.5) < SCORE_TOL) {
+            borderline++;
+            if (best < 0) continue;
+        }
+        w->faces++;
+        CHECK(best >= 0 && best_iou > MIN_IOU, "%s (%s): face-api box (%.1f,%.1f,%.1f,%.1f) best IoU %.4f",
+              path, what, bx, by, bw, bh, best_iou);
+        if (best < 0) continue;
+        double ds = fabs(boxes[best].score - sc);
+        CHECK(ds < SCORE_TOL, "%s (%s): score %.5f vs face-api %.5f", path, what, (double)boxes[best].score, sc);
+        if (best_iou < w->iou) w->iou = best_iou;
+        if (ds > w->score) w->score = ds;
+    }
+    CHECK(abs(n - nref) <= borderline, "%s (%s): %d faces, face-api found %d", path, what, n, nref);
+    printf("%s: %s: %d faces (face-api %d)\n", path, what, n, nref);
+}
+
+static void check_photo(const char *fixture, ts_detector *det, ts_detector *ssd, ts_lmnet *net, const char *src_root,
                         const char *shared)
 {
     uint8_t *buf = NULL;
@@ -112,38 +157,8 @@ static void check_photo(const char *fixture, ts_detector *det, ts_lmnet *net, co
         printf("note: %s decodes to other pixels than when the fixture was made "
                "(JPEG decoder changed?)\n", path);
 
-    /* Detection. */
-    ts_face_box boxes[64];
-    int n = 0;
-    ts_status st = ts_detector_detect(det, &img, 0.5f, boxes, 64, &n);
-    CHECK(st == TS_OK, "detect %s: %s", path, ts_last_error());
-    const cJSON *faces = cJSON_GetObjectItemCaseSensitive(j, "faces");
-    int nref = cJSON_GetArraySize(faces), borderline = 0;
-    const cJSON *f;
-    cJSON_ArrayForEach(f, faces) {
-        double bx = num(f, "x"), by = num(f, "y"), bw = num(f, "w"), bh = num(f, "h"),
-               sc = num(f, "score");
-        int best = -1;
-        double best_iou = 0;
-        for (int i = 0; i < n && i < 64; i++) {
-            double v = iou(&boxes[i], bx, by, bw, bh);
-            if (v > best_iou) best_iou = v, best = i;
-        }
-        if (fabs(sc - 0.5) < SCORE_TOL) {
-            borderline++;
-            if (best < 0) continue;
-        }
-        n_faces++;
-        CHECK(best >= 0 && best_iou > MIN_IOU, "%s: face-api box (%.1f,%.1f,%.1f,%.1f) best IoU %.4f",
-              path, bx, by, bw, bh, best_iou);
-        if (best < 0) continue;
-        double ds = fabs(boxes[best].score - sc);
-        CHECK(ds < SCORE_TOL, "%s: score %.5f vs face-api %.5f", path, (double)boxes[best].score, sc);
-        if (best_iou < worst_iou) worst_iou = best_iou;
-        if (ds > worst_score) worst_score = ds;
-    }
-    CHECK(abs(n - nref) <= borderline, "%s: %d faces, face-api found %d", path, n, nref);
-    printf("%s: %d faces (face-api %d)\n", path, n, nref);
+    check_detector(path, &img, det, cJSON_GetObjectItemCaseSensitive(j, "faces"), "tiny", &wt);
+    check_detector(path, &img, ssd, cJSON_GetObjectItemCaseSensitive(j, "ssd_faces"), "ssd", &ws);
 
     /* Landmarks for face-api's crop boxes. */
     const cJSON *lms = cJSON_GetObjectItemCaseSensitive(j, "landmarks"), *lm;
@@ -153,7 +168,7 @@ static void check_photo(const char *fixture, ts_detector *det, ts_lmnet *net, co
         float box[4];
         for (int k = 0; k < 4; k++) box[k] = (float)cJSON_GetArrayItem(b, k)->valuedouble;
         ts_points p;
-        st = ts_lmnet_predict(net, &img, box, &p);
+        ts_status st = ts_lmnet_predict(net, &img, box, &p);
         CHECK(st == TS_OK, "landmarks %s: %s", path, ts_last_error());
         if (st != TS_OK) continue;
         CHECK(p.n == 68 && cJSON_GetArraySize(pts) == 68, "%s: point count", path);
@@ -190,11 +205,13 @@ int main(void)
     if (!src_root) src_root = ".";
     if (!shared) shared = "../shared/data";
 
-    ts_detector *det = NULL;
+    ts_detector *det = NULL, *ssd = NULL;
     ts_lmnet *net = NULL;
-    if (ts_detector_load(NULL, &det) != TS_OK || ts_lmnet_load(NULL, &net) != TS_OK) {
+    if (ts_detector_load(TS_DETECTOR_TINY, NULL, &det) != TS_OK ||
+        ts_detector_load(TS_DETECTOR_SSD, NULL, &ssd) != TS_OK || ts_lmnet_load(NULL, &net) != TS_OK) {
         printf("skip: %s\n", ts_last_error());
         ts_detector_free(det);
+        ts_detector_free(ssd);
         return 77;
     }
 
@@ -215,17 +232,20 @@ int main(void)
     for (int i = 0; i < nn; i++) {
         char path[8192];
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
-        check_photo(path, det, net, src_root, shared);
+        check_photo(path, det, ssd, net, src_root, shared);
         free(names[i]);
     }
-    CHECK(n_photos >= 6 && n_faces >= 6 && n_landmark_sets >= 6,
-          "too little was compared: %d photos, %d faces, %d landmark sets", n_photos, n_faces,
+    CHECK(n_photos >= 6 && wt.faces >= 6 && ws.faces >= 6 && n_landmark_sets >= 6,
+          "too little was compared: %d photos, %d + %d faces, %d landmark sets", n_photos, wt.faces, ws.faces,
           n_landmark_sets);
-    printf("compared %d photos, %d faces, %d landmark sets\n", n_photos, n_faces, n_landmark_sets);
-    printf("worst box IoU %.5f, worst score difference %.6f\n", worst_iou, worst_score);
+    printf("compared %d photos, %d tiny and %d ssd faces, %d landmark sets\n", n_photos, wt.faces, ws.faces,
+           n_landmark_sets);
+    printf("tiny: worst box IoU %.5f, worst score difference %.6f\n", wt.iou, wt.score);
+    printf("ssd:  worst box IoU %.5f, worst score difference %.6f\n", ws.iou, ws.score);
     printf("worst mean landmark distance %.4f px, worst single point %.5f of the face size\n",
            worst_mean_px, worst_rel);
     ts_detector_free(det);
+    ts_detector_free(ssd);
     ts_lmnet_free(net);
     return failures ? 1 : 0;
 }

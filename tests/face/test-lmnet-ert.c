@@ -77,7 +77,7 @@ int main(void)
     ts_detector *det = NULL;
     ts_lmnet *cnn = NULL;
     ts_ert *ert = NULL;
-    if (ts_detector_load(NULL, &det) != TS_OK || ts_lmnet_load(NULL, &cnn) != TS_OK ||
+    if (ts_detector_load(TS_DETECTOR_TINY, NULL, &det) != TS_OK || ts_lmnet_load(NULL, &cnn) != TS_OK ||
         ts_ert_load(NULL, &ert) != TS_OK) {
         printf("skip: %s\n", ts_last_error());
         ts_detector_free(det);

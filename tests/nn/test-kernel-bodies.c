@@ -9,11 +9,12 @@
  * channels at the borders of LRN windows), and its result is compared with
  * what the CPU backend (backend/cpu/, the reference) computes for the same
  * op through the backend table:
- *   exact          relu, leaky relu, add, concat, dropout, maxpool forward,
+ *   exact          relu, leaky relu, relu clip (ReLU6), add, concat, dropout, maxpool forward,
  *                  bias forward, pad (through a convolution), sgd,
  *                  softmax, lrp split / square / fill, add's LRP rule,
  *                  A(x,y) (against ts_amap_reference)
- *   1e-6 + 1e-5 rel   sums in another order: bias gradient, unpad (through
+ *   1e-6 + 1e-5 rel   sums in another order: bias gradient, depthwise
+ *                  convolution (forward, input and weight gradients), unpad (through
  *                  a convolution's input gradient), pooling backward,
  *                  average pooling's LRP rule, LRN (powf against the
  *                  CPU's square roots for beta = 0.75)
@@ -30,6 +31,7 @@
 #include "../../kernels/amap-body.h"
 #include "../../kernels/concat-body.h"
 #include "../../kernels/conv2d-body.h"
+#include "../../kernels/depthwise-body.h"
 #include "../../kernels/dropout-body.h"
 #include "../../kernels/lrn-body.h"
 #include "../../kernels/lrp-body.h"
@@ -125,6 +127,24 @@ static void elementwise(void)
         }
         same(leaky ? "leaky_relu forward" : "relu forward (-inf, NaN, -0 give +0)", y, ref, N, 1);
         same(leaky ? "leaky_relu backward" : "relu backward", dx, dref, N, 1);
+    }
+    /* relu with a clip (ReLU6): +inf gives the clip, values at the clip
+     * itself no gradient */
+    {
+        ts_node nd = node(TS_OP_RELU, "relu6");
+        nd.clip = 1.5f;
+        x[6] = 1.5f;
+        ts_tensor tx = { x, 1, N, 1, 1 }, tr = { ref, 1, N, 1, 1 }, tdy = { dy, 1, N, 1, 1 }, tdr = { dref, 1, N, 1, 1 };
+        for (size_t i = 0; i < N; i++) dx[i] = dref[i] = 0.25f;
+        ts_op_args a = { .node = &nd, .n_in = 1, .in = { &tx }, .din = { &tdr }, .out = &tr, .dout = &tdy };
+        run("relu6", cpu->forward(NULL, &a));
+        run("relu6", cpu->backward(NULL, &a));
+        for (size_t i = 0; i < N; i++) {
+            relu_clip_forward_at(i, x, y, 1.5f);
+            relu_clip_backward_at(i, x, dy, dx, 1.5f);
+        }
+        same("relu clip forward (+inf gives the clip)", y, ref, N, 1);
+        same("relu clip backward", dx, dref, N, 1);
     }
     /* add: forward pairwise, backward += dout */
     {
@@ -511,6 +531,53 @@ static void amap(void)
         }
 }
 
+/* ---- depthwise convolution ---------------------------------------------------- */
+
+static void depthwise(void)
+{
+    /* MobileNet's stride-2 "same" padding (the odd pixel at the bottom and
+     * right) with a depth multiplier of 2, and a 5x3 stride-1 one */
+    static const int geo[2][9] = {
+        /* N C H W M KH KW S pt pb pl pr */
+        { 2, 3, 9, 12, 2, 3, 3, 2, 0 },
+        { 1, 4, 7, 6, 1, 5, 3, 1, 2 },
+    };
+    static const int pads[2][4] = { { 0, 1, 0, 1 }, { 2, 2, 1, 1 } };
+    for (int k = 0; k < 2; k++) {
+        const int *q = geo[k];
+        int N = q[0], C = q[1], H = q[2], W = q[3], M = q[4], KH = q[5], KW = q[6], S = q[7];
+        int pt = pads[k][0], pb = pads[k][1], pl = pads[k][2], pr = pads[k][3];
+        int O = C * M, OH = (H + pt + pb - KH) / S + 1, OW = (W + pl + pr - KW) / S + 1;
+        cuda_dw_geom g = { N, C, H, W, M, OH, OW, KH, KW, S, pt, pl };
+        ts_node nd = node(TS_OP_CONV2D, "depthwise");
+        nd.out_c = O, nd.kh = KH, nd.kw = KW, nd.stride = S, nd.groups = C, nd.has_bias = 1;
+        nd.pad_t = pt, nd.pad_b = pb, nd.pad_l = pl, nd.pad_r = pr;
+        size_t nx = (size_t)N * C * H * W, ny = (size_t)N * O * OH * OW, nw = (size_t)O * KH * KW;
+        float *x = fnew(nx), *w = fnew(nw), *b = fnew(O), *y = fnew(ny), *ref = fnew(ny), *dy = fnew(ny);
+        float *dx = fnew(nx), *dxr = fnew(nx), *dw = fnew(nw), *dwr = fnew(nw), *dbr = fnew(O);
+        fill(x, nx, -1, 1), fill(w, nw, -1, 1), fill(b, O, -1, 1), fill(dy, ny, -1, 1);
+        for (size_t i = 0; i < nx; i++) dx[i] = dxr[i] = 0.25f;
+        for (size_t i = 0; i < nw; i++) dw[i] = dwr[i] = 0.25f;
+        ts_tensor tx = { x, N, C, H, W }, tw = { w, O, 1, KH, KW }, tb = { b, 1, O, 1, 1 }, ty = { ref, N, O, OH, OW };
+        ts_tensor tdy = { dy, N, O, OH, OW }, tdx = { dxr, N, C, H, W }, tdw = { dwr, O, 1, KH, KW }, tdb = { dbr, 1, O, 1, 1 };
+        ts_op_args a = { .node = &nd, .n_in = 1, .in = { &tx }, .din = { &tdx }, .out = &ty, .dout = &tdy,
+                         .weight = &tw, .bias = &tb, .dweight = &tdw, .dbias = &tdb };
+        run("depthwise", cpu->forward(NULL, &a));
+        run("depthwise", cpu->backward(NULL, &a));
+        for (size_t i = 0; i < ny; i++) depthwise_forward_at(i, &g, x, w, b, y);
+        for (size_t i = 0; i < nx; i++) depthwise_backward_data_at(i, &g, w, dy, dx);
+        int P = bias_parts((size_t)N * OH * OW);
+        float *part = fnew(nw * (size_t)P);
+        for (size_t t = 0; t < nw * (size_t)P; t++) depthwise_filter_partial_at(t, &g, x, dy, part, P);
+        for (size_t i = 0; i < nw; i++) depthwise_filter_finish_at(i, part, dw, P);
+        same(k ? "depthwise 5x3 forward" : "depthwise 3x3 s2 x2 forward", y, ref, ny, 0);
+        same(k ? "depthwise 5x3 input gradient" : "depthwise 3x3 s2 x2 input gradient", dx, dxr, nx, 0);
+        same(k ? "depthwise 5x3 weight gradient" : "depthwise 3x3 s2 x2 weight gradient", dw, dwr, nw, 0);
+        free(x), free(w), free(b), free(y), free(ref), free(dy), free(dx), free(dxr), free(dw), free(dwr), free(dbr);
+        free(part);
+    }
+}
+
 int main(void)
 {
     setvbuf(stdout, NULL, _IONBF, 0);
@@ -520,6 +587,7 @@ int main(void)
     elementwise();
     concat();
     conv_helpers();
+    depthwise();
     lrn();
     pools();
     lrp_steps();

@@ -157,6 +157,17 @@ static void fill_away_from_zero(ts_tensor *t)
     }
 }
 
+/* ReLU6: values on both kinks' sides, at least 0.1 away from 0 and clip. */
+static void fill_around_clip(ts_tensor *t, float clip)
+{
+    size_t k = ts_tensor_numel(t);
+    for (size_t i = 0; i < k; i++) {
+        float v = 0.1f + (clip / 2 - 0.2f) * ts_rng_uniform(&rng); /* (0.1, clip/2 - 0.1) */
+        int side = (int)(ts_rng_next(&rng) % 4);
+        t->data[i] = side == 0 ? -v : side == 1 ? v : side == 2 ? clip - v : clip + v;
+    }
+}
+
 static void fill_ladder(ts_tensor *t)
 {
     size_t k = ts_tensor_numel(t);
@@ -280,6 +291,7 @@ static void ref_forward(const ts_op_args *a, float *ref)
         for (size_t i = 0; i < ts_tensor_numel(y); i++) {
             float v = x->data[i];
             ref[i] = v > 0 ? v : (nd->op == TS_OP_RELU ? 0.0f : nd->slope * v);
+            if (nd->op == TS_OP_RELU && nd->clip > 0 && v > nd->clip) ref[i] = nd->clip;
         }
         return;
     case TS_OP_LRN: {
@@ -859,6 +871,7 @@ static void run_row(const row *r)
         in[i] = tensor_new(r->in[i][0], r->in[i][1], r->in[i][2], r->in[i][3], "input");
         din[i] = tensor_new(r->in[i][0], r->in[i][1], r->in[i][2], r->in[i][3], "din");
         if (node.op == TS_OP_MAXPOOL) fill_ladder(&in[i]);
+        else if (node.op == TS_OP_RELU && node.clip > 0) fill_around_clip(&in[i], node.clip);
         else if (node.op == TS_OP_RELU || node.op == TS_OP_LEAKY_RELU) fill_away_from_zero(&in[i]);
         else if (node.op == TS_OP_LRN) fill_uniform(&in[i], -8.0f, 8.0f); /* make the scale matter */
         else fill_uniform(&in[i], -1.0f, 1.0f);
@@ -1843,7 +1856,7 @@ int main(int argc, char **argv)
         printf("backend under test: the CPU against naive references and finite differences\n");
     }
 
-    static row rows[64];
+    static row rows[96];
     int n = 0;
     ts_node t;
 
@@ -1870,6 +1883,22 @@ int main(int argc, char **argv)
     ROW("conv2d-k5-s3", t, .n_in = 1, .in = { { 2, 2, 9, 9 } }, .expect_h = 3, .expect_w = 3);
     t = node_of(TS_OP_CONV2D); t.out_c = 8; t.kh = t.kw = 11; t.stride = 4;
     ROW("conv2d-alexnet1", t, .n_in = 1, .in = { { 2, 3, 23, 23 } }, .expect_h = 4, .expect_w = 4);
+    /* depthwise (groups == C): backend/cpu/depthwise.c's direct kernel and
+     * kernels/depthwise.cu.  Widths above and below the CPU's 8-wide
+     * vectors, TensorFlow's "same" padding (the odd pixel at the
+     * bottom/right, as face-api's MobileNet), strides 1-3. */
+    t = node_of(TS_OP_CONV2D); t.out_c = 4; t.kh = t.kw = 3; t.groups = 4; t.stride = 2;
+    t.pad_t = t.pad_l = 0; t.pad_b = t.pad_r = 1;
+    ROW("depthwise-s2-tf-same", t, .n_in = 1, .in = { { 2, 4, 10, 20 } }, .expect_h = 5, .expect_w = 10);
+    t = node_of(TS_OP_CONV2D); t.out_c = 5; t.kh = t.kw = 3; t.groups = 5;
+    t.pad_t = t.pad_b = t.pad_l = t.pad_r = 1;
+    ROW("depthwise-s1-wide", t, .n_in = 1, .in = { { 3, 5, 7, 27 } }, .expect_h = 7, .expect_w = 27);
+    t = node_of(TS_OP_CONV2D); t.out_c = 6; t.kh = 5; t.kw = 4; t.groups = 3; t.stride = 3;
+    t.pad_t = 2; t.pad_b = 1; t.pad_l = 0; t.pad_r = 3;
+    ROW("depthwise-x2-k5x4-s3", t, .n_in = 1, .in = { { 2, 3, 11, 31 } }, .expect_h = 4, .expect_w = 11);
+    t = node_of(TS_OP_CONV2D); t.out_c = 16; t.kh = t.kw = 3; t.groups = 16; t.has_bias = 0;
+    t.pad_t = t.pad_b = t.pad_l = t.pad_r = 1;
+    ROW("depthwise-16ch", t, .n_in = 1, .in = { { 1, 16, 16, 16 } }, .fd_samples = 100);
     /* big enough that the column matrix is split into chunks of samples */
     t = node_of(TS_OP_CONV2D); t.out_c = 4; t.kh = t.kw = 5; t.pad_t = t.pad_b = t.pad_l = t.pad_r = 2;
     ROW("conv2d-chunked", t, .n_in = 1, .in = { { 12, 16, 32, 32 } }, .fd_samples = 48);
@@ -1877,6 +1906,8 @@ int main(int argc, char **argv)
     /* activations */
     t = node_of(TS_OP_RELU);
     ROW("relu", t, .n_in = 1, .in = { { 2, 3, 4, 5 } });
+    t = node_of(TS_OP_RELU); t.clip = 6.0f;
+    ROW("relu6", t, .n_in = 1, .in = { { 2, 3, 4, 5 } });
     t = node_of(TS_OP_LEAKY_RELU); t.slope = 0.1f;
     ROW("leaky_relu", t, .n_in = 1, .in = { { 2, 3, 4, 5 } });
 

@@ -1,20 +1,21 @@
-/* activation.c - element-wise activations on the CPU: relu, leaky_relu.
+/* activation.c - element-wise activations on the CPU: relu (and ReLU6), leaky_relu.
  *
  *   relu:        y = max(x, 0);            dx += dy * [x > 0]
+ *   relu, clip c > 0 (ReLU6): y = min(max(x, 0), c);  dx += dy * [0 < x < c]
  *   leaky_relu:  y = x > 0 ? x : slope*x;  dx += dy * (x > 0 ? 1 : slope)
- * The gradient at exactly 0 is taken as 0 (relu) / slope (leaky), as in
- * Caffe and PyTorch.  Shapes of input and output must be equal.
+ * The gradient at exactly 0 is taken as 0 (relu) / slope (leaky), and at
+ * exactly c as 0, as in Caffe and PyTorch (hardtanh).  Shapes of input and output must be equal.
  */
 #include "cpu-ops.h"
 
 static ts_status act_check(const ts_op_args *a) { return ts_check_activation(a); }
 
-/* One element-wise kernel for the four loops; `kind` picks the formula. */
-enum { ACT_RELU_F, ACT_RELU_B, ACT_LEAKY_F, ACT_LEAKY_B };
+/* One element-wise kernel for the six loops; `kind` picks the formula. */
+enum { ACT_RELU_F, ACT_RELU_B, ACT_LEAKY_F, ACT_LEAKY_B, ACT_CLIP_F, ACT_CLIP_B };
 
 typedef struct act_job {
     int kind;
-    float slope;
+    float slope, clip;
     const float *x, *dy;
     float *out; /* y (forward) or dx (backward, accumulated) */
 } act_job;
@@ -23,7 +24,7 @@ static void act_range(void *ctx, size_t lo, size_t hi)
 {
     const act_job *j = ctx;
     const float *x = j->x, *dy = j->dy;
-    float *o = j->out, s = j->slope;
+    float *o = j->out, s = j->slope, c = j->clip;
     switch (j->kind) {
     case ACT_RELU_F:
         for (size_t i = lo; i < hi; i++) o[i] = x[i] > 0.0f ? x[i] : 0.0f;
@@ -37,17 +38,25 @@ static void act_range(void *ctx, size_t lo, size_t hi)
     case ACT_LEAKY_B:
         for (size_t i = lo; i < hi; i++) o[i] += x[i] > 0.0f ? dy[i] : s * dy[i];
         break;
+    case ACT_CLIP_F:
+        for (size_t i = lo; i < hi; i++) o[i] = x[i] > 0.0f ? (x[i] < c ? x[i] : c) : 0.0f;
+        break;
+    case ACT_CLIP_B:
+        for (size_t i = lo; i < hi; i++) o[i] += x[i] > 0.0f && x[i] < c ? dy[i] : 0.0f;
+        break;
     }
 }
 
 static ts_status act_run(const ts_op_args *a, int kind)
 {
     TS_TRY(act_check(a));
-    int backward = kind == ACT_RELU_B || kind == ACT_LEAKY_B;
+    if (a->node->op == TS_OP_RELU && a->node->clip > 0.0f) kind = kind == ACT_RELU_F ? ACT_CLIP_F : ACT_CLIP_B;
+    int backward = kind == ACT_RELU_B || kind == ACT_LEAKY_B || kind == ACT_CLIP_B;
     if (backward && !cpu_want(a->din[0])) return TS_OK;
     act_job j = {
         .kind = kind,
         .slope = a->node->slope,
+        .clip = a->node->clip,
         .x = a->in[0]->data,
         .dy = backward ? a->dout->data : NULL,
         .out = backward ? a->din[0]->data : a->out->data,

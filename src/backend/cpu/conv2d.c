@@ -16,6 +16,8 @@
  * nb > 1 the product is scattered into NCHW, with nb == 1 the GEMM writes
  * the output in place and the scatter copy is saved.
  * A 1x1, stride 1, unpadded convolution uses the input as its column matrix.
+ * A depthwise convolution (one input channel per group, groups > 1) is not
+ * a GEMM worth the name: depthwise.c computes it directly.
  *
  * Backward (accumulating, backend.h): dW_g += dout_g * col_g^T,
  * dbias += sum over samples and positions, dcol_g = W_g^T * dout_g folded
@@ -234,6 +236,7 @@ ts_status cpu_conv2d_forward(const ts_op_args *a)
 {
     conv_geom g;
     TS_TRY(conv_geom_init(a, &g));
+    if (g.G > 1 && g.Cg == 1) return cpu_depthwise_forward(a);
     const float *x = a->in[0]->data, *w = a->weight->data;
     const float *bias = a->node->has_bias ? a->bias->data : NULL;
     float *y = a->out->data;
@@ -272,6 +275,7 @@ ts_status cpu_conv2d_backward(const ts_op_args *a)
 {
     conv_geom g;
     TS_TRY(conv_geom_init(a, &g));
+    if (g.G > 1 && g.Cg == 1) return cpu_depthwise_backward(a);
     const float *x = a->in[0]->data, *w = a->weight->data, *dy = a->dout->data;
     float *dx = cpu_want(a->din[0]) ? a->din[0]->data : NULL;
     float *dw = cpu_want(a->dweight) ? a->dweight->data : NULL;

@@ -82,4 +82,11 @@ ts_status cpu_lrp_split(void *ctx, const float *x, float *pos, float *neg, size_
 ts_status cpu_lrp_square(void *ctx, const float *w, float *out, size_t n, bool flat);
 ts_status cpu_fill_channels(void *ctx, float *out, int n, int ch, size_t hw, const float *values);
 
+/* depthwise.c: conv2d with one input channel per group (groups == C > 1,
+ * weight (O,1,KH,KW), O a multiple of C), computed directly rather than as
+ * C tiny GEMMs.  cpu_conv2d_forward/_backward call them after checking the
+ * shapes; same semantics and conventions as those. */
+ts_status cpu_depthwise_forward(const ts_op_args *a);
+ts_status cpu_depthwise_backward(const ts_op_args *a);
+
 #endif

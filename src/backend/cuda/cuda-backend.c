@@ -882,11 +882,28 @@ static ts_status bias_backward(cuda_ctx *c, const float *dy, float *db, int N, i
     return TS_OK;
 }
 
+/* Depthwise convolutions (one input channel per group) run on
+ * kernels/depthwise.cu, not on cuDNN's grouped convolution (issue 16). */
+static bool dw_geom_of(const ts_op_args *a, const conv_geom *g, cuda_dw_geom *d)
+{
+    if (!(g->G > 1 && g->CG == 1)) return false;
+    const ts_tensor *x = a->in[0], *y = a->out;
+    *d = (cuda_dw_geom){ .N = x->n, .C = x->c, .H = x->h, .W = x->w, .M = y->c / x->c, .OH = y->h, .OW = y->w,
+                         .KH = g->KH, .KW = g->KW, .S = g->S, .pt = a->node->pad_t, .pl = a->node->pad_l };
+    return true;
+}
+
 static ts_status cuda_conv2d_forward(cuda_ctx *c, const ts_op_args *a)
 {
     conv_geom g;
     TS_TRY(conv_check(a, &g));
     const char *L = a->node->name;
+    cuda_dw_geom dg;
+    if (dw_geom_of(a, &g, &dg)) {
+        CU_TRY(cuda_depthwise_forward_launch(c->stream, &dg, a->in[0]->data, a->weight->data,
+                                             a->node->has_bias ? a->bias->data : NULL, a->out->data), L);
+        return TS_OK;
+    }
     const float *xp;
     TS_TRY(conv_padded_input(c, a, &g, &xp));
     conv_plan *p;
@@ -911,6 +928,19 @@ static ts_status cuda_conv2d_backward(cuda_ctx *c, const ts_op_args *a)
     conv_plan *p;
     if (nd->has_bias && want(a->dbias)) TS_TRY(bias_backward(c, dy->data, a->dbias->data, dy->n, dy->c,
                                                               (size_t)dy->h * dy->w, L));
+    cuda_dw_geom dg;
+    if (dw_geom_of(a, &g, &dg)) {
+        if (want(a->dweight)) {
+            size_t need = cuda_depthwise_filter_scratch(&dg) * sizeof(float);
+            TS_TRY(grow((void **)&c->scratch[SCR_BIAS], &c->scratch_cap[SCR_BIAS], need,
+                        "depthwise weight gradient sums"));
+            CU_TRY(cuda_depthwise_backward_filter_launch(c->stream, &dg, x->data, dy->data, a->dweight->data,
+                                                         c->scratch[SCR_BIAS]), L);
+        }
+        if (want(a->din[0]))
+            CU_TRY(cuda_depthwise_backward_data_launch(c->stream, &dg, a->weight->data, dy->data, a->din[0]->data), L);
+        return TS_OK;
+    }
     if (want(a->dweight)) {
         const float *xp;
         TS_TRY(conv_padded_input(c, a, &g, &xp));
@@ -1014,7 +1044,7 @@ static ts_status cuda_forward(void *vctx, const ts_op_args *a)
     case TS_OP_RELU:
     case TS_OP_LEAKY_RELU:
         CU_TRY(cuda_relu_forward_launch(c->stream, a->in[0]->data, a->out->data, n, nd->op == TS_OP_LEAKY_RELU,
-                                        nd->slope), L);
+                                        nd->slope, nd->clip), L);
         return TS_OK;
     case TS_OP_LRN: {
         const ts_tensor *x = a->in[0];
@@ -1088,7 +1118,7 @@ static ts_status cuda_backward(void *vctx, const ts_op_args *a)
     case TS_OP_LEAKY_RELU:
         if (!want(a->din[0])) return TS_OK;
         CU_TRY(cuda_relu_backward_launch(c->stream, a->in[0]->data, a->dout->data, a->din[0]->data, n,
-                                         nd->op == TS_OP_LEAKY_RELU, nd->slope), L);
+                                         nd->op == TS_OP_LEAKY_RELU, nd->slope, nd->clip), L);
         return TS_OK;
     case TS_OP_LRN: {
         if (!want(a->din[0])) return TS_OK;

@@ -22,6 +22,7 @@
 #include <cuda_runtime.h>
 
 #include "../../../kernels/add-body.h"
+#include "../../../kernels/depthwise-body.h"
 #include "../../../kernels/lrp-body.h"
 #include "../../../kernels/pool-body.h"
 
@@ -32,10 +33,24 @@ extern "C" {
 #define CUDA_THREADS 256
 #define CUDA_MAX_BLOCKS 65535
 
-/* relu.cu: relu (leaky = 0) or leaky_relu (relu-body.h). */
-cudaError_t cuda_relu_forward_launch(cudaStream_t s, const float *x, float *y, size_t n, int leaky, float slope);
+/* relu.cu: relu (leaky = 0; clip > 0: ReLU6-style) or leaky_relu
+ * (relu-body.h). */
+cudaError_t cuda_relu_forward_launch(cudaStream_t s, const float *x, float *y, size_t n, int leaky, float slope,
+                                     float clip);
 cudaError_t cuda_relu_backward_launch(cudaStream_t s, const float *x, const float *dy, float *dx, size_t n,
-                                      int leaky, float slope);
+                                      int leaky, float slope, float clip);
+
+/* depthwise.cu: conv2d with groups == C > 1 computed directly
+ * (depthwise-body.h); b may be NULL.  The weight gradient needs a device
+ * scratch of cuda_depthwise_filter_scratch(g) floats (partial sums); the
+ * bias gradient is conv2d.cu's. */
+cudaError_t cuda_depthwise_forward_launch(cudaStream_t s, const cuda_dw_geom *g, const float *x, const float *w,
+                                          const float *b, float *y);
+cudaError_t cuda_depthwise_backward_data_launch(cudaStream_t s, const cuda_dw_geom *g, const float *w,
+                                                const float *dy, float *dx);
+size_t cuda_depthwise_filter_scratch(const cuda_dw_geom *g);
+cudaError_t cuda_depthwise_backward_filter_launch(cudaStream_t s, const cuda_dw_geom *g, const float *x,
+                                                  const float *dy, float *dw, float *part);
 
 /* lrn.cu: Caffe cross-channel LRN (backend/cpu/lrn.c); x, y, scale (N,C,HW). */
 cudaError_t cuda_lrn_forward_launch(cudaStream_t s, const float *x, float *y, float *scale, int N, int C,
