@@ -161,6 +161,15 @@ static int run_recall(void)
     return failures ? 1 : 0;
 }
 
+/* Under AddressSanitizer (CI's second pass) the figures are the normal
+ * build's business: the sanitizer pass walks a fifth of the faces, to find
+ * memory errors on every path without running for half an hour. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SAMPLE_DIV 5
+#else
+#define SAMPLE_DIV 1
+#endif
+
 /* ---- close-ups: CelebA-HQ portraits ---- */
 
 static int run_closeups(void)
@@ -174,7 +183,7 @@ static int run_closeups(void)
     }
     int tried = 0, found = 0, one_pass = 0;
     double t0 = now_s();
-    for (int i = 0; i < n; i += 50) {
+    for (int i = 0; i < n; i += 50 * SAMPLE_DIV) {
         ts_image img = { 0 };
         if (load_celeba(ids[i], &img) != TS_OK) {
             CHECK(0, "%s", ts_last_error());
@@ -192,7 +201,8 @@ static int run_closeups(void)
     }
     printf("closeups: a face found in %d of %d CelebA-HQ images (%.1f%%; face-api's single pass: %d), %.2f s each\n",
            found, tried, 100.0 * found / tried, one_pass, (now_s() - t0) / tried);
-    CHECK(tried >= 190 && found * 1000 >= tried * 995, "a face in only %d of %d images (99.5%% wanted)", found, tried);
+    CHECK(tried >= 190 / SAMPLE_DIV && found * 1000 >= tried * 995, "a face in only %d of %d images (99.5%% wanted)",
+          found, tried);
     ts_detector_free(det);
     return failures ? 1 : 0;
 }
@@ -240,7 +250,8 @@ static int run_rotation(void)
     double err[N_ANGLES] = { 0 }, err_old[N_ANGLES] = { 0 }, worst[N_ANGLES] = { 0 };
     int found[N_ANGLES] = { 0 }, faces = 0;
     double t0 = now_s();
-    for (int i = 0; i < n && faces < 100; i += 100) {
+    const int want_faces = 100 / SAMPLE_DIV;
+    for (int i = 0; i < n && faces < want_faces; i += 100 * SAMPLE_DIV) {
         ts_image img = { 0 };
         if (load_celeba(ids[i], &img) != TS_OK) {
             CHECK(0, "%s", ts_last_error());
@@ -269,7 +280,7 @@ static int run_rotation(void)
         }
         ts_image_clear(&img);
     }
-    CHECK(faces == 100, "only %d faces", faces);
+    CHECK(faces == want_faces, "only %d faces", faces);
     printf("rotation: %d CelebA-HQ faces, %.2f s per turned image (both localizers)\n", faces,
            (now_s() - t0) / (faces * (N_ANGLES + 1)));
     printf("angle  found  error (mean / worst)  upright-only error\n");
@@ -278,7 +289,7 @@ static int run_rotation(void)
         printf("%+4d   %3d    %.4f / %.3f       %.4f\n", angles[a], found[a], m, worst[a], err_old[a] / faces);
         double limit = abs(angles[a]) > 30 ? 0.08 : 0.05;
         CHECK(m <= limit, "%+d degrees: mean error %.4f above %.2f", angles[a], m, limit);
-        CHECK(found[a] >= 99, "%+d degrees: a face found in %d of %d", angles[a], found[a], faces);
+        CHECK(found[a] * 100 >= 99 * faces, "%+d degrees: a face found in %d of %d", angles[a], found[a], faces);
     }
     ts_locator_free(loc);
     ts_locator_free(upright);
