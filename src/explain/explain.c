@@ -12,9 +12,8 @@
 #include <time.h>
 
 #include "../face/amap.h"
-#include "../face/ert.h"
 #include "../face/input.h"
-#include "../face/lmnet.h"
+#include "../face/locate.h"
 
 /* ---- the face stage ------------------------------------------------------ */
 
@@ -22,8 +21,7 @@ struct ts_landmarker {
     char *source; /* NULL, "ert", "cnn" or a file */
     const ts_backend *be;
     void *ctx;
-    ts_ert *ert;
-    ts_lmnet *net;
+    ts_locator *loc; /* face/locate.h: detector, then the localizer */
     ts_landmarks file;
     bool file_loaded;
 };
@@ -44,8 +42,7 @@ ts_status ts_landmarker_new(const char *source, const ts_backend *be, void *ctx,
 void ts_landmarker_free(ts_landmarker *l)
 {
     if (!l) return;
-    ts_ert_free(l->ert);
-    ts_lmnet_free(l->net);
+    ts_locator_free(l->loc);
     free(l->source);
     free(l);
 }
@@ -59,16 +56,19 @@ ts_status ts_landmarker_get(ts_landmarker *l, const ts_model *m, const ts_image 
         if (want == TS_LANDMARKS_NONE) return TS_OK;
         src = want == TS_LANDMARKS_CNN ? "cnn" : "ert";
     }
-    float box[4] = { 0, 0, (float)img->width, (float)img->height };
-    if (!strcmp(src, "ert")) {
-        if (!l->ert) TS_TRY(ts_ert_load(NULL, &l->ert));
-        TS_TRY(ts_ert_predict(l->ert, img, box, pts));
-    } else if (!strcmp(src, "cnn")) {
-        if (!l->net) {
-            TS_TRY(ts_lmnet_load(NULL, &l->net));
-            TS_TRY(ts_lmnet_set_backend(l->net, l->be, l->ctx));
+    if (!strcmp(src, "ert") || !strcmp(src, "cnn")) {
+        /* The face found as everywhere else (face/locate.h): the detector
+         * (with its passes for close-ups and turned heads), then the
+         * localizer in the face's own frame; an image without a detected
+         * face is taken as a face crop framed like CelebA-HQ's. */
+        if (!l->loc) {
+            TS_TRY(ts_locator_new(NULL, &l->loc));
+            TS_TRY(ts_locator_set_backend(l->loc, l->be, l->ctx));
         }
-        TS_TRY(ts_lmnet_predict(l->net, img, box, pts));
+        ts_locator_set_method(l->loc, !strcmp(src, "cnn") ? TS_LANDMARKS_CNN : TS_LANDMARKS_ERT);
+        ts_located_face f;
+        TS_TRY(ts_locate_face(l->loc, img, &f));
+        *pts = f.pts;
     } else {
         if (!l->file_loaded) {
             TS_TRY(ts_landmarks_load(src, &l->file));

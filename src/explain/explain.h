@@ -38,7 +38,8 @@ typedef struct ts_landmarker ts_landmarker;
 
 /* source: NULL (none unless the model needs them; then the model's own
  * localizer, ts_model_landmark_method), "ert" or "cnn" (that localizer on
- * the whole image: the image is a face crop, its frame the face box), or a
+ * the face face/locate.h finds: the largest face of a photo, or a face crop
+ * taken as framed like CelebA-HQ's when no face is detected), or a
  * landmarks JSON file (points.h; what `traitscope-cli landmarks` prints).
  * be/ctx: where the landmark net ("cnn") runs (NULL: the CPU; dlib's trees
  * always run on the CPU).  Free it before closing be.  Localizers load on

@@ -419,6 +419,19 @@ static void test_lacnn(void)
     } else {
         CHECK(!"lacnn model loads");
     }
+    /* predict finds the landmarks a 4-channel model needs by itself (it
+     * used to stop, asking for them). */
+    char cmd[8192];
+    int status;
+    snprintf(cmd, sizeof cmd, "'%s' predict --model '%s' '%s/images/1.jpg' 2>/dev/null", cli, out,
+             data_spec + strlen("celeba:"));
+    char *text = run_capture(cmd, &status);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(j, "probabilities");
+    CHECK(status == 0 && fabs(num(pr, "female") + num(pr, "male") - 1) < 1e-5);
+    if (status != 0 && text) fprintf(stderr, "predict on an LACNN model: %s\n", text);
+    cJSON_Delete(j);
+    free(text);
 }
 
 static void test_sigmoid(void)
@@ -448,6 +461,48 @@ static void test_sigmoid(void)
     CHECK(cJSON_IsString(name) && !strcmp(name->valuestring, "hair"));
     /* hair leaves out some rows: fewer labelled images than gender. */
     CHECK(num(t2, "n") <= num(cJSON_GetArrayItem(traits, 0), "n"));
+    /* balanced accuracy beside accuracy, per trait */
+    CHECK(num(t2, "balanced_accuracy") >= 0 && num(t2, "balanced_accuracy") <= 1);
+    cJSON_Delete(j);
+    free(text);
+
+    /* eval --trait on a subset, --per-image: one line per image with each
+     * asked trait's label, prediction and probabilities. */
+    char per[300];
+    snprintf(per, sizeof per, "%s/multi-per-image.jsonl", dir);
+    snprintf(cmd, sizeof cmd, "'%s' eval --model '%s' --data '%s' --trait gender --per-image '%s' --json --cache '%s'",
+             cli, out, data_spec, per, cache);
+    text = run_capture(cmd, &status);
+    j = text ? cJSON_Parse(text) : NULL;
+    CHECK(status == 0 && j && cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "traits")) == 1);
+    int images = (int)num(j, "images"), lines = 0, right = 0;
+    FILE *f = fopen(per, "r");
+    char line[8192];
+    while (f && fgets(line, sizeof line, f)) {
+        cJSON *o = cJSON_Parse(line);
+        const cJSON *g = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(o, "traits"), "gender");
+        const cJSON *pr = cJSON_GetObjectItemCaseSensitive(g, "probabilities");
+        CHECK(g && cJSON_GetArraySize(pr) == 2 && fabs(num(pr, "female") + num(pr, "male") - 1) < 1e-5);
+        right += cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "correct"));
+        lines++;
+        cJSON_Delete(o);
+    }
+    if (f) fclose(f);
+    const cJSON *g0 = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "traits"), 0);
+    CHECK(lines == images && lines > 0 && right == (int)num(g0, "correct"));
+    cJSON_Delete(j);
+    free(text);
+
+    /* predict: every trait of a multi-label model, with its classes. */
+    snprintf(cmd, sizeof cmd, "'%s' predict --model '%s' '%s/images/1.jpg' 2>/dev/null", cli, out,
+             data_spec + strlen("celeba:"));
+    text = run_capture(cmd, &status);
+    j = text ? cJSON_Parse(text) : NULL;
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(j, "traits");
+    const cJSON *hair = cJSON_GetObjectItemCaseSensitive(tr, "hair");
+    CHECK(status == 0 && cJSON_GetArraySize(tr) == 3 && hair);
+    const cJSON *hp = cJSON_GetObjectItemCaseSensitive(hair, "probabilities");
+    CHECK(cJSON_GetObjectItemCaseSensitive(hp, "dark") && cJSON_GetObjectItemCaseSensitive(hp, "bright"));
     cJSON_Delete(j);
     free(text);
     /* Several traits with the softmax loss are refused. */
