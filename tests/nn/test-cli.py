@@ -138,7 +138,7 @@ with tempfile.TemporaryDirectory() as tmp:
     rc, out, err = run("info", os.path.join(tmp, "missing.safetensors"))
     check(rc == 1 and "missing.safetensors" in err, "info on a missing file")
 
-    # a 4-channel (LACNN) model needs landmarks, which predict does not compute yet
+    # a 4-channel (LACNN) model needs landmarks: predict finds them itself
     m4 = os.path.join(tmp, "tiny4.safetensors")
     rc, out, err = run("init", "--arch", ARCH, "--size", "32", "--in-channels", "4",
                        "--dtype", "f16", "--out", m4)
@@ -149,7 +149,12 @@ with tempfile.TemporaryDirectory() as tmp:
           and info4["landmarks"] == "ert" and info4["channel_order"] == "RGB+A", "4-channel metadata")
     check(os.path.getsize(m4) < os.path.getsize(model), "f16 file is smaller")
     rc, out, err = run("predict", "--model", m4, images[0])
-    check(rc == 1 and "landmarks" in err and out == "", f"4-channel predict explains ({err.strip()})")
+    p4 = json.loads(out.splitlines()[0]) if rc == 0 and out else {}
+    check(rc == 0 and abs(sum(p4.get("probabilities", {}).values()) - 1) < 1e-5,
+          f"4-channel predict finds its landmarks ({err.strip()})")
+    # a landmarks file that does not exist is named
+    rc, out, err = run("predict", "--model", m4, "--landmarks", os.path.join(tmp, "none.json"), images[0])
+    check(rc != 0 and "none.json" in err, f"a missing landmarks file is named ({err.strip()})")
 
 if failures:
     print(f"{failures} check(s) failed", file=sys.stderr)
