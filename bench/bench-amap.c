@@ -19,8 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "align.h"
-#include "amap.h"
+#include "face/align.h"
+#include "face/amap.h"
 #include "ts-config.h"
 
 static double now(void)

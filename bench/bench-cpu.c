@@ -23,9 +23,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arch.h"
+#include "nn/arch.h"
 #include "backend/backend.h"
-#include "loss.h"
+#include "nn/loss.h"
 #include "ts-config.h"
 
 static double now(void)

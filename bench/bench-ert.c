@@ -26,9 +26,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "ert.h"
-#include "image.h"
-#include "model-path.h"
+#include "face/ert.h"
+#include "face/image.h"
+#include "face/model-path.h"
 
 /* bench-ert-dlib.cpp */
 void *peer_ert_load(const char *model);

@@ -39,10 +39,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "amap.h"
-#include "arch.h"
+#include "face/amap.h"
+#include "nn/arch.h"
 #include "backend/backend.h"
-#include "loss.h"
+#include "nn/loss.h"
 #include "train/sgd.h"
 #include "ts-config.h"
 

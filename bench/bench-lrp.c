@@ -17,9 +17,9 @@
 #include <string.h>
 #include <time.h>
 
-#include "arch.h"
-#include "backend.h"
-#include "lrp.h"
+#include "nn/arch.h"
+#include "backend/backend.h"
+#include "explain/lrp.h"
 #include "ts-config.h"
 
 static double now(void)

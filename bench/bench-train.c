@@ -22,9 +22,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arch.h"
-#include "backend.h"
-#include "loss.h"
+#include "nn/arch.h"
+#include "backend/backend.h"
+#include "nn/loss.h"
 #include "train/sgd.h"
 #include "ts-config.h"
 

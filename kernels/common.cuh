@@ -4,7 +4,7 @@
 #ifndef TS_CUDA_COMMON_CUH
 #define TS_CUDA_COMMON_CUH
 
-#include "../src/backend/cuda/cuda-ops.h"
+#include "backend/cuda/cuda-ops.h"
 
 /* Blocks for n work items, at most CUDA_MAX_BLOCKS (kernels loop). */
 static inline unsigned cuda_blocks(size_t n)

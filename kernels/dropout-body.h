@@ -7,7 +7,7 @@
 
 #include "body.h"
 
-#include "../src/backend/dropout-mask.h"
+#include "backend/dropout-mask.h"
 
 TS_BODY void dropout_forward_at(size_t i, const float *x, float *y, float *mask, uint64_t seed, float p, float scale)
 {

@@ -30,10 +30,10 @@
 #include "data/dataset.h"
 #include "figure/figure.h"
 #include "nn/safetext.h"
-#include "ts-browser.h"
+#include "app/ts-browser.h"
 #include "ts-config.h"
-#include "ts-render.h"
-#include "ts-window.h"
+#include "app/ts-render.h"
+#include "app/ts-window.h"
 
 static char **opt_models, **opt_exports, **opt_files;
 static gint64 t_start; /* process start, for the time to the first full window */

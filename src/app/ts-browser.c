@@ -6,16 +6,16 @@
  * selection and the rows; every row binds its labels to its TsFaceItem's
  * properties.  Nothing here touches a thread or the engine.
  */
-#include "ts-browser.h"
+#include "app/ts-browser.h"
 
 #include <glib/gi18n.h>
 #include <math.h>
 #include <string.h>
 
-#include "ts-face-item.h"
-#include "ts-face-list.h"
-#include "ts-predictor.h"
-#include "ts-render.h"
+#include "app/ts-face-item.h"
+#include "app/ts-face-list.h"
+#include "app/ts-predictor.h"
+#include "app/ts-render.h"
 
 #define THUMB_SHOWN 64 /* logical pixels of a row's picture */
 

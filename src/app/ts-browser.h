@@ -34,8 +34,8 @@
 #include <gtk/gtk.h>
 
 #include "backend/backend.h"
-#include "ts-face-list.h"
-#include "ts-predictor.h"
+#include "app/ts-face-list.h"
+#include "app/ts-predictor.h"
 
 G_BEGIN_DECLS
 

@@ -6,7 +6,7 @@
  * the theme's foreground colour, grid lines are that colour at low alpha,
  * so the plot reads on light and dark themes alike.
  */
-#include "ts-curve.h"
+#include "app/ts-curve.h"
 
 #include <glib/gi18n.h>
 #include <math.h>

@@ -1,7 +1,7 @@
 /* ts-data-preview.c - see ts-data-preview.h.  The worker only fills its
  * Preview record; the main thread publishes it when the task returns and
  * the read is still the newest (gen). */
-#include "ts-data-preview.h"
+#include "app/ts-data-preview.h"
 
 #include <glib/gi18n.h>
 

@@ -1,5 +1,5 @@
 /* ts-dataset-dialog.c - see ts-dataset-dialog.h. */
-#include "ts-dataset-dialog.h"
+#include "app/ts-dataset-dialog.h"
 
 struct _TsDatasetDialog {
     GtkWindow parent;

@@ -5,7 +5,7 @@
  * follows the other); while an export runs (d->cancel != NULL) the
  * settings are insensitive and the dialog holds a reference on itself,
  * dropped by the export's callback, so it outlives its own close. */
-#include "ts-export-dialog.h"
+#include "app/ts-export-dialog.h"
 
 #include <glib/gi18n.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* ts-face-item.c - see ts-face-item.h.  Setters run on the main thread and
  * notify the properties a list row shows; only `bound` is touched by other
  * threads (atomically). */
-#include "ts-face-item.h"
+#include "app/ts-face-item.h"
 
 #include <glib/gi18n.h>
 #include <string.h>

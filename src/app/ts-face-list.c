@@ -10,7 +10,7 @@
  *   - thumbnails: state 0 none, 1 queued, 2 loaded, 3 failed; only bound
  *     (visible) items are decoded.
  */
-#include "ts-face-list.h"
+#include "app/ts-face-list.h"
 
 #include <glib/gi18n.h>
 #include <math.h>

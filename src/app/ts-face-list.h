@@ -33,7 +33,7 @@
 #include <gio/gio.h>
 
 #include "data/dataset.h"
-#include "ts-face-item.h"
+#include "app/ts-face-item.h"
 
 G_BEGIN_DECLS
 

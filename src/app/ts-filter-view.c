@@ -6,7 +6,7 @@
  * a colour bar and its labels.  Colours come from explain/colormap.h, the
  * one colour module, so the enlarged map matches its cell in the grid.
  */
-#include "ts-filter-view.h"
+#include "app/ts-filter-view.h"
 
 #include <glib/gi18n.h>
 #include <math.h>

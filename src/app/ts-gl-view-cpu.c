@@ -1,7 +1,7 @@
 /* ts-gl-view-cpu.c - the CPU side of TsGlView's shader contract (see
  * ts-gl-view-cpu.h): the diverging map as breakpoints, and the Cairo twin
  * of shaders/view.frag.glsl. */
-#include "ts-gl-view-cpu.h"
+#include "app/ts-gl-view-cpu.h"
 
 #include <glib.h>
 #include <math.h>

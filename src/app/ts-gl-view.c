@@ -20,7 +20,7 @@
  *   - GL failure is final for the widget's life: once the Cairo path takes
  *     over (gl_error set), the GLArea is no longer drawn.
  */
-#include "ts-gl-view.h"
+#include "app/ts-gl-view.h"
 
 #include <epoxy/gl.h>
 #include <glib/gi18n.h>
@@ -29,7 +29,7 @@
 #include <string.h>
 
 #include "explain/colormap.h"
-#include "ts-gl-view-cpu.h"
+#include "app/ts-gl-view-cpu.h"
 
 #define RESOURCE_SHADERS "/org/traitscope/Traitscope/shaders/"
 #define ZOOM_MIN (1.0 / 32)

@@ -1,5 +1,5 @@
 /* ts-panel.c - see ts-panel.h. */
-#include "ts-panel.h"
+#include "app/ts-panel.h"
 
 #include <glib/gi18n.h>
 

@@ -11,7 +11,7 @@
  * every job's thread is joined, when it says it is done or, in dispose,
  * after it is told to stop: no worker outlives the predictor.
  */
-#include "ts-predictor.h"
+#include "app/ts-predictor.h"
 
 #include <glib/gi18n.h>
 #include <math.h>

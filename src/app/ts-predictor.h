@@ -37,7 +37,7 @@
 #include <glib-object.h>
 
 #include "backend/backend.h"
-#include "ts-face-list.h"
+#include "app/ts-face-list.h"
 
 G_BEGIN_DECLS
 

@@ -1,5 +1,5 @@
 /* ts-probe-card.c - see ts-probe-card.h.  Layout in ui/ts-probe-card.ui. */
-#include "ts-probe-card.h"
+#include "app/ts-probe-card.h"
 
 #include <glib/gi18n.h>
 

@@ -8,7 +8,7 @@
 
 #include <gtk/gtk.h>
 
-#include "ts-train-run.h"
+#include "app/ts-train-run.h"
 
 G_BEGIN_DECLS
 

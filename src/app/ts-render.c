@@ -1,5 +1,5 @@
 /* ts-render.c - see ts-render.h. */
-#include "ts-render.h"
+#include "app/ts-render.h"
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>

@@ -7,7 +7,7 @@
  * changes of the controls run with e->updating > 0 and never emit.
  * The rule grammar is explain/lrp.h's; nothing here needs a graph.
  */
-#include "ts-rules-editor.h"
+#include "app/ts-rules-editor.h"
 
 #include <glib/gi18n.h>
 #include <math.h>

@@ -1,6 +1,6 @@
 /* ts-run-row.c - see ts-run-row.h.  Layout in ui/ts-run-row.ui; here only
  * the bindings and the buttons' handlers. */
-#include "ts-run-row.h"
+#include "app/ts-run-row.h"
 
 struct _TsRunRow {
     GtkListBoxRow parent;

@@ -11,7 +11,7 @@
 
 #include <gtk/gtk.h>
 
-#include "ts-train-queue.h"
+#include "app/ts-train-queue.h"
 
 G_BEGIN_DECLS
 

@@ -6,7 +6,7 @@
  * current image and the settings of the newest request (s->want_*) are
  * resolved on the main thread when a request is made, so a request that
  * waits carries exactly what was asked. */
-#include "ts-session.h"
+#include "app/ts-session.h"
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>

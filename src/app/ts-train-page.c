@@ -7,16 +7,16 @@
  * selected run (a reference) and the bindings and handlers that show it,
  * and drops them when another run is selected.
  */
-#include "ts-train-page.h"
+#include "app/ts-train-page.h"
 
 #include <glib/gi18n.h>
 #include <string.h>
 
-#include "ts-curve.h"
-#include "ts-data-preview.h"
-#include "ts-probe-card.h"
-#include "ts-render.h"
-#include "ts-run-row.h"
+#include "app/ts-curve.h"
+#include "app/ts-data-preview.h"
+#include "app/ts-probe-card.h"
+#include "app/ts-render.h"
+#include "app/ts-run-row.h"
 
 struct _TsTrainPage {
     GtkWidget parent;

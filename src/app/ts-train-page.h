@@ -46,7 +46,7 @@
 #include <gtk/gtk.h>
 
 #include "train/job.h"
-#include "ts-train-queue.h"
+#include "app/ts-train-queue.h"
 
 G_BEGIN_DECLS
 

@@ -7,7 +7,7 @@
  * never pulls data from under it; its result is handed to the run on the
  * main thread.
  */
-#include "ts-train-queue.h"
+#include "app/ts-train-queue.h"
 
 #include <cjson/cJSON.h>
 #include <glib/gi18n.h>

@@ -23,7 +23,7 @@
 
 #include <gio/gio.h>
 
-#include "ts-train-run.h"
+#include "app/ts-train-run.h"
 
 G_BEGIN_DECLS
 

@@ -1,5 +1,5 @@
 /* ts-train-ranks.c - see ts-train-ranks.h. */
-#include "ts-train-ranks.h"
+#include "app/ts-train-ranks.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

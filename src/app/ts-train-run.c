@@ -6,7 +6,7 @@
  * set when its owner let go of it mid-run: callbacks then drop what they
  * bring.
  */
-#include "ts-train-run.h"
+#include "app/ts-train-run.h"
 
 #include <errno.h>
 #include <glib/gi18n.h>
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "data/dataset.h"
-#include "ts-train-ranks.h"
+#include "app/ts-train-ranks.h"
 
 /* Probes are looked for among the first rows only. */
 #define PROBE_SEARCH_ROWS 2000

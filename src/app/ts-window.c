@@ -1,7 +1,7 @@
 /* ts-window.c - see ts-window.h.  The window owns a TsSession; the panels
  * draw the session's result; every engine call happens in the session's
  * worker thread. */
-#include "ts-window.h"
+#include "app/ts-window.h"
 
 #include <glib/gi18n.h>
 #include <glib/gstdio.h>
@@ -10,15 +10,15 @@
 #include <string.h>
 
 #include "figure/figure.h"
-#include "ts-browser.h"
-#include "ts-dataset-dialog.h"
-#include "ts-export-dialog.h"
-#include "ts-filter-view.h"
-#include "ts-gl-view.h"
-#include "ts-panel.h"
-#include "ts-render.h"
-#include "ts-rules-editor.h"
-#include "ts-train-page.h"
+#include "app/ts-browser.h"
+#include "app/ts-dataset-dialog.h"
+#include "app/ts-export-dialog.h"
+#include "app/ts-filter-view.h"
+#include "app/ts-gl-view.h"
+#include "app/ts-panel.h"
+#include "app/ts-render.h"
+#include "app/ts-rules-editor.h"
+#include "app/ts-train-page.h"
 
 struct _TsWindow {
     GtkApplicationWindow parent;

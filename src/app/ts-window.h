@@ -6,7 +6,7 @@
 #include <gtk/gtk.h>
 
 #include "figure/figure.h"
-#include "ts-session.h"
+#include "app/ts-session.h"
 
 G_BEGIN_DECLS
 

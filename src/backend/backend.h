@@ -36,7 +36,7 @@
 
 #include <stdint.h>
 
-#include "../nn/graph.h"
+#include "nn/graph.h"
 
 typedef struct ts_op_args {
     const ts_node *node;

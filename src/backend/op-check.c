@@ -1,7 +1,7 @@
 /* op-check.c - the checks of op-check.h, shared by the CPU and CUDA
  * backends: the tensors' shapes against nn/shape.h's rules.  Only shapes
  * and hyper-parameters are read, never data. */
-#include "op-check.h"
+#include "backend/op-check.h"
 
 #include <math.h>
 

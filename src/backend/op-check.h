@@ -16,8 +16,8 @@
 #ifndef TS_OP_CHECK_H
 #define TS_OP_CHECK_H
 
-#include "backend.h"
-#include "../nn/shape.h"
+#include "backend/backend.h"
+#include "nn/shape.h"
 
 /* conv2d: input (N,C,H,W), weight (O,C/G,KH,KW), output (N,O,OH,OW) with
  * OH = ts_conv_out_size(H, KH, S, pt, pb), likewise OW. */

@@ -8,7 +8,7 @@
  * it; a graph in host memory runs on the CPU.  ts_graph_to_backend is the
  * only place that records a backend's memory in a graph.
  */
-#include "backend.h"
+#include "backend/backend.h"
 
 #include <stddef.h>
 #include <string.h>

@@ -34,11 +34,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "backend.h"
+#include "backend/backend.h"
 #include "ts-config.h"
 
 #if TS_HAVE_CUDA
-#include "cuda/cuda-plugin.h"
+#include "backend/cuda/cuda-plugin.h"
 #endif
 
 /* ---- is there a GPU at all? (the driver API, dlopen'ed) ------------------ */

@@ -1,5 +1,5 @@
 /* cli.c - helpers shared by the commands; see cli.h. */
-#include "cli.h"
+#include "cli/cli.h"
 
 #include <errno.h>
 #include <math.h>

@@ -14,7 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "backend/backend.h"
-#include "status.h"
+#include "nn/status.h"
 
 #define CMD_OK 0
 #define CMD_FAIL 1

@@ -17,7 +17,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "explain/colormap.h"
 #include "face/amap-device.h"
 #include "face/amap.h"

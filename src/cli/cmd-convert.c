@@ -19,7 +19,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "nn/caffe.h"
 #include "nn/model.h"
 #include "nn/onnx.h"

@@ -26,9 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "nn/safetext.h"
-#include "shard.h"
+#include "cli/shard.h"
 #include "train/eval.h"
 
 static void help(void)

@@ -48,14 +48,14 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "nn/safetext.h"
 #include "explain/colormap.h"
 #include "explain/explain.h"
 #include "explain/export.h"
 #include "explain/lrp.h"
 #include "data/dataset.h"
-#include "shard.h"
+#include "cli/shard.h"
 
 static void help(void)
 {

@@ -16,14 +16,14 @@
 #include <string.h>
 #include <strings.h>
 
-#include "cli.h"
-#include "fileio.h"
+#include "cli/cli.h"
+#include "nn/fileio.h"
 #include "figure/figure.h"
 #include "nn/safetext.h"
-#include "shard.h"
-#include "image.h"
-#include "inspect.h"
-#include "model.h"
+#include "cli/shard.h"
+#include "face/image.h"
+#include "explain/inspect.h"
+#include "nn/model.h"
 
 #define MAX_IMAGES 64
 

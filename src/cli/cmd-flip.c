@@ -24,14 +24,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "data/dataset.h"
 #include "explain/aopc.h"
 #include "explain/explain.h"
 #include "face/input.h"
 #include "explain/lrp.h"
 #include "nn/safetext.h"
-#include "shard.h"
+#include "cli/shard.h"
 
 static void help(void)
 {

@@ -26,11 +26,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "face/image.h"
 #include "nn/fileio.h"
 #include "nn/safetext.h"
-#include "shard.h"
+#include "cli/shard.h"
 
 #define MAX_FILES 100000
 #define MAX_SHARD_FILE ((size_t)1 << 30)

@@ -23,7 +23,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
-#include "cli.h"
+#include "cli/cli.h"
 #include "explain/explain.h"
 #include "face/image.h"
 #include "face/input.h"

@@ -35,7 +35,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "data/split.h"
 #include "train/dist.h"
 #include "train/job.h"

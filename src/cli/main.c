@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 #include "nn/safetext.h"
 #include "ts-config.h"
 
@@ -15,12 +15,12 @@ typedef struct command {
 
 /* Commands are declared here and added to the table as they land. */
 #define CMD(name) int cmd_##name(int argc, char **argv);
-#include "commands.def"
+#include "cli/commands.def"
 #undef CMD
 
 static const command commands[] = {
 #define CMD(name) { #name, cmd_##name, NULL },
-#include "commands.def"
+#include "cli/commands.def"
 #undef CMD
 };
 

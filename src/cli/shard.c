@@ -1,5 +1,5 @@
 /* shard.c - `--shard K/N` and its block of items; see shard.h. */
-#include "shard.h"
+#include "cli/shard.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

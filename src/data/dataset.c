@@ -9,7 +9,7 @@
  * split; a line holding a NUL byte is rejected, so the C string functions
  * below never run past the data.
  */
-#include "dataset.h"
+#include "data/dataset.h"
 
 #include <ctype.h>
 #include <dirent.h>
@@ -21,9 +21,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../nn/fileio.h"
-#include "../nn/safetext.h"
-#include "traits.h"
+#include "nn/fileio.h"
+#include "nn/safetext.h"
+#include "data/traits.h"
 
 /* ---- the dataset object ------------------------------------------------ */
 

@@ -49,7 +49,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../nn/status.h"
+#include "nn/status.h"
 
 #define TS_CSV_MAX_CLASSES 1000
 /* Warnings kept in full; the rest are only counted. */

@@ -1,6 +1,6 @@
 /* split.c - stratified seeded train/test split and its JSON file; see
  * split.h for the method and the file layout. */
-#include "split.h"
+#include "data/split.h"
 
 #include <cjson/cJSON.h>
 #include <inttypes.h>
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../nn/fileio.h"
-#include "../nn/tensor.h"
+#include "nn/fileio.h"
+#include "nn/tensor.h"
 
 void ts_split_init(ts_split *s) { memset(s, 0, sizeof *s); }
 

@@ -28,8 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../nn/status.h"
-#include "dataset.h"
+#include "nn/status.h"
+#include "data/dataset.h"
 
 typedef struct ts_split {
     char *trait;          /* NULL: unstratified, every row */

@@ -1,6 +1,6 @@
 /* traits.c - trait tables and label rules; see traits.h for the mapping
  * (LACNN Table 1 via ../shared/data/README.md; Adience age groups). */
-#include "traits.h"
+#include "data/traits.h"
 
 #include <math.h>
 #include <string.h>

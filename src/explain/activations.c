@@ -5,13 +5,13 @@
  * upscaled by pixel replication (nearest), so one grid pixel block is one
  * unit's response and nothing is invented between units.
  */
-#include "activations.h"
+#include "explain/activations.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "colormap.h"
+#include "explain/colormap.h"
 
 void ts_act_grid_clear(ts_act_grid *g)
 {

@@ -20,8 +20,8 @@
 
 #include <stdbool.h>
 
-#include "../face/image.h"
-#include "../nn/graph.h"
+#include "face/image.h"
+#include "nn/graph.h"
 
 typedef struct ts_act_opts {
     int cols;          /* grid columns; 0: 10 for up to 100 maps, else ceil(sqrt(n)) */

@@ -6,9 +6,9 @@
  * o->batch perturbed inputs at a time, built incrementally (step k is step
  * k-1 with one more region replaced).
  */
-#include "aopc.h"
+#include "explain/aopc.h"
 
-#include "../backend/backend.h"
+#include "backend/backend.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -31,7 +31,7 @@
 
 #include <stdint.h>
 
-#include "../nn/graph.h"
+#include "nn/graph.h"
 
 typedef enum ts_flip_fill {
     TS_FLIP_UNIFORM = 0,

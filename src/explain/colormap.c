@@ -4,7 +4,7 @@
  * Invariants: every function writes only inside the image it is given;
  * the tables below are data (facts), the code interpolates them.
  */
-#include "colormap.h"
+#include "explain/colormap.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -32,7 +32,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "image.h"
+#include "face/image.h"
 
 typedef enum ts_cmap {
     TS_CMAP_DIVERGING = 0, /* relevance, t in [-1,1] */

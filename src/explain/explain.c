@@ -5,15 +5,15 @@
  * the region tables only from the A(x,y) map the model's own input got
  * (ts_model_amap), so they mean the same face points the model saw.
  */
-#include "explain.h"
+#include "explain/explain.h"
 
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "../face/amap.h"
-#include "../face/input.h"
-#include "../face/locate.h"
+#include "face/amap.h"
+#include "face/input.h"
+#include "face/locate.h"
 
 /* ---- the face stage ------------------------------------------------------ */
 

@@ -26,11 +26,11 @@
 
 #include <stdbool.h>
 
-#include "../backend/backend.h"
-#include "../face/image.h"
-#include "../face/points.h"
-#include "../nn/model.h"
-#include "lrp.h"
+#include "backend/backend.h"
+#include "face/image.h"
+#include "face/points.h"
+#include "nn/model.h"
+#include "explain/lrp.h"
 
 /* ---- the face stage for a face image ---------------------------------- */
 

@@ -5,14 +5,14 @@
  * untrusted: the signature, the IHDR chunk and its length are checked
  * before anything is inserted.
  */
-#include "export.h"
+#include "explain/export.h"
 
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../nn/fileio.h"
+#include "nn/fileio.h"
 
 ts_status ts_npy_save(const char *path, const float *data, int ndim, const int *shape)
 {

@@ -15,7 +15,7 @@
 #ifndef TS_EXPORT_H
 #define TS_EXPORT_H
 
-#include "../nn/status.h"
+#include "nn/status.h"
 
 /* Writes ndim (1..8) dims of float32 data to `path` atomically. */
 ts_status ts_npy_save(const char *path, const float *data, int ndim, const int *shape);

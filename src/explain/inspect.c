@@ -8,7 +8,7 @@
  * explain` computes), then the maps carried into the crop's frame, the
  * prediction rows and the activation grid.
  */
-#include "inspect.h"
+#include "explain/inspect.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -16,13 +16,13 @@
 #include <string.h>
 #include <time.h>
 
-#include "../face/align.h"
-#include "../face/amap.h"
-#include "../face/amap-device.h"
-#include "../face/input.h"
-#include "../face/locate.h"
-#include "../backend/backend.h"
-#include "explain.h"
+#include "face/align.h"
+#include "face/amap.h"
+#include "face/amap-device.h"
+#include "face/input.h"
+#include "face/locate.h"
+#include "backend/backend.h"
+#include "explain/explain.h"
 
 struct ts_inspector {
     ts_locator *loc;     /* detector + localizers (face/locate.h) */

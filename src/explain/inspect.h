@@ -19,13 +19,13 @@
 
 #include <stdbool.h>
 
-#include "../backend/backend.h"
-#include "../face/detector.h"
-#include "../face/image.h"
-#include "../face/points.h"
-#include "../nn/model.h"
-#include "activations.h"
-#include "lrp.h"
+#include "backend/backend.h"
+#include "face/detector.h"
+#include "face/image.h"
+#include "face/points.h"
+#include "nn/model.h"
+#include "explain/activations.h"
+#include "explain/lrp.h"
 
 #define TS_INSPECT_MODELS 2
 #define TS_INSPECT_MAX_FACES 64

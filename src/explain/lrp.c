@@ -22,11 +22,11 @@
  * rebuilt by ts_lrp_refresh(), and follow the graph when it moves to
  * another backend.
  */
-#include "lrp.h"
+#include "explain/lrp.h"
 
-#include "../nn/model.h"
+#include "nn/model.h"
 
-#include "../backend/backend.h"
+#include "backend/backend.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -55,8 +55,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../nn/graph.h"
-#include "../face/points.h"
+#include "nn/graph.h"
+#include "face/points.h"
 
 typedef enum ts_lrp_kind {
     TS_LRP_NONE = 0,   /* not a linear layer */

@@ -4,13 +4,13 @@
  * centres through the inverse of the one ts_affine that also moves the
  * points; bilinear weights use the pixel-centre convention of image.h.
  */
-#include "align.h"
+#include "face/align.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "points.h"
+#include "face/points.h"
 
 #define PI 3.14159265358979323846
 

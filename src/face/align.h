@@ -46,8 +46,8 @@
 #ifndef TS_ALIGN_H
 #define TS_ALIGN_H
 
-#include "image.h"
-#include "model.h" /* ts_alignment */
+#include "face/image.h"
+#include "nn/model.h" /* ts_alignment */
 
 /* x' = m[0]*x + m[1]*y + m[2];  y' = m[3]*x + m[4]*y + m[5] */
 typedef struct ts_affine {

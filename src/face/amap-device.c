@@ -2,13 +2,13 @@
  * (amap-device.h).  The arguments are checked here with amap.c's rules
  * before anything runs, so both paths refuse the same inputs; after that a
  * device failure is not the caller's problem: the CPU makes the same bytes. */
-#include "amap-device.h"
+#include "face/amap-device.h"
 
 #include <math.h>
 
-#include "../backend/backend.h"
-#include "amap.h"
-#include "points.h"
+#include "backend/backend.h"
+#include "face/amap.h"
+#include "face/points.h"
 
 ts_status ts_amap_compute_on(const struct ts_backend *be, void *ctx, const ts_points *pts, int width, int height,
                              uint8_t *out)

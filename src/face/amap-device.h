@@ -16,7 +16,7 @@
 
 #include <stdint.h>
 
-#include "image.h"
+#include "face/image.h"
 
 struct ts_backend;
 

@@ -24,14 +24,14 @@
  * (which rounds differently): GCC does not contract in ISO C mode (the
  * project builds with -std=c11), and clang is told so below.
  */
-#include "amap.h"
+#include "face/amap.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "points.h"
+#include "face/points.h"
 
 #ifdef __SSE2__
 #include <emmintrin.h>

@@ -33,7 +33,7 @@
 
 #include <stdint.h>
 
-#include "image.h"
+#include "face/image.h"
 
 /* The encoding string that models with 68-landmark A(x,y) store
  * (model.h's amap_encoding; equals TS_AMAP_ENCODING_DEFAULT there). */

@@ -18,7 +18,7 @@
 #ifndef TS_DETECTOR_NETS_H
 #define TS_DETECTOR_NETS_H
 
-#include "detector.h"
+#include "face/detector.h"
 
 struct ts_backend;
 

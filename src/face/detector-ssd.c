@@ -37,17 +37,17 @@
  * Invariant: s->g is a finalized graph with every weight loaded; s->prior
  * holds TS_SSD_ANCHORS prior boxes.
  */
-#include "detector-nets.h"
+#include "face/detector-nets.h"
 
-#include "../backend/backend.h"
+#include "backend/backend.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../nn/graph.h"
-#include "faceapi-net.h"
-#include "tfjs.h"
+#include "nn/graph.h"
+#include "face/faceapi-net.h"
+#include "face/tfjs.h"
 
 #define TS_SSD_ANCHORS 5118
 #define BN_EPS 0.0010000000474974513

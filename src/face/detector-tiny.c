@@ -25,17 +25,17 @@
  *
  * Invariant: d->g is a finalized graph for d->size with weights loaded.
  */
-#include "detector-nets.h"
+#include "face/detector-nets.h"
 
-#include "../backend/backend.h"
+#include "backend/backend.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../nn/graph.h"
-#include "faceapi-net.h"
-#include "tfjs.h"
+#include "nn/graph.h"
+#include "face/faceapi-net.h"
+#include "face/tfjs.h"
 
 #define N_ANCHORS 5
 static const float anchors[N_ANCHORS][2] = {

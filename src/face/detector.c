@@ -4,16 +4,16 @@
  *
  * Invariant: exactly one of d->ssd and d->tiny is set, as d->kind says.
  */
-#include "detector.h"
+#include "face/detector.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "align.h"
-#include "detector-nets.h"
-#include "faceapi-net.h"
-#include "model-path.h"
+#include "face/align.h"
+#include "face/detector-nets.h"
+#include "face/faceapi-net.h"
+#include "face/model-path.h"
 
 struct ts_detector {
     ts_detector_kind kind;

@@ -36,7 +36,7 @@
 #ifndef TS_DETECTOR_H
 #define TS_DETECTOR_H
 
-#include "image.h"
+#include "face/image.h"
 
 typedef struct ts_face_box {
     float x, y, w, h, score;

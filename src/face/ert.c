@@ -49,7 +49,7 @@
  * rounding) with the next leaves prefetched.  Grey values are computed only
  * for the pixels read, so a face costs the same in any size of photo.
  */
-#include "ert.h"
+#include "face/ert.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -60,8 +60,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fileio.h"
-#include "model-path.h"
+#include "nn/fileio.h"
+#include "face/model-path.h"
 
 /* Caps beyond anything dlib's trainer makes (the iBUG model: 15 cascades of
  * 500 depth-4 trees, 500 feature pixels each); they bound work, not memory

@@ -24,8 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../nn/status.h"
-#include "image.h"
+#include "nn/status.h"
+#include "face/image.h"
 
 typedef struct ts_ert ts_ert;
 

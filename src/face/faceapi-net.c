@@ -8,7 +8,7 @@
  * 1, in that order as face-api does), so that our input tensor equals face-api's up to the
  * last bit in the common case.
  */
-#include "faceapi-net.h"
+#include "face/faceapi-net.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -21,9 +21,9 @@
 #ifndef TS_FACEAPI_NET_H
 #define TS_FACEAPI_NET_H
 
-#include "../nn/graph.h"
-#include "image.h"
-#include "tfjs.h"
+#include "nn/graph.h"
+#include "face/image.h"
+#include "face/tfjs.h"
 
 /* How to get the weights, for ts_model_path_find's message. */
 #define TS_FACEAPI_INSTALL_HINT                                             \

@@ -18,7 +18,7 @@
  *     setjmp/longjmp and become TS_ERR_FORMAT with the library's message and
  *     the file name; nothing here exits or prints.
  */
-#include "image.h"
+#include "face/image.h"
 
 #include <limits.h>
 #include <setjmp.h>
@@ -31,7 +31,7 @@
 #include <jerror.h>
 #include <png.h>
 
-#include "fileio.h"
+#include "nn/fileio.h"
 
 /* Biggest file ts_image_load reads into memory. */
 #define TS_IMAGE_MAX_FILE ((size_t)512 << 20)

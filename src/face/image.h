@@ -14,7 +14,7 @@
 #include <stdint.h>
 #include <stddef.h>
 
-#include "../nn/status.h"
+#include "nn/status.h"
 
 typedef struct ts_image {
     uint8_t *data; /* owned: ts_image_clear frees it */

@@ -3,15 +3,15 @@
  * Invariant: the only code that turns pixels into network inputs, so the
  * normalisation recorded in a checkpoint is applied the same way everywhere.
  */
-#include "input.h"
+#include "face/input.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "../backend/backend.h"
-#include "align.h"
-#include "amap-device.h"
-#include "amap.h"
+#include "backend/backend.h"
+#include "face/align.h"
+#include "face/amap-device.h"
+#include "face/amap.h"
 
 /* Source coordinate and weights for one destination index along an axis. */
 typedef struct tap {

@@ -26,8 +26,8 @@
 #ifndef TS_INPUT_H
 #define TS_INPUT_H
 
-#include "../nn/model.h"
-#include "image.h"
+#include "nn/model.h"
+#include "face/image.h"
 
 /* Fills `out`, a (1, in_channels, in_size, in_size) host tensor (for a batch,
  * pass a view of one sample), from `img` and, for 4-channel models, the

@@ -9,18 +9,18 @@
  *
  * Invariant: n->g is a finalized graph with every weight loaded.
  */
-#include "lmnet.h"
+#include "face/lmnet.h"
 
-#include "../backend/backend.h"
+#include "backend/backend.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../nn/graph.h"
-#include "faceapi-net.h"
-#include "model-path.h"
-#include "tfjs.h"
+#include "nn/graph.h"
+#include "face/faceapi-net.h"
+#include "face/model-path.h"
+#include "face/tfjs.h"
 
 static const float mean_rgb[3] = { 122.782f, 117.001f, 104.298f };
 

@@ -25,7 +25,7 @@
 #ifndef TS_LMNET_H
 #define TS_LMNET_H
 
-#include "image.h"
+#include "face/image.h"
 
 typedef struct ts_lmnet ts_lmnet;
 

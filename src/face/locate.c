@@ -3,17 +3,17 @@
  * Invariant: l->det, l->ert, l->net are NULL until first needed, then
  * loaded for the rest of the locator's life.
  */
-#include "locate.h"
+#include "face/locate.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../backend/backend.h"
-#include "align.h"
-#include "ert.h"
-#include "lmnet.h"
-#include "points.h"
+#include "backend/backend.h"
+#include "face/align.h"
+#include "face/ert.h"
+#include "face/lmnet.h"
+#include "face/points.h"
 
 #define MAX_FACES 256
 /* ert refits of its box per frame (ert.h: dlib's boxes are tighter than the

@@ -52,9 +52,9 @@
 
 #include <stdbool.h>
 
-#include "../nn/model.h" /* ts_landmark_method */
-#include "detector.h"
-#include "image.h"
+#include "nn/model.h" /* ts_landmark_method */
+#include "face/detector.h"
+#include "face/image.h"
 
 #define TS_LOCATE_ROLL_TOL 1.0f
 #define TS_LOCATE_ROLL_ROUNDS 4

@@ -1,5 +1,5 @@
 /* model-path.c - see model-path.h. */
-#include "model-path.h"
+#include "face/model-path.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -15,7 +15,7 @@
 
 #include <stddef.h>
 
-#include "../nn/status.h"
+#include "nn/status.h"
 
 /* Finds `file` in the search path and writes its full path into out.
  * TS_ERR_IO with a message naming the file, the folders searched and

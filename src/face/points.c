@@ -4,7 +4,7 @@
  * is length-capped, parsed by cJSON, and every field is checked for type,
  * count and range before anything is stored.
  */
-#include "points.h"
+#include "face/points.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "fileio.h"
+#include "nn/fileio.h"
 
 #define TS_LANDMARKS_MAX_FILE ((size_t)1 << 20)
 

@@ -26,7 +26,7 @@
 
 #include <stddef.h>
 
-#include "image.h"
+#include "face/image.h"
 
 /* Largest |coordinate| accepted in a landmark file or by A(x,y). */
 #define TS_POINTS_MAX_COORD 1e7f

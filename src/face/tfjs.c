@@ -7,7 +7,7 @@
  * weight's byte range is checked to lie inside its group before its floats
  * are counted.
  */
-#include "tfjs.h"
+#include "face/tfjs.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -17,7 +17,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "../nn/fileio.h"
+#include "nn/fileio.h"
 
 enum stored { ST_F32, ST_I32, ST_U8, ST_U16, ST_F16, ST_BOOL };
 

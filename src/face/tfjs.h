@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../nn/status.h"
+#include "nn/status.h"
 
 #define TS_TFJS_MAX_RANK 6
 #define TS_TFJS_NAME_MAX 128

@@ -1,5 +1,5 @@
 /* curves.c - learning-curve plots with Cairo; see curves.h. */
-#include "curves.h"
+#include "figure/curves.h"
 
 #include <cairo-pdf.h>
 #include <cairo-svg.h>
@@ -10,8 +10,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "../nn/fileio.h"
-#include "../nn/safetext.h"
+#include "nn/fileio.h"
+#include "nn/safetext.h"
 
 /* Colour-blind-safe qualitative palette (Okabe & Ito, 2008). */
 static const double palette[8][3] = {

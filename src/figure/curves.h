@@ -15,7 +15,7 @@
 
 #include <stdbool.h>
 
-#include "../nn/status.h"
+#include "nn/status.h"
 
 typedef struct ts_curve_series {
     const char *name;   /* legend text */

@@ -1,7 +1,7 @@
 /* figure.c - Cairo drawing of the explorer's panels and figure export; see
  * figure.h.  Units are Cairo user units: points in SVG/PDF, device pixels
  * scaled by dpi/72 in PNG, widget pixels on screen. */
-#include "figure.h"
+#include "figure/figure.h"
 
 #include <cairo-pdf.h>
 #include <cairo-svg.h>
@@ -11,11 +11,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../explain/colormap.h"
-#include "../face/align.h"
-#include "../face/amap.h"
-#include "../nn/fileio.h"
-#include "../nn/safetext.h"
+#include "explain/colormap.h"
+#include "face/align.h"
+#include "face/amap.h"
+#include "nn/fileio.h"
+#include "nn/safetext.h"
 #include "ts-config.h"
 
 /* N_() marks the titles for translation; the app translates them, exports

@@ -15,7 +15,7 @@
 #include <cairo.h>
 #include <stdbool.h>
 
-#include "../explain/inspect.h"
+#include "explain/inspect.h"
 
 typedef enum ts_panel {
     TS_PANEL_FACE = 0,  /* the face with its 68 landmarks */

@@ -12,7 +12,7 @@
  *   googlenet  Szegedy et al. 2015 (Inception v1, without the auxiliary
  *              classifiers, which only matter for training the original).
  */
-#include "arch.h"
+#include "nn/arch.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -21,8 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
-#include "strbuf.h"
+#include "nn/fileio.h"
+#include "nn/strbuf.h"
 
 static const char alexnet_text[] =
     "# AlexNet as used by the LACNN paper (Caffe bvlc_alexnet layer order)\n"

@@ -31,7 +31,7 @@
 #ifndef TS_ARCH_H
 #define TS_ARCH_H
 
-#include "graph.h"
+#include "nn/graph.h"
 
 typedef struct ts_arch_opts {
     int in_channels; /* 3 = RGB baseline, 4 = LACNN (RGB + A(x,y)) */

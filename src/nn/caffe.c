@@ -22,8 +22,8 @@
  * height 3, width 4, data 5 (packed float), double_data 8, shape 7;
  * BlobShape dim 1 (packed int64).
  */
-#include "strbuf.h"
-#include "caffe.h"
+#include "nn/strbuf.h"
+#include "nn/caffe.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -33,10 +33,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
-#include "netbuild.h"
-#include "protobuf.h"
-#include "shape.h"
+#include "nn/fileio.h"
+#include "nn/netbuild.h"
+#include "nn/protobuf.h"
+#include "nn/shape.h"
 
 #define MAX_STR 4096
 #define MAX_LIST 1000000

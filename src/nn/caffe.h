@@ -45,7 +45,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model.h"
+#include "nn/model.h"
 
 #define TS_CAFFE_MAX_FILE ((size_t)4 << 30)
 #define TS_PROTOTXT_MAX_FILE ((size_t)16 << 20)

@@ -24,7 +24,7 @@
  *
  * Assumes a little-endian host (checked at compile time).
  */
-#include "model.h"
+#include "nn/model.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -33,8 +33,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch.h"
-#include "fileio.h"
+#include "nn/arch.h"
+#include "nn/fileio.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "checkpoint.c reads and writes little-endian data in place"

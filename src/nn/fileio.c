@@ -6,7 +6,7 @@
  * "No space left on device" even when the caller only sees a short fwrite
  * or a library's generic "write error".
  */
-#include "fileio.h"
+#include "nn/fileio.h"
 
 #include <ctype.h>
 #include <dirent.h>

@@ -36,7 +36,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "status.h"
+#include "nn/status.h"
 
 typedef struct ts_atomic_sink ts_atomic_sink;
 

@@ -10,12 +10,12 @@
  * ts_graph_finalize and moved by ts_graph_move; acts are always made (and
  * freed) in g->mem.
  */
-#include "graph.h"
+#include "nn/graph.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "shape.h"
+#include "nn/shape.h"
 
 ts_graph *ts_graph_new(int c, int h, int w)
 {

@@ -20,7 +20,7 @@
 #ifndef TS_GRAPH_H
 #define TS_GRAPH_H
 
-#include "tensor.h"
+#include "nn/tensor.h"
 
 #define TS_MAX_INPUTS 8
 #define TS_NAME_MAX 64

@@ -7,7 +7,7 @@
  * log(p) of a rounded p.  The sigmoid loss uses
  * max(z,0) - z*t + log1p(exp(-|z|)), finite for every finite z.
  */
-#include "loss.h"
+#include "nn/loss.h"
 
 #include <math.h>
 #include <string.h>

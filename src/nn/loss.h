@@ -15,7 +15,7 @@
 #ifndef TS_LOSS_H
 #define TS_LOSS_H
 
-#include "tensor.h"
+#include "nn/tensor.h"
 
 /* labels: N class indices in [0,K).  TS_ERR_ARG naming the sample when a
  * label is out of range.  logits, dlogits: (N,K,1,1). */

@@ -15,9 +15,9 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "caffe.h"
-#include "model.h"
-#include "onnx.h"
+#include "nn/caffe.h"
+#include "nn/model.h"
+#include "nn/onnx.h"
 
 static bool has_suffix(const char *s, const char *suffix)
 {

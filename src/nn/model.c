@@ -12,7 +12,7 @@
  * (0.2887).  A checkpoint records whatever was used, so changing these
  * defaults never changes how an existing model reads its input.
  */
-#include "model.h"
+#include "nn/model.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -21,8 +21,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "arch.h"
-#include "safetext.h"
+#include "nn/arch.h"
+#include "nn/safetext.h"
 
 static const float default_mean[TS_MODEL_MAX_CHANNELS] = { 0.485f, 0.456f, 0.406f, 0.5f };
 static const float default_std[TS_MODEL_MAX_CHANNELS] = { 0.229f, 0.224f, 0.225f, 0.2887f };

@@ -55,9 +55,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "graph.h"
-#include "sha256.h"
-#include "status.h"
+#include "nn/graph.h"
+#include "nn/sha256.h"
+#include "nn/status.h"
 
 typedef enum ts_landmark_method {
     TS_LANDMARKS_NONE = 0, /* no landmarks (3-channel baseline) */

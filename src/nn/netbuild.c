@@ -5,8 +5,8 @@
  * none of the characters the description language splits on.  Numbers are
  * written with %.9g so every float reads back to the same bits.
  */
-#include "strbuf.h"
-#include "netbuild.h"
+#include "nn/strbuf.h"
+#include "nn/netbuild.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch.h"
-#include "shape.h"
+#include "nn/arch.h"
+#include "nn/shape.h"
 
 ts_status ts_netbuild_init(ts_netbuild *nb, int c, int h, int w)
 {

@@ -13,7 +13,7 @@
 #ifndef TS_NETBUILD_H
 #define TS_NETBUILD_H
 
-#include "model.h"
+#include "nn/model.h"
 
 typedef struct ts_netbuild {
     ts_node *nodes;   /* n; nodes[0] is the input */

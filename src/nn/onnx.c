@@ -24,15 +24,15 @@
  * Floats in raw_data are little-endian; this file assumes a little-endian
  * host (checked at compile time where the compiler says).
  */
-#include "onnx.h"
+#include "nn/onnx.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
-#include "netbuild.h"
-#include "protobuf.h"
+#include "nn/fileio.h"
+#include "nn/netbuild.h"
+#include "nn/protobuf.h"
 #include "ts-config.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__

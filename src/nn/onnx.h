@@ -42,7 +42,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "model.h"
+#include "nn/model.h"
 
 /* Largest ONNX file read (weights are inside). */
 #define TS_ONNX_MAX_FILE ((size_t)4 << 30)

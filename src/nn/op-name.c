@@ -1,6 +1,6 @@
 /* op-name.c - the name stem of every op (graph.h).  Its own file because
  * the CUDA module links it too (it names ops in its errors). */
-#include "graph.h"
+#include "nn/graph.h"
 
 static const char *const op_names[TS_OP_COUNT] = {
     [TS_OP_INPUT] = "input",     [TS_OP_CONV2D] = "conv2d",   [TS_OP_RELU] = "relu",

@@ -5,7 +5,7 @@
  * Floats and doubles are decoded byte by byte (little-endian on the wire)
  * rather than by casting pointers: the input has no alignment.
  */
-#include "protobuf.h"
+#include "nn/protobuf.h"
 
 #include <stdlib.h>
 #include <string.h>

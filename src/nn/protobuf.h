@@ -26,7 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "status.h"
+#include "nn/status.h"
 
 #define TS_PB_MAX_DEPTH 32
 

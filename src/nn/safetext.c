@@ -1,5 +1,5 @@
 /* safetext.c - see safetext.h. */
-#include "safetext.h"
+#include "nn/safetext.h"
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>

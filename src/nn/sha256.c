@@ -3,7 +3,7 @@
  *
  * Invariant: s->fill < 64 between calls; a full block is compressed at once.
  */
-#include "sha256.h"
+#include "nn/sha256.h"
 
 #include <string.h>
 

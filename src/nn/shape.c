@@ -1,5 +1,5 @@
 /* shape.c - the one definition of each shape rule; see shape.h. */
-#include "shape.h"
+#include "nn/shape.h"
 
 #include <math.h>
 #include <string.h>

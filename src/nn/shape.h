@@ -22,7 +22,7 @@
 #ifndef TS_SHAPE_H
 #define TS_SHAPE_H
 
-#include "graph.h"
+#include "nn/graph.h"
 
 /* The defaults of every hyper-parameter, so that a field nobody set means
  * the same thing in a hand-built graph, a parsed description and an

@@ -1,5 +1,5 @@
 /* status.c - thread-local error messages; see status.h. */
-#include "status.h"
+#include "nn/status.h"
 
 #include <stdarg.h>
 #include <string.h>

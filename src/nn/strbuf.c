@@ -1,5 +1,5 @@
 /* strbuf.c - see strbuf.h. */
-#include "strbuf.h"
+#include "nn/strbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* tensor.c - arenas, shape strings and the deterministic RNG; see tensor.h. */
-#include "tensor.h"
+#include "nn/tensor.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "status.h"
+#include "nn/status.h"
 
 typedef struct ts_tensor {
     float *data; /* host or device memory, depending on the arena */

@@ -5,7 +5,7 @@
  * counts, each count is range-checked before it is used to compute that
  * length, and the trailing SHA-256 must match.  Anything else is a miss.
  */
-#include "cache.h"
+#include "train/cache.h"
 
 #include <errno.h>
 #include <math.h>
@@ -14,12 +14,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../face/amap.h"
-#include "../face/detector.h"
-#include "../face/ert.h"
-#include "../face/input.h"
-#include "../face/points.h"
-#include "../nn/fileio.h"
+#include "face/amap.h"
+#include "face/detector.h"
+#include "face/ert.h"
+#include "face/input.h"
+#include "face/points.h"
+#include "nn/fileio.h"
 
 #define MAGIC "TSLMC\0\0\1"
 #define HDR_LEN 104

@@ -50,8 +50,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../face/image.h"
-#include "../nn/sha256.h"
+#include "face/image.h"
+#include "nn/sha256.h"
 
 #define TS_LMCACHE_MAX_SIZE 1024
 

@@ -1,5 +1,5 @@
 /* device.c - the training run's backend; see device.h. */
-#include "device.h"
+#include "train/device.h"
 
 #include <stdio.h>
 

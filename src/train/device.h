@@ -17,7 +17,7 @@
 #ifndef TS_TRAIN_DEVICE_H
 #define TS_TRAIN_DEVICE_H
 
-#include "../backend/backend.h"
+#include "backend/backend.h"
 
 /* want: as --device.  AUTO: the GPU when usable, else the CPU with `note`
  * (may be NULL) saying why in one line; CUDA without a usable GPU:

@@ -21,7 +21,7 @@
  * Counts: MPI takes int counts, so long arrays go in pieces of at most
  * 2^30 elements.
  */
-#include "dist.h"
+#include "train/dist.h"
 
 #include <dlfcn.h>
 #include <stdint.h>
@@ -30,7 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../backend/backend.h"
+#include "backend/backend.h"
 
 #define CHUNK ((size_t)1 << 30)
 

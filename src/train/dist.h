@@ -51,7 +51,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "../nn/graph.h"
+#include "nn/graph.h"
 
 typedef enum ts_dist_op {
     TS_DIST_SUM = 0,

@@ -5,7 +5,7 @@
  * copies of its last sample, whose outputs are ignored) so the graph's
  * activation arena is sized once.
  */
-#include "eval.h"
+#include "train/eval.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -13,11 +13,11 @@
 
 #include <cjson/cJSON.h>
 
-#include "../data/split.h"
-#include "../data/traits.h"
-#include "../nn/fileio.h"
-#include "../nn/loss.h"
-#include "sample.h"
+#include "data/split.h"
+#include "data/traits.h"
+#include "nn/fileio.h"
+#include "nn/loss.h"
+#include "train/sample.h"
 
 void ts_wilson_interval(int k, int n, double z, double *lo, double *hi)
 {

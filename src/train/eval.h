@@ -28,9 +28,9 @@
 
 #include <stdbool.h>
 
-#include "../backend/backend.h"
-#include "../nn/model.h"
-#include "faceset.h"
+#include "backend/backend.h"
+#include "nn/model.h"
+#include "train/faceset.h"
 
 #define TS_Z95 1.959963984540054
 

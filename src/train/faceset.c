@@ -3,13 +3,13 @@
  * row's slot, then kept rows are compacted in the order given, so the
  * result does not depend on thread timing.
  */
-#include "faceset.h"
+#include "train/faceset.h"
 
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "sample.h"
+#include "train/sample.h"
 
 typedef struct build_ctx {
     const ts_dataset *ds;

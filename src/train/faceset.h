@@ -18,10 +18,10 @@
 
 #include <stdbool.h>
 
-#include "../data/dataset.h"
-#include "../face/image.h"
-#include "../nn/model.h"
-#include "cache.h"
+#include "data/dataset.h"
+#include "face/image.h"
+#include "nn/model.h"
+#include "train/cache.h"
 
 #define TS_FACESET_SKIPS_KEPT 5
 

@@ -28,7 +28,7 @@
  * records), so a resumed run sees the samples a never-interrupted run would
  * have seen.
  */
-#include "job.h"
+#include "train/job.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -40,17 +40,17 @@
 
 #include <cjson/cJSON.h>
 
-#include "../data/dataset.h"
-#include "../data/split.h"
-#include "../nn/fileio.h"
-#include "../nn/loss.h"
-#include "../nn/sha256.h"
-#include "dist.h"
-#include "eval.h"
-#include "faceset.h"
-#include "sample.h"
-#include "device.h"
-#include "sgd.h"
+#include "data/dataset.h"
+#include "data/split.h"
+#include "nn/fileio.h"
+#include "nn/loss.h"
+#include "nn/sha256.h"
+#include "train/dist.h"
+#include "train/eval.h"
+#include "train/faceset.h"
+#include "train/sample.h"
+#include "train/device.h"
+#include "train/sgd.h"
 
 #define STATE_MAGIC "TSTRAIN1"
 #define STATE_MAX_JSON ((uint64_t)64 << 20)

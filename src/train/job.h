@@ -86,8 +86,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../backend/backend.h"
-#include "../nn/model.h"
+#include "backend/backend.h"
+#include "nn/model.h"
 
 typedef enum ts_variant {
     TS_VARIANT_BASELINE = 0, /* RGB, 3 channels */

@@ -4,14 +4,14 @@
  * A view is one warp of the base (rotation and crop composed into a single
  * affine map, so the image is resampled once), then an in-place mirror.
  */
-#include "sample.h"
+#include "train/sample.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "../face/align.h"
-#include "../face/input.h"
-#include "../face/points.h"
+#include "face/align.h"
+#include "face/input.h"
+#include "face/points.h"
 
 ts_view ts_view_identity(void)
 {

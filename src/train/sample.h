@@ -33,8 +33,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "../face/image.h"
-#include "../nn/model.h"
+#include "face/image.h"
+#include "nn/model.h"
 
 typedef struct ts_view {
     float angle;      /* degrees */

@@ -4,13 +4,13 @@
  * weights and biases get their own multipliers; the momentum of tensor T
  * sits at the same offset in s->state as T in g->params.
  */
-#include "sgd.h"
+#include "train/sgd.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../backend/backend.h"
+#include "backend/backend.h"
 
 ts_sgd_config ts_sgd_config_default(void)
 {

@@ -34,7 +34,7 @@
 
 #include <stdint.h>
 
-#include "../nn/graph.h"
+#include "nn/graph.h"
 
 typedef struct ts_sgd_config {
     float base_lr;       /* > 0 */

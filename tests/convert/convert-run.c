@@ -11,9 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fileio.h"
-#include "backend.h"
-#include "model.h"
+#include "nn/fileio.h"
+#include "backend/backend.h"
+#include "nn/model.h"
 
 int main(int argc, char **argv)
 {

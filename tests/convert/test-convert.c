@@ -25,12 +25,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "caffe.h"
-#include "fileio.h"
-#include "backend.h"
-#include "model.h"
-#include "onnx.h"
-#include "protobuf.h"
+#include "nn/caffe.h"
+#include "nn/fileio.h"
+#include "backend/backend.h"
+#include "nn/model.h"
+#include "nn/onnx.h"
+#include "nn/protobuf.h"
 
 static int failures;
 

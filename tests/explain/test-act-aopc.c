@@ -15,10 +15,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "activations.h"
-#include "backend.h"
-#include "aopc.h"
-#include "lrp.h"
+#include "explain/activations.h"
+#include "backend/backend.h"
+#include "explain/aopc.h"
+#include "explain/lrp.h"
 
 static int failures;
 

@@ -16,8 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fileio.h"
-#include "image.h"
+#include "nn/fileio.h"
+#include "face/image.h"
 
 static int failures;
 static char cli[4096], dir[4096];

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "colormap.h"
+#include "explain/colormap.h"
 
 static int failures;
 #define CHECK(c)                                                              \

@@ -20,9 +20,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "activations.h"
-#include "inspect.h"
-#include "lrp.h"
+#include "explain/activations.h"
+#include "explain/inspect.h"
+#include "explain/lrp.h"
 
 static int failures;
 

@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "backend.h"
-#include "lrp.h"
+#include "backend/backend.h"
+#include "explain/lrp.h"
 #include "nn/model.h"
-#include "fileio.h"
+#include "nn/fileio.h"
 
 static int failures;
 

@@ -14,8 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "align.h"
-#include "points.h"
+#include "face/align.h"
+#include "face/points.h"
 
 static int failures;
 #define CHECK(c)                                                              \

@@ -12,10 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "amap.h"
-#include "model.h"
-#include "points.h"
-#include "tensor.h"
+#include "face/amap.h"
+#include "nn/model.h"
+#include "face/points.h"
+#include "nn/tensor.h"
 
 static int failures;
 #define CHECK(c)                                                              \

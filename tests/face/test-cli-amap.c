@@ -10,10 +10,10 @@
 #include <string.h>
 #include <sys/wait.h>
 
-#include "amap.h"
-#include "fileio.h"
-#include "image.h"
-#include "points.h"
+#include "face/amap.h"
+#include "nn/fileio.h"
+#include "face/image.h"
+#include "face/points.h"
 
 static int failures;
 #define CHECK(c)                                                              \

@@ -25,10 +25,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "ert.h"
-#include "fileio.h"
-#include "image.h"
-#include "model-path.h"
+#include "face/ert.h"
+#include "nn/fileio.h"
+#include "face/image.h"
+#include "face/model-path.h"
 
 #define SKIP 77
 #define PER_SET 20

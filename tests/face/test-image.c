@@ -12,8 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fileio.h"
-#include "image.h"
+#include "nn/fileio.h"
+#include "face/image.h"
 
 static int failures;
 #define CHECK(c)                                                              \

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "points.h"
+#include "face/points.h"
 
 static int failures;
 #define CHECK(c)                                                              \

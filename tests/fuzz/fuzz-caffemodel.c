@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "caffe.h"
-#include "model.h"
+#include "nn/caffe.h"
+#include "nn/model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

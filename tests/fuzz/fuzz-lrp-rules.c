@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lrp.h"
+#include "explain/lrp.h"
 
 static ts_graph *net(void)
 {

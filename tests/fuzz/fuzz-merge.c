@@ -14,7 +14,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "status.h"
+#include "nn/status.h"
 
 int cmd_merge(int argc, char **argv);
 

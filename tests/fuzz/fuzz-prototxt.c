@@ -15,8 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch.h"
-#include "caffe.h"
+#include "nn/arch.h"
+#include "nn/caffe.h"
 
 static int small_numbers(const char *s)
 {

@@ -23,7 +23,7 @@ if ! [ -x "$NVCC" ]; then
 fi
 tmp=$(mktemp -d) || exit 1
 trap 'rm -rf "$tmp"' EXIT
-if ! "$NVCC" -ptx -arch=compute_90 -I"$ROOT" -o "$tmp/amap.ptx" "$ROOT/kernels/amap.cu" 2>"$tmp/err"; then
+if ! "$NVCC" -ptx -arch=compute_90 -I"$ROOT" -I"$ROOT/src" -o "$tmp/amap.ptx" "$ROOT/kernels/amap.cu" 2>"$tmp/err"; then
     echo "FAIL: nvcc -ptx kernels/amap.cu:"
     cat "$tmp/err"
     exit 1

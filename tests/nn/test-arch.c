@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "arch.h"
+#include "nn/arch.h"
 
 static int failures;
 #define CHECK(cond, ...)                                                   \

@@ -23,8 +23,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "fileio.h"
-#include "model.h"
+#include "nn/fileio.h"
+#include "nn/model.h"
 
 static int failures;
 

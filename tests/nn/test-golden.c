@@ -22,9 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch.h"
+#include "nn/arch.h"
 #include "backend/backend.h"
-#include "loss.h"
+#include "nn/loss.h"
 
 #define RTOL 1e-4
 #define FLOOR 1e-2

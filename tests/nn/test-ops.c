@@ -43,11 +43,11 @@
 
 #include <cjson/cJSON.h>
 
-#include "amap-device.h"
-#include "amap.h"
+#include "face/amap-device.h"
+#include "face/amap.h"
 #include "backend/backend.h"
 #include "backend/dropout-mask.h"
-#include "lrp.h"
+#include "explain/lrp.h"
 #include "nn/loss.h"
 #include "train/sgd.h"
 #include "ts-config.h"

@@ -20,8 +20,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "amap-device.h"
-#include "amap.h"
+#include "face/amap-device.h"
+#include "face/amap.h"
 #include "backend/backend.h"
 #include "ts-config.h"
 

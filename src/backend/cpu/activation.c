@@ -6,7 +6,7 @@
  * The gradient at exactly 0 is taken as 0 (relu) / slope (leaky), and at
  * exactly c as 0, as in Caffe and PyTorch (hardtanh).  Shapes of input and output must be equal.
  */
-#include "cpu-ops.h"
+#include "backend/cpu/cpu-ops.h"
 
 static ts_status act_check(const ts_op_args *a) { return ts_check_activation(a); }
 

@@ -23,7 +23,7 @@
  * dbias += sum over samples and positions, dcol_g = W_g^T * dout_g folded
  * back onto din by col2im (the adjoint of im2col).
  */
-#include "cpu-ops.h"
+#include "backend/cpu/cpu-ops.h"
 
 #include <string.h>
 

@@ -16,8 +16,8 @@
 #ifndef TS_CPU_OPS_H
 #define TS_CPU_OPS_H
 
-#include "../backend.h"
-#include "../op-check.h"
+#include "backend/backend.h"
+#include "backend/op-check.h"
 
 /* Threads for parallel loops (>= 1). */
 int cpu_threads(void);

@@ -15,7 +15,7 @@
  * Workers are started lazily, never stopped (they sleep when idle), and
  * own no scratch memory.  The calling thread always runs part 0.
  */
-#include "cpu-ops.h"
+#include "backend/cpu/cpu-ops.h"
 
 #include <pthread.h>
 #include <sched.h>

@@ -11,9 +11,9 @@
  * state, meant to be set once at start up (CLI flag, app preference,
  * benchmark), not per call.
  */
-#include "cpu-ops.h"
+#include "backend/cpu/cpu-ops.h"
 
-#include "../../nn/loss.h"
+#include "nn/loss.h"
 
 #include <cblas.h>
 #include <pthread.h>

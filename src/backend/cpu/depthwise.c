@@ -26,7 +26,7 @@
  * positions of dout * padded input; din += the adjoint (dout scattered
  * through the taps into a padded plane, whose interior is added to din).
  */
-#include "cpu-ops.h"
+#include "backend/cpu/cpu-ops.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>

@@ -8,11 +8,11 @@
  * Evaluation (args->training false) or p == 0: identity, dx += dy.
  * p must lie in [0,1).
  */
-#include "cpu-ops.h"
+#include "backend/cpu/cpu-ops.h"
 
 #include <string.h>
 
-#include "../dropout-mask.h"
+#include "backend/dropout-mask.h"
 
 static ts_status dropout_check(const ts_op_args *a) { return ts_check_dropout(a); }
 

@@ -7,7 +7,7 @@
  * Backward (accumulating): din += dout * W, dW += dout^T * x,
  * dbias += column sums of dout.
  */
-#include "cpu-ops.h"
+#include "backend/cpu/cpu-ops.h"
 
 
 static ts_status fc_check(const ts_op_args *a, int *N, int *K, int *O) { return ts_check_fc(a, N, K, O); }

@@ -5,7 +5,7 @@
  *           channel slice of dout.
  *   add:    out = sum of same-shaped inputs (residual blocks); din_i += dout.
  */
-#include "cpu-ops.h"
+#include "backend/cpu/cpu-ops.h"
 
 #include <string.h>
 

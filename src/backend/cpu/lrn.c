@@ -17,7 +17,7 @@
  * that could drift), over blocks of pixels so that the inner loops run
  * along contiguous memory and vectorise.
  */
-#include "cpu-ops.h"
+#include "backend/cpu/cpu-ops.h"
 
 #include <math.h>
 #include <stdatomic.h>

@@ -17,7 +17,7 @@
  * one thread: cpu.c): LRP explains one face at a time in the app, where a
  * thread pool would cost more than it gives.
  */
-#include "cpu-ops.h"
+#include "backend/cpu/cpu-ops.h"
 
 #include <cblas.h>
 #include <string.h>

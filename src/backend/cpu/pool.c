@@ -15,7 +15,7 @@
  * padding (ceil overflow) do not: Caffe's AVE and PyTorch's
  * count_include_pad=True.
  */
-#include "cpu-ops.h"
+#include "backend/cpu/cpu-ops.h"
 
 #include <math.h>
 

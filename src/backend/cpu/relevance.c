@@ -12,7 +12,7 @@
  *   relu, leaky_relu, lrn, dropout (inference)   R passes through
  * The sums s are taken in double, in window order (rows, then columns).
  */
-#include "cpu-ops.h"
+#include "backend/cpu/cpu-ops.h"
 
 #include <math.h>
 

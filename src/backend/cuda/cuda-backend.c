@@ -88,9 +88,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../backend.h"
-#include "../op-check.h"
-#include "cuda-ops.h"
+#include "backend/backend.h"
+#include "backend/op-check.h"
+#include "backend/cuda/cuda-ops.h"
 
 /* Largest workspace one convolution plan may ask for. */
 #define CUDA_WS_LIMIT ((size_t)1 << 30)

@@ -21,10 +21,10 @@
 
 #include <cuda_runtime.h>
 
-#include "../../../kernels/add-body.h"
-#include "../../../kernels/depthwise-body.h"
-#include "../../../kernels/lrp-body.h"
-#include "../../../kernels/pool-body.h"
+#include "kernels/add-body.h"
+#include "kernels/depthwise-body.h"
+#include "kernels/lrp-body.h"
+#include "kernels/pool-body.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -20,7 +20,7 @@
 
 #include <stdarg.h>
 
-#include "../backend.h"
+#include "backend/backend.h"
 
 /* Bump on any change of ts_backend, ts_op_args, ts_node, ts_tensor or the
  * structs below. */

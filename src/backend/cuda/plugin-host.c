@@ -4,7 +4,7 @@
  * reported here (the thread-local message lives in the program). */
 #include <stdarg.h>
 
-#include "cuda-plugin.h"
+#include "backend/cuda/cuda-plugin.h"
 
 /* cuda-backend.c: opens the GPU. */
 ts_status ts_cuda_backend_open(const ts_backend **out, void **ctx);
