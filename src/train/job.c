@@ -1451,6 +1451,27 @@ static ts_status join_ranks(trainer *t)
     return TS_OK;
 }
 
+/* Scores epoch `epoch` (0-based) on the validation set and keeps the best
+ * mean balanced accuracy (model selection); counts the epochs without a
+ * better one for early stopping.  *improved: this epoch is the best. */
+static ts_status validate(trainer *t, int epoch, ts_trait_score *val, bool *improved)
+{
+    TS_TRY(evaluate(t, t->m, &t->val, val));
+    double score = mean_of(val, t->n_traits, true);
+    t->pr.val_accuracy = (float)mean_of(val, t->n_traits, false);
+    t->pr.val_balanced = (float)score;
+    *improved = score > t->best_score;
+    if (*improved) {
+        t->best_score = score;
+        t->best_epoch = epoch + 1;
+        t->bad_epochs = 0;
+        memcpy(t->last_val, val, sizeof t->last_val);
+    } else if (t->s->patience > 0 && ++t->bad_epochs >= t->s->patience) {
+        t->stopped_early = true;
+    }
+    return TS_OK;
+}
+
 static ts_status run_training(trainer *t)
 {
     const ts_train_settings *s = t->s;
@@ -1482,21 +1503,7 @@ static ts_status run_training(trainer *t)
         TS_TRY(train_epoch(t, epoch, &train_time, &views_done, &steps_left));
         ts_trait_score val[TS_TRAIN_MAX_TRAITS], each[TS_TRAIN_MAX_TRAITS];
         bool have_val = t->val.n > 0, improved = !have_val;
-        if (have_val) {
-            TS_TRY(evaluate(t, t->m, &t->val, val));
-            double score = mean_of(val, t->n_traits, true);
-            t->pr.val_accuracy = (float)mean_of(val, t->n_traits, false);
-            t->pr.val_balanced = (float)score;
-            improved = score > t->best_score;
-            if (improved) {
-                t->best_score = score;
-                t->best_epoch = epoch + 1;
-                t->bad_epochs = 0;
-                memcpy(t->last_val, val, sizeof val);
-            } else if (s->patience > 0 && ++t->bad_epochs >= s->patience) {
-                t->stopped_early = true;
-            }
-        }
+        if (have_val) TS_TRY(validate(t, epoch, val, &improved));
         if (s->eval_each_epoch) {
             TS_TRY(evaluate(t, t->m, &t->test, each));
             t->pr.test_accuracy = (float)mean_of(each, t->n_traits, false);
