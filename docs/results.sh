@@ -18,7 +18,8 @@
 #              no learning rate: ours is 0.001 after one warm-up epoch, x0.1
 #              every 10 epochs (0.01 diverges with He initialisation)
 # Environment: BUILD (build), OUT (/tmp/traitscope-results), DATA
-# (../shared/data), SEEDS, EPOCHS3 (table3 epochs, 16), NICE (5).
+# (../shared/data), SEEDS, EPOCHS3 (table3 epochs, 16), TRAITS3 (table3
+# traits, in order; default all eight), NICE (5).
 # Every training resumes (--resume): run the script again after an
 # interruption and it continues where it stopped.  Models, logs and JSON go
 # to $OUT, never into the repository.
@@ -97,7 +98,7 @@ stage_evaluate() {
 }
 
 stage_table3() {
-  local traits=(gender hair makeup age emotion attractive chubby ethnicity)
+  local traits=(${TRAITS3:-gender hair makeup age emotion attractive chubby ethnicity})
   for seed in $SEEDS; do
     for t in "${traits[@]}"; do
       local spec="celeba:$DATA/celebahq"

@@ -952,6 +952,7 @@ static int saved_epochs(const char *path)
 }
 
 static ts_status save_model(trainer *t, ts_model *m, int epochs_done, const ts_trait_score *test);
+static char *training_json(const trainer *t, int epochs_done, const ts_trait_score *test);
 
 /* The state's numbers and history, for a resume. */
 static ts_status restore_state(trainer *t)
@@ -1031,6 +1032,13 @@ static ts_status prepare_net(trainer *t)
     t->history = cJSON_CreateArray();
     t->best_score = -1;
     if (t->state) TS_TRY(restore_state(t));
+    /* The net in memory describes itself from the start, as its file will:
+     * validation reads its loss and outputs from it (a sigmoid net scored
+     * as a softmax one in its first epoch, and in the first after a resume). */
+    char *tj = t->history ? training_json(t, t->start_epoch, NULL) : NULL;
+    ts_status ms = tj ? ts_model_set_training(t->m, tj) : ts_error(TS_ERR_OOM, "train: out of memory");
+    free(tj);
+    TS_TRY(ms);
 
     const int S = s->size, C = t->m->meta.in_channels, B = t->B, K = t->K;
     t->face = malloc((size_t)n_samples * sizeof *t->face);

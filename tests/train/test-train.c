@@ -434,6 +434,50 @@ static void test_lacnn(void)
     free(text);
 }
 
+/* The validation figures of a sigmoid net's epoch `e` (1-based) from its
+ * file's history; NAN when absent. */
+static double history_val(const char *path, int e)
+{
+    ts_model *m;
+    if (ts_model_load(path, &m) != TS_OK) return NAN;
+    cJSON *j = cJSON_Parse(m->meta.training);
+    const cJSON *ep = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "history"), e - 1);
+    double v = num(cJSON_GetObjectItemCaseSensitive(ep, "val"), "mean_balanced_accuracy");
+    cJSON_Delete(j);
+    ts_model_free(m);
+    return v;
+}
+
+/* A multi-label (sigmoid) net is validated as one from its first epoch, and
+ * in the first epoch after a resume: an interrupted and resumed run records
+ * the validation figures of the uninterrupted one, epoch by epoch.  (The
+ * net in memory once lacked its loss until the first checkpoint, and was
+ * scored as a softmax net in those epochs.) */
+static void test_sigmoid_resume_validation(void)
+{
+    char ref[256], out[256];
+    snprintf(ref, sizeof ref, "%s/multi-ref.safetensors", dir);
+    snprintf(out, sizeof out, "%s/multi-cut.safetensors", dir);
+    ts_train_settings s;
+    settings(&s, ref, 3);
+    s.loss = TS_LOSS_SIGMOID;
+    s.trait = "gender,emotion";
+    s.val_fraction = 0.25f;
+    s.limit = 160;
+    CHECK(ts_train_run(&s, NULL, NULL) == TS_OK);
+    s.out = out;
+    rec r = { .abort_epoch = 2, .abort_step = 1 };
+    ts_train_callbacks cb = { on_progress, should_abort, &r };
+    CHECK(ts_train_run(&s, &cb, NULL) == TS_CANCELLED);
+    s.resume = true;
+    CHECK(ts_train_run(&s, NULL, NULL) == TS_OK);
+    for (int e = 1; e <= 3; e++) {
+        double a = history_val(ref, e), b = history_val(out, e);
+        fprintf(stderr, "sigmoid resume: epoch %d validation %.4f vs %.4f uninterrupted\n", e, b, a);
+        CHECK(!isnan(a) && a == b);
+    }
+}
+
 static void test_sigmoid(void)
 {
     char out[256], cmd[8192];
@@ -533,6 +577,7 @@ int main(void)
     test_learn_and_files();
     test_selection_and_finished();
     test_cancel_resume();
+    test_sigmoid_resume_validation();
     test_kill9_resume();
     test_eval_compare_json();
     test_lacnn();
