@@ -96,11 +96,16 @@ static void job_free(Job *j)
 
 static void set_string(char **field, const char *v) { g_free(*field); *field = g_strdup(v ? v : ""); }
 
-/* "LACNN · gender": what panels and figures call model m. */
+/* "LACNN · gender", "baseline · 7 traits": what panels and figures call
+ * model m (a multi-label net's trait list would not fit a panel title). */
 static char *model_display_name(const ts_model *m)
 {
-    return g_strdup_printf("%s%s%s", m->meta.in_channels == 4 ? "LACNN" : "baseline", m->meta.trait[0] ? " · " : "",
-                           m->meta.trait);
+    const char *kind = m->meta.in_channels == 4 ? "LACNN" : "baseline";
+    if (!m->meta.trait[0]) return g_strdup(kind);
+    int n = 1;
+    for (const char *c = m->meta.trait; *c; c++) n += *c == ',';
+    if (n > 1) return g_strdup_printf(g_dngettext(NULL, "%s · %d trait", "%s · %d traits", n), kind, n);
+    return g_strdup_printf("%s · %s", kind, m->meta.trait);
 }
 
 /* ---- inspections ---- */

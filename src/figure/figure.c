@@ -375,7 +375,12 @@ static void draw_heat(cairo_t *cr, const ts_inspect *r, const float *heat, int S
 
 static void draw_pred(cairo_t *cr, const ts_inspect *r, const layout *l, const ts_draw_opts *o)
 {
-    double fs = fmax(6.0, l->side / 18.0), y = l->py + fs * 1.4;
+    /* every row in the panel: the font shrinks for two multi-label nets'
+     * fourteen rows (in font sizes: the lines' heights below) */
+    double lines = 1.4;
+    for (int i = 0; i < TS_INSPECT_MODELS; i++)
+        if (r->model[i].present) lines += 1.4 + (r->model[i].error[0] ? 1.6 : 1.2 * r->model[i].n_rows + 0.6);
+    double fs = fmax(6.0, fmin(l->side / 18.0, l->side / lines)), y = l->py + fs * 1.4;
     for (int i = 0; i < TS_INSPECT_MODELS; i++) {
         const ts_inspect_model *m = &r->model[i];
         if (!m->present) continue;

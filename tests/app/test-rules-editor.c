@@ -2,7 +2,7 @@
  * the bundled LACNN (and baseline) inspected on face-api's sample1.jpg.
  *
  *  - set_layers from the rules as applied lists every linear layer, fills
- *    the target list with the model's classes, emits nothing, and gives
+ *    the target list with the model's targets, emits nothing, and gives
  *    back "preset=adience" (the rows equal the default preset);
  *  - conv2 set to epsilon through its drop-down and to 0.25 through its
  *    entry: "changed" carries a rule string that ts_lrp_rules_parse accepts
@@ -121,8 +121,21 @@ int main(void)
         return 77;
     }
     printf("applied: %s\n", applied);
-    char **classes = g_new0(char *, model->meta.n_classes + 1);
-    for (int i = 0; i < model->meta.n_classes; i++) classes[i] = g_strdup(model->meta.classes[i]);
+    /* The LRP targets the app offers for the model (ts-session.c): a class
+     * name of a softmax net; TRAIT=CLASS of a multi-label one (the bundled
+     * nets predict seven traits). */
+    ts_model_head heads[TS_MODEL_MAX_HEADS];
+    int n_heads = ts_model_heads(model, heads, TS_MODEL_MAX_HEADS);
+    GPtrArray *tv = g_ptr_array_new();
+    for (int k = 0; k < n_heads; k++)
+        for (int c = 0; c < heads[k].n_classes; c++)
+            g_ptr_array_add(tv, heads[k].sigmoid ? g_strdup_printf("%s=%s", heads[k].trait, heads[k].classes[c])
+                                                 : g_strdup(model->meta.classes[c]));
+    int n_targets = (int)tv->len;
+    g_ptr_array_add(tv, NULL);
+    char **classes = (char **)g_ptr_array_free(tv, FALSE);
+    const gboolean multi = n_heads > 0 && heads[0].sigmoid;
+    const char *male_value = multi ? "gender=male" : "male", *female_value = multi ? "gender=female" : "female";
 
     GtkWidget *win = gtk_window_new();
     GtkWidget *w = ts_rules_editor_new();
@@ -141,7 +154,7 @@ int main(void)
         CHECK(ts_rules_editor_get_rule_dropdown(e, layers[i]) && ts_rules_editor_get_param_entry(e, layers[i]),
               "row %s missing", layers[i]);
     GListModel *targets = gtk_drop_down_get_model(ts_rules_editor_get_target_dropdown(e));
-    CHECK(g_list_model_get_n_items(targets) == (guint)model->meta.n_classes + 1, "target items");
+    CHECK(g_list_model_get_n_items(targets) == (guint)n_targets + 1, "target items");
 
     /* conv2 -> epsilon (drop-down item 0), then 0.25 in its entry */
     GtkDropDown *dd = ts_rules_editor_get_rule_dropdown(e, "conv2");
@@ -194,25 +207,30 @@ int main(void)
 
     /* target: "male" (item 2) */
     int male = -1;
-    for (int i = 0; i < model->meta.n_classes; i++)
-        if (!strcmp(model->meta.classes[i], "male")) male = i;
-    CHECK(male >= 0, "no class 'male'");
+    for (int i = 0; i < n_targets; i++)
+        if (!strcmp(classes[i], male_value)) male = i;
+    CHECK(male >= 0, "no target '%s'", male_value);
+    /* the output LRP starts from: the class of a softmax net, the gender
+     * head's logit (signed) of a multi-label one */
+    int male_output = male;
+    for (int k = 0; multi && k < n_heads; k++)
+        if (!strcmp(heads[k].trait, "gender")) male_output = heads[k].output;
     before = n_changed;
     gtk_drop_down_set_selected(ts_rules_editor_get_target_dropdown(e), (guint)male + 1);
-    CHECK(n_changed == before + 1 && !g_strcmp0(last_target, "male"), "target: '%s'", last_target);
+    CHECK(n_changed == before + 1 && !g_strcmp0(last_target, male_value), "target: '%s'", last_target);
     int a = -1;
     char *applied3 = inspect_with(in, &photo, model, last_rules, last_target, &a);
-    CHECK(applied3 && a == male && strstr(applied3, "conv1=zbox"), "explained class %d, applied %s", a, applied3);
+    CHECK(applied3 && a == male_output && strstr(applied3, "conv1=zbox"), "explained class %d, applied %s", a, applied3);
 
     /* preset: epsilon (item 2) resets every row */
     gtk_drop_down_set_selected(ts_rules_editor_get_preset_dropdown(e), 2);
-    CHECK(!g_strcmp0(last_rules, "preset=epsilon") && !g_strcmp0(last_target, "male"), "preset epsilon: '%s'",
+    CHECK(!g_strcmp0(last_rules, "preset=epsilon") && !g_strcmp0(last_target, male_value), "preset epsilon: '%s'",
           last_rules);
     CHECK(!strcmp(gtk_editable_get_text(entry), "0.01") &&
               gtk_drop_down_get_selected(ts_rules_editor_get_rule_dropdown(e, "conv1")) == 0,
           "rows reset");
     CHECK(ts_rules_editor_set_preset(e, "adience") && !ts_rules_editor_set_preset(e, "nope"), "set_preset");
-    CHECK(ts_rules_editor_set_target(e, "female") && !ts_rules_editor_set_target(e, "robot"), "set_target");
+    CHECK(ts_rules_editor_set_target(e, female_value) && !ts_rules_editor_set_target(e, "robot"), "set_target");
     gtk_editable_set_text(ts_rules_editor_get_param_entry(e, "fc6"), "0.1");
     pump(200);
     save_png(win, "rules-editor-ok.png");

@@ -11,8 +11,9 @@
  * window (state file); an export writes a valid PDF and its sidecar; the
  * training page's "open-model" loads a model and shows the explorer; a
  * UTKFace dataset spec given in the Open Dataset dialog (when the data is
- * there) lists its rows and shows the first.  With a multi-label model as model B (tests/app/multilabel.h,
- * trained here in seconds), the target control offers its traits and
+ * there) lists its rows and shows the first.  With a multi-label model as
+ * model B and a gender-only one as model A (tests/app/multilabel.h, both
+ * trained here in seconds), the target control offers B's traits and
  * classes, and what it picks is what both models' heatmaps explain (the
  * one-trait model A says it cannot explain another trait); the rules
  * editor lists and follows the same targets.  Exit 77 when the sample
@@ -157,9 +158,16 @@ static int check_targets(TsWindow *w, const char *src, const char *tmp)
         g_free(ml);
         return 77;
     }
+    char *one = g_build_filename(tmp, "gender-only.safetensors", NULL);
     CHECK(train_multilabel(celeba, src, ml), "the multi-label model could not be trained");
+    CHECK(train_gender_only(celeba, src, one), "the gender-only model could not be trained");
     TsSession *s = ts_window_get_session(w);
+    char *was_a = g_strdup(ts_session_get_model_path(s, 0));
     int before = results;
+    ts_window_load_model(w, 0, one);
+    CHECK(settle(w, before, 120), "no result after loading the gender-only model");
+    g_free(one);
+    before = results;
     ts_window_load_model(w, 1, ml);
     CHECK(settle(w, before, 120), "no result after loading the multi-label model");
     const ts_inspect *r = ts_session_get_result(s);
@@ -203,6 +211,11 @@ static int check_targets(TsWindow *w, const char *src, const char *tmp)
     guint sel = gtk_drop_down_get_selected(dd);
     CHECK(values && sel < n && !strcmp(values[sel], "hair"), "the control shows the editor's target");
     CHECK(r && g_str_has_prefix(r->model[1].explained, "hair="), "B explains %s", r ? r->model[1].explained : "");
+    /* model A as it was, for the rest of the test */
+    before = results;
+    ts_window_load_model(w, 0, was_a);
+    CHECK(settle(w, before, 120), "no result after loading %s again", was_a);
+    g_free(was_a);
     g_free(celeba);
     g_free(ml);
     return 0;
