@@ -62,7 +62,19 @@ static void draw(cairo_t *cr, const ts_curve_plot *p, const ts_curve_series *sr,
     cairo_paint(cr);
     cairo_select_font_face(cr, "Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_BOLD);
     cairo_set_source_rgb(cr, 0, 0, 0);
-    if (p->title) text(cr, (L + R) / 2, 18, 11, 0.5, p->title);
+    if (p->title) {
+        /* over the frame when it fits there, else over the page, smaller
+         * when it must be, never cut at the edges */
+        char *r = ts_utf8_valid(p->title) ? NULL : ts_utf8_repair(p->title);
+        cairo_text_extents_t e;
+        cairo_set_font_size(cr, 11);
+        cairo_text_extents(cr, r ? r : p->title, &e);
+        free(r);
+        double size = 11, room = W_PT - 16, cx = (L + R) / 2;
+        if (e.x_advance > R - L) cx = W_PT / 2;
+        if (e.x_advance > room) size = fmax(6, 11 * room / e.x_advance);
+        text(cr, cx, 18, size, 0.5, p->title);
+    }
     cairo_select_font_face(cr, "Sans", CAIRO_FONT_SLANT_NORMAL, CAIRO_FONT_WEIGHT_NORMAL);
 #define PX(v) (L + ((v) - x0) / (x1 - x0) * (R - L))
 #define PY(v) (B - ((v) - y0) / (y1 - y0) * (B - T))
