@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# results-reduced.sh - the REDUCED CPU protocol of docs/results.md: baseline
+# results-reduced.sh - the REDUCED CPU protocol of docs/results-reduced.md: baseline
 # and LACNN for each CelebA-HQ trait (and ethnicity on UTKFace), then
 # `compare` (accuracies + McNemar) for each pair.  Models and logs go to
 # $OUT (default /tmp/traitscope-results), never into the repository.

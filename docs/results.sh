@@ -6,15 +6,18 @@
 # usage: docs/results.sh [STAGE...]      (default: bundle evaluate table3 curves)
 #   bundle     train the bundled pair: baseline and LACNN, one net each for
 #              the 7 CelebA-HQ traits (recipe of docs/results.md)
-#   evaluate   the bundled pair on the CelebA-HQ test split (read once, here)
-#              and on UTKFace gender (never trained on), face-api's gender
-#              model on the same images, McNemar's test
+#   evaluate   the bundled pair on the CelebA-HQ test split (figures only:
+#              nothing is chosen from them) and on UTKFace gender (never
+#              trained on), face-api's gender model on the same images,
+#              McNemar's test
 #   table3     one net per trait, baseline vs LACNN, 7 CelebA-HQ traits and
 #              UTKFace ethnicity; SEEDS="1 2 3" for more seeds (default 1)
-#   curves     the validation learning curves of table3 as docs/images/curves.svg
+#   curves     the validation learning curves of the bundled pair and of table3
+#              (docs/images/curves-bundle.svg, docs/images/curves.svg)
 #   paper      the paper's exact protocol (AlexNet 150 x 150, the x5
-#              rotations, softmax per trait) with --device cuda; without a
-#              GPU a --limit smoke on the CPU, said as such.  The paper gives
+#              rotations, softmax, one net per trait of TRAITS3) with
+#              --device cuda; without a GPU a --limit smoke on the CPU,
+#              said as such.  The paper gives
 #              no learning rate: ours is 0.001 after one warm-up epoch, x0.1
 #              every 10 epochs (0.01 diverges with He initialisation)
 # Environment: BUILD (build), OUT (/tmp/traitscope-results), DATA
@@ -118,21 +121,32 @@ stage_table3() {
 }
 
 stage_curves() {
+  "$CLI" curves --out docs/images/curves-bundle.svg --metric balanced \
+    --title "Bundled nets: validation balanced accuracy per epoch (mean of 7 traits)" \
+    "$OUT/bundle-baseline.safetensors" "$OUT/bundle-lacnn.safetensors"
   "$CLI" curves --out docs/images/curves.svg --title "Validation accuracy per epoch (Table 3 nets, seed 1)" \
     "$OUT"/t3-*-s1.safetensors
 }
 
 stage_paper() {
+  local traits=(${TRAITS3:-gender hair makeup age emotion attractive chubby ethnicity})
   if "$CLI" device --device cuda | grep -q '"backend":"cuda"'; then
-    for v in baseline lacnn; do
-      "$CLI" train --data "celeba:$DATA/celebahq" --trait gender --variant "$v" --arch alexnet --size 150 \
-        --augment paper --align none --epochs 30 --batch 50 --lr 0.001 --warmup 1 --lr-step 10 --lr-gamma 0.1 \
-        --val-fraction 0.1 --device cuda --resume --out "$OUT/paper-gender-$v.safetensors" \
-        > "$OUT/paper-gender-$v.json" 2>> "$OUT/paper-gender-$v.log"
+    for t in "${traits[@]}"; do
+      local spec="celeba:$DATA/celebahq"
+      [ "$t" = ethnicity ] && spec="utkface:$DATA/utkface"
+      say "paper: $t, AlexNet 150 x 150, x5 rotations, on the GPU"
+      for v in baseline lacnn; do
+        "$CLI" train --data "$spec" --trait "$t" --variant "$v" --arch alexnet --size 150 \
+          --augment paper --align none --epochs 30 --batch 50 --lr 0.001 --warmup 1 --lr-step 10 --lr-gamma 0.1 \
+          --val-fraction 0.1 --device cuda --resume --out "$OUT/paper-$t-$v.safetensors" \
+          > "$OUT/paper-$t-$v.json" 2>> "$OUT/paper-$t-$v.log"
+      done
+      "$CLI" compare --baseline "$OUT/paper-$t-baseline.safetensors" --lacnn "$OUT/paper-$t-lacnn.safetensors" \
+        --data "$spec" --json > "$OUT/paper-$t-compare.json"
     done
   else
     say "paper: the paper's protocol (AlexNet at 150 x 150, x5 rotations, ~40 h per trait on this CPU) needs a GPU;"
-    say "paper: none here, so this is only a --limit 200, 1-epoch smoke of the same command on the CPU"
+    say "paper: none here, so this is only a --limit 200, 1-epoch smoke of the same command (gender) on the CPU"
     for v in baseline lacnn; do
       nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait gender --variant "$v" --arch alexnet \
         --size 150 --augment paper --align none --epochs 1 --batch 50 --lr 0.001 --val-fraction 0.1 --limit 200 \
