@@ -10,6 +10,7 @@
  * Exit 0, 1 (a model without a history, a write error), 2 (usage).
  */
 #include <cjson/cJSON.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -146,8 +147,11 @@ int cmd_curves(int argc, char **argv)
     }
     if (st == TS_OK) {
         char ylab[96];
+        /* "mean over traits" only where some model has several */
+        bool several = false;
+        for (int k = 0; k < n_models && !trait; k++) several |= strstr(names[k], " traits ") != NULL;
         snprintf(ylab, sizeof ylab, "validation %s (%%)%s", balanced ? "balanced accuracy" : "accuracy",
-                 trait ? "" : ", mean over traits");
+                 several ? ", mean over traits" : "");
         ts_curve_plot plot = { .title = title ? title : "Validation accuracy per epoch", .x_label = "epoch",
                                .y_label = ylab };
         st = ts_curves_export(out, &plot, series, n_models);
