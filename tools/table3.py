@@ -78,7 +78,7 @@ def main():
         print(json.dumps(rows))
         return
     print("| Trait | Paper baseline | Paper LACNN | Ours baseline | Ours LACNN | Δ (points) | balanced (B / L) "
-          "| McNemar b/c, p per seed | best epoch (B / L) | test images | train min (pairs) |")
+          "| McNemar b/c, p per seed | best epoch (B / L) | test images | train min (both nets, all seeds) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         pb, pl = r["paper"] or ("-", "-")
