@@ -192,9 +192,13 @@ logs = sys.argv[1]
 bad = 0
 cpu = [json.loads(l) for l in open(os.path.join(logs, "predict-cpu.jsonl"))]
 gpu = [json.loads(l) for l in open(os.path.join(logs, "predict-cuda.jsonl"))]
+def heads(line):
+    # a one-trait net's line, or each trait of a multi-label net (the bundled ones)
+    return line["traits"] if "traits" in line else {"": line}
 for a, b in zip(cpu, gpu):
-    d = max(abs(a["probabilities"][k] - b["probabilities"][k]) for k in a["probabilities"])
-    same = a["predicted"] == b["predicted"] and d <= 1e-4
+    ha, hb = heads(a), heads(b)
+    d = max(abs(ha[t]["probabilities"][k] - hb[t]["probabilities"][k]) for t in ha for k in ha[t]["probabilities"])
+    same = all(ha[t]["predicted"] == hb[t]["predicted"] for t in ha) and d <= 1e-4
     bad += not same
     print(("NOTE" if same else "FAIL"), "predict", os.path.basename(a["image"]), "max |p_gpu - p_cpu|", "%.2g" % d)
 for c in sorted(glob.glob(os.path.join(logs, "explain-*-cpu.json"))):
