@@ -26,24 +26,7 @@ const path = require('path');
 const tf = require('@tensorflow/tfjs');
 const wasm = require('@tensorflow/tfjs-backend-wasm');
 const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
-
-function readPpm(file) {
-  const buf = fs.readFileSync(file);
-  let pos = 0;
-  const fields = [];
-  while (fields.length < 4) {
-    while (/\s/.test(String.fromCharCode(buf[pos]))) pos++;
-    let s = '';
-    while (!/\s/.test(String.fromCharCode(buf[pos]))) s += String.fromCharCode(buf[pos++]);
-    fields.push(s);
-  }
-  pos++;
-  const [magic, w, h, max] = fields;
-  if (magic !== 'P6' || max !== '255') throw new Error(`${file}: not an 8-bit P6 PPM`);
-  const width = Number(w);
-  const height = Number(h);
-  return { width, height, rgb: buf.subarray(pos, pos + width * height * 3) };
-}
+const { readPpm } = require(path.join(__dirname, 'read-ppm.js'));
 
 async function main() {
   const [build, list, out] = process.argv.slice(2);

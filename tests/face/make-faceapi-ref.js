@@ -29,6 +29,7 @@ const os = require('os');
 const path = require('path');
 const tf = require('@tensorflow/tfjs');
 const faceapi = require('@vladmandic/face-api/dist/face-api.node-wasm.js');
+const { readPpm } = require(path.join(__dirname, '..', '..', 'tools', 'read-ppm.js'));
 
 const root = path.resolve(__dirname, '..', '..');
 const shared = process.env.TS_SHARED_DATA || path.resolve(root, '..', 'shared', 'data');
@@ -56,25 +57,6 @@ function fnv1a(buf) {
     h = Math.imul(h, 0x01000193) >>> 0;
   }
   return h >>> 0;
-}
-
-function readPpm(file) {
-  const buf = fs.readFileSync(file);
-  /* "P6\nW H\n255\n" as faceapi-dump-rgb writes it. */
-  let pos = 0;
-  const fields = [];
-  while (fields.length < 4) {
-    while (/\s/.test(String.fromCharCode(buf[pos]))) pos++;
-    let s = '';
-    while (!/\s/.test(String.fromCharCode(buf[pos]))) s += String.fromCharCode(buf[pos++]);
-    fields.push(s);
-  }
-  pos++;
-  const [magic, w, h, max] = fields;
-  if (magic !== 'P6' || max !== '255') throw new Error(`${file}: not an 8-bit P6 PPM`);
-  const width = Number(w);
-  const height = Number(h);
-  return { width, height, rgb: buf.subarray(pos, pos + width * height * 3) };
 }
 
 const r3 = (v) => Math.round(v * 1000) / 1000;
