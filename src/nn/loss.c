@@ -38,6 +38,28 @@ void ts_softmax(const ts_tensor *logits, ts_tensor *probs)
     }
 }
 
+static ts_status check_labels(const int *labels, int N, int K)
+{
+    for (int i = 0; i < N; i++)
+        if (labels[i] < 0 || labels[i] >= K)
+            return ts_error(TS_ERR_ARG, "softmax cross-entropy: sample %d has label %d, expected 0..%d",
+                            i, labels[i], K - 1);
+    return TS_OK;
+}
+
+/* One row: returns -log p(label); with d, writes (p - onehot) * dscale. */
+static double softmax_row_nll(const float *z, int K, int label, float *d, double dscale)
+{
+    double m = z[0];
+    for (int k = 1; k < K; k++) m = z[k] > m ? z[k] : m;
+    double s = 0.0;
+    for (int k = 0; k < K; k++) s += exp(z[k] - m);
+    double lse = log(s);
+    if (d)
+        for (int k = 0; k < K; k++) d[k] = (float)((exp(z[k] - m - lse) - (k == label ? 1.0 : 0.0)) * dscale);
+    return -(z[label] - m - lse);
+}
+
 ts_status ts_loss_softmax_xent(const ts_tensor *logits, const int *labels, float *loss,
                                ts_tensor *dlogits)
 {
@@ -45,27 +67,11 @@ ts_status ts_loss_softmax_xent(const ts_tensor *logits, const int *labels, float
     loss_dims(logits, &N, &K);
     TS_ASSERT(logits->data && labels && loss);
     if (dlogits) TS_ASSERT(dlogits->data && ts_tensor_numel(dlogits) == ts_tensor_numel(logits));
-    for (int i = 0; i < N; i++)
-        if (labels[i] < 0 || labels[i] >= K)
-            return ts_error(TS_ERR_ARG, "softmax cross-entropy: sample %d has label %d, expected 0..%d",
-                            i, labels[i], K - 1);
+    TS_TRY(check_labels(labels, N, K));
     double total = 0.0;
-    for (int i = 0; i < N; i++) {
-        const float *z = logits->data + (size_t)i * K;
-        double m = z[0];
-        for (int k = 1; k < K; k++) m = z[k] > m ? z[k] : m;
-        double s = 0.0;
-        for (int k = 0; k < K; k++) s += exp(z[k] - m);
-        double lse = log(s);
-        total += -(z[labels[i]] - m - lse);
-        if (dlogits) {
-            float *d = dlogits->data + (size_t)i * K;
-            for (int k = 0; k < K; k++) {
-                double p = exp(z[k] - m - lse);
-                d[k] = (float)((p - (k == labels[i] ? 1.0 : 0.0)) / N);
-            }
-        }
-    }
+    for (int i = 0; i < N; i++)
+        total += softmax_row_nll(logits->data + (size_t)i * K, K, labels[i],
+                                 dlogits ? dlogits->data + (size_t)i * K : NULL, 1.0 / N);
     *loss = (float)(total / N);
     return TS_OK;
 }
@@ -104,24 +110,18 @@ ts_status ts_loss_softmax_xent_weighted(const ts_tensor *logits, const int *labe
 {
     int N, K;
     loss_dims(logits, &N, &K);
-    TS_ASSERT(weights);
+    TS_ASSERT(logits->data && labels && weights && loss);
+    if (dlogits) TS_ASSERT(dlogits->data && ts_tensor_numel(dlogits) == ts_tensor_numel(logits));
+    TS_TRY(check_labels(labels, N, K));
     for (int i = 0; i < N; i++)
         if (!(weights[i] >= 0) || !isfinite(weights[i]))
             return ts_error(TS_ERR_ARG, "softmax cross-entropy: sample %d has weight %g", i, weights[i]);
-    TS_TRY(ts_loss_softmax_xent(logits, labels, loss, dlogits));
-    /* The unweighted pass gives dlogits / N per sample; scale each row and
-     * recompute the weighted mean from the per-row losses. */
+    /* each row's loss and gradient scaled by its weight; the mean over N */
     double total = 0.0;
-    for (int i = 0; i < N; i++) {
-        const float *z = logits->data + (size_t)i * K;
-        double m = z[0];
-        for (int k = 1; k < K; k++) m = z[k] > m ? z[k] : m;
-        double s = 0.0;
-        for (int k = 0; k < K; k++) s += exp(z[k] - m);
-        total += weights[i] * -(z[labels[i]] - m - log(s));
-        if (dlogits)
-            for (int k = 0; k < K; k++) dlogits->data[(size_t)i * K + k] *= weights[i];
-    }
+    for (int i = 0; i < N; i++)
+        total += weights[i] * softmax_row_nll(logits->data + (size_t)i * K, K, labels[i],
+                                              dlogits ? dlogits->data + (size_t)i * K : NULL,
+                                              (double)weights[i] / N);
     *loss = (float)(total / N);
     return TS_OK;
 }
