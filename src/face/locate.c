@@ -289,18 +289,29 @@ ts_status ts_locate_landmarks_fixed(ts_locator *l, const ts_image *img, const fl
 
 static float box_area(const ts_face_box *b) { return b->w * b->h; }
 
+/* The detector's boxes (at most MAX_FACES; *boxes: the caller frees,
+ * also on an error). */
+static ts_status find_boxes(ts_locator *l, const ts_image *img, ts_face_box **boxes, int *n)
+{
+    *boxes = NULL;
+    *n = 0;
+    ts_detector *det;
+    TS_TRY(ts_locator_detector(l, &det));
+    *boxes = malloc(sizeof **boxes * MAX_FACES);
+    if (!*boxes) return ts_error(TS_ERR_OOM, "locator: out of memory");
+    ts_status st = ts_detector_find(det, img, l->o.min_score, *boxes, MAX_FACES, n);
+    if (*n > MAX_FACES) *n = MAX_FACES;
+    return st;
+}
+
 ts_status ts_locate_faces(ts_locator *l, const ts_image *img, ts_located_face *faces, int max_faces,
                           int *n_found)
 {
     TS_ASSERT(l && img && n_found && (faces || max_faces <= 0));
     *n_found = 0;
-    ts_detector *det;
-    TS_TRY(ts_locator_detector(l, &det));
-    ts_face_box *boxes = malloc(sizeof *boxes * MAX_FACES);
-    if (!boxes) return ts_error(TS_ERR_OOM, "locator: out of memory");
-    int n = 0;
-    ts_status st = ts_detector_find(det, img, l->o.min_score, boxes, MAX_FACES, &n);
-    if (n > MAX_FACES) n = MAX_FACES;
+    ts_face_box *boxes;
+    int n;
+    ts_status st = find_boxes(l, img, &boxes, &n);
     for (int i = 0; st == TS_OK && i < n && i < max_faces; i++) st = ts_locate_landmarks(l, img, &boxes[i], &faces[i]);
     free(boxes);
     if (st == TS_OK) *n_found = n;
@@ -312,13 +323,9 @@ ts_status ts_locate_face(ts_locator *l, const ts_image *img, ts_located_face *ou
     TS_ASSERT(l && img && out);
     memset(out, 0, sizeof *out);
     if (!img->data || img->width < 1 || img->height < 1) return ts_error(TS_ERR_ARG, "locator: empty image");
-    ts_detector *det;
-    TS_TRY(ts_locator_detector(l, &det));
-    ts_face_box *boxes = malloc(sizeof *boxes * MAX_FACES);
-    if (!boxes) return ts_error(TS_ERR_OOM, "locator: out of memory");
-    int n = 0;
-    ts_status st = ts_detector_find(det, img, l->o.min_score, boxes, MAX_FACES, &n);
-    if (n > MAX_FACES) n = MAX_FACES;
+    ts_face_box *boxes;
+    int n;
+    ts_status st = find_boxes(l, img, &boxes, &n);
     int best = -1;
     for (int i = 0; st == TS_OK && i < n; i++)
         if (best < 0 || box_area(&boxes[i]) > box_area(&boxes[best])) best = i;
