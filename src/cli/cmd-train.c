@@ -173,7 +173,7 @@ static void help(void)
            "                            [--limit N] [--seed N] [--test-fraction F] [--val-fraction F]\n"
            "                            [--patience EPOCHS]\n"
            "                            [--device cpu|cuda|auto] [--threads N] [--compute-threads N]\n"
-           "                            [--cache DIR]\n"
+           "                            [--cache DIR] [--init MODEL]\n"
            "                            [--eval-each-epoch] [--resume] [--progress text|json]\n"
            "                            [--stop-after EPOCHS]\n"
            "\n"
@@ -186,6 +186,8 @@ static void help(void)
            "Writes MODEL.state after every epoch; --resume continues after an interruption.\n"
            "--stop-after E stops as Ctrl-C does once epoch E is done (the run keeps --epochs).\n"
            "--align similarity puts every face in the canonical frame (face/align.h).\n"
+           "--init MODEL starts from MODEL's parameters (same network, input and outputs) instead\n"
+           "of fresh ones: a fine-tuning run, or a second learning-rate cycle of a finished one.\n"
            "Defaults: --arch alexnet --size 150 --epochs 10 --batch 50 --lr 0.01 --momentum 0.9\n"
            "--weight-decay 0.0005 --seed %u --test-fraction 0.2 --val-fraction 0.1 --augment paper.\n"
            "--loss sigmoid trains one multi-label net for a comma-separated list of two-class\n"
@@ -248,6 +250,8 @@ static int train_main(int argc, char **argv)
             s.out = v;
         } else if (cli_opt(argc, argv, &i, "--cache", &v)) {
             s.cache_dir = v;
+        } else if (cli_opt(argc, argv, &i, "--init", &v)) {
+            s.init = v;
         } else if (cli_opt(argc, argv, &i, "--size", &v)) {
             if (!cli_parse_int(v, &s.size)) return cli_usage_error("train", "--size wants an integer");
         } else if (cli_opt(argc, argv, &i, "--epochs", &v)) {

@@ -175,6 +175,7 @@ static cJSON *settings_json(const ts_train_settings *s)
     cJSON_AddNumberToObject(o, "test_fraction", s->test_fraction);
     cJSON_AddNumberToObject(o, "val_fraction", s->val_fraction);
     cJSON_AddNumberToObject(o, "patience", s->patience);
+    if (s->init) cJSON_AddStringToObject(o, "init", s->init);
     return o;
 }
 
@@ -185,15 +186,17 @@ static ts_status check_same(const cJSON *st, const ts_train_settings *s, const c
     cJSON *now = settings_json(s);
     static const char *const keys[] = { "data",  "trait",         "variant",   "arch",          "size",
                                         "batch", "augment",       "loss",      "alignment",     "limit",
-                                        "seed",  "test_fraction", "val_fraction", "class_weights" };
+                                        "seed",  "test_fraction", "val_fraction", "class_weights",
+                                        "init" };
     ts_status rc = TS_OK;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0] && rc == TS_OK; i++) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(st, keys[i]);
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(now, keys[i]);
-        if (!a || !cJSON_Compare(a, b, true)) {
-            char *va = a ? cJSON_PrintUnformatted(a) : NULL, *vb = cJSON_PrintUnformatted(b);
+        if (!a && !b) continue; /* "init": a fresh run on both sides */
+        if (!a || !b || !cJSON_Compare(a, b, true)) {
+            char *va = a ? cJSON_PrintUnformatted(a) : NULL, *vb = b ? cJSON_PrintUnformatted(b) : NULL;
             rc = ts_error(TS_ERR_ARG, "%s: cannot resume: the run was started with %s=%s, now %s=%s", path,
-                          keys[i], va ? va : "(missing)", keys[i], vb ? vb : "?");
+                          keys[i], va ? va : "(missing)", keys[i], vb ? vb : "(missing)");
             free(va);
             free(vb);
         }
@@ -993,6 +996,58 @@ static ts_status restore_state(trainer *t)
     return TS_OK;
 }
 
+/* --init: the parameters of a saved model of the same network (its
+ * description, input, outputs and their names) replace the fresh ones; the
+ * momentum starts at zero.  A resumed run takes its parameters from the
+ * state instead. */
+static ts_status load_init(trainer *t)
+{
+    const char *path = t->s->init;
+    ts_model *im = NULL;
+    TS_TRY(ts_model_load(path, &im));
+    const ts_model_meta *a = &im->meta, *b = &t->m->meta;
+    ts_status st = TS_OK;
+    if (a->in_channels != b->in_channels || a->in_size != b->in_size)
+        st = ts_error(TS_ERR_ARG, "%s: --init: the model takes %d channels at %dx%d, this run %d at %dx%d", path,
+                      a->in_channels, a->in_size, a->in_size, b->in_channels, b->in_size, b->in_size);
+    else if (a->n_classes != b->n_classes)
+        st = ts_error(TS_ERR_ARG, "%s: --init: the model has %d outputs, this run %d", path, a->n_classes,
+                      b->n_classes);
+    else if (strcmp(a->arch_text, b->arch_text) != 0)
+        st = ts_error(TS_ERR_ARG, "%s: --init: the model's network ('%s') is not the one this run builds ('%s')",
+                      path, a->arch, b->arch);
+    for (int i = 0; st == TS_OK && i < a->n_classes; i++)
+        if (strcmp(a->classes[i], b->classes[i]) != 0)
+            st = ts_error(TS_ERR_ARG, "%s: --init: output %d is '%s', this run's is '%s'", path, i + 1,
+                          a->classes[i], b->classes[i]);
+    if (st == TS_OK && im->graph->params.used != t->m->graph->params.used)
+        st = ts_error(TS_ERR_ARG, "%s: --init: %zu parameters, this run's network has %zu", path,
+                      im->graph->params.used, t->m->graph->params.used);
+    /* Trained on this dataset under another split, its training faces would
+     * be among this run's test faces. */
+    cJSON *was = st == TS_OK ? cJSON_Parse(a->training) : NULL;
+    const cJSON *data = cJSON_GetObjectItemCaseSensitive(was, "data");
+    if (cJSON_IsString(data) && strcmp(data->valuestring, t->s->data) == 0) {
+        cJSON *now = settings_json(t->s);
+        static const char *const same[] = { "trait", "seed", "test_fraction", "limit" };
+        for (size_t i = 0; i < sizeof same / sizeof same[0] && st == TS_OK; i++) {
+            const cJSON *x = cJSON_GetObjectItemCaseSensitive(was, same[i]);
+            const cJSON *y = cJSON_GetObjectItemCaseSensitive(now, same[i]);
+            if (!x || !y || !cJSON_Compare(x, y, true))
+                st = ts_error(TS_ERR_ARG,
+                              "%s: --init: the model was trained on %s with another %s, so its training faces"
+                              " would be in this run's test split (use its %s)",
+                              path, t->s->data, same[i], same[i]);
+        }
+        cJSON_Delete(now);
+    }
+    cJSON_Delete(was);
+    if (st == TS_OK) st = ts_graph_write(t->m->graph, t->m->graph->params.base, im->graph->params.base,
+                                         im->graph->params.used);
+    ts_model_free(im);
+    return st;
+}
+
 static ts_status prepare_net(trainer *t)
 {
     const ts_train_settings *s = t->s;
@@ -1032,6 +1087,7 @@ static ts_status prepare_net(trainer *t)
     t->history = cJSON_CreateArray();
     t->best_score = -1;
     if (t->state) TS_TRY(restore_state(t));
+    else if (s->init) TS_TRY(load_init(t));
     /* The net in memory describes itself from the start, as its file will:
      * validation reads its loss and outputs from it (a sigmoid net scored
      * as a softmax one in its first epoch, and in the first after a resume). */

@@ -152,6 +152,7 @@ typedef struct ts_train_settings {
     const char *out;       /* model path (required) */
     const char *cache_dir; /* NULL: cache.h's default */
     bool resume;           /* continue from OUT.state */
+    const char *init;      /* start from this model's parameters (fine-tuning); NULL: fresh ones */
     int threads;           /* face preparation threads; 0 = 2 */
     int compute_threads;   /* > 0: ts_cpu_set_threads() for the run (process-wide) */
     bool eval_each_epoch;  /* test accuracy after every epoch, not only the last */

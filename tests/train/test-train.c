@@ -554,6 +554,63 @@ static void test_sigmoid(void)
     CHECK(ts_train_run(&s, NULL, NULL) == TS_ERR_ARG);
 }
 
+/* --init: a run starts from a saved model's parameters.  With a learning
+ * rate of ~0 it ends where the model was (a fresh run does not); a model of
+ * another network, or one trained on this data under another split (its
+ * training faces would be this run's test faces), is refused by name; a
+ * resume keeps the run's --init. */
+static void test_init(void)
+{
+    char from[256], out[256], fresh[256];
+    snprintf(from, sizeof from, "%s/learn.safetensors", dir); /* test_learn_and_files */
+    snprintf(out, sizeof out, "%s/init.safetensors", dir);
+    snprintf(fresh, sizeof fresh, "%s/init-fresh.safetensors", dir);
+    ts_train_settings s;
+    settings(&s, out, 1);
+    s.lr = 1e-9f;
+    s.weight_decay = 0;
+    s.init = from;
+    ts_status st = ts_train_run(&s, NULL, NULL);
+    if (st != TS_OK) fprintf(stderr, "init: %s\n", ts_last_error());
+    CHECK(st == TS_OK);
+    CHECK(params_close(from, out));
+    s.init = NULL;
+    s.out = fresh;
+    CHECK(ts_train_run(&s, NULL, NULL) == TS_OK);
+    CHECK(!params_close(from, fresh));
+
+    ts_model *m;
+    CHECK(ts_model_load(out, &m) == TS_OK);
+    if (m) {
+        CHECK(strstr(m->meta.training, "\"init\"") && strstr(m->meta.training, "learn.safetensors"));
+        ts_model_free(m);
+    }
+
+    char other[256];
+    snprintf(other, sizeof other, "%s/init-other.safetensors", dir);
+    settings(&s, other, 1);
+    s.init = from;
+    s.seed = 8;
+    st = ts_train_run(&s, NULL, NULL);
+    fprintf(stderr, "init, another seed: %s\n", ts_last_error());
+    CHECK(st == TS_ERR_ARG && strstr(ts_last_error(), "learn.safetensors") && strstr(ts_last_error(), "seed") &&
+          strstr(ts_last_error(), "test split"));
+    s.seed = 7;
+    s.size = 40;
+    st = ts_train_run(&s, NULL, NULL);
+    fprintf(stderr, "init, another input: %s\n", ts_last_error());
+    CHECK(st == TS_ERR_ARG && strstr(ts_last_error(), "learn.safetensors") && strstr(ts_last_error(), "32x32"));
+    CHECK(!exists(other));
+
+    /* the run at `out` started from `from`: resuming it without --init is
+     * another run */
+    settings(&s, out, 2);
+    s.resume = true;
+    st = ts_train_run(&s, NULL, NULL);
+    fprintf(stderr, "resume without init: %s\n", ts_last_error());
+    CHECK(st == TS_ERR_ARG && strstr(ts_last_error(), "cannot resume") && strstr(ts_last_error(), "init"));
+}
+
 int main(void)
 {
     const char *data = getenv("TS_SHARED_DATA"), *src = getenv("TS_SOURCE_ROOT"), *build = getenv("TS_BUILD_ROOT");
@@ -575,6 +632,7 @@ int main(void)
     snprintf(cache, sizeof cache, "%s/cache", dir);
 
     test_learn_and_files();
+    test_init();
     test_selection_and_finished();
     test_cancel_resume();
     test_sigmoid_resume_validation();
