@@ -388,6 +388,7 @@ typedef struct trainer {
     char *state_path;
     cJSON *state;            /* loaded for a resume; NULL for a fresh run */
     cJSON *history;          /* array of per-epoch objects */
+    cJSON *init_from;        /* --init: that model's path, hash and training record; NULL none */
     int start_epoch;
     int best_epoch;          /* 1-based; 0 none */
     double best_score;
@@ -956,6 +957,7 @@ static int saved_epochs(const char *path)
 
 static ts_status save_model(trainer *t, ts_model *m, int epochs_done, const ts_trait_score *test);
 static char *training_json(const trainer *t, int epochs_done, const ts_trait_score *test);
+static ts_status set_init_from(trainer *t, const ts_model *im);
 
 /* The state's numbers and history, for a resume. */
 static ts_status restore_state(trainer *t)
@@ -976,6 +978,7 @@ static ts_status restore_state(trainer *t)
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(st, "history");
     if (cJSON_IsArray(h)) {
         cJSON_Delete(t->history);
+    cJSON_Delete(t->init_from);
         t->history = cJSON_Duplicate(h, true);
     }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(st, "best_epoch");
@@ -987,6 +990,21 @@ static ts_status restore_state(trainer *t)
     t->stopped_early = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(st, "stopped_early"));
     v = cJSON_GetObjectItemCaseSensitive(st, "best_val");
     if (v) scores_from_json(v, t->last_val, TS_TRAIN_MAX_TRAITS);
+    v = cJSON_GetObjectItemCaseSensitive(st, "init_from");
+    if (cJSON_IsObject(v)) {
+        t->init_from = cJSON_Duplicate(v, true);
+    } else if (t->s->init) {
+        /* a state written before the record was kept: from the file, if
+         * it is still there */
+        ts_model *im = NULL;
+        if (ts_model_load(t->s->init, &im) == TS_OK) {
+            ts_status is = set_init_from(t, im);
+            ts_model_free(im);
+            TS_TRY(is);
+        } else {
+            ts_error_clear();
+        }
+    }
     /* The checkpoint writes the state, then the model: a kill between the
      * two leaves a state whose last epoch should be OUT but is not.  The
      * state's parameters are that epoch's, so OUT is written from them. */
@@ -994,6 +1012,21 @@ static ts_status restore_state(trainer *t)
     if (ts_dist_rank() == 0 && want > 0 && want == t->start_epoch && saved_epochs(t->s->out) != want)
         return save_model(t, t->m, want, NULL);
     return TS_OK;
+}
+
+/* What the model's file says of the run it continues: where it started
+ * (path and content hash) and that model's own training record, so that a
+ * fine-tuned model keeps its whole recipe. */
+static ts_status set_init_from(trainer *t, const ts_model *im)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "path", t->s->init);
+    cJSON_AddStringToObject(o, "sha256", im->meta.hash);
+    cJSON *tr = cJSON_Parse(im->meta.training);
+    cJSON_AddItemToObject(o, "training", tr ? tr : cJSON_CreateObject());
+    cJSON_Delete(t->init_from);
+    t->init_from = o;
+    return o && cJSON_GetObjectItemCaseSensitive(o, "training") ? TS_OK : ts_error(TS_ERR_OOM, "train: out of memory");
 }
 
 /* --init: the parameters of a saved model of the same network (its
@@ -1044,6 +1077,7 @@ static ts_status load_init(trainer *t)
     cJSON_Delete(was);
     if (st == TS_OK) st = ts_graph_write(t->m->graph, t->m->graph->params.base, im->graph->params.base,
                                          im->graph->params.used);
+    if (st == TS_OK) st = set_init_from(t, im);
     ts_model_free(im);
     return st;
 }
@@ -1290,6 +1324,7 @@ static char *training_json(const trainer *t, int epochs_done, const ts_trait_sco
     cJSON_AddStringToObject(o, "allreduce", ts_dist_allreduce_name());
     cJSON_AddItemToObject(o, "outputs", outputs_json(t));
     cJSON_AddItemToObject(o, "history", cJSON_Duplicate(t->history, true));
+    if (t->init_from) cJSON_AddItemToObject(o, "init_from", cJSON_Duplicate(t->init_from, true));
     if (t->best_epoch > 0) {
         cJSON *v = ts_trait_scores_json(t->last_val, t->n_traits);
         cJSON_AddNumberToObject(v, "epoch", t->best_epoch);
@@ -1344,6 +1379,7 @@ static ts_status checkpoint(trainer *t, int epochs_done, bool write_model, const
     cJSON_AddNumberToObject(sj, "bad_epochs", t->bad_epochs);
     cJSON_AddBoolToObject(sj, "stopped_early", t->stopped_early);
     if (t->best_epoch > 0) cJSON_AddItemToObject(sj, "best_val", ts_trait_scores_json(t->last_val, t->n_traits));
+    if (t->init_from) cJSON_AddItemToObject(sj, "init_from", cJSON_Duplicate(t->init_from, true));
     char *text = cJSON_PrintUnformatted(sj);
     cJSON_Delete(sj);
     ts_status st = TS_OK;
@@ -1456,6 +1492,7 @@ static void trainer_clear(trainer *t)
     free(t->state_path);
     cJSON_Delete(t->state);
     cJSON_Delete(t->history);
+    cJSON_Delete(t->init_from);
     ts_sgd_clear(&t->sgd);
     ts_dist_grads_detach();
     /* the context the network ran in closes after the network */

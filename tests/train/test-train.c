@@ -588,12 +588,22 @@ static void test_init(void)
     CHECK(ts_train_run(&s, NULL, NULL) == TS_OK);
     CHECK(!params_close(from, fresh));
 
-    ts_model *m;
+    /* the fine-tuned model keeps where it started and that model's recipe */
+    ts_model *m = NULL, *fm = NULL;
     CHECK(ts_model_load(out, &m) == TS_OK);
-    if (m) {
-        CHECK(strstr(m->meta.training, "\"init\"") && strstr(m->meta.training, "learn.safetensors"));
-        ts_model_free(m);
+    CHECK(ts_model_load(from, &fm) == TS_OK);
+    if (m && fm) {
+        cJSON *j = cJSON_Parse(m->meta.training);
+        const cJSON *init = cJSON_GetObjectItemCaseSensitive(j, "init_from");
+        const cJSON *h = cJSON_GetObjectItemCaseSensitive(init, "sha256");
+        const cJSON *tr = cJSON_GetObjectItemCaseSensitive(init, "training");
+        CHECK(cJSON_IsString(h) && !strcmp(h->valuestring, fm->meta.hash));
+        CHECK(num(tr, "epochs_done") == 5 && num(j, "epochs_done") == 1);
+        CHECK(strstr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "init")), "learn.safetensors"));
+        cJSON_Delete(j);
     }
+    ts_model_free(m);
+    ts_model_free(fm);
 
     char other[256];
     snprintf(other, sizeof other, "%s/init-other.safetensors", dir);
