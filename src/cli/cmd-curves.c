@@ -5,7 +5,8 @@
  * One line per model: its validation accuracy (or balanced accuracy) per
  * epoch, for one trait (--trait) or the mean over its traits.  Models of
  * one trait share a colour; baselines are dashed, LACNN solid; a ring marks
- * the epoch model selection kept.  Output: the plot (.png, .svg, .pdf) and,
+ * the epoch model selection kept.  A model trained with --init continues
+ * the curve of the model it started from (kept in its metadata).  Output: the plot (.png, .svg, .pdf) and,
  * on stdout, {"plot":PATH,"series":[{"model","name","epochs","selected"}]}.
  * Exit 0, 1 (a model without a history, a write error), 2 (usage).
  */
@@ -30,7 +31,8 @@ static void help(void)
            "Plots each model's validation accuracy per epoch (the history its training\n"
            "recorded): one trait with --trait, else the mean over the model's traits.\n"
            "Models of one trait share a colour; baselines are dashed; a ring marks the\n"
-           "epoch model selection kept.\n");
+           "epoch model selection kept.  A model trained with --init continues the\n"
+           "curve of the model it started from.\n");
 }
 
 static double num(const cJSON *o, const char *k, double dflt)
@@ -43,6 +45,52 @@ static const char *str(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+/* The history entries of a model and of the models it was started from
+ * (train --init keeps theirs under "init_from"), oldest first. */
+static void count_epochs(const cJSON *tj, int *n)
+{
+    const cJSON *from = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tj, "init_from"), "training");
+    if (from) count_epochs(from, n);
+    *n += cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(tj, "history"));
+}
+
+/* Appends the validation points of `tj`'s history up to epoch `upto`,
+ * after those of the run it started from: a run started with --init from
+ * a model saved at epoch E continues that model's curve at E + 1.
+ * *offset becomes the epoch `tj`'s own epoch 1 follows. */
+static ts_status collect(const cJSON *tj, int upto, const char *trait, bool balanced, const char *path, double *x,
+                         double *y, int *got, int *offset)
+{
+    const cJSON *from = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(tj, "init_from"), "training");
+    int base = 0;
+    if (from) {
+        int handed = (int)num(from, "epochs_done", 0), before = 0;
+        TS_TRY(collect(from, handed, trait, balanced, path, x, y, got, &before));
+        base = before + handed;
+    }
+    *offset = base;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(tj, "history"))
+    {
+        const cJSON *val = cJSON_GetObjectItemCaseSensitive(e, "val");
+        int epoch = (int)num(e, "epoch", 0);
+        if (!val || epoch > upto) continue;
+        double v;
+        if (trait) {
+            const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(val, "traits"), trait);
+            if (!t) return ts_error(TS_ERR_ARG, "%s: its history has no trait '%s'", path, trait);
+            v = num(t, balanced ? "balanced_accuracy" : "accuracy", -1);
+        } else {
+            v = num(val, balanced ? "mean_balanced_accuracy" : "mean_accuracy", -1);
+        }
+        if (v < 0) continue;
+        x[*got] = base + epoch;
+        y[*got] = 100 * v;
+        (*got)++;
+    }
+    return TS_OK;
 }
 
 int cmd_curves(int argc, char **argv)
@@ -86,8 +134,8 @@ int cmd_curves(int argc, char **argv)
         st = ts_model_load_any(models[k], &m);
         if (st != TS_OK) break;
         cJSON *tj = cJSON_Parse(m->meta.training);
-        const cJSON *hist = cJSON_GetObjectItemCaseSensitive(tj, "history");
-        int n = cJSON_GetArraySize(hist);
+        int n = 0, got = 0, offset = 0;
+        count_epochs(tj, &n);
         if (n <= 0 || n > MAX_EPOCHS) {
             st = ts_error(TS_ERR_ARG, "%s: no training history with validation figures (trained before they were kept,"
                           " or without a validation split)", models[k]);
@@ -96,29 +144,7 @@ int cmd_curves(int argc, char **argv)
             ys[k] = malloc((size_t)n * sizeof(double));
             if (!xs[k] || !ys[k]) st = ts_error(TS_ERR_OOM, "curves: out of memory");
         }
-        int got = 0;
-        const cJSON *e;
-        cJSON_ArrayForEach(e, hist)
-        {
-            if (st != TS_OK) break;
-            const cJSON *val = cJSON_GetObjectItemCaseSensitive(e, "val");
-            if (!val) continue;
-            double y;
-            if (trait) {
-                const cJSON *t = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(val, "traits"), trait);
-                if (!t) {
-                    st = ts_error(TS_ERR_ARG, "%s: its history has no trait '%s'", models[k], trait);
-                    break;
-                }
-                y = num(t, balanced ? "balanced_accuracy" : "accuracy", -1);
-            } else {
-                y = num(val, balanced ? "mean_balanced_accuracy" : "mean_accuracy", -1);
-            }
-            if (y < 0) continue;
-            xs[k][got] = num(e, "epoch", got + 1);
-            ys[k][got] = 100 * y;
-            got++;
-        }
+        if (st == TS_OK) st = collect(tj, MAX_EPOCHS, trait, balanced, models[k], xs[k], ys[k], &got, &offset);
         if (st == TS_OK && got == 0)
             st = ts_error(TS_ERR_ARG, "%s: its history has no validation figures (trained with --val-fraction 0?)",
                           models[k]);
@@ -135,7 +161,7 @@ int cmd_curves(int argc, char **argv)
             int g = 0;
             while (g < n_groups && strcmp(groups[g], tr)) g++;
             if (g == n_groups && n_groups < MAX_SERIES) snprintf(groups[n_groups++], sizeof groups[0], "%s", tr);
-            int sel = (int)num(cJSON_GetObjectItemCaseSensitive(tj, "validation"), "epoch", 0);
+            int sel = offset + (int)num(cJSON_GetObjectItemCaseSensitive(tj, "validation"), "epoch", 0);
             int selected = -1;
             for (int i = 0; i < got; i++)
                 if ((int)xs[k][i] == sel) selected = i;

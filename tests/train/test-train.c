@@ -601,6 +601,21 @@ static void test_init(void)
         CHECK(num(tr, "epochs_done") == 5 && num(j, "epochs_done") == 1);
         CHECK(strstr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "init")), "learn.safetensors"));
         cJSON_Delete(j);
+        /* its learning curve continues the one of the model it started from,
+         * after the epoch that model was saved at */
+        j = cJSON_Parse(fm->meta.training);
+        int handed = (int)num(j, "epochs_done");
+        cJSON_Delete(j);
+        char cmd[4096];
+        int status = 0;
+        snprintf(cmd, sizeof cmd, "'%s' curves '%s' --out '%s/init-curves.svg'", cli, out, dir);
+        char *text = run_capture(cmd, &status);
+        j = text ? cJSON_Parse(text) : NULL;
+        const cJSON *sr = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(j, "series"), 0);
+        fprintf(stderr, "init curves: %s", text ? text : "(none)\n");
+        CHECK(status == 0 && handed >= 1 && num(sr, "epochs") == handed + 1 && num(sr, "selected") == handed + 1);
+        cJSON_Delete(j);
+        free(text);
     }
     ts_model_free(m);
     ts_model_free(fm);
