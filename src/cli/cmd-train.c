@@ -167,7 +167,7 @@ static void help(void)
            "                            [--arch NAME|FILE] [--size N] [--epochs N] [--batch N]\n"
            "                            [--lr X] [--momentum X] [--weight-decay X]\n"
            "                            [--lr-policy step|cosine] [--lr-step EPOCHS] [--lr-gamma X]\n"
-           "                            [--warmup EPOCHS] [--augment paper|random|none] [--no-augment]\n"
+           "                            [--warmup EPOCHS] [--augment paper|random|wild|none] [--no-augment]\n"
            "                            [--class-weights none|balanced|sqrt]\n"
            "                            [--loss softmax|sigmoid] [--align none|rotation|affine|similarity]\n"
            "                            [--limit N] [--seed N] [--test-fraction F] [--val-fraction F]\n"
@@ -179,7 +179,8 @@ static void help(void)
            "\n"
            "Trains one network per trait (LACNN paper): SGD with momentum and weight decay,\n"
            "Caffe step (or cosine) learning rate, rotations -40/-20/+20/+40 and mirroring\n"
-           "(x5 data; --augment random: one random view per face and epoch instead).\n"
+           "(x5 data; --augment random: one random view per face and epoch instead; wild:\n"
+           "random, with a fifth of the views grey and a third blurred).\n"
            "--val-fraction of the training part is held out for model selection: MODEL is the\n"
            "epoch with the best mean balanced accuracy there, and only it is tested, once, on\n"
            "the test split; --patience stops after that many epochs without a better one.\n"
@@ -299,7 +300,7 @@ static int train_main(int argc, char **argv)
             else return cli_usage_error("train", "--lr-policy wants step or cosine, not '%s'", v);
         } else if (cli_opt(argc, argv, &i, "--augment", &v)) {
             if (!ts_augment_parse(v, &s.augment))
-                return cli_usage_error("train", "--augment wants paper, random or none, not '%s'", v);
+                return cli_usage_error("train", "--augment wants paper, random, wild or none, not '%s'", v);
         } else if (cli_opt(argc, argv, &i, "--class-weights", &v)) {
             if (!ts_class_weights_parse(v, &s.class_weights))
                 return cli_usage_error("train", "--class-weights wants none, balanced or sqrt, not '%s'", v);

@@ -60,7 +60,7 @@
 /* The LACNN paper's rotations (section 3), the original first. */
 static const float paper_angles[5] = { 0, -40, -20, 20, 40 };
 
-static const char *const augment_names[] = { "none", "paper", "random" };
+static const char *const augment_names[] = { "none", "paper", "random", "wild" };
 static const char *const weights_names[] = { "none", "balanced", "sqrt" };
 
 const char *ts_variant_name(ts_variant v) { return v == TS_VARIANT_LACNN ? "lacnn" : "baseline"; }
@@ -73,11 +73,11 @@ bool ts_variant_parse(const char *s, ts_variant *out)
     return true;
 }
 
-const char *ts_augment_name(ts_augment a) { return a <= TS_AUGMENT_RANDOM ? augment_names[a] : "unknown"; }
+const char *ts_augment_name(ts_augment a) { return a <= TS_AUGMENT_WILD ? augment_names[a] : "unknown"; }
 
 bool ts_augment_parse(const char *s, ts_augment *out)
 {
-    for (int i = 0; i <= TS_AUGMENT_RANDOM; i++)
+    for (int i = 0; i <= TS_AUGMENT_WILD; i++)
         if (!strcmp(s, augment_names[i])) {
             *out = (ts_augment)i;
             return true;
@@ -565,7 +565,7 @@ static ts_status validate_settings(const ts_train_settings *s)
         return ts_error(TS_ERR_ARG, "train: the validation fraction must be in [0,1)");
     if (s->patience > 0 && s->val_fraction == 0)
         return ts_error(TS_ERR_ARG, "train: early stopping (patience) needs a validation set");
-    if ((unsigned)s->augment > TS_AUGMENT_RANDOM || (unsigned)s->class_weights > TS_WEIGHTS_SQRT ||
+    if ((unsigned)s->augment > TS_AUGMENT_WILD || (unsigned)s->class_weights > TS_WEIGHTS_SQRT ||
         (unsigned)s->lr_policy > TS_LR_COSINE)
         return ts_error(TS_ERR_ARG, "train: unknown augmentation, class weighting or lr policy");
     if (s->loss == TS_LOSS_SOFTMAX && strchr(s->trait, ','))
@@ -598,7 +598,7 @@ static void epoch_order(trainer *t, int epoch)
     }
     if (s->augment == TS_AUGMENT_NONE) return;
     for (int i = 0; i < n; i++) t->view[i].mirror = (ts_rng_next(&rng) >> 63) != 0;
-    if (s->augment != TS_AUGMENT_RANDOM) return;
+    if (s->augment != TS_AUGMENT_RANDOM && s->augment != TS_AUGMENT_WILD) return;
     for (int i = 0; i < n; i++) {
         ts_view *v = &t->view[i];
         float w = uni(&rng, 0.9f, 1.1f);
@@ -614,6 +614,13 @@ static void epoch_order(trainer *t, int epoch)
             v->keep[2] = 1 - uni(&rng, 0, 0.12f);
             v->keep[3] = 1 - uni(&rng, 0, 0.08f);
         }
+        if (s->augment != TS_AUGMENT_WILD) continue;
+        /* Faces in the wild: colour from none to vivid (a fifth of the
+         * views grey, so that no trait is read from colour alone, e.g.
+         * lipstick), and a third of them defocused or of a low-resolution
+         * camera, as web photos and UTKFace's chips are. */
+        v->saturation = ts_rng_uniform(&rng) < 0.2f ? 0 : uni(&rng, 0.6f, 1.3f);
+        if (ts_rng_uniform(&rng) < 0.33f) v->blur = uni(&rng, 0.5f, 2.0f);
     }
 }
 

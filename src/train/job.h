@@ -104,6 +104,7 @@ typedef enum ts_augment {
     TS_AUGMENT_NONE = 0,
     TS_AUGMENT_PAPER = 1,  /* rotations x5 + mirror */
     TS_AUGMENT_RANDOM = 2, /* one random view per face and epoch */
+    TS_AUGMENT_WILD = 3,   /* random, and some views grey or blurred (faces in the wild) */
 } ts_augment;
 
 typedef enum ts_class_weights {

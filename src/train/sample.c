@@ -7,6 +7,7 @@
 #include "train/sample.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "face/align.h"
@@ -16,7 +17,7 @@
 ts_view ts_view_identity(void)
 {
     return (ts_view){ .angle = 0, .mirror = false, .crop = { 0, 0, 1, 1 }, .brightness = 0, .contrast = 1,
-                      .keep = { 0, 0, 1, 1 } };
+                      .keep = { 0, 0, 1, 1 }, .saturation = 1, .blur = 0 };
 }
 
 void ts_view_ten_crops(ts_view views[TS_OVERSAMPLE_CROPS])
@@ -49,10 +50,49 @@ static bool is_identity(const ts_view *v)
     return v->angle == 0 && v->crop[0] == 0 && v->crop[1] == 0 && v->crop[2] == 1 && v->crop[3] == 1;
 }
 
+/* One pass of a box blur of radius r (fractional: the two nearest integer
+ * radii mixed) along rows (dx = 3, dy = stride) or columns. */
+static void box_pass(uint8_t *data, int n_lines, int len, size_t line_step, size_t px_step, float r, float *tmp)
+{
+    int r0 = (int)r;
+    float f = r - (float)r0;
+    for (int l = 0; l < n_lines; l++) {
+        uint8_t *line = data + (size_t)l * line_step;
+        for (int c = 0; c < 3; c++) {
+            for (int i = 0; i < len; i++) tmp[i] = line[(size_t)i * px_step + c];
+            for (int i = 0; i < len; i++) {
+                float a = 0, b = 0;
+                for (int k = -r0 - 1; k <= r0 + 1; k++) {
+                    int j = i + k < 0 ? 0 : i + k >= len ? len - 1 : i + k; /* edge pixels repeat */
+                    if (k >= -r0 && k <= r0) a += tmp[j];
+                    b += tmp[j];
+                }
+                float m = (1 - f) * a / (2 * r0 + 1) + f * b / (2 * r0 + 3);
+                line[(size_t)i * px_step + c] = (uint8_t)lrintf(m);
+            }
+        }
+    }
+}
+
+/* Box blur of radius r, twice per axis (close to a Gaussian of sigma ~ r). */
+static ts_status blur_image(ts_image *img, float r)
+{
+    int W = img->width, H = img->height;
+    float *tmp = malloc((size_t)(W > H ? W : H) * sizeof *tmp);
+    if (!tmp) return ts_error(TS_ERR_OOM, "sample: out of memory");
+    for (int pass = 0; pass < 2; pass++) {
+        box_pass(img->data, H, W, img->stride, 3, r, tmp);
+        box_pass(img->data, W, H, 3, img->stride, r, tmp);
+    }
+    free(tmp);
+    return TS_OK;
+}
+
 /* Photometric jitter and the kept box, on the view's pixels. */
 static void jitter(ts_image *img, const ts_view *v)
 {
-    bool photo = v->brightness != 0 || v->contrast != 1;
+    bool sat = v->saturation != 1;
+    bool photo = v->brightness != 0 || v->contrast != 1 || sat;
     bool keep = v->keep[0] > 0 || v->keep[1] > 0 || v->keep[2] < 1 || v->keep[3] < 1;
     if (!photo && !keep) return;
     int W = img->width, H = img->height;
@@ -67,6 +107,13 @@ static void jitter(ts_image *img, const ts_view *v)
                 continue;
             }
             if (!photo) continue;
+            if (sat) {
+                float g = 0.299f * px[0] + 0.587f * px[1] + 0.114f * px[2];
+                for (int c = 0; c < 3; c++) {
+                    float t = g + v->saturation * ((float)px[c] - g);
+                    px[c] = (uint8_t)(t <= 0 ? 0 : t >= 255 ? 255 : lrintf(t));
+                }
+            }
             for (int c = 0; c < 3; c++) {
                 float t = ((float)px[c] - 127.5f) * v->contrast + 127.5f + v->brightness;
                 px[c] = (uint8_t)(t <= 0 ? 0 : t >= 255 ? 255 : lrintf(t));
@@ -86,7 +133,7 @@ ts_status ts_sample_make(const ts_model *m, const ts_image *base, const ts_point
         return ts_error(TS_ERR_ARG, "sample: crop size outside (0,2]");
     const double off = 0.5 * (Sb - S);
     bool photo = v->brightness != 0 || v->contrast != 1 || v->keep[0] > 0 || v->keep[1] > 0 || v->keep[2] < 1 ||
-                 v->keep[3] < 1;
+                 v->keep[3] < 1 || v->saturation != 1 || v->blur > 0;
     if (Sb == S && is_identity(v) && !v->mirror && !photo) return ts_model_input_from_frame(m, base, pts, out);
     ts_image img = { 0 };
     ts_points p = { 0 };
@@ -111,6 +158,7 @@ ts_status ts_sample_make(const ts_model *m, const ts_image *base, const ts_point
          * only (such points are not used by any model). */
         st = ts_face_mirror(&img, (pts && p.n == TS_LANDMARKS) ? &p : NULL);
     }
+    if (st == TS_OK && v->blur > 0) st = blur_image(&img, v->blur);
     jitter(&img, v);
     if (st == TS_OK) st = ts_model_input_from_frame(m, &img, pts ? &p : NULL, out);
     ts_image_clear(&img);

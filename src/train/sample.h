@@ -43,6 +43,8 @@ typedef struct ts_view {
     float brightness; /* added to every RGB value, in units of 255; 0 */
     float contrast;   /* factor about 127.5; 1 */
     float keep[4];    /* x0, y0, x1, y1 fractions of the view; {0,0,1,1} keeps all */
+    float saturation; /* 1 keeps the colours, 0 grey, > 1 more vivid */
+    float blur;       /* radius in pixels of the view of a box blur, twice (~ Gaussian); 0 none */
 } ts_view;
 
 /* No rotation, no crop, no mirror, no jitter. */
