@@ -58,8 +58,10 @@ stage_bundle() {
   wait
   say "bundle: first cycle done"
   # A second cosine cycle from the first one's model (--init): 12 epochs,
-  # peak learning rate 0.004.  The first cycle's nets were still improving
-  # at epoch 30 (and training accuracy was at validation accuracy).
+  # peak learning rate 0.004, once with the same views (c2) and once with
+  # the wild ones (c2w: a fifth grey, a third blurred).  The first cycle's
+  # nets were still improving at epoch 30, training accuracy at validation
+  # accuracy.
   for v in baseline lacnn; do
     nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
       --arch docs/arch/traitnet.arch --size 112 --epochs 12 "${recipe[@]}" --lr 0.004 \
@@ -67,22 +69,29 @@ stage_bundle() {
       --out "$OUT/bundle-$v-c2.safetensors" > "$OUT/bundle-$v-c2.json" 2>> "$OUT/bundle-$v-c2.log" &
   done
   wait
-  # The bundled model of each variant: the cycle whose selected epoch has
-  # the better validation score (mean balanced accuracy); the test split
-  # plays no part.
+  for v in baseline lacnn; do
+    nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
+      --arch docs/arch/traitnet.arch --size 112 --epochs 12 "${recipe[@]}" --lr 0.004 --augment wild \
+      --init "$OUT/bundle-$v-c1.safetensors" \
+      --out "$OUT/bundle-$v-c2w.safetensors" > "$OUT/bundle-$v-c2w.json" 2>> "$OUT/bundle-$v-c2w.log" &
+  done
+  wait
+  # The bundled model of each variant: the run whose selected epoch has the
+  # best validation score (mean balanced accuracy); the test split plays no
+  # part.
   for v in baseline lacnn; do
     local c
-    c=$(/usr/bin/python3 - "$CLI" "$OUT/bundle-$v-c1.safetensors" "$OUT/bundle-$v-c2.safetensors" <<'PY'
+    c=$(/usr/bin/python3 - "$CLI" "$OUT/bundle-$v" c1 c2 c2w <<'PY'
 import json, subprocess, sys
 def val(path):
     info = json.loads(subprocess.run([sys.argv[1], "info", path], capture_output=True, check=True).stdout)
     return info["training"]["validation"]["mean_balanced_accuracy"]
-a, b = val(sys.argv[2]), val(sys.argv[3])
-print("c2" if b > a else "c1")
-print(f"validation mean balanced accuracy: cycle 1 {a:.4f}, cycle 2 {b:.4f}", file=sys.stderr)
+score = {c: val(f"{sys.argv[2]}-{c}.safetensors") for c in sys.argv[3:]}
+print(max(score, key=score.get))
+print("validation mean balanced accuracy: " + ", ".join(f"{c} {s:.4f}" for c, s in score.items()), file=sys.stderr)
 PY
 )
-    say "bundle: $v: cycle ${c#c} chosen"
+    say "bundle: $v: $c chosen"
     cp "$OUT/bundle-$v-$c.safetensors" "$OUT/bundle-$v.safetensors.tmp"
     mv "$OUT/bundle-$v.safetensors.tmp" "$OUT/bundle-$v.safetensors"
     "$CLI" convert "$OUT/bundle-$v.safetensors" "$OUT/bundle-$v-f16.safetensors" --f16 > /dev/null
