@@ -117,8 +117,9 @@ stage_evaluate() {
   /usr/bin/python3 -c 'import json,sys; [print(json.loads(l)["path"]) for l in open(sys.argv[1])]' \
     "$OUT/eval-lacnn-celebahq.jsonl" > "$OUT/list-celebahq.txt"
   # face-api on the first 2,000 UTKFace rows (all 10,000 would take an hour)
-  head -n 2000 < <(/usr/bin/python3 -c 'import json,sys; [print(json.loads(l)["path"]) for l in open(sys.argv[1])]' \
-    "$OUT/eval-lacnn-utkface.jsonl") > "$OUT/list-utkface.txt"
+  /usr/bin/python3 -c 'import json,sys; [print(json.loads(l)["path"]) for l in open(sys.argv[1]).readlines()[:2000]]' \
+    "$OUT/eval-lacnn-utkface.jsonl" > "$OUT/list-utkface.txt"
+  /usr/bin/python3 tools/utk-groups.py "$OUT/eval-baseline-utkface.jsonl" "$OUT/eval-lacnn-utkface.jsonl"
   for d in celebahq utkface; do
     # face-api takes about half a second an image: reuse its answers when
     # they are for exactly these images.
@@ -159,7 +160,7 @@ stage_table3() {
 
 stage_curves() {
   "$CLI" curves --out docs/images/curves-bundle.svg --metric balanced \
-    --title "Bundled nets: validation balanced accuracy per epoch (mean of 7 traits)" \
+    --title "Bundled nets: validation balanced accuracy, mean of 7 traits (cycle 2 after epoch 30 / 28)" \
     "$OUT/bundle-baseline.safetensors" "$OUT/bundle-lacnn.safetensors"
   "$CLI" curves --out docs/images/curves.svg --title "Validation accuracy per epoch (Table 3 nets, seed 1)" \
     "$OUT"/t3-*-s1.safetensors

@@ -104,7 +104,10 @@ def main(argv):
                       for g, (k, m) in counts.items()} for path, counts in zip(files, columns)}
         print(json.dumps(out, indent=1))
         return 0
-    print("| group | " + " | ".join(os.path.basename(f) for f in files) + " |")
+    names = [os.path.basename(f) for f in files]
+    if len(set(names)) < len(names):  # the same name in several folders
+        names = [os.path.join(os.path.basename(os.path.dirname(os.path.abspath(f))), n) for f, n in zip(files, names)]
+    print("| group | " + " | ".join(names) + " |")
     print("|---|" + "---|" * len(files))
     for g in order:
         cells = []
