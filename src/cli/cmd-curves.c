@@ -6,8 +6,9 @@
  * epoch, for one trait (--trait) or the mean over its traits.  Models of
  * one trait share a colour; baselines are dashed, LACNN solid; a ring marks
  * the epoch model selection kept.  A model trained with --init continues
- * the curve of the model it started from (kept in its metadata).  Output: the plot (.png, .svg, .pdf) and,
- * on stdout, {"plot":PATH,"series":[{"model","name","epochs","selected"}]}.
+ * the curve of the model it started from (kept in its metadata).  Output:
+ * the plot (.png, .svg, .pdf) and, on stdout,
+ * {"plot":PATH,"series":[{"model","name","epochs","selected"}]}.
  * Exit 0, 1 (a model without a history, a write error), 2 (usage).
  */
 #include <cjson/cJSON.h>

@@ -985,7 +985,6 @@ static ts_status restore_state(trainer *t)
     const cJSON *h = cJSON_GetObjectItemCaseSensitive(st, "history");
     if (cJSON_IsArray(h)) {
         cJSON_Delete(t->history);
-    cJSON_Delete(t->init_from);
         t->history = cJSON_Duplicate(h, true);
     }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(st, "best_epoch");
@@ -1036,6 +1035,19 @@ static ts_status set_init_from(trainer *t, const ts_model *im)
     return o && cJSON_GetObjectItemCaseSensitive(o, "training") ? TS_OK : ts_error(TS_ERR_OOM, "train: out of memory");
 }
 
+/* Whether two dataset specs (KIND:PATH) name the same files: the same kind
+ * and the same real path, however each was written. */
+static bool same_dataset(const char *a, const char *b)
+{
+    const char *ca = strchr(a, ':'), *cb = strchr(b, ':');
+    if (!ca || !cb || ca - a != cb - b || strncmp(a, b, (size_t)(ca - a)) != 0) return strcmp(a, b) == 0;
+    char *ra = realpath(ca + 1, NULL), *rb = realpath(cb + 1, NULL);
+    bool same = ra && rb ? strcmp(ra, rb) == 0 : strcmp(ca + 1, cb + 1) == 0;
+    free(ra);
+    free(rb);
+    return same;
+}
+
 /* --init: the parameters of a saved model of the same network (its
  * description, input, outputs and their names) replace the fresh ones; the
  * momentum starts at zero.  A resumed run takes its parameters from the
@@ -1067,7 +1079,7 @@ static ts_status load_init(trainer *t)
      * be among this run's test faces. */
     cJSON *was = st == TS_OK ? cJSON_Parse(a->training) : NULL;
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(was, "data");
-    if (cJSON_IsString(data) && strcmp(data->valuestring, t->s->data) == 0) {
+    if (cJSON_IsString(data) && same_dataset(data->valuestring, t->s->data)) {
         cJSON *now = settings_json(t->s);
         static const char *const same[] = { "trait", "seed", "test_fraction", "limit" };
         for (size_t i = 0; i < sizeof same / sizeof same[0] && st == TS_OK; i++) {
