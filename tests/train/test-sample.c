@@ -41,7 +41,8 @@ static ts_status view_pixels(const ts_image *base, const ts_view *v, float *out)
     return TS_OK;
 }
 
-static double mean(const float *x) {
+static double mean(const float *x)
+{
     double s = 0;
     for (int i = 0; i < 3 * S * S; i++) s += x[i];
     return s / (3 * S * S);
