@@ -8,6 +8,7 @@
 #include "train/cache.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,7 @@
 #include <sys/stat.h>
 
 #include "face/amap.h"
-#include "face/detector.h"
+#include "face/locate.h"
 #include "face/ert.h"
 #include "face/input.h"
 #include "face/points.h"
@@ -33,22 +34,26 @@ struct ts_lmcache {
     char method_hex[TS_SHA256_HEX_LEN + 1];
     int amap_size;
     ts_ert *ert;
-    ts_detector *det;
+    ts_locator *loc;        /* TS_BOX_DETECTOR: the app's own face finder (face/locate.h) */
+    pthread_mutex_t loc_mu; /* a locator holds activations: one image at a time */
 };
 
 ts_lmcache_policy ts_lmcache_policy_for(const char *kind)
 {
-    ts_lmcache_policy p = { TS_BOX_FIXED, { 0.20f, 0.20f, 0.60f, 0.60f } };
+    ts_lmcache_policy p = { TS_BOX_DETECTOR, { 0.20f, 0.20f, 0.60f, 0.60f } };
     if (kind && !strcmp(kind, "celeba")) p = (ts_lmcache_policy){ TS_BOX_FIXED, { 0.20f, 0.30f, 0.60f, 0.60f } };
     else if (kind && !strcmp(kind, "utkface"))
         p = (ts_lmcache_policy){ TS_BOX_FIXED, { 0.08f, 0.08f, 0.84f, 0.84f } };
+    else if (kind && !strcmp(kind, "adience"))
+        p = (ts_lmcache_policy){ TS_BOX_FIXED, { 0.20f, 0.20f, 0.60f, 0.60f } };
     return p;
 }
 
 void ts_lmcache_policy_name(const ts_lmcache_policy *p, char *buf, int len)
 {
-    snprintf(buf, (size_t)len, "ert:%sbox=%.3f,%.3f,%.3f,%.3f", p->box == TS_BOX_DETECTOR ? "ssd|" : "",
-             p->box_frac[0], p->box_frac[1], p->box_frac[2], p->box_frac[3]);
+    if (p->box == TS_BOX_DETECTOR) snprintf(buf, (size_t)len, "ert:locate");
+    else snprintf(buf, (size_t)len, "ert:box=%.3f,%.3f,%.3f,%.3f", p->box_frac[0], p->box_frac[1], p->box_frac[2],
+                  p->box_frac[3]);
 }
 
 void ts_lm_entry_clear(ts_lm_entry *e)
@@ -118,7 +123,17 @@ ts_status ts_lmcache_open(const char *dir, const ts_lmcache_policy *policy, int 
     to_hex(c->method_sha, 32, c->method_hex);
     ts_status st = c->dir ? make_dirs(c->dir) : ts_error(TS_ERR_OOM, "cache: out of memory");
     if (st == TS_OK) st = ts_ert_load(NULL, &c->ert);
-    if (st == TS_OK && policy->box == TS_BOX_DETECTOR) st = ts_detector_load(TS_DETECTOR_SSD, NULL, &c->det);
+    if (st == TS_OK && policy->box == TS_BOX_DETECTOR) {
+        /* its models load now, so that a missing one is said at once */
+        st = ts_locator_new(NULL, &c->loc);
+        ts_detector *d;
+        if (st == TS_OK) st = ts_locator_detector(c->loc, &d);
+        if (st == TS_OK) pthread_mutex_init(&c->loc_mu, NULL);
+        else {
+            ts_locator_free(c->loc);
+            c->loc = NULL;
+        }
+    }
     if (st != TS_OK) {
         ts_lmcache_free(c);
         return st;
@@ -131,7 +146,10 @@ void ts_lmcache_free(ts_lmcache *c)
 {
     if (!c) return;
     ts_ert_free(c->ert);
-    ts_detector_free(c->det);
+    if (c->loc) {
+        ts_locator_free(c->loc);
+        pthread_mutex_destroy(&c->loc_mu);
+    }
     free(c->dir);
     free(c);
 }
@@ -255,7 +273,7 @@ static ts_status write_entry(const ts_lmcache *c, const char *path, const uint8_
     return st;
 }
 
-/* The face box for `img` under the cache's policy (x, y, w, h pixels). */
+/* The fixed face box for `img` (x, y, w, h pixels). */
 static void face_box(const ts_lmcache *c, const ts_image *img, float box[4])
 {
     const float *f = c->policy.box_frac;
@@ -263,18 +281,27 @@ static void face_box(const ts_lmcache *c, const ts_image *img, float box[4])
     box[1] = f[1] * img->height;
     box[2] = f[2] * img->width;
     box[3] = f[3] * img->height;
-    if (c->det) {
-        ts_face_box b[1];
-        int found = 0;
-        if (ts_detector_find(c->det, img, TS_DETECTOR_MIN_SCORE, b, 1, &found) == TS_OK && found > 0) {
-            /* dlib's boxes are square: keep the detector's centre, take the
-             * mean of its sides. */
-            float side = 0.5f * (b[0].w + b[0].h), cx = b[0].x + 0.5f * b[0].w, cy = b[0].y + 0.5f * b[0].h;
-            box[0] = cx - side / 2;
-            box[1] = cy - side / 2;
-            box[2] = box[3] = side;
-        }
+}
+
+/* The 68 points of `img` under the cache's policy, and the box they came from. */
+static ts_status find_points(ts_lmcache *c, const ts_image *img, float box[4], ts_points *pts)
+{
+    if (!c->loc) {
+        face_box(c, img, box);
+        return ts_ert_predict(c->ert, img, box, pts);
     }
+    /* the largest face, as the explorer finds it (locate.h) */
+    ts_located_face f;
+    pthread_mutex_lock(&c->loc_mu);
+    ts_status st = ts_locate_face(c->loc, img, &f);
+    pthread_mutex_unlock(&c->loc_mu);
+    if (st != TS_OK) return st;
+    box[0] = f.box.x;
+    box[1] = f.box.y;
+    box[2] = f.box.w;
+    box[3] = f.box.h;
+    *pts = f.pts;
+    return TS_OK;
 }
 
 ts_status ts_lmcache_get(ts_lmcache *c, const char *path, ts_lm_entry *out, ts_image *img, bool *hit)
@@ -314,8 +341,7 @@ ts_status ts_lmcache_get(ts_lmcache *c, const char *path, ts_lm_entry *out, ts_i
     if (!found) {
         out->img_w = local.width;
         out->img_h = local.height;
-        face_box(c, &local, out->box);
-        st = ts_ert_predict(c->ert, &local, out->box, &out->pts);
+        st = find_points(c, &local, out->box, &out->pts);
         if (st == TS_OK && c->amap_size) {
             int S = c->amap_size;
             ts_points scaled;

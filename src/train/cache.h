@@ -19,11 +19,14 @@
  *   matches what dlib's frontal detector gives there (checked by eye on
  *   random images: the ERT's 68 points land on jaw, brows, eyes, nose and
  *   lips).  UTKFace's "aligned and cropped" faces fill more of the frame:
- *   (0.08, 0.08, 0.84, 0.84).  Other layouts (Adience, CSV, folders) use
- *   (0.20, 0.20, 0.60, 0.60), or face-api's SSD detector when asked (every
- *   pass of ts_detector_find; its box is taller than dlib's, so it is
- *   squared on its centre first).  The fixed boxes are the default because
- *   the detector costs ~0.25 s per image on this CPU.
+ *   (0.08, 0.08, 0.84, 0.84).  Adience's aligned crops use (0.20, 0.20,
+ *   0.60, 0.60).  Everything else (folders of photos, CSV lists: faces
+ *   anywhere, several per image) goes through the explorer's own face
+ *   finder, ts_locate_face (face/locate.h: SSD detector with its close-up
+ *   and turned passes, the largest face, landmarks that follow the head's
+ *   roll), so that the browser's predictions are those of the face the
+ *   explorer shows.  It costs about 0.3-0.6 s per image on this CPU, once
+ *   (cached); one image at a time per cache (a mutex).
  *
  * File format (little-endian; the whole file is untrusted on read):
  *   0   8  magic "TSLMC\0\0\1"
@@ -57,7 +60,7 @@
 
 typedef enum ts_box_policy {
     TS_BOX_FIXED = 0,   /* fixed fractions of the image (box_frac) */
-    TS_BOX_DETECTOR,    /* SSD detector (detector.h), fixed fractions if it finds none */
+    TS_BOX_DETECTOR,    /* ts_locate_face (face/locate.h); its own fallback when it finds none */
 } ts_box_policy;
 
 typedef struct ts_lmcache_policy {
@@ -67,7 +70,7 @@ typedef struct ts_lmcache_policy {
 
 /* The default policy for a dataset kind ("celeba", "utkface", ...). */
 ts_lmcache_policy ts_lmcache_policy_for(const char *dataset_kind);
-/* "ert:box=0.200,0.300,0.600,0.600" or "ert:ssd|box=0.200,...". */
+/* "ert:box=0.200,0.300,0.600,0.600" or "ert:locate". */
 void ts_lmcache_policy_name(const ts_lmcache_policy *p, char *buf, int len);
 
 typedef struct ts_lmcache ts_lmcache;
