@@ -10,4 +10,4 @@ shift
 case $out in /*) ;; *) out="$PWD/$out" ;; esac
 app=build/src/app/traitscope
 [ -x "$app" ] || { echo "screenshot: build the app first (bash tools/test.sh or ninja -C build)" >&2; exit 1; }
-dbus-run-session -- xvfb-run -a -s "-screen 0 1600x1000x24" "$app" --screenshot "$out" --quit "$@"
+dbus-run-session -- xvfb-run -a -s "-screen 0 1600x1000x24" "$app" --screenshot "$out" --wait-predictions --quit "$@"

@@ -18,7 +18,8 @@
  * For tests and the screenshot script: --export FILE (repeatable) and
  * --screenshot FILE act once the first face is shown, or once the source
  * has been read and holds no face at all (then the exit status is 1);
- * --quit then quits.  Every error the window shows is also said on stderr,
+ * --quit then quits (--wait-predictions: once the browser's predictions
+ * are done, too).  Every error the window shows is also said on stderr,
  * with the control characters of file names escaped.
  */
 #include <gtk/gtk.h>
@@ -40,7 +41,7 @@ static gint64 t_start; /* process start, for the time to the first full window *
 static char *opt_screenshot, *opt_out, *opt_page, *opt_device, *opt_detector;
 static ts_device device = TS_DEVICE_AUTO;
 static ts_detector_kind detector_kind = TS_DETECTOR_SSD;
-static gboolean opt_headless, opt_quit, opt_version;
+static gboolean opt_headless, opt_quit, opt_version, opt_wait_predictions;
 
 static const GOptionEntry entries[] = {
     { "model", 'm', 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_models, N_("Load a model (twice: A and B)"), N_("FILE") },
@@ -51,6 +52,7 @@ static const GOptionEntry entries[] = {
     { "page", 0, 0, G_OPTION_ARG_STRING, &opt_page, N_("Page to show first: explore or train"), N_("PAGE") },
     { "device", 0, 0, G_OPTION_ARG_STRING, &opt_device, N_("Where networks run: cpu, cuda or auto (the GPU when there is one)"), N_("DEVICE") },
     { "detector", 0, 0, G_OPTION_ARG_STRING, &opt_detector, N_("Face detector: ssd (default) or tiny"), N_("DETECTOR") },
+    { "wait-predictions", 0, 0, G_OPTION_ARG_NONE, &opt_wait_predictions, N_("--screenshot/--export: wait until the browser's predictions are done (at most a minute)"), NULL },
     { "quit", 0, 0, G_OPTION_ARG_NONE, &opt_quit, N_("Quit after --export/--screenshot"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, N_("Print the version"), NULL },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_files, NULL, N_("[IMAGE|FOLDER…|celeba:DIR|utkface:DIR|csv:FILE]") },
@@ -245,6 +247,11 @@ static void export_next(Shown *x)
 
 static gboolean act_when_shown(gpointer user)
 {
+    /* --wait-predictions: the browser's rows show every prediction first
+     * (checked every 0.4 s, for at most a minute) */
+    static int waited;
+    TsPredictor *pr = ts_browser_get_predictor(TS_BROWSER(ts_window_get_browser(user)));
+    if (opt_wait_predictions && pr && ts_predictor_is_busy(pr) && waited++ < 150) return G_SOURCE_CONTINUE;
     Shown *x = g_new0(Shown, 1);
     x->w = user;
     x->next = opt_exports;
