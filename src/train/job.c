@@ -389,6 +389,7 @@ typedef struct trainer {
     cJSON *state;            /* loaded for a resume; NULL for a fresh run */
     cJSON *history;          /* array of per-epoch objects */
     cJSON *init_from;        /* --init: that model's path, hash and training record; NULL none */
+    ts_model *init_model;    /* --init, between check_init and load_init */
     int start_epoch;
     int best_epoch;          /* 1-based; 0 none */
     double best_score;
@@ -794,6 +795,8 @@ static ts_status partition_faces(trainer *t, ts_faceset *all, const char *which)
     return ts_faceset_partition(all, which, 3, dst);
 }
 
+static ts_status check_init(trainer *t);
+
 static ts_status load_resume_state(trainer *t)
 {
     const ts_train_settings *s = t->s;
@@ -860,6 +863,7 @@ static ts_status prepare_data(trainer *t)
     t->state_path = ts_train_state_path(s->out);
     if (!t->state_path) return ts_error(TS_ERR_OOM, "train: out of memory");
     if (s->resume) TS_TRY(load_resume_state(t));
+    if (!t->state && s->init) TS_TRY(check_init(t));
     if (!t->state) {
         TS_TRY(ts_split_make(&t->split, &t->ds, t->traits[0]->name, s->test_fraction, s->seed));
         char sp[4200];
@@ -1048,36 +1052,30 @@ static bool same_dataset(const char *a, const char *b)
     return same;
 }
 
-/* --init: the parameters of a saved model of the same network (its
- * description, input, outputs and their names) replace the fresh ones; the
- * momentum starts at zero.  A resumed run takes its parameters from the
- * state instead. */
-static ts_status load_init(trainer *t)
+/* --init, early (before the faces are prepared, which takes minutes): the
+ * model reads, takes this run's input (channels and size) and has its
+ * outputs, and was not trained on this dataset under another split (its
+ * training faces would be among this run's test faces).  Kept in
+ * t->init_model for load_init. */
+static ts_status check_init(trainer *t)
 {
     const char *path = t->s->init;
-    ts_model *im = NULL;
-    TS_TRY(ts_model_load(path, &im));
-    const ts_model_meta *a = &im->meta, *b = &t->m->meta;
+    TS_TRY(ts_model_load(path, &t->init_model));
+    const ts_model_meta *a = &t->init_model->meta;
+    const int C = t->s->variant == TS_VARIANT_LACNN ? 4 : 3, S = t->s->size;
+    if (a->in_channels != C || a->in_size != S)
+        return ts_error(TS_ERR_ARG, "%s: --init: the model takes %d channels at %dx%d, this run %d at %dx%d", path,
+                        a->in_channels, a->in_size, a->in_size, C, S, S);
+    if (a->n_classes != t->K)
+        return ts_error(TS_ERR_ARG, "%s: --init: the model has %d outputs, this run %d", path, a->n_classes, t->K);
+    for (int i = 0; i < t->K; i++) {
+        const char *want = t->sigmoid ? t->traits[i]->name : t->traits[0]->classes[i];
+        if (strcmp(a->classes[i], want) != 0)
+            return ts_error(TS_ERR_ARG, "%s: --init: output %d is '%s', this run's is '%s'", path, i + 1,
+                            a->classes[i], want);
+    }
     ts_status st = TS_OK;
-    if (a->in_channels != b->in_channels || a->in_size != b->in_size)
-        st = ts_error(TS_ERR_ARG, "%s: --init: the model takes %d channels at %dx%d, this run %d at %dx%d", path,
-                      a->in_channels, a->in_size, a->in_size, b->in_channels, b->in_size, b->in_size);
-    else if (a->n_classes != b->n_classes)
-        st = ts_error(TS_ERR_ARG, "%s: --init: the model has %d outputs, this run %d", path, a->n_classes,
-                      b->n_classes);
-    else if (strcmp(a->arch_text, b->arch_text) != 0)
-        st = ts_error(TS_ERR_ARG, "%s: --init: the model's network ('%s') is not the one this run builds ('%s')",
-                      path, a->arch, b->arch);
-    for (int i = 0; st == TS_OK && i < a->n_classes; i++)
-        if (strcmp(a->classes[i], b->classes[i]) != 0)
-            st = ts_error(TS_ERR_ARG, "%s: --init: output %d is '%s', this run's is '%s'", path, i + 1,
-                          a->classes[i], b->classes[i]);
-    if (st == TS_OK && im->graph->params.used != t->m->graph->params.used)
-        st = ts_error(TS_ERR_ARG, "%s: --init: %zu parameters, this run's network has %zu", path,
-                      im->graph->params.used, t->m->graph->params.used);
-    /* Trained on this dataset under another split, its training faces would
-     * be among this run's test faces. */
-    cJSON *was = st == TS_OK ? cJSON_Parse(a->training) : NULL;
+    cJSON *was = cJSON_Parse(a->training);
     const cJSON *data = cJSON_GetObjectItemCaseSensitive(was, "data");
     if (cJSON_IsString(data) && same_dataset(data->valuestring, t->s->data)) {
         cJSON *now = settings_json(t->s);
@@ -1094,10 +1092,29 @@ static ts_status load_init(trainer *t)
         cJSON_Delete(now);
     }
     cJSON_Delete(was);
+    return st;
+}
+
+/* --init, once the network is built: the checked model (check_init) is the
+ * same network, and its parameters replace the fresh ones; the momentum
+ * starts at zero.  A resumed run takes its parameters from the state
+ * instead. */
+static ts_status load_init(trainer *t)
+{
+    const char *path = t->s->init;
+    const ts_model *im = t->init_model;
+    ts_status st = TS_OK;
+    if (strcmp(im->meta.arch_text, t->m->meta.arch_text) != 0)
+        st = ts_error(TS_ERR_ARG, "%s: --init: the model's network ('%s') is not the one this run builds ('%s')",
+                      path, im->meta.arch, t->m->meta.arch);
+    else if (im->graph->params.used != t->m->graph->params.used)
+        st = ts_error(TS_ERR_ARG, "%s: --init: %zu parameters, this run's network has %zu", path,
+                      im->graph->params.used, t->m->graph->params.used);
     if (st == TS_OK) st = ts_graph_write(t->m->graph, t->m->graph->params.base, im->graph->params.base,
                                          im->graph->params.used);
     if (st == TS_OK) st = set_init_from(t, im);
-    ts_model_free(im);
+    ts_model_free(t->init_model);
+    t->init_model = NULL;
     return st;
 }
 
@@ -1140,7 +1157,7 @@ static ts_status prepare_net(trainer *t)
     t->history = cJSON_CreateArray();
     t->best_score = -1;
     if (t->state) TS_TRY(restore_state(t));
-    else if (s->init) TS_TRY(load_init(t));
+    else if (t->init_model) TS_TRY(load_init(t));
     /* The net in memory describes itself from the start, as its file will:
      * validation reads its loss and outputs from it (a sigmoid net scored
      * as a softmax one in its first epoch, and in the first after a resume). */
@@ -1512,6 +1529,7 @@ static void trainer_clear(trainer *t)
     cJSON_Delete(t->state);
     cJSON_Delete(t->history);
     cJSON_Delete(t->init_from);
+    ts_model_free(t->init_model);
     ts_sgd_clear(&t->sgd);
     ts_dist_grads_detach();
     /* the context the network ran in closes after the network */
