@@ -51,7 +51,8 @@ static bool is_identity(const ts_view *v)
 }
 
 /* One pass of a box blur of radius r (fractional: the two nearest integer
- * radii mixed) along rows (dx = 3, dy = stride) or columns. */
+ * radii mixed) along n_lines lines of len pixels: rows (line_step = the
+ * stride, px_step = 3) or columns (3, the stride). */
 static void box_pass(uint8_t *data, int n_lines, int len, size_t line_step, size_t px_step, float r, float *tmp)
 {
     int r0 = (int)r;
