@@ -252,6 +252,9 @@ static gboolean act_when_shown(gpointer user)
     static int waited;
     TsPredictor *pr = ts_browser_get_predictor(TS_BROWSER(ts_window_get_browser(user)));
     if (opt_wait_predictions && pr && ts_predictor_is_busy(pr) && waited++ < 150) return G_SOURCE_CONTINUE;
+    if (opt_wait_predictions)
+        ts_text_print_line(stdout, "traitscope: browser predictions %s",
+                           pr && ts_predictor_is_busy(pr) ? "still running after a minute" : "done");
     Shown *x = g_new0(Shown, 1);
     x->w = user;
     x->next = opt_exports;

@@ -51,6 +51,14 @@ done
 check valid "$tmp/shot.png" png
 if grep -qi 'critical\|assert' "$tmp/log"; then cat "$tmp/log"; echo "FAIL: GTK criticals"; fail=1; fi
 
+# --wait-predictions: the screenshot waits for the browser's predictions
+dbus-run-session -- xvfb-run -a -s "-screen 0 1600x1000x24" \
+  "$app" --model "$tmp/base.safetensors" --model "$tmp/lacnn.safetensors" \
+  --screenshot "$tmp/shot2.png" --wait-predictions --quit "$face" >"$tmp/log3" 2>&1 || { cat "$tmp/log3"; echo "FAIL: the app exited with an error"; exit 1; }
+check valid "$tmp/shot2.png" png
+check grep -q "browser predictions done" "$tmp/log3"
+check test "$(grep -n 'browser predictions done' "$tmp/log3" | cut -d: -f1)" -lt "$(grep -n 'screenshot ' "$tmp/log3" | cut -d: -f1)"
+
 # headless: the same figure without a display
 env -u DISPLAY -u WAYLAND_DISPLAY "$app" --model "$tmp/base.safetensors" --model "$tmp/lacnn.safetensors" --out "$tmp/headless.pdf" "$face" > "$tmp/hl.log"
 check valid "$tmp/headless.pdf" pdf
