@@ -62,20 +62,16 @@ stage_bundle() {
   # the wild ones (c2w: a fifth grey, a third blurred).  The first cycle's
   # nets were still improving at epoch 30, training accuracy at validation
   # accuracy.
-  for v in baseline lacnn; do
-    nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
-      --arch docs/arch/traitnet.arch --size 112 --epochs 12 "${recipe[@]}" --lr 0.004 \
-      --init "$OUT/bundle-$v-c1.safetensors" \
-      --out "$OUT/bundle-$v-c2.safetensors" > "$OUT/bundle-$v-c2.json" 2>> "$OUT/bundle-$v-c2.log" &
+  for run in c2:random c2w:wild; do
+    local c=${run%%:*} views=${run#*:}
+    for v in baseline lacnn; do
+      nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
+        --arch docs/arch/traitnet.arch --size 112 --epochs 12 "${recipe[@]}" --lr 0.004 --augment "$views" \
+        --init "$OUT/bundle-$v-c1.safetensors" \
+        --out "$OUT/bundle-$v-$c.safetensors" > "$OUT/bundle-$v-$c.json" 2>> "$OUT/bundle-$v-$c.log" &
+    done
+    wait
   done
-  wait
-  for v in baseline lacnn; do
-    nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
-      --arch docs/arch/traitnet.arch --size 112 --epochs 12 "${recipe[@]}" --lr 0.004 --augment wild \
-      --init "$OUT/bundle-$v-c1.safetensors" \
-      --out "$OUT/bundle-$v-c2w.safetensors" > "$OUT/bundle-$v-c2w.json" 2>> "$OUT/bundle-$v-c2w.log" &
-  done
-  wait
   # The bundled model of each variant: the run whose selected epoch has the
   # best validation score (mean balanced accuracy); the test split plays no
   # part.

@@ -9,8 +9,8 @@ usage: utk-groups.py EVAL.jsonl [EVAL2.jsonl ...] [--json]
 One column per file, with Wilson 95 % intervals in --json.  Lines whose
 name does not parse are counted and reported, not guessed.
 """
+import importlib.util
 import json
-import math
 import os
 import sys
 
@@ -18,14 +18,16 @@ AGES = [(0, 12), (13, 19), (20, 39), (40, 59), (60, 200)]
 RACES = ["white", "black", "asian", "indian", "others"]
 
 
-def wilson(k, n, z=1.959964):
-    if n == 0:
-        return (0.0, 0.0)
-    p = k / n
-    d = 1 + z * z / n
-    c = (p + z * z / (2 * n)) / d
-    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return (c - h, c + h)
+def _compare_peer():
+    """compare-peer.py beside this file (its name is not importable as is)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "compare-peer.py")
+    spec = importlib.util.spec_from_file_location("compare_peer", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+wilson = _compare_peer().wilson  # the same interval as compare-peer.py and eval.h
 
 
 def parse_name(path):

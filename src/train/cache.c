@@ -122,12 +122,14 @@ ts_status ts_lmcache_open(const char *dir, const ts_lmcache_policy *policy, int 
     ts_sha256_final(&h, c->method_sha);
     to_hex(c->method_sha, 32, c->method_hex);
     ts_status st = c->dir ? make_dirs(c->dir) : ts_error(TS_ERR_OOM, "cache: out of memory");
-    if (st == TS_OK) st = ts_ert_load(NULL, &c->ert);
+    if (st == TS_OK && policy->box == TS_BOX_FIXED) st = ts_ert_load(NULL, &c->ert);
     if (st == TS_OK && policy->box == TS_BOX_DETECTOR) {
-        /* its models load now, so that a missing one is said at once */
+        /* the finder's models (its own ert among them) load now, so that a
+         * missing one is said at once */
         st = ts_locator_new(NULL, &c->loc);
         ts_detector *d;
         if (st == TS_OK) st = ts_locator_detector(c->loc, &d);
+        if (st == TS_OK) st = ts_locator_load_landmarks(c->loc);
         if (st == TS_OK) pthread_mutex_init(&c->loc_mu, NULL);
         else {
             ts_locator_free(c->loc);

@@ -968,7 +968,6 @@ static int saved_epochs(const char *path)
 
 static ts_status save_model(trainer *t, ts_model *m, int epochs_done, const ts_trait_score *test);
 static char *training_json(const trainer *t, int epochs_done, const ts_trait_score *test);
-static ts_status set_init_from(trainer *t, const ts_model *im);
 
 /* The state's numbers and history, for a resume. */
 static ts_status restore_state(trainer *t)
@@ -1001,20 +1000,7 @@ static ts_status restore_state(trainer *t)
     v = cJSON_GetObjectItemCaseSensitive(st, "best_val");
     if (v) scores_from_json(v, t->last_val, TS_TRAIN_MAX_TRAITS);
     v = cJSON_GetObjectItemCaseSensitive(st, "init_from");
-    if (cJSON_IsObject(v)) {
-        t->init_from = cJSON_Duplicate(v, true);
-    } else if (t->s->init) {
-        /* a state written before the record was kept: from the file, if
-         * it is still there */
-        ts_model *im = NULL;
-        if (ts_model_load(t->s->init, &im) == TS_OK) {
-            ts_status is = set_init_from(t, im);
-            ts_model_free(im);
-            TS_TRY(is);
-        } else {
-            ts_error_clear();
-        }
-    }
+    if (cJSON_IsObject(v)) t->init_from = cJSON_Duplicate(v, true);
     /* The checkpoint writes the state, then the model: a kill between the
      * two leaves a state whose last epoch should be OUT but is not.  The
      * state's parameters are that epoch's, so OUT is written from them. */
