@@ -11,8 +11,11 @@
  * Prints our median step time and images/s, the peer's, and the ratio
  * ours / peer (> 1: we are faster).
  *
+ * --profile adds our time per layer (forward, backward; mean of the timed
+ * steps), to find where a step goes.
+ *
  * usage: bench-train [--batch N] [--steps N] [--threads T] [--size S]
- *                    [--arch NAME] [--no-peer]
+ *                    [--arch NAME] [--no-peer] [--profile]
  * Not a test: nothing here asserts a speed.
  */
 #include <cjson/cJSON.h>
@@ -43,7 +46,7 @@ static int cmp_double(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    int batch = 50, steps = 5, threads = 2, size = 150, peer = 1;
+    int batch = 50, steps = 5, threads = 2, size = 150, peer = 1, profile = 0;
     const char *arch = "alexnet";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
@@ -52,8 +55,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--size") && i + 1 < argc) size = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--arch") && i + 1 < argc) arch = argv[++i];
         else if (!strcmp(argv[i], "--no-peer")) peer = 0;
+        else if (!strcmp(argv[i], "--profile")) profile = 1;
         else {
-            fprintf(stderr, "usage: bench-train [--batch N] [--steps N] [--threads T] [--size S] [--arch A] [--no-peer]\n");
+            fprintf(stderr, "usage: bench-train [--batch N] [--steps N] [--threads T] [--size S] [--arch A] [--no-peer] [--profile]\n");
             return 2;
         }
     }
@@ -69,6 +73,9 @@ int main(int argc, char **argv)
     }
     ts_graph_init_params(g, 1);
     g->training = true;
+    g->skip_input_grad = true; /* as the training job: no gradient of the images */
+    double *op_s = profile ? calloc(2 * (size_t)g->n_nodes, sizeof *op_s) : NULL;
+    double sgd_s = 0.0;
     ts_sgd_config cfg = ts_sgd_config_default();
     cfg.base_lr = 0.001f;
     ts_sgd sgd;
@@ -82,6 +89,7 @@ int main(int argc, char **argv)
     double *t = malloc((size_t)(steps + 1) * sizeof *t);
     for (int s = 0; s <= steps; s++) { /* step 0 warms up (allocations) */
         double t0 = now();
+        g->op_seconds = s > 0 ? op_s : NULL;
         ts_status st = ts_graph_forward(g, &x);
         ts_node *o = &g->nodes[g->output];
         ts_tensor logits = { o->out.data, batch, 2, 1, 1 }, dl = { o->dout.data, batch, 2, 1, 1 };
@@ -89,7 +97,9 @@ int main(int argc, char **argv)
         if (st == TS_OK) st = ts_loss_softmax_xent(&logits, labels, &loss, &dl);
         ts_graph_zero_grads(g);
         if (st == TS_OK) st = ts_graph_backward(g);
+        double t_sgd = now();
         if (st == TS_OK) st = ts_sgd_step(&sgd, g);
+        if (s > 0) sgd_s += now() - t_sgd;
         if (st != TS_OK) {
             fprintf(stderr, "bench-train: %s\n", ts_last_error());
             return 1;
@@ -101,6 +111,18 @@ int main(int argc, char **argv)
     printf("bench-train: %s %dx%d, batch %d, %d threads, forward+loss+backward+SGD, median of %d steps\n", arch, size,
            size, batch, threads, steps);
     printf("  traitscope                 %8.1f ms/step  %8.1f images/s\n", ours * 1e3, batch / ours);
+    if (op_s) {
+        double fw = 0.0, bw = 0.0;
+        printf("  per layer, ms per step (mean of %d):  forward  backward\n", steps);
+        for (int i = 1; i < g->n_nodes; i++) {
+            printf("    %-28s %8.2f  %8.2f\n", g->nodes[i].name, op_s[i] * 1e3 / steps,
+                   op_s[g->n_nodes + i] * 1e3 / steps);
+            fw += op_s[i];
+            bw += op_s[g->n_nodes + i];
+        }
+        printf("    %-28s %8.2f  %8.2f   SGD %.2f\n", "all layers", fw * 1e3 / steps, bw * 1e3 / steps,
+               sgd_s * 1e3 / steps);
+    }
     if (peer) {
         /* The peer builds the same network from our expanded text (any
          * chain network; alexnet is also written out by hand there). */
@@ -135,6 +157,7 @@ int main(int argc, char **argv)
         unlink(archfile);
     }
     free(expanded);
+    free(op_s);
     free(t);
     free(x.data);
     free(labels);

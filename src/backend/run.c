@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <string.h>
+#include <time.h>
 
 const ts_backend *ts_graph_backend(const ts_graph *g, void **ctx)
 {
@@ -25,6 +26,13 @@ ts_status ts_graph_to_backend(ts_graph *g, const ts_backend *be, void *ctx)
     /* the CPU's memory is the host's */
     if (be->device == TS_DEVICE_CPU) return ts_graph_move(g, NULL, NULL);
     return ts_graph_move(g, &be->mem, ctx);
+}
+
+static double seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
 static void wire(ts_graph *g, int i, ts_op_args *a)
@@ -72,7 +80,9 @@ ts_status ts_graph_forward(ts_graph *g, const ts_tensor *input)
     for (int i = 1; i <= g->output; i++) {
         ts_op_args a;
         wire(g, i, &a);
+        double t0 = g->op_seconds ? seconds() : 0.0;
         ts_status st = be->forward(ctx, &a);
+        if (g->op_seconds) g->op_seconds[i] += seconds() - t0;
         if (st != TS_OK) return ts_error_prefix(st, "layer '%s': ", g->nodes[i].name);
     }
     return TS_OK;
@@ -93,7 +103,9 @@ ts_status ts_graph_backward(ts_graph *g)
     for (int i = g->output; i >= 1; i--) {
         ts_op_args a;
         wire(g, i, &a);
+        double t0 = g->op_seconds ? seconds() : 0.0;
         ts_status st = be->backward(ctx, &a);
+        if (g->op_seconds) g->op_seconds[g->n_nodes + i] += seconds() - t0;
         if (st != TS_OK) {
             g->step++;
             return ts_error_prefix(st, "layer '%s' backward: ", g->nodes[i].name);

@@ -104,6 +104,11 @@ typedef struct ts_graph {
                             * dropout masks are those of that sample of the
                             * whole batch; 0 alone */
 
+    double *op_seconds;    /* NULL, or 2 * n_nodes sums the runner adds each
+                            * op's wall time to: [i] forward of node i,
+                            * [n_nodes + i] its backward (bench-train
+                            * --profile); the caller owns it */
+
     const ts_memory *mem;  /* where params, grads and acts live: NULL the
                             * host, else a device's memory (ts_graph_move) */
     void *mem_ctx;         /* mem's context */

@@ -1378,6 +1378,62 @@ static void run_relu_specials(void)
     free_dbufs();
 }
 
+/* ---- max pooling on ties and NaN ------------------------------------------------
+ * The CPU's 3x3 window has its own branch-free path (pool.c): on values
+ * drawn from {0, 1, 2} nearly every window has a tie, which must go to the
+ * first maximum in row-major order, and a NaN anywhere in a window must win
+ * (the first NaN), in full and in clipped (ceil) windows alike.  Checked
+ * against the rule written out here; backward must route dy to that cell. */
+
+static void run_maxpool_ties(void)
+{
+    const char *row = "maxpool 3x3/2 on ties and NaN";
+    if (!on_cpu) return; /* the rule is the CPU's; devices are compared with it by the rows above */
+    enum { C = 3, H = 10, W = 10, OH = 5, OW = 5 };
+    float xs[C * H * W], ys[C * OH * OW], arg[C * OH * OW], dys[C * OH * OW], dxs[C * H * W];
+    for (int i = 0; i < C * H * W; i++) xs[i] = (float)((uint32_t)ts_rng_next(&rng) % 3);
+    for (int i = 0; i < 12; i++) xs[H * W + (uint32_t)ts_rng_next(&rng) % (H * W)] = NAN; /* channel 1 */
+    for (int i = 0; i < 2 * H * W; i++) xs[2 * H * W + i % (H * W)] = -1.0f;   /* channel 2: all equal */
+    ts_node nd;
+    memset(&nd, 0, sizeof nd);
+    nd.op = TS_OP_MAXPOOL;
+    nd.kh = nd.kw = 3;
+    nd.stride = 2;
+    snprintf(nd.name, sizeof nd.name, "pool-ties");
+    ts_tensor x = { xs, 1, C, H, W }, y = { ys, 1, C, OH, OW }, aux = { arg, 1, C, OH, OW };
+    ts_tensor dy = { dys, 1, C, OH, OW }, dx = { dxs, 1, C, H, W };
+    for (int i = 0; i < C * OH * OW; i++) dys[i] = (float)(i + 1);
+    memset(dxs, 0, sizeof dxs);
+    ts_op_args a = { .node = &nd, .n_in = 1, .in = { &x }, .din = { &dx }, .out = &y, .dout = &dy, .aux = &aux };
+    if (!step_ok(row, "forward", cpu->forward(NULL, &a)) || !step_ok(row, "backward", cpu->backward(NULL, &a))) return;
+    float dwant[C * H * W] = { 0 };
+    int bad = 0;
+    for (int c = 0; c < C; c++)
+        for (int oy = 0; oy < OH; oy++)
+            for (int ox = 0; ox < OW; ox++) {
+                const float *p = xs + c * H * W;
+                int best = -1;
+                for (int iy = oy * 2; iy < oy * 2 + 3 && iy < H; iy++)
+                    for (int ix = ox * 2; ix < ox * 2 + 3 && ix < W; ix++) {
+                        float v = p[iy * W + ix];
+                        if (best < 0 || (v > p[best]) || (isnan(v) && !isnan(p[best]))) best = iy * W + ix;
+                    }
+                int o = (c * OH + oy) * OW + ox;
+                float got = ys[o], want = p[best];
+                if ((int)arg[o] != best || !(got == want || (isnan(got) && isnan(want)))) bad++;
+                dwant[c * H * W + best] += dys[o];
+            }
+    if (bad) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "%d of %d windows took another cell than the first maximum", bad, C * OH * OW);
+        report_fail(row, "forward", msg);
+    } else {
+        report_ok(row, "forward: first maximum, first NaN, clipped windows", NULL);
+    }
+    if (memcmp(dxs, dwant, sizeof dxs)) report_fail(row, "backward", "dy did not go to the chosen cells");
+    else report_ok(row, "backward: dy to the chosen cells", NULL);
+}
+
 /* ---- malformed arguments: an error on every backend (finding 8) ------------------ */
 
 static void run_shape_errors(void)
@@ -2005,6 +2061,7 @@ int main(int argc, char **argv)
             report_fail("table", "coverage", msg);
         }
     run_relu_specials();
+    run_maxpool_ties();
     run_lrp_prims();
     run_sgd();
     run_softmax();

@@ -30,11 +30,41 @@ typedef struct pool_job {
     float *y, *arg, *dx;
 } pool_job;
 
+/* The running maximum (m, at index best) takes v at index i when v is
+ * larger: m as maxss, best as a conditional move, and NaNs only noted, so
+ * that nothing here branches on the data (on activations the comparison is
+ * a coin toss, and a branch on it cost more than the rest of the pooling).
+ * A window that holds a NaN is redone by max_window_exact. */
+static inline void max_take(float v, int i, float *m, int *best, int *nan)
+{
+    const int t = v > *m;
+    *best ^= (*best ^ i) & -t; /* arithmetic, not a ternary: GCC made that a branch */
+    *m = v > *m ? v : *m;
+    *nan |= v != v;
+}
+
+/* The exact rule, for windows with a NaN: the first NaN wins. */
+static int max_window_exact(const float *xp, int W, int hs, int he, int ws, int we, float *m)
+{
+    int best = hs * W + ws;
+    *m = xp[best];
+    for (int iy = hs; iy < he; iy++)
+        for (int ix = ws; ix < we; ix++) {
+            const float v = xp[iy * W + ix];
+            if (v > *m || (v != v && *m == *m)) {
+                *m = v;
+                best = iy * W + ix;
+            }
+        }
+    return best;
+}
+
 /* Output cell -> first maximum of its window (NaN wins, like PyTorch). */
 static void maxpool_fwd_range(void *ctx, size_t lo, size_t hi)
 {
     const pool_job *j = ctx;
     const pool_geom *g = j->g;
+    const int W = g->W;
     for (size_t pc = lo; pc < hi; pc++) {
         const float *xp = j->x + pc * g->H * g->W;
         float *yp = j->y + pc * g->OH * g->OW;
@@ -50,16 +80,24 @@ static void maxpool_fwd_range(void *ctx, size_t lo, size_t hi)
                 float m = 0.0f;
                 int best = -1;
                 if (hs < he && ws < we) {
-                    best = hs * g->W + ws;
+                    best = hs * W + ws;
                     m = xp[best];
-                    for (int iy = hs; iy < he; iy++)
-                        for (int ix = ws; ix < we; ix++) {
-                            float v = xp[iy * g->W + ix];
-                            if (v > m || (v != v && m == m)) {
-                                m = v;
-                                best = iy * g->W + ix;
-                            }
+                    int nan = m != m;
+                    if (he - hs == 3 && we - ws == 3) { /* AlexNet's and traitnet's 3x3 window */
+                        const int r = hs * W + ws;
+                        max_take(xp[r + 1], r + 1, &m, &best, &nan);
+                        max_take(xp[r + 2], r + 2, &m, &best, &nan);
+                        for (int k = r + W; k <= r + 2 * W; k += W) {
+                            max_take(xp[k], k, &m, &best, &nan);
+                            max_take(xp[k + 1], k + 1, &m, &best, &nan);
+                            max_take(xp[k + 2], k + 2, &m, &best, &nan);
                         }
+                    } else {
+                        for (int iy = hs; iy < he; iy++)
+                            for (int ix = ws; ix < we; ix++)
+                                max_take(xp[iy * W + ix], iy * W + ix, &m, &best, &nan);
+                    }
+                    if (nan) best = max_window_exact(xp, W, hs, he, ws, we, &m);
                 }
                 yp[oy * g->OW + ox] = m;
                 if (ap) ap[oy * g->OW + ox] = (float)best;
