@@ -8,8 +8,11 @@
  * on the same network, batch and thread count.  Inputs are random (the
  * data pipeline runs in the job's prefetch thread, beside the compute).
  *
- * Prints our median step time and images/s, the peer's, and the ratio
- * ours / peer (> 1: we are faster).
+ * The peer runs beside us as a server (peer-train.py --serve) and the two
+ * take turns, one step each: this shared 2-core machine's speed drifts by
+ * half within a minute, and turns give both sides the same moments.
+ * Prints our median step time and images/s, the peer's, and the median of
+ * the per-turn ratios ours / peer (> 1: we are faster) with their range.
  *
  * --profile adds our time per layer (forward, backward; mean of the timed
  * steps), to find where a step goes.
@@ -19,10 +22,12 @@
  * Not a test: nothing here asserts a speed.
  */
 #include <cjson/cJSON.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "nn/arch.h"
@@ -42,6 +47,76 @@ static int cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
+}
+
+/* The peer as a server: its pid, and pipes to and from it. */
+typedef struct peer_proc {
+    pid_t pid;
+    FILE *to, *from;
+    char version[64];
+} peer_proc;
+
+/* Starts peer-train.py --serve on the architecture text; 0 when it has
+ * warmed up and answers, -1 (with why) when it cannot. */
+static int peer_start(peer_proc *pr, const char *archfile, int threads, int size, int batch, char *why, size_t why_len)
+{
+    int down[2], up[2];
+    if (pipe(down) || pipe(up)) {
+        snprintf(why, why_len, "no pipe");
+        return -1;
+    }
+    char script[4200], sz[16], th[16], bt[16];
+    snprintf(script, sizeof script, "%s/bench/peer-train.py", TS_SOURCE_ROOT);
+    snprintf(sz, sizeof sz, "%d", size);
+    snprintf(th, sizeof th, "%d", threads);
+    snprintf(bt, sizeof bt, "%d", batch);
+    fflush(stdout);
+    pr->pid = fork();
+    if (pr->pid < 0) {
+        snprintf(why, why_len, "no fork");
+        return -1;
+    }
+    if (pr->pid == 0) {
+        dup2(down[0], 0);
+        dup2(up[1], 1);
+        close(down[0]), close(down[1]), close(up[0]), close(up[1]);
+        execl("/usr/bin/python3", "python3", script, "--serve", "--threads", th, "--size", sz, "--batch", bt,
+              "--arch-file", archfile, (char *)NULL);
+        _exit(127);
+    }
+    close(down[0]);
+    close(up[1]);
+    pr->to = fdopen(down[1], "w");
+    pr->from = fdopen(up[0], "r");
+    char line[4096];
+    while (pr->from && fgets(line, sizeof line, pr->from)) {
+        cJSON *j = line[0] == '{' ? cJSON_Parse(line) : NULL;
+        cJSON *v = cJSON_GetObjectItem(j, "ready");
+        if (cJSON_IsString(v)) {
+            snprintf(pr->version, sizeof pr->version, "%s", v->valuestring);
+            cJSON_Delete(j);
+            return 0;
+        }
+        cJSON_Delete(j);
+        snprintf(why, why_len, "%s", line);
+    }
+    if (!why[0]) snprintf(why, why_len, "the script ended without answering\n");
+    return -1;
+}
+
+/* One peer step: its time in seconds, or a negative number. */
+static double peer_step(peer_proc *pr)
+{
+    char line[128];
+    if (fputs("step\n", pr->to) < 0 || fflush(pr->to) || !fgets(line, sizeof line, pr->from)) return -1.0;
+    return atof(line) * 1e-3;
+}
+
+static void peer_stop(peer_proc *pr)
+{
+    if (pr->to) fclose(pr->to); /* end of input: the server returns */
+    if (pr->from) fclose(pr->from);
+    if (pr->pid > 0) waitpid(pr->pid, NULL, 0);
 }
 
 int main(int argc, char **argv)
@@ -86,7 +161,22 @@ int main(int argc, char **argv)
     ts_rng_seed(&r, 3);
     for (size_t i = 0; i < ts_tensor_numel(&x); i++) x.data[i] = ts_rng_normal(&r);
     for (int i = 0; i < batch; i++) labels[i] = i & 1;
-    double *t = malloc((size_t)(steps + 1) * sizeof *t);
+    /* The peer builds the same network from our expanded text (any chain
+     * network; alexnet is also written out by hand there). */
+    peer_proc pr = { 0 };
+    char archfile[] = "/tmp/bench-train-arch-XXXXXX", why[4096] = "";
+    if (peer) {
+        int fd = mkstemp(archfile);
+        FILE *af = fd >= 0 ? fdopen(fd, "w") : NULL;
+        if (af) {
+            fputs(expanded ? expanded : "", af);
+            fclose(af);
+        }
+        signal(SIGPIPE, SIG_IGN); /* a peer that died shows as a failed step */
+        if (peer_start(&pr, archfile, threads, size, batch, why, sizeof why) != 0) peer = 0;
+    }
+    double *t = malloc((size_t)(steps + 1) * sizeof *t), *tp = malloc((size_t)(steps + 1) * sizeof *tp);
+    double *ratio = malloc((size_t)(steps + 1) * sizeof *ratio);
     for (int s = 0; s <= steps; s++) { /* step 0 warms up (allocations) */
         double t0 = now();
         g->op_seconds = s > 0 ? op_s : NULL;
@@ -105,11 +195,20 @@ int main(int argc, char **argv)
             return 1;
         }
         t[s] = now() - t0;
+        if (peer && s > 0) {
+            tp[s] = peer_step(&pr);
+            if (tp[s] <= 0.0) {
+                snprintf(why, sizeof why, "the peer stopped answering at step %d\n", s);
+                peer = 0;
+            } else {
+                ratio[s] = tp[s] / t[s];
+            }
+        }
     }
     qsort(t + 1, (size_t)steps, sizeof *t, cmp_double);
     double ours = t[1 + steps / 2];
-    printf("bench-train: %s %dx%d, batch %d, %d threads, forward+loss+backward+SGD, median of %d steps\n", arch, size,
-           size, batch, threads, steps);
+    printf("bench-train: %s %dx%d, batch %d, %d threads, forward+loss+backward+SGD, median of %d steps%s\n", arch,
+           size, size, batch, threads, steps, peer ? ", taking turns with the peer" : "");
     printf("  traitscope                 %8.1f ms/step  %8.1f images/s\n", ours * 1e3, batch / ours);
     if (op_s) {
         double fw = 0.0, bw = 0.0;
@@ -124,38 +223,21 @@ int main(int argc, char **argv)
                sgd_s * 1e3 / steps);
     }
     if (peer) {
-        /* The peer builds the same network from our expanded text (any
-         * chain network; alexnet is also written out by hand there). */
-        char archfile[] = "/tmp/bench-train-arch-XXXXXX", cmd[4600], line[4096] = "";
-        int fd = mkstemp(archfile);
-        FILE *af = fd >= 0 ? fdopen(fd, "w") : NULL;
-        if (af) {
-            fputs(expanded ? expanded : "", af);
-            fclose(af);
-        }
-        snprintf(cmd, sizeof cmd,
-                 "/usr/bin/python3 '%s/bench/peer-train.py' --threads %d --size %d --batch %d --steps %d "
-                 "--arch-file '%s' 2>&1",
-                 TS_SOURCE_ROOT, threads, size, batch, steps, archfile);
-        FILE *p = popen(cmd, "r");
-        while (p && fgets(line, sizeof line, p)) {
-            if (line[0] == '{') break;
-        }
-        int prc = p ? pclose(p) : -1;
-        cJSON *j = cJSON_Parse(line);
-        cJSON *ips = cJSON_GetObjectItem(j, "images_per_s"), *v = cJSON_GetObjectItem(j, "peer");
-        if (prc != 0 || !cJSON_IsNumber(ips)) {
-            printf("  peer (PyTorch) unavailable: %s", line[0] ? line : "the script failed\n");
-        } else {
-            double peer_ips = ips->valuedouble;
-            printf("  peer (%s)%*s %8.1f ms/step  %8.1f images/s\n", cJSON_IsString(v) ? v->valuestring : "torch",
-                   (int)(18 - (cJSON_IsString(v) ? strlen(v->valuestring) : 5)), "", batch / peer_ips * 1e3, peer_ips);
-            printf("  ratio ours / peer          %8.2fx  (%s)\n", (batch / ours) / peer_ips,
-                   batch / ours >= peer_ips ? "traitscope is faster" : "PyTorch is faster");
-        }
-        cJSON_Delete(j);
-        unlink(archfile);
+        qsort(tp + 1, (size_t)steps, sizeof *tp, cmp_double);
+        qsort(ratio + 1, (size_t)steps, sizeof *ratio, cmp_double);
+        double pt = tp[1 + steps / 2], r = ratio[1 + steps / 2];
+        int pad = 18 - (int)strlen(pr.version);
+        printf("  peer (%s)%*s %8.1f ms/step  %8.1f images/s\n", pr.version, pad > 0 ? pad : 0, "", pt * 1e3,
+               batch / pt);
+        printf("  ratio ours / peer          %8.2fx  (median of %d turns, %.2f to %.2f; %s)\n", r, steps, ratio[1],
+               ratio[steps], r >= 1.0 ? "traitscope is faster" : "PyTorch is faster");
+    } else if (why[0]) {
+        printf("  peer (PyTorch) unavailable: %s", why);
     }
+    if (archfile[sizeof archfile - 7] != 'X') unlink(archfile);
+    peer_stop(&pr);
+    free(tp);
+    free(ratio);
     free(expanded);
     free(op_s);
     free(t);

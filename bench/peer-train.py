@@ -12,11 +12,19 @@ One step = forward (train mode) + softmax cross-entropy + backward + SGD
 traitscope's training job.  Prints one JSON line:
 {"peer":"torch X.Y","images_per_s":R,"step_ms":M}, the median over
 --steps steps after --warmup.  Run with Debian's /usr/bin/python3.
+
+--serve: after the warm-up, print {"ready": ...} and then run one step per
+line read from standard input, answering each with its time in ms; this is
+how bench-train alternates its steps with ours, so that both sides see the
+same machine (a shared 2-core machine's speed drifts by half within a
+minute).
 """
 import argparse
 import json
 import statistics
+import sys
 import time
+import warnings
 
 import torch
 import torch.nn as nn
@@ -95,6 +103,7 @@ def from_arch(path, in_ch, size):
 
 
 def main():
+    warnings.filterwarnings("ignore", message="Lazy modules")  # nn.LazyLinear sizes the fc layers
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--size", type=int, default=150)
@@ -104,6 +113,7 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--arch-file", help="our expanded architecture text (chain networks)")
+    ap.add_argument("--serve", action="store_true", help="one step per line of standard input")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
@@ -114,19 +124,32 @@ def main():
     loss_fn = nn.CrossEntropyLoss()
     x = torch.randn(a.batch, a.channels, a.size, a.size)
     y = torch.randint(0, a.classes, (a.batch,))
-    times = []
-    for i in range(a.warmup + a.steps):
+
+    def step():
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=False)
         loss = loss_fn(net(x), y)
         loss.backward()
         opt.step()
-        t1 = time.perf_counter()
+        return time.perf_counter() - t0
+
+    version = "torch " + torch.__version__
+    if a.serve:
+        for _ in range(a.warmup):
+            step()
+        print(json.dumps({"ready": version}), flush=True)
+        for line in sys.stdin:
+            if line.strip() != "step":
+                break
+            print(f"{step() * 1000.0:.3f}", flush=True)
+        return
+    times = []
+    for i in range(a.warmup + a.steps):
+        t = step()
         if i >= a.warmup:
-            times.append(t1 - t0)
+            times.append(t)
     med = statistics.median(times)
-    print(json.dumps({"peer": "torch " + torch.__version__, "images_per_s": a.batch / med,
-                      "step_ms": med * 1000.0}))
+    print(json.dumps({"peer": version, "images_per_s": a.batch / med, "step_ms": med * 1000.0}))
 
 
 if __name__ == "__main__":

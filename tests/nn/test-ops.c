@@ -1955,6 +1955,16 @@ int main(int argc, char **argv)
     t = node_of(TS_OP_CONV2D); t.out_c = 16; t.kh = t.kw = 3; t.groups = 16; t.has_bias = 0;
     t.pad_t = t.pad_b = t.pad_l = t.pad_r = 1;
     ROW("depthwise-16ch", t, .n_in = 1, .in = { { 1, 16, 16, 16 } }, .fd_samples = 100);
+    /* stride 1: small maps put many samples in one chunk of columns (dout
+     * gathered, din folded back per sample), unpadded, and asymmetric pads
+     * with a non-square kernel and groups */
+    t = node_of(TS_OP_CONV2D); t.out_c = 6; t.kh = t.kw = 3; t.pad_t = t.pad_b = t.pad_l = t.pad_r = 1;
+    ROW("conv2d 3x3 s1 small maps (chunked din)", t, .n_in = 1, .in = { { 5, 8, 5, 5 } }, .fd_samples = 60);
+    t = node_of(TS_OP_CONV2D); t.out_c = 4; t.kh = t.kw = 3;
+    ROW("conv2d 3x3 s1 unpadded", t, .n_in = 1, .in = { { 2, 3, 6, 7 } }, .expect_h = 4, .expect_w = 5);
+    t = node_of(TS_OP_CONV2D); t.out_c = 4; t.kh = 3; t.kw = 2; t.groups = 2;
+    t.pad_t = 0; t.pad_b = 2; t.pad_l = 1; t.pad_r = 0;
+    ROW("conv2d 3x2 s1 asymmetric pads groups 2", t, .n_in = 1, .in = { { 3, 4, 6, 5 } }, .expect_h = 6, .expect_w = 5);
     /* big enough that the column matrix is split into chunks of samples */
     t = node_of(TS_OP_CONV2D); t.out_c = 4; t.kh = t.kw = 5; t.pad_t = t.pad_b = t.pad_l = t.pad_r = 2;
     ROW("conv2d-chunked", t, .n_in = 1, .in = { { 12, 16, 32, 32 } }, .fd_samples = 48);
