@@ -55,6 +55,9 @@ void cpu_gemv(int trans, int M, int N, float alpha, const float *A, int lda, con
 /* A (M,N) += alpha * x y^T. */
 void cpu_ger(int M, int N, float alpha, const float *x, const float *y, float *A, int lda);
 
+/* One momentum-SGD step over n floats (backend.h's sgd; update.c). */
+void cpu_sgd(float *w, const float *g, float *v, size_t n, float lr, float mu, float wd);
+
 #define CPU_OP(stem)                                                        \
     ts_status cpu_##stem##_forward(const ts_op_args *a);                    \
     ts_status cpu_##stem##_backward(const ts_op_args *a);

@@ -312,14 +312,10 @@ static ts_status cpu_zero(void *ctx, float *dst, size_t floats)
 }
 
 /* v = mu*v - lr*(g + wd*w); w += v (train/sgd.h). */
-static ts_status cpu_sgd(void *ctx, float *w, const float *g, float *v, size_t n, float lr, float mu, float wd)
+static ts_status cpu_sgd_entry(void *ctx, float *w, const float *g, float *v, size_t n, float lr, float mu, float wd)
 {
     (void)ctx;
-    for (size_t i = 0; i < n; i++) {
-        float vi = mu * v[i] - lr * (g[i] + wd * w[i]);
-        v[i] = vi;
-        w[i] += vi;
-    }
+    cpu_sgd(w, g, v, n, lr, mu, wd);
     return TS_OK;
 }
 
@@ -363,7 +359,7 @@ static const ts_backend cpu_backend = {
     .lrp_split = cpu_lrp_split,
     .lrp_square = cpu_lrp_square,
     .fill_channels = cpu_fill_channels,
-    .sgd = cpu_sgd,
+    .sgd = cpu_sgd_entry,
     .softmax = cpu_softmax_rows,
     .amap = NULL, /* face/amap.c is the reference A(x,y) */
     .set_deterministic = cpu_set_deterministic,
