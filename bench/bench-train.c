@@ -15,10 +15,13 @@
  * the per-turn ratios ours / peer (> 1: we are faster) with their range.
  *
  * --profile adds our time per layer (forward, backward; mean of the timed
- * steps), to find where a step goes.
+ * steps), to find where a step goes.  --ab-winograd (no peer) takes turns
+ * between the CPU's Winograd and im2col convolutions (ts_cpu_set_winograd),
+ * step by step, and prints both profiles side by side.
  *
  * usage: bench-train [--batch N] [--steps N] [--threads T] [--size S]
  *                    [--arch NAME] [--no-peer] [--profile]
+ *                    [--ab-winograd]
  * Not a test: nothing here asserts a speed.
  */
 #include <cjson/cJSON.h>
@@ -121,7 +124,7 @@ static void peer_stop(peer_proc *pr)
 
 int main(int argc, char **argv)
 {
-    int batch = 50, steps = 5, threads = 2, size = 150, peer = 1, profile = 0;
+    int batch = 50, steps = 5, threads = 2, size = 150, peer = 1, profile = 0, ab = 0;
     const char *arch = "alexnet";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
@@ -131,8 +134,9 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--arch") && i + 1 < argc) arch = argv[++i];
         else if (!strcmp(argv[i], "--no-peer")) peer = 0;
         else if (!strcmp(argv[i], "--profile")) profile = 1;
+        else if (!strcmp(argv[i], "--ab-winograd")) ab = profile = 1, peer = 0;
         else {
-            fprintf(stderr, "usage: bench-train [--batch N] [--steps N] [--threads T] [--size S] [--arch A] [--no-peer] [--profile]\n");
+            fprintf(stderr, "usage: bench-train [--batch N] [--steps N] [--threads T] [--size S] [--arch A] [--no-peer] [--profile] [--ab-winograd]\n");
             return 2;
         }
     }
@@ -149,7 +153,9 @@ int main(int argc, char **argv)
     ts_graph_init_params(g, 1);
     g->training = true;
     g->skip_input_grad = true; /* as the training job: no gradient of the images */
-    double *op_s = profile ? calloc(2 * (size_t)g->n_nodes, sizeof *op_s) : NULL;
+    /* per layer: [0, 2n) the profile, [2n, 4n) im2col's turns with --ab-winograd */
+    double *op_s = profile ? calloc(4 * (size_t)g->n_nodes, sizeof *op_s) : NULL;
+    if (ab) steps += steps & 1; /* as many turns of each */
     double sgd_s = 0.0;
     ts_sgd_config cfg = ts_sgd_config_default();
     cfg.base_lr = 0.001f;
@@ -179,7 +185,8 @@ int main(int argc, char **argv)
     double *ratio = malloc((size_t)(steps + 1) * sizeof *ratio);
     for (int s = 0; s <= steps; s++) { /* step 0 warms up (allocations) */
         double t0 = now();
-        g->op_seconds = s > 0 ? op_s : NULL;
+        if (ab) ts_cpu_set_winograd(s % 2 == 1);
+        g->op_seconds = s > 0 ? op_s + (ab && s % 2 == 0 ? 2 * (size_t)g->n_nodes : 0) : NULL;
         ts_status st = ts_graph_forward(g, &x);
         ts_node *o = &g->nodes[g->output];
         ts_tensor logits = { o->out.data, batch, 2, 1, 1 }, dl = { o->dout.data, batch, 2, 1, 1 };
@@ -210,7 +217,18 @@ int main(int argc, char **argv)
     printf("bench-train: %s %dx%d, batch %d, %d threads, forward+loss+backward+SGD, median of %d steps%s\n", arch,
            size, size, batch, threads, steps, peer ? ", taking turns with the peer" : "");
     printf("  traitscope                 %8.1f ms/step  %8.1f images/s\n", ours * 1e3, batch / ours);
-    if (op_s) {
+    if (ab) {
+        const int n = g->n_nodes, turns = steps / 2;
+        double tot[2][2] = { { 0 } };
+        printf("  per layer, ms per step (mean of %d turns each):  winograd fw  bw   im2col fw  bw\n", turns);
+        for (int i = 1; i < n; i++) {
+            printf("    %-28s %8.2f %8.2f   %8.2f %8.2f\n", g->nodes[i].name, op_s[i] * 1e3 / turns,
+                   op_s[n + i] * 1e3 / turns, op_s[2 * n + i] * 1e3 / turns, op_s[3 * n + i] * 1e3 / turns);
+            for (int k = 0; k < 2; k++) tot[0][k] += op_s[k * n + i], tot[1][k] += op_s[(2 + k) * n + i];
+        }
+        printf("    %-28s %8.2f %8.2f   %8.2f %8.2f\n", "all layers", tot[0][0] * 1e3 / turns,
+               tot[0][1] * 1e3 / turns, tot[1][0] * 1e3 / turns, tot[1][1] * 1e3 / turns);
+    } else if (op_s) {
         double fw = 0.0, bw = 0.0;
         printf("  per layer, ms per step (mean of %d):  forward  backward\n", steps);
         for (int i = 1; i < g->n_nodes; i++) {

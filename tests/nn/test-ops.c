@@ -1434,6 +1434,74 @@ static void run_maxpool_ties(void)
     else report_ok(row, "backward: dy to the chosen cells", NULL);
 }
 
+/* ---- Winograd against im2col ------------------------------------------------------
+ * The CPU computes 3x3 stride-1 convolutions of 16 channels or more by
+ * F(2x2, 3x3) (winograd.c).  Every value of the three passes is compared
+ * with the im2col path on the same inputs: odd sizes (tiles cut at the
+ * edge), pads 0, 1, 2 and asymmetric, groups, a batch split into chunks,
+ * and din/dweight accumulating onto what was there. */
+
+static void run_winograd(void)
+{
+    struct shape {
+        const char *name;
+        int N, C, H, W, O, groups, pt, pb, pl, pr;
+    } shapes[] = {
+        { "64->64 14x14 pad 1 (traitnet conv3b)", 3, 64, 14, 14, 64, 1, 1, 1, 1, 1 },
+        { "16->24 7x9 pad 1 (odd sizes)", 2, 16, 7, 9, 24, 1, 1, 1, 1, 1 },
+        { "16->16 8x5 unpadded", 2, 16, 8, 5, 16, 1, 0, 0, 0, 0 },
+        { "16->16 5x6 pad 2", 2, 16, 5, 6, 16, 1, 2, 2, 2, 2 },
+        { "32->48 6x7 pads 0,2,1,0 groups 2", 2, 32, 6, 7, 48, 2, 0, 2, 1, 0 },
+        { "256->256 24x24 pad 1 (9 samples, two chunks)", 9, 256, 24, 24, 256, 1, 1, 1, 1, 1 },
+    };
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const struct shape *sh = &shapes[k];
+        char row[96];
+        snprintf(row, sizeof row, "winograd %s", sh->name);
+        if (!on_cpu) continue; /* the CPU's own two paths */
+        ts_node nd = node_of(TS_OP_CONV2D);
+        nd.out_c = sh->O, nd.kh = nd.kw = 3, nd.groups = sh->groups;
+        nd.pad_t = sh->pt, nd.pad_b = sh->pb, nd.pad_l = sh->pl, nd.pad_r = sh->pr;
+        snprintf(nd.name, sizeof nd.name, "wino%zu", k);
+        int OH = sh->H + sh->pt + sh->pb - 2, OW = sh->W + sh->pl + sh->pr - 2, Cg = sh->C / sh->groups;
+        size_t nx = (size_t)sh->N * sh->C * sh->H * sh->W, ny = (size_t)sh->N * sh->O * OH * OW;
+        size_t nw = (size_t)sh->O * Cg * 9;
+        float *buf = malloc((2 * nx + 3 * ny + 3 * nw + 3 * (size_t)sh->O + 2 * nx + 2 * nw) * sizeof(float));
+        TS_ASSERT(buf);
+        float *x = buf, *w = x + nx, *b = w + nw, *dy = b + sh->O, *y[2] = { dy + ny, dy + 2 * ny };
+        float *dx[2] = { y[1] + ny, y[1] + ny + nx }, *dw[2] = { dx[1] + nx, dx[1] + nx + nw };
+        float *db[2] = { dw[1] + nw, dw[1] + nw + sh->O };
+        for (size_t i = 0; i < nx; i++) x[i] = ts_rng_normal(&rng);
+        for (size_t i = 0; i < nw; i++) w[i] = ts_rng_normal(&rng) * 0.1f;
+        for (int i = 0; i < sh->O; i++) b[i] = ts_rng_normal(&rng);
+        for (size_t i = 0; i < ny; i++) dy[i] = ts_rng_normal(&rng);
+        int ok = 1;
+        for (int mode = 0; mode < 2 && ok; mode++) {
+            ts_cpu_set_winograd(mode == 0); /* 0: Winograd, 1: im2col */
+            for (size_t i = 0; i < nx; i++) dx[mode][i] = 0.5f; /* backward adds onto this */
+            for (size_t i = 0; i < nw; i++) dw[mode][i] = -0.25f;
+            for (int i = 0; i < sh->O; i++) db[mode][i] = 0.0f;
+            ts_tensor tx = { x, sh->N, sh->C, sh->H, sh->W }, tw = { w, sh->O, Cg, 3, 3 }, tb = { b, 1, sh->O, 1, 1 };
+            ts_tensor ty = { y[mode], sh->N, sh->O, OH, OW }, tdy = { dy, sh->N, sh->O, OH, OW };
+            ts_tensor tdx = { dx[mode], sh->N, sh->C, sh->H, sh->W }, tdw = { dw[mode], sh->O, Cg, 3, 3 };
+            ts_tensor tdb = { db[mode], 1, sh->O, 1, 1 };
+            ts_op_args a = { .node = &nd, .n_in = 1, .in = { &tx }, .din = { &tdx }, .out = &ty, .dout = &tdy,
+                             .weight = &tw, .bias = &tb, .dweight = &tdw, .dbias = &tdb, .training = true };
+            ok = step_ok(row, mode ? "im2col forward" : "forward", cpu->forward(NULL, &a)) &&
+                 step_ok(row, mode ? "im2col backward" : "backward", cpu->backward(NULL, &a));
+        }
+        ts_cpu_set_winograd(true);
+        if (ok) {
+            /* rounding only: within 2e-5 of the largest value (the
+             * transforms add up to 16 terms before the products) */
+            compare(row, "forward vs im2col", y[0], y[1], ny, NULL, 2e-5, 0, 0, 1);
+            compare(row, "din vs im2col", dx[0], dx[1], nx, NULL, 2e-5, 0, 0, 1);
+            compare(row, "dweight vs im2col", dw[0], dw[1], nw, NULL, 2e-5, 0, 0, 1);
+        }
+        free(buf);
+    }
+}
+
 /* ---- malformed arguments: an error on every backend (finding 8) ------------------ */
 
 static void run_shape_errors(void)
@@ -1965,6 +2033,13 @@ int main(int argc, char **argv)
     t = node_of(TS_OP_CONV2D); t.out_c = 4; t.kh = 3; t.kw = 2; t.groups = 2;
     t.pad_t = 0; t.pad_b = 2; t.pad_l = 1; t.pad_r = 0;
     ROW("conv2d 3x2 s1 asymmetric pads groups 2", t, .n_in = 1, .in = { { 3, 4, 6, 5 } }, .expect_h = 6, .expect_w = 5);
+    /* 3x3 stride 1 with 16 channels and more: Winograd on the CPU
+     * (winograd.c), edge tiles cut, asymmetric pads with groups */
+    t = node_of(TS_OP_CONV2D); t.out_c = 16; t.kh = t.kw = 3; t.pad_t = t.pad_b = t.pad_l = t.pad_r = 1;
+    ROW("conv2d 3x3 s1 16->16 (winograd)", t, .n_in = 1, .in = { { 2, 16, 7, 9 } }, .fd_samples = 80);
+    t = node_of(TS_OP_CONV2D); t.out_c = 32; t.kh = t.kw = 3; t.groups = 2;
+    t.pad_t = 2; t.pad_b = 0; t.pad_l = 0; t.pad_r = 1;
+    ROW("conv2d 3x3 s1 32->32 groups 2 pads 2,0,0,1 (winograd)", t, .n_in = 1, .in = { { 2, 32, 6, 5 } }, .fd_samples = 80);
     /* big enough that the column matrix is split into chunks of samples */
     t = node_of(TS_OP_CONV2D); t.out_c = 4; t.kh = t.kw = 5; t.pad_t = t.pad_b = t.pad_l = t.pad_r = 2;
     ROW("conv2d-chunked", t, .n_in = 1, .in = { { 12, 16, 32, 32 } }, .fd_samples = 48);
@@ -2072,6 +2147,7 @@ int main(int argc, char **argv)
         }
     run_relu_specials();
     run_maxpool_ties();
+    run_winograd();
     run_lrp_prims();
     run_sgd();
     run_softmax();

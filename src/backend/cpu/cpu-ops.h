@@ -58,6 +58,17 @@ void cpu_ger(int M, int N, float alpha, const float *x, const float *y, float *A
 /* One momentum-SGD step over n floats (backend.h's sgd; update.c). */
 void cpu_sgd(float *w, const float *g, float *v, size_t n, float lr, float mu, float wd);
 
+/* winograd.c: 3x3 stride-1 convolutions by F(2x2, 3x3), one group at a
+ * time (C, O its channels; xs, ys the sample strides of input and output,
+ * in floats).  forward writes y, dinput and dweight accumulate. */
+int cpu_wino_fits(int KH, int KW, int S, int pt, int pb, int pl, int pr, int Cg, int Og);
+ts_status cpu_wino_forward(int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs, size_t ys,
+                           const float *x, const float *w, const float *bias, float *y);
+ts_status cpu_wino_dinput(int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs, size_t ys,
+                          const float *w, const float *dy, float *dx);
+ts_status cpu_wino_dweight(int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs,
+                           size_t ys, const float *x, const float *dy, float *dw);
+
 #define CPU_OP(stem)                                                        \
     ts_status cpu_##stem##_forward(const ts_op_args *a);                    \
     ts_status cpu_##stem##_backward(const ts_op_args *a);
