@@ -16,7 +16,7 @@
  *
  * --profile adds our time per layer (forward, backward; mean of the timed
  * steps), to find where a step goes.  --ab-winograd (no peer) takes turns
- * between the CPU's Winograd and im2col convolutions (ts_cpu_set_winograd),
+ * between the CPU's Winograd (wherever it can) and im2col convolutions,
  * step by step, and prints both profiles side by side.
  *
  * usage: bench-train [--batch N] [--steps N] [--threads T] [--size S]
@@ -185,7 +185,7 @@ int main(int argc, char **argv)
     double *ratio = malloc((size_t)(steps + 1) * sizeof *ratio);
     for (int s = 0; s <= steps; s++) { /* step 0 warms up (allocations) */
         double t0 = now();
-        if (ab) ts_cpu_set_winograd(s % 2 == 1);
+        if (ab) ts_cpu_set_winograd(s % 2 == 1 ? TS_WINOGRAD_ALWAYS : TS_WINOGRAD_OFF);
         g->op_seconds = s > 0 ? op_s + (ab && s % 2 == 0 ? 2 * (size_t)g->n_nodes : 0) : NULL;
         ts_status st = ts_graph_forward(g, &x);
         ts_node *o = &g->nodes[g->output];

@@ -222,10 +222,12 @@ void ts_backend_close(const ts_backend *be, void *ctx);
 /* Threads used by the CPU backend's BLAS and loops (0 = all cores). */
 void ts_cpu_set_threads(int n);
 
-/* Whether the CPU backend computes 3x3 stride-1 convolutions by Winograd's
- * F(2x2, 3x3) (backend/cpu/winograd.c; on unless TS_CPU_WINOGRAD=0 is in
- * the environment).  Process-wide; for tests and benchmarks that compare
- * it with im2col.  Not to be changed while a graph runs. */
-void ts_cpu_set_winograd(bool on);
+/* When the CPU backend computes 3x3 stride-1 convolutions by Winograd's
+ * F(2x2, 3x3) (backend/cpu/winograd.c): never, where it is faster than
+ * im2col (the default; TS_CPU_WINOGRAD=0 in the environment: never), or
+ * wherever it can (tests).  Process-wide; for tests and benchmarks that
+ * compare it with im2col.  Not to be changed while a graph runs. */
+typedef enum { TS_WINOGRAD_OFF, TS_WINOGRAD_AUTO, TS_WINOGRAD_ALWAYS } ts_winograd_mode;
+void ts_cpu_set_winograd(ts_winograd_mode mode);
 
 #endif

@@ -1477,7 +1477,7 @@ static void run_winograd(void)
         for (size_t i = 0; i < ny; i++) dy[i] = ts_rng_normal(&rng);
         int ok = 1;
         for (int mode = 0; mode < 2 && ok; mode++) {
-            ts_cpu_set_winograd(mode == 0); /* 0: Winograd, 1: im2col */
+            ts_cpu_set_winograd(mode == 0 ? TS_WINOGRAD_ALWAYS : TS_WINOGRAD_OFF);
             for (size_t i = 0; i < nx; i++) dx[mode][i] = 0.5f; /* backward adds onto this */
             for (size_t i = 0; i < nw; i++) dw[mode][i] = -0.25f;
             for (int i = 0; i < sh->O; i++) db[mode][i] = 0.0f;
@@ -1490,7 +1490,7 @@ static void run_winograd(void)
             ok = step_ok(row, mode ? "im2col forward" : "forward", cpu->forward(NULL, &a)) &&
                  step_ok(row, mode ? "im2col backward" : "backward", cpu->backward(NULL, &a));
         }
-        ts_cpu_set_winograd(true);
+        ts_cpu_set_winograd(TS_WINOGRAD_AUTO);
         if (ok) {
             /* rounding only: within 2e-5 of the largest value (the
              * transforms add up to 16 terms before the products) */
@@ -2036,7 +2036,7 @@ int main(int argc, char **argv)
     /* 3x3 stride 1 with 16 channels and more: Winograd on the CPU
      * (winograd.c), edge tiles cut, asymmetric pads with groups */
     t = node_of(TS_OP_CONV2D); t.out_c = 16; t.kh = t.kw = 3; t.pad_t = t.pad_b = t.pad_l = t.pad_r = 1;
-    ROW("conv2d 3x3 s1 16->16 (winograd)", t, .n_in = 1, .in = { { 2, 16, 7, 9 } }, .fd_samples = 80);
+    ROW("conv2d 3x3 s1 16->16 (winograd)", t, .n_in = 1, .in = { { 2, 16, 8, 10 } }, .fd_samples = 80);
     t = node_of(TS_OP_CONV2D); t.out_c = 32; t.kh = t.kw = 3; t.groups = 2;
     t.pad_t = 2; t.pad_b = 0; t.pad_l = 0; t.pad_r = 1;
     ROW("conv2d 3x3 s1 32->32 groups 2 pads 2,0,0,1 (winograd)", t, .n_in = 1, .in = { { 2, 32, 6, 5 } }, .fd_samples = 80);

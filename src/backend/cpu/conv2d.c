@@ -23,9 +23,10 @@
  * dbias += sum over samples and positions, dcol_g = W_g^T * dout_g folded
  * back onto din by col2im (the adjoint of im2col).
  *
- * 3x3 stride-1 convolutions of 16 channels or more go to winograd.c
- * instead, all three passes (2.25 times fewer multiply-adds);
- * TS_CPU_WINOGRAD=0 in the environment keeps them on im2col (to compare).
+ * 3x3 stride-1 convolutions go to winograd.c instead where that pays (16
+ * channels or more, maps without much edge waste), all three passes (2.25
+ * times fewer multiply-adds); TS_CPU_WINOGRAD=0 in the environment keeps
+ * them on im2col (to compare).
  */
 #include "backend/cpu/cpu-ops.h"
 
@@ -67,21 +68,24 @@ static ts_status conv_geom_init(const ts_op_args *a, conv_geom *g)
     return TS_OK;
 }
 
-/* -1: not decided yet (the environment decides at the first call), 0, 1. */
-static atomic_int wino_on = -1;
+/* -1: not decided yet (the environment decides at the first call), else a
+ * ts_winograd_mode. */
+static atomic_int wino_mode = -1;
 
-void ts_cpu_set_winograd(bool on) { atomic_store(&wino_on, on ? 1 : 0); }
+void ts_cpu_set_winograd(ts_winograd_mode mode) { atomic_store(&wino_mode, (int)mode); }
 
 /* Whether this convolution goes to winograd.c (header comment). */
 static int conv_winograd(const conv_geom *g, const ts_node *nd)
 {
-    int on = atomic_load(&wino_on);
-    if (on < 0) {
+    int mode = atomic_load(&wino_mode);
+    if (mode < 0) {
         const char *e = getenv("TS_CPU_WINOGRAD");
-        on = !(e && e[0] == '0');
-        atomic_store(&wino_on, on);
+        mode = e && e[0] == '0' ? TS_WINOGRAD_OFF : TS_WINOGRAD_AUTO;
+        atomic_store(&wino_mode, mode);
     }
-    return on && cpu_wino_fits(g->KH, g->KW, g->S, nd->pad_t, nd->pad_b, nd->pad_l, nd->pad_r, g->Cg, g->Og);
+    if (mode == TS_WINOGRAD_OFF || !cpu_wino_can(g->KH, g->KW, g->S, nd->pad_t, nd->pad_b, nd->pad_l, nd->pad_r))
+        return 0;
+    return mode == TS_WINOGRAD_ALWAYS || cpu_wino_pays(g->Cg, g->Og, g->OH, g->OW);
 }
 
 /* Samples per chunk. */

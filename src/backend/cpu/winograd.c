@@ -27,9 +27,9 @@
  *   products dU_xi (O x C) = D_xi (O x T) * V_xi^T, then dW += G^T dU G.
  * Tiles past the output's edge read dout as 0 and add nothing.
  *
- * conv2d.c calls these for ungrouped-per-group 3x3, stride-1 convolutions
- * with pads of at most 2 (cpu_wino_fits); results differ from im2col's
- * by rounding only (the transforms add and halve, exactly in most bits).
+ * conv2d.c calls these, one group at a time, for 3x3 stride-1
+ * convolutions with pads of at most 2 (cpu_wino_can) where they pay
+ * (cpu_wino_pays); results differ from im2col's by rounding only.
  */
 #include "backend/cpu/cpu-ops.h"
 
@@ -68,10 +68,19 @@ typedef struct wino_job {
     atomic_int oom;    /* a helper could not get its buffer */
 } wino_job;
 
-int cpu_wino_fits(int KH, int KW, int S, int pt, int pb, int pl, int pr, int Cg, int Og)
+int cpu_wino_can(int KH, int KW, int S, int pt, int pb, int pl, int pr)
 {
-    /* Below 16 channels the transforms cost about what the product saves. */
-    return KH == 3 && KW == 3 && S == 1 && pt <= 2 && pb <= 2 && pl <= 2 && pr <= 2 && Cg >= 16 && Og >= 16;
+    return KH == 3 && KW == 3 && S == 1 && pt <= 2 && pb <= 2 && pl <= 2 && pr <= 2;
+}
+
+int cpu_wino_pays(int Cg, int Og, int OH, int OW)
+{
+    /* Below 16 channels the transforms cost about what the products save,
+     * and so do small odd maps, whose tiles compute a row and a column
+     * past the edge (7 x 7: 64 outputs for 49; bench-train --ab-winograd
+     * measured traitnet's conv4 there 20 % slower than im2col). */
+    const double waste = (double)((OH + 1) / 2 * 2) * ((OW + 1) / 2 * 2) / ((double)OH * OW);
+    return Cg >= 16 && Og >= 16 && waste <= 1.15;
 }
 
 /* Four floats in one vector: GCC's vector extension, SSE on x86-64 (and
