@@ -182,43 +182,58 @@ static void in_transform_range(void *ctx, size_t lo, size_t hi)
     free(buf);
 }
 
-/* D[xi][o][t] = (A e A^T)[xi] for the 2x2 dout blocks e, over (sample, channel). */
+/* D[xi][o][t] = (A e A^T)[xi] for the 2x2 dout blocks e, over (sample,
+ * channel), four tiles of a row at a time (the blocks gathered into
+ * vectors, the 16 results stored as unit-stride vectors). */
 static void dy_transform_range(void *ctx, size_t lo, size_t hi)
 {
     const wino_job *j = ctx;
     const wino_geom *g = j->g;
-    const size_t T = j->T, tiles = (size_t)g->th * g->tw;
+    const size_t T = j->T, tiles = (size_t)g->th * g->tw, step = (size_t)g->O * T;
     for (size_t u = lo; u < hi; u++) {
         const int s = (int)(u / (size_t)g->O), o = (int)(u % (size_t)g->O);
         const float *dp = j->x + (size_t)s * g->ys + (size_t)o * g->OH * g->OW;
         float *vp = j->v + (size_t)o * T + (size_t)s * tiles;
-        for (int ty = 0; ty < g->th; ty++)
-            for (int tx = 0; tx < g->tw; tx++) {
-                const int y0 = 2 * ty, x0 = 2 * tx;
-                const int down = y0 + 1 < g->OH, right = x0 + 1 < g->OW;
-                const float *r0 = dp + (size_t)y0 * g->OW + x0;
-                float e[2][2] = { { r0[0], right ? r0[1] : 0.0f },
-                                  { down ? r0[g->OW] : 0.0f, down && right ? r0[g->OW + 1] : 0.0f } };
-                float t[4][2]; /* A e */
-                for (int q = 0; q < 2; q++) {
-                    t[0][q] = e[0][q];
-                    t[1][q] = e[0][q] + e[1][q];
-                    t[2][q] = e[0][q] - e[1][q];
-                    t[3][q] = -e[1][q];
+        for (int ty = 0; ty < g->th; ty++) {
+            const int y0 = 2 * ty, down = y0 + 1 < g->OH;
+            const float *r0 = dp + (size_t)y0 * g->OW, *r1 = r0 + g->OW;
+            float *dst = vp + (size_t)ty * g->tw;
+            for (int i = 0; i < g->tw; i += 4) {
+                const int n = g->tw - i < 4 ? g->tw - i : 4;
+                float e[2][2][4] = { { { 0 } } }; /* e[row][col][tile] */
+                for (int k = 0; k < n; k++) {
+                    const int x0 = 2 * (i + k), right = x0 + 1 < g->OW;
+                    e[0][0][k] = r0[x0];
+                    e[0][1][k] = right ? r0[x0 + 1] : 0.0f;
+                    e[1][0][k] = down ? r1[x0] : 0.0f;
+                    e[1][1][k] = down && right ? r1[x0 + 1] : 0.0f;
                 }
-                const size_t ti = (size_t)ty * g->tw + tx, step = (size_t)g->O * T;
-                float *out = vp + ti;
+                v4sf t[4][2], out[16];
+                for (int q = 0; q < 2; q++) { /* A e */
+                    const v4sf a = ld4(e[0][q]), c = ld4(e[1][q]);
+                    t[0][q] = a;
+                    t[1][q] = a + c;
+                    t[2][q] = a - c;
+                    t[3][q] = -c;
+                }
                 for (int r = 0; r < 4; r++) { /* (A e) A^T */
-                    out[(size_t)(4 * r + 0) * step] = t[r][0];
-                    out[(size_t)(4 * r + 1) * step] = t[r][0] + t[r][1];
-                    out[(size_t)(4 * r + 2) * step] = t[r][0] - t[r][1];
-                    out[(size_t)(4 * r + 3) * step] = -t[r][1];
+                    out[4 * r + 0] = t[r][0];
+                    out[4 * r + 1] = t[r][0] + t[r][1];
+                    out[4 * r + 2] = t[r][0] - t[r][1];
+                    out[4 * r + 3] = -t[r][1];
                 }
+                if (n == 4)
+                    for (int xi = 0; xi < 16; xi++) memcpy(dst + (size_t)xi * step + i, &out[xi], sizeof out[xi]);
+                else
+                    for (int xi = 0; xi < 16; xi++)
+                        memcpy(dst + (size_t)xi * step + i, &out[xi], (size_t)n * sizeof(float));
             }
+        }
     }
 }
 
-/* y = A^T m A per tile (+ bias, or added to y), over (sample, channel). */
+/* y = A^T m A per tile (+ bias, or added to y), over (sample, channel),
+ * four tiles of a row at a time (unit-stride vector loads of M). */
 static void out_transform_range(void *ctx, size_t lo, size_t hi)
 {
     const wino_job *j = ctx;
@@ -229,27 +244,42 @@ static void out_transform_range(void *ctx, size_t lo, size_t hi)
         float *yp = j->y + (size_t)s * g->ys + (size_t)o * g->OH * g->OW;
         const float *mp = j->m + (size_t)o * T + (size_t)s * tiles;
         const float b = j->bias ? j->bias[o] : 0.0f;
-        for (int ty = 0; ty < g->th; ty++)
-            for (int tx = 0; tx < g->tw; tx++) {
-                const float *mi = mp + (size_t)ty * g->tw + tx;
-                float m[4][4], r[2][4];
-                for (int xi = 0; xi < 16; xi++) m[xi / 4][xi % 4] = mi[(size_t)xi * step];
-                for (int q = 0; q < 4; q++) {
-                    r[0][q] = m[0][q] + m[1][q] + m[2][q];
-                    r[1][q] = m[1][q] - m[2][q] - m[3][q];
+        for (int ty = 0; ty < g->th; ty++) {
+            const float *mrow = mp + (size_t)ty * g->tw;
+            for (int i = 0; i < g->tw; i += 4) {
+                const int n = g->tw - i < 4 ? g->tw - i : 4;
+                v4sf m[16], r[2][4];
+                if (n == 4) {
+                    for (int xi = 0; xi < 16; xi++) m[xi] = ld4(mrow + (size_t)xi * step + i);
+                } else { /* the row's last tiles: do not read past them */
+                    float tmp[16][4] = { { 0 } };
+                    for (int xi = 0; xi < 16; xi++)
+                        for (int k = 0; k < n; k++) tmp[xi][k] = mrow[(size_t)xi * step + i + k];
+                    for (int xi = 0; xi < 16; xi++) m[xi] = ld4(tmp[xi]);
                 }
-                float out[2][2];
+                for (int q = 0; q < 4; q++) { /* A^T m */
+                    r[0][q] = m[q] + m[4 + q] + m[8 + q];
+                    r[1][q] = m[4 + q] - m[8 + q] - m[12 + q];
+                }
+                float out[2][2][4]; /* out[row][col][tile] = (A^T m A) + bias */
                 for (int p = 0; p < 2; p++) {
-                    out[p][0] = r[p][0] + r[p][1] + r[p][2] + b;
-                    out[p][1] = r[p][1] - r[p][2] - r[p][3] + b;
+                    const v4sf c0 = r[p][0] + r[p][1] + r[p][2] + b, c1 = r[p][1] - r[p][2] - r[p][3] + b;
+                    memcpy(out[p][0], &c0, sizeof c0);
+                    memcpy(out[p][1], &c1, sizeof c1);
                 }
-                const int y0 = 2 * ty, x0 = 2 * tx;
-                for (int p = 0; p < 2 && y0 + p < g->OH; p++)
-                    for (int q = 0; q < 2 && x0 + q < g->OW; q++) {
-                        float *dst = yp + (size_t)(y0 + p) * g->OW + x0 + q;
-                        *dst = j->accumulate ? *dst + out[p][q] : out[p][q];
-                    }
+                const int cols = 2 * (i + n) <= g->OW ? 2 * n : g->OW - 2 * i; /* inside the map */
+                for (int p = 0; p < 2 && 2 * ty + p < g->OH; p++) {
+                    float *row = yp + (size_t)(2 * ty + p) * g->OW + 2 * i, v[8];
+                    for (int k = 0; k < 4; k++) v[2 * k] = out[p][0][k], v[2 * k + 1] = out[p][1][k];
+                    if (j->accumulate)
+                        for (int x = 0; x < cols; x++) row[x] += v[x];
+                    else if (cols == 8)
+                        memcpy(row, v, sizeof v);
+                    else
+                        for (int x = 0; x < cols; x++) row[x] = v[x];
+                }
             }
+        }
     }
 }
 
