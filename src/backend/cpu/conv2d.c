@@ -251,8 +251,15 @@ static void dbias_range(void *ctx, size_t lo, size_t hi)
         double s = 0.0; /* many terms: sum in double */
         for (int n = 0; n < g->N; n++) {
             const float *src = j->src + (size_t)n * out_sample + o * g->P;
-            float part = 0.0f;
-            for (int p = 0; p < g->P; p++) part += src[p];
+            v4sf a = { 0 }, b = { 0 }; /* eight running sums: a float sum is not vectorised otherwise */
+            int p = 0;
+            for (; p + 8 <= g->P; p += 8) {
+                a += ld4(src + p);
+                b += ld4(src + p + 4);
+            }
+            a += b;
+            float part = (a[0] + a[1]) + (a[2] + a[3]);
+            for (; p < g->P; p++) part += src[p];
             s += part;
         }
         j->dst[o] += (float)s;

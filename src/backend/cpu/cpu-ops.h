@@ -16,6 +16,8 @@
 #ifndef TS_CPU_OPS_H
 #define TS_CPU_OPS_H
 
+#include <string.h>
+
 #include "backend/backend.h"
 #include "backend/op-check.h"
 
@@ -38,6 +40,19 @@ void cpu_parallel_for(size_t n, size_t work, cpu_range_fn fn, void *ctx);
  * thread, 64-byte aligned, contents undefined; slot 0..3 are independent
  * buffers.  NULL (and a ts_error message) when memory runs out. */
 float *cpu_scratch(int slot, size_t floats);
+
+/* Four floats in one vector: GCC's vector extension, SSE on x86-64 (and
+ * whatever the target has elsewhere), for loops the compiler does not
+ * vectorise by itself; loads through memcpy, which compiles to an
+ * unaligned move. */
+typedef float v4sf __attribute__((vector_size(16)));
+
+static inline v4sf ld4(const float *p)
+{
+    v4sf v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 
 /* True when a gradient tensor is wanted. */
 static inline int cpu_want(const ts_tensor *t) { return t && t->data; }

@@ -83,18 +83,6 @@ int cpu_wino_pays(int Cg, int Og, int OH, int OW)
     return Cg >= 16 && Og >= 16 && waste <= 1.15;
 }
 
-/* Four floats in one vector: GCC's vector extension, SSE on x86-64 (and
- * whatever the target has elsewhere); loads and stores through memcpy,
- * which compiles to unaligned moves. */
-typedef float v4sf __attribute__((vector_size(16)));
-
-static inline v4sf ld4(const float *p)
-{
-    v4sf v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* V[xi][c][t] = (B^T d B)[xi] for the input tiles, over (sample, channel).
  *
  * Each plane is first copied with its padding into even and odd columns
