@@ -18,6 +18,7 @@
 #include "backend/cpu/cpu-ops.h"
 
 #include <math.h>
+#include <string.h>
 
 typedef ts_pool_dims pool_geom;
 
@@ -59,6 +60,33 @@ static int max_window_exact(const float *xp, int W, int hs, int he, int ws, int 
     return best;
 }
 
+typedef int v4si __attribute__((vector_size(16)));
+
+/* Four neighbouring 3x3 stride-2 windows inside the plane, the first at
+ * flat index r: their maxima into y[0..3] and flat indices into arg[0..3]
+ * (NULL: not kept), in vectors (lane l is the window at r + 2l; the strict
+ * comparison in row-major order keeps the first maximum).  0 without
+ * writing anything when a window holds a NaN: the caller takes the exact
+ * path. */
+static int max4_3x3s2(const float *xp, int W, int r, float *y, float *arg)
+{
+    v4sf m = { xp[r], xp[r + 2], xp[r + 4], xp[r + 6] };
+    v4si best = { r, r + 2, r + 4, r + 6 }, nan = m != m;
+    for (int k = 1; k < 9; k++) {
+        const int at = r + k / 3 * W + k % 3;
+        const v4sf v = { xp[at], xp[at + 2], xp[at + 4], xp[at + 6] };
+        const v4si take = v > m, idx = { at, at + 2, at + 4, at + 6 };
+        best = (best & ~take) | (idx & take);
+        m = (v4sf)(((v4si)m & ~take) | ((v4si)v & take));
+        nan |= v != v;
+    }
+    if (nan[0] | nan[1] | nan[2] | nan[3]) return 0;
+    memcpy(y, &m, sizeof m);
+    if (arg)
+        for (int l = 0; l < 4; l++) arg[l] = (float)best[l];
+    return 1;
+}
+
 /* Output cell -> first maximum of its window (NaN wins, like PyTorch). */
 static void maxpool_fwd_range(void *ctx, size_t lo, size_t hi)
 {
@@ -69,11 +97,21 @@ static void maxpool_fwd_range(void *ctx, size_t lo, size_t hi)
         const float *xp = j->x + pc * g->H * g->W;
         float *yp = j->y + pc * g->OH * g->OW;
         float *ap = j->arg ? j->arg + pc * g->OH * g->OW : NULL;
+        /* 3x3 stride 2 (AlexNet, traitnet): windows inside the plane go four
+         * at a time, outputs [x_lo, x_hi) of rows whose windows are inside */
+        const int fast = g->KH == 3 && g->KW == 3 && g->S == 2;
+        const int x_lo = (g->pl + 1) / 2, x_hi = g->W + g->pl - 3 < 0 ? 0 : (g->W + g->pl - 3) / 2 + 1;
         for (int oy = 0; oy < g->OH; oy++) {
             int hs = oy * g->S - g->pt, he = hs + g->KH;
+            const int row_in = fast && hs >= 0 && he <= g->H;
             if (hs < 0) hs = 0;
             if (he > g->H) he = g->H;
             for (int ox = 0; ox < g->OW; ox++) {
+                if (row_in && ox >= x_lo && ox + 4 <= x_hi &&
+                    max4_3x3s2(xp, W, hs * W + 2 * ox - g->pl, yp + oy * g->OW + ox, ap ? ap + oy * g->OW + ox : NULL)) {
+                    ox += 3;
+                    continue;
+                }
                 int ws = ox * g->S - g->pl, we = ws + g->KW;
                 if (ws < 0) ws = 0;
                 if (we > g->W) we = g->W;
