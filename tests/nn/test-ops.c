@@ -190,6 +190,7 @@ typedef struct row {
     int training;
     int expect_h, expect_w; /* hand-computed output size (0 = not given) */
     int fd_samples;         /* finite-difference elements per tensor (0 = FD_SAMPLES) */
+    int winograd;           /* the CPU takes Winograd wherever it can (else: where it pays) */
 } row;
 
 static ts_node node_of(ts_op op)
@@ -2033,13 +2034,15 @@ int main(int argc, char **argv)
     t = node_of(TS_OP_CONV2D); t.out_c = 4; t.kh = 3; t.kw = 2; t.groups = 2;
     t.pad_t = 0; t.pad_b = 2; t.pad_l = 1; t.pad_r = 0;
     ROW("conv2d 3x2 s1 asymmetric pads groups 2", t, .n_in = 1, .in = { { 3, 4, 6, 5 } }, .expect_h = 6, .expect_w = 5);
-    /* 3x3 stride 1 with 16 channels and more: Winograd on the CPU
-     * (winograd.c), edge tiles cut, asymmetric pads with groups */
+    /* 3x3 stride 1 by Winograd on the CPU (winograd.c; these small batches
+     * would not pay, .winograd asks for it), edge tiles cut, asymmetric
+     * pads with groups */
     t = node_of(TS_OP_CONV2D); t.out_c = 16; t.kh = t.kw = 3; t.pad_t = t.pad_b = t.pad_l = t.pad_r = 1;
-    ROW("conv2d 3x3 s1 16->16 (winograd)", t, .n_in = 1, .in = { { 2, 16, 8, 10 } }, .fd_samples = 80);
+    ROW("conv2d 3x3 s1 16->16 (winograd)", t, .n_in = 1, .in = { { 2, 16, 8, 10 } }, .fd_samples = 80, .winograd = 1);
     t = node_of(TS_OP_CONV2D); t.out_c = 32; t.kh = t.kw = 3; t.groups = 2;
     t.pad_t = 2; t.pad_b = 0; t.pad_l = 0; t.pad_r = 1;
-    ROW("conv2d 3x3 s1 32->32 groups 2 pads 2,0,0,1 (winograd)", t, .n_in = 1, .in = { { 2, 32, 6, 5 } }, .fd_samples = 80);
+    ROW("conv2d 3x3 s1 32->32 groups 2 pads 2,0,0,1 (winograd)", t, .n_in = 1, .in = { { 2, 32, 6, 5 } }, .fd_samples = 80,
+        .winograd = 1);
     /* big enough that the column matrix is split into chunks of samples */
     t = node_of(TS_OP_CONV2D); t.out_c = 4; t.kh = t.kw = 5; t.pad_t = t.pad_b = t.pad_l = t.pad_r = 2;
     ROW("conv2d-chunked", t, .n_in = 1, .in = { { 12, 16, 32, 32 } }, .fd_samples = 48);
@@ -2129,7 +2132,9 @@ int main(int argc, char **argv)
 
     int covered[TS_OP_COUNT] = { 0 };
     for (int i = 0; i < n; i++) {
+        if (rows[i].winograd) ts_cpu_set_winograd(TS_WINOGRAD_ALWAYS);
         run_row(&rows[i]);
+        ts_cpu_set_winograd(TS_WINOGRAD_AUTO);
         covered[rows[i].node.op] = 1;
     }
     if (!on_cpu && !quick) {

@@ -24,7 +24,8 @@
  * back onto din by col2im (the adjoint of im2col).
  *
  * 3x3 stride-1 convolutions go to winograd.c instead where that pays (16
- * channels or more, maps without much edge waste), all three passes (2.25
+ * channels or more, maps without much edge waste, batches of 512 tiles or
+ * more), all three passes (2.25
  * times fewer multiply-adds); TS_CPU_WINOGRAD=0 in the environment keeps
  * them on im2col (to compare).
  */
@@ -85,7 +86,7 @@ static int conv_winograd(const conv_geom *g, const ts_node *nd)
     }
     if (mode == TS_WINOGRAD_OFF || !cpu_wino_can(g->KH, g->KW, g->S, nd->pad_t, nd->pad_b, nd->pad_l, nd->pad_r))
         return 0;
-    return mode == TS_WINOGRAD_ALWAYS || cpu_wino_pays(g->Cg, g->Og, g->OH, g->OW);
+    return mode == TS_WINOGRAD_ALWAYS || cpu_wino_pays(g->N, g->Cg, g->Og, g->OH, g->OW);
 }
 
 /* Samples per chunk. */

@@ -77,7 +77,7 @@ void cpu_sgd(float *w, const float *g, float *v, size_t n, float lr, float mu, f
  * time (C, O its channels; xs, ys the sample strides of input and output,
  * in floats).  forward writes y, dinput and dweight accumulate. */
 int cpu_wino_can(int KH, int KW, int S, int pt, int pb, int pl, int pr); /* computes it right */
-int cpu_wino_pays(int Cg, int Og, int OH, int OW);                      /* faster than im2col */
+int cpu_wino_pays(int N, int Cg, int Og, int OH, int OW);               /* faster than im2col */
 ts_status cpu_wino_forward(int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs, size_t ys,
                            const float *x, const float *w, const float *bias, float *y);
 ts_status cpu_wino_dinput(int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs, size_t ys,

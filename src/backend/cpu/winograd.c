@@ -74,14 +74,19 @@ int cpu_wino_can(int KH, int KW, int S, int pt, int pb, int pl, int pr)
     return KH == 3 && KW == 3 && S == 1 && pt <= 2 && pb <= 2 && pl <= 2 && pr <= 2;
 }
 
-int cpu_wino_pays(int Cg, int Og, int OH, int OW)
+int cpu_wino_pays(int N, int Cg, int Og, int OH, int OW)
 {
     /* Below 16 channels the transforms cost about what the products save,
      * and so do small odd maps, whose tiles compute a row and a column
      * past the edge (7 x 7: 64 outputs for 49; bench-train --ab-winograd
-     * measured traitnet's conv4 there 20 % slower than im2col). */
+     * measured traitnet's conv4 there 20 % slower than im2col).  Few tiles
+     * in all (a single image: AlexNet's 8 x 8 maps are 16 tiles) leave the
+     * products too thin and the kernels' transform, redone at every call,
+     * too large: bench-cpu measured AlexNet's batch-1 forward at 21 ms
+     * against 9 ms on im2col. */
     const double waste = (double)((OH + 1) / 2 * 2) * ((OW + 1) / 2 * 2) / ((double)OH * OW);
-    return Cg >= 16 && Og >= 16 && waste <= 1.15;
+    const double tiles = (double)N * ((OH + 1) / 2) * ((OW + 1) / 2);
+    return Cg >= 16 && Og >= 16 && waste <= 1.15 && tiles >= 512;
 }
 
 /* V[xi][c][t] = (B^T d B)[xi] for the input tiles, over (sample, channel).
