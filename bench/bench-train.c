@@ -171,8 +171,10 @@ int main(int argc, char **argv)
      * network; alexnet is also written out by hand there). */
     peer_proc pr = { 0 };
     char archfile[] = "/tmp/bench-train-arch-XXXXXX", why[4096] = "";
+    int have_archfile = 0;
     if (peer) {
         int fd = mkstemp(archfile);
+        have_archfile = fd >= 0;
         FILE *af = fd >= 0 ? fdopen(fd, "w") : NULL;
         if (af) {
             fputs(expanded ? expanded : "", af);
@@ -252,7 +254,7 @@ int main(int argc, char **argv)
     } else if (why[0]) {
         printf("  peer (PyTorch) unavailable: %s", why);
     }
-    if (archfile[sizeof archfile - 7] != 'X') unlink(archfile);
+    if (have_archfile) unlink(archfile);
     peer_stop(&pr);
     free(tp);
     free(ratio);

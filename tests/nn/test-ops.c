@@ -1444,6 +1444,7 @@ static void run_maxpool_ties(void)
 
 static void run_winograd(void)
 {
+    if (!on_cpu) return; /* the CPU's own two paths */
     struct shape {
         const char *name;
         int N, C, H, W, O, groups, pt, pb, pl, pr;
@@ -1459,7 +1460,6 @@ static void run_winograd(void)
         const struct shape *sh = &shapes[k];
         char row[96];
         snprintf(row, sizeof row, "winograd %s", sh->name);
-        if (!on_cpu) continue; /* the CPU's own two paths */
         ts_node nd = node_of(TS_OP_CONV2D);
         nd.out_c = sh->O, nd.kh = nd.kw = 3, nd.groups = sh->groups;
         nd.pad_t = sh->pt, nd.pad_b = sh->pb, nd.pad_l = sh->pl, nd.pad_r = sh->pr;

@@ -23,11 +23,10 @@
  * dbias += sum over samples and positions, dcol_g = W_g^T * dout_g folded
  * back onto din by col2im (the adjoint of im2col).
  *
- * 3x3 stride-1 convolutions go to winograd.c instead where that pays (16
- * channels or more, maps without much edge waste, batches of 512 tiles or
- * more), all three passes (2.25
- * times fewer multiply-adds); TS_CPU_WINOGRAD=0 in the environment keeps
- * them on im2col (to compare).
+ * 3x3 stride-1 convolutions go to winograd.c instead, all three passes
+ * (2.25 times fewer multiply-adds), where that pays: 16 channels or more,
+ * maps without much edge waste, batches of 512 tiles or more.
+ * TS_CPU_WINOGRAD=0 in the environment keeps them on im2col (to compare).
  */
 #include "backend/cpu/cpu-ops.h"
 

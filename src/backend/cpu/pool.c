@@ -121,20 +121,8 @@ static void maxpool_fwd_range(void *ctx, size_t lo, size_t hi)
                     best = hs * W + ws;
                     m = xp[best];
                     int nan = m != m;
-                    if (he - hs == 3 && we - ws == 3) { /* AlexNet's and traitnet's 3x3 window */
-                        const int r = hs * W + ws;
-                        max_take(xp[r + 1], r + 1, &m, &best, &nan);
-                        max_take(xp[r + 2], r + 2, &m, &best, &nan);
-                        for (int k = r + W; k <= r + 2 * W; k += W) {
-                            max_take(xp[k], k, &m, &best, &nan);
-                            max_take(xp[k + 1], k + 1, &m, &best, &nan);
-                            max_take(xp[k + 2], k + 2, &m, &best, &nan);
-                        }
-                    } else {
-                        for (int iy = hs; iy < he; iy++)
-                            for (int ix = ws; ix < we; ix++)
-                                max_take(xp[iy * W + ix], iy * W + ix, &m, &best, &nan);
-                    }
+                    for (int iy = hs; iy < he; iy++)
+                        for (int ix = ws; ix < we; ix++) max_take(xp[iy * W + ix], iy * W + ix, &m, &best, &nan);
                     if (nan) best = max_window_exact(xp, W, hs, he, ws, we, &m);
                 }
                 yp[oy * g->OW + ox] = m;

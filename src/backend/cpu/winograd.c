@@ -89,6 +89,16 @@ int cpu_wino_pays(int N, int Cg, int Og, int OH, int OW)
     return Cg >= 16 && Og >= 16 && waste <= 1.15 && tiles >= 512;
 }
 
+/* The 16 transformed values of n <= 4 neighbouring tiles (lanes of out)
+ * into rows xi * step of V or D; fewer than four at a row's end. */
+static inline void store16(float *dst, size_t step, const v4sf out[16], int n)
+{
+    if (n == 4)
+        for (int xi = 0; xi < 16; xi++) memcpy(dst + (size_t)xi * step, &out[xi], sizeof out[xi]);
+    else
+        for (int xi = 0; xi < 16; xi++) memcpy(dst + (size_t)xi * step, &out[xi], (size_t)n * sizeof(float));
+}
+
 /* V[xi][c][t] = (B^T d B)[xi] for the input tiles, over (sample, channel).
  *
  * Each plane is first copied with its padding into even and odd columns
@@ -167,11 +177,7 @@ static void in_transform_range(void *ctx, size_t lo, size_t hi)
                     out[4 * r + 2] = d[r][2] - d[r][1];
                     out[4 * r + 3] = d[r][1] - d[r][3];
                 }
-                if (g->tw - i >= 4)
-                    for (int xi = 0; xi < 16; xi++) memcpy(dst + (size_t)xi * step + i, &out[xi], sizeof out[xi]);
-                else /* the row's last tiles: only those */
-                    for (int xi = 0; xi < 16; xi++)
-                        memcpy(dst + (size_t)xi * step + i, &out[xi], (size_t)(g->tw - i) * sizeof(float));
+                store16(dst + i, step, out, g->tw - i < 4 ? g->tw - i : 4);
             }
         }
     }
@@ -218,11 +224,7 @@ static void dy_transform_range(void *ctx, size_t lo, size_t hi)
                     out[4 * r + 2] = t[r][0] - t[r][1];
                     out[4 * r + 3] = -t[r][1];
                 }
-                if (n == 4)
-                    for (int xi = 0; xi < 16; xi++) memcpy(dst + (size_t)xi * step + i, &out[xi], sizeof out[xi]);
-                else
-                    for (int xi = 0; xi < 16; xi++)
-                        memcpy(dst + (size_t)xi * step + i, &out[xi], (size_t)n * sizeof(float));
+                store16(dst + i, step, out, n);
             }
         }
     }
