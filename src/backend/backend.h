@@ -48,6 +48,8 @@ typedef struct ts_op_args {
     ts_tensor *aux;                      /* see ts_node.aux */
     const ts_tensor *weight, *bias;
     ts_tensor *dweight, *dbias;
+    ts_tensor *run_mean, *run_var;       /* batchnorm's running statistics: a
+                                          * training forward moves them */
     bool training;
     uint64_t seed;                       /* dropout mask seed for this step */
 } ts_op_args;
@@ -81,6 +83,11 @@ typedef struct ts_backend {
      *   add            R_k = x_k / sum_k x_k * R (evenly when |sum| < 1e-12)
      *   concat         each input its channel slice
      *   relu, leaky_relu, lrn, dropout   passed through
+ *   batchnorm      as the affine map y = s x + t it is in evaluation
+ *                  (s = gamma / sqrt(var + eps), running statistics):
+ *                  R_in = s x / stab(y) * R, stab(y) = y + 1e-6 sign(y)
+ *                  (explain/lrp.c folds a batchnorm behind a conv2d or fc
+ *                  into that layer's rule instead, and never asks)
      * conv2d and fc: TS_ERR_UNSUPPORTED (their rules are lrp_linear steps). */
     ts_status (*relevance)(void *ctx, const ts_op_args *args);
 

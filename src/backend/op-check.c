@@ -145,6 +145,22 @@ ts_status ts_check_add(const ts_op_args *a)
     return TS_OK;
 }
 
+ts_status ts_check_batchnorm(const ts_op_args *a)
+{
+    const ts_node *nd = a->node;
+    TS_TRY(check_unary(a));
+    TS_TRY(check_params(nd, a->in[0]->c, NULL));
+    int C = a->in[0]->c;
+    const ts_tensor *p[4] = { a->weight, a->bias, a->run_mean, a->run_var };
+    static const char *const what[4] = { "gamma (weight)", "beta (bias)", "running mean", "running variance" };
+    for (int k = 0; k < 4; k++)
+        if (!want(p[k]) || p[k]->n != 1 || p[k]->c != C || p[k]->h != 1 || p[k]->w != 1)
+            return ts_error(TS_ERR_SHAPE, "batchnorm '%s': %s must be (1,%d,1,1)", nd->name, what[k], C);
+    if (want(a->aux) && (a->aux->n != 1 || a->aux->c != 2 || a->aux->h != C || a->aux->w != 1))
+        return ts_error(TS_ERR_SHAPE, "batchnorm '%s': aux must be (1,2,%d,1)", nd->name, C);
+    return TS_OK;
+}
+
 ts_status ts_check_op(const ts_op_args *a)
 {
     ts_conv_dims cd;
@@ -162,6 +178,7 @@ ts_status ts_check_op(const ts_op_args *a)
     case TS_OP_DROPOUT: return ts_check_dropout(a);
     case TS_OP_CONCAT: return ts_check_concat(a);
     case TS_OP_ADD: return ts_check_add(a);
+    case TS_OP_BATCHNORM: return ts_check_batchnorm(a);
     case TS_OP_COUNT: break;
     }
     return ts_error(TS_ERR_UNSUPPORTED, "node '%s': unknown op %d", a->node->name, (int)a->node->op);

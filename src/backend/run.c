@@ -53,6 +53,8 @@ static void wire(ts_graph *g, int i, ts_op_args *a)
     a->bias = n->bias.data ? &n->bias : NULL;
     a->dweight = n->dweight.data ? &n->dweight : NULL;
     a->dbias = n->dbias.data ? &n->dbias : NULL;
+    a->run_mean = n->run_mean.data ? &n->run_mean : NULL;
+    a->run_var = n->run_var.data ? &n->run_var : NULL;
     a->training = g->training;
     /* A distinct, reproducible dropout mask per (seed, step, layer). */
     a->seed = g->seed * 0x9e3779b97f4a7c15ull ^ (g->step << 20) ^ (uint64_t)i;

@@ -439,6 +439,8 @@ const char *ts_lrp_target_describe(const ts_model *m, const ts_lrp_stats *st, ch
 typedef struct modw {
     float *pos, *neg, *sq; /* w+, w-, w^2 or 1 (numel of the weight) */
     float *bpos, *bneg;    /* b+, b- (alphabeta with bias) */
+    float *fw, *fb;        /* the weight and bias with the batchnorm behind
+                            * folded in (canonisation); NULL when none */
 } modw;
 
 struct ts_lrp {
@@ -451,6 +453,9 @@ struct ts_lrp {
     ts_tensor *rel;   /* n_nodes */
     bool *live;       /* node holds relevance this pass */
     modw *mw;         /* n_nodes */
+    int *fold;        /* n_nodes: for a batchnorm folded into the linear
+                       * layer before it, that layer's index; else -1 */
+    int *folded_by;   /* n_nodes: for that linear layer, the batchnorm; else -1 */
     ts_arena wts;     /* the modified weights */
     ts_arena planes;  /* two planes of the largest linear input for `batch` */
     size_t plane;     /* floats per plane */
@@ -466,16 +471,74 @@ static void lrp_arena_clear(ts_lrp *l, ts_arena *a)
     memset(a, 0, sizeof *a);
 }
 
-/* Floats the modified weights of node n need under rule r. */
-static size_t modw_floats(const ts_node *n, const ts_lrp_rule *r)
+/* Floats the modified weights of node n need under rule r; `folded`: a
+ * batchnorm is folded into it. */
+static size_t modw_floats(const ts_node *n, const ts_lrp_rule *r, bool folded)
 {
     if (!is_linear(n)) return 0;
     size_t nw = ts_tensor_numel(&n->weight), total = 0;
     int o = n->out_c > 0 ? n->out_c : 1;
+    if (folded) total += ts_arena_size_for(1, 1, 1, (int)nw) + ts_arena_size_for(1, o, 1, 1);
     if (r->kind == TS_LRP_ALPHABETA || r->kind == TS_LRP_ZBOX) total += 2 * ts_arena_size_for(1, 1, 1, (int)nw);
     if (r->kind == TS_LRP_WSQUARE || r->kind == TS_LRP_FLAT) total += ts_arena_size_for(1, 1, 1, (int)nw);
     if (r->kind == TS_LRP_ALPHABETA && r->with_bias && n->bias.data) total += 2 * ts_arena_size_for(1, o, 1, 1);
     return total;
+}
+
+/* Canonisation (as zennit does it): a batchnorm whose input is a conv2d or
+ * fc read by nothing else is, in evaluation, the affine map y = s z + t of
+ * that layer's output z, s = gamma / sqrt(var + eps), t = beta - s mean;
+ * the pair is one linear layer with weight s W (per output channel) and
+ * bias s b + t, and LRP applies the linear layer's rule to it with the
+ * batchnorm's output as Z.  A batchnorm anywhere else keeps its own rule
+ * (backend.h, relevance). */
+static void find_folds(ts_lrp *l)
+{
+    const ts_graph *g = l->g;
+    for (int i = 0; i < g->n_nodes; i++) l->fold[i] = l->folded_by[i] = -1;
+    for (int i = 1; i < g->n_nodes; i++) {
+        const ts_node *n = &g->nodes[i];
+        if (n->op != TS_OP_BATCHNORM) continue;
+        int j = n->inputs[0], readers = 0;
+        if (!is_linear(&g->nodes[j]) || j == g->output) continue;
+        for (int k = 1; k < g->n_nodes; k++)
+            for (int q = 0; q < g->nodes[k].n_inputs; q++) readers += g->nodes[k].inputs[q] == j;
+        if (readers != 1) continue;
+        l->fold[i] = j;
+        l->folded_by[j] = i;
+    }
+}
+
+/* Writes the folded weight and bias of linear node j (find_folds) into fw
+ * and fb, the backend's memory: computed on the host from copies. */
+static ts_status fold_batchnorm(ts_lrp *l, int j, float *fw, float *fb)
+{
+    const ts_graph *g = l->g;
+    const ts_node *n = &g->nodes[j], *bn = &g->nodes[l->folded_by[j]];
+    size_t nw = ts_tensor_numel(&n->weight);
+    int O = n->out_c;
+    size_t per = nw / (size_t)O;
+    float *h = malloc((nw + 6 * (size_t)O) * sizeof *h);
+    if (!h) return ts_error(TS_ERR_OOM, "lrp: folding '%s' into '%s'", bn->name, n->name);
+    float *w = h, *b = h + nw, *gm = b + O, *bt = gm + O, *mu = bt + O, *var = mu + O;
+    ts_status st = ts_graph_read(g, n->weight.data, w, nw);
+    if (st == TS_OK && n->bias.data) st = ts_graph_read(g, n->bias.data, b, (size_t)O);
+    else memset(b, 0, (size_t)O * sizeof *b);
+    if (st == TS_OK) st = ts_graph_read(g, bn->weight.data, gm, (size_t)O);
+    if (st == TS_OK) st = ts_graph_read(g, bn->bias.data, bt, (size_t)O);
+    if (st == TS_OK) st = ts_graph_read(g, bn->run_mean.data, mu, (size_t)O);
+    if (st == TS_OK) st = ts_graph_read(g, bn->run_var.data, var, (size_t)O);
+    if (st == TS_OK) {
+        for (int o = 0; o < O; o++) {
+            double sc = gm[o] / sqrt((double)var[o] + bn->bn_eps);
+            for (size_t k = 0; k < per; k++) w[(size_t)o * per + k] = (float)(sc * w[(size_t)o * per + k]);
+            b[o] = (float)(sc * (b[o] - mu[o]) + bt[o]);
+        }
+        st = l->be->mem.upload(l->ctx, fw, w, nw);
+        if (st == TS_OK) st = l->be->mem.upload(l->ctx, fb, b, (size_t)O);
+    }
+    free(h);
+    return st;
 }
 
 ts_status ts_lrp_refresh(ts_lrp *l)
@@ -496,28 +559,36 @@ ts_status ts_lrp_refresh(ts_lrp *l)
     l->ctx = gctx;
     const ts_backend *be = l->be;
     size_t total = 0;
-    for (int i = 0; i < g->n_nodes; i++) total += modw_floats(&g->nodes[i], &l->rules->rule[i]);
+    for (int i = 0; i < g->n_nodes; i++)
+        total += modw_floats(&g->nodes[i], &l->rules->rule[i], l->folded_by[i] >= 0);
     if (total == 0) return TS_OK;
     TS_TRY(be->mem.arena_init(l->ctx, &l->wts, total));
     for (int i = 0; i < g->n_nodes; i++) {
         const ts_node *n = &g->nodes[i];
         const ts_lrp_rule *r = &l->rules->rule[i];
         modw *m = &l->mw[i];
-        if (!modw_floats(n, r)) continue;
+        if (!modw_floats(n, r, l->folded_by[i] >= 0)) continue;
         int nw = (int)ts_tensor_numel(&n->weight);
+        const float *W = n->weight.data, *B = n->bias.data;
+        if (l->folded_by[i] >= 0) {
+            m->fw = ts_arena_take(&l->wts, 1, 1, 1, nw).data;
+            m->fb = ts_arena_take(&l->wts, 1, n->out_c, 1, 1).data;
+            TS_TRY(fold_batchnorm(l, i, m->fw, m->fb));
+            W = m->fw, B = m->fb;
+        }
         if (r->kind == TS_LRP_ALPHABETA || r->kind == TS_LRP_ZBOX) {
             m->pos = ts_arena_take(&l->wts, 1, 1, 1, nw).data;
             m->neg = ts_arena_take(&l->wts, 1, 1, 1, nw).data;
-            TS_TRY(be->lrp_split(l->ctx, n->weight.data, m->pos, m->neg, (size_t)nw, NULL));
+            TS_TRY(be->lrp_split(l->ctx, W, m->pos, m->neg, (size_t)nw, NULL));
         }
         if (r->kind == TS_LRP_WSQUARE || r->kind == TS_LRP_FLAT) {
             m->sq = ts_arena_take(&l->wts, 1, 1, 1, nw).data;
-            TS_TRY(be->lrp_square(l->ctx, n->weight.data, m->sq, (size_t)nw, r->kind == TS_LRP_FLAT));
+            TS_TRY(be->lrp_square(l->ctx, W, m->sq, (size_t)nw, r->kind == TS_LRP_FLAT));
         }
-        if (r->kind == TS_LRP_ALPHABETA && r->with_bias && n->bias.data) {
+        if (r->kind == TS_LRP_ALPHABETA && r->with_bias && B) {
             m->bpos = ts_arena_take(&l->wts, 1, n->out_c, 1, 1).data;
             m->bneg = ts_arena_take(&l->wts, 1, n->out_c, 1, 1).data;
-            TS_TRY(be->lrp_split(l->ctx, n->bias.data, m->bpos, m->bneg, (size_t)n->out_c, NULL));
+            TS_TRY(be->lrp_split(l->ctx, B, m->bpos, m->bneg, (size_t)n->out_c, NULL));
         }
     }
     return TS_OK;
@@ -535,10 +606,13 @@ ts_status ts_lrp_new(ts_graph *g, const ts_lrp_rules *rules, ts_lrp **out)
     l->rel = calloc((size_t)g->n_nodes, sizeof *l->rel);
     l->live = calloc((size_t)g->n_nodes, sizeof *l->live);
     l->mw = calloc((size_t)g->n_nodes, sizeof *l->mw);
-    if (!l->rel || !l->live || !l->mw) {
+    l->fold = calloc((size_t)g->n_nodes, sizeof *l->fold);
+    l->folded_by = calloc((size_t)g->n_nodes, sizeof *l->folded_by);
+    if (!l->rel || !l->live || !l->mw || !l->fold || !l->folded_by) {
         ts_lrp_free(l);
         return ts_error(TS_ERR_OOM, "lrp");
     }
+    find_folds(l);
     ts_status st = ts_lrp_refresh(l);
     if (st != TS_OK) {
         ts_lrp_free(l);
@@ -555,6 +629,8 @@ void ts_lrp_free(ts_lrp *l)
     lrp_arena_clear(l, &l->arena);
     lrp_arena_clear(l, &l->planes);
     free(l->mw);
+    free(l->fold);
+    free(l->folded_by);
     free(l->rel);
     free(l->live);
     free(l->values);
@@ -601,7 +677,8 @@ static float *values(ts_lrp *l, int c)
     return l->values;
 }
 
-/* Relevance through one linear node i (conv2d or fc): its rule as terms
+/* Relevance through one linear node i (conv2d or fc), or through the pair
+ * of i and the batchnorm `top` folded into it: its rule as terms
  * (W'_k, x'_k) of the backend's generic step (backend.h, lrp_linear):
  *     epsilon    (W, x), Z read from the forward pass (it includes the bias)
  *     alphabeta  alpha * [(W+, x+), (W-, x-)]  -  beta * [(W-, x+), (W+, x-)]
@@ -610,7 +687,7 @@ static float *values(ts_lrp *l, int c)
  *     flat       (1, 1)       wsquare  (W^2, 1)
  *     zbox       (W, x), (W+, -l), (W-, -h)
  * for the whole batch at once. */
-static ts_status linear_node(ts_lrp *l, int i)
+static ts_status linear_node(ts_lrp *l, int i, int top)
 {
     ts_graph *g = l->g;
     const ts_backend *be = l->be;
@@ -620,7 +697,9 @@ static ts_status linear_node(ts_lrp *l, int i)
     const modw *m = &l->mw[i];
     const int N = l->batch, C = in->c;
     const size_t xs = (size_t)N * C * in->h * in->w, hw = (size_t)in->h * in->w;
-    const float *W = nd->weight.data, *x = in->out.data, *zf = nd->out.data, *R = l->rel[i].data;
+    /* top: i itself, or the batchnorm folded into it (its output is Z) */
+    const float *W = m->fw ? m->fw : nd->weight.data, *x = in->out.data, *zf = g->nodes[top].out.data,
+                *R = l->rel[top].data;
     float *Rin = l->rel[nd->inputs[0]].data;
     float *p0 = l->planes.base, *p1 = l->planes.base + l->plane;
     ts_lrp_term t[3];
@@ -691,6 +770,10 @@ static ts_status fixed_node(ts_lrp *l, int i)
     a.out = &nd->out;
     a.dout = &l->rel[i];
     a.aux = nd->aux.data ? &nd->aux : NULL;
+    a.weight = nd->weight.data ? &nd->weight : NULL;
+    a.bias = nd->bias.data ? &nd->bias : NULL;
+    a.run_mean = nd->run_mean.data ? &nd->run_mean : NULL;
+    a.run_var = nd->run_var.data ? &nd->run_var : NULL;
     return l->be->relevance(l->ctx, &a);
 }
 
@@ -767,8 +850,14 @@ ts_status ts_lrp_backward(ts_lrp *l, const ts_tensor *input, const ts_lrp_target
     for (int i = g->output; i >= 1; i--) {
         if (!l->live[i]) continue;
         const ts_node *nd = &g->nodes[i];
-        ts_status st = is_linear(nd) ? linear_node(l, i) : fixed_node(l, i);
-        if (st != TS_OK) return ts_error_prefix(st, "lrp: layer '%s': ", nd->name);
+        ts_status st;
+        if (l->fold[i] >= 0) { /* the batchnorm and the layer before it, as one */
+            nd = &g->nodes[l->fold[i]];
+            st = linear_node(l, l->fold[i], i);
+        } else {
+            st = is_linear(nd) ? linear_node(l, i, i) : fixed_node(l, i);
+        }
+        if (st != TS_OK) return ts_error_prefix(st, "lrp: layer '%s': ", g->nodes[i].name);
         for (int k = 0; k < nd->n_inputs; k++) l->live[nd->inputs[k]] = true;
     }
 

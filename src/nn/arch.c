@@ -330,6 +330,10 @@ static ts_status apply_key(parser *p, ts_node *n, char *key, char *val)
     }
     if (op == TS_OP_DROPOUT) FLOAT_KEY("p", n->p)
     if (op == TS_OP_LEAKY_RELU) FLOAT_KEY("slope", n->slope)
+    if (op == TS_OP_BATCHNORM) {
+        FLOAT_KEY("eps", n->bn_eps)
+        FLOAT_KEY("momentum", n->bn_momentum)
+    }
 #undef INT_KEY
 #undef FLOAT_KEY
     return perr(p, "'%s' is not a parameter of %s", key, ts_op_name(op));
@@ -371,7 +375,7 @@ static ts_status parse_line(parser *p, char *line, ts_graph **gp, int *output)
     }
     ts_op op = op_from_word(word);
     if (op == TS_OP_COUNT)
-        return perr(p, "unknown layer type '%s' (known: conv2d relu leaky_relu lrn maxpool avgpool fc dropout concat add)", word);
+        return perr(p, "unknown layer type '%s' (known: conv2d relu leaky_relu lrn maxpool avgpool fc dropout concat add batchnorm)", word);
     char *name = strtok_r(NULL, " \t\r", &save);
     if (!name || strchr(name, '=')) return perr(p, "%s needs a layer name", word);
     if (strlen(name) >= TS_NAME_MAX) return perr(p, "layer name '%s' longer than %d characters", name, TS_NAME_MAX - 1);

@@ -15,13 +15,13 @@
  * Grammar: blank lines and '#' comments are ignored.  `input` takes
  * channels=C and size=S (or height=H width=W).  Every other line is
  * `OP NAME key=value...` with OP one of conv2d, relu, leaky_relu, lrn,
- * maxpool, avgpool, fc, dropout, concat, add.  A layer reads the previous
+ * maxpool, avgpool, fc, dropout, concat, add, batchnorm.  A layer reads the previous
  * line's layer unless it says in=A[,B...] (by name; concat and add need
  * two or more).  Keys:
  *   conv2d:  out, k | kh,kw, stride, pad (P, or T,B,L,R), groups, bias=0|1
  *   maxpool, avgpool: k | kh,kw, stride, pad, round=ceil|floor, global=1
  *   lrn:     size, alpha, beta, k          dropout: p       leaky_relu: slope
- *   fc:      out, bias=0|1
+ *   fc:      out, bias=0|1                 batchnorm: eps (1e-5), momentum (0.1)
  * The last layer is the output (the logits) unless an `output NAME` line
  * names another.  {channels}, {size} and {classes} are replaced by
  * ts_arch_expand; a stored model keeps the expanded text.

@@ -101,19 +101,21 @@ static const char *dtype_name(ts_dtype d)
 
 int ts_model_tensors(const ts_model *m, ts_model_tensor *out, int max)
 {
+    static const char *const what[4] = { "weight", "bias", "running_mean", "running_var" };
     const ts_graph *g = m->graph;
     int k = 0;
     for (int i = 1; i < g->n_nodes; i++) {
         const ts_node *n = &g->nodes[i];
-        for (int b = 0; b < 2; b++) {
-            const ts_tensor *t = b ? &n->bias : &n->weight;
+        const ts_tensor *ts[4] = { &n->weight, &n->bias, &n->run_mean, &n->run_var };
+        for (int b = 0; b < 4; b++) {
+            const ts_tensor *t = ts[b];
             if (!t->data) continue;
             if (k < max) {
                 ts_model_tensor *e = &out[k];
                 memset(e, 0, sizeof *e);
-                snprintf(e->name, sizeof e->name, "%s.%s", n->name, b ? "bias" : "weight");
+                snprintf(e->name, sizeof e->name, "%s.%s", n->name, what[b]);
                 e->t = t;
-                if (b) { /* bias (1,O,1,1) -> (O) */
+                if (b || n->op == TS_OP_BATCHNORM) { /* bias, batchnorm's vectors (1,C,1,1) -> (C) */
                     e->ndim = 1;
                     e->shape[0] = t->c;
                 } else if (n->op == TS_OP_FC) { /* (O,K,1,1) -> (O,K) */

@@ -73,12 +73,20 @@ static int param_shapes(const ts_graph *g, const ts_node *n, int wshape[4], int 
         wshape[0] = n->out_c;
         wshape[1] = in->c * in->h * in->w;
         wshape[2] = wshape[3] = 1;
+    } else if (n->op == TS_OP_BATCHNORM) {
+        /* gamma and beta; the running statistics come after (has_stats) */
+        wshape[0] = wshape[2] = wshape[3] = 1;
+        wshape[1] = in->c;
+        *bias_len = in->c;
+        return 1;
     } else {
         return 0;
     }
     *bias_len = n->has_bias ? n->out_c : 0;
     return 1;
 }
+
+static bool has_stats(const ts_node *n) { return n->op == TS_OP_BATCHNORM; }
 
 /* Shapes and checks every node; the parameters' floats (weights and
  * biases) into *numel and the arena they need (alignment included) into
@@ -101,6 +109,7 @@ static ts_status shape_all(ts_graph *g, size_t *numel_total, size_t *arena_total
         total += ts_arena_size_for(ws[0], ws[1], ws[2], ws[3]);
         count += (size_t)numel;
         if (bl) total += ts_arena_size_for(1, bl, 1, 1), count += (size_t)bl;
+        if (has_stats(&g->nodes[i])) total += 2 * ts_arena_size_for(1, bl, 1, 1), count += 2 * (size_t)bl;
         /* An architecture from an untrusted file must not reserve absurd
          * memory: 2^31 floats (8 GiB) is 15x VGG-16. */
         if (total > ((size_t)1 << 31)) return bad(&g->nodes[i], "network exceeds 2^31 parameters");
@@ -136,6 +145,12 @@ ts_status ts_graph_finalize(ts_graph *g)
             n->bias = ts_arena_take(&g->params, 1, bl, 1, 1);
             n->dbias = ts_arena_take(&g->grads, 1, bl, 1, 1);
         }
+        if (has_stats(n)) { /* the grads arena keeps the layout: its slots stay 0 */
+            n->run_mean = ts_arena_take(&g->params, 1, bl, 1, 1);
+            n->run_var = ts_arena_take(&g->params, 1, bl, 1, 1);
+            (void)ts_arena_take(&g->grads, 1, bl, 1, 1);
+            (void)ts_arena_take(&g->grads, 1, bl, 1, 1);
+        }
     }
     g->batch = 0;
     return TS_OK;
@@ -158,13 +173,22 @@ size_t ts_graph_param_count(const ts_graph *g)
 {
     size_t n = 0;
     for (int i = 0; i < g->n_nodes; i++)
-        n += ts_tensor_numel(&g->nodes[i].weight) + ts_tensor_numel(&g->nodes[i].bias);
+        n += ts_tensor_numel(&g->nodes[i].weight) + ts_tensor_numel(&g->nodes[i].bias) +
+             ts_tensor_numel(&g->nodes[i].run_mean) + ts_tensor_numel(&g->nodes[i].run_var);
     return n;
 }
 
 static bool needs_aux(const ts_node *n)
 {
-    return n->op == TS_OP_MAXPOOL || n->op == TS_OP_LRN || n->op == TS_OP_DROPOUT;
+    return n->op == TS_OP_MAXPOOL || n->op == TS_OP_LRN || n->op == TS_OP_DROPOUT || n->op == TS_OP_BATCHNORM;
+}
+
+/* The aux buffer's shape for batch n: like the output, but batchnorm's
+ * per-channel mean and 1/sqrt(var + eps) of the batch (1,2,C,1). */
+static void aux_shape(const ts_node *nd, int n, int s[4])
+{
+    if (nd->op == TS_OP_BATCHNORM) s[0] = 1, s[1] = 2, s[2] = nd->c, s[3] = 1;
+    else s[0] = n, s[1] = nd->c, s[2] = nd->h, s[3] = nd->w;
 }
 
 /* An arena in the graph's memory. */
@@ -187,8 +211,10 @@ ts_status ts_graph_set_batch(ts_graph *g, int n)
     size_t total = 0;
     for (int i = 0; i < g->n_nodes; i++) {
         const ts_node *nd = &g->nodes[i];
-        size_t one = ts_arena_size_for(n, nd->c, nd->h, nd->w);
-        total += 2 * one + (needs_aux(nd) ? one : 0);
+        int as[4];
+        aux_shape(nd, n, as);
+        total += 2 * ts_arena_size_for(n, nd->c, nd->h, nd->w) +
+                 (needs_aux(nd) ? ts_arena_size_for(as[0], as[1], as[2], as[3]) : 0);
     }
     graph_arena_clear(g, &g->acts);
     g->batch = 0;
@@ -197,7 +223,9 @@ ts_status ts_graph_set_batch(ts_graph *g, int n)
         ts_node *nd = &g->nodes[i];
         nd->out = ts_arena_take(&g->acts, n, nd->c, nd->h, nd->w);
         nd->dout = ts_arena_take(&g->acts, n, nd->c, nd->h, nd->w);
-        nd->aux = needs_aux(nd) ? ts_arena_take(&g->acts, n, nd->c, nd->h, nd->w) : (ts_tensor){ 0 };
+        int as[4];
+        aux_shape(nd, n, as);
+        nd->aux = needs_aux(nd) ? ts_arena_take(&g->acts, as[0], as[1], as[2], as[3]) : (ts_tensor){ 0 };
     }
     g->batch = n;
     return TS_OK;
@@ -249,9 +277,10 @@ static void rebase_views(ts_graph *g, const ts_arena *old, const ts_arena *na, i
 {
     for (int i = 0; i < g->n_nodes; i++) {
         ts_node *n = &g->nodes[i];
-        ts_tensor *t[2] = { which ? &n->dweight : &n->weight, which ? &n->dbias : &n->bias };
-        for (int k = 0; k < 2; k++)
-            if (t[k]->data) t[k]->data = na->base + (t[k]->data - old->base);
+        ts_tensor *t[4] = { which ? &n->dweight : &n->weight, which ? &n->dbias : &n->bias,
+                            which ? NULL : &n->run_mean, which ? NULL : &n->run_var };
+        for (int k = 0; k < 4; k++)
+            if (t[k] && t[k]->data) t[k]->data = na->base + (t[k]->data - old->base);
     }
 }
 
@@ -339,6 +368,11 @@ void ts_graph_init_params(ts_graph *g, uint64_t seed)
     for (int i = 1; i < g->n_nodes; i++) {
         ts_node *n = &g->nodes[i];
         if (!n->weight.data) continue;
+        if (n->op == TS_OP_BATCHNORM) { /* the identity: gamma 1, beta 0, mean 0, variance 1 */
+            for (int c = 0; c < n->weight.c; c++)
+                n->weight.data[c] = 1.0f, n->bias.data[c] = 0.0f, n->run_mean.data[c] = 0.0f, n->run_var.data[c] = 1.0f;
+            continue;
+        }
         size_t fan_in = (size_t)n->weight.c * n->weight.h * n->weight.w;
         /* He initialisation for ReLU networks; the logits layer gets Xavier's
          * smaller scale so that initial predictions are near uniform. */

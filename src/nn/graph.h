@@ -39,6 +39,13 @@ typedef enum ts_op {
     TS_OP_DROPOUT,    /* inverted dropout: scales kept units by 1/(1-p) in training */
     TS_OP_CONCAT,     /* along channels */
     TS_OP_ADD,        /* elementwise sum of same-shaped inputs */
+    TS_OP_BATCHNORM,  /* per channel: gamma (x - mean) / sqrt(var + eps) + beta; weight
+                       * gamma (1,C,1,1), bias beta (1,C,1,1), running mean and
+                       * variance run_mean, run_var (1,C,1,1).  Training: the
+                       * batch's mean and biased variance over N, H, W, and the
+                       * running ones move by `momentum` toward the batch's
+                       * (variance unbiased, PyTorch's and cuDNN's rule);
+                       * evaluation: the running ones. */
     TS_OP_COUNT
 } ts_op;
 
@@ -63,6 +70,7 @@ typedef struct ts_node {
     float lrn_alpha, lrn_beta, lrn_k;   /* lrn */
     float p;                            /* dropout probability */
     float slope;                        /* leaky_relu */
+    float bn_eps, bn_momentum;          /* batchnorm: 1e-5 and 0.1 by default */
     float clip;                         /* relu: upper bound when > 0 (MobileNet's
                                          * ReLU6: 6); 0 = none.  Only graphs built
                                          * in code (face/detector.c) set it: the
@@ -76,13 +84,18 @@ typedef struct ts_node {
      * tensors for ops without parameters. */
     ts_tensor weight, bias;   /* conv2d: (O,C/g,KH,KW) (1,O,1,1); fc: (O,K,1,1) (1,O,1,1) */
     ts_tensor dweight, dbias;
+    /* batchnorm's running statistics (1,C,1,1) each, in g->params after its
+     * bias (their slots in g->grads stay zero; SGD never touches them). */
+    ts_tensor run_mean, run_var;
 
     /* Per-batch buffers (views into g->acts). */
     ts_tensor out;   /* (N,c,h,w) */
     ts_tensor dout;  /* (N,c,h,w), gradient of the loss w.r.t. out */
     ts_tensor aux;   /* op-specific: maxpool argmax (flat index into the input
                       * plane, stored as float; exact below 2^24), lrn scale
-                      * (N,C,H,W), dropout mask (N,c,h,w); empty otherwise */
+                      * (N,C,H,W), dropout mask (N,c,h,w), batchnorm the
+                      * batch's mean and 1/sqrt(var + eps) (1,2,C,1); empty
+                      * otherwise */
 } ts_node;
 
 typedef struct ts_graph {
@@ -139,7 +152,8 @@ ts_status ts_graph_shape(ts_graph *g, size_t *param_floats);
 ts_node *ts_graph_find(ts_graph *g, const char *name);
 int ts_graph_index(const ts_graph *g, const char *name);
 
-/* Number of parameter floats (weights + biases). */
+/* Number of parameter floats (weights, biases and batchnorm's running
+ * statistics: every float a model file stores). */
 size_t ts_graph_param_count(const ts_graph *g);
 
 /* Allocates activation buffers for batch size n (no-op if already n), in

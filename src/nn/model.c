@@ -369,5 +369,17 @@ ts_status ts_model_check_finite(const ts_model *m, const char *name)
                           " at index %zu of %zu): the model is damaged", name, ts[i].name, bad, first, k);
     }
     free(ts);
+    /* a negative variance would make NaN of every output */
+    const ts_graph *g = m->graph;
+    for (int i = 1; i < g->n_nodes && st == TS_OK; i++) {
+        const ts_tensor *v = &g->nodes[i].run_var;
+        if (!v->data) continue;
+        for (int c = 0; c < v->c; c++)
+            if (v->data[c] < 0.0f) {
+                st = ts_error(TS_ERR_FORMAT, "%s: tensor '%s.running_var' holds a negative variance (%g at index %d):"
+                              " the model is damaged", name, g->nodes[i].name, (double)v->data[c], c);
+                break;
+            }
+    }
     return st;
 }

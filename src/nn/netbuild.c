@@ -180,6 +180,9 @@ char *ts_netbuild_text(const ts_netbuild *nb)
         case TS_OP_LEAKY_RELU:
             ts_strbuf_printf(&b, " slope=%.9g", n->slope);
             break;
+        case TS_OP_BATCHNORM:
+            ts_strbuf_printf(&b, " eps=%.9g momentum=%.9g", n->bn_eps, n->bn_momentum);
+            break;
         default:
             break;
         }
@@ -220,6 +223,10 @@ static ts_status check_shapes(const ts_netbuild *nb, const char *source)
             if (s[0] != n->out_c || s[1] != k || s[2] != 1 || s[3] != 1)
                 st = ts_error(TS_ERR_FORMAT, "%s: layer '%s': weights are (%d,%d) but the network needs "
                               "(%d,%lld)", source, n->name, s[0], s[1], n->out_c, (long long)k);
+        } else if (n->op == TS_OP_BATCHNORM) {
+            if (s[0] != 3 || s[1] != in->c || s[2] != 1 || s[3] != 1)
+                st = ts_error(TS_ERR_FORMAT, "%s: layer '%s': %d values per parameter but the layer it reads has %d"
+                              " channels", source, n->name, s[1], in->c);
         }
     }
     free(nodes);
@@ -250,7 +257,8 @@ ts_status ts_netbuild_finish(ts_netbuild *nb, const char *arch_name, const char 
                         TS_MODEL_MIN_SIZE, TS_MODEL_MAX_SIZE);
     }
     for (int i = 1; i < nb->n; i++)
-        if ((nb->nodes[i].op == TS_OP_CONV2D || nb->nodes[i].op == TS_OP_FC) && !nb->w[i]) {
+        if ((nb->nodes[i].op == TS_OP_CONV2D || nb->nodes[i].op == TS_OP_FC || nb->nodes[i].op == TS_OP_BATCHNORM) &&
+            !nb->w[i]) {
             free(text);
             return ts_error(TS_ERR_FORMAT, "%s: layer '%s' has no weights", source, nb->nodes[i].name);
         }
@@ -288,7 +296,7 @@ ts_status ts_netbuild_finish(ts_netbuild *nb, const char *arch_name, const char 
     if (st != TS_OK) return ts_error_prefix(st, "%s: ", source);
     for (int i = 1; i < nb->n; i++) {
         const ts_node *d = &nb->nodes[i];
-        if (d->op != TS_OP_CONV2D && d->op != TS_OP_FC) continue;
+        if (d->op != TS_OP_CONV2D && d->op != TS_OP_FC && d->op != TS_OP_BATCHNORM) continue;
         ts_node *gn = ts_graph_find(m->graph, d->name);
         TS_ASSERT(gn);
         const int *s = nb->wshape[i];
@@ -296,6 +304,15 @@ ts_status ts_netbuild_finish(ts_netbuild *nb, const char *arch_name, const char 
         if (!nb->w[i]) {
             st = ts_error(TS_ERR_FORMAT, "%s: layer '%s' has no weights", source, d->name);
             break;
+        }
+        if (d->op == TS_OP_BATCHNORM) { /* gamma, mean, variance (3,C,1,1) and beta */
+            TS_ASSERT(s[0] == 3 && s[1] == w->c && nb->b[i]); /* check_shapes */
+            size_t C = (size_t)w->c;
+            memcpy(w->data, nb->w[i], C * sizeof(float));
+            memcpy(gn->run_mean.data, nb->w[i] + C, C * sizeof(float));
+            memcpy(gn->run_var.data, nb->w[i] + 2 * C, C * sizeof(float));
+            memcpy(gn->bias.data, nb->b[i], C * sizeof(float));
+            continue;
         }
         if (w->n != s[0] || w->c != s[1] || w->h != s[2] || w->w != s[3]) {
             st = ts_error(TS_ERR_FORMAT, "%s: layer '%s': weights are (%d,%d,%d,%d) but the "

@@ -4,7 +4,9 @@
  * An importer appends layers (ts_node records used as plain descriptions:
  * op, name, inputs, hyper-parameters) and their weights in the shapes our
  * graph uses (conv2d weight (O, C/groups, KH, KW), fc weight (O, K, 1, 1),
- * biases (1, O, 1, 1)).  ts_netbuild_finish writes the architecture text
+ * biases (1, O, 1, 1); batchnorm: gamma, running mean and running
+ * variance one after the other as a (3, C, 1, 1) weight, beta as the
+ * bias).  ts_netbuild_finish writes the architecture text
  * (arch.h language), builds the model from it, so an imported model is
  * stored like any other, and copies the weights after checking each shape
  * against the graph.  Index 0 is the input; inputs refer to earlier

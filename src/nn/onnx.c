@@ -680,33 +680,47 @@ static ts_status do_conv(importer *im, const onode *n)
     return TS_OK;
 }
 
+/* BatchNormalization (inference form: scale, B, input_mean, input_var)
+ * becomes a batchnorm layer, wherever it stands (after a Conv, a Gemm, a
+ * pooling...); LRP folds it into a linear layer before it (explain/lrp.c). */
 static ts_status do_batchnorm(importer *im, const onode *n)
 {
     int x;
-    TS_TRY(in_node(im, n, 0, false, &x, NULL));
-    ts_node *c = &im->nb.nodes[x];
-    if (c->op != TS_OP_CONV2D || uses_of(im, n->in[0]) != 1)
-        return unsupported(im, n, "BatchNormalization is read only right after a Conv whose output it alone uses (it is folded into the convolution)");
+    bool flat;
+    TS_TRY(in_node(im, n, 0, true, &x, &flat));
     for (int k = 1; k < n->n_out; k++)
         if (n->out[k][0] && uses_of(im, n->out[k])) return unsupported(im, n, "training outputs (running mean/var) are used");
+    if (attr_int(n, "training_mode", 0) != 0) return unsupported(im, n, "training_mode = 1");
     const otensor *p[4];
     static const char *const names[4] = { "scale", "B", "input_mean", "input_var" };
     for (int k = 0; k < 4; k++) {
         p[k] = in_const(im, n, k + 1);
         TS_TRY(const_floats(im, n, p[k], names[k]));
-        if (p[k]->count != (size_t)c->out_c) return unsupported(im, n, "parameters do not have one value per channel");
+        if (p[k]->count != p[0]->count || p[k]->count < 1 || p[k]->count > 65536)
+            return unsupported(im, n, "parameters do not have one value per channel");
     }
+    size_t C = p[0]->count;
+    for (size_t c = 0; c < C; c++)
+        if (!(p[3]->f[c] >= 0.0f)) return unsupported(im, n, "a variance is negative or NaN");
     float eps = attr_float(n, "epsilon", 1e-5f);
-    float *w = im->nb.w[x], *b = im->nb.b[x];
-    size_t per = (size_t)im->nb.wshape[x][1] * im->nb.wshape[x][2] * im->nb.wshape[x][3];
-    for (int o = 0; o < c->out_c; o++) {
-        double s = (double)p[0]->f[o] / sqrt((double)p[3]->f[o] + eps);
-        if (!isfinite(s)) return unsupported(im, n, "variance + epsilon is not positive");
-        for (size_t k = 0; k < per; k++) w[(size_t)o * per + k] = (float)(w[(size_t)o * per + k] * s);
-        b[o] = (float)(((double)b[o] - p[2]->f[o]) * s + p[1]->f[o]);
+    if (!(eps > 0.0f) || !isfinite(eps)) return unsupported(im, n, "epsilon must be > 0");
+    float mom = attr_float(n, "momentum", 0.9f); /* ONNX: running = mom * running + (1 - mom) * batch */
+    int i;
+    TS_TRY(add_layer(im, n, TS_OP_BATCHNORM, 1, &x, flat, &i));
+    ts_node *d = &im->nb.nodes[i];
+    d->bn_eps = eps;
+    d->bn_momentum = mom >= 0.0f && mom <= 1.0f ? 1.0f - mom : 0.1f;
+    float *w = malloc(3 * C * sizeof *w), *b = dup_floats(p[1]->f, C);
+    if (!w || !b) {
+        free(w);
+        free(b);
+        return ts_error(TS_ERR_OOM, "out of memory");
     }
-    if (n->n_out < 1) return unsupported(im, n, "no output");
-    return put_val(im, n->out[0], (oval){ .kind = V_NODE, .node = x });
+    memcpy(w, p[0]->f, C * sizeof *w);
+    memcpy(w + C, p[2]->f, C * sizeof *w);
+    memcpy(w + 2 * C, p[3]->f, C * sizeof *w);
+    ts_netbuild_set_params(&im->nb, i, w, (int[4]){ 3, (int)C, 1, 1 }, b);
+    return TS_OK;
 }
 
 static ts_status do_pool(importer *im, const onode *n, ts_op op, bool global)
@@ -1216,6 +1230,17 @@ static ts_status export_node(exporter *e, int i)
         e->rank[i] = 2;
         break;
     }
+    case TS_OP_BATCHNORM: {
+        char mname[TS_NAME_MAX + 16], vname[TS_NAME_MAX + 16];
+        snprintf(mname, sizeof mname, "%s.running_mean", n->name);
+        snprintf(vname, sizeof vname, "%s.running_var", n->name);
+        const char *in[5] = { e->val[x], wname, bname, mname, vname };
+        mark = w_node(w, "BatchNormalization", n->name, in, 5, e->val[i]);
+        w_attr_float(w, "epsilon", n->bn_eps);
+        w_attr_float(w, "momentum", 1.0f - n->bn_momentum);
+        ts_pbw_end(w, mark);
+        break;
+    }
     case TS_OP_DROPOUT:
         /* The identity at inference: the layer's value is its input's. */
         memcpy(e->val[i], e->val[x], sizeof e->val[i]);
@@ -1279,6 +1304,15 @@ ts_status ts_onnx_export_buffer(const ts_model *m, uint8_t **buf, size_t *len)
         for (int i = 1; i < g->n_nodes; i++) {
             const ts_node *n = &g->nodes[i];
             char name[TS_NAME_MAX + 16];
+            if (n->op == TS_OP_BATCHNORM) {
+                const ts_tensor *t4[4] = { &n->weight, &n->bias, &n->run_mean, &n->run_var };
+                static const char *const what[4] = { "weight", "bias", "running_mean", "running_var" };
+                for (int k = 0; k < 4; k++) {
+                    snprintf(name, sizeof name, "%s.%s", n->name, what[k]);
+                    w_tensor(&w, 5, name, (int64_t[]){ t4[k]->c }, 1, t4[k]->data, NULL, (size_t)t4[k]->c);
+                }
+                continue;
+            }
             if (n->op != TS_OP_CONV2D && n->op != TS_OP_FC) continue;
             const ts_tensor *t = &n->weight;
             snprintf(name, sizeof name, "%s.weight", n->name);

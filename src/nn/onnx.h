@@ -11,8 +11,8 @@
  * the fully connected layers, Dropout, Identity, Concat (channels), Add and
  * Sum of two tensors, Constant, a constant zero Pad of height and width
  * before a Conv or AveragePool (folded into its padding; PyTorch writes
- * padded average pooling this way), BatchNormalization right after a Conv
- * (folded into its weights and bias), and Softmax / LogSoftmax as the last
+ * padded average pooling this way), BatchNormalization in its inference
+ * form anywhere (a batchnorm layer, its momentum 1 - ONNX's), and Softmax / LogSoftmax as the last
  * operator (dropped: a Traitscope model outputs logits).  The input is one
  * (N, 3 or 4, S, S) float tensor.  Weights come from initializers
  * (float_data, raw_data or double_data; external data files are refused).
@@ -31,7 +31,9 @@
  * "logits" (N, classes); conv2d -> Conv, relu -> Relu, leaky_relu ->
  * LeakyRelu, lrn -> LRN, pools -> MaxPool / AveragePool (count_include_pad
  * = 1, ceil_mode for Caffe rounding) or the Global variants, fc -> Flatten +
- * Gemm (transB = 1), concat -> Concat (axis 1), add -> Sum; dropout is the
+ * Gemm (transB = 1), concat -> Concat (axis 1), add -> Sum, batchnorm ->
+ * BatchNormalization (inputs "<layer>.weight", ".bias", ".running_mean",
+ * ".running_var"; momentum = 1 - ours, ONNX's convention); dropout is the
  * identity at inference and is left out.  Initializers are named
  * "<layer>.weight" / "<layer>.bias" and stored as raw little-endian floats.
  * The file is written atomically (fileio.h).

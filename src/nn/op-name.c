@@ -7,6 +7,7 @@ static const char *const op_names[TS_OP_COUNT] = {
     [TS_OP_LEAKY_RELU] = "leaky_relu", [TS_OP_LRN] = "lrn",   [TS_OP_MAXPOOL] = "maxpool",
     [TS_OP_AVGPOOL] = "avgpool", [TS_OP_FC] = "fc",           [TS_OP_DROPOUT] = "dropout",
     [TS_OP_CONCAT] = "concat",   [TS_OP_ADD] = "add",
+    [TS_OP_BATCHNORM] = "batchnorm",
 };
 
 const char *ts_op_name(ts_op op)

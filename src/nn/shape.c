@@ -15,6 +15,8 @@ void ts_node_defaults(ts_node *n)
     n->lrn_k = 1.0f;
     n->p = 0.5f;
     n->slope = 0.01f;
+    n->bn_eps = 1e-5f;
+    n->bn_momentum = 0.1f;
 }
 
 int ts_conv_out_size(int in, int k, int stride, int pad_lo, int pad_hi)
@@ -83,6 +85,11 @@ const char *ts_node_problem(const ts_node *n, int in_c, const ts_window *w)
         return NULL;
     case TS_OP_RELU:
         if (!(n->clip >= 0.0f) || !isfinite(n->clip)) return "clip must be finite and >= 0";
+        return NULL;
+    case TS_OP_BATCHNORM:
+        if (!(n->bn_eps > 0.0f) || !isfinite(n->bn_eps)) return "eps must be finite and > 0";
+        if (!(n->bn_momentum >= 0.0f && n->bn_momentum <= 1.0f)) return "momentum must be in [0,1]";
+        if (!n->has_bias) return "needs its bias (beta)";
         return NULL;
     default:
         return NULL;

@@ -207,6 +207,8 @@ static ts_node node_of(ts_op op)
     n.lrn_k = 1.0f;
     n.p = 0.5f;
     n.slope = 0.01f;
+    n.bn_eps = 1e-5f;
+    n.bn_momentum = 0.1f;
     return n;
 }
 
@@ -260,6 +262,10 @@ static void out_shape(const row *r, int *c, int *h, int *w)
 
 /* ---- naive references --------------------------------------------------- */
 
+/* batchnorm: the running statistics as they were before the forward under
+ * test moved them. */
+static double bn_ref_mean[64], bn_ref_var[64];
+
 static void ref_forward(const ts_op_args *a, float *ref)
 {
     const ts_node *nd = a->node;
@@ -285,6 +291,34 @@ static void ref_forward(const ts_op_args *a, float *ref)
                                 }
                         ref[(((size_t)n * C + o) * OH + oy) * OW + ox] = (float)s;
                     }
+        return;
+    }
+    case TS_OP_BATCHNORM: {
+        /* training: the batch's mean and biased variance; evaluation: the
+         * running ones (the forward under test moved the running ones
+         * already: bn_ref_stats keeps the values from before) */
+        int HW = x->h * x->w;
+        for (int c = 0; c < C; c++) {
+            double mean = bn_ref_mean[c], var = bn_ref_var[c];
+            if (a->training) {
+                double s1 = 0, s2 = 0;
+                for (int n = 0; n < N; n++)
+                    for (int q = 0; q < HW; q++) s1 += x->data[((size_t)n * C + c) * HW + q];
+                mean = s1 / ((double)N * HW);
+                for (int n = 0; n < N; n++)
+                    for (int q = 0; q < HW; q++) {
+                        double d = x->data[((size_t)n * C + c) * HW + q] - mean;
+                        s2 += d * d;
+                    }
+                var = s2 / ((double)N * HW);
+            }
+            for (int n = 0; n < N; n++)
+                for (int q = 0; q < HW; q++) {
+                    size_t i = ((size_t)n * C + c) * HW + q;
+                    ref[i] = (float)(a->weight->data[c] * (x->data[i] - mean) / sqrt(var + nd->bn_eps) +
+                                     a->bias->data[c]);
+                }
+        }
         return;
     }
     case TS_OP_RELU:
@@ -558,6 +592,17 @@ static void ref_relevance(const ts_op_args *a, float **rin)
     const ts_tensor *x = a->in[0], *R = a->dout;
     size_t n = ts_tensor_numel(R);
     switch (nd->op) {
+    case TS_OP_BATCHNORM: {
+        /* the affine map of evaluation, y = s x + t: R_in = s x / stab(y) R */
+        size_t HW = (size_t)x->h * x->w;
+        for (size_t i = 0; i < n; i++) {
+            int c = (int)((i / HW) % (size_t)x->c);
+            double sc = a->weight->data[c] / sqrt((double)a->run_var->data[c] + nd->bn_eps);
+            double y = a->out->data[i], z = y + (y >= 0 ? 1e-6 : -1e-6);
+            rin[0][i] += (float)(sc * x->data[i] / z * R->data[i]);
+        }
+        return;
+    }
     case TS_OP_MAXPOOL:
     case TS_OP_AVGPOOL: {
         int kh = nd->global ? x->h : nd->kh, kw = nd->global ? x->w : nd->kw, s = nd->global ? 1 : nd->stride;
@@ -731,7 +776,7 @@ static void check_grad(const char *rowname, const char *what, const ts_op_args *
 
 /* The device mirror of a row's host arguments. */
 typedef struct mirror {
-    ts_tensor in[TS_MAX_INPUTS], din[TS_MAX_INPUTS], out, dout, aux, w, b, dw, db;
+    ts_tensor in[TS_MAX_INPUTS], din[TS_MAX_INPUTS], out, dout, aux, w, b, dw, db, rm, rv;
 } mirror;
 
 static int make_mirror(const char *rn, const ts_op_args *a, mirror *m, ts_op_args *ga)
@@ -754,10 +799,10 @@ static int make_mirror(const char *rn, const ts_op_args *a, mirror *m, ts_op_arg
         ga->aux = &m->aux;
         if (!m->aux.data) return 0;
     }
-    const ts_tensor *hs[4] = { a->weight, a->bias, a->dweight, a->dbias };
-    ts_tensor *ds[4] = { &m->w, &m->b, &m->dw, &m->db };
-    static const char *names[4] = { "weight", "bias", "dweight", "dbias" };
-    for (int k = 0; k < 4; k++) {
+    const ts_tensor *hs[6] = { a->weight, a->bias, a->dweight, a->dbias, a->run_mean, a->run_var };
+    ts_tensor *ds[6] = { &m->w, &m->b, &m->dw, &m->db, &m->rm, &m->rv };
+    static const char *names[6] = { "weight", "bias", "dweight", "dbias", "running mean", "running variance" };
+    for (int k = 0; k < 6; k++) {
         if (!hs[k]) continue;
         *ds[k] = dev_copy(rn, hs[k], names[k]);
         if (!ds[k]->data) return 0;
@@ -766,6 +811,8 @@ static int make_mirror(const char *rn, const ts_op_args *a, mirror *m, ts_op_arg
     ga->bias = a->bias ? &m->b : NULL;
     ga->dweight = a->dweight ? &m->dw : NULL;
     ga->dbias = a->dbias ? &m->db : NULL;
+    ga->run_mean = a->run_mean ? &m->rm : NULL;
+    ga->run_var = a->run_var ? &m->rv : NULL;
     return 1;
 }
 
@@ -854,6 +901,33 @@ static void lrp_linear_cases(const char *rn, const ts_node *nd, const ts_op_args
     free(wp), free(xp), free(sq), free(ones), free(zero), free(bp), free(rin), free(ref);
 }
 
+/* batchnorm: a training forward moved the running statistics by momentum
+ * toward the batch's mean and UNBIASED variance; an evaluation forward left
+ * them alone. */
+static void bn_check_running(const char *rn, const ts_op_args *a)
+{
+    const ts_tensor *x = a->in[0];
+    int N = x->n, C = x->c, HW = x->h * x->w;
+    double M = (double)N * HW, m = a->node->bn_momentum;
+    float want_m[64], want_v[64];
+    for (int c = 0; c < C; c++) {
+        double s1 = 0, s2 = 0;
+        for (int n = 0; n < N; n++)
+            for (int q = 0; q < HW; q++) s1 += x->data[((size_t)n * C + c) * HW + q];
+        double mean = s1 / M;
+        for (int n = 0; n < N; n++)
+            for (int q = 0; q < HW; q++) {
+                double d = x->data[((size_t)n * C + c) * HW + q] - mean;
+                s2 += d * d;
+            }
+        double unb = M > 1 ? s2 / (M - 1) : s2 / M;
+        want_m[c] = (float)(a->training ? (1 - m) * bn_ref_mean[c] + m * mean : bn_ref_mean[c]);
+        want_v[c] = (float)(a->training ? (1 - m) * bn_ref_var[c] + m * unb : bn_ref_var[c]);
+    }
+    compare(rn, "running mean", a->run_mean->data, want_m, (size_t)C, NULL, 1e-6, 1e-5, 0, 0);
+    compare(rn, "running variance", a->run_var->data, want_v, (size_t)C, NULL, 1e-6, 1e-5, 0, 0);
+}
+
 static void run_row(const row *r)
 {
     ts_node node = r->node;
@@ -890,7 +964,8 @@ static void run_row(const row *r)
     int N = r->in[0][0];
     ts_tensor out = tensor_new(N, oc, oh, ow, "out");
     ts_tensor dout = tensor_new(N, oc, oh, ow, "dout");
-    ts_tensor aux = tensor_new(N, oc, oh, ow, "aux");
+    bool bn = node.op == TS_OP_BATCHNORM;
+    ts_tensor aux = bn ? tensor_new(1, 2, oc, 1, "aux") : tensor_new(N, oc, oh, ow, "aux");
     fill_const(&out, 7.0f); /* forward must overwrite */
     a.out = &out;
     a.dout = &dout;
@@ -917,11 +992,27 @@ static void run_row(const row *r)
             a.dbias = &db;
         }
     }
+    ts_tensor rm = { 0 }, rv = { 0 };
+    if (bn) { /* gamma, beta, the running statistics (1,C,1,1) */
+        TS_ASSERT(oc <= 64);
+        w = tensor_new(1, oc, 1, 1, "gamma");
+        dw = tensor_new(1, oc, 1, 1, "dgamma");
+        b = tensor_new(1, oc, 1, 1, "beta");
+        db = tensor_new(1, oc, 1, 1, "dbeta");
+        rm = tensor_new(1, oc, 1, 1, "running mean");
+        rv = tensor_new(1, oc, 1, 1, "running variance");
+        fill_uniform(&w, 0.5f, 1.5f);
+        fill_uniform(&b, -0.5f, 0.5f);
+        fill_uniform(&rm, -0.3f, 0.3f);
+        fill_uniform(&rv, 0.5f, 2.0f);
+        for (int c = 0; c < oc; c++) bn_ref_mean[c] = rm.data[c], bn_ref_var[c] = rv.data[c];
+        a.weight = &w, a.dweight = &dw, a.bias = &b, a.dbias = &db, a.run_mean = &rm, a.run_var = &rv;
+    }
     size_t no = ts_tensor_numel(&out);
     float *R = malloc(no * sizeof(float));
     for (size_t i = 0; i < no; i++) R[i] = ts_rng_uniform(&rng) * 2.0f - 1.0f;
     memcpy(dout.data, R, no * sizeof(float));
-    int has_aux = node.op == TS_OP_MAXPOOL || node.op == TS_OP_LRN || node.op == TS_OP_DROPOUT;
+    int has_aux = node.op == TS_OP_MAXPOOL || node.op == TS_OP_LRN || node.op == TS_OP_DROPOUT || bn;
     mirror m;
     memset(&m, 0, sizeof m);
     ts_op_args ga;
@@ -935,13 +1026,18 @@ static void run_row(const row *r)
         check_finite(rn, "out", &out);
         compare(rn, "forward", out.data, ref, no, NULL, FWD_ATOL, FWD_RTOL, 0, 0);
         free(ref);
+        if (bn) bn_check_running(rn, &a);
     } else {
         if (!step_ok(rn, "forward", dev->forward(dctx, &ga))) goto done;
         compare_dev(rn, "forward", &out, &m.out, DEV_FWD_ATOL, DEV_FWD_RTOL, 0, 0);
         if (node.op == TS_OP_MAXPOOL || (node.op == TS_OP_DROPOUT && r->training))
             compare_dev(rn, "aux (argmax / mask)", &aux, &m.aux, 0, 0, 1, 0);
-        else if (node.op == TS_OP_LRN)
-            compare_dev(rn, "aux (scale)", &aux, &m.aux, DEV_FWD_ATOL, DEV_FWD_RTOL, 0, 0);
+        else if (node.op == TS_OP_LRN || bn)
+            compare_dev(rn, bn ? "aux (mean, 1/std)" : "aux (scale)", &aux, &m.aux, DEV_FWD_ATOL, DEV_FWD_RTOL, 0, 0);
+        if (bn) {
+            compare_dev(rn, "running mean", &rm, &m.rm, DEV_FWD_ATOL, DEV_FWD_RTOL, 0, 0);
+            compare_dev(rn, "running variance", &rv, &m.rv, DEV_FWD_ATOL, DEV_FWD_RTOL, 0, 0);
+        }
     }
 
     /* 2. backward, accumulating onto 0.25 */
@@ -2127,6 +2223,17 @@ int main(int argc, char **argv)
     ROW("add", t, .n_in = 3, .in = { { 2, 3, 3, 4 }, { 2, 3, 3, 4 }, { 2, 3, 3, 4 } });
     t = node_of(TS_OP_ADD);
     ROW("add-single", t, .n_in = 2, .in = { { 1, 2, 2, 2 }, { 1, 2, 2, 2 } });
+
+    /* batchnorm: training (the batch's statistics, gradients through them),
+     * evaluation (the running ones), after an fc (H = W = 1), one sample */
+    t = node_of(TS_OP_BATCHNORM);
+    ROW("batchnorm-train", t, .n_in = 1, .in = { { 3, 5, 4, 3 } }, .training = 1);
+    t = node_of(TS_OP_BATCHNORM); t.bn_eps = 1e-3f; t.bn_momentum = 0.3f;
+    ROW("batchnorm-eval", t, .n_in = 1, .in = { { 2, 4, 3, 5 } }, .training = 0);
+    t = node_of(TS_OP_BATCHNORM);
+    ROW("batchnorm-train 1x1 maps", t, .n_in = 1, .in = { { 6, 7, 1, 1 } }, .training = 1);
+    t = node_of(TS_OP_BATCHNORM);
+    ROW("batchnorm-train one sample", t, .n_in = 1, .in = { { 1, 3, 5, 5 } }, .training = 1);
 #undef ROW
 
 

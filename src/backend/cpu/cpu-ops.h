@@ -99,8 +99,12 @@ CPU_OP(fc)
 CPU_OP(dropout)
 CPU_OP(concat)
 CPU_OP(add)
+CPU_OP(batchnorm)
 
 #undef CPU_OP
+
+/* batchnorm.c: its LRP rule (backend.h, relevance). */
+ts_status cpu_batchnorm_relevance(const ts_op_args *a);
 
 /* relevance.c: LRP's fixed rules (backend.h, ts_backend.relevance). */
 ts_status cpu_relevance(const ts_op_args *a);

@@ -261,6 +261,7 @@ static ts_status cpu_forward(void *ctx, const ts_op_args *a)
     case TS_OP_DROPOUT:    return cpu_dropout_forward(a);
     case TS_OP_CONCAT:     return cpu_concat_forward(a);
     case TS_OP_ADD:        return cpu_add_forward(a);
+    case TS_OP_BATCHNORM:  return cpu_batchnorm_forward(a);
     case TS_OP_COUNT:      break;
     }
     return ts_error(TS_ERR_UNSUPPORTED, "cpu backend: node '%s': unknown op %d",
@@ -283,6 +284,7 @@ static ts_status cpu_backward(void *ctx, const ts_op_args *a)
     case TS_OP_DROPOUT:    return cpu_dropout_backward(a);
     case TS_OP_CONCAT:     return cpu_concat_backward(a);
     case TS_OP_ADD:        return cpu_add_backward(a);
+    case TS_OP_BATCHNORM:  return cpu_batchnorm_backward(a);
     case TS_OP_COUNT:      break;
     }
     return ts_error(TS_ERR_UNSUPPORTED, "cpu backend: node '%s': unknown op %d",

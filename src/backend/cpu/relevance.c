@@ -112,6 +112,7 @@ ts_status cpu_relevance(const ts_op_args *a)
         for (size_t q = 0; q < n; q++) Rin[q] += R[q];
         return TS_OK;
     }
+    case TS_OP_BATCHNORM: return cpu_batchnorm_relevance(a);
     case TS_OP_INPUT: return TS_OK;
     default: break;
     }

@@ -163,6 +163,7 @@ enum {
     SCR_BIAS,   /* partial sums of the bias gradient */
     SCR_REL,    /* LRP of avgpool: two floats per output cell */
     SCR_FLAG,   /* one int: lrp_split's "some x < 0" */
+    SCR_BN,     /* batchnorm's per-channel coefficients (4 floats a channel) */
     SCR_COUNT
 };
 
@@ -1021,6 +1022,21 @@ static ts_status pool_geom_init(const ts_op_args *a, cuda_pool_geom *g)
     return TS_OK;
 }
 
+/* batchnorm's launch arguments, and its coefficient scratch (4C floats). */
+static ts_status bn_args(cuda_ctx *c, const ts_op_args *a, cuda_bn_args *b, float **coef)
+{
+    const ts_tensor *x = a->in[0];
+    const ts_node *nd = a->node;
+    *b = (cuda_bn_args){ .N = x->n, .C = x->c, .hw = (size_t)x->h * x->w, .eps = nd->bn_eps,
+                         .momentum = nd->bn_momentum, .training = a->training, .x = x->data,
+                         .gamma = a->weight->data, .beta = a->bias->data, .rmean = a->run_mean->data,
+                         .rvar = a->run_var->data, .aux = want(a->aux) ? a->aux->data : NULL };
+    TS_TRY(grow((void **)&c->scratch[SCR_BN], &c->scratch_cap[SCR_BN], 4 * (size_t)x->c * sizeof(float),
+                "batchnorm coefficients"));
+    *coef = c->scratch[SCR_BN];
+    return TS_OK;
+}
+
 static ts_status cuda_forward(void *vctx, const ts_op_args *a)
 {
     enter(vctx);
@@ -1095,6 +1111,15 @@ static ts_status cuda_forward(void *vctx, const ts_op_args *a)
         CU_TRY(cuda_add_forward_launch(c->stream, a->in[0]->data, a->in[1]->data, a->out->data, n), L);
         for (int i = 2; i < a->n_in; i++) CU_TRY(cuda_add_inplace_launch(c->stream, a->in[i]->data, a->out->data, n), L);
         return TS_OK;
+    case TS_OP_BATCHNORM: {
+        if (a->training && !want(a->aux))
+            return ts_error(TS_ERR_SHAPE, "batchnorm '%s': training needs aux for the batch's statistics", L);
+        cuda_bn_args b;
+        float *coef;
+        TS_TRY(bn_args(c, a, &b, &coef));
+        CU_TRY(cuda_batchnorm_forward_launch(c->stream, &b, a->out->data, coef), L);
+        return TS_OK;
+    }
     case TS_OP_COUNT:
         break;
     }
@@ -1171,6 +1196,17 @@ static ts_status cuda_backward(void *vctx, const ts_op_args *a)
             CU_TRY(cuda_add_inplace_launch(c->stream, a->dout->data, a->din[i]->data, n), L);
         }
         return TS_OK;
+    case TS_OP_BATCHNORM: {
+        if (a->training && !want(a->aux))
+            return ts_error(TS_ERR_SHAPE, "batchnorm '%s': backward needs the batch's statistics kept in aux", L);
+        cuda_bn_args b;
+        float *k;
+        TS_TRY(bn_args(c, a, &b, &k));
+        CU_TRY(cuda_batchnorm_backward_launch(c->stream, &b, a->dout->data, want(a->din[0]) ? a->din[0]->data : NULL,
+                                              want(a->dweight) ? a->dweight->data : NULL,
+                                              want(a->dbias) ? a->dbias->data : NULL, k), L);
+        return TS_OK;
+    }
     case TS_OP_COUNT:
         break;
     }
@@ -1230,6 +1266,15 @@ static ts_status cuda_relevance(void *vctx, const ts_op_args *a)
         if (!want(a->din[0])) return TS_OK;
         CU_TRY(cuda_add_inplace_launch(c->stream, a->dout->data, a->din[0]->data, n), L);
         return TS_OK;
+    case TS_OP_BATCHNORM: {
+        if (!want(a->din[0])) return TS_OK;
+        cuda_bn_args b;
+        float *coef;
+        TS_TRY(bn_args(c, a, &b, &coef));
+        CU_TRY(cuda_batchnorm_relevance_launch(c->stream, &b, a->out->data, a->dout->data, a->din[0]->data, coef),
+               L);
+        return TS_OK;
+    }
     default: break;
     }
     return ts_error(TS_ERR_UNSUPPORTED, "lrp: op %s of '%s'", ts_op_name(nd->op), L);

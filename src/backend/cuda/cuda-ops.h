@@ -106,6 +106,30 @@ cudaError_t cuda_pad_launch(cudaStream_t s, const float *x, float *xp, int NC, i
 cudaError_t cuda_unpad_add_launch(cudaStream_t s, const float *dxp, float *dx, int NC, int H, int W, int pt,
                                   int pb, int pl, int pr);
 
+/* batchnorm.cu (batchnorm-body.h): x (N,C,hw); gamma, beta, rmean, rvar
+ * (C); aux (2C: mean, 1/sqrt(var + eps)) written by a forward (training:
+ * the batch's, may not be NULL; evaluation: the running statistics', may
+ * be NULL) and read by a training backward. */
+typedef struct cuda_bn_args {
+    int N, C;
+    size_t hw;
+    float eps, momentum;
+    int training;
+    const float *x, *gamma, *beta;
+    float *rmean, *rvar, *aux;
+} cuda_bn_args;
+/* y = the normalised x; training moves rmean and rvar.  coef: 2C floats of
+ * device scratch. */
+cudaError_t cuda_batchnorm_forward_launch(cudaStream_t s, const cuda_bn_args *a, float *y, float *coef);
+/* dx (may be NULL), dgamma, dbeta (may be NULL) accumulate; k: 4C floats of
+ * device scratch. */
+cudaError_t cuda_batchnorm_backward_launch(cudaStream_t s, const cuda_bn_args *a, const float *dy, float *dx,
+                                           float *dgamma, float *dbeta, float *k);
+/* LRP's rule for a batchnorm not folded into a linear layer (backend.h):
+ * Rin += gamma r x / stab(y) R; coef: 2C floats of device scratch. */
+cudaError_t cuda_batchnorm_relevance_launch(cudaStream_t s, const cuda_bn_args *a, const float *y, const float *R,
+                                            float *Rin, float *coef);
+
 /* sgd.cu: v = momentum * v - lr * (g + decay * w); w += v (train/sgd.h). */
 cudaError_t cuda_sgd_launch(cudaStream_t s, float *w, const float *g, float *v, size_t n, float lr, float momentum,
                             float decay);
