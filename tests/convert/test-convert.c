@@ -221,6 +221,87 @@ static void test_prototxt(void)
     CHECK(st == TS_ERR_FORMAT && strstr(ts_last_error(), "broken.prototxt"));
 }
 
+/* batchnorm layers (behind a conv and behind an fc, evaluation mode)
+ * survive the safetensors and ONNX round trips: the same logits, the same
+ * four vectors per layer; Caffe export refuses them by name. */
+static void test_batchnorm_roundtrip(void)
+{
+    static const char text[] = "input channels=3 size=32\n"
+                               "conv2d conv1 out=8 k=5 stride=2 pad=2\n"
+                               "batchnorm bn1 eps=0.001 momentum=0.05\n"
+                               "relu relu1\n"
+                               "maxpool pool1 k=3 stride=2\n"
+                               "fc fc1 out=16\n"
+                               "batchnorm bn2\n"
+                               "relu relu2\n"
+                               "fc fc2 out=3\n";
+    CHECK(ts_write_file_atomic(tmp("bn.arch"), text, strlen(text)) == TS_OK);
+    ts_model_options o = { .in_channels = 3, .size = 32, .classes = 3, .trait = "age", .seed = 5 };
+    const char *names[3] = { "young", "middle", "old" };
+    o.class_names = names;
+    ts_model *m = NULL;
+    if (ts_model_new(tmp("bn.arch"), &o, &m) != TS_OK) {
+        fprintf(stderr, "batchnorm model: %s\n", ts_last_error());
+        failures++;
+        return;
+    }
+    ts_rng rng;
+    ts_rng_seed(&rng, 21);
+    for (int i = 0; i < m->graph->n_nodes; i++) {
+        ts_node *n = &m->graph->nodes[i];
+        if (n->op != TS_OP_BATCHNORM) continue;
+        for (int c = 0; c < n->weight.c; c++) {
+            n->weight.data[c] = 0.5f + ts_rng_uniform(&rng);
+            n->bias.data[c] = ts_rng_uniform(&rng) - 0.5f;
+            n->run_mean.data[c] = ts_rng_uniform(&rng) - 0.5f;
+            n->run_var.data[c] = 0.5f + ts_rng_uniform(&rng);
+        }
+    }
+    float xdata[2 * 3 * 32 * 32];
+    for (size_t k = 0; k < sizeof xdata / sizeof *xdata; k++) xdata[k] = ts_rng_normal(&rng);
+    ts_tensor x = { xdata, 2, 3, 32, 32 };
+    float ref[6], got[6];
+    run(m, &x, ref);
+    const char *files[2] = { tmp("bn.safetensors"), tmp("bn.onnx") };
+    CHECK(ts_model_save(m, files[0], TS_DTYPE_F32) == TS_OK);
+    CHECK(ts_onnx_export(m, files[1]) == TS_OK);
+    for (int f = 0; f < 2; f++) {
+        ts_model *a = NULL;
+        ts_status st = ts_model_load_any(files[f], &a);
+        CHECK(st == TS_OK);
+        if (st != TS_OK) {
+            fprintf(stderr, "%s: %s\n", files[f], ts_last_error());
+            continue;
+        }
+        run(a, &x, got);
+        fprintf(stderr, "batchnorm %s round trip: max |diff| %.3g\n", f ? "onnx" : "safetensors", max_diff(ref, got, 6));
+        CHECK(max_diff(ref, got, 6) <= (f ? 1e-5f : 0.0f));
+        const char *bns[2] = { "bn1", "bn2" };
+        for (int k = 0; k < 2; k++) {
+            const ts_node *p = ts_graph_find(m->graph, bns[k]), *q = ts_graph_find(a->graph, bns[k]);
+            CHECK(q && q->op == TS_OP_BATCHNORM);
+            if (!q) continue;
+            size_t C = (size_t)p->weight.c;
+            CHECK(q->weight.c == p->weight.c && q->bn_eps == p->bn_eps &&
+                  fabsf(q->bn_momentum - p->bn_momentum) < 1e-6f);
+            CHECK(!memcmp(q->weight.data, p->weight.data, C * 4) && !memcmp(q->bias.data, p->bias.data, C * 4) &&
+                  !memcmp(q->run_mean.data, p->run_mean.data, C * 4) &&
+                  !memcmp(q->run_var.data, p->run_var.data, C * 4));
+        }
+        ts_model_free(a);
+    }
+    ts_status st = ts_caffe_export(m, tmp("bn.caffemodel"), tmp("bn.prototxt"), NULL);
+    CHECK(st == TS_ERR_UNSUPPORTED && strstr(ts_last_error(), "bn1") && strstr(ts_last_error(), "batchnorm"));
+    /* a negative running variance is a damaged model, named */
+    ts_graph_find(m->graph, "bn2")->run_var.data[3] = -1.0f;
+    CHECK(ts_model_save(m, tmp("bad-bn.safetensors"), TS_DTYPE_F32) == TS_OK);
+    ts_model *bad = NULL;
+    st = ts_model_load_any(tmp("bad-bn.safetensors"), &bad);
+    CHECK(st == TS_ERR_FORMAT && bad == NULL && strstr(ts_last_error(), "bn2.running_var") &&
+          strstr(ts_last_error(), "bad-bn.safetensors"));
+    ts_model_free(m);
+}
+
 int main(void)
 {
     const char *base = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
@@ -232,6 +313,7 @@ int main(void)
     test_protobuf();
     test_onnx_unsupported();
     test_prototxt();
+    test_batchnorm_roundtrip();
 
     /* the model */
     CHECK(ts_write_file_atomic(tmp("net.arch"), arch_text, strlen(arch_text)) == TS_OK);

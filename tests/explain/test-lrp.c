@@ -511,6 +511,117 @@ static void test_reductions(void)
           "parts");
 }
 
+/* A net with batchnorm layers behind conv1, conv2 and fc3 (eval mode),
+ * and the same net with each batchnorm folded by hand into the layer
+ * before it (w' = s w, b' = s (b - mean) + beta, s = gamma /
+ * sqrt(var + eps)): the logits and every rule's relevance must agree
+ * (explain/lrp.c's canonisation).  A batchnorm behind a ReLU is not
+ * folded; its own rule passes relevance on, conserved where it has no
+ * shift. */
+static ts_graph *bn_net(bool with_bn)
+{
+    ts_graph *g = ts_graph_new(3, 12, 12);
+    conv(g, "conv1", -1, 4, 3, 1, 1);
+    if (with_bn) simple(g, TS_OP_BATCHNORM, "bn1");
+    simple(g, TS_OP_RELU, "relu1");
+    ts_node *p = ts_graph_add(g, TS_OP_MAXPOOL, "pool1", 0, NULL);
+    p->kh = p->kw = 3, p->stride = 2;
+    conv(g, "conv2", -1, 6, 3, 0, 2);
+    if (with_bn) simple(g, TS_OP_BATCHNORM, "bn2");
+    simple(g, TS_OP_RELU, "relu2");
+    ts_graph_add(g, TS_OP_FC, "fc3", 0, NULL)->out_c = 5;
+    if (with_bn) simple(g, TS_OP_BATCHNORM, "bn3");
+    simple(g, TS_OP_RELU, "relu3");
+    ts_graph_add(g, TS_OP_FC, "fc4", 0, NULL)->out_c = 3;
+    TS_ASSERT(ts_graph_finalize(g) == TS_OK);
+    return g;
+}
+
+static void test_batchnorm_fold(void)
+{
+    ts_rng r;
+    ts_rng_seed(&r, 31);
+    ts_graph *a = bn_net(true), *b = bn_net(false);
+    ts_graph_init_params(a, 5);
+    for (int i = 1; i < a->n_nodes; i++) {
+        ts_node *n = &a->nodes[i];
+        if (n->op != TS_OP_BATCHNORM) continue;
+        for (int c = 0; c < n->weight.c; c++) {
+            n->weight.data[c] = 0.5f + ts_rng_uniform(&r);
+            n->bias.data[c] = ts_rng_uniform(&r) - 0.5f;
+            n->run_mean.data[c] = 0.4f * (ts_rng_uniform(&r) - 0.5f);
+            n->run_var.data[c] = 0.5f + 1.5f * ts_rng_uniform(&r);
+        }
+        /* fold it by hand into the same layer of b */
+        const ts_node *src = &a->nodes[n->inputs[0]];
+        ts_node *dst = ts_graph_find(b, src->name);
+        size_t per = ts_tensor_numel(&src->weight) / (size_t)src->out_c;
+        for (int o = 0; o < src->out_c; o++) {
+            double sc = n->weight.data[o] / sqrt((double)n->run_var.data[o] + n->bn_eps);
+            for (size_t k = 0; k < per; k++) dst->weight.data[o * per + k] = (float)(sc * src->weight.data[o * per + k]);
+            dst->bias.data[o] = (float)(sc * (src->bias.data[o] - n->run_mean.data[o]) + n->bias.data[o]);
+        }
+    }
+    memcpy(ts_graph_find(b, "fc4")->weight.data, ts_graph_find(a, "fc4")->weight.data,
+           ts_tensor_numel(&ts_graph_find(a, "fc4")->weight) * sizeof(float));
+    for (int c = 0; c < 3; c++) ts_graph_find(b, "fc4")->bias.data[c] = 0.1f * (float)c;
+    memcpy(ts_graph_find(a, "fc4")->bias.data, ts_graph_find(b, "fc4")->bias.data, 3 * sizeof(float));
+
+    int N = 2;
+    size_t per = 3 * 12 * 12;
+    float *xb = malloc(per * N * sizeof(float)), *ra = malloc(per * N * sizeof(float)),
+          *rbuf = malloc(per * N * sizeof(float));
+    random_input(&r, xb, per * N, -1.0f, 1.0f);
+    ts_tensor x = { xb, N, 3, 12, 12 }, rela = { ra, N, 3, 12, 12 }, relb = { rbuf, N, 3, 12, 12 };
+    float low[3] = { -1, -1, -1 }, high[3] = { 1, 1, 1 };
+    static const char *const specs[] = { "preset=epsilon", "preset=adience", "preset=composite", "preset=lrp0",
+                                         "preset=adience;@first=flat" };
+    for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
+        ts_lrp_stats sa[2], sb[2];
+        ts_status s1 = explain(a, specs[k], "", &x, &rela, sa, low, high);
+        CHECK(s1 == TS_OK, "batchnorm net '%s': %s", specs[k], ts_last_error());
+        ts_status s2 = explain(b, specs[k], "", &x, &relb, sb, low, high);
+        CHECK(s2 == TS_OK, "folded net '%s': %s", specs[k], ts_last_error());
+        if (s1 != TS_OK || s2 != TS_OK) continue;
+        for (int n = 0; n < N; n++)
+            CHECK(fabs(sa[n].logit - sb[n].logit) <= 1e-5 * fabs(sb[n].logit) + 1e-6,
+                  "batchnorm net '%s' sample %d: logit %.7g, folded by hand %.7g", specs[k], n, sa[n].logit,
+                  sb[n].logit);
+        char what[96];
+        snprintf(what, sizeof what, "batchnorm folded by LRP vs by hand, '%s'", specs[k]);
+        compare(what, ra, rbuf, per * N);
+    }
+    ts_graph_free(a);
+    ts_graph_free(b);
+
+    /* a batchnorm behind a ReLU (not foldable), no shift: relevance conserved */
+    ts_graph *g = ts_graph_new(3, 8, 8);
+    conv(g, "conv1", -1, 4, 3, 1, 1);
+    simple(g, TS_OP_RELU, "relu1");
+    simple(g, TS_OP_BATCHNORM, "bn1");
+    ts_graph_add(g, TS_OP_FC, "fc2", 0, NULL)->out_c = 2;
+    TS_ASSERT(ts_graph_finalize(g) == TS_OK);
+    ts_graph_init_params(g, 9);
+    zero_biases(g);
+    ts_node *bn = ts_graph_find(g, "bn1");
+    for (int c = 0; c < 4; c++) bn->weight.data[c] = 0.5f + (float)c, bn->run_var.data[c] = 0.25f * (float)(c + 1);
+    float *x2 = malloc(3 * 64 * sizeof(float)), *r2 = malloc(3 * 64 * sizeof(float));
+    random_input(&r, x2, 3 * 64, -1.0f, 1.0f);
+    ts_tensor xt = { x2, 1, 3, 8, 8 }, rt = { r2, 1, 3, 8, 8 };
+    ts_lrp_stats st;
+    ts_status s = explain(g, "preset=lrp0", "", &xt, &rt, &st, NULL, NULL);
+    CHECK(s == TS_OK, "lone batchnorm: %s", ts_last_error());
+    if (s == TS_OK)
+        CHECK(fabs(st.relevance_sum - st.logit) <= 1e-3 * fabs(st.logit) + 1e-5,
+              "lone batchnorm: sum R %.7g vs logit %.7g", st.relevance_sum, st.logit);
+    free(x2);
+    free(r2);
+    ts_graph_free(g);
+    free(xb);
+    free(ra);
+    free(rbuf);
+}
+
 int main(void)
 {
     const char *root = getenv("TS_SOURCE_ROOT");
@@ -527,6 +638,7 @@ int main(void)
     test_reference_graph();
     test_conservation();
     test_gradient_times_input();
+    test_batchnorm_fold();
     free(fx_buf);
     if (failures) fprintf(stderr, "%d check(s) failed\n", failures);
     else printf("lrp: all checks passed\n");

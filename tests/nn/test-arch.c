@@ -131,6 +131,24 @@ int main(void)
     expect_error("input channels=3 size=8\nmaxpool p k=2 colour=red\n", "'colour' is not a parameter of maxpool");
     expect_error("input channels=3 size=8\nconv2d a out=2 k=1\nconv2d b in=data out=3 k=1\nadd s in=a,b\n",
                  "inputs differ");
+    expect_error("input channels=3 size=8\nbatchnorm b eps=0\n", "eps must be finite and > 0");
+    expect_error("input channels=3 size=8\nbatchnorm b momentum=1.5\n", "momentum must be in [0,1]");
+    expect_error("input channels=3 size=8\nbatchnorm b p=0.5\n", "'p' is not a parameter of batchnorm");
+
+    /* batchnorm: four vectors of C (gamma, beta, running mean and variance),
+     * initialised to the identity, its keys kept by the text */
+    CHECK(ts_arch_parse("input channels=3 size=8\nconv2d c out=6 k=3\nbatchnorm b eps=0.001 momentum=0.25\n",
+                        "bn.arch", &g) == TS_OK, "batchnorm: %s", ts_last_error());
+    if (g) {
+        ts_node *b = ts_graph_find(g, "b");
+        CHECK(ts_graph_param_count(g) == 6 * 3 * 9 + 6 + 4 * 6, "batchnorm params %zu", ts_graph_param_count(g));
+        CHECK(b->bn_eps == 0.001f && b->bn_momentum == 0.25f && b->run_var.c == 6 && b->run_mean.data &&
+              b->weight.c == 6 && b->bias.c == 6, "batchnorm layer");
+        ts_graph_init_params(g, 3);
+        CHECK(b->weight.data[5] == 1.0f && b->bias.data[5] == 0.0f && b->run_mean.data[5] == 0.0f &&
+              b->run_var.data[5] == 1.0f, "batchnorm starts as the identity");
+        ts_graph_free(g);
+    }
     char *x;
     CHECK(ts_arch_expand("fc f out={klasses}", &lacnn, &x) == TS_ERR_FORMAT, "unknown placeholder accepted");
     CHECK(ts_arch_build("resnet9000", &lacnn, &g, NULL) == TS_ERR_ARG, "unknown builtin accepted");

@@ -17,7 +17,9 @@
  *                  convolution (forward, input and weight gradients), unpad (through
  *                  a convolution's input gradient), pooling backward,
  *                  average pooling's LRP rule, LRN (powf against the
- *                  CPU's square roots for beta = 0.75)
+ *                  CPU's square roots for beta = 0.75), batchnorm (apply,
+ *                  input gradient and LRP, coefficients from the CPU's
+ *                  statistics)
  * So indexing, rounding and tie rules of the GPU code are checked before a
  * GPU ever runs it; what a GPU adds (fused multiply-adds, its own powf and
  * expf) is bounded by the GPU op table (test-ops --backend cuda).
@@ -29,6 +31,7 @@
 
 #include "kernels/add-body.h"
 #include "kernels/amap-body.h"
+#include "kernels/batchnorm-body.h"
 #include "kernels/concat-body.h"
 #include "kernels/conv2d-body.h"
 #include "kernels/depthwise-body.h"
@@ -380,6 +383,64 @@ static void lrn(void)
     }
 }
 
+/* ---- batchnorm: apply, input gradient, LRP (the sums are the kernels'
+ * block reductions; here they come from the CPU's aux and host sums) ---- */
+
+static void batchnorm(void)
+{
+    enum { N = 3, C = 5, H = 4, W = 3 };
+    size_t n = (size_t)N * C * H * W, HW = H * W;
+    for (int training = 0; training < 2; training++) {
+        ts_node nd = node(TS_OP_BATCHNORM, "bn");
+        nd.bn_eps = 1e-3f, nd.bn_momentum = 0.1f, nd.has_bias = 1;
+        float *x = fnew(n), *y = fnew(n), *ref = fnew(n), *dy = fnew(n), *dx = fnew(n), *dxr = fnew(n);
+        float gm[C], bt[C], rm[C], rv[C], aux[2 * C], dg[C] = { 0 }, db[C] = { 0 }, coef[2 * C], k[4 * C];
+        fill(x, n, -2, 3);
+        fill(dy, n, -1, 1);
+        fill(gm, C, 0.5f, 1.5f), fill(bt, C, -0.5f, 0.5f), fill(rm, C, -0.3f, 0.3f), fill(rv, C, 0.5f, 2.0f);
+        for (size_t i = 0; i < n; i++) dx[i] = dxr[i] = 0.25f;
+        ts_tensor tx = { x, N, C, H, W }, tr = { ref, N, C, H, W }, tdy = { dy, N, C, H, W }, tdx = { dxr, N, C, H, W };
+        ts_tensor tg = { gm, 1, C, 1, 1 }, tb = { bt, 1, C, 1, 1 }, tm = { rm, 1, C, 1, 1 }, tv = { rv, 1, C, 1, 1 };
+        ts_tensor ta = { aux, 1, 2, C, 1 }, tdg = { dg, 1, C, 1, 1 }, tdb = { db, 1, C, 1, 1 };
+        ts_op_args a = { .node = &nd, .n_in = 1, .in = { &tx }, .din = { &tdx }, .out = &tr, .dout = &tdy, .aux = &ta,
+                         .weight = &tg, .bias = &tb, .dweight = &tdg, .dbias = &tdb, .run_mean = &tm, .run_var = &tv,
+                         .training = training };
+        run("batchnorm", cpu->forward(NULL, &a));
+        run("batchnorm", cpu->backward(NULL, &a));
+        for (int c = 0; c < C; c++) bn_coef_at(c, C, gm, bt, aux[c], aux[C + c], coef);
+        for (size_t i = 0; i < n; i++) bn_apply_at(i, HW, C, x, coef, y);
+        for (int c = 0; c < C; c++) {
+            double sdy = 0, sdyx = 0, M = (double)N * HW;
+            float mu = aux[c], r = aux[C + c];
+            for (int b = 0; b < N; b++)
+                for (size_t q = 0; q < HW; q++) {
+                    size_t i = ((size_t)b * C + c) * HW + q;
+                    sdy += dy[i];
+                    sdyx += dy[i] * ((x[i] - mu) * r);
+                }
+            k[c] = gm[c] * r, k[C + c] = mu;
+            k[2 * C + c] = training ? (float)(sdy / M) : 0.0f;
+            k[3 * C + c] = training ? (float)(sdyx / M) * r : 0.0f;
+        }
+        for (size_t i = 0; i < n; i++) bn_dx_at(i, HW, C, x, dy, k, dx);
+        same(training ? "batchnorm (training) apply" : "batchnorm (evaluation) apply", y, ref, n, 0);
+        same(training ? "batchnorm (training) input gradient" : "batchnorm (evaluation) input gradient", dx, dxr, n, 0);
+        if (!training) { /* LRP's rule, on the evaluation forward's output */
+            float *rel = fnew(n), *relr = fnew(n), s[C];
+            for (int c = 0; c < C; c++) s[c] = coef[c];
+            ts_tensor trel = { relr, N, C, H, W };
+            ts_op_args l = a;
+            l.din[0] = &trel;
+            l.dout = &tdy;
+            run("batchnorm relevance", cpu->relevance(NULL, &l));
+            for (size_t i = 0; i < n; i++) bn_relevance_at(i, HW, C, x, ref, dy, s, rel);
+            same("batchnorm relevance", rel, relr, n, 0);
+            free(rel), free(relr);
+        }
+        free(x), free(y), free(ref), free(dy), free(dx), free(dxr);
+    }
+}
+
 /* ---- pools: forward, backward, LRP --------------------------------------------------- */
 
 static void pools(void)
@@ -589,6 +650,7 @@ int main(void)
     conv_helpers();
     depthwise();
     lrn();
+    batchnorm();
     pools();
     lrp_steps();
     amap();
