@@ -4,7 +4,7 @@ second for the built-in "alexnet" of src/nn/arch.c (Caffe bvlc_alexnet
 layer order, groups=2 in conv2/4/5, LRN 5/1e-4/0.75/1, ceil-mode max
 pooling, two 4096-wide FC layers with dropout 0.5), or for any chain
 network given as our architecture text (--arch-file, already expanded:
-conv2d, relu, leaky_relu, lrn, maxpool, avgpool, fc, dropout), at --size,
+conv2d, relu, leaky_relu, lrn, maxpool, avgpool, fc, dropout, batchnorm), at --size,
 batch --batch, on the CPU with torch.set_num_threads(--threads).
 
 One step = forward (train mode) + softmax cross-entropy + backward + SGD
@@ -92,8 +92,12 @@ def from_arch(path, in_ch, size):
                 layers.append(nn.Flatten())
                 flat = True
             layers.append(nn.LazyLinear(gi("out", 1), bias=kv.get("bias", "1") != "0"))
+            ch = gi("out", 1)
         elif op == "dropout":
             layers.append(nn.Dropout(float(kv.get("p", "0.5"))))
+        elif op == "batchnorm":
+            eps, mom = float(kv.get("eps", "1e-5")), float(kv.get("momentum", "0.1"))
+            layers.append(nn.BatchNorm1d(ch, eps, mom) if flat else nn.BatchNorm2d(ch, eps, mom))
         else:
             raise SystemExit(f"peer-train: op '{op}' is not supported here")
     net = nn.Sequential(*layers)

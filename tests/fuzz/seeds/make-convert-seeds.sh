@@ -29,3 +29,17 @@ ARCH
 "$cli" convert "$tmp/small.safetensors" "$out/onnx-small.onnx" >/dev/null
 "$cli" convert "$tmp/small.safetensors" "$tmp/caffe-small.caffemodel" >/dev/null
 cp "$tmp/caffe-small.caffemodel" "$tmp/caffe-small.prototxt" "$tmp/caffe-small.binaryproto" "$out/"
+# batchnorm layers (behind a conv and behind an fc): ONNX only (Caffe has none)
+cat > "$tmp/bn.arch" <<'ARCH'
+input channels=3 size=16
+conv2d conv1 out=4 k=3 stride=2 pad=1 bias=0
+batchnorm bn1 eps=0.001
+relu relu1
+maxpool pool1 k=3 stride=2
+fc fc1 out=6
+batchnorm bn2
+relu relu2
+fc fc2 out=2
+ARCH
+"$cli" init --arch "$tmp/bn.arch" --size 16 --classes 2 --class-names f,m --trait gender --out "$tmp/bn.safetensors" >/dev/null
+"$cli" convert "$tmp/bn.safetensors" "$out/onnx-bn.onnx" >/dev/null
