@@ -330,6 +330,39 @@ ts_status ts_dist_allreduce_f32(float *v, size_t n)
     return TS_OK;
 }
 
+ts_status ts_dist_average_batchnorm(ts_graph *g)
+{
+    if (!D.active) return TS_OK;
+    size_t total = 0;
+    for (int i = 0; i < g->n_nodes; i++) total += 2 * ts_tensor_numel(&g->nodes[i].run_mean);
+    if (!total) return TS_OK;
+    float *h = malloc(total * sizeof *h);
+    ts_status st = h ? TS_OK : ts_error(TS_ERR_OOM, "dist: running statistics of %zu floats", total);
+    size_t at = 0;
+    for (int i = 0; i < g->n_nodes && st == TS_OK; i++) {
+        const ts_node *n = &g->nodes[i];
+        size_t c = ts_tensor_numel(&n->run_mean);
+        if (!c) continue;
+        st = ts_graph_read(g, n->run_mean.data, h + at, c);
+        if (st == TS_OK) st = ts_graph_read(g, n->run_var.data, h + at + c, c);
+        at += 2 * c;
+    }
+    st = ts_dist_agree(st);
+    if (st == TS_OK) st = ts_dist_allreduce_f32(h, total);
+    at = 0;
+    for (int i = 0; i < g->n_nodes && st == TS_OK; i++) {
+        ts_node *n = &g->nodes[i];
+        size_t c = ts_tensor_numel(&n->run_mean);
+        if (!c) continue;
+        for (size_t k = 0; k < 2 * c; k++) h[at + k] /= (float)D.size;
+        st = ts_graph_write(g, n->run_mean.data, h + at, c);
+        if (st == TS_OK) st = ts_graph_write(g, n->run_var.data, h + at + c, c);
+        at += 2 * c;
+    }
+    free(h);
+    return st;
+}
+
 ts_status ts_dist_bcast(void *buf, size_t bytes, int root)
 {
     if (!D.active) return TS_OK;

@@ -103,6 +103,14 @@ bool ts_dist_vote_failed(void);
 /* In-place all-reduce of host arrays.  Alone: no-op. */
 ts_status ts_dist_allreduce_f64(double *v, int n, ts_dist_op op);
 ts_status ts_dist_allreduce_f32(float *v, size_t n);  /* sum */
+/* batchnorm's running statistics (graph.h) made the mean over the ranks
+ * on every rank: each rank normalised its own share of the batch, so each
+ * moved its own (PyTorch's DDP, without SyncBatchNorm, keeps rank 0's).
+ * Called by every rank after each epoch, before validation and the
+ * checkpoint.  The batch statistics of training stay per rank: N ranks
+ * with batchnorm layers do not train exactly the model one process
+ * trains.  Alone, or without batchnorm layers: nothing. */
+ts_status ts_dist_average_batchnorm(ts_graph *g);
 /* Rank `root`'s bytes to every rank. */
 ts_status ts_dist_bcast(void *buf, size_t bytes, int root);
 

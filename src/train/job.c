@@ -1625,6 +1625,7 @@ static ts_status run_training(trainer *t)
     for (; epoch < s->epochs && !t->stopped_early; epoch++) {
         double t_epoch = now_s();
         TS_TRY(train_epoch(t, epoch, &train_time, &views_done, &steps_left));
+        TS_TRY(ts_dist_average_batchnorm(t->m->graph));
         ts_trait_score val[TS_TRAIN_MAX_TRAITS], each[TS_TRAIN_MAX_TRAITS];
         bool have_val = t->val.n > 0, improved = !have_val;
         if (have_val) TS_TRY(validate(t, epoch, val, &improved));

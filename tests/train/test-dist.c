@@ -18,6 +18,8 @@
  *   - a kill -9 of the whole job after its first checkpoint, then
  *     `mpirun ... --resume`, ends with the weights of the uninterrupted
  *     two-rank run (within the same tolerance);
+ *   - batchnorm's running statistics are averaged over the ranks (after one
+ *     step, the running mean of two ranks is one process's);
  *   - a LACNN run, whose ranks share the landmark work through the cache,
  *     completes on two ranks.
  * The tolerance is not a guarantee for every recipe: where a ReLU or a
@@ -320,6 +322,49 @@ static void test_lacnn(void)
     free(o);
 }
 
+/* batchnorm: each rank normalises its own half of the batch and moves its
+ * own running statistics; after the epoch they are averaged over the ranks
+ * (ts_dist_average_batchnorm).  After ONE step (the weights still those of
+ * the initialisation on both) the averaged running mean is the mean over
+ * the whole batch, so the two-rank model's equals one process's; rank 0's
+ * own would not. */
+static void test_batchnorm(void)
+{
+    char bn_arch[300], one[300], two[300], cmd[12000];
+    snprintf(bn_arch, sizeof bn_arch, "%s/bn.arch", dir);
+    const char *text = "input channels={channels} size={size}\nconv2d c1 out=6 k=3 pad=1 bias=0\nbatchnorm b1\n"
+                       "relu r1\nmaxpool p1 k=2 stride=2\nfc f out={classes}\n";
+    CHECK(ts_write_file_atomic(bn_arch, text, strlen(text)) == TS_OK);
+    snprintf(one, sizeof one, "%s/bn-1.safetensors", dir);
+    snprintf(two, sizeof two, "%s/bn-2.safetensors", dir);
+    /* 60 faces: 43 to train, one step of 40 (20 a rank) */
+    char *o = NULL;
+    train_cmd(cmd, sizeof cmd, 1, "baseline", bn_arch, 1, 60, one, "--batch 40");
+    CHECK(run(cmd, &o, NULL) == 0);
+    free(o);
+    o = NULL;
+    train_cmd(cmd, sizeof cmd, 2, "baseline", bn_arch, 1, 60, two, "--batch 40");
+    CHECK(run(cmd, &o, NULL) == 0);
+    free(o);
+    ts_model *a = NULL, *b = NULL;
+    if (ts_model_load(one, &a) == TS_OK && ts_model_load(two, &b) == TS_OK) {
+        const ts_node *x = ts_graph_find(a->graph, "b1"), *y = ts_graph_find(b->graph, "b1");
+        CHECK(x && y);
+        double worst = 0, scale = 0;
+        for (int c = 0; x && y && c < 6; c++) {
+            worst = fmax(worst, fabs(x->run_mean.data[c] - y->run_mean.data[c]));
+            scale = fmax(scale, fabs(x->run_mean.data[c]));
+        }
+        fprintf(stderr, "batchnorm: running mean, 2 ranks vs 1 process: max |diff| %.3g (scale %.3g)\n", worst, scale);
+        CHECK(scale > 0 && worst <= 1e-5 * scale + 1e-7);
+    } else {
+        fprintf(stderr, "batchnorm models: %s\n", ts_last_error());
+        failures++;
+    }
+    ts_model_free(a);
+    ts_model_free(b);
+}
+
 int main(void)
 {
     const char *data = getenv("TS_SHARED_DATA"), *src = getenv("TS_SOURCE_ROOT"), *build = getenv("TS_BUILD_ROOT");
@@ -353,6 +398,7 @@ int main(void)
     test_one_model();
     test_kill_resume();
     test_lacnn();
+    test_batchnorm();
 
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
