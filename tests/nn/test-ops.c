@@ -1840,6 +1840,7 @@ static ts_graph *small_net(void)
     n->kh = n->kw = 3, n->stride = 2;
     n = ts_graph_add(g, TS_OP_CONV2D, "conv2", 0, NULL);
     n->out_c = 12, n->kh = n->kw = 3, n->pad_t = n->pad_b = n->pad_l = n->pad_r = 1, n->groups = 2;
+    ts_graph_add(g, TS_OP_BATCHNORM, "bn2", 0, NULL);
     ts_graph_add(g, TS_OP_RELU, "relu2", 0, NULL);
     n = ts_graph_add(g, TS_OP_FC, "fc1", 0, NULL);
     n->out_c = 16;
@@ -1867,7 +1868,7 @@ static void compare_graph(const char *row, const char *what, const ts_graph *g, 
  * backend table) of a network on the device and on the CPU. */
 static void run_graph_training(void)
 {
-    const char *row = "network (conv, lrn, pool, fc, dropout): forward, backward, SGD";
+    const char *row = "network (conv, lrn, pool, batchnorm, fc, dropout): forward, backward, SGD";
     ts_graph *gc = small_net(), *gg = small_net();
     ts_sgd sc = { 0 }, sg = { 0 };
     ts_sgd_config cfg = ts_sgd_config_default();
@@ -1916,7 +1917,8 @@ out:
 
 /* Two networks that between them have every op LRP knows: conv (groups,
  * stride, asymmetric pads), relu, leaky relu, lrn, max and average
- * pooling, concat, add, fc, dropout. */
+ * pooling, concat, add, fc, dropout, batchnorm (folded into a conv, and
+ * alone behind a ReLU). */
 static ts_graph *lrp_net(int which)
 {
     ts_graph *g = ts_graph_new(4, 13, 13);
@@ -1931,6 +1933,7 @@ static ts_graph *lrp_net(int which)
         n->kh = n->kw = 2, n->stride = 1;
         n = ts_graph_add(g, TS_OP_CONV2D, "conv2", 0, NULL);
         n->out_c = 8, n->kh = n->kw = 3, n->pad_t = n->pad_b = n->pad_l = n->pad_r = 1;
+        ts_graph_add(g, TS_OP_BATCHNORM, "bn2", 0, NULL); /* folded into conv2 */
         ts_graph_add(g, TS_OP_RELU, "relu2", 0, NULL);
         n = ts_graph_add(g, TS_OP_AVGPOOL, "pool2", 0, NULL);
         n->kh = n->kw = 3, n->stride = 2, n->pad_t = n->pad_b = n->pad_l = n->pad_r = 1;
@@ -1951,6 +1954,7 @@ static ts_graph *lrp_net(int which)
         n->out_c = 5, n->kh = n->kw = 1;
         ts_graph_add(g, TS_OP_ADD, "sum", 2, (int[]){ 5, 6 });
         ts_graph_add(g, TS_OP_RELU, "relu", 0, NULL);
+        ts_graph_add(g, TS_OP_BATCHNORM, "bn", 0, NULL); /* behind a ReLU: its own rule */
         n = ts_graph_add(g, TS_OP_FC, "fc", 0, NULL);
         n->out_c = 3;
     }
@@ -1961,6 +1965,15 @@ static ts_graph *lrp_net(int which)
     for (int i = 1; i < g->n_nodes; i++)
         for (size_t k = 0; g->nodes[i].bias.data && k < ts_tensor_numel(&g->nodes[i].bias); k++)
             g->nodes[i].bias.data[k] = 0.05f * ts_rng_normal(&r);
+    for (int i = 1; i < g->n_nodes; i++) {
+        ts_node *b = &g->nodes[i];
+        if (b->op != TS_OP_BATCHNORM) continue;
+        for (int c = 0; c < b->weight.c; c++) {
+            b->weight.data[c] = 0.5f + ts_rng_uniform(&r);
+            b->run_mean.data[c] = 0.1f * ts_rng_normal(&r);
+            b->run_var.data[c] = 0.5f + ts_rng_uniform(&r);
+        }
+    }
     return g;
 }
 
