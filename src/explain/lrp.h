@@ -25,6 +25,11 @@
  *   through; concat splits by channel; add splits in proportion to each
  *   branch's contribution x_k / sum_k x_k.  Relevance reaching a node from
  *   several consumers is summed.
+ *   batchnorm (evaluation: y = s x + t) right behind a conv2d or fc that
+ *   nothing else reads is folded into that layer first (canonisation, as
+ *   zennit does: weight s w, bias s b + t) and the layer's rule applies to
+ *   the pair, with the batchnorm's output as z; any other batchnorm gives
+ *   R_in = s x / (y + 1e-6 sign(y)) R.
  *
  * Denominators: epsilon adds E with the sign of z (sign(0) = +1); the other
  * rules map a zero denominator to zero relevance (that relevance is lost,
@@ -172,8 +177,9 @@ ts_status ts_lrp_backward(ts_lrp *l, const ts_tensor *input, const ts_lrp_target
 
 /* Relevance at the output of node `index` from the last ts_lrp_explain /
  * ts_lrp_backward call (N,c,h,w), in the memory of the graph's backend
- * (read it with ts_graph_read on a device).  transfer: none (valid until
- * the next call). */
+ * (read it with ts_graph_read on a device).  A conv2d or fc with a
+ * batchnorm folded into it (lrp.c) holds none: the pair's output relevance
+ * is the batchnorm's.  transfer: none (valid until the next call). */
 const ts_tensor *ts_lrp_node_relevance(const ts_lrp *l, int index);
 
 /* ---- Reductions of an input relevance tensor (N,C,H,W) ---- */
