@@ -12,6 +12,9 @@
 #              McNemar's test
 #   table3     one net per trait, baseline vs LACNN, 7 CelebA-HQ traits and
 #              UTKFace ethnicity; SEEDS="1 2 3" for more seeds (default 1)
+#   bn         the recipe with batch normalisation (docs/arch/traitnet-bn.arch):
+#              cycle 1 (16 epochs, peak lr 0.004), cycle 2 from it (10
+#              epochs, peak 0.002); compared by validation with the bundled pair
 #   curves     the validation learning curves of the bundled pair and of table3
 #              (docs/images/curves-bundle.svg, docs/images/curves.svg)
 #   paper      the paper's exact protocol (AlexNet 150 x 150, the x5
@@ -189,11 +192,35 @@ stage_paper() {
   fi
 }
 
+stage_bn() {
+  say "bn: the batch-normalised pair, side by side"
+  for v in baseline lacnn; do
+    nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
+      --arch docs/arch/traitnet-bn.arch --size 112 --epochs 16 "${recipe[@]}" --lr 0.004 \
+      --out "$OUT/bn-$v.safetensors" > "$OUT/bn-$v.json" 2>> "$OUT/bn-$v.log" &
+  done
+  wait
+  for v in baseline lacnn; do
+    nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
+      --arch docs/arch/traitnet-bn.arch --size 112 --epochs 10 "${recipe[@]}" --lr 0.002 \
+      --init "$OUT/bn-$v.safetensors" --out "$OUT/bn-$v-c2.safetensors" > "$OUT/bn-$v-c2.json" 2>> "$OUT/bn-$v-c2.log" &
+  done
+  wait
+  for f in "$OUT"/bn-*.safetensors; do
+    /usr/bin/python3 - "$CLI" "$f" <<'PY'
+import json, subprocess, sys
+j = json.loads(subprocess.run([sys.argv[1], "info", sys.argv[2]], capture_output=True, text=True, check=True).stdout)
+v = j["training"]["validation"]
+print(f"{sys.argv[2]}: validation mean balanced {100 * v['mean_balanced_accuracy']:.2f} %")
+PY
+  done
+}
+
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(bundle evaluate table3 curves)
 for s in "${stages[@]}"; do
   case "$s" in
-    bundle|evaluate|table3|curves|paper) "stage_$s" ;;
-    *) echo "results.sh: unknown stage '$s' (bundle evaluate table3 curves paper)" >&2; exit 2 ;;
+    bundle|evaluate|table3|curves|paper|bn) "stage_$s" ;;
+    *) echo "results.sh: unknown stage '$s' (bundle evaluate table3 curves paper bn)" >&2; exit 2 ;;
   esac
 done
