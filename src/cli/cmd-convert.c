@@ -40,7 +40,10 @@ static void help(void)
            "  --trait NAME          the trait the model predicts\n"
            "  --input-mean M1,M2,M3 input normalisation of the model, per channel, on\n"
            "  --input-std S1,S2,S3  pixel/255 (ONNX imports default to ImageNet's)\n"
-           "  --f16                 safetensors output stored as half floats\n\n"
+           "  --f16                 safetensors output stored as half floats\n"
+           "  --fold-batchnorm      fold each batchnorm behind a conv or fc into that\n"
+           "                        layer (same outputs in evaluation; for deployment\n"
+           "                        and Caffe, which has no single batchnorm layer)\n\n"
            "A .caffemodel output also writes NAME.prototxt and NAME.binaryproto.\n");
 }
 
@@ -88,7 +91,7 @@ int cmd_convert(int argc, char **argv)
                *istd = NULL, *scale = NULL, *v;
     const char *pos[2];
     int n_pos = 0;
-    bool rgb = false, f16 = false;
+    bool rgb = false, f16 = false, fold = false;
     for (int i = 1; i < argc; i++) {
         if (cli_flag(argv, i, "--help") || cli_flag(argv, i, "-h")) {
             help();
@@ -103,6 +106,7 @@ int cmd_convert(int argc, char **argv)
         else if (cli_opt(argc, argv, &i, "--input-std", &v)) istd = v;
         else if (cli_flag(argv, i, "--rgb")) rgb = true;
         else if (cli_flag(argv, i, "--f16")) f16 = true;
+        else if (cli_flag(argv, i, "--fold-batchnorm")) fold = true;
         else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("convert", "unknown option '%s' (see --help)", argv[i]);
         else if (n_pos == 2) return cli_usage_error("convert", "expected IN and OUT, got a third file '%s'", argv[i]);
         else pos[n_pos++] = argv[i];
@@ -195,6 +199,13 @@ int cmd_convert(int argc, char **argv)
         else memcpy(k ? m->meta.std : m->meta.mean, vals, (size_t)n * sizeof *vals);
     }
 
+    int n_folded = 0;
+    if (rc == CMD_OK && fold) {
+        ts_model *f = NULL;
+        st = ts_model_fold_batchnorm(m, &f, &n_folded);
+        if (st != TS_OK) rc = cli_fail("convert", st);
+        else ts_model_free(m), m = f;
+    }
     cJSON *files = cJSON_CreateArray();
     if (rc == CMD_OK) {
         if (out_onnx) {
@@ -223,6 +234,7 @@ int cmd_convert(int argc, char **argv)
         cJSON_AddStringToObject(o, "arch", m->meta.arch);
         cJSON_AddItemToObject(o, "classes", cJSON_CreateStringArray((const char *const *)m->meta.classes, m->meta.n_classes));
         cJSON_AddNumberToObject(o, "parameters", (double)ts_graph_param_count(m->graph));
+        if (fold) cJSON_AddNumberToObject(o, "folded_batchnorm", n_folded);
         cJSON_AddItemToObject(o, "files", files);
         files = NULL;
         if (cli_print_json(o, false) != CMD_OK) rc = CMD_FAIL;

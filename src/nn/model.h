@@ -204,6 +204,16 @@ ts_status ts_model_load_buffer(const uint8_t *buf, size_t len, const char *name,
  * loader (checkpoint, ONNX, Caffe) runs it. */
 ts_status ts_model_check_finite(const ts_model *m, const char *name);
 
+/* A copy of m (on the host) with every batchnorm that stands right behind
+ * a conv2d or fc read by nothing else folded into that layer (weight s w,
+ * bias s (b - mean) + beta, s = gamma / sqrt(var + eps), the evaluation's
+ * map; the layer gains a bias): the same outputs in evaluation, fewer ops,
+ * and an architecture without those layers (a model to deploy or export
+ * to Caffe; it can no longer be trained as a batch-normalised net).  Other
+ * batchnorm layers stay.  The metadata is m's.  *folded (may be NULL): how
+ * many were folded.  transfer: full (*out). */
+ts_status ts_model_fold_batchnorm(const ts_model *m, ts_model **out, int *folded);
+
 /* One stored tensor, as listed by ts_model_tensors. */
 typedef struct ts_model_tensor {
     char name[TS_NAME_MAX + 8]; /* "conv1.weight" */

@@ -292,6 +292,24 @@ static void test_batchnorm_roundtrip(void)
     }
     ts_status st = ts_caffe_export(m, tmp("bn.caffemodel"), tmp("bn.prototxt"), NULL);
     CHECK(st == TS_ERR_UNSUPPORTED && strstr(ts_last_error(), "bn1") && strstr(ts_last_error(), "batchnorm"));
+    /* folded into conv1 and fc1: the same logits without batchnorm layers,
+     * the metadata kept, and then Caffe takes it */
+    ts_model *f = NULL;
+    int n_folded = 0;
+    st = ts_model_fold_batchnorm(m, &f, &n_folded);
+    CHECK(st == TS_OK && n_folded == 2);
+    if (f) {
+        run(f, &x, got);
+        fprintf(stderr, "batchnorm folded: max |diff| %.3g\n", max_diff(ref, got, 6));
+        CHECK(max_diff(ref, got, 6) <= 1e-5f);
+        int left = 0;
+        for (int i = 0; i < f->graph->n_nodes; i++) left += f->graph->nodes[i].op == TS_OP_BATCHNORM;
+        CHECK(left == 0 && ts_graph_find(f->graph, "conv1")->bias.data != NULL);
+        CHECK(f->meta.n_classes == 3 && !strcmp(f->meta.classes[2], "old") && !strcmp(f->meta.trait, "age"));
+        CHECK(ts_graph_param_count(f->graph) + 4 * 8 + 4 * 16 == ts_graph_param_count(m->graph));
+        CHECK(ts_caffe_export(f, tmp("bnf.caffemodel"), tmp("bnf.prototxt"), tmp("bnf.binaryproto")) == TS_OK);
+        ts_model_free(f);
+    }
     /* a negative running variance is a damaged model, named */
     ts_graph_find(m->graph, "bn2")->run_var.data[3] = -1.0f;
     CHECK(ts_model_save(m, tmp("bad-bn.safetensors"), TS_DTYPE_F32) == TS_OK);
