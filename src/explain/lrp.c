@@ -481,7 +481,9 @@ static size_t modw_floats(const ts_node *n, const ts_lrp_rule *r, bool folded)
     if (folded) total += ts_arena_size_for(1, 1, 1, (int)nw) + ts_arena_size_for(1, o, 1, 1);
     if (r->kind == TS_LRP_ALPHABETA || r->kind == TS_LRP_ZBOX) total += 2 * ts_arena_size_for(1, 1, 1, (int)nw);
     if (r->kind == TS_LRP_WSQUARE || r->kind == TS_LRP_FLAT) total += ts_arena_size_for(1, 1, 1, (int)nw);
-    if (r->kind == TS_LRP_ALPHABETA && r->with_bias && n->bias.data) total += 2 * ts_arena_size_for(1, o, 1, 1);
+    /* a folded layer has a bias even when the layer itself has none */
+    if (r->kind == TS_LRP_ALPHABETA && r->with_bias && (n->bias.data || folded))
+        total += 2 * ts_arena_size_for(1, o, 1, 1);
     return total;
 }
 

@@ -521,7 +521,8 @@ static void test_reductions(void)
 static ts_graph *bn_net(bool with_bn)
 {
     ts_graph *g = ts_graph_new(3, 12, 12);
-    conv(g, "conv1", -1, 4, 3, 1, 1);
+    /* conv1 has no bias of its own behind a batchnorm (traitnet-bn's way) */
+    conv(g, "conv1", -1, 4, 3, 1, 1)->has_bias = !with_bn;
     if (with_bn) simple(g, TS_OP_BATCHNORM, "bn1");
     simple(g, TS_OP_RELU, "relu1");
     ts_node *p = ts_graph_add(g, TS_OP_MAXPOOL, "pool1", 0, NULL);
@@ -559,7 +560,8 @@ static void test_batchnorm_fold(void)
         for (int o = 0; o < src->out_c; o++) {
             double sc = n->weight.data[o] / sqrt((double)n->run_var.data[o] + n->bn_eps);
             for (size_t k = 0; k < per; k++) dst->weight.data[o * per + k] = (float)(sc * src->weight.data[o * per + k]);
-            dst->bias.data[o] = (float)(sc * (src->bias.data[o] - n->run_mean.data[o]) + n->bias.data[o]);
+            double b0 = src->bias.data ? src->bias.data[o] : 0.0;
+            dst->bias.data[o] = (float)(sc * (b0 - n->run_mean.data[o]) + n->bias.data[o]);
         }
     }
     memcpy(ts_graph_find(b, "fc4")->weight.data, ts_graph_find(a, "fc4")->weight.data,
@@ -575,7 +577,7 @@ static void test_batchnorm_fold(void)
     ts_tensor x = { xb, N, 3, 12, 12 }, rela = { ra, N, 3, 12, 12 }, relb = { rbuf, N, 3, 12, 12 };
     float low[3] = { -1, -1, -1 }, high[3] = { 1, 1, 1 };
     static const char *const specs[] = { "preset=epsilon", "preset=adience", "preset=composite", "preset=lrp0",
-                                         "preset=adience;@first=flat" };
+                                         "preset=adience;@first=flat", "@conv=alphabeta:2,1,bias;@fc=alphabeta:1,0,bias" };
     for (size_t k = 0; k < sizeof specs / sizeof specs[0]; k++) {
         ts_lrp_stats sa[2], sb[2];
         ts_status s1 = explain(a, specs[k], "", &x, &rela, sa, low, high);
