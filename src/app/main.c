@@ -249,21 +249,37 @@ static gboolean act_when_shown(gpointer user)
 {
     /* --wait-predictions: the browser's rows show every prediction first
      * (checked every 0.4 s, for at most a minute) */
-    static int waited;
+    static int waited, unmapped, shot_tries;
+    static gboolean said;
     TsPredictor *pr = ts_browser_get_predictor(TS_BROWSER(ts_window_get_browser(user)));
     if (opt_wait_predictions && pr && ts_predictor_is_busy(pr) && waited++ < 150) return G_SOURCE_CONTINUE;
-    if (opt_wait_predictions)
+    if (opt_wait_predictions && !said) {
+        said = TRUE;
         ts_text_print_line(stdout, "traitscope: browser predictions %s",
                            pr && ts_predictor_is_busy(pr) ? "still running after a minute" : "done");
+    }
+    /* a loaded machine may show the first face before the window is on
+     * screen and laid out, or render nothing in its first frames: the
+     * screenshot is tried again every 0.4 s (at most 10 s more) */
+    GtkWidget *win = GTK_WIDGET(user);
+    if ((!gtk_widget_get_mapped(win) || gtk_widget_get_width(win) <= 0) && unmapped++ < 150) return G_SOURCE_CONTINUE;
+    GError *shot_err = NULL;
+    gboolean shot_ok = TRUE;
+    if (opt_screenshot) {
+        shot_ok = ts_window_screenshot(user, opt_screenshot, &shot_err);
+        if (!shot_ok && shot_tries++ < 25) {
+            g_clear_error(&shot_err);
+            return G_SOURCE_CONTINUE;
+        }
+    }
     Shown *x = g_new0(Shown, 1);
     x->w = user;
     x->next = opt_exports;
     x->failures = no_face ? 1 : 0;
     if (opt_screenshot) {
-        GError *err = NULL;
-        if (!ts_window_screenshot(x->w, opt_screenshot, &err)) {
-            ts_text_print_line(stderr, "traitscope: %s", err->message);
-            g_error_free(err);
+        if (!shot_ok) {
+            ts_text_print_line(stderr, "traitscope: %s", shot_err->message);
+            g_error_free(shot_err);
             x->failures++;
         } else {
             ts_text_print_line(stdout, "traitscope: screenshot %s", opt_screenshot);
