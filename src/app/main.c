@@ -249,7 +249,7 @@ static gboolean act_when_shown(gpointer user)
 {
     /* --wait-predictions: the browser's rows show every prediction first
      * (checked every 0.4 s, for at most a minute) */
-    static int waited, unmapped, shot_tries;
+    static int waited, shot_tries;
     static gboolean said;
     TsPredictor *pr = ts_browser_get_predictor(TS_BROWSER(ts_window_get_browser(user)));
     if (opt_wait_predictions && pr && ts_predictor_is_busy(pr) && waited++ < 150) return G_SOURCE_CONTINUE;
@@ -259,10 +259,8 @@ static gboolean act_when_shown(gpointer user)
                            pr && ts_predictor_is_busy(pr) ? "still running after a minute" : "done");
     }
     /* a loaded machine may show the first face before the window is on
-     * screen and laid out, or render nothing in its first frames: the
-     * screenshot is tried again every 0.4 s (at most 10 s more) */
-    GtkWidget *win = GTK_WIDGET(user);
-    if ((!gtk_widget_get_mapped(win) || gtk_widget_get_width(win) <= 0) && unmapped++ < 150) return G_SOURCE_CONTINUE;
+     * screen and laid out (nothing to render yet): the screenshot is tried
+     * again every 0.4 s, for at most 10 s more */
     GError *shot_err = NULL;
     gboolean shot_ok = TRUE;
     if (opt_screenshot) {

@@ -158,6 +158,9 @@ ts_status ts_check_batchnorm(const ts_op_args *a)
             return ts_error(TS_ERR_SHAPE, "batchnorm '%s': %s must be (1,%d,1,1)", nd->name, what[k], C);
     if (want(a->aux) && (a->aux->n != 1 || a->aux->c != 2 || a->aux->h != C || a->aux->w != 1))
         return ts_error(TS_ERR_SHAPE, "batchnorm '%s': aux must be (1,2,%d,1)", nd->name, C);
+    if (a->training && !want(a->aux))
+        return ts_error(TS_ERR_SHAPE, "batchnorm '%s': training keeps the batch's statistics in aux, and has none",
+                        nd->name);
     return TS_OK;
 }
 

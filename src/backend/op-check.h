@@ -50,9 +50,8 @@ ts_status ts_check_concat(const ts_op_args *a);
 /* add: at least one input, all shaped like the output. */
 ts_status ts_check_add(const ts_op_args *a);
 /* batchnorm: one input shaped like the output, usable eps and momentum,
- * weight, bias, run_mean and run_var (1,C,1,1) (the running statistics
- * may be absent only when neither training nor evaluating needs them: the
- * op refuses to run without them), aux (when given) (1,2,C,1). */
+ * weight, bias, run_mean and run_var (1,C,1,1), aux (1,2,C,1) (required
+ * in training: forward keeps the batch's statistics there for backward). */
 ts_status ts_check_batchnorm(const ts_op_args *a);
 /* The check of a->node->op (TS_OP_INPUT: nothing to check). */
 ts_status ts_check_op(const ts_op_args *a);

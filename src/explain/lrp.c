@@ -499,13 +499,8 @@ static void find_folds(ts_lrp *l)
     const ts_graph *g = l->g;
     for (int i = 0; i < g->n_nodes; i++) l->fold[i] = l->folded_by[i] = -1;
     for (int i = 1; i < g->n_nodes; i++) {
-        const ts_node *n = &g->nodes[i];
-        if (n->op != TS_OP_BATCHNORM) continue;
-        int j = n->inputs[0], readers = 0;
-        if (!is_linear(&g->nodes[j]) || j == g->output) continue;
-        for (int k = 1; k < g->n_nodes; k++)
-            for (int q = 0; q < g->nodes[k].n_inputs; q++) readers += g->nodes[k].inputs[q] == j;
-        if (readers != 1) continue;
+        int j = ts_batchnorm_fold_target(g, i);
+        if (j < 0) continue;
         l->fold[i] = j;
         l->folded_by[j] = i;
     }
@@ -523,19 +518,15 @@ static ts_status fold_batchnorm(ts_lrp *l, int j, float *fw, float *fb)
     float *h = malloc((nw + 6 * (size_t)O) * sizeof *h);
     if (!h) return ts_error(TS_ERR_OOM, "lrp: folding '%s' into '%s'", bn->name, n->name);
     float *w = h, *b = h + nw, *gm = b + O, *bt = gm + O, *mu = bt + O, *var = mu + O;
+    memset(b, 0, (size_t)O * sizeof *b); /* a layer without a bias of its own */
     ts_status st = ts_graph_read(g, n->weight.data, w, nw);
     if (st == TS_OK && n->bias.data) st = ts_graph_read(g, n->bias.data, b, (size_t)O);
-    else memset(b, 0, (size_t)O * sizeof *b);
     if (st == TS_OK) st = ts_graph_read(g, bn->weight.data, gm, (size_t)O);
     if (st == TS_OK) st = ts_graph_read(g, bn->bias.data, bt, (size_t)O);
     if (st == TS_OK) st = ts_graph_read(g, bn->run_mean.data, mu, (size_t)O);
     if (st == TS_OK) st = ts_graph_read(g, bn->run_var.data, var, (size_t)O);
     if (st == TS_OK) {
-        for (int o = 0; o < O; o++) {
-            double sc = gm[o] / sqrt((double)var[o] + bn->bn_eps);
-            for (size_t k = 0; k < per; k++) w[(size_t)o * per + k] = (float)(sc * w[(size_t)o * per + k]);
-            b[o] = (float)(sc * (b[o] - mu[o]) + bt[o]);
-        }
+        ts_batchnorm_fold(O, per, gm, bt, mu, var, bn->bn_eps, w, b);
         st = l->be->mem.upload(l->ctx, fw, w, nw);
         if (st == TS_OK) st = l->be->mem.upload(l->ctx, fb, b, (size_t)O);
     }

@@ -17,17 +17,26 @@
 
 #include "nn/netbuild.h"
 
-/* Whether batchnorm node i can be folded into its input. */
-static bool foldable(const ts_graph *g, int i)
+int ts_batchnorm_fold_target(const ts_graph *g, int i)
 {
     const ts_node *n = &g->nodes[i];
-    if (n->op != TS_OP_BATCHNORM) return false;
+    if (n->op != TS_OP_BATCHNORM) return -1;
     int j = n->inputs[0], readers = 0;
     const ts_node *p = &g->nodes[j];
-    if ((p->op != TS_OP_CONV2D && p->op != TS_OP_FC) || j == g->output) return false;
+    if ((p->op != TS_OP_CONV2D && p->op != TS_OP_FC) || j == g->output) return -1;
     for (int k = 1; k < g->n_nodes; k++)
         for (int q = 0; q < g->nodes[k].n_inputs; q++) readers += g->nodes[k].inputs[q] == j;
-    return readers == 1;
+    return readers == 1 ? j : -1;
+}
+
+void ts_batchnorm_fold(int O, size_t per, const float *gamma, const float *beta, const float *mean,
+                       const float *var, float eps, float *w, float *b)
+{
+    for (int o = 0; o < O; o++) {
+        double sc = gamma[o] / sqrt((double)var[o] + eps);
+        for (size_t q = 0; q < per; q++) w[(size_t)o * per + q] = (float)(sc * w[(size_t)o * per + q]);
+        b[o] = (float)(sc * ((double)b[o] - mean[o]) + beta[o]);
+    }
 }
 
 static float *copy_floats(const float *src, size_t n)
@@ -52,16 +61,11 @@ ts_status ts_model_fold_batchnorm(const ts_model *m, ts_model **out, int *folded
     if (map) map[0] = 0;
     for (int i = 1; i < g->n_nodes && st == TS_OK; i++) {
         const ts_node *n = &g->nodes[i];
-        if (foldable(g, i)) {
+        if (ts_batchnorm_fold_target(g, i) >= 0) {
             int k = map[n->inputs[0]];
             const ts_node *p = &g->nodes[n->inputs[0]];
-            float *w = nb.w[k], *b = nb.b[k];
-            size_t per = ts_tensor_numel(&p->weight) / (size_t)p->out_c;
-            for (int o = 0; o < p->out_c; o++) {
-                double sc = n->weight.data[o] / sqrt((double)n->run_var.data[o] + n->bn_eps);
-                for (size_t q = 0; q < per; q++) w[(size_t)o * per + q] = (float)(sc * w[(size_t)o * per + q]);
-                b[o] = (float)(sc * ((double)b[o] - n->run_mean.data[o]) + n->bias.data[o]);
-            }
+            ts_batchnorm_fold(p->out_c, ts_tensor_numel(&p->weight) / (size_t)p->out_c, n->weight.data,
+                              n->bias.data, n->run_mean.data, n->run_var.data, n->bn_eps, nb.w[k], nb.b[k]);
             nb.nodes[k].has_bias = 1;
             map[i] = k;
             count++;
@@ -70,8 +74,8 @@ ts_status ts_model_fold_batchnorm(const ts_model *m, ts_model **out, int *folded
         int inputs[TS_MAX_INPUTS];
         for (int q = 0; q < n->n_inputs; q++) inputs[q] = map[n->inputs[q]];
         int k = ts_netbuild_add(&nb, n->op, n->name, n->n_inputs, inputs);
-        if (k < 0) {
-            st = TS_ERR_OOM;
+        if (k < 0) { /* the builder said why */
+            st = TS_ERR_FORMAT;
             break;
         }
         /* the hyper-parameters as they are; inputs and name are nb's */

@@ -214,6 +214,16 @@ ts_status ts_model_check_finite(const ts_model *m, const char *name);
  * many were folded.  transfer: full (*out). */
 ts_status ts_model_fold_batchnorm(const ts_model *m, ts_model **out, int *folded);
 
+/* The conv2d or fc node that batchnorm node i of g folds into (its input,
+ * when nothing else reads it and it is not the output), or -1: the rule of
+ * ts_model_fold_batchnorm and of LRP's canonisation (explain/lrp.c). */
+int ts_batchnorm_fold_target(const ts_graph *g, int i);
+/* Folds a batchnorm (gamma, beta, mean, var, eps: O values each) into the
+ * layer before it, host arrays: w (O rows of `per` weights) becomes s w
+ * and b (O) becomes s (b - mean) + beta, s = gamma / sqrt(var + eps). */
+void ts_batchnorm_fold(int O, size_t per, const float *gamma, const float *beta, const float *mean,
+                       const float *var, float eps, float *w, float *b);
+
 /* One stored tensor, as listed by ts_model_tensors. */
 typedef struct ts_model_tensor {
     char name[TS_NAME_MAX + 8]; /* "conv1.weight" */

@@ -27,39 +27,46 @@ typedef struct bn_job {
     float *y, *dx, *dgamma, *dbeta, *rmean, *rvar, *aux;
 } bn_job;
 
+/* Offset of channel c's plane of sample n. */
+static size_t plane(const bn_job *j, int n, size_t c) { return ((size_t)n * (size_t)j->C + c) * j->hw; }
+
+/* Evaluation's mean and 1/sqrt(var + eps): the running statistics'. */
+static void running(const bn_job *j, size_t c, float *mu, float *r)
+{
+    *mu = j->rmean[c];
+    *r = (float)(1.0 / sqrt((double)j->rvar[c] + j->eps));
+}
+
 static void bn_forward_range(void *ctx, size_t lo, size_t hi)
 {
     const bn_job *j = ctx;
-    const size_t cs = j->hw, ns = (size_t)j->C * j->hw;
+    const size_t cs = j->hw;
     const double M = (double)j->N * (double)j->hw;
     for (size_t c = lo; c < hi; c++) {
         float mu, r;
         if (j->training) {
             double s = 0.0, q = 0.0;
-            for (int n = 0; n < j->N; n++) {
-                const float *x = j->x + n * ns + c * cs;
-                for (size_t i = 0; i < cs; i++) s += x[i];
-            }
+            for (int n = 0; n < j->N; n++)
+                for (size_t i = 0; i < cs; i++) s += j->x[plane(j, n, c) + i];
             double mean = s / M;
-            for (int n = 0; n < j->N; n++) {
-                const float *x = j->x + n * ns + c * cs;
-                for (size_t i = 0; i < cs; i++) q += (x[i] - mean) * (x[i] - mean);
-            }
-            double var = q / M;
+            for (int n = 0; n < j->N; n++)
+                for (size_t i = 0; i < cs; i++) {
+                    double d = j->x[plane(j, n, c) + i] - mean;
+                    q += d * d;
+                }
+            double var = q / M, unbiased = M > 1 ? q / (M - 1) : var;
             mu = (float)mean;
             r = (float)(1.0 / sqrt(var + j->eps));
-            double unbiased = M > 1 ? q / (M - 1) : var;
             j->rmean[c] = (float)(j->rmean[c] + j->momentum * (mean - j->rmean[c]));
             j->rvar[c] = (float)(j->rvar[c] + j->momentum * (unbiased - j->rvar[c]));
         } else {
-            mu = j->rmean[c];
-            r = (float)(1.0 / sqrt((double)j->rvar[c] + j->eps));
+            running(j, c, &mu, &r);
         }
         if (j->aux) j->aux[c] = mu, j->aux[j->C + c] = r;
         const float a = j->gamma[c] * r, b = j->beta[c] - a * mu;
         for (int n = 0; n < j->N; n++) {
-            const float *x = j->x + n * ns + c * cs;
-            float *y = j->y + n * ns + c * cs;
+            const float *x = j->x + plane(j, n, c);
+            float *y = j->y + plane(j, n, c);
             for (size_t i = 0; i < cs; i++) y[i] = a * x[i] + b;
         }
     }
@@ -68,15 +75,15 @@ static void bn_forward_range(void *ctx, size_t lo, size_t hi)
 static void bn_backward_range(void *ctx, size_t lo, size_t hi)
 {
     const bn_job *j = ctx;
-    const size_t cs = j->hw, ns = (size_t)j->C * j->hw;
+    const size_t cs = j->hw;
     const double M = (double)j->N * (double)j->hw;
     for (size_t c = lo; c < hi; c++) {
         float mu, r;
         if (j->training) mu = j->aux[c], r = j->aux[j->C + c];
-        else mu = j->rmean[c], r = (float)(1.0 / sqrt((double)j->rvar[c] + j->eps));
+        else running(j, c, &mu, &r);
         double sdy = 0.0, sdyx = 0.0;
         for (int n = 0; n < j->N; n++) {
-            const float *x = j->x + n * ns + c * cs, *dy = j->dy + n * ns + c * cs;
+            const float *x = j->x + plane(j, n, c), *dy = j->dy + plane(j, n, c);
             for (size_t i = 0; i < cs; i++) {
                 sdy += dy[i];
                 sdyx += dy[i] * ((x[i] - mu) * r);
@@ -90,8 +97,8 @@ static void bn_backward_range(void *ctx, size_t lo, size_t hi)
         const float k0 = j->training ? (float)(sdy / M) : 0.0f;
         const float k1 = j->training ? (float)(sdyx / M) * r : 0.0f;
         for (int n = 0; n < j->N; n++) {
-            const float *x = j->x + n * ns + c * cs, *dy = j->dy + n * ns + c * cs;
-            float *dx = j->dx + n * ns + c * cs;
+            const float *x = j->x + plane(j, n, c), *dy = j->dy + plane(j, n, c);
+            float *dx = j->dx + plane(j, n, c);
             for (size_t i = 0; i < cs; i++) dx[i] += g * (dy[i] - k0 - (x[i] - mu) * k1);
         }
     }
@@ -112,8 +119,6 @@ static bn_job job_of(const ts_op_args *a)
 ts_status cpu_batchnorm_forward(const ts_op_args *a)
 {
     TS_TRY(ts_check_batchnorm(a));
-    if (a->training && !cpu_want(a->aux))
-        return ts_error(TS_ERR_SHAPE, "batchnorm '%s': training needs aux for the batch's statistics", a->node->name);
     bn_job j = job_of(a);
     j.y = a->out->data;
     size_t n = ts_tensor_numel(a->out);
@@ -124,9 +129,6 @@ ts_status cpu_batchnorm_forward(const ts_op_args *a)
 ts_status cpu_batchnorm_backward(const ts_op_args *a)
 {
     TS_TRY(ts_check_batchnorm(a));
-    if (a->training && !cpu_want(a->aux))
-        return ts_error(TS_ERR_SHAPE, "batchnorm '%s': backward needs the batch's statistics kept in aux",
-                        a->node->name);
     bn_job j = job_of(a);
     j.dy = a->dout->data;
     j.dx = cpu_want(a->din[0]) ? a->din[0]->data : NULL;
@@ -140,18 +142,18 @@ ts_status cpu_batchnorm_backward(const ts_op_args *a)
 ts_status cpu_batchnorm_relevance(const ts_op_args *a)
 {
     TS_TRY(ts_check_batchnorm(a));
-    const ts_tensor *x = a->in[0];
-    const int N = x->n, C = x->c;
-    const size_t hw = (size_t)x->h * x->w;
-    for (int c = 0; c < C; c++) {
-        const float s = (float)(a->weight->data[c] / sqrt((double)a->run_var->data[c] + a->node->bn_eps));
-        for (int n = 0; n < N; n++) {
-            size_t o = ((size_t)n * C + c) * hw;
-            const float *xv = x->data + o, *y = a->out->data + o, *R = a->dout->data + o;
+    const bn_job j = job_of(a);
+    for (size_t c = 0; c < (size_t)j.C; c++) {
+        float mu, r;
+        running(&j, c, &mu, &r);
+        const float s = j.gamma[c] * r;
+        for (int n = 0; n < j.N; n++) {
+            size_t o = plane(&j, n, c);
+            const float *x = j.x + o, *y = a->out->data + o, *R = a->dout->data + o;
             float *Rin = a->din[0]->data + o;
-            for (size_t i = 0; i < hw; i++) {
+            for (size_t i = 0; i < j.hw; i++) {
                 float z = y[i] + (y[i] >= 0.0f ? 1e-6f : -1e-6f);
-                Rin[i] += s * xv[i] / z * R[i];
+                Rin[i] += s * x[i] / z * R[i];
             }
         }
     }

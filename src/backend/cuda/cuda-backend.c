@@ -1112,8 +1112,6 @@ static ts_status cuda_forward(void *vctx, const ts_op_args *a)
         for (int i = 2; i < a->n_in; i++) CU_TRY(cuda_add_inplace_launch(c->stream, a->in[i]->data, a->out->data, n), L);
         return TS_OK;
     case TS_OP_BATCHNORM: {
-        if (a->training && !want(a->aux))
-            return ts_error(TS_ERR_SHAPE, "batchnorm '%s': training needs aux for the batch's statistics", L);
         cuda_bn_args b;
         float *coef;
         TS_TRY(bn_args(c, a, &b, &coef));
@@ -1197,8 +1195,6 @@ static ts_status cuda_backward(void *vctx, const ts_op_args *a)
         }
         return TS_OK;
     case TS_OP_BATCHNORM: {
-        if (a->training && !want(a->aux))
-            return ts_error(TS_ERR_SHAPE, "batchnorm '%s': backward needs the batch's statistics kept in aux", L);
         cuda_bn_args b;
         float *k;
         TS_TRY(bn_args(c, a, &b, &k));
