@@ -30,7 +30,7 @@
 
 static void help(void)
 {
-    printf("usage: traitscope-cli compare --baseline A --lacnn B --data SPEC [--split test|all] [--trait T,...]\n"
+    printf("usage: traitscope-cli compare --baseline A --lacnn B --data SPEC [--split test|val|all] [--trait T,...]\n"
            "                              [--oversample] [--limit N] [--threads N] [--cache DIR] [--json]\n"
            "                              [--device cpu|cuda|auto]\n"
            "\n"
@@ -134,9 +134,8 @@ int cmd_compare(int argc, char **argv)
         } else if (cli_opt(argc, argv, &i, "--data", &v)) {
             o.data = v;
         } else if (cli_opt(argc, argv, &i, "--split", &v)) {
-            if (!strcmp(v, "all")) o.all = true;
-            else if (!strcmp(v, "test")) o.all = false;
-            else return cli_usage_error("compare", "--split wants test or all, not '%s'", v);
+            if (!ts_eval_split_parse(v, &o.split))
+                return cli_usage_error("compare", "--split wants test, val or all, not '%s'", v);
         } else if (cli_opt(argc, argv, &i, "--trait", &v)) {
             o.traits = v;
         } else if (cli_opt(argc, argv, &i, "--limit", &v)) {

@@ -3,7 +3,7 @@
  * optional ten-crop oversampling and test-set swapping (--align).
  *
  * Output contract (--json, stdout, one object):
- *   {"model":M,"data":SPEC,"split":"test"|"all","images":N,"skipped":K,
+ *   {"model":M,"data":SPEC,"split":"test"|"val"|"all","images":N,"skipped":K,
  *    "alignment":A,"model_alignment":A0,"swapped":bool,"oversample":bool,
  *    "accuracy":X,"ci95":[lo,hi],            (the first trait)
  *    "traits":[{"name":T,"n":N,"correct":C,"accuracy":X,"ci95":[lo,hi],
@@ -33,7 +33,7 @@
 
 static void help(void)
 {
-    printf("usage: traitscope-cli eval --model MODEL --data SPEC [--split test|all] [--oversample]\n"
+    printf("usage: traitscope-cli eval --model MODEL --data SPEC [--split test|val|all] [--oversample]\n"
            "                           [--trait T[,T...]] [--per-image FILE.jsonl]\n"
            "                           [--align none|rotation|affine|similarity] [--limit N] [--batch N]\n"
            "                           [--threads N] [--cache DIR] [--json] [--device cpu|cuda|auto]\n"
@@ -42,7 +42,9 @@ static void help(void)
            "Accuracy and balanced accuracy of MODEL on SPEC, with a Wilson 95%% confidence\n"
            "interval (and 1-off accuracy for age groups); --trait picks some of a multi-label\n"
            "model's traits (e.g. a CelebA-HQ net's gender on utkface: data with --split all).  --split test (default) re-makes the split recorded in\n"
-           "the model; all uses every labelled image.  --oversample averages ten crops (four\n"
+           "the model; val the validation part its training run carved out of the training\n"
+           "faces (for choosing between models without reading the test split); all uses every\n"
+           "labelled image.  --oversample averages ten crops (four\n"
            "corners, centre, mirrored).  --align prepares the faces with another alignment than\n"
            "the model's (test-set swapping).  --limit defaults to the model's training limit.\n"
            "--shard K/N evaluates the K-th of N blocks of the images (slurm: K and N of a Slurm\n"
@@ -212,9 +214,8 @@ int cmd_eval(int argc, char **argv)
         } else if (cli_opt(argc, argv, &i, "--data", &v)) {
             o.data = v;
         } else if (cli_opt(argc, argv, &i, "--split", &v)) {
-            if (!strcmp(v, "all")) o.all = true;
-            else if (!strcmp(v, "test")) o.all = false;
-            else return cli_usage_error("eval", "--split wants test or all, not '%s'", v);
+            if (!ts_eval_split_parse(v, &o.split))
+                return cli_usage_error("eval", "--split wants test, val or all, not '%s'", v);
         } else if (cli_opt(argc, argv, &i, "--trait", &v)) {
             o.traits = v;
         } else if (cli_opt(argc, argv, &i, "--per-image", &v)) {

@@ -171,7 +171,7 @@ static void help(void)
            "                            [--class-weights none|balanced|sqrt]\n"
            "                            [--loss softmax|sigmoid] [--align none|rotation|affine|similarity]\n"
            "                            [--limit N] [--seed N] [--test-fraction F] [--val-fraction F]\n"
-           "                            [--patience EPOCHS]\n"
+           "                            [--run-seed N] [--patience EPOCHS]\n"
            "                            [--device cpu|cuda|auto] [--threads N] [--compute-threads N]\n"
            "                            [--cache DIR] [--init MODEL]\n"
            "                            [--eval-each-epoch] [--resume] [--progress text|json]\n"
@@ -191,6 +191,8 @@ static void help(void)
            "of fresh ones: a fine-tuning run, or a second learning-rate cycle of a finished one.\n"
            "Defaults: --arch alexnet --size 150 --epochs 10 --batch 50 --lr 0.01 --momentum 0.9\n"
            "--weight-decay 0.0005 --seed %u --test-fraction 0.2 --val-fraction 0.1 --augment paper.\n"
+           "--seed makes the split; --run-seed N (default: --seed) the order, views, initial\n"
+           "weights and dropout, so that runs on one split differ (members of a soup).\n"
            "--loss sigmoid trains one multi-label net for a comma-separated list of two-class\n"
            "traits.  --limit N uses only the first N rows of the dataset.  --threads: face\n"
            "preparation threads (default 2); --compute-threads: CPU backend threads (default all).\n"
@@ -274,6 +276,11 @@ static int train_main(int argc, char **argv)
             char *end;
             s.seed = strtoull(v, &end, 10);
             if (!v[0] || *end) return cli_usage_error("train", "--seed wants an integer");
+        } else if (cli_opt(argc, argv, &i, "--run-seed", &v)) {
+            char *end;
+            s.run_seed = strtoull(v, &end, 10);
+            if (!v[0] || *end || v[0] == '-' || s.run_seed == 0)
+                return cli_usage_error("train", "--run-seed wants a positive whole number, not '%s'", v);
         } else if (cli_opt(argc, argv, &i, "--lr", &v)) {
             if (!cli_parse_float(v, &s.lr)) return cli_usage_error("train", "--lr wants a number");
         } else if (cli_opt(argc, argv, &i, "--momentum", &v)) {

@@ -106,6 +106,48 @@ ts_status ts_split_make(ts_split *s, const ts_dataset *ds, const char *trait,
     return TS_OK;
 }
 
+ts_status ts_split_carve(const ts_split *s, const ts_trait *trait, double val_fraction, uint64_t seed,
+                         int **rest, int *n_rest, int **val, int *n_val)
+{
+    int n = s->n_train;
+    size_t cap = (size_t)(n ? n : 1);
+    int *idx = malloc(cap * sizeof *idx);
+    char *is_val = calloc((size_t)(s->n_rows > 0 ? s->n_rows : 1), 1);
+    *rest = malloc(cap * sizeof **rest);
+    *val = malloc(cap * sizeof **val);
+    *n_rest = *n_val = 0;
+    if (!idx || !is_val || !*rest || !*val) {
+        free(idx);
+        free(is_val);
+        free(*rest);
+        free(*val);
+        *rest = *val = NULL;
+        return ts_error(TS_ERR_OOM, "split: out of memory");
+    }
+    for (int c = -1; c < trait->n_classes && val_fraction > 0; c++) {
+        int m = 0;
+        for (int i = 0; i < n; i++)
+            if (trait->labels[s->train[i]] == c) idx[m++] = s->train[i];
+        ts_rng rng;
+        ts_rng_seed(&rng, seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(c + 2)) ^ 0x76616c6964ull);
+        for (int i = m - 1; i > 0; i--) {
+            int j = (int)(ts_rng_next(&rng) % (uint64_t)(i + 1));
+            int tmp = idx[i];
+            idx[i] = idx[j], idx[j] = tmp;
+        }
+        int take = (int)floor(val_fraction * m + 0.5);
+        for (int i = 0; i < take; i++) is_val[idx[i]] = 1;
+    }
+    for (int i = 0; i < n; i++) {
+        int r = s->train[i];
+        if (is_val[r]) (*val)[(*n_val)++] = r;
+        else (*rest)[(*n_rest)++] = r;
+    }
+    free(idx);
+    free(is_val);
+    return TS_OK;
+}
+
 char *ts_split_to_json(const ts_split *s)
 {
     cJSON *o = cJSON_CreateObject();

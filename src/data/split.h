@@ -52,6 +52,14 @@ void ts_split_clear(ts_split *s);
 ts_status ts_split_make(ts_split *s, const ts_dataset *ds, const char *trait,
                         double test_fraction, uint64_t seed);
 
+/* A training run's validation carve-out (train/job.h): val_fraction of the
+ * split's training rows, class by class of `trait` (the rows it leaves out,
+ * label -1, form a class of their own), each class shuffled with its own
+ * stream of `seed`; *val and *rest (the rows left for training) ascending,
+ * both allocated (free()) even when empty.  val_fraction 0: no validation. */
+ts_status ts_split_carve(const ts_split *s, const ts_trait *trait, double val_fraction, uint64_t seed,
+                         int **rest, int *n_rest, int **val, int *n_val);
+
 ts_status ts_split_save(const ts_split *s, const char *path);
 ts_status ts_split_load(ts_split *s, const char *path);
 /* Parses a split file from memory (untrusted); `name` for messages. */

@@ -224,6 +224,18 @@ int ts_batchnorm_fold_target(const ts_graph *g, int i);
 void ts_batchnorm_fold(int O, size_t per, const float *gamma, const float *beta, const float *mean,
                        const float *var, float eps, float *w, float *b);
 
+/* m's parameters become the mean of its own and those of others[0..n-1]
+ * (equal weights; nn/soup.c): a model soup or a weight average.  The models
+ * must be alike (architecture text, input, outputs, preprocessing, tensors
+ * and shapes): TS_ERR_ARG naming the first that is not (names[k] for
+ * others[k], name for m), and m is left unchanged.  m's metadata stays
+ * (its hash is cleared); the caller records the soup. */
+ts_status ts_model_average(ts_model *m, const ts_model *const *others, int n, const char *name,
+                           const char *const *names);
+/* Why b cannot be averaged with a ("another input (channels or size)"...),
+ * from their metadata; NULL when it can (tensors aside). */
+const char *ts_model_unlike(const ts_model *a, const ts_model *b);
+
 /* One stored tensor, as listed by ts_model_tensors. */
 typedef struct ts_model_tensor {
     char name[TS_NAME_MAX + 8]; /* "conv1.weight" */

@@ -184,20 +184,51 @@ static int model_traits(const ts_model *m, char names[][64], int max)
     return n;
 }
 
-ts_status ts_eval_rows(const ts_model *m, const ts_dataset *ds, bool all, int **rows, int *n)
+bool ts_eval_split_parse(const char *name, ts_eval_split *out)
+{
+    static const char *const names[] = { "test", "val", "all" };
+    for (int i = 0; i < 3; i++)
+        if (!strcmp(name, names[i])) {
+            *out = (ts_eval_split)i;
+            return true;
+        }
+    return false;
+}
+
+const char *ts_eval_split_name(ts_eval_split s)
+{
+    return s == TS_EVAL_VAL ? "val" : s == TS_EVAL_ALL ? "all" : "test";
+}
+
+ts_status ts_eval_rows(const ts_model *m, const ts_dataset *ds, ts_eval_split split, int **rows, int *n)
 {
     char names[TS_EVAL_MAX_TRAITS][64];
     int nt = model_traits(m, names, TS_EVAL_MAX_TRAITS);
-    return ts_eval_rows_of(m, ds, all, (const char(*)[64])names, nt, rows, n);
+    return ts_eval_rows_of(m, ds, split, (const char(*)[64])names, nt, rows, n);
 }
 
-ts_status ts_eval_rows_of(const ts_model *m, const ts_dataset *ds, bool all, const char (*names)[64], int nt,
+/* The validation rows of split s, as the training run carved them with the
+ * recorded fraction (sp: the model's "split" object). */
+static ts_status validation_rows(const ts_split *s, const ts_dataset *ds, const cJSON *sp, int **rows, int *n)
+{
+    const cJSON *vf = cJSON_GetObjectItemCaseSensitive(sp, "val_fraction");
+    if (!cJSON_IsNumber(vf) || !(vf->valuedouble > 0))
+        return ts_error(TS_ERR_ARG, "eval: the model's training run held out no validation split; use --split test");
+    const ts_trait *tr = ts_dataset_trait(ds, s->trait ? s->trait : "");
+    if (!tr) return ts_error(TS_ERR_ARG, "eval: --split val: the data lacks the split's trait '%s'", s->trait ? s->trait : "");
+    int *rest = NULL, n_rest = 0;
+    TS_TRY(ts_split_carve(s, tr, vf->valuedouble, s->seed, &rest, &n_rest, rows, n));
+    free(rest);
+    return TS_OK;
+}
+
+ts_status ts_eval_rows_of(const ts_model *m, const ts_dataset *ds, ts_eval_split split, const char (*names)[64], int nt,
                           int **rows, int *n)
 {
     *rows = NULL;
     *n = 0;
     if (nt == 0) return ts_error(TS_ERR_ARG, "eval: the model names no trait");
-    if (all) {
+    if (split == TS_EVAL_ALL) {
         int *r = malloc((size_t)(ds->n_rows ? ds->n_rows : 1) * sizeof *r);
         if (!r) return ts_error(TS_ERR_OOM, "eval: out of memory");
         int k = 0;
@@ -234,13 +265,15 @@ ts_status ts_eval_rows_of(const ts_model *m, const ts_dataset *ds, bool all, con
     } else {
         ts_split s;
         st = ts_split_make(&s, ds, tr->valuestring[0] ? tr->valuestring : NULL, fr->valuedouble, seed);
-        if (st == TS_OK) {
+        if (st == TS_OK && split == TS_EVAL_VAL) {
+            st = validation_rows(&s, ds, sp, rows, n);
+        } else if (st == TS_OK) {
             *rows = s.test;
             *n = s.n_test;
             s.test = NULL;
             s.n_test = 0;
-            ts_split_clear(&s);
         }
+        ts_split_clear(&s);
     }
     cJSON_Delete(j);
     return st;
@@ -337,7 +370,7 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
         }
     }
     int *rows = NULL, n_rows = 0, rows_total = 0, first = 0;
-    if (st == TS_OK) st = ts_eval_rows_of(m, &ds, o->all, (const char(*)[64])names, nt, &rows, &n_rows);
+    if (st == TS_OK) st = ts_eval_rows_of(m, &ds, o->split, (const char(*)[64])names, nt, &rows, &n_rows);
     if (st == TS_OK && n_rows == 0) st = ts_error(TS_ERR_ARG, "eval: no labelled images to evaluate");
     rows_total = n_rows;
     /* The batch of the whole set's prediction (ts_eval_predict's clip). */
@@ -412,7 +445,7 @@ ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress
         if (!ok) st = ts_error(TS_ERR_OOM, "eval: out of memory");
     }
     if (st == TS_OK) {
-        snprintf(r->split, sizeof r->split, "%s", o->all ? "all" : "test");
+        snprintf(r->split, sizeof r->split, "%s", ts_eval_split_name(o->split));
         r->align = align;
         r->swapped = align != m->meta.alignment;
         r->oversample = o->oversample;

@@ -66,9 +66,19 @@ ts_status ts_eval_predict_part(ts_model *m, const ts_faceset *fs, bool oversampl
                                float *probs, ts_faceset_progress_fn progress, ts_faceset_abort_fn should_abort,
                                void *user);
 
+/* Which of the dataset's rows: the model's test split (as its training run
+ * made it), its validation split (carved out of the training part by the
+ * run: for choosing between models without touching the test split), or
+ * every labelled row. */
+typedef enum ts_eval_split { TS_EVAL_TEST = 0, TS_EVAL_VAL, TS_EVAL_ALL } ts_eval_split;
+
+/* "test", "val", "all"; false for anything else. */
+bool ts_eval_split_parse(const char *name, ts_eval_split *out);
+const char *ts_eval_split_name(ts_eval_split s);
+
 typedef struct ts_eval_options {
     const char *data;       /* dataset spec */
-    bool all;               /* every labelled row instead of the test split */
+    ts_eval_split split;    /* test */
     bool oversample;
     bool align_override;    /* use `align` instead of the model's */
     ts_alignment align;
@@ -127,7 +137,7 @@ typedef struct ts_eval_result {
     int n_outputs;         /* the model's outputs (K) */
     bool multilabel;       /* sigmoid outputs, one per trait */
     float *probs;          /* n_images * n_outputs: softmax, or sigmoid per output */
-    char split[8];         /* "test" or "all" */
+    char split[8];         /* ts_eval_split_name: "test", "val" or "all" */
     ts_alignment align;    /* the alignment the faces were prepared with */
     bool swapped;          /* align differs from the model's */
     bool oversample;
@@ -138,8 +148,9 @@ typedef struct ts_eval_result {
 
 /* Evaluates a loaded model.  progress/abort as in faceset.h (preparing,
  * then predicting: two passes of done/total).  TS_ERR_ARG when the data
- * lacks the model's trait or its classes differ, or "test" is asked for a
- * model without a recorded split or on other data. */
+ * lacks the model's trait or its classes differ, or "test" or "val" is
+ * asked for a model without a recorded split (or validation) or on other
+ * data. */
 ts_status ts_eval_run(ts_model *m, const ts_eval_options *o, ts_faceset_progress_fn progress,
                       ts_faceset_abort_fn should_abort, void *user, ts_eval_result *r);
 void ts_eval_result_clear(ts_eval_result *r);
@@ -152,13 +163,13 @@ void ts_eval_result_clear(ts_eval_result *r);
  * image.  TS_ERR_IO naming the file. */
 ts_status ts_eval_write_per_image(const ts_eval_result *r, const char *path);
 
-/* The dataset rows a model's recorded split assigns to test (or every row
- * labelled for its trait with all).  Used by eval and compare so both
+/* The dataset rows a model's recorded split assigns to test (or to
+ * validation, or every row labelled for its trait with all).  Used by eval and compare so both
  * models see the same images.  transfer: full (*rows, free()). */
-ts_status ts_eval_rows(const ts_model *m, const ts_dataset *ds, bool all, int **rows, int *n);
+ts_status ts_eval_rows(const ts_model *m, const ts_dataset *ds, ts_eval_split split, int **rows, int *n);
 /* The same for some of its traits (names: nt of them): "all" takes the
  * rows that label at least one of them. */
-ts_status ts_eval_rows_of(const ts_model *m, const ts_dataset *ds, bool all, const char (*names)[64], int nt,
+ts_status ts_eval_rows_of(const ts_model *m, const ts_dataset *ds, ts_eval_split split, const char (*names)[64], int nt,
                           int **rows, int *n);
 
 /* The dataset row limit a model was trained with (0 = none, -1 unknown). */

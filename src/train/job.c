@@ -144,6 +144,13 @@ static const char *lr_policy_name(const ts_train_settings *s)
     return s->lr_step_epochs > 0 ? "step" : "fixed";
 }
 
+/* The seed of what varies between members trained on one split: the
+ * epochs' order and views, the initial weights, the dropout masks. */
+static uint64_t run_seed(const ts_train_settings *s)
+{
+    return s->run_seed ? s->run_seed : s->seed;
+}
+
 /* ---- settings as JSON (model metadata and the state file) -------------- */
 
 static cJSON *settings_json(const ts_train_settings *s)
@@ -172,6 +179,10 @@ static cJSON *settings_json(const ts_train_settings *s)
     cJSON_AddStringToObject(o, "alignment", ts_alignment_name(s->align));
     cJSON_AddNumberToObject(o, "limit", s->limit);
     cJSON_AddStringToObject(o, "seed", seed);
+    if (s->run_seed) {
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)s->run_seed);
+        cJSON_AddStringToObject(o, "run_seed", seed);
+    }
     cJSON_AddNumberToObject(o, "test_fraction", s->test_fraction);
     cJSON_AddNumberToObject(o, "val_fraction", s->val_fraction);
     cJSON_AddNumberToObject(o, "patience", s->patience);
@@ -187,12 +198,12 @@ static ts_status check_same(const cJSON *st, const ts_train_settings *s, const c
     static const char *const keys[] = { "data",  "trait",         "variant",   "arch",          "size",
                                         "batch", "augment",       "loss",      "alignment",     "limit",
                                         "seed",  "test_fraction", "val_fraction", "class_weights",
-                                        "init" };
+                                        "init",  "run_seed" };
     ts_status rc = TS_OK;
     for (size_t i = 0; i < sizeof keys / sizeof keys[0] && rc == TS_OK; i++) {
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(st, keys[i]);
         const cJSON *b = cJSON_GetObjectItemCaseSensitive(now, keys[i]);
-        if (!a && !b) continue; /* "init": a fresh run on both sides */
+        if (!a && !b) continue; /* "init", "run_seed": not given on both sides */
         if (!a || !b || !cJSON_Compare(a, b, true)) {
             char *va = a ? cJSON_PrintUnformatted(a) : NULL, *vb = b ? cJSON_PrintUnformatted(b) : NULL;
             rc = ts_error(TS_ERR_ARG, "%s: cannot resume: the run was started with %s=%s, now %s=%s", path,
@@ -589,7 +600,7 @@ static void epoch_order(trainer *t, int epoch)
         if (s->augment == TS_AUGMENT_PAPER) t->view[i].angle = paper_angles[i % views];
     }
     ts_rng rng;
-    ts_rng_seed(&rng, s->seed * 0x2545f4914f6cdd1dull + (uint64_t)epoch + 1);
+    ts_rng_seed(&rng, run_seed(s) * 0x2545f4914f6cdd1dull + (uint64_t)epoch + 1);
     for (int i = n - 1; i > 0; i--) {
         int j = (int)(ts_rng_next(&rng) % (uint64_t)(i + 1));
         int tf = t->face[i];
@@ -743,48 +754,14 @@ static int scores_from_json(const cJSON *o, ts_trait_score *out, int max)
 
 /* ---- prepare_data ------------------------------------------------------- */
 
-/* Carves val_fraction of the split's training rows (per class of the
- * split's trait, seeded) out as the validation set: t->val_rows, and the
- * rest as t->train_rows.  The split itself stays as made. */
+/* Carves val_fraction of the split's training rows out as the validation
+ * set (t->val_rows) and leaves the rest for training (t->train_rows); the
+ * split itself stays as made.  eval --split val redoes it (data/split.h). */
 static ts_status carve_validation(trainer *t)
 {
     const ts_train_settings *s = t->s;
-    const ts_trait *tr = t->traits[0];
-    int n = t->split.n_train;
-    int *idx = malloc((size_t)(n ? n : 1) * sizeof *idx);
-    char *is_val = calloc((size_t)(t->ds.n_rows ? t->ds.n_rows : 1), 1);
-    t->train_rows = malloc((size_t)(n ? n : 1) * sizeof *t->train_rows);
-    t->val_rows = malloc((size_t)(n ? n : 1) * sizeof *t->val_rows);
-    if (!idx || !is_val || !t->train_rows || !t->val_rows) {
-        free(idx);
-        free(is_val);
-        return ts_error(TS_ERR_OOM, "train: out of memory");
-    }
-    /* Class by class (rows the trait leaves out, label -1, form a class of
-     * their own), each shuffled with its own stream. */
-    for (int c = -1; c < tr->n_classes && s->val_fraction > 0; c++) {
-        int m = 0;
-        for (int i = 0; i < n; i++)
-            if (tr->labels[t->split.train[i]] == c) idx[m++] = t->split.train[i];
-        ts_rng rng;
-        ts_rng_seed(&rng, s->seed ^ (0x9e3779b97f4a7c15ull * (uint64_t)(c + 2)) ^ 0x76616c6964ull);
-        for (int i = m - 1; i > 0; i--) {
-            int j = (int)(ts_rng_next(&rng) % (uint64_t)(i + 1));
-            int tmp = idx[i];
-            idx[i] = idx[j], idx[j] = tmp;
-        }
-        int take = (int)floor(s->val_fraction * m + 0.5);
-        for (int i = 0; i < take; i++) is_val[idx[i]] = 1;
-    }
-    t->n_train = t->n_val = 0;
-    for (int i = 0; i < n; i++) {
-        int r = t->split.train[i];
-        if (is_val[r]) t->val_rows[t->n_val++] = r;
-        else t->train_rows[t->n_train++] = r;
-    }
-    free(idx);
-    free(is_val);
-    return TS_OK;
+    return ts_split_carve(&t->split, t->traits[0], s->val_fraction, s->seed, &t->train_rows, &t->n_train,
+                          &t->val_rows, &t->n_val);
 }
 
 /* Moves the faces of `all` into train / val / test by their row's set
@@ -1111,7 +1088,7 @@ static ts_status prepare_net(trainer *t)
     for (int i = 0; i < t->K; i++) names[i] = t->sigmoid ? t->traits[i]->name : t->traits[0]->classes[i];
     bool landmarks = s->variant == TS_VARIANT_LACNN || s->align != TS_ALIGN_NONE;
     ts_model_options mo = { .in_channels = s->variant == TS_VARIANT_LACNN ? 4 : 3, .size = s->size,
-                            .classes = t->K, .class_names = names, .trait = s->trait, .seed = s->seed,
+                            .classes = t->K, .class_names = names, .trait = s->trait, .seed = run_seed(s),
                             .landmarks = landmarks ? TS_LANDMARKS_ERT : TS_LANDMARKS_NONE, .alignment = s->align };
     TS_TRY(ts_model_new(s->arch, &mo, &t->m));
 

@@ -147,6 +147,8 @@ typedef struct ts_train_settings {
     ts_device device;      /* TS_DEVICE_AUTO */
     int limit;             /* > 0: only the first `limit` dataset rows */
     uint64_t seed;         /* split, shuffles, initialisation; TS_SPLIT_DEFAULT_SEED */
+    uint64_t run_seed;     /* > 0: shuffles, views, initialisation and dropout from this seed
+                            * instead, the split kept (another member of an ensemble or soup); 0 */
     double test_fraction;  /* 0.2 */
     double val_fraction;   /* of the training part, for model selection; 0.1; 0 = none */
     int patience;          /* stop after this many epochs without a better validation score; 0 = never */

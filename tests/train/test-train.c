@@ -653,6 +653,155 @@ static void test_init(void)
     CHECK(st == TS_ERR_ARG && strstr(ts_last_error(), "cannot resume") && strstr(ts_last_error(), "init"));
 }
 
+/* Members of a soup: runs on one split from one model, another --run-seed
+ * each (other order, views, dropout: other weights; the same run seed: the
+ * same weights); eval --split val reads the validation faces the run chose
+ * its epoch on, with the figures it recorded; `soup` averages the members'
+ * parameters (exactly their mean), with --greedy keeps the best member and
+ * records validation and test figures, and refuses a model of another
+ * input or another split by name. */
+static char *soup_run(const char *args, int *status)
+{
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd, "'%s' %s --cache '%s'", cli, args, cache);
+    return run_capture(cmd, status);
+}
+
+static void test_soup(void)
+{
+    char from[256], r2[256], r2b[256], r3[256], other[256];
+    snprintf(from, sizeof from, "%s/learn.safetensors", dir); /* test_learn_and_files */
+    snprintf(r2, sizeof r2, "%s/soup-r2.safetensors", dir);
+    snprintf(r2b, sizeof r2b, "%s/soup-r2b.safetensors", dir);
+    snprintf(r3, sizeof r3, "%s/soup-r3.safetensors", dir);
+    snprintf(other, sizeof other, "%s/soup-other.safetensors", dir);
+    const char *outs[3] = { r2, r2b, r3 };
+    const uint64_t seeds[3] = { 2, 2, 3 };
+    ts_train_settings s;
+    for (int k = 0; k < 3; k++) {
+        settings(&s, outs[k], 1);
+        s.augment = true;
+        s.init = from;
+        s.run_seed = seeds[k];
+        ts_status st = ts_train_run(&s, NULL, NULL);
+        if (st != TS_OK) fprintf(stderr, "soup member: %s\n", ts_last_error());
+        CHECK(st == TS_OK);
+    }
+    CHECK(params_close(r2, r2b));  /* a run seed decides the run */
+    CHECK(!params_close(r2, r3));  /* and another gives other weights */
+    ts_model *m2 = NULL, *m3 = NULL;
+    CHECK(ts_model_load(r2, &m2) == TS_OK && ts_model_load(r3, &m3) == TS_OK);
+    if (!m2 || !m3) {
+        ts_model_free(m2);
+        return;
+    }
+    cJSON *rec = cJSON_Parse(m2->meta.training);
+    CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(rec, "run_seed")), "2"));
+    const cJSON *val = cJSON_GetObjectItemCaseSensitive(rec, "validation");
+    const double recorded = num(cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(val, "traits"), "gender"),
+                                "accuracy");
+    const double n_val = num(rec, "n_val") > 0 ? num(rec, "n_val")
+                                               : num(cJSON_GetObjectItemCaseSensitive(rec, "split"), "n_val");
+
+    /* the validation split, as the run had it */
+    char args[4096];
+    int status;
+    snprintf(args, sizeof args, "eval --model '%s' --data '%s' --split val --json", r2, data_spec);
+    char *text = soup_run(args, &status);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    fprintf(stderr, "eval --split val: %.200s\n", text ? text : "(none)");
+    CHECK(status == 0 && !strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(j, "split")), "val"));
+    CHECK(n_val > 0 && num(j, "images") == n_val);
+    CHECK(fabs(num(j, "accuracy") - recorded) < 1e-9);
+    cJSON_Delete(j);
+    free(text);
+
+    /* the uniform soup is the members' mean, parameter by parameter */
+    char soup[256];
+    snprintf(soup, sizeof soup, "%s/soup.safetensors", dir);
+    snprintf(args, sizeof args, "soup --out '%s' '%s' '%s'", soup, r2, r3);
+    text = soup_run(args, &status);
+    CHECK(status == 0);
+    free(text);
+    ts_model *ms = NULL;
+    CHECK(ts_model_load(soup, &ms) == TS_OK);
+    if (ms) {
+        double maxd = 0;
+        const ts_graph *a = m2->graph, *b = m3->graph, *c = ms->graph;
+        CHECK(c->params.used == a->params.used);
+        for (size_t i = 0; i < a->params.used && c->params.used == a->params.used; i++) {
+            double d = fabs(c->params.base[i] - 0.5 * ((double)a->params.base[i] + b->params.base[i]));
+            maxd = d > maxd ? d : maxd;
+        }
+        CHECK(maxd < 1e-6);
+        cJSON *sr = cJSON_Parse(ms->meta.training);
+        const cJSON *mem = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(sr, "soup"), "members");
+        CHECK(cJSON_GetArraySize(mem) == 2);
+        CHECK(!strcmp(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(mem, 1), "sha256")),
+                      m3->meta.hash));
+        CHECK(cJSON_GetObjectItemCaseSensitive(sr, "split") && !cJSON_GetObjectItemCaseSensitive(sr, "history"));
+        cJSON_Delete(sr);
+        ts_model_free(ms);
+    }
+
+    /* greedy: members best first by validation, the soup scored on it and
+     * then read once on the test split */
+    snprintf(args, sizeof args, "soup --greedy --data '%s' --out '%s' '%s' '%s' '%s'", data_spec, soup, r3, r2, from);
+    text = soup_run(args, &status);
+    j = text ? cJSON_Parse(text) : NULL;
+    fprintf(stderr, "soup --greedy: %.300s\n", text ? text : "(none)");
+    CHECK(status == 0 && j);
+    const cJSON *mem = cJSON_GetObjectItemCaseSensitive(j, "members");
+    CHECK(cJSON_GetArraySize(mem) == 3 && cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(mem, 0), "kept")));
+    for (int k = 1; k < cJSON_GetArraySize(mem); k++)
+        CHECK(num(cJSON_GetArrayItem(mem, k - 1), "validation_mean_balanced_accuracy") >=
+              num(cJSON_GetArrayItem(mem, k), "validation_mean_balanced_accuracy"));
+    const double soup_val = num(cJSON_GetObjectItemCaseSensitive(j, "validation"), "mean_balanced_accuracy");
+    CHECK(soup_val >= num(cJSON_GetArrayItem(mem, 0), "validation_mean_balanced_accuracy") - 1e-12);
+    CHECK(num(cJSON_GetObjectItemCaseSensitive(j, "test"), "images") == 48);
+    cJSON_Delete(j);
+    free(text);
+    if (ts_model_load(soup, &ms) == TS_OK) {
+        cJSON *sr = cJSON_Parse(ms->meta.training);
+        CHECK(num(cJSON_GetObjectItemCaseSensitive(sr, "validation"), "mean_balanced_accuracy") == soup_val);
+        CHECK(cJSON_GetObjectItemCaseSensitive(sr, "test") && ms->meta.test_accuracy >= 0);
+        cJSON_Delete(sr);
+        ts_model_free(ms);
+    }
+
+    /* refused by name: another input (the LACNN of test_lacnn), another split */
+    char lacnn[256];
+    snprintf(lacnn, sizeof lacnn, "%s/lacnn.safetensors", dir);
+    snprintf(args, sizeof args, "soup --out '%s/no.safetensors' '%s' '%s' 2>&1", dir, r2, lacnn);
+    text = soup_run(args, &status);
+    fprintf(stderr, "soup, another input: %s", text ? text : "(none)\n");
+    CHECK(status != 0 && text && strstr(text, "lacnn.safetensors") && strstr(text, "input"));
+    free(text);
+    settings(&s, other, 1);
+    s.seed = 8;
+    CHECK(ts_train_run(&s, NULL, NULL) == TS_OK);
+    snprintf(args, sizeof args, "soup --out '%s/no.safetensors' '%s' '%s' 2>&1", dir, r2, other);
+    text = soup_run(args, &status);
+    fprintf(stderr, "soup, another split: %s", text ? text : "(none)\n");
+    CHECK(status != 0 && text && strstr(text, "soup-other.safetensors") && strstr(text, "split"));
+    free(text);
+    snprintf(args, sizeof args, "%s/no.safetensors", dir);
+    CHECK(!exists(args));
+
+    /* a resume with another run seed is another run */
+    settings(&s, r3, 2);
+    s.augment = true;
+    s.init = from;
+    s.run_seed = 4;
+    s.resume = true;
+    ts_status st = ts_train_run(&s, NULL, NULL);
+    fprintf(stderr, "resume, another run seed: %s\n", ts_last_error());
+    CHECK(st == TS_ERR_ARG && strstr(ts_last_error(), "run_seed"));
+    cJSON_Delete(rec);
+    ts_model_free(m2);
+    ts_model_free(m3);
+}
+
 int main(void)
 {
     const char *data = getenv("TS_SHARED_DATA"), *src = getenv("TS_SOURCE_ROOT"), *build = getenv("TS_BUILD_ROOT");
@@ -681,6 +830,7 @@ int main(void)
     test_kill9_resume();
     test_eval_compare_json();
     test_lacnn();
+    test_soup();
     test_sigmoid();
 
     char cmd[400];
