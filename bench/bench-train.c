@@ -16,12 +16,15 @@
  *
  * --profile adds our time per layer (forward, backward; mean of the timed
  * steps), to find where a step goes.  --ab-winograd (no peer) takes turns
- * between the CPU's Winograd (wherever it can) and im2col convolutions,
- * step by step, and prints both profiles side by side.
+ * between the CPU's Winograd in tiles of 2 (wherever it can) and im2col
+ * convolutions, step by step, and prints both profiles side by side;
+ * --ab-tiles the same between Winograd's tiles of 4 and of 2, --ab-keep
+ * between the weight gradient taking the forward pass's transformed input
+ * tiles and transforming the input again.
  *
  * usage: bench-train [--batch N] [--steps N] [--threads T] [--size S]
  *                    [--arch NAME] [--no-peer] [--profile]
- *                    [--ab-winograd]
+ *                    [--ab-winograd | --ab-tiles | --ab-keep]
  * Not a test: nothing here asserts a speed.
  */
 #include <cjson/cJSON.h>
@@ -125,6 +128,8 @@ static void peer_stop(peer_proc *pr)
 int main(int argc, char **argv)
 {
     int batch = 50, steps = 5, threads = 2, size = 150, peer = 1, profile = 0, ab = 0;
+    ts_winograd_mode ab_mode[2] = { TS_WINOGRAD_ALWAYS, TS_WINOGRAD_OFF };
+    const char *ab_name[2] = { "winograd", "im2col" };
     const char *arch = "alexnet";
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
@@ -135,8 +140,15 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--no-peer")) peer = 0;
         else if (!strcmp(argv[i], "--profile")) profile = 1;
         else if (!strcmp(argv[i], "--ab-winograd")) ab = profile = 1, peer = 0;
-        else {
-            fprintf(stderr, "usage: bench-train [--batch N] [--steps N] [--threads T] [--size S] [--arch A] [--no-peer] [--profile] [--ab-winograd]\n");
+        else if (!strcmp(argv[i], "--ab-tiles")) {
+            ab = profile = 1, peer = 0;
+            ab_mode[0] = TS_WINOGRAD_ALWAYS4, ab_mode[1] = TS_WINOGRAD_ALWAYS;
+            ab_name[0] = "tiles 4", ab_name[1] = "tiles 2";
+        } else if (!strcmp(argv[i], "--ab-keep")) {
+            ab = 2, profile = 1, peer = 0;
+            ab_name[0] = "kept", ab_name[1] = "again";
+        } else {
+            fprintf(stderr, "usage: bench-train [--batch N] [--steps N] [--threads T] [--size S] [--arch A] [--no-peer] [--profile] [--ab-winograd | --ab-tiles | --ab-keep]\n");
             return 2;
         }
     }
@@ -153,7 +165,7 @@ int main(int argc, char **argv)
     ts_graph_init_params(g, 1);
     g->training = true;
     g->skip_input_grad = true; /* as the training job: no gradient of the images */
-    /* per layer: [0, 2n) the profile, [2n, 4n) im2col's turns with --ab-winograd */
+    /* per layer: [0, 2n) the profile, [2n, 4n) the second path's turns with --ab-* */
     double *op_s = profile ? calloc(4 * (size_t)g->n_nodes, sizeof *op_s) : NULL;
     if (ab) steps += steps & 1; /* as many turns of each */
     double sgd_s = 0.0;
@@ -187,7 +199,8 @@ int main(int argc, char **argv)
     double *ratio = malloc((size_t)(steps + 1) * sizeof *ratio);
     for (int s = 0; s <= steps; s++) { /* step 0 warms up (allocations) */
         double t0 = now();
-        if (ab) ts_cpu_set_winograd(s % 2 == 1 ? TS_WINOGRAD_ALWAYS : TS_WINOGRAD_OFF);
+        if (ab == 2) ts_cpu_set_winograd_keep(s % 2 == 1);
+        else if (ab) ts_cpu_set_winograd(ab_mode[s % 2 == 1 ? 0 : 1]);
         g->op_seconds = s > 0 ? op_s + (ab && s % 2 == 0 ? 2 * (size_t)g->n_nodes : 0) : NULL;
         ts_status st = ts_graph_forward(g, &x);
         ts_node *o = &g->nodes[g->output];
@@ -222,7 +235,8 @@ int main(int argc, char **argv)
     if (ab) {
         const int n = g->n_nodes, turns = steps / 2;
         double tot[2][2] = { { 0 } };
-        printf("  per layer, ms per step (mean of %d turns each):  winograd fw  bw   im2col fw  bw\n", turns);
+        printf("  per layer, ms per step (mean of %d turns each):  %s fw  bw   %s fw  bw\n", turns, ab_name[0],
+               ab_name[1]);
         for (int i = 1; i < n; i++) {
             printf("    %-28s %8.2f %8.2f   %8.2f %8.2f\n", g->nodes[i].name, op_s[i] * 1e3 / turns,
                    op_s[n + i] * 1e3 / turns, op_s[2 * n + i] * 1e3 / turns, op_s[3 * n + i] * 1e3 / turns);

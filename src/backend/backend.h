@@ -230,11 +230,23 @@ void ts_backend_close(const ts_backend *be, void *ctx);
 void ts_cpu_set_threads(int n);
 
 /* When the CPU backend computes 3x3 stride-1 convolutions by Winograd's
- * F(2x2, 3x3) (backend/cpu/winograd.c): never, where it is faster than
- * im2col (the default; TS_CPU_WINOGRAD=0 in the environment: never), or
- * wherever it can (tests).  Process-wide; for tests and benchmarks that
- * compare it with im2col.  Not to be changed while a graph runs. */
-typedef enum { TS_WINOGRAD_OFF, TS_WINOGRAD_AUTO, TS_WINOGRAD_ALWAYS } ts_winograd_mode;
+ * F(4x4, 3x3) or F(2x2, 3x3) (backend/cpu/winograd.c): never, where it is
+ * faster than im2col (the default; TS_CPU_WINOGRAD=0 in the environment:
+ * never, =2: AUTO2), the same with tiles of 2 only, or wherever it can in
+ * tiles of 2 (ALWAYS) or 4 (ALWAYS4; tests).  Process-wide; for tests and
+ * benchmarks that compare the paths.  Not to be changed while a graph
+ * runs. */
+typedef enum {
+    TS_WINOGRAD_OFF,
+    TS_WINOGRAD_AUTO,
+    TS_WINOGRAD_ALWAYS,
+    TS_WINOGRAD_ALWAYS4,
+    TS_WINOGRAD_AUTO2,
+} ts_winograd_mode;
 void ts_cpu_set_winograd(ts_winograd_mode mode);
+/* Whether a training forward pass keeps its Winograd input tiles for the
+ * weight gradient (default; backend/cpu/conv2d.c) or the backward pass
+ * transforms the input again.  For benchmarks that compare the two. */
+void ts_cpu_set_winograd_keep(bool on);
 
 #endif

@@ -46,6 +46,7 @@
 #include "face/amap-device.h"
 #include "face/amap.h"
 #include "backend/backend.h"
+#include "backend/cpu/cpu-ops.h"
 #include "backend/dropout-mask.h"
 #include "explain/lrp.h"
 #include "nn/loss.h"
@@ -1533,10 +1534,11 @@ static void run_maxpool_ties(void)
 
 /* ---- Winograd against im2col ------------------------------------------------------
  * The CPU computes 3x3 stride-1 convolutions of 16 channels or more by
- * F(2x2, 3x3) (winograd.c).  Every value of the three passes is compared
- * with the im2col path on the same inputs: odd sizes (tiles cut at the
- * edge), pads 0, 1, 2 and asymmetric, groups, a batch split into chunks,
- * and din/dweight accumulating onto what was there. */
+ * F(2x2, 3x3) or F(4x4, 3x3) (winograd.c).  Every value of the three
+ * passes of both is compared with the im2col path on the same inputs: odd
+ * sizes (tiles cut at the edge), pads 0, 1, 2 and asymmetric, groups, a
+ * batch split into chunks, and din/dweight accumulating onto what was
+ * there. */
 
 static void run_winograd(void)
 {
@@ -1563,18 +1565,24 @@ static void run_winograd(void)
         int OH = sh->H + sh->pt + sh->pb - 2, OW = sh->W + sh->pl + sh->pr - 2, Cg = sh->C / sh->groups;
         size_t nx = (size_t)sh->N * sh->C * sh->H * sh->W, ny = (size_t)sh->N * sh->O * OH * OW;
         size_t nw = (size_t)sh->O * Cg * 9;
-        float *buf = malloc((2 * nx + 3 * ny + 3 * nw + 3 * (size_t)sh->O + 2 * nx + 2 * nw) * sizeof(float));
+        /* three runs: tiles of 2, tiles of 4, im2col */
+        float *buf = malloc((nx + nw + (size_t)sh->O + ny + 3 * (ny + nx + nw + (size_t)sh->O)) * sizeof(float));
         TS_ASSERT(buf);
-        float *x = buf, *w = x + nx, *b = w + nw, *dy = b + sh->O, *y[2] = { dy + ny, dy + 2 * ny };
-        float *dx[2] = { y[1] + ny, y[1] + ny + nx }, *dw[2] = { dx[1] + nx, dx[1] + nx + nw };
-        float *db[2] = { dw[1] + nw, dw[1] + nw + sh->O };
+        float *x = buf, *w = x + nx, *b = w + nw, *dy = b + sh->O, *y[3], *dx[3], *dw[3], *db[3];
+        for (int r = 0; r < 3; r++) {
+            y[r] = dy + ny + (size_t)r * (ny + nx + nw + (size_t)sh->O);
+            dx[r] = y[r] + ny, dw[r] = dx[r] + nx, db[r] = dw[r] + nw;
+        }
         for (size_t i = 0; i < nx; i++) x[i] = ts_rng_normal(&rng);
         for (size_t i = 0; i < nw; i++) w[i] = ts_rng_normal(&rng) * 0.1f;
         for (int i = 0; i < sh->O; i++) b[i] = ts_rng_normal(&rng);
         for (size_t i = 0; i < ny; i++) dy[i] = ts_rng_normal(&rng);
+        static const ts_winograd_mode modes[3] = { TS_WINOGRAD_ALWAYS, TS_WINOGRAD_ALWAYS4, TS_WINOGRAD_OFF };
+        static const char *const fw[3] = { "F(2x2) forward", "F(4x4) forward", "im2col forward" };
+        static const char *const bw[3] = { "F(2x2) backward", "F(4x4) backward", "im2col backward" };
         int ok = 1;
-        for (int mode = 0; mode < 2 && ok; mode++) {
-            ts_cpu_set_winograd(mode == 0 ? TS_WINOGRAD_ALWAYS : TS_WINOGRAD_OFF);
+        for (int mode = 0; mode < 3 && ok; mode++) {
+            ts_cpu_set_winograd(modes[mode]);
             for (size_t i = 0; i < nx; i++) dx[mode][i] = 0.5f; /* backward adds onto this */
             for (size_t i = 0; i < nw; i++) dw[mode][i] = -0.25f;
             for (int i = 0; i < sh->O; i++) db[mode][i] = 0.0f;
@@ -1584,16 +1592,48 @@ static void run_winograd(void)
             ts_tensor tdb = { db[mode], 1, sh->O, 1, 1 };
             ts_op_args a = { .node = &nd, .n_in = 1, .in = { &tx }, .din = { &tdx }, .out = &ty, .dout = &tdy,
                              .weight = &tw, .bias = &tb, .dweight = &tdw, .dbias = &tdb, .training = true };
-            ok = step_ok(row, mode ? "im2col forward" : "forward", cpu->forward(NULL, &a)) &&
-                 step_ok(row, mode ? "im2col backward" : "backward", cpu->backward(NULL, &a));
+            const unsigned long kept0 = cpu_conv_kept_uses();
+            ok = step_ok(row, fw[mode], cpu->forward(NULL, &a)) && step_ok(row, bw[mode], cpu->backward(NULL, &a));
+            if (ok && mode < 2) {
+                /* the weight gradient took the tiles the forward pass kept,
+                 * once: a second backward pass transforms the input again
+                 * and must give the same gradient, bit for bit */
+                const unsigned long kept1 = cpu_conv_kept_uses();
+                float *dw2 = malloc(nw * sizeof(float)), *dx2 = malloc(nx * sizeof(float));
+                TS_ASSERT(dw2 && dx2);
+                for (size_t i = 0; i < nw; i++) dw2[i] = -0.25f;
+                for (size_t i = 0; i < nx; i++) dx2[i] = 0.5f;
+                ts_tensor tdw2 = { dw2, sh->O, Cg, 3, 3 }, tdx2 = { dx2, sh->N, sh->C, sh->H, sh->W };
+                a.dweight = &tdw2, a.din[0] = &tdx2, a.dbias = NULL;
+                ok = step_ok(row, "backward again", cpu->backward(NULL, &a));
+                if (ok) {
+                    if (kept1 == kept0 + 1 && cpu_conv_kept_uses() == kept1)
+                        report_ok(row, mode ? "F(4x4) dweight from the kept tiles, once" : "F(2x2) dweight from the kept tiles, once",
+                                  NULL);
+                    else {
+                        char msg[96];
+                        snprintf(msg, sizeof msg, "the backward passes took the forward's tiles %lu times, not once",
+                                 cpu_conv_kept_uses() - kept0);
+                        report_fail(row, "kept tiles", msg);
+                    }
+                    compare(row, mode ? "F(4x4) dweight kept vs transformed again" : "F(2x2) dweight kept vs transformed again",
+                            dw[mode], dw2, nw, NULL, 0, 0, 1, 0);
+                }
+                free(dw2);
+                free(dx2);
+            }
         }
         ts_cpu_set_winograd(TS_WINOGRAD_AUTO);
         if (ok) {
-            /* rounding only: within 2e-5 of the largest value (the
-             * transforms add up to 16 terms before the products) */
-            compare(row, "forward vs im2col", y[0], y[1], ny, NULL, 2e-5, 0, 0, 1);
-            compare(row, "din vs im2col", dx[0], dx[1], nx, NULL, 2e-5, 0, 0, 1);
-            compare(row, "dweight vs im2col", dw[0], dw[1], nw, NULL, 2e-5, 0, 0, 1);
+            /* rounding only: within 2e-5 of the largest value for tiles of
+             * 2 (the transforms add up to 16 terms before the products),
+             * 1e-4 for tiles of 4 (36 terms, with factors up to 8 and 1/24) */
+            compare(row, "F(2x2) forward vs im2col", y[0], y[2], ny, NULL, 2e-5, 0, 0, 1);
+            compare(row, "F(2x2) din vs im2col", dx[0], dx[2], nx, NULL, 2e-5, 0, 0, 1);
+            compare(row, "F(2x2) dweight vs im2col", dw[0], dw[2], nw, NULL, 2e-5, 0, 0, 1);
+            compare(row, "F(4x4) forward vs im2col", y[1], y[2], ny, NULL, 1e-4, 0, 0, 1);
+            compare(row, "F(4x4) din vs im2col", dx[1], dx[2], nx, NULL, 1e-4, 0, 0, 1);
+            compare(row, "F(4x4) dweight vs im2col", dw[1], dw[2], nw, NULL, 1e-4, 0, 0, 1);
         }
         free(buf);
     }

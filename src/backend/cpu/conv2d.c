@@ -24,12 +24,14 @@
  * back onto din by col2im (the adjoint of im2col).
  *
  * 3x3 stride-1 convolutions go to winograd.c instead, all three passes
- * (2.25 times fewer multiply-adds), where that pays: 16 channels or more,
- * maps without much edge waste, batches of 512 tiles or more.
- * TS_CPU_WINOGRAD=0 in the environment keeps them on im2col (to compare).
+ * (F(4x4, 3x3): 4 times fewer multiply-adds; F(2x2, 3x3): 2.25 times),
+ * where that pays: 16 channels or more, maps without much edge waste,
+ * batches of enough tiles (cpu_wino_tile).  TS_CPU_WINOGRAD=0 in the
+ * environment keeps them on im2col, =2 on tiles of 2 at most (to compare).
  */
 #include "backend/cpu/cpu-ops.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,18 +76,130 @@ static atomic_int wino_mode = -1;
 
 void ts_cpu_set_winograd(ts_winograd_mode mode) { atomic_store(&wino_mode, (int)mode); }
 
-/* Whether this convolution goes to winograd.c (header comment). */
+/* The tile side this convolution takes in winograd.c, 0 for im2col
+ * (header comment). */
 static int conv_winograd(const conv_geom *g, const ts_node *nd)
 {
     int mode = atomic_load(&wino_mode);
     if (mode < 0) {
         const char *e = getenv("TS_CPU_WINOGRAD");
-        mode = e && e[0] == '0' ? TS_WINOGRAD_OFF : TS_WINOGRAD_AUTO;
+        mode = e && e[0] == '0' ? TS_WINOGRAD_OFF : e && e[0] == '2' ? TS_WINOGRAD_AUTO2 : TS_WINOGRAD_AUTO;
         atomic_store(&wino_mode, mode);
     }
     if (mode == TS_WINOGRAD_OFF || !cpu_wino_can(g->KH, g->KW, g->S, nd->pad_t, nd->pad_b, nd->pad_l, nd->pad_r))
         return 0;
-    return mode == TS_WINOGRAD_ALWAYS || cpu_wino_pays(g->N, g->Cg, g->Og, g->OH, g->OW);
+    if (mode == TS_WINOGRAD_ALWAYS) return 2;
+    if (mode == TS_WINOGRAD_ALWAYS4) return 4;
+    return cpu_wino_tile(g->N, g->Cg, g->Og, g->OH, g->OW, mode == TS_WINOGRAD_AUTO2 ? 2 : 4);
+}
+
+/* ---- the forward pass's Winograd input tiles, kept for the weight gradient ----
+ * A training forward pass of a Winograd convolution keeps its transformed
+ * input tiles (V, for the whole batch) in a buffer of this table, keyed by
+ * the node; the backward pass of the same step takes them for the weight
+ * gradient instead of transforming the same input again (bench-train:
+ * about a twelfth of traitnet's step).  An entry is good for one backward
+ * pass after the training forward that filled it: any other forward pass
+ * of the node (evaluation, LRP) or a backward pass uses it up.  At most
+ * KEEP_ENTRIES nodes (the least recently used buffer is freed for a new
+ * one; none that a pass is using) and KEEP_MAX_FLOATS in all; beyond, a
+ * convolution transforms its input twice, as without the table. */
+#define KEEP_ENTRIES 16
+#define KEEP_MAX_FLOATS ((size_t)1 << 28) /* 1 GiB */
+
+typedef struct keep_entry {
+    const ts_node *node;
+    const float *x;     /* the input it was made from */
+    int N, tile;
+    size_t floats, cap;
+    float *v;
+    int valid, busy;
+    unsigned long used; /* LRU stamp */
+} keep_entry;
+
+static keep_entry keeps[KEEP_ENTRIES];
+static atomic_ulong keep_uses;
+static atomic_int keep_on = 1;
+
+void ts_cpu_set_winograd_keep(bool on) { atomic_store(&keep_on, on ? 1 : 0); }
+static size_t keep_total;
+static unsigned long keep_clock;
+static pthread_mutex_t keep_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static keep_entry *keep_find(const ts_node *nd)
+{
+    for (int i = 0; i < KEEP_ENTRIES; i++)
+        if (keeps[i].node == nd) return &keeps[i];
+    return NULL;
+}
+
+/* A training forward pass: the buffer to fill (marked busy; keep_done
+ * after), or NULL (no room: the pass keeps nothing). */
+static keep_entry *keep_for_forward(const ts_node *nd, const float *x, int N, int tile, size_t floats)
+{
+    pthread_mutex_lock(&keep_lock);
+    keep_entry *e = keep_find(nd);
+    if (!e) {
+        for (int i = 0; i < KEEP_ENTRIES; i++)
+            if (!keeps[i].busy && (!e || keeps[i].used < e->used)) e = &keeps[i];
+        if (e) {
+            keep_total -= e->cap;
+            free(e->v);
+            memset(e, 0, sizeof *e);
+            e->node = nd;
+        }
+    }
+    if (e && !e->busy && e->cap < floats) {
+        keep_total -= e->cap;
+        free(e->v);
+        e->v = NULL, e->cap = 0;
+        if (keep_total + floats <= KEEP_MAX_FLOATS && (e->v = malloc(floats * sizeof(float))))
+            e->cap = floats, keep_total += floats;
+    }
+    if (!e || e->busy || !e->v) {
+        if (e && !e->busy) e->valid = 0;
+        pthread_mutex_unlock(&keep_lock);
+        return NULL;
+    }
+    e->x = x, e->N = N, e->tile = tile, e->floats = floats;
+    e->valid = 0, e->busy = 1, e->used = ++keep_clock;
+    pthread_mutex_unlock(&keep_lock);
+    return e;
+}
+
+/* The end of a pass that held e: ok says whether it holds good tiles. */
+static void keep_done(keep_entry *e, int ok)
+{
+    pthread_mutex_lock(&keep_lock);
+    e->busy = 0;
+    e->valid = ok;
+    pthread_mutex_unlock(&keep_lock);
+}
+
+/* A backward pass: the tiles of the training forward pass just before it
+ * on this input (marked busy; keep_done(e, 0) after), or NULL. */
+static keep_entry *keep_for_backward(const ts_node *nd, const float *x, int N, int tile, size_t floats)
+{
+    pthread_mutex_lock(&keep_lock);
+    keep_entry *e = keep_find(nd);
+    if (e && (e->busy || !e->valid || e->x != x || e->N != N || e->tile != tile || e->floats != floats)) {
+        if (!e->busy) e->valid = 0;
+        e = NULL;
+    }
+    if (e) e->busy = 1, e->used = ++keep_clock, atomic_fetch_add(&keep_uses, 1);
+    pthread_mutex_unlock(&keep_lock);
+    return e;
+}
+
+unsigned long cpu_conv_kept_uses(void) { return atomic_load(&keep_uses); }
+
+/* Any other forward pass of the node: what was kept is no longer its input's. */
+static void keep_forget(const ts_node *nd)
+{
+    pthread_mutex_lock(&keep_lock);
+    keep_entry *e = keep_find(nd);
+    if (e && !e->busy) e->valid = 0;
+    pthread_mutex_unlock(&keep_lock);
 }
 
 /* Samples per chunk. */
@@ -274,14 +388,22 @@ ts_status cpu_conv2d_forward(const ts_op_args *a)
     const float *x = a->in[0]->data, *w = a->weight->data;
     const float *bias = a->node->has_bias ? a->bias->data : NULL;
     float *y = a->out->data;
-    if (conv_winograd(&g, a->node)) {
-        for (int gi = 0; gi < g.G; gi++)
-            TS_TRY(cpu_wino_forward(g.N, g.Cg, g.H, g.W, g.Og, g.OH, g.OW, g.pt, g.pl, (size_t)g.C * g.H * g.W,
-                                    (size_t)g.O * g.P, x + (size_t)gi * g.Cg * g.H * g.W,
-                                    w + (size_t)gi * g.Og * g.K, bias ? bias + (size_t)gi * g.Og : NULL,
-                                    y + (size_t)gi * g.Og * g.P));
-        return TS_OK;
+    const int tile = conv_winograd(&g, a->node);
+    if (tile) {
+        const size_t per = cpu_wino_keep_floats(tile, g.N, g.Cg, g.OH, g.OW); /* one group's */
+        keep_entry *k = NULL;
+        if (a->training && atomic_load(&keep_on)) k = keep_for_forward(a->node, x, g.N, tile, per * g.G);
+        else keep_forget(a->node);
+        ts_status st = TS_OK;
+        for (int gi = 0; gi < g.G && st == TS_OK; gi++)
+            st = cpu_wino_forward(tile, g.N, g.Cg, g.H, g.W, g.Og, g.OH, g.OW, g.pt, g.pl, (size_t)g.C * g.H * g.W,
+                                  (size_t)g.O * g.P, x + (size_t)gi * g.Cg * g.H * g.W, w + (size_t)gi * g.Og * g.K,
+                                  bias ? bias + (size_t)gi * g.Og : NULL, y + (size_t)gi * g.Og * g.P,
+                                  k ? k->v + (size_t)gi * per : NULL);
+        if (k) keep_done(k, st == TS_OK);
+        return st;
     }
+    keep_forget(a->node);
     int nb = conv_chunk(&g);
     size_t in_sample = (size_t)g.C * g.H * g.W, out_sample = (size_t)g.O * g.P;
 
@@ -332,17 +454,22 @@ ts_status cpu_conv2d_backward(const ts_op_args *a)
         cpu_parallel_for((size_t)g.O, (size_t)g.N * out_sample, dbias_range, &j);
     }
     if (!dx && !dw) return TS_OK;
-    if (conv_winograd(&g, a->node)) {
-        for (int gi = 0; gi < g.G; gi++) {
+    const int tile = conv_winograd(&g, a->node);
+    if (tile) {
+        const size_t per = cpu_wino_keep_floats(tile, g.N, g.Cg, g.OH, g.OW);
+        keep_entry *k = dw ? keep_for_backward(a->node, x, g.N, tile, per * g.G) : NULL;
+        ts_status st = TS_OK;
+        for (int gi = 0; gi < g.G && st == TS_OK; gi++) {
             size_t xo = (size_t)gi * g.Cg * g.H * g.W, yo = (size_t)gi * g.Og * g.P, wo = (size_t)gi * g.Og * g.K;
             if (dw)
-                TS_TRY(cpu_wino_dweight(g.N, g.Cg, g.H, g.W, g.Og, g.OH, g.OW, g.pt, g.pl, in_sample, out_sample,
-                                        x + xo, dy + yo, dw + wo));
-            if (dx)
-                TS_TRY(cpu_wino_dinput(g.N, g.Cg, g.H, g.W, g.Og, g.OH, g.OW, g.pt, g.pl, in_sample, out_sample,
-                                       w + wo, dy + yo, dx + xo));
+                st = cpu_wino_dweight(tile, g.N, g.Cg, g.H, g.W, g.Og, g.OH, g.OW, g.pt, g.pl, in_sample, out_sample,
+                                      x + xo, dy + yo, dw + wo, k ? k->v + (size_t)gi * per : NULL);
+            if (dx && st == TS_OK)
+                st = cpu_wino_dinput(tile, g.N, g.Cg, g.H, g.W, g.Og, g.OH, g.OW, g.pt, g.pl, in_sample, out_sample,
+                                     w + wo, dy + yo, dx + xo);
         }
-        return TS_OK;
+        if (k) keep_done(k, 0);
+        return st;
     }
 
     int nb = conv_chunk(&g);

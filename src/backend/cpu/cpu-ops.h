@@ -73,17 +73,25 @@ void cpu_ger(int M, int N, float alpha, const float *x, const float *y, float *A
 /* One momentum-SGD step over n floats (backend.h's sgd; update.c). */
 void cpu_sgd(float *w, const float *g, float *v, size_t n, float lr, float mu, float wd);
 
-/* winograd.c: 3x3 stride-1 convolutions by F(2x2, 3x3), one group at a
- * time (C, O its channels; xs, ys the sample strides of input and output,
- * in floats).  forward writes y, dinput and dweight accumulate. */
+/* winograd.c: 3x3 stride-1 convolutions by F(2x2, 3x3) or F(4x4, 3x3)
+ * (m = 2 or 4 outputs per tile side), one group at a time (C, O its
+ * channels; xs, ys the sample strides of input and output, in floats).
+ * forward writes y, dinput and dweight accumulate.  cpu_wino_tile: the m
+ * that is faster than im2col for this convolution, at most `largest`; 0:
+ * im2col.  forward's keep (NULL, or cpu_wino_keep_floats of room) keeps
+ * the transformed input tiles, which dweight then takes as `kept` instead
+ * of transforming the same input again. */
 int cpu_wino_can(int KH, int KW, int S, int pt, int pb, int pl, int pr); /* computes it right */
-int cpu_wino_pays(int N, int Cg, int Og, int OH, int OW);               /* faster than im2col */
-ts_status cpu_wino_forward(int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs, size_t ys,
-                           const float *x, const float *w, const float *bias, float *y);
-ts_status cpu_wino_dinput(int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs, size_t ys,
-                          const float *w, const float *dy, float *dx);
-ts_status cpu_wino_dweight(int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs,
-                           size_t ys, const float *x, const float *dy, float *dw);
+int cpu_wino_tile(int N, int Cg, int Og, int OH, int OW, int largest);
+size_t cpu_wino_keep_floats(int m, int N, int C, int OH, int OW);
+/* Backward passes that took the tiles a forward pass kept (conv2d.c; tests). */
+unsigned long cpu_conv_kept_uses(void);
+ts_status cpu_wino_forward(int m, int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs,
+                           size_t ys, const float *x, const float *w, const float *bias, float *y, float *keep);
+ts_status cpu_wino_dinput(int m, int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs,
+                          size_t ys, const float *w, const float *dy, float *dx);
+ts_status cpu_wino_dweight(int m, int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs,
+                           size_t ys, const float *x, const float *dy, float *dw, const float *kept);
 
 #define CPU_OP(stem)                                                        \
     ts_status cpu_##stem##_forward(const ts_op_args *a);                    \

@@ -46,7 +46,9 @@ typedef struct wino_geom {
     int C, H, W;       /* input planes of the convolution computed */
     int O, OH, OW;     /* its output planes */
     int pt, pl;        /* top and left padding */
-    int th, tw;        /* tiles down and across: ceil(OH/2), ceil(OW/2) */
+    int m;             /* outputs per tile side: 2 (F(2x2, 3x3)) or 4 (F(4x4, 3x3)) */
+    int xi;            /* transformed values per tile, (m + 2)^2: 16 or 36 */
+    int th, tw;        /* tiles down and across: ceil(OH/m), ceil(OW/m) */
     size_t xs, ys;     /* sample strides of input and output (floats) */
 } wino_geom;
 
@@ -55,8 +57,8 @@ typedef struct wino_job {
     int nb;            /* samples in the chunk */
     size_t T;          /* tiles in the chunk: nb * th * tw */
     const float *x;    /* input (transform) or dout (dY transform), chunk's first sample */
-    float *v;          /* 16 x rows x T */
-    const float *m;    /* 16 x O x T products (output transform) */
+    float *v;          /* xi x rows x T */
+    const float *m;    /* xi x O x T products (output transform) */
     float *y;          /* output, chunk's first sample */
     const float *bias;
     int accumulate;
@@ -64,7 +66,7 @@ typedef struct wino_job {
     const float *a, *b;
     float *c;
     int M, N, K, lda, ldb, ldc, trans_b;
-    size_t sa, sb, sc; /* strides between the 16 products */
+    size_t sa, sb, sc; /* strides between the xi products */
     float beta;
     atomic_int oom;    /* a helper could not get its buffer */
 } wino_job;
@@ -74,19 +76,35 @@ int cpu_wino_can(int KH, int KW, int S, int pt, int pb, int pl, int pr)
     return KH == 3 && KW == 3 && S == 1 && pt <= 2 && pb <= 2 && pl <= 2 && pr <= 2;
 }
 
-int cpu_wino_pays(int N, int Cg, int Og, int OH, int OW)
+/* Outputs computed per output inside the map: tiles cut at the edge
+ * compute rows and columns past it (7 x 7 in tiles of 2: 64 for 49). */
+static double tile_waste(int OH, int OW, int m)
+{
+    return (double)((OH + m - 1) / m * m) * ((OW + m - 1) / m * m) / ((double)OH * OW);
+}
+
+int cpu_wino_tile(int N, int Cg, int Og, int OH, int OW, int largest)
 {
     /* Below 16 channels the transforms cost about what the products save,
-     * and so do small odd maps, whose tiles compute a row and a column
-     * past the edge (7 x 7: 64 outputs for 49; bench-train --ab-winograd
-     * measured traitnet's conv4 there 20 % slower than im2col).  Few tiles
-     * in all (a single image: AlexNet's 8 x 8 maps are 16 tiles) leave the
-     * products too thin and the kernels' transform, redone at every call,
-     * too large: bench-cpu measured AlexNet's batch-1 forward at 21 ms
-     * against 9 ms on im2col. */
-    const double waste = (double)((OH + 1) / 2 * 2) * ((OW + 1) / 2 * 2) / ((double)OH * OW);
-    const double tiles = (double)N * ((OH + 1) / 2) * ((OW + 1) / 2);
-    return Cg >= 16 && Og >= 16 && waste <= 1.15 && tiles >= 512;
+     * and so do small odd maps in tiles of 2 (bench-train --ab-winograd
+     * measured traitnet's 7 x 7 conv4 20 % slower than im2col there).  Few
+     * tiles in all (a single image: AlexNet's 8 x 8 maps are 16 tiles of 2)
+     * leave the products too thin and the kernels' transform, redone at
+     * every call, too large: bench-cpu measured AlexNet's batch-1 forward
+     * at 21 ms against 9 ms on im2col.  Tiles of 4 take 36 products per 16
+     * outputs (2.25 multiply-adds per output and channel pair, against 4
+     * in tiles of 2 and 9 in im2col) for larger transforms, and waste more
+     * at the edge of maps that are no multiple of 4.  bench-train
+     * --ab-tiles, traitnet at batch 64, turns of each: the 28 x 28 layers
+     * 8-15 % faster in tiles of 4 (forward and backward), the 14 x 14 ones
+     * (16 x 16 computed) 6 % slower, the 7 x 7 one 30 % slower.  So tiles
+     * of 4 where they waste as little as tiles of 2 may, and in batches of
+     * 512 tiles or more. */
+    if (Cg < 16 || Og < 16) return 0;
+    const double w2 = tile_waste(OH, OW, 2), w4 = tile_waste(OH, OW, 4);
+    const double t2 = (double)N * ((OH + 1) / 2) * ((OW + 1) / 2), t4 = (double)N * ((OH + 3) / 4) * ((OW + 3) / 4);
+    if (largest >= 4 && t4 >= 512 && w4 <= 1.15) return 4;
+    return w2 <= 1.15 && t2 >= 512 ? 2 : 0;
 }
 
 /* The 16 transformed values of n <= 4 neighbouring tiles (lanes of out)
@@ -281,7 +299,256 @@ static void out_transform_range(void *ctx, size_t lo, size_t hi)
     }
 }
 
-/* The 16 products, spread over the pool, single-threaded BLAS each. */
+/* ---- F(4x4, 3x3) -----------------------------------------------------------
+ * The same three passes in tiles of 4 x 4 outputs over 6 x 6 inputs, with
+ * the interpolation points 0, 1, -1, 2, -2 and infinity (Lavin and Gray):
+ *     B^T = | 4  0 -5  0  1  0 |   G = |  1/4    0     0  |   A^T = | 1  1  1  1  1  0 |
+ *           | 0 -4 -4  1  1  0 |       | -1/6 -1/6  -1/6  |         | 0  1 -1  2 -2  0 |
+ *           | 0  4 -4 -1  1  0 |       | -1/6  1/6  -1/6  |         | 0  1  1  4  4  0 |
+ *           | 0 -2 -1  2  1  0 |       | 1/24 1/12   1/6  |         | 0  1 -1  8 -8  1 |
+ *           | 0  2 -1 -2  1  0 |       | 1/24 -1/12  1/6  |
+ *           | 0  4  0 -5  0  1 |       |   0    0     1   |
+ * Four neighbouring tiles at a time in the lanes of a vector, as above. */
+
+/* B^T applied to six values (a column or a row of a tile). */
+static inline void bt6(const v4sf d[6], v4sf r[6])
+{
+    r[0] = 4.0f * d[0] - 5.0f * d[2] + d[4];
+    r[1] = -4.0f * (d[1] + d[2]) + d[3] + d[4];
+    r[2] = 4.0f * (d[1] - d[2]) - d[3] + d[4];
+    r[3] = 2.0f * (d[3] - d[1]) - d[2] + d[4];
+    r[4] = 2.0f * (d[1] - d[3]) - d[2] + d[4];
+    r[5] = 4.0f * d[1] - 5.0f * d[3] + d[5];
+}
+
+/* A^T applied to six values: four. */
+static inline void at6(const v4sf m[6], v4sf r[4])
+{
+    const v4sf s12 = m[1] + m[2], d12 = m[1] - m[2], s34 = m[3] + m[4], d34 = m[3] - m[4];
+    r[0] = m[0] + s12 + s34;
+    r[1] = d12 + 2.0f * d34;
+    r[2] = s12 + 4.0f * s34;
+    r[3] = d12 + 8.0f * d34 + m[5];
+}
+
+/* A applied to four values: six. */
+static inline void a4(const v4sf e[4], v4sf r[6])
+{
+    const v4sf s02 = e[0] + e[2], s13 = e[1] + e[3], q02 = e[0] + 4.0f * e[2], q13 = 2.0f * e[1] + 8.0f * e[3];
+    r[0] = e[0];
+    r[1] = s02 + s13;
+    r[2] = s02 - s13;
+    r[3] = q02 + q13;
+    r[4] = q02 - q13;
+    r[5] = e[3];
+}
+
+typedef int v4si __attribute__((vector_size(16)));
+
+static inline void st4(float *p, v4sf v) { memcpy(p, &v, sizeof v); }
+
+/* r[i][j] <- r[j][i]: four tiles' rows of four values into four vectors of
+ * one value of each tile, and back. */
+static inline void transpose4(v4sf r[4])
+{
+    const v4sf t0 = __builtin_shuffle(r[0], r[1], (v4si){ 0, 4, 1, 5 });
+    const v4sf t1 = __builtin_shuffle(r[0], r[1], (v4si){ 2, 6, 3, 7 });
+    const v4sf t2 = __builtin_shuffle(r[2], r[3], (v4si){ 0, 4, 1, 5 });
+    const v4sf t3 = __builtin_shuffle(r[2], r[3], (v4si){ 2, 6, 3, 7 });
+    r[0] = __builtin_shuffle(t0, t2, (v4si){ 0, 1, 4, 5 });
+    r[1] = __builtin_shuffle(t0, t2, (v4si){ 2, 3, 6, 7 });
+    r[2] = __builtin_shuffle(t1, t3, (v4si){ 0, 1, 4, 5 });
+    r[3] = __builtin_shuffle(t1, t3, (v4si){ 2, 3, 6, 7 });
+}
+
+/* Row xi * step + at of V or D gets the n <= 4 lanes of v. */
+static inline void put(float *dst, size_t step, int xi, v4sf v, int n)
+{
+    if (n == 4) st4(dst + (size_t)xi * step, v);
+    else memcpy(dst + (size_t)xi * step, &v, (size_t)n * sizeof(float));
+}
+
+/* V[xi][c][t] = (B^T d B)[xi] over (sample, channel).  Each padded plane
+ * is first dealt into four phases (ph[p][y][k] = column 4k + p: a 4x4
+ * transpose per sixteen columns), so that tile k of a row reads
+ * ph[0..3][k] and ph[0..1][k + 1] of six rows: unit-stride vectors of four
+ * tiles.  Rows first (d B, kept), then columns (B^T (d B), stored). */
+static void in_transform4_range(void *ctx, size_t lo, size_t hi)
+{
+    const wino_job *j = ctx;
+    const wino_geom *g = j->g;
+    const size_t T = j->T, tiles = (size_t)g->th * g->tw, step = (size_t)g->C * T;
+    const int PH = 4 * g->th + 2, PK = g->tw + 4; /* padded rows; columns per phase (+3 read past) */
+    const size_t plane = (size_t)PH * PK;
+    float *ph = malloc(4 * plane * sizeof(float));
+    if (!ph) {
+        atomic_store(&((wino_job *)j)->oom, 1);
+        return;
+    }
+    for (size_t u = lo; u < hi; u++) {
+        const int s = (int)(u / (size_t)g->C), c = (int)(u % (size_t)g->C);
+        const float *xp = j->x + (size_t)s * g->xs + (size_t)c * g->H * g->W;
+        for (int y = 0; y < PH; y++) {
+            const int iy = y - g->pt;
+            float *p0 = ph + (size_t)y * PK;
+            if (iy < 0 || iy >= g->H) {
+                for (int p = 0; p < 4; p++) memset(p0 + p * plane, 0, (size_t)PK * sizeof(float));
+                continue;
+            }
+            const float *row = xp + (size_t)iy * g->W;
+            /* k in [k0, k1): the four columns 4k - pl .. 4k - pl + 3 inside */
+            int k0 = (g->pl + 3) / 4, k1 = g->W - 4 + g->pl < 0 ? 0 : (g->W - 4 + g->pl) / 4 + 1;
+            if (k1 > PK) k1 = PK;
+            if (k0 > k1) k0 = k1;
+            int k = k0;
+            for (; k + 4 <= k1; k += 4) {
+                const float *src = row + 4 * k - g->pl;
+                v4sf r[4] = { ld4(src), ld4(src + 4), ld4(src + 8), ld4(src + 12) };
+                transpose4(r);
+                for (int p = 0; p < 4; p++) st4(p0 + p * plane + k, r[p]);
+            }
+            for (; k < k1; k++) {
+                const float *src = row + 4 * k - g->pl;
+                for (int p = 0; p < 4; p++) p0[p * plane + k] = src[p];
+            }
+            for (k = 0; k < PK; k++) { /* the edges */
+                if (k == k0) k = k1;
+                if (k >= PK) break;
+                for (int p = 0; p < 4; p++) {
+                    const int x = 4 * k + p - g->pl;
+                    p0[p * plane + k] = x >= 0 && x < g->W ? row[x] : 0.0f;
+                }
+            }
+        }
+        float *vp = j->v + (size_t)c * T + (size_t)s * tiles;
+        for (int ty = 0; ty < g->th; ty++) {
+            const float *r0 = ph + (size_t)(4 * ty) * PK;
+            float *dst = vp + (size_t)ty * g->tw;
+            for (int i = 0; i < g->tw; i += 4) {
+                const int n = g->tw - i < 4 ? g->tw - i : 4;
+                v4sf t[6][6];
+                for (int q = 0; q < 6; q++) { /* d B, row q */
+                    const float *r = r0 + (size_t)q * PK + i;
+                    const v4sf d[6] = { ld4(r), ld4(r + plane), ld4(r + 2 * plane), ld4(r + 3 * plane), ld4(r + 1),
+                                        ld4(r + plane + 1) };
+                    bt6(d, t[q]);
+                }
+                for (int cc = 0; cc < 6; cc++) { /* B^T (d B), column cc */
+                    const v4sf col[6] = { t[0][cc], t[1][cc], t[2][cc], t[3][cc], t[4][cc], t[5][cc] };
+                    v4sf res[6];
+                    bt6(col, res);
+                    for (int p = 0; p < 6; p++) put(dst + i, step, 6 * p + cc, res[p], n);
+                }
+            }
+        }
+    }
+    free(ph);
+}
+
+/* D[xi][o][t] = (A e A^T)[xi] for the 4x4 dout blocks e (zero past the
+ * map's edge), four tiles of a row at a time: each row of four blocks
+ * read as four vectors and transposed where all of it is inside. */
+static void dy_transform4_range(void *ctx, size_t lo, size_t hi)
+{
+    const wino_job *j = ctx;
+    const wino_geom *g = j->g;
+    const size_t T = j->T, tiles = (size_t)g->th * g->tw, step = (size_t)g->O * T;
+    for (size_t u = lo; u < hi; u++) {
+        const int s = (int)(u / (size_t)g->O), o = (int)(u % (size_t)g->O);
+        const float *dp = j->x + (size_t)s * g->ys + (size_t)o * g->OH * g->OW;
+        float *vp = j->v + (size_t)o * T + (size_t)s * tiles;
+        for (int ty = 0; ty < g->th; ty++) {
+            float *dst = vp + (size_t)ty * g->tw;
+            for (int i = 0; i < g->tw; i += 4) {
+                const int n = g->tw - i < 4 ? g->tw - i : 4;
+                v4sf e[4][4]; /* e[row][col]: lanes are the tiles */
+                for (int p = 0; p < 4; p++) {
+                    const int y = 4 * ty + p;
+                    const float *row = dp + (size_t)y * g->OW + 4 * i;
+                    if (y < g->OH && 4 * (i + 4) <= g->OW) {
+                        for (int k = 0; k < 4; k++) e[p][k] = ld4(row + 4 * k);
+                        transpose4(e[p]);
+                        continue;
+                    }
+                    float tmp[4][4] = { { 0 } }; /* tmp[col][tile] */
+                    for (int k = 0; k < n && y < g->OH; k++)
+                        for (int q = 0; q < 4; q++)
+                            if (4 * (i + k) + q < g->OW) tmp[q][k] = row[4 * k + q];
+                    for (int q = 0; q < 4; q++) e[p][q] = ld4(tmp[q]);
+                }
+                v4sf t[6][4];
+                for (int q = 0; q < 4; q++) { /* A e, column q */
+                    const v4sf col[4] = { e[0][q], e[1][q], e[2][q], e[3][q] };
+                    v4sf res[6];
+                    a4(col, res);
+                    for (int p = 0; p < 6; p++) t[p][q] = res[p];
+                }
+                for (int p = 0; p < 6; p++) { /* (A e) A^T, row p */
+                    v4sf res[6];
+                    a4(t[p], res);
+                    for (int q = 0; q < 6; q++) put(dst + i, step, 6 * p + q, res[q], n);
+                }
+            }
+        }
+    }
+}
+
+/* y = A^T m A per tile (+ bias, or added to y), four tiles at a time: the
+ * columns first (A^T m), then each output row's four values of the four
+ * tiles transposed into place. */
+static void out_transform4_range(void *ctx, size_t lo, size_t hi)
+{
+    const wino_job *j = ctx;
+    const wino_geom *g = j->g;
+    const size_t T = j->T, tiles = (size_t)g->th * g->tw, step = (size_t)g->O * T;
+    for (size_t u = lo; u < hi; u++) {
+        const int s = (int)(u / (size_t)g->O), o = (int)(u % (size_t)g->O);
+        float *yp = j->y + (size_t)s * g->ys + (size_t)o * g->OH * g->OW;
+        const float *mp = j->m + (size_t)o * T + (size_t)s * tiles;
+        const float b = j->bias ? j->bias[o] : 0.0f;
+        for (int ty = 0; ty < g->th; ty++) {
+            const float *mrow = mp + (size_t)ty * g->tw;
+            for (int i = 0; i < g->tw; i += 4) {
+                const int n = g->tw - i < 4 ? g->tw - i : 4;
+                v4sf t[4][6];
+                for (int q = 0; q < 6; q++) { /* A^T m, column q */
+                    v4sf col[6], res[4];
+                    for (int p = 0; p < 6; p++) {
+                        const float *src = mrow + (size_t)(6 * p + q) * step + i;
+                        if (n == 4) {
+                            col[p] = ld4(src);
+                        } else { /* the row's last tiles: do not read past them */
+                            float tmp[4] = { 0 };
+                            memcpy(tmp, src, (size_t)n * sizeof(float));
+                            col[p] = ld4(tmp);
+                        }
+                    }
+                    at6(col, res);
+                    for (int p = 0; p < 4; p++) t[p][q] = res[p];
+                }
+                const int full = 4 * (i + 4) <= g->OW; /* four whole tiles across */
+                for (int p = 0; p < 4 && 4 * ty + p < g->OH; p++) {
+                    v4sf r[4];
+                    at6(t[p], r);
+                    for (int q = 0; q < 4; q++) r[q] += b;
+                    transpose4(r); /* r[k]: tile k's four values */
+                    float *row = yp + (size_t)(4 * ty + p) * g->OW + 4 * i;
+                    if (full) {
+                        for (int k = 0; k < 4; k++)
+                            st4(row + 4 * k, j->accumulate ? ld4(row + 4 * k) + r[k] : r[k]);
+                        continue;
+                    }
+                    float v[16];
+                    memcpy(v, r, sizeof v);
+                    const int cols = 4 * (i + n) <= g->OW ? 4 * n : g->OW - 4 * i; /* inside the map */
+                    for (int x = 0; x < cols; x++) row[x] = j->accumulate ? row[x] + v[x] : v[x];
+                }
+            }
+        }
+    }
+}
+
+/* The xi products, spread over the pool, single-threaded BLAS each. */
 static void products_range(void *ctx, size_t lo, size_t hi)
 {
     const wino_job *j = ctx;
@@ -292,60 +559,94 @@ static void products_range(void *ctx, size_t lo, size_t hi)
 
 static void products(wino_job *j)
 {
-    cpu_parallel_for(16, SIZE_MAX, products_range, j);
+    cpu_parallel_for((size_t)j->g->xi, SIZE_MAX, products_range, j);
 }
 
 /* Samples per chunk: the larger of V and M within WINO_CHUNK_FLOATS. */
 static int wino_chunk(const wino_geom *g, int N)
 {
-    size_t rows = (size_t)(g->C > g->O ? g->C : g->O), per = 16 * rows * g->th * g->tw;
+    size_t rows = (size_t)(g->C > g->O ? g->C : g->O), per = (size_t)g->xi * rows * g->th * g->tw;
     size_t nb = WINO_CHUNK_FLOATS / (per ? per : 1);
     if (nb < 1) nb = 1;
     if (nb > (size_t)N) nb = (size_t)N;
     return (int)nb;
 }
 
+/* G applied to three values: m + 2 of them. */
+static void g3(int m, const float k[3], float r[6])
+{
+    if (m == 2) {
+        r[0] = k[0];
+        r[1] = 0.5f * (k[0] + k[1] + k[2]);
+        r[2] = 0.5f * (k[0] - k[1] + k[2]);
+        r[3] = k[2];
+        return;
+    }
+    r[0] = 0.25f * k[0];
+    r[1] = -(k[0] + k[1] + k[2]) / 6.0f;
+    r[2] = -(k[0] - k[1] + k[2]) / 6.0f;
+    r[3] = k[0] / 24.0f + k[1] / 12.0f + k[2] / 6.0f;
+    r[4] = k[0] / 24.0f - k[1] / 12.0f + k[2] / 6.0f;
+    r[5] = k[2];
+}
+
+/* G^T applied to m + 2 values: three. */
+static void gt(int m, const float v[6], float r[3])
+{
+    if (m == 2) {
+        r[0] = v[0] + 0.5f * (v[1] + v[2]);
+        r[1] = 0.5f * (v[1] - v[2]);
+        r[2] = 0.5f * (v[1] + v[2]) + v[3];
+        return;
+    }
+    r[0] = 0.25f * v[0] - (v[1] + v[2]) / 6.0f + (v[3] + v[4]) / 24.0f;
+    r[1] = (v[2] - v[1]) / 6.0f + (v[3] - v[4]) / 12.0f;
+    r[2] = (v[3] + v[4] - v[1] - v[2]) / 6.0f + v[5];
+}
+
 /* U[xi][o][c] = (G w G^T)[xi] from w (O, C, 3, 3), or from its flip (C
  * and O swapped, kernel turned by 180 degrees) when `flip`: then U is
- * (16, C, O) for the din pass. */
-static void weight_transform(const float *w, int O, int C, int flip, float *u)
+ * (xi, C, O) for the din pass. */
+static void weight_transform(int m, const float *w, int O, int C, int flip, float *u)
 {
-    const int rows = flip ? C : O, cols = flip ? O : C;
+    const int rows = flip ? C : O, cols = flip ? O : C, a = m + 2;
     for (int o = 0; o < O; o++)
         for (int c = 0; c < C; c++) {
             const float *k = w + ((size_t)o * C + c) * 9;
-            float g[3][3], t[4][3];
+            float g[3][3], t[6][3], col[3], res[6];
             for (int p = 0; p < 3; p++)
                 for (int q = 0; q < 3; q++) g[p][q] = flip ? k[(2 - p) * 3 + (2 - q)] : k[p * 3 + q];
             for (int q = 0; q < 3; q++) { /* G g */
-                t[0][q] = g[0][q];
-                t[1][q] = 0.5f * (g[0][q] + g[1][q] + g[2][q]);
-                t[2][q] = 0.5f * (g[0][q] - g[1][q] + g[2][q]);
-                t[3][q] = g[2][q];
+                for (int p = 0; p < 3; p++) col[p] = g[p][q];
+                g3(m, col, res);
+                for (int p = 0; p < a; p++) t[p][q] = res[p];
             }
             const size_t at = flip ? (size_t)c * cols + o : (size_t)o * cols + c, step = (size_t)rows * cols;
-            for (int p = 0; p < 4; p++) { /* (G g) G^T */
-                u[(size_t)(4 * p + 0) * step + at] = t[p][0];
-                u[(size_t)(4 * p + 1) * step + at] = 0.5f * (t[p][0] + t[p][1] + t[p][2]);
-                u[(size_t)(4 * p + 2) * step + at] = 0.5f * (t[p][0] - t[p][1] + t[p][2]);
-                u[(size_t)(4 * p + 3) * step + at] = t[p][2];
+            for (int p = 0; p < a; p++) { /* (G g) G^T */
+                g3(m, t[p], res);
+                for (int q = 0; q < a; q++) u[(size_t)(a * p + q) * step + at] = res[q];
             }
         }
 }
 
-/* y (N samples, stride ys) = or += conv(x, U) + bias over the geometry g. */
+/* y (N samples, stride ys) = or += conv(x, U) + bias over the geometry g.
+ * keep: NULL, or room for the whole batch's V (cpu_wino_keep_floats), which
+ * is then left there, chunk after chunk, for cpu_wino_dweight. */
 static ts_status wino_conv(const wino_geom *g, int N, const float *x, const float *u, const float *bias, float *y,
-                           int accumulate)
+                           int accumulate, float *keep)
 {
     const int nb = wino_chunk(g, N);
     const size_t tiles = (size_t)g->th * g->tw;
     for (int j0 = 0; j0 < N; j0 += nb) {
         const int n = N - j0 < nb ? N - j0 : nb;
         const size_t T = (size_t)n * tiles;
-        float *v = cpu_scratch(0, 16 * (size_t)g->C * T), *m = cpu_scratch(1, 16 * (size_t)g->O * T);
+        const size_t xi = (size_t)g->xi;
+        float *v = keep ? keep + xi * g->C * (size_t)j0 * tiles : cpu_scratch(0, xi * g->C * T);
+        float *m = cpu_scratch(1, xi * g->O * T);
         if (!v || !m) return TS_ERR_OOM;
         wino_job j = { .g = g, .nb = n, .T = T, .x = x + (size_t)j0 * g->xs, .v = v };
-        cpu_parallel_for((size_t)n * g->C, (size_t)n * g->C * tiles * 32, in_transform_range, &j);
+        cpu_parallel_for((size_t)n * g->C, (size_t)n * g->C * tiles * 2 * xi,
+                         g->m == 4 ? in_transform4_range : in_transform_range, &j);
         if (atomic_load(&j.oom)) return ts_error(TS_ERR_OOM, "winograd: no memory for a padded plane");
         j.a = u, j.b = v, j.c = m;
         j.M = g->O, j.N = (int)T, j.K = g->C, j.lda = g->C, j.ldb = (int)T, j.ldc = (int)T;
@@ -353,52 +654,70 @@ static ts_status wino_conv(const wino_geom *g, int N, const float *x, const floa
         j.beta = 0.0f;
         products(&j);
         j.m = m, j.y = y + (size_t)j0 * g->ys, j.bias = bias, j.accumulate = accumulate;
-        cpu_parallel_for((size_t)n * g->O, (size_t)n * g->O * tiles * 24, out_transform_range, &j);
+        cpu_parallel_for((size_t)n * g->O, (size_t)n * g->O * tiles * 3 * xi / 2,
+                         g->m == 4 ? out_transform4_range : out_transform_range, &j);
     }
     return TS_OK;
 }
 
-ts_status cpu_wino_forward(int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs, size_t ys,
-                           const float *x, const float *w, const float *bias, float *y)
+static wino_geom geometry(int m, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs, size_t ys)
 {
-    wino_geom g = { C, H, W, O, OH, OW, pt, pl, (OH + 1) / 2, (OW + 1) / 2, xs, ys };
-    float *u = cpu_scratch(3, 16 * (size_t)O * C);
-    if (!u) return TS_ERR_OOM;
-    weight_transform(w, O, C, 0, u);
-    return wino_conv(&g, N, x, u, bias, y, 0);
+    return (wino_geom){ C, H, W, O, OH, OW, pt, pl, m, (m + 2) * (m + 2), (OH + m - 1) / m, (OW + m - 1) / m, xs, ys };
 }
 
-ts_status cpu_wino_dinput(int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs, size_t ys,
-                          const float *w, const float *dy, float *dx)
+size_t cpu_wino_keep_floats(int m, int N, int C, int OH, int OW)
+{
+    return (size_t)(m + 2) * (m + 2) * C * N * ((OH + m - 1) / m) * ((OW + m - 1) / m);
+}
+
+ts_status cpu_wino_forward(int m, int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs,
+                           size_t ys, const float *x, const float *w, const float *bias, float *y, float *keep)
+{
+    wino_geom g = geometry(m, C, H, W, O, OH, OW, pt, pl, xs, ys);
+    float *u = cpu_scratch(3, (size_t)g.xi * O * C);
+    if (!u) return TS_ERR_OOM;
+    weight_transform(m, w, O, C, 0, u);
+    return wino_conv(&g, N, x, u, bias, y, 0, keep);
+}
+
+ts_status cpu_wino_dinput(int m, int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs,
+                          size_t ys, const float *w, const float *dy, float *dx)
 {
     /* din is the convolution of dout (O planes of OH x OW) giving C planes
      * of H x W, with the flipped kernels, padded 2 - pad. */
-    wino_geom g = { O, OH, OW, C, H, W, 2 - pt, 2 - pl, (H + 1) / 2, (W + 1) / 2, ys, xs };
-    float *u = cpu_scratch(3, 16 * (size_t)O * C);
+    wino_geom g = geometry(m, O, OH, OW, C, H, W, 2 - pt, 2 - pl, ys, xs);
+    float *u = cpu_scratch(3, (size_t)g.xi * O * C);
     if (!u) return TS_ERR_OOM;
-    weight_transform(w, O, C, 1, u);
-    return wino_conv(&g, N, dy, u, NULL, dx, 1);
+    weight_transform(m, w, O, C, 1, u);
+    return wino_conv(&g, N, dy, u, NULL, dx, 1, NULL);
 }
 
-ts_status cpu_wino_dweight(int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs,
-                           size_t ys, const float *x, const float *dy, float *dw)
+ts_status cpu_wino_dweight(int m, int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs,
+                           size_t ys, const float *x, const float *dy, float *dw, const float *kept)
 {
-    wino_geom g = { C, H, W, O, OH, OW, pt, pl, (OH + 1) / 2, (OW + 1) / 2, xs, ys };
-    const int nb = wino_chunk(&g, N);
-    const size_t tiles = (size_t)g.th * g.tw;
-    float *du = cpu_scratch(3, 16 * (size_t)O * C);
+    wino_geom g = geometry(m, C, H, W, O, OH, OW, pt, pl, xs, ys);
+    const int nb = wino_chunk(&g, N), a = m + 2;
+    const size_t tiles = (size_t)g.th * g.tw, xi = (size_t)g.xi;
+    float *du = cpu_scratch(3, xi * O * C);
     if (!du) return TS_ERR_OOM;
-    memset(du, 0, 16 * (size_t)O * C * sizeof(float));
+    memset(du, 0, xi * O * C * sizeof(float));
     for (int j0 = 0; j0 < N; j0 += nb) {
         const int n = N - j0 < nb ? N - j0 : nb;
         const size_t T = (size_t)n * tiles;
-        float *v = cpu_scratch(0, 16 * (size_t)C * T), *d = cpu_scratch(2, 16 * (size_t)O * T);
+        /* V as the forward pass left it (the same chunks: wino_chunk of the
+         * same geometry), or transformed again */
+        float *v = kept ? (float *)kept + xi * C * (size_t)j0 * tiles : cpu_scratch(0, xi * C * T);
+        float *d = cpu_scratch(2, xi * O * T);
         if (!v || !d) return TS_ERR_OOM;
         wino_job j = { .g = &g, .nb = n, .T = T, .x = x + (size_t)j0 * xs, .v = v };
-        cpu_parallel_for((size_t)n * C, (size_t)n * C * tiles * 32, in_transform_range, &j);
-        if (atomic_load(&j.oom)) return ts_error(TS_ERR_OOM, "winograd: no memory for a padded plane");
+        if (!kept) {
+            cpu_parallel_for((size_t)n * C, (size_t)n * C * tiles * 2 * xi,
+                             m == 4 ? in_transform4_range : in_transform_range, &j);
+            if (atomic_load(&j.oom)) return ts_error(TS_ERR_OOM, "winograd: no memory for a padded plane");
+        }
         j.x = dy + (size_t)j0 * ys, j.v = d;
-        cpu_parallel_for((size_t)n * O, (size_t)n * O * tiles * 24, dy_transform_range, &j);
+        cpu_parallel_for((size_t)n * O, (size_t)n * O * tiles * 3 * xi / 2,
+                         m == 4 ? dy_transform4_range : dy_transform_range, &j);
         /* dU_xi (O x C) += D_xi (O x T) * V_xi^T */
         j.a = d, j.b = v, j.c = du, j.trans_b = 1;
         j.M = O, j.N = C, j.K = (int)T, j.lda = (int)T, j.ldb = (int)T, j.ldc = C;
@@ -411,18 +730,17 @@ ts_status cpu_wino_dweight(int N, int C, int H, int W, int O, int OH, int OW, in
     for (int o = 0; o < O; o++)
         for (int c = 0; c < C; c++) {
             const size_t at = (size_t)o * C + c;
-            float m[4][4], t[3][4];
-            for (int xi = 0; xi < 16; xi++) m[xi / 4][xi % 4] = du[(size_t)xi * step + at];
-            for (int q = 0; q < 4; q++) { /* G^T m */
-                t[0][q] = m[0][q] + 0.5f * (m[1][q] + m[2][q]);
-                t[1][q] = 0.5f * (m[1][q] - m[2][q]);
-                t[2][q] = 0.5f * (m[1][q] + m[2][q]) + m[3][q];
+            float mm[6][6], t[3][6], col[6], res[3];
+            for (int k = 0; k < a * a; k++) mm[k / a][k % a] = du[(size_t)k * step + at];
+            for (int q = 0; q < a; q++) { /* G^T m */
+                for (int p = 0; p < a; p++) col[p] = mm[p][q];
+                gt(m, col, res);
+                for (int p = 0; p < 3; p++) t[p][q] = res[p];
             }
             float *k = dw + at * 9;
             for (int p = 0; p < 3; p++) { /* (G^T m) G */
-                k[p * 3 + 0] += t[p][0] + 0.5f * (t[p][1] + t[p][2]);
-                k[p * 3 + 1] += 0.5f * (t[p][1] - t[p][2]);
-                k[p * 3 + 2] += 0.5f * (t[p][1] + t[p][2]) + t[p][3];
+                gt(m, t[p], res);
+                for (int q = 0; q < 3; q++) k[p * 3 + q] += res[q];
             }
         }
     return TS_OK;
