@@ -15,6 +15,11 @@
 #   bn         the recipe with batch normalisation (docs/arch/traitnet-bn.arch):
 #              cycle 1 (16 epochs, peak lr 0.004), cycle 2 from it (10
 #              epochs, peak 0.002); compared by validation with the bundled pair
+#   soup       two more second-cycle runs per variant from cycle 1 (--run-seed
+#              2 and 3: other order, views and dropout, the same split), each
+#              run's validation figures (eval --split val), and the greedy
+#              soup of the second-cycle runs (traitscope-cli soup --greedy,
+#              which reads the test split once, at its end); after bundle
 #   curves     the validation learning curves of the bundled pair and of table3
 #              (docs/images/curves-bundle.svg, docs/images/curves.svg)
 #   paper      the paper's exact protocol (AlexNet 150 x 150, the x5
@@ -216,11 +221,33 @@ PY
   done
 }
 
+stage_soup() {
+  for rs in 2 3; do
+    say "soup: second-cycle runs with run seed $rs"
+    for v in baseline lacnn; do
+      nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
+        --arch docs/arch/traitnet.arch --size 112 --epochs 12 "${recipe[@]}" --lr 0.004 --run-seed "$rs" \
+        --init "$OUT/bundle-$v-c1.safetensors" \
+        --out "$OUT/bundle-$v-r$rs.safetensors" > "$OUT/bundle-$v-r$rs.json" 2>> "$OUT/bundle-$v-r$rs.log" &
+    done
+    wait
+  done
+  for v in baseline lacnn; do
+    for c in c1 c2 c2w r2 r3; do
+      "$CLI" eval --model "$OUT/bundle-$v-$c.safetensors" --data "celeba:$DATA/celebahq" --split val --json \
+        > "$OUT/val-$v-$c.json"
+    done
+    say "soup: $v, greedy soup of the second-cycle runs (validation; then the test split once)"
+    "$CLI" soup --greedy --data "celeba:$DATA/celebahq" --out "$OUT/soup-$v.safetensors" \
+      "$OUT/bundle-$v"-{c2,c2w,r2,r3}.safetensors > "$OUT/soup-$v.json"
+  done
+}
+
 stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(bundle evaluate table3 curves)
 for s in "${stages[@]}"; do
   case "$s" in
-    bundle|evaluate|table3|curves|paper|bn) "stage_$s" ;;
-    *) echo "results.sh: unknown stage '$s' (bundle evaluate table3 curves paper bn)" >&2; exit 2 ;;
+    bundle|evaluate|table3|curves|paper|bn|soup) "stage_$s" ;;
+    *) echo "results.sh: unknown stage '$s' (bundle evaluate table3 curves paper bn soup)" >&2; exit 2 ;;
   esac
 done
