@@ -1618,6 +1618,19 @@ static void run_winograd(void)
                     }
                     compare(row, mode ? "F(4x4) dweight kept vs transformed again" : "F(2x2) dweight kept vs transformed again",
                             dw[mode], dw2, nw, NULL, 0, 0, 1, 0);
+                    /* an evaluation forward pass between (LRP, validation)
+                     * makes the kept tiles stale: not taken */
+                    const unsigned long kept2 = cpu_conv_kept_uses();
+                    a.training = true;
+                    ok = step_ok(row, "forward (training)", cpu->forward(NULL, &a));
+                    a.training = false;
+                    ok = ok && step_ok(row, "forward (evaluation)", cpu->forward(NULL, &a));
+                    a.training = true;
+                    ok = ok && step_ok(row, "backward after both", cpu->backward(NULL, &a));
+                    if (ok && cpu_conv_kept_uses() == kept2)
+                        report_ok(row, "no kept tiles after an evaluation forward pass", NULL);
+                    else if (ok)
+                        report_fail(row, "kept tiles", "taken after an evaluation forward pass");
                 }
                 free(dw2);
                 free(dx2);
