@@ -137,7 +137,10 @@ int cmd_curves(int argc, char **argv)
         cJSON *tj = cJSON_Parse(m->meta.training);
         int n = 0, got = 0, offset = 0;
         count_epochs(tj, &n);
-        if (n <= 0 || n > MAX_EPOCHS) {
+        if ((n <= 0 || n > MAX_EPOCHS) && cJSON_GetObjectItemCaseSensitive(tj, "soup")) {
+            st = ts_error(TS_ERR_ARG, "%s: a soup (traitscope-cli soup) has no training history of its own; draw its"
+                          " members' curves (traitscope-cli info: training.soup.members)", models[k]);
+        } else if (n <= 0 || n > MAX_EPOCHS) {
             st = ts_error(TS_ERR_ARG, "%s: no training history with validation figures (trained before they were kept,"
                           " or without a validation split)", models[k]);
         } else {

@@ -769,6 +769,12 @@ static void test_soup(void)
         ts_model_free(ms);
     }
 
+    /* a soup has no learning curve of its own: curves says so */
+    snprintf(args, sizeof args, "'%s' curves '%s' --out '%s/soup-curves.svg' 2>&1", cli, soup, dir);
+    text = run_capture(args, &status);
+    CHECK(status != 0 && text && strstr(text, "soup") && strstr(text, "members"));
+    free(text);
+
     /* refused by name: another input (the LACNN of test_lacnn), another split */
     char lacnn[256];
     snprintf(lacnn, sizeof lacnn, "%s/lacnn.safetensors", dir);
