@@ -464,14 +464,14 @@ static void dy_transform4_range(void *ctx, size_t lo, size_t hi)
                 v4sf e[4][4]; /* e[row][col]: lanes are the tiles */
                 for (int p = 0; p < 4; p++) {
                     const int y = 4 * ty + p;
-                    const float *row = dp + (size_t)y * g->OW + 4 * i;
-                    if (y < g->OH && 4 * (i + 4) <= g->OW) {
+                    const float *row = y < g->OH ? dp + (size_t)y * g->OW + 4 * i : NULL; /* NULL: past the map */
+                    if (row && 4 * (i + 4) <= g->OW) {
                         for (int k = 0; k < 4; k++) e[p][k] = ld4(row + 4 * k);
                         transpose4(e[p]);
                         continue;
                     }
                     float tmp[4][4] = { { 0 } }; /* tmp[col][tile] */
-                    for (int k = 0; k < n && y < g->OH; k++)
+                    for (int k = 0; k < n && row; k++)
                         for (int q = 0; q < 4; q++)
                             if (4 * (i + k) + q < g->OW) tmp[q][k] = row[4 * k + q];
                     for (int q = 0; q < 4; q++) e[p][q] = ld4(tmp[q]);
