@@ -5,7 +5,8 @@
 #
 # usage: docs/results.sh [STAGE...]      (default: bundle evaluate table3 curves)
 #   bundle     train the bundled pair: baseline and LACNN, one net each for
-#              the 7 CelebA-HQ traits (recipe of docs/results.md)
+#              the 7 CelebA-HQ traits (recipe of docs/results.md): cycle 1,
+#              four second cycles, the best of the five runs by validation
 #   evaluate   the bundled pair on the CelebA-HQ test split (figures only:
 #              nothing is chosen from them) and on UTKFace gender (never
 #              trained on), face-api's gender model on the same images,
@@ -15,11 +16,10 @@
 #   bn         the recipe with batch normalisation (docs/arch/traitnet-bn.arch):
 #              cycle 1 (16 epochs, peak lr 0.004), cycle 2 from it (10
 #              epochs, peak 0.002); compared by validation with the bundled pair
-#   soup       two more second-cycle runs per variant from cycle 1 (--run-seed
-#              2 and 3: other order, views and dropout, the same split), each
-#              run's validation figures (eval --split val), and the greedy
-#              soup of the second-cycle runs (traitscope-cli soup --greedy,
-#              which reads the test split once, at its end); after bundle
+#   soup       every bundle run's validation figures (eval --split val) and
+#              the greedy soup of the four second-cycle runs of each variant
+#              (traitscope-cli soup --greedy, which reads the test split once,
+#              at its end); after bundle
 #   curves     the validation learning curves of the bundled pair and of table3
 #              (docs/images/curves-bundle.svg, docs/images/curves.svg)
 #   paper      the paper's exact protocol (AlexNet 150 x 150, the x5
@@ -66,16 +66,20 @@ stage_bundle() {
   wait
   say "bundle: first cycle done"
   # A second cosine cycle from the first one's model (--init): 12 epochs,
-  # peak learning rate 0.004, once with the same views (c2) and once with
-  # the wild ones (c2w: a fifth grey, a third blurred).  The first cycle's
-  # nets were still improving at epoch 30, training accuracy at validation
-  # accuracy.
-  for run in c2:random c2w:wild; do
-    local c=${run%%:*} views=${run#*:}
+  # peak learning rate 0.004, with the same views (c2), with the wild ones
+  # (c2w: a fifth grey, a third blurred), and with the same views under run
+  # seeds 2 and 3 (r2, r3: another order, other views and dropout masks on
+  # the same split).  The first cycle's nets were still improving at epoch
+  # 30, training accuracy at validation accuracy.
+  for run in c2:random:0 c2w:wild:0 r2:random:2 r3:random:3; do
+    local c=${run%%:*} rest=${run#*:}
+    local views=${rest%%:*} rs=${rest#*:}
+    local seed=()
+    [ "$rs" = 0 ] || seed=(--run-seed "$rs")
     for v in baseline lacnn; do
       nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
         --arch docs/arch/traitnet.arch --size 112 --epochs 12 "${recipe[@]}" --lr 0.004 --augment "$views" \
-        --init "$OUT/bundle-$v-c1.safetensors" \
+        "${seed[@]}" --init "$OUT/bundle-$v-c1.safetensors" \
         --out "$OUT/bundle-$v-$c.safetensors" > "$OUT/bundle-$v-$c.json" 2>> "$OUT/bundle-$v-$c.log" &
     done
     wait
@@ -85,7 +89,7 @@ stage_bundle() {
   # part.
   for v in baseline lacnn; do
     local c
-    c=$(/usr/bin/python3 - "$CLI" "$OUT/bundle-$v" c1 c2 c2w <<'PY'
+    c=$(/usr/bin/python3 - "$CLI" "$OUT/bundle-$v" c1 c2 c2w r2 r3 <<'PY'
 import json, subprocess, sys
 def val(path):
     info = json.loads(subprocess.run([sys.argv[1], "info", path], capture_output=True, check=True).stdout)
@@ -222,16 +226,6 @@ PY
 }
 
 stage_soup() {
-  for rs in 2 3; do
-    say "soup: second-cycle runs with run seed $rs"
-    for v in baseline lacnn; do
-      nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
-        --arch docs/arch/traitnet.arch --size 112 --epochs 12 "${recipe[@]}" --lr 0.004 --run-seed "$rs" \
-        --init "$OUT/bundle-$v-c1.safetensors" \
-        --out "$OUT/bundle-$v-r$rs.safetensors" > "$OUT/bundle-$v-r$rs.json" 2>> "$OUT/bundle-$v-r$rs.log" &
-    done
-    wait
-  done
   for v in baseline lacnn; do
     for c in c1 c2 c2w r2 r3; do
       "$CLI" eval --model "$OUT/bundle-$v-$c.safetensors" --data "celeba:$DATA/celebahq" --split val --json \
