@@ -60,14 +60,17 @@ ts_status ts_landmarker_get(ts_landmarker *l, const ts_model *m, const ts_image 
         /* The face found as everywhere else (face/locate.h): the detector
          * (with its passes for close-ups and turned heads), then the
          * localizer in the face's own frame; an image without a detected
-         * face is taken as a face crop framed like CelebA-HQ's. */
+         * face, or not much larger than its face (a dataset's crop), is
+         * taken as a face crop framed like CelebA-HQ's, its landmarks from
+         * the fixed box as training and eval found them. */
         if (!l->loc) {
             TS_TRY(ts_locator_new(NULL, &l->loc));
             TS_TRY(ts_locator_set_backend(l->loc, l->be, l->ctx));
         }
         ts_locator_set_method(l->loc, !strcmp(src, "cnn") ? TS_LANDMARKS_CNN : TS_LANDMARKS_ERT);
         ts_located_face f;
-        TS_TRY(ts_locate_face(l->loc, img, &f));
+        bool whole;
+        TS_TRY(ts_locate_face_or_crop(l->loc, img, &f, &whole));
         *pts = f.pts;
     } else {
         if (!l->file_loaded) {

@@ -353,12 +353,9 @@ ts_status ts_inspector_run(ts_inspector *in, const ts_image *photo, ts_model *co
     }
     float face_side = r->face >= 0 ? fminf(r->faces[r->face].w, r->faces[r->face].h) : 0;
     r->whole = o.crop == TS_CROP_WHOLE ||
-               (o.crop == TS_CROP_AUTO && (r->n_faces == 0 || fmaxf(W, H) <= 2.5f * face_side));
+               (o.crop == TS_CROP_AUTO && ts_image_is_face_crop(W, H, r->face >= 0 ? &r->faces[r->face] : NULL));
     if (r->whole) {
-        r->box[0] = 0.20f * W;
-        r->box[1] = 0.30f * H;
-        r->box[2] = 0.60f * W;
-        r->box[3] = 0.60f * H;
+        ts_face_crop_box(W, H, r->box);
     } else {
         const ts_face_box *b = &r->faces[r->face];
         r->box[0] = b->x + (b->w - face_side) / 2;

@@ -287,6 +287,31 @@ ts_status ts_locate_landmarks_fixed(ts_locator *l, const ts_image *img, const fl
     return ts_ert_predict(l->ert, img, box, &out->pts);
 }
 
+bool ts_image_is_face_crop(int W, int H, const ts_face_box *largest)
+{
+    if (!largest) return true;
+    const float side = fminf(largest->w, largest->h);
+    return (float)(W > H ? W : H) <= TS_FACE_CROP_RATIO * side;
+}
+
+void ts_face_crop_box(int W, int H, float box[4])
+{
+    box[0] = 0.20f * (float)W;
+    box[1] = 0.30f * (float)H;
+    box[2] = 0.60f * (float)W;
+    box[3] = 0.60f * (float)H;
+}
+
+ts_status ts_locate_face_or_crop(ts_locator *l, const ts_image *img, ts_located_face *out, bool *whole)
+{
+    TS_TRY(ts_locate_face(l, img, out));
+    *whole = ts_image_is_face_crop(img->width, img->height, out->detected ? &out->box : NULL);
+    if (!*whole) return TS_OK;
+    float box[4];
+    ts_face_crop_box(img->width, img->height, box);
+    return ts_locate_landmarks_fixed(l, img, box, out);
+}
+
 static float box_area(const ts_face_box *b) { return b->w * b->h; }
 
 /* The detector's boxes (at most MAX_FACES; *boxes: the caller frees,

@@ -107,6 +107,24 @@ ts_status ts_locate_landmarks(ts_locator *l, const ts_image *img, const ts_face_
  * box: x, y, w, h. */
 ts_status ts_locate_landmarks_fixed(ts_locator *l, const ts_image *img, const float box[4], ts_located_face *out);
 
+/* Face crops.  A dataset's images (CelebA-HQ's and the crops of the
+ * models trained on it) put the face at a fixed box of the image, and the
+ * training's landmark cache (train/cache.h) finds their landmarks from it
+ * with ts_locate_landmarks_fixed.  An image is taken as such a crop when no
+ * face is found in it or it is at most TS_FACE_CROP_RATIO times the
+ * shorter side of its largest face (largest: NULL when none); box gets the
+ * fixed box (0.20, 0.30, 0.60, 0.60) of a W x H image.  The explorer
+ * (explain/inspect.h) and every command that finds a face itself
+ * (explain.h's ts_landmarker) decide with these, so that a model gets the
+ * landmarks, and the input, it was trained and evaluated with. */
+#define TS_FACE_CROP_RATIO 2.5f
+bool ts_image_is_face_crop(int W, int H, const ts_face_box *largest);
+void ts_face_crop_box(int W, int H, float box[4]);
+
+/* ts_locate_face, then, when the image is a face crop (above), the
+ * landmarks of its fixed box instead (*whole true; out->box the fixed box). */
+ts_status ts_locate_face_or_crop(ts_locator *l, const ts_image *img, ts_located_face *out, bool *whole);
+
 /* Runs the detector and face-api's net on backend be (ts_backend_select;
  * NULL or the CPU backend: the CPU), the ones loaded now and those loaded
  * later; ert always runs on the CPU.  Move back (NULL) or free the locator
