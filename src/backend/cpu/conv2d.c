@@ -118,13 +118,13 @@ typedef struct keep_entry {
 } keep_entry;
 
 static keep_entry keeps[KEEP_ENTRIES];
+static size_t keep_total;
+static unsigned long keep_clock;
+static pthread_mutex_t keep_lock = PTHREAD_MUTEX_INITIALIZER;
 static atomic_ulong keep_uses;
 static atomic_int keep_on = 1;
 
 void ts_cpu_set_winograd_keep(bool on) { atomic_store(&keep_on, on ? 1 : 0); }
-static size_t keep_total;
-static unsigned long keep_clock;
-static pthread_mutex_t keep_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static keep_entry *keep_find(const ts_node *nd)
 {
