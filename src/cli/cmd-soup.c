@@ -138,6 +138,27 @@ static ts_status alike(member *mb, int n)
     return st;
 }
 
+/* The members as the output's "members" array; with their training
+ * records for the soup's metadata. */
+static cJSON *members_json(const member *mb, int n, bool records)
+{
+    cJSON *arr = cJSON_CreateArray();
+    for (int i = 0; i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "path", mb[i].path);
+        cJSON_AddStringToObject(e, "sha256", mb[i].m->meta.hash);
+        if (mb[i].val >= 0) cJSON_AddNumberToObject(e, "validation_mean_balanced_accuracy", mb[i].val);
+        else cJSON_AddNullToObject(e, "validation_mean_balanced_accuracy");
+        cJSON_AddBoolToObject(e, "kept", mb[i].kept);
+        if (records) {
+            cJSON *tr = cJSON_Parse(mb[i].m->meta.training);
+            cJSON_AddItemToObject(e, "training", tr ? tr : cJSON_CreateObject());
+        }
+        cJSON_AddItemToArray(arr, e);
+    }
+    return arr;
+}
+
 /* The soup's training record: the best member's settings (data, split,
  * recipe), without the figures of that one run, and the soup. */
 static char *soup_record(const member *mb, int n, int best, bool greedy, cJSON *val, cJSON *test, double test_mean)
@@ -149,17 +170,7 @@ static char *soup_record(const member *mb, int n, int best, bool greedy, cJSON *
     for (size_t i = 0; i < sizeof gone / sizeof gone[0]; i++) cJSON_DeleteItemFromObjectCaseSensitive(rec, gone[i]);
     cJSON *soup = cJSON_AddObjectToObject(rec, "soup");
     cJSON_AddStringToObject(soup, "method", greedy ? "greedy" : "uniform");
-    cJSON *arr = cJSON_AddArrayToObject(soup, "members");
-    for (int i = 0; i < n; i++) {
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "path", mb[i].path);
-        cJSON_AddStringToObject(e, "sha256", mb[i].m->meta.hash);
-        cJSON_AddBoolToObject(e, "kept", mb[i].kept);
-        if (mb[i].val >= 0) cJSON_AddNumberToObject(e, "validation_mean_balanced_accuracy", mb[i].val);
-        cJSON *tr = cJSON_Parse(mb[i].m->meta.training);
-        cJSON_AddItemToObject(e, "training", tr ? tr : cJSON_CreateObject());
-        cJSON_AddItemToArray(arr, e);
-    }
+    cJSON_AddItemToObject(soup, "members", members_json(mb, n, true));
     if (val) cJSON_AddItemToObject(rec, "validation", cJSON_Duplicate(val, true));
     if (test) {
         cJSON_AddItemToObject(rec, "test", cJSON_Duplicate(test, true));
@@ -272,16 +283,7 @@ int cmd_soup(int argc, char **argv)
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "output", out);
         cJSON_AddStringToObject(j, "method", greedy ? "greedy" : "uniform");
-        cJSON *arr = cJSON_AddArrayToObject(j, "members");
-        for (int i = 0; i < n; i++) {
-            cJSON *e = cJSON_CreateObject();
-            cJSON_AddStringToObject(e, "path", mb[i].path);
-            cJSON_AddStringToObject(e, "sha256", mb[i].m->meta.hash);
-            if (mb[i].val >= 0) cJSON_AddNumberToObject(e, "validation_mean_balanced_accuracy", mb[i].val);
-            else cJSON_AddNullToObject(e, "validation_mean_balanced_accuracy");
-            cJSON_AddBoolToObject(e, "kept", mb[i].kept);
-            cJSON_AddItemToArray(arr, e);
-        }
+        cJSON_AddItemToObject(j, "members", members_json(mb, n, false));
         cJSON_AddItemToObject(j, "validation", val ? cJSON_Duplicate(val, true) : cJSON_CreateNull());
         cJSON_AddItemToObject(j, "test", test ? cJSON_Duplicate(test, true) : cJSON_CreateNull());
         rc = cli_print_json(j, false);
