@@ -5,6 +5,8 @@
  */
 #include "face/input.h"
 
+#include <cjson/cJSON.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -189,12 +191,27 @@ ts_status ts_model_amap(const ts_model *m, const ts_image *img, const ts_points 
     return st;
 }
 
+/* Whether the model was trained here (train/job.h), on faces cut from
+ * their frame by ts_face_to_frame: with alignment "none" the whole image
+ * scaled, with the box prefilter of a large reduction (ts_image_warp).  Its
+ * input is cut the same way, so that an image gives the input training and
+ * eval gave it.  A model made elsewhere (ONNX, Caffe) gets step 1's plain
+ * bilinear resize of the whole image, as PyTorch's interpolate does. */
+static bool trained_on_frames(const ts_model *m)
+{
+    cJSON *t = cJSON_Parse(m->meta.training ? m->meta.training : "{}");
+    bool here = cJSON_IsString(cJSON_GetObjectItemCaseSensitive(t, "alignment")) &&
+                cJSON_IsString(cJSON_GetObjectItemCaseSensitive(t, "data"));
+    cJSON_Delete(t);
+    return here;
+}
+
 ts_status ts_model_input_from_image(const ts_model *m, const ts_image *img, const ts_points *pts,
                                     ts_tensor *out)
 {
     const ts_model_meta *md = &m->meta;
-    if (md->alignment == TS_ALIGN_NONE) return ts_model_input_from_frame(m, img, pts, out);
-    if (!pts)
+    if (md->alignment == TS_ALIGN_NONE && !trained_on_frames(m)) return ts_model_input_from_frame(m, img, pts, out);
+    if (!pts && md->alignment != TS_ALIGN_NONE)
         return ts_error(TS_ERR_UNSUPPORTED,
                         "model '%s' was trained on faces aligned by their landmarks (alignment '%s'): it needs"
                         " the face's landmarks (method '%s') and none were given", md->arch,
@@ -203,7 +220,7 @@ ts_status ts_model_input_from_image(const ts_model *m, const ts_image *img, cons
     ts_points *fp = malloc(sizeof *fp);
     if (!fp) return ts_error(TS_ERR_OOM, "out of memory for the face frame");
     ts_status st = ts_face_to_frame(img, pts, md->alignment, md->in_size, 0, &framed, fp);
-    if (st == TS_OK) st = ts_model_input_from_frame(m, &framed, fp, out);
+    if (st == TS_OK) st = ts_model_input_from_frame(m, &framed, pts ? fp : NULL, out);
     ts_image_clear(&framed);
     free(fp);
     return st;

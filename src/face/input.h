@@ -9,7 +9,11 @@
  * "none") first gets the face in its frame: align.h's crop of that
  * alignment, computed from the face's 68 landmarks in image coordinates,
  * in_size x in_size, black outside the image; the landmarks move with it.
- * A model with alignment "none" takes the image as it is (a face crop).
+ * A model with alignment "none" takes the image as it is (a face crop);
+ * if it was trained here (its training record names its data and
+ * alignment), the whole image scaled to in_size x in_size by
+ * ts_face_to_frame, as training and eval prepared its faces (with the box
+ * prefilter of ts_image_warp when the image is more than twice as large).
  * Then, on the framed image:
  *   1. bilinear resize of the whole image to in_size x in_size, sampling
  *      at pixel centres (source = (dst + 0.5) * src_size / in_size - 0.5,
