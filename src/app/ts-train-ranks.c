@@ -73,6 +73,10 @@ static void train_args(GPtrArray *a, const ts_train_settings *s)
     char seed[32];
     g_snprintf(seed, sizeof seed, "%" G_GUINT64_FORMAT, (guint64)s->seed);
     add_arg(a, "--seed", seed);
+    if (s->run_seed) {
+        g_snprintf(seed, sizeof seed, "%" G_GUINT64_FORMAT, (guint64)s->run_seed);
+        add_arg(a, "--run-seed", seed);
+    }
     add_num(a, "--test-fraction", s->test_fraction);
     add_num(a, "--val-fraction", s->val_fraction);
     add_num(a, "--patience", s->patience);
