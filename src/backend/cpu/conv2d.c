@@ -97,8 +97,8 @@ static int conv_winograd(const conv_geom *g, const ts_node *nd)
  * A training forward pass of a Winograd convolution keeps its transformed
  * input tiles (V, for the whole batch) in a buffer of this table, keyed by
  * the node; the backward pass of the same step takes them for the weight
- * gradient instead of transforming the same input again (bench-train:
- * about a twelfth of traitnet's step).  An entry is good for one backward
+ * gradient instead of transforming the same input again (bench-train
+ * --ab-keep: forward +8 ms, backward -22 ms of a 380 ms traitnet step).  An entry is good for one backward
  * pass after the training forward that filled it: any other forward pass
  * of the node (evaluation, LRP) or a backward pass uses it up.  At most
  * KEEP_ENTRIES nodes (the least recently used buffer is freed for a new
