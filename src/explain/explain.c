@@ -69,8 +69,7 @@ ts_status ts_landmarker_get(ts_landmarker *l, const ts_model *m, const ts_image 
         }
         ts_locator_set_method(l->loc, !strcmp(src, "cnn") ? TS_LANDMARKS_CNN : TS_LANDMARKS_ERT);
         ts_located_face f;
-        bool whole;
-        TS_TRY(ts_locate_face_or_crop(l->loc, img, &f, &whole));
+        TS_TRY(ts_locate_face_or_crop(l->loc, img, &f));
         *pts = f.pts;
     } else {
         if (!l->file_loaded) {

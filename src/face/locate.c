@@ -302,16 +302,6 @@ void ts_face_crop_box(int W, int H, float box[4])
     box[3] = 0.60f * (float)H;
 }
 
-ts_status ts_locate_face_or_crop(ts_locator *l, const ts_image *img, ts_located_face *out, bool *whole)
-{
-    TS_TRY(ts_locate_face(l, img, out));
-    *whole = ts_image_is_face_crop(img->width, img->height, out->detected ? &out->box : NULL);
-    if (!*whole) return TS_OK;
-    float box[4];
-    ts_face_crop_box(img->width, img->height, box);
-    return ts_locate_landmarks_fixed(l, img, box, out);
-}
-
 static float box_area(const ts_face_box *b) { return b->w * b->h; }
 
 /* The detector's boxes (at most MAX_FACES; *boxes: the caller frees,
@@ -343,10 +333,10 @@ ts_status ts_locate_faces(ts_locator *l, const ts_image *img, ts_located_face *f
     return st;
 }
 
-ts_status ts_locate_face(ts_locator *l, const ts_image *img, ts_located_face *out)
+/* The detector's largest face (*found false: none). */
+static ts_status largest_face(ts_locator *l, const ts_image *img, ts_face_box *b, bool *found)
 {
-    TS_ASSERT(l && img && out);
-    memset(out, 0, sizeof *out);
+    *found = false;
     if (!img->data || img->width < 1 || img->height < 1) return ts_error(TS_ERR_ARG, "locator: empty image");
     ts_face_box *boxes;
     int n;
@@ -354,11 +344,19 @@ ts_status ts_locate_face(ts_locator *l, const ts_image *img, ts_located_face *ou
     int best = -1;
     for (int i = 0; st == TS_OK && i < n; i++)
         if (best < 0 || box_area(&boxes[i]) > box_area(&boxes[best])) best = i;
-    ts_face_box b;
-    if (best >= 0) b = boxes[best];
+    if (best >= 0) *b = boxes[best], *found = true;
     free(boxes);
-    if (st != TS_OK) return st;
-    if (best >= 0) return ts_locate_landmarks(l, img, &b, out);
+    return st;
+}
+
+ts_status ts_locate_face(ts_locator *l, const ts_image *img, ts_located_face *out)
+{
+    TS_ASSERT(l && img && out);
+    memset(out, 0, sizeof *out);
+    ts_face_box b;
+    bool found;
+    TS_TRY(largest_face(l, img, &b, &found));
+    if (found) return ts_locate_landmarks(l, img, &b, out);
 
     /* No face: the image as a CelebA-HQ-framed face crop. */
     float side = 0.6f * (float)(img->width < img->height ? img->width : img->height);
@@ -366,4 +364,19 @@ ts_status ts_locate_face(ts_locator *l, const ts_image *img, ts_located_face *ou
     out->detected = false;
     out->box = (ts_face_box){ frame[0], frame[1], side, side, 0.0f, 0.0f };
     return follow(l, img, frame, 0.0f, side, out);
+}
+
+ts_status ts_locate_face_or_crop(ts_locator *l, const ts_image *img, ts_located_face *out)
+{
+    TS_ASSERT(l && img && out);
+    memset(out, 0, sizeof *out);
+    ts_face_box b;
+    bool found;
+    TS_TRY(largest_face(l, img, &b, &found));
+    if (!ts_image_is_face_crop(img->width, img->height, found ? &b : NULL)) return ts_locate_landmarks(l, img, &b, out);
+    float box[4];
+    ts_face_crop_box(img->width, img->height, box);
+    TS_TRY(ts_locate_landmarks_fixed(l, img, box, out));
+    out->detected = found;
+    return TS_OK;
 }

@@ -121,9 +121,10 @@ ts_status ts_locate_landmarks_fixed(ts_locator *l, const ts_image *img, const fl
 bool ts_image_is_face_crop(int W, int H, const ts_face_box *largest);
 void ts_face_crop_box(int W, int H, float box[4]);
 
-/* ts_locate_face, then, when the image is a face crop (above), the
- * landmarks of its fixed box instead (*whole true; out->box the fixed box). */
-ts_status ts_locate_face_or_crop(ts_locator *l, const ts_image *img, ts_located_face *out, bool *whole);
+/* The detector's largest face, and: when the image is a face crop (above),
+ * the landmarks of its fixed box (out->box; out->detected whether a face
+ * was found), else those of that face as ts_locate_face finds them. */
+ts_status ts_locate_face_or_crop(ts_locator *l, const ts_image *img, ts_located_face *out);
 
 /* Runs the detector and face-api's net on backend be (ts_backend_select;
  * NULL or the CPU backend: the CPU), the ones loaded now and those loaded
