@@ -46,14 +46,15 @@ static void bn_forward_range(void *ctx, size_t lo, size_t hi)
         float mu, r;
         if (j->training) {
             double s = 0.0, q = 0.0;
-            for (int n = 0; n < j->N; n++)
-                for (size_t i = 0; i < cs; i++) s += j->x[plane(j, n, c) + i];
+            for (int n = 0; n < j->N; n++) {
+                const float *x = j->x + plane(j, n, c);
+                for (size_t i = 0; i < cs; i++) s += x[i];
+            }
             double mean = s / M;
-            for (int n = 0; n < j->N; n++)
-                for (size_t i = 0; i < cs; i++) {
-                    double d = j->x[plane(j, n, c) + i] - mean;
-                    q += d * d;
-                }
+            for (int n = 0; n < j->N; n++) {
+                const float *x = j->x + plane(j, n, c);
+                for (size_t i = 0; i < cs; i++) q += (x[i] - mean) * (x[i] - mean);
+            }
             double var = q / M, unbiased = M > 1 ? q / (M - 1) : var;
             mu = (float)mean;
             r = (float)(1.0 / sqrt(var + j->eps));

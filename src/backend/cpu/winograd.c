@@ -107,14 +107,18 @@ int cpu_wino_tile(int N, int Cg, int Og, int OH, int OW, int largest)
     return w2 <= 1.15 && t2 >= 512 ? 2 : 0;
 }
 
-/* The 16 transformed values of n <= 4 neighbouring tiles (lanes of out)
- * into rows xi * step of V or D; fewer than four at a row's end. */
+/* Row xi * step of V or D gets the n <= 4 lanes of v: one transformed
+ * value of n neighbouring tiles (fewer than four at a row's end). */
+static inline void put(float *dst, size_t step, int xi, v4sf v, int n)
+{
+    if (n == 4) memcpy(dst + (size_t)xi * step, &v, sizeof v); /* one vector store */
+    else memcpy(dst + (size_t)xi * step, &v, (size_t)n * sizeof(float));
+}
+
+/* The 16 values of n tiles in tiles of 2 (lanes of out). */
 static inline void store16(float *dst, size_t step, const v4sf out[16], int n)
 {
-    if (n == 4)
-        for (int xi = 0; xi < 16; xi++) memcpy(dst + (size_t)xi * step, &out[xi], sizeof out[xi]);
-    else
-        for (int xi = 0; xi < 16; xi++) memcpy(dst + (size_t)xi * step, &out[xi], (size_t)n * sizeof(float));
+    for (int xi = 0; xi < 16; xi++) put(dst, step, xi, out[xi], n);
 }
 
 /* V[xi][c][t] = (B^T d B)[xi] for the input tiles, over (sample, channel).
@@ -359,13 +363,6 @@ static inline void transpose4(v4sf r[4])
     r[1] = __builtin_shuffle(t0, t2, (v4si){ 2, 3, 6, 7 });
     r[2] = __builtin_shuffle(t1, t3, (v4si){ 0, 1, 4, 5 });
     r[3] = __builtin_shuffle(t1, t3, (v4si){ 2, 3, 6, 7 });
-}
-
-/* Row xi * step + at of V or D gets the n <= 4 lanes of v. */
-static inline void put(float *dst, size_t step, int xi, v4sf v, int n)
-{
-    if (n == 4) st4(dst + (size_t)xi * step, v);
-    else memcpy(dst + (size_t)xi * step, &v, (size_t)n * sizeof(float));
 }
 
 /* V[xi][c][t] = (B^T d B)[xi] over (sample, channel).  Each padded plane
