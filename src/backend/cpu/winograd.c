@@ -42,6 +42,12 @@
  * difference beyond the noise). */
 #define WINO_CHUNK_FLOATS ((size_t)1 << 21)
 
+/* Floats past the end of M: the output transforms load whole vectors of
+ * four tiles, the last of which may lie past a row's (and so M's) end.
+ * Partial loads through a stack copy stalled on store forwarding: half of
+ * the output transform's time in tiles of 4, where rows are 7 tiles. */
+#define WINO_M_PAD 4
+
 typedef struct wino_geom {
     int C, H, W;       /* input planes of the convolution computed */
     int O, OH, OW;     /* its output planes */
@@ -269,14 +275,9 @@ static void out_transform_range(void *ctx, size_t lo, size_t hi)
             for (int i = 0; i < g->tw; i += 4) {
                 const int n = g->tw - i < 4 ? g->tw - i : 4;
                 v4sf m[16], r[2][4];
-                if (n == 4) {
-                    for (int xi = 0; xi < 16; xi++) m[xi] = ld4(mrow + (size_t)xi * step + i);
-                } else { /* the row's last tiles: do not read past them */
-                    float tmp[16][4] = { { 0 } };
-                    for (int xi = 0; xi < 16; xi++)
-                        for (int k = 0; k < n; k++) tmp[xi][k] = mrow[(size_t)xi * step + i + k];
-                    for (int xi = 0; xi < 16; xi++) m[xi] = ld4(tmp[xi]);
-                }
+                /* whole vectors even for a row's last tiles: their other
+                 * lanes (the next row's tiles, or M's padding) go nowhere */
+                for (int xi = 0; xi < 16; xi++) m[xi] = ld4(mrow + (size_t)xi * step + i);
                 for (int q = 0; q < 4; q++) { /* A^T m */
                     r[0][q] = m[q] + m[4 + q] + m[8 + q];
                     r[1][q] = m[4 + q] - m[8 + q] - m[12 + q];
@@ -510,16 +511,8 @@ static void out_transform4_range(void *ctx, size_t lo, size_t hi)
                 v4sf t[4][6];
                 for (int q = 0; q < 6; q++) { /* A^T m, column q */
                     v4sf col[6], res[4];
-                    for (int p = 0; p < 6; p++) {
-                        const float *src = mrow + (size_t)(6 * p + q) * step + i;
-                        if (n == 4) {
-                            col[p] = ld4(src);
-                        } else { /* the row's last tiles: do not read past them */
-                            float tmp[4] = { 0 };
-                            memcpy(tmp, src, (size_t)n * sizeof(float));
-                            col[p] = ld4(tmp);
-                        }
-                    }
+                    for (int p = 0; p < 6; p++) /* whole vectors, as in tiles of 2 */
+                        col[p] = ld4(mrow + (size_t)(6 * p + q) * step + i);
                     at6(col, res);
                     for (int p = 0; p < 4; p++) t[p][q] = res[p];
                 }
@@ -639,7 +632,7 @@ static ts_status wino_conv(const wino_geom *g, int N, const float *x, const floa
         const size_t T = (size_t)n * tiles;
         const size_t xi = (size_t)g->xi;
         float *v = keep ? keep + xi * g->C * (size_t)j0 * tiles : cpu_scratch(0, xi * g->C * T);
-        float *m = cpu_scratch(1, xi * g->O * T);
+        float *m = cpu_scratch(1, xi * g->O * T + WINO_M_PAD);
         if (!v || !m) return TS_ERR_OOM;
         wino_job j = { .g = g, .nb = n, .T = T, .x = x + (size_t)j0 * g->xs, .v = v };
         cpu_parallel_for((size_t)n * g->C, (size_t)n * g->C * tiles * 2 * xi,
