@@ -20,11 +20,12 @@
  * convolutions, step by step, and prints both profiles side by side;
  * --ab-tiles the same between Winograd's tiles of 4 and of 2, --ab-keep
  * between the weight gradient taking the forward pass's transformed input
- * tiles and transforming the input again.
+ * tiles and transforming the input again, --ab-direct between the first
+ * layer's forward pass computed directly (conv-direct.c) and by im2col.
  *
  * usage: bench-train [--batch N] [--steps N] [--threads T] [--size S]
  *                    [--arch NAME] [--no-peer] [--profile]
- *                    [--ab-winograd | --ab-tiles | --ab-keep]
+ *                    [--ab-winograd | --ab-tiles | --ab-keep | --ab-direct]
  * Not a test: nothing here asserts a speed.
  */
 #include <cjson/cJSON.h>
@@ -147,8 +148,11 @@ int main(int argc, char **argv)
         } else if (!strcmp(argv[i], "--ab-keep")) {
             ab = 2, profile = 1, peer = 0;
             ab_name[0] = "kept", ab_name[1] = "again";
+        } else if (!strcmp(argv[i], "--ab-direct")) {
+            ab = 3, profile = 1, peer = 0;
+            ab_name[0] = "direct", ab_name[1] = "im2col";
         } else {
-            fprintf(stderr, "usage: bench-train [--batch N] [--steps N] [--threads T] [--size S] [--arch A] [--no-peer] [--profile] [--ab-winograd | --ab-tiles | --ab-keep]\n");
+            fprintf(stderr, "usage: bench-train [--batch N] [--steps N] [--threads T] [--size S] [--arch A] [--no-peer] [--profile] [--ab-winograd | --ab-tiles | --ab-keep | --ab-direct]\n");
             return 2;
         }
     }
@@ -200,6 +204,7 @@ int main(int argc, char **argv)
     for (int s = 0; s <= steps; s++) { /* step 0 warms up (allocations) */
         double t0 = now();
         if (ab == 2) ts_cpu_set_winograd_keep(s % 2 == 1);
+        else if (ab == 3) ts_cpu_set_direct_conv(s % 2 == 1);
         else if (ab) ts_cpu_set_winograd(ab_mode[s % 2 == 1 ? 0 : 1]);
         g->op_seconds = s > 0 ? op_s + (ab && s % 2 == 0 ? 2 * (size_t)g->n_nodes : 0) : NULL;
         ts_status st = ts_graph_forward(g, &x);

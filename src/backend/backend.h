@@ -248,5 +248,10 @@ void ts_cpu_set_winograd(ts_winograd_mode mode);
  * weight gradient (default; backend/cpu/conv2d.c) or the backward pass
  * transforms the input again.  For benchmarks that compare the two. */
 void ts_cpu_set_winograd_keep(bool on);
+/* Whether the CPU backend computes the forward pass of convolutions over
+ * at most four input channels directly (backend/cpu/conv-direct.c; the
+ * default where the CPU has AVX2 and FMA, unless TS_CPU_DIRECT=0 is in the
+ * environment) or by im2col.  For tests and benchmarks. */
+void ts_cpu_set_direct_conv(bool on);
 
 #endif

@@ -1532,6 +1532,83 @@ static void run_maxpool_ties(void)
     else report_ok(row, "backward: dy to the chosen cells", NULL);
 }
 
+/* The first layer's direct convolution (backend/cpu/conv-direct.c)
+ * against im2col: the forward pass and the weight gradient without the
+ * input gradient (as training asks for a first layer), on shapes with a
+ * row's last outputs in a partial vector, a partial group of samples,
+ * asymmetric pads, strides 1, 2 and 4; and the weight gradient the same,
+ * bit for bit, on one thread and on two. */
+static void run_direct(void)
+{
+    if (!on_cpu) return;
+    struct shape {
+        const char *name;
+        int N, C, H, W, O, K, S, pt, pb, pl, pr;
+    } shapes[] = {
+        { "3->32 5x5/2 pad 2 (traitnet conv1, 10 samples)", 10, 3, 28, 30, 32, 5, 2, 2, 2, 2, 2 },
+        { "4->8 5x5/2 pads 1,2,0,2 (LACNN's 4 channels)", 3, 4, 21, 19, 8, 5, 2, 1, 2, 0, 2 },
+        { "3->12 11x11/4 unpadded (AlexNet conv1)", 2, 3, 47, 51, 12, 11, 4, 0, 0, 0, 0 },
+        { "1->4 3x3/1 pad 1, 9 wide", 9, 1, 7, 9, 4, 3, 1, 1, 1, 1, 1 },
+    };
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const struct shape *sh = &shapes[k];
+        char row[96];
+        snprintf(row, sizeof row, "direct %s", sh->name);
+        ts_node nd = node_of(TS_OP_CONV2D);
+        nd.out_c = sh->O, nd.kh = nd.kw = sh->K, nd.stride = sh->S;
+        nd.pad_t = sh->pt, nd.pad_b = sh->pb, nd.pad_l = sh->pl, nd.pad_r = sh->pr;
+        snprintf(nd.name, sizeof nd.name, "direct%zu", k);
+        const int OH = (sh->H + sh->pt + sh->pb - sh->K) / sh->S + 1, OW = (sh->W + sh->pl + sh->pr - sh->K) / sh->S + 1;
+        const size_t nx = (size_t)sh->N * sh->C * sh->H * sh->W, ny = (size_t)sh->N * sh->O * OH * OW;
+        const size_t nw = (size_t)sh->O * sh->C * sh->K * sh->K;
+        /* x, w, b, dy; then per run (direct, im2col, direct on one thread): y, dw, db */
+        float *buf = malloc((nx + nw + (size_t)sh->O + ny + 3 * (ny + nw + (size_t)sh->O)) * sizeof(float));
+        TS_ASSERT(buf);
+        float *x = buf, *w = x + nx, *b = w + nw, *dy = b + sh->O, *y[3], *dw[3], *db[3];
+        for (int r = 0; r < 3; r++) {
+            y[r] = dy + ny + (size_t)r * (ny + nw + (size_t)sh->O);
+            dw[r] = y[r] + ny, db[r] = dw[r] + nw;
+        }
+        for (size_t i = 0; i < nx; i++) x[i] = ts_rng_normal(&rng);
+        for (size_t i = 0; i < nw; i++) w[i] = ts_rng_normal(&rng) * 0.1f;
+        for (int i = 0; i < sh->O; i++) b[i] = ts_rng_normal(&rng);
+        for (size_t i = 0; i < ny; i++) dy[i] = ts_rng_normal(&rng);
+        int ok = 1;
+        for (int r = 0; r < 3 && ok; r++) {
+            ts_cpu_set_direct_conv(r != 1);
+            ts_cpu_set_threads(r == 2 ? 1 : 2);
+            for (size_t i = 0; i < nw; i++) dw[r][i] = -0.25f; /* backward adds onto this */
+            for (int i = 0; i < sh->O; i++) db[r][i] = 0.0f;
+            ts_tensor tx = { x, sh->N, sh->C, sh->H, sh->W }, tw = { w, sh->O, sh->C, sh->K, sh->K };
+            ts_tensor tb = { b, 1, sh->O, 1, 1 }, ty = { y[r], sh->N, sh->O, OH, OW }, tdy = { dy, sh->N, sh->O, OH, OW };
+            ts_tensor tdw = { dw[r], sh->O, sh->C, sh->K, sh->K }, tdb = { db[r], 1, sh->O, 1, 1 };
+            ts_op_args a = { .node = &nd, .n_in = 1, .in = { &tx }, .din = { NULL }, .out = &ty, .dout = &tdy,
+                             .weight = &tw, .bias = &tb, .dweight = &tdw, .dbias = &tdb, .training = true };
+            if (r == 0) {
+                ts_conv_dims d;
+                ok = step_ok(row, "shape check", ts_check_conv2d(&a, &d));
+                if (ok && !cpu_direct_can(&d)) {
+                    printf("  %s: this CPU has no AVX2 and FMA: the direct path is not taken here\n", row);
+                    ok = 0;
+                    break;
+                }
+            }
+            ok = ok && step_ok(row, "forward", cpu->forward(NULL, &a)) && step_ok(row, "backward", cpu->backward(NULL, &a));
+        }
+        ts_cpu_set_direct_conv(true);
+        ts_cpu_set_threads(2);
+        if (ok) {
+            /* rounding only (fused multiply-adds, another order of the sum) */
+            compare(row, "forward vs im2col", y[0], y[1], ny, NULL, 1e-5, 0, 0, 1);
+            compare(row, "dweight vs im2col", dw[0], dw[1], nw, NULL, 1e-5, 0, 0, 1);
+            compare(row, "dbias vs im2col", db[0], db[1], (size_t)sh->O, NULL, 0, 0, 1, 0);
+            compare(row, "forward on one thread vs two", y[2], y[0], ny, NULL, 0, 0, 1, 0);
+            compare(row, "dweight on one thread vs two", dw[2], dw[0], nw, NULL, 0, 0, 1, 0);
+        }
+        free(buf);
+    }
+}
+
 /* ---- Winograd against im2col ------------------------------------------------------
  * The CPU computes 3x3 stride-1 convolutions of 16 channels or more by
  * F(2x2, 3x3) or F(4x4, 3x3) (winograd.c).  Every value of the three
@@ -2326,6 +2403,7 @@ int main(int argc, char **argv)
     run_relu_specials();
     run_maxpool_ties();
     run_winograd();
+    run_direct();
     run_lrp_prims();
     run_sgd();
     run_softmax();

@@ -28,6 +28,8 @@
  * where that pays: 16 channels or more, maps without much edge waste,
  * batches of enough tiles (cpu_wino_tile).  TS_CPU_WINOGRAD=0 in the
  * environment keeps them on im2col, =2 on tiles of 2 at most (to compare).
+ * The forward pass and the weight gradient of a first layer (at most four
+ * input channels) go to conv-direct.c where the CPU has AVX2 and FMA.
  */
 #include "backend/cpu/cpu-ops.h"
 
@@ -404,6 +406,9 @@ ts_status cpu_conv2d_forward(const ts_op_args *a)
         return st;
     }
     keep_forget(a->node);
+    ts_conv_dims d;
+    TS_TRY(ts_check_conv2d(a, &d));
+    if (cpu_direct_can(&d)) return cpu_direct_forward(a, &d);
     int nb = conv_chunk(&g);
     size_t in_sample = (size_t)g.C * g.H * g.W, out_sample = (size_t)g.O * g.P;
 
@@ -472,6 +477,11 @@ ts_status cpu_conv2d_backward(const ts_op_args *a)
         return st;
     }
 
+    if (dw && !dx) {
+        ts_conv_dims d;
+        TS_TRY(ts_check_conv2d(a, &d));
+        if (cpu_direct_can(&d)) return cpu_direct_dweight(a, &d, dw);
+    }
     int nb = conv_chunk(&g);
     for (int j0 = 0; j0 < g.N; j0 += nb) {
         int n = g.N - j0 < nb ? g.N - j0 : nb;

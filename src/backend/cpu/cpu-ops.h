@@ -130,5 +130,18 @@ ts_status cpu_fill_channels(void *ctx, float *out, int n, int ch, size_t hw, con
  * shapes; same semantics and conventions as those. */
 ts_status cpu_depthwise_forward(const ts_op_args *a);
 ts_status cpu_depthwise_backward(const ts_op_args *a);
+/* The padded, stride-split copy of an input plane (H,W) that depthwise.c
+ * and conv-direct.c read: R*S rows of L floats, row r * S + p holding the
+ * padded pixels (r, j * S + p) for j < L (zero outside the plane, which
+ * starts at padded row pt and column pl). */
+void cpu_phase_fill(const float *xp, int H, int W, int pt, int pl, int R, int S, int L, float *buf);
+
+/* conv-direct.c: the forward pass and the weight gradient (accumulated
+ * onto dw) of a convolution over few input channels (a network's first
+ * layer), computed directly.  cpu_direct_can: whether this CPU and these
+ * dims take it (conv2d.c asks first). */
+int cpu_direct_can(const ts_conv_dims *d);
+ts_status cpu_direct_forward(const ts_op_args *a, const ts_conv_dims *d);
+ts_status cpu_direct_dweight(const ts_op_args *a, const ts_conv_dims *d, float *dw);
 
 #endif

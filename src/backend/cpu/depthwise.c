@@ -29,6 +29,7 @@
 #include "backend/cpu/cpu-ops.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,29 +58,38 @@ static void dw_geom_init(const ts_op_args *a, dw_geom *g)
  * buf holds R*S rows of L floats. */
 static void dw_fill(const dw_geom *g, const float *xp, float *buf)
 {
-    const size_t L = (size_t)g->L;
-    for (int r = 0; r < g->R; r++) {
-        int iy = r - g->pt;
-        for (int p = 0; p < g->S; p++) {
-            float *d = buf + ((size_t)r * g->S + p) * L;
-            if (iy < 0 || iy >= g->H) {
-                memset(d, 0, L * sizeof(float));
+    cpu_phase_fill(xp, g->H, g->W, g->pt, g->pl, g->R, g->S, g->L, buf);
+}
+
+void cpu_phase_fill(const float *xp, int H, int W, int pt, int pl, int R, int S, int L, float *buf)
+{
+    for (int r = 0; r < R; r++) {
+        int iy = r - pt;
+        for (int p = 0; p < S; p++) {
+            float *d = buf + ((size_t)r * S + p) * L;
+            if (iy < 0 || iy >= H) {
+                memset(d, 0, (size_t)L * sizeof(float));
                 continue;
             }
-            const float *src = xp + (size_t)iy * g->W;
-            if (g->S == 1) {
+            const float *src = xp + (size_t)iy * W;
+            if (S == 1) {
                 /* d[j] = src[j - pl]: columns before lo and from hi on are padding */
-                int lo = g->pl < g->L ? g->pl : g->L;
-                int hi = g->pl + g->W < g->L ? g->pl + g->W : g->L;
+                int lo = pl < L ? pl : L;
+                int hi = pl + W < L ? pl + W : L;
                 memset(d, 0, (size_t)lo * sizeof(float));
                 memcpy(d + lo, src, (size_t)(hi - lo) * sizeof(float));
-                memset(d + hi, 0, (size_t)(g->L - hi) * sizeof(float));
+                memset(d + hi, 0, (size_t)(L - hi) * sizeof(float));
                 continue;
             }
-            for (int j = 0; j < g->L; j++) {
-                int ix = j * g->S + p - g->pl;
-                d[j] = ix >= 0 && ix < g->W ? src[ix] : 0.0f;
-            }
+            /* j in [lo, hi): column j * S + p - pl inside the row */
+            int lo = pl - p <= 0 ? 0 : (pl - p + S - 1) / S;
+            int hi = W - 1 + pl - p < 0 ? 0 : (W - 1 + pl - p) / S + 1;
+            if (hi > L) hi = L;
+            if (lo > hi) lo = hi;
+            memset(d, 0, (size_t)lo * sizeof(float));
+            const float *s0 = src + (ptrdiff_t)lo * S + p - pl;
+            for (int j = 0; j < hi - lo; j++) d[lo + j] = s0[(size_t)j * S];
+            memset(d + hi, 0, (size_t)(L - hi) * sizeof(float));
         }
     }
 }
