@@ -10,7 +10,9 @@
  */
 #include "backend/backend.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -95,24 +97,38 @@ ts_status ts_graph_backward(ts_graph *g)
     TS_ASSERT(g->batch > 0);
     void *ctx;
     const ts_backend *be = ts_graph_backend(g, &ctx);
-    for (int i = 0; i < g->output; i++) {
-        ts_tensor *d = &g->nodes[i].dout;
-        if (!g->acts.on_device) memset(d->data, 0, ts_tensor_numel(d) * sizeof(float));
-        else TS_TRY(be->mem.zero(ctx, d->data, ts_tensor_numel(d)));
-    }
+    /* Every dout but the output's (the loss wrote it) starts at zero, for
+     * the backward passes add onto it.  Each is zeroed just before the
+     * first pass that adds to it (its last consumer's, walking back), where
+     * it is still warm in the cache for that pass, rather than all of them
+     * up front; the image's not at all when no one wants it. */
+    bool *zeroed = calloc((size_t)g->n_nodes, sizeof *zeroed);
+    if (!zeroed) return ts_error(TS_ERR_OOM, "backward: no memory for %d flags", g->n_nodes);
+    zeroed[g->output] = true;
+    if (g->skip_input_grad) zeroed[0] = true;
     /* Walk back, recomputing the dropout seed of each layer's forward step. */
     g->step--;
-    for (int i = g->output; i >= 1; i--) {
+    ts_status st = TS_OK;
+    for (int i = g->output; i >= 1 && st == TS_OK; i--) {
+        const ts_node *n = &g->nodes[i];
+        double t0 = g->op_seconds ? seconds() : 0.0;
+        /* its own dout when nothing consumed it; then its inputs' */
+        for (int k = -1; k < n->n_inputs && st == TS_OK; k++) {
+            const int j = k < 0 ? i : n->inputs[k];
+            if (zeroed[j]) continue;
+            zeroed[j] = true;
+            st = be->mem.zero(ctx, g->nodes[j].dout.data, ts_tensor_numel(&g->nodes[j].dout));
+        }
+        if (st != TS_OK) break;
         ts_op_args a;
         wire(g, i, &a);
-        double t0 = g->op_seconds ? seconds() : 0.0;
-        ts_status st = be->backward(ctx, &a);
+        st = be->backward(ctx, &a);
         if (g->op_seconds) g->op_seconds[g->n_nodes + i] += seconds() - t0;
-        if (st != TS_OK) {
-            g->step++;
-            return ts_error_prefix(st, "layer '%s' backward: ", g->nodes[i].name);
-        }
+        if (st != TS_OK) st = ts_error_prefix(st, "layer '%s' backward: ", n->name);
     }
+    /* an image no layer reads still ends with its gradient: zero */
+    if (st == TS_OK && !zeroed[0]) st = be->mem.zero(ctx, g->nodes[0].dout.data, ts_tensor_numel(&g->nodes[0].dout));
+    free(zeroed);
     g->step++;
-    return TS_OK;
+    return st;
 }

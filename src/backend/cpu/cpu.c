@@ -307,9 +307,22 @@ static ts_status cpu_copy(void *ctx, float *dst, const float *src, size_t floats
     return TS_OK;
 }
 
+/* Blocks of 64 KiB, so that both threads zero a large buffer (a training
+ * step zeroes every node's gradient: 150 MB for traitnet at batch 64). */
+#define ZERO_BLOCK ((size_t)16384)
+
+static void zero_range(void *ctx, size_t lo, size_t hi)
+{
+    float *dst = ctx;
+    memset(dst + lo * ZERO_BLOCK, 0, (hi - lo) * ZERO_BLOCK * sizeof(float));
+}
+
 static ts_status cpu_zero(void *ctx, float *dst, size_t floats)
 {
-    if (floats) memset(dst, 0, floats * sizeof(float));
+    (void)ctx;
+    const size_t blocks = floats / ZERO_BLOCK;
+    cpu_parallel_for(blocks, floats, zero_range, dst);
+    if (floats > blocks * ZERO_BLOCK) memset(dst + blocks * ZERO_BLOCK, 0, (floats - blocks * ZERO_BLOCK) * sizeof(float));
     return TS_OK;
 }
 
