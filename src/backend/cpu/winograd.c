@@ -113,6 +113,8 @@ int cpu_wino_tile(int N, int Cg, int Og, int OH, int OW, int largest)
     return w2 <= 1.15 && t2 >= 512 ? 2 : 0;
 }
 
+typedef int v4si __attribute__((vector_size(16)));
+
 /* Row xi * step of V or D gets the n <= 4 lanes of v: one transformed
  * value of n neighbouring tiles (fewer than four at a row's end). */
 static inline void put(float *dst, size_t step, int xi, v4sf v, int n)
@@ -212,6 +214,13 @@ static void in_transform_range(void *ctx, size_t lo, size_t hi)
     free(buf);
 }
 
+/* The end of the chunk's dout planes that a dY transform may read: the
+ * last of this group's planes in the chunk's last sample. */
+static const float *dy_end(const wino_job *j)
+{
+    return j->x + (size_t)(j->nb - 1) * j->g->ys + (size_t)j->g->O * j->g->OH * j->g->OW;
+}
+
 /* D[xi][o][t] = (A e A^T)[xi] for the 2x2 dout blocks e, over (sample,
  * channel), four tiles of a row at a time (the blocks gathered into
  * vectors, the 16 results stored as unit-stride vectors). */
@@ -220,6 +229,7 @@ static void dy_transform_range(void *ctx, size_t lo, size_t hi)
     const wino_job *j = ctx;
     const wino_geom *g = j->g;
     const size_t T = j->T, tiles = (size_t)g->th * g->tw, step = (size_t)g->O * T;
+    const float *end = dy_end(j);
     for (size_t u = lo; u < hi; u++) {
         const int s = (int)(u / (size_t)g->O), o = (int)(u % (size_t)g->O);
         const float *dp = j->x + (size_t)s * g->ys + (size_t)o * g->OH * g->OW;
@@ -230,17 +240,34 @@ static void dy_transform_range(void *ctx, size_t lo, size_t hi)
             float *dst = vp + (size_t)ty * g->tw;
             for (int i = 0; i < g->tw; i += 4) {
                 const int n = g->tw - i < 4 ? g->tw - i : 4;
-                float e[2][2][4] = { { { 0 } } }; /* e[row][col][tile] */
-                for (int k = 0; k < n; k++) {
-                    const int x0 = 2 * (i + k), right = x0 + 1 < g->OW;
-                    e[0][0][k] = r0[x0];
-                    e[0][1][k] = right ? r0[x0 + 1] : 0.0f;
-                    e[1][0][k] = down ? r1[x0] : 0.0f;
-                    e[1][1][k] = down && right ? r1[x0 + 1] : 0.0f;
+                v4sf e[2][2]; /* e[row][col]: lanes are the tiles */
+                /* four whole blocks (or a row's last blocks, all inside,
+                 * when reading past them stays inside dout: the lanes read
+                 * past go nowhere): even and odd columns of two rows */
+                if (down && (2 * (i + 4) <= g->OW || (g->OW % 2 == 0 && r1 + 2 * i + 8 <= end))) {
+                    for (int r = 0; r < 2; r++) {
+                        const float *src = (r ? r1 : r0) + 2 * i;
+                        const v4sf a = ld4(src), b = ld4(src + 4);
+                        e[r][0] = __builtin_shuffle(a, b, (v4si){ 0, 2, 4, 6 });
+                        e[r][1] = __builtin_shuffle(a, b, (v4si){ 1, 3, 5, 7 });
+                    }
+                } else { /* lane by lane, in registers (a vector load of
+                          * lanes just stored one by one stalls) */
+                    float f[2][2][4] = { { { 0 } } };
+                    for (int k = 0; k < n; k++) {
+                        const int x0 = 2 * (i + k), right = x0 + 1 < g->OW;
+                        f[0][0][k] = r0[x0];
+                        f[0][1][k] = right ? r0[x0 + 1] : 0.0f;
+                        f[1][0][k] = down ? r1[x0] : 0.0f;
+                        f[1][1][k] = down && right ? r1[x0 + 1] : 0.0f;
+                    }
+                    for (int r = 0; r < 2; r++)
+                        for (int q = 0; q < 2; q++)
+                            e[r][q] = (v4sf){ f[r][q][0], f[r][q][1], f[r][q][2], f[r][q][3] };
                 }
                 v4sf t[4][2], out[16];
                 for (int q = 0; q < 2; q++) { /* A e */
-                    const v4sf a = ld4(e[0][q]), c = ld4(e[1][q]);
+                    const v4sf a = e[0][q], c = e[1][q];
                     t[0][q] = a;
                     t[1][q] = a + c;
                     t[2][q] = a - c;
@@ -348,8 +375,6 @@ static inline void a4(const v4sf e[4], v4sf r[6])
     r[5] = e[3];
 }
 
-typedef int v4si __attribute__((vector_size(16)));
-
 static inline void st4(float *p, v4sf v) { memcpy(p, &v, sizeof v); }
 
 /* r[i][j] <- r[j][i]: four tiles' rows of four values into four vectors of
@@ -451,6 +476,7 @@ static void dy_transform4_range(void *ctx, size_t lo, size_t hi)
     const wino_job *j = ctx;
     const wino_geom *g = j->g;
     const size_t T = j->T, tiles = (size_t)g->th * g->tw, step = (size_t)g->O * T;
+    const float *end = dy_end(j);
     for (size_t u = lo; u < hi; u++) {
         const int s = (int)(u / (size_t)g->O), o = (int)(u % (size_t)g->O);
         const float *dp = j->x + (size_t)s * g->ys + (size_t)o * g->OH * g->OW;
@@ -463,7 +489,10 @@ static void dy_transform4_range(void *ctx, size_t lo, size_t hi)
                 for (int p = 0; p < 4; p++) {
                     const int y = 4 * ty + p;
                     const float *row = y < g->OH ? dp + (size_t)y * g->OW + 4 * i : NULL; /* NULL: past the map */
-                    if (row && 4 * (i + 4) <= g->OW) {
+                    /* four whole blocks, or a row's last ones when the
+                     * map is whole blocks and reading past them stays
+                     * inside dout (the lanes read past go nowhere) */
+                    if (row && (4 * (i + 4) <= g->OW || (g->OW % 4 == 0 && row + 16 <= end))) {
                         for (int k = 0; k < 4; k++) e[p][k] = ld4(row + 4 * k);
                         transpose4(e[p]);
                         continue;
@@ -472,7 +501,8 @@ static void dy_transform4_range(void *ctx, size_t lo, size_t hi)
                     for (int k = 0; k < n && row; k++)
                         for (int q = 0; q < 4; q++)
                             if (4 * (i + k) + q < g->OW) tmp[q][k] = row[4 * k + q];
-                    for (int q = 0; q < 4; q++) e[p][q] = ld4(tmp[q]);
+                    for (int q = 0; q < 4; q++) /* in registers: a vector load of lanes just stored stalls */
+                        e[p][q] = (v4sf){ tmp[q][0], tmp[q][1], tmp[q][2], tmp[q][3] };
                 }
                 v4sf t[6][4];
                 for (int q = 0; q < 4; q++) { /* A e, column q */
