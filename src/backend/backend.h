@@ -52,6 +52,12 @@ typedef struct ts_op_args {
                                           * training forward moves them */
     bool training;
     uint64_t seed;                       /* dropout mask seed for this step */
+    bool din_fresh[TS_MAX_INPUTS];       /* backward: din[k] holds no values
+                                          * yet (the runner did not zero
+                                          * it), so the op writes every
+                                          * element instead of adding; set
+                                          * only where the backend's
+                                          * writes_din said it would */
 } ts_op_args;
 
 typedef enum ts_device {
@@ -73,6 +79,11 @@ typedef struct ts_backend {
     /* ---- ops (ts_op_args above) ---- */
     ts_status (*forward)(void *ctx, const ts_op_args *args);
     ts_status (*backward)(void *ctx, const ts_op_args *args);
+    /* Whether this backward pass can write din[k] whole when told it is
+     * fresh (args->din_fresh[k]) instead of adding onto a zeroed buffer:
+     * the runner then skips zeroing it, a pass over memory as large as the
+     * layer's input (ts_graph_backward).  NULL: never. */
+    bool (*writes_din)(void *ctx, const ts_op_args *args, int k);
     /* LRP's fixed rules (explain/lrp.h) for the ops that are not linear
      * layers, with the forward pass's values: in[k] the inputs' outputs x_k,
      * out the op's output, aux its argmax (maxpool), dout the relevance R at

@@ -92,6 +92,15 @@ ts_status ts_graph_forward(ts_graph *g, const ts_tensor *input)
     return TS_OK;
 }
 
+/* Whether node n reads its input k through another input too (add(x, x)):
+ * then that input's gradient gets two terms and must start at zero. */
+static bool read_twice(const ts_node *n, int k)
+{
+    for (int m = 0; m < n->n_inputs; m++)
+        if (m != k && n->inputs[m] == n->inputs[k]) return true;
+    return false;
+}
+
 ts_status ts_graph_backward(ts_graph *g)
 {
     TS_ASSERT(g->batch > 0);
@@ -112,16 +121,20 @@ ts_status ts_graph_backward(ts_graph *g)
     for (int i = g->output; i >= 1 && st == TS_OK; i--) {
         const ts_node *n = &g->nodes[i];
         double t0 = g->op_seconds ? seconds() : 0.0;
-        /* its own dout when nothing consumed it; then its inputs' */
+        ts_op_args a;
+        wire(g, i, &a);
+        /* its own dout when nothing consumed it; then its inputs', unless
+         * the op writes them whole (an input read once by it) */
         for (int k = -1; k < n->n_inputs && st == TS_OK; k++) {
             const int j = k < 0 ? i : n->inputs[k];
             if (zeroed[j]) continue;
             zeroed[j] = true;
-            st = be->mem.zero(ctx, g->nodes[j].dout.data, ts_tensor_numel(&g->nodes[j].dout));
+            if (k >= 0 && a.din[k] && be->writes_din && !read_twice(n, k) && be->writes_din(ctx, &a, k))
+                a.din_fresh[k] = true;
+            else
+                st = be->mem.zero(ctx, g->nodes[j].dout.data, ts_tensor_numel(&g->nodes[j].dout));
         }
         if (st != TS_OK) break;
-        ts_op_args a;
-        wire(g, i, &a);
         st = be->backward(ctx, &a);
         if (g->op_seconds) g->op_seconds[g->n_nodes + i] += seconds() - t0;
         if (st != TS_OK) st = ts_error_prefix(st, "layer '%s' backward: ", n->name);

@@ -1532,6 +1532,94 @@ static void run_maxpool_ties(void)
     else report_ok(row, "backward: dy to the chosen cells", NULL);
 }
 
+/* Backward passes told that din is fresh (ts_op_args.din_fresh: the graph
+ * runner did not zero it, because the backend's writes_din said the op
+ * writes it whole): on a din full of NaN they must give exactly what they
+ * add onto a zeroed din.  And the ops that cannot (max pooling's
+ * overlapping windows, an im2col convolution's col2im) must say so. */
+static void run_fresh_din(void)
+{
+    if (!on_cpu) return;
+    struct fcase {
+        const char *name;
+        ts_op op;
+        int N, C, H, W, O, K, pad, tile; /* conv2d: O outputs, K x K, pad; tile 2 or 4 (winograd), 0 im2col */
+        float clip, slope, p;
+        int writes; /* what writes_din must answer */
+    } cases[] = {
+        { "relu", TS_OP_RELU, 2, 3, 5, 7, 0, 0, 0, 0, 0, 0, 0, 1 },
+        { "relu6", TS_OP_RELU, 2, 3, 5, 7, 0, 0, 0, 0, 6.0f / 4, 0, 0, 1 },
+        { "leaky_relu", TS_OP_LEAKY_RELU, 2, 3, 5, 7, 0, 0, 0, 0, 0, 0.1f, 0, 1 },
+        { "dropout (training)", TS_OP_DROPOUT, 2, 3, 5, 7, 0, 0, 0, 0, 0, 0, 0.5f, 1 },
+        { "conv2d 3x3 winograd tiles of 2", TS_OP_CONV2D, 3, 16, 14, 14, 24, 3, 1, 2, 0, 0, 0, 1 },
+        { "conv2d 3x3 winograd tiles of 4", TS_OP_CONV2D, 3, 16, 12, 10, 16, 3, 1, 4, 0, 0, 0, 1 },
+        { "conv2d 5x5 im2col", TS_OP_CONV2D, 2, 16, 9, 9, 8, 5, 2, 0, 0, 0, 0, 0 },
+        { "maxpool 3x3/2", TS_OP_MAXPOOL, 2, 3, 9, 9, 0, 3, 0, 0, 0, 0, 0, 0 },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const struct fcase *c = &cases[k];
+        char row[96];
+        snprintf(row, sizeof row, "fresh din: %s", c->name);
+        ts_node nd = node_of(c->op);
+        snprintf(nd.name, sizeof nd.name, "fresh%zu", k);
+        int OC = c->C, OH = c->H, OW = c->W;
+        if (c->op == TS_OP_RELU) nd.clip = c->clip;
+        if (c->op == TS_OP_LEAKY_RELU) nd.slope = c->slope;
+        if (c->op == TS_OP_DROPOUT) nd.p = c->p;
+        if (c->op == TS_OP_CONV2D) {
+            nd.out_c = c->O, nd.kh = nd.kw = c->K;
+            nd.pad_t = nd.pad_b = nd.pad_l = nd.pad_r = c->pad;
+            OC = c->O, OH = c->H + 2 * c->pad - c->K + 1, OW = c->W + 2 * c->pad - c->K + 1;
+        }
+        if (c->op == TS_OP_MAXPOOL) {
+            nd.kh = nd.kw = c->K, nd.stride = 2;
+            OH = (c->H - c->K) / 2 + 1, OW = (c->W - c->K) / 2 + 1;
+        }
+        const size_t nx = (size_t)c->N * c->C * c->H * c->W, ny = (size_t)c->N * OC * OH * OW;
+        const size_t nw = c->op == TS_OP_CONV2D ? (size_t)c->O * c->C * c->K * c->K : 0;
+        float *buf = malloc((3 * nx + 3 * ny + 2 * nw + 2 * (size_t)OC + 1) * sizeof(float));
+        TS_ASSERT(buf);
+        float *x = buf, *y = x + nx, *aux = y + ny, *dy = aux + ny, *dx[2] = { dy + ny, dy + ny + nx };
+        float *w = dx[1] + nx, *dw = w + nw, *b = dw + nw, *db = b + OC;
+        for (size_t i = 0; i < nx; i++) x[i] = ts_rng_normal(&rng);
+        for (size_t i = 0; i < ny; i++) dy[i] = ts_rng_normal(&rng);
+        for (size_t i = 0; i < nw; i++) w[i] = ts_rng_normal(&rng) * 0.1f;
+        for (int i = 0; i < OC; i++) b[i] = ts_rng_normal(&rng);
+        ts_cpu_set_winograd(c->tile == 4 ? TS_WINOGRAD_ALWAYS4 : c->tile == 2 ? TS_WINOGRAD_ALWAYS : TS_WINOGRAD_OFF);
+        ts_tensor tx = { x, c->N, c->C, c->H, c->W }, ty = { y, c->N, OC, OH, OW }, tdy = { dy, c->N, OC, OH, OW };
+        ts_tensor taux = { aux, c->N, OC, OH, OW }, tw = { w, c->O, c->C, c->K, c->K }, tb = { b, 1, OC, 1, 1 };
+        ts_tensor tdw = { dw, c->O, c->C, c->K, c->K }, tdb = { db, 1, OC, 1, 1 };
+        ts_tensor tdx[2] = { { dx[0], c->N, c->C, c->H, c->W }, { dx[1], c->N, c->C, c->H, c->W } };
+        ts_op_args a = { .node = &nd, .n_in = 1, .in = { &tx }, .out = &ty, .dout = &tdy, .training = true,
+                         .seed = 7 };
+        if (c->op == TS_OP_CONV2D) a.weight = &tw, a.bias = &tb, a.dweight = &tdw, a.dbias = &tdb;
+        if (c->op == TS_OP_DROPOUT || c->op == TS_OP_MAXPOOL) a.aux = &taux;
+        int ok = step_ok(row, "forward", cpu->forward(NULL, &a));
+        const bool says = ok && cpu->writes_din && cpu->writes_din(NULL, &a, 0);
+        if (ok && says != (bool)c->writes) {
+            report_fail(row, "writes_din", c->writes ? "says it does not write din whole" : "says it writes din whole");
+            ok = 0;
+        } else if (ok) {
+            report_ok(row, c->writes ? "writes_din: yes" : "writes_din: no", NULL);
+        }
+        if (ok && c->writes) {
+            /* r = 0: onto zeros, as the runner zeroes; r = 1: fresh, on NaN */
+            for (int r = 0; r < 2 && ok; r++) {
+                for (size_t i = 0; i < nx; i++) dx[r][i] = r ? NAN : 0.0f;
+                for (size_t i = 0; i < nw; i++) dw[i] = 0.0f;
+                for (int i = 0; i < OC; i++) db[i] = 0.0f;
+                a.din[0] = &tdx[r];
+                a.din_fresh[0] = r == 1;
+                ok = step_ok(row, r ? "backward (fresh)" : "backward (zeroed)", cpu->backward(NULL, &a));
+            }
+            a.din_fresh[0] = false;
+            if (ok) compare(row, "fresh din = din added onto zeros", dx[1], dx[0], nx, NULL, 0, 0, 1, 0);
+        }
+        ts_cpu_set_winograd(TS_WINOGRAD_AUTO);
+        free(buf);
+    }
+}
+
 /* The first layer's direct convolution (backend/cpu/conv-direct.c)
  * against im2col: the forward pass and the weight gradient without the
  * input gradient (as training asks for a first layer), on shapes with a
@@ -2404,6 +2492,7 @@ int main(int argc, char **argv)
     run_maxpool_ties();
     run_winograd();
     run_direct();
+    run_fresh_din();
     run_lrp_prims();
     run_sgd();
     run_softmax();

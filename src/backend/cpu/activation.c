@@ -5,6 +5,8 @@
  *   leaky_relu:  y = x > 0 ? x : slope*x;  dx += dy * (x > 0 ? 1 : slope)
  * The gradient at exactly 0 is taken as 0 (relu) / slope (leaky), and at
  * exactly c as 0, as in Caffe and PyTorch (hardtanh).  Shapes of input and output must be equal.
+ * A fresh dx (args->din_fresh: the runner did not zero it) is written, dx =
+ * dy * ..., rather than added to.
  */
 #include "backend/cpu/cpu-ops.h"
 
@@ -15,6 +17,7 @@ enum { ACT_RELU_F, ACT_RELU_B, ACT_LEAKY_F, ACT_LEAKY_B, ACT_CLIP_F, ACT_CLIP_B 
 
 typedef struct act_job {
     int kind;
+    int fresh; /* backward: dx = rather than dx += */
     float slope, clip;
     const float *x, *dy;
     float *out; /* y (forward) or dx (backward, accumulated) */
@@ -36,19 +39,31 @@ static void act_range(void *ctx, size_t lo, size_t hi)
         for (size_t i = 0; i < n; i++) o[i] = x[i] > 0.0f ? x[i] : 0.0f;
         break;
     case ACT_RELU_B:
-        for (size_t i = 0; i < n; i++) {
-            const float d = dy[i]; /* loaded unconditionally: the select stays a blend */
-            o[i] += x[i] > 0.0f ? d : 0.0f;
-        }
+        if (j->fresh)
+            for (size_t i = 0; i < n; i++) {
+                const float d = dy[i]; /* loaded unconditionally: the select stays a blend */
+                o[i] = x[i] > 0.0f ? d : 0.0f;
+            }
+        else
+            for (size_t i = 0; i < n; i++) {
+                const float d = dy[i];
+                o[i] += x[i] > 0.0f ? d : 0.0f;
+            }
         break;
     case ACT_LEAKY_F:
         for (size_t i = 0; i < n; i++) o[i] = x[i] > 0.0f ? x[i] : s * x[i];
         break;
     case ACT_LEAKY_B:
-        for (size_t i = 0; i < n; i++) {
-            const float d = dy[i];
-            o[i] += x[i] > 0.0f ? d : s * d;
-        }
+        if (j->fresh)
+            for (size_t i = 0; i < n; i++) {
+                const float d = dy[i];
+                o[i] = x[i] > 0.0f ? d : s * d;
+            }
+        else
+            for (size_t i = 0; i < n; i++) {
+                const float d = dy[i];
+                o[i] += x[i] > 0.0f ? d : s * d;
+            }
         break;
     case ACT_CLIP_F:
         for (size_t i = 0; i < n; i++) {
@@ -57,10 +72,16 @@ static void act_range(void *ctx, size_t lo, size_t hi)
         }
         break;
     case ACT_CLIP_B:
-        for (size_t i = 0; i < n; i++) {
-            const float d = dy[i], v = x[i];
-            o[i] += (v > 0.0f) & (v < c) ? d : 0.0f;
-        }
+        if (j->fresh)
+            for (size_t i = 0; i < n; i++) {
+                const float d = dy[i], v = x[i];
+                o[i] = (v > 0.0f) & (v < c) ? d : 0.0f;
+            }
+        else
+            for (size_t i = 0; i < n; i++) {
+                const float d = dy[i], v = x[i];
+                o[i] += (v > 0.0f) & (v < c) ? d : 0.0f;
+            }
         break;
     }
 }
@@ -73,6 +94,7 @@ static ts_status act_run(const ts_op_args *a, int kind)
     if (backward && !cpu_want(a->din[0])) return TS_OK;
     act_job j = {
         .kind = kind,
+        .fresh = backward && a->din_fresh[0],
         .slope = a->node->slope,
         .clip = a->node->clip,
         .x = a->in[0]->data,

@@ -440,6 +440,13 @@ ts_status cpu_conv2d_forward(const ts_op_args *a)
     return TS_OK;
 }
 
+bool cpu_conv2d_writes_din(const ts_op_args *a)
+{
+    conv_geom g;
+    if (conv_geom_init(a, &g) != TS_OK) return false;
+    return !(g.G > 1 && g.Cg == 1) && conv_winograd(&g, a->node) != 0;
+}
+
 ts_status cpu_conv2d_backward(const ts_op_args *a)
 {
     conv_geom g;
@@ -471,7 +478,7 @@ ts_status cpu_conv2d_backward(const ts_op_args *a)
                                       x + xo, dy + yo, dw + wo, k ? k->v + (size_t)gi * per : NULL);
             if (dx && st == TS_OK)
                 st = cpu_wino_dinput(tile, g.N, g.Cg, g.H, g.W, g.Og, g.OH, g.OW, g.pt, g.pl, in_sample, out_sample,
-                                     w + wo, dy + yo, dx + xo);
+                                     w + wo, dy + yo, dx + xo, !a->din_fresh[0]);
         }
         if (k) keep_done(k, 0);
         return st;

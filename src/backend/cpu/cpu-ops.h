@@ -86,10 +86,13 @@ int cpu_wino_tile(int N, int Cg, int Og, int OH, int OW, int largest);
 size_t cpu_wino_keep_floats(int m, int N, int C, int OH, int OW);
 /* Backward passes that took the tiles a forward pass kept (conv2d.c; tests). */
 unsigned long cpu_conv_kept_uses(void);
+/* Whether cpu_conv2d_backward writes din[0] whole when it is fresh
+ * (ts_backend.writes_din): where it takes winograd.c's input gradient. */
+bool cpu_conv2d_writes_din(const ts_op_args *a);
 ts_status cpu_wino_forward(int m, int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs,
                            size_t ys, const float *x, const float *w, const float *bias, float *y, float *keep);
 ts_status cpu_wino_dinput(int m, int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs,
-                          size_t ys, const float *w, const float *dy, float *dx);
+                          size_t ys, const float *w, const float *dy, float *dx, int accumulate);
 ts_status cpu_wino_dweight(int m, int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs,
                            size_t ys, const float *x, const float *dy, float *dw, const float *kept);
 

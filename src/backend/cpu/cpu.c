@@ -291,6 +291,21 @@ static ts_status cpu_backward(void *ctx, const ts_op_args *a)
                     a->node->name, (int)a->node->op);
 }
 
+/* ts_backend.writes_din: the element-wise ops, and convolutions whose
+ * input gradient winograd.c computes. */
+static bool cpu_writes_din(void *ctx, const ts_op_args *a, int k)
+{
+    (void)ctx;
+    if (k != 0) return false;
+    switch (a->node->op) {
+    case TS_OP_RELU:
+    case TS_OP_LEAKY_RELU:
+    case TS_OP_DROPOUT: return true;
+    case TS_OP_CONV2D: return cpu_conv2d_writes_din(a);
+    default: return false;
+    }
+}
+
 static ts_status cpu_arena_init(void *ctx, ts_arena *a, size_t floats)
 {
     return ts_arena_init(a, floats);
@@ -367,6 +382,7 @@ static const ts_backend cpu_backend = {
     .device = TS_DEVICE_CPU,
     .forward = cpu_forward,
     .backward = cpu_backward,
+    .writes_din = cpu_writes_din,
     .relevance = cpu_relevance_entry,
     .mem = { .arena_init = cpu_arena_init, .arena_clear = cpu_arena_clear, .upload = cpu_copy,
              .download = cpu_copy, .zero = cpu_zero },

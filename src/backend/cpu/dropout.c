@@ -6,6 +6,7 @@
  * 1/(1-p), dropped ones are 0.  The multiplier (0 or 1/(1-p)) is stored in
  * aux (N,c,h,w) and backward is dx += dy * aux.
  * Evaluation (args->training false) or p == 0: identity, dx += dy.
+ * A fresh dx (args->din_fresh) is written (dx =) rather than added to.
  * p must lie in [0,1).
  */
 #include "backend/cpu/cpu-ops.h"
@@ -23,6 +24,7 @@ static int dropout_active(const ts_op_args *a)
 
 typedef struct drop_job {
     int mode; /* 0: mask + scale, 1: dx += dy * mask, 2: dx += dy */
+    int fresh; /* modes 1, 2: dx = rather than += */
     float p, keep;
     uint64_t seed;
     const float *x, *dy;
@@ -40,9 +42,15 @@ static void drop_range(void *ctx, size_t lo, size_t hi)
             o[i] = j->x[i] * m;
         }
     } else if (j->mode == 1) {
-        for (size_t i = lo; i < hi; i++) o[i] += j->dy[i] * j->mask[i];
+        if (j->fresh)
+            for (size_t i = lo; i < hi; i++) o[i] = j->dy[i] * j->mask[i];
+        else
+            for (size_t i = lo; i < hi; i++) o[i] += j->dy[i] * j->mask[i];
     } else {
-        for (size_t i = lo; i < hi; i++) o[i] += j->dy[i];
+        if (j->fresh)
+            memcpy(o + lo, j->dy + lo, (hi - lo) * sizeof(float));
+        else
+            for (size_t i = lo; i < hi; i++) o[i] += j->dy[i];
     }
 }
 
@@ -70,7 +78,7 @@ ts_status cpu_dropout_backward(const ts_op_args *a)
     TS_TRY(dropout_check(a));
     if (!cpu_want(a->din[0])) return TS_OK;
     size_t n = ts_tensor_numel(a->out);
-    drop_job j = { .mode = 2, .dy = a->dout->data, .out = a->din[0]->data };
+    drop_job j = { .mode = 2, .fresh = a->din_fresh[0], .dy = a->dout->data, .out = a->din[0]->data };
     if (dropout_active(a)) {
         if (!cpu_want(a->aux) || ts_tensor_numel(a->aux) != n)
             return ts_error(TS_ERR_SHAPE, "dropout '%s': backward needs the mask kept in aux", a->node->name);

@@ -701,15 +701,16 @@ ts_status cpu_wino_forward(int m, int N, int C, int H, int W, int O, int OH, int
 }
 
 ts_status cpu_wino_dinput(int m, int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs,
-                          size_t ys, const float *w, const float *dy, float *dx)
+                          size_t ys, const float *w, const float *dy, float *dx, int accumulate)
 {
     /* din is the convolution of dout (O planes of OH x OW) giving C planes
-     * of H x W, with the flipped kernels, padded 2 - pad. */
+     * of H x W, with the flipped kernels, padded 2 - pad; its tiles cover
+     * every element of dx, so that a fresh dx is simply written. */
     wino_geom g = geometry(m, O, OH, OW, C, H, W, 2 - pt, 2 - pl, ys, xs);
     float *u = cpu_scratch(3, (size_t)g.xi * O * C);
     if (!u) return TS_ERR_OOM;
     weight_transform(m, w, O, C, 1, u);
-    return wino_conv(&g, N, dy, u, NULL, dx, 1, NULL);
+    return wino_conv(&g, N, dy, u, NULL, dx, accumulate, NULL);
 }
 
 ts_status cpu_wino_dweight(int m, int N, int C, int H, int W, int O, int OH, int OW, int pt, int pl, size_t xs,
