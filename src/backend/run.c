@@ -110,7 +110,9 @@ ts_status ts_graph_backward(ts_graph *g)
      * the backward passes add onto it.  Each is zeroed just before the
      * first pass that adds to it (its last consumer's, walking back), where
      * it is still warm in the cache for that pass, rather than all of them
-     * up front; the image's not at all when no one wants it. */
+     * up front; not at all where that pass writes it whole (the backend's
+     * writes_din: it is told the buffer is fresh), nor the image's when no
+     * one wants it. */
     bool *zeroed = calloc((size_t)g->n_nodes, sizeof *zeroed);
     if (!zeroed) return ts_error(TS_ERR_OOM, "backward: no memory for %d flags", g->n_nodes);
     zeroed[g->output] = true;

@@ -251,8 +251,9 @@ static void dy_transform_range(void *ctx, size_t lo, size_t hi)
                         e[r][0] = __builtin_shuffle(a, b, (v4si){ 0, 2, 4, 6 });
                         e[r][1] = __builtin_shuffle(a, b, (v4si){ 1, 3, 5, 7 });
                     }
-                } else { /* lane by lane, in registers (a vector load of
-                          * lanes just stored one by one stalls) */
+                } else { /* lane by lane: maps of odd width, the map's last
+                          * plane (slower: a vector built from lanes just
+                          * stored one by one waits for them) */
                     float f[2][2][4] = { { { 0 } } };
                     for (int k = 0; k < n; k++) {
                         const int x0 = 2 * (i + k), right = x0 + 1 < g->OW;
@@ -501,7 +502,7 @@ static void dy_transform4_range(void *ctx, size_t lo, size_t hi)
                     for (int k = 0; k < n && row; k++)
                         for (int q = 0; q < 4; q++)
                             if (4 * (i + k) + q < g->OW) tmp[q][k] = row[4 * k + q];
-                    for (int q = 0; q < 4; q++) /* in registers: a vector load of lanes just stored stalls */
+                    for (int q = 0; q < 4; q++) /* maps that are no whole blocks, the last plane */
                         e[p][q] = (v4sf){ tmp[q][0], tmp[q][1], tmp[q][2], tmp[q][3] };
                 }
                 v4sf t[6][4];
