@@ -128,6 +128,15 @@ __attribute__((target("avx2,fma"))) static void direct_sample(const direct_geom 
         }
 }
 
+/* Sample n's C input planes into buf, `plane` floats apart. */
+static void fill_sample(const direct_geom *g, const float *x, size_t n, float *buf, size_t plane)
+{
+    const size_t in_plane = (size_t)g->H * g->W;
+    for (int c = 0; c < g->C; c++)
+        cpu_phase_fill(x + (n * g->C + c) * in_plane, g->H, g->W, g->pt, g->pl, g->R, g->S, g->L,
+                       buf + (size_t)c * plane);
+}
+
 /* Over samples, each thread with its own buffer of C filled planes. */
 static void direct_range(void *ctx, size_t lo, size_t hi)
 {
@@ -139,11 +148,9 @@ static void direct_range(void *ctx, size_t lo, size_t hi)
         atomic_store(&j->oom, 1);
         return;
     }
-    const size_t in_sample = (size_t)g->C * g->H * g->W, out_sample = (size_t)g->O * g->OH * g->OW;
+    const size_t out_sample = (size_t)g->O * g->OH * g->OW;
     for (size_t n = lo; n < hi; n++) {
-        for (int c = 0; c < g->C; c++)
-            cpu_phase_fill(j->x + n * in_sample + (size_t)c * g->H * g->W, g->H, g->W, g->pt, g->pl, g->R, g->S, g->L,
-                           buf + (size_t)c * plane);
+        fill_sample(g, j->x, n, buf, plane);
         direct_sample(g, buf, plane, j->w, j->bias, j->y + n * out_sample);
     }
     free(buf);
@@ -152,7 +159,7 @@ static void direct_range(void *ctx, size_t lo, size_t hi)
 static direct_geom geometry(const ts_conv_dims *d)
 {
     direct_geom g = {
-        .C = d->C, .H = d->H, .W = d->W, .O = d->O, .OH = d->OH, .OW = d->OW,
+        .N = d->N, .C = d->C, .H = d->H, .W = d->W, .O = d->O, .OH = d->OH, .OW = d->OW,
         .KH = d->KH, .KW = d->KW, .S = d->S, .pt = d->pt, .pl = d->pl,
     };
     g.R = (g.OH - 1) * g.S + g.KH;
@@ -237,15 +244,13 @@ static void direct_dweight_range(void *ctx, size_t lo, size_t hi)
     }
     float *dyp = buf + (size_t)g->C * plane;
     memset(dyp, 0, dfloats * sizeof(float)); /* the columns past OW stay 0 */
-    const size_t in_sample = (size_t)g->C * g->H * g->W, out_plane = (size_t)g->OH * g->OW;
+    const size_t out_plane = (size_t)g->OH * g->OW;
     for (size_t grp = lo; grp < hi; grp++) {
         float *part = j->part + grp * g->O * K;
         memset(part, 0, (size_t)g->O * K * sizeof(float));
-        const size_t n1 = (grp + 1) * DIRECT_GROUP < (size_t)j->g->N ? (grp + 1) * DIRECT_GROUP : (size_t)g->N;
+        const size_t n1 = (grp + 1) * DIRECT_GROUP < (size_t)g->N ? (grp + 1) * DIRECT_GROUP : (size_t)g->N;
         for (size_t n = grp * DIRECT_GROUP; n < n1; n++) {
-            for (int c = 0; c < g->C; c++)
-                cpu_phase_fill(j->x + n * in_sample + (size_t)c * g->H * g->W, g->H, g->W, g->pt, g->pl, g->R, g->S,
-                               g->L, buf + (size_t)c * plane);
+            fill_sample(g, j->x, n, buf, plane);
             const float *dys = j->dy + n * g->O * out_plane;
             for (size_t r = 0; r < (size_t)g->O * g->OH; r++)
                 memcpy(dyp + r * OWV, dys + r * g->OW, (size_t)g->OW * sizeof(float));
@@ -258,8 +263,7 @@ static void direct_dweight_range(void *ctx, size_t lo, size_t hi)
 ts_status cpu_direct_dweight(const ts_op_args *a, const ts_conv_dims *d, float *dw)
 {
     TS_ASSERT(cpu_direct_can(d));
-    direct_geom g = geometry(d);
-    g.N = d->N;
+    const direct_geom g = geometry(d);
     const size_t K = (size_t)g.C * g.KH * g.KW, groups = ((size_t)d->N + DIRECT_GROUP - 1) / DIRECT_GROUP;
     float *part = cpu_scratch(0, groups * g.O * K);
     if (!part) return TS_ERR_OOM;

@@ -51,6 +51,7 @@ typedef struct conv_geom {
     int G, Cg, Og;        /* groups, channels per group in and out */
     int K, P;             /* rows of col per group, columns per sample */
     int direct;           /* 1x1, stride 1, no padding: col is the input */
+    ts_conv_dims d;       /* the checked dims themselves (conv-direct.c takes them) */
 } conv_geom;
 
 /* The shared rules (op-check.h), then this file's derived sizes. */
@@ -60,6 +61,7 @@ static ts_status conv_geom_init(const ts_op_args *a, conv_geom *g)
     ts_conv_dims d;
     TS_TRY(ts_check_conv2d(a, &d));
     *g = (conv_geom){
+        .d = d,
         .N = d.N, .C = d.C, .H = d.H, .W = d.W, .O = d.O, .OH = d.OH, .OW = d.OW,
         .KH = d.KH, .KW = d.KW, .S = d.S, .pt = d.pt, .pl = d.pl, .G = d.G,
     };
@@ -406,9 +408,7 @@ ts_status cpu_conv2d_forward(const ts_op_args *a)
         return st;
     }
     keep_forget(a->node);
-    ts_conv_dims d;
-    TS_TRY(ts_check_conv2d(a, &d));
-    if (cpu_direct_can(&d)) return cpu_direct_forward(a, &d);
+    if (cpu_direct_can(&g.d)) return cpu_direct_forward(a, &g.d);
     int nb = conv_chunk(&g);
     size_t in_sample = (size_t)g.C * g.H * g.W, out_sample = (size_t)g.O * g.P;
 
@@ -484,11 +484,7 @@ ts_status cpu_conv2d_backward(const ts_op_args *a)
         return st;
     }
 
-    if (dw && !dx) {
-        ts_conv_dims d;
-        TS_TRY(ts_check_conv2d(a, &d));
-        if (cpu_direct_can(&d)) return cpu_direct_dweight(a, &d, dw);
-    }
+    if (dw && !dx && cpu_direct_can(&g.d)) return cpu_direct_dweight(a, &g.d, dw);
     int nb = conv_chunk(&g);
     for (int j0 = 0; j0 < g.N; j0 += nb) {
         int n = g.N - j0 < nb ? g.N - j0 : nb;
