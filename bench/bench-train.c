@@ -128,6 +128,7 @@ static void peer_stop(peer_proc *pr)
 
 int main(int argc, char **argv)
 {
+    ts_cpu_blas_restart_if_generic(argv);
     int batch = 50, steps = 5, threads = 2, size = 150, peer = 1, profile = 0, ab = 0;
     ts_winograd_mode ab_mode[2] = { TS_WINOGRAD_ALWAYS, TS_WINOGRAD_OFF };
     const char *ab_name[2] = { "winograd", "im2col" };
@@ -234,8 +235,8 @@ int main(int argc, char **argv)
     }
     qsort(t + 1, (size_t)steps, sizeof *t, cmp_double);
     double ours = t[1 + steps / 2];
-    printf("bench-train: %s %dx%d, batch %d, %d threads, forward+loss+backward+SGD, median of %d steps%s\n", arch,
-           size, size, batch, threads, steps, peer ? ", taking turns with the peer" : "");
+    printf("bench-train: %s %dx%d, batch %d, %d threads, forward+loss+backward+SGD, median of %d steps%s; OpenBLAS kernels %s\n",
+           arch, size, size, batch, threads, steps, peer ? ", taking turns with the peer" : "", ts_cpu_blas_core());
     printf("  traitscope                 %8.1f ms/step  %8.1f images/s\n", ours * 1e3, batch / ours);
     if (ab) {
         const int n = g->n_nodes, turns = steps / 2;

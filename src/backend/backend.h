@@ -240,6 +240,21 @@ void ts_backend_close(const ts_backend *be, void *ctx);
 /* Threads used by the CPU backend's BLAS and loops (0 = all cores). */
 void ts_cpu_set_threads(int n);
 
+/* OpenBLAS's kernels: the name it chose when it loaded ("SkylakeX",
+ * "Haswell", "Prescott" for its generic SSE3 ones...), and the better
+ * choice it should have made on this CPU ("SkylakeX" or "Haswell"), NULL
+ * when its own is fine.  OpenBLAS 0.3.21 takes a CPU newer than it knows
+ * for a generic one. */
+const char *ts_cpu_blas_core(void);
+const char *ts_cpu_blas_better_core(void);
+/* Called first thing in main() with main's argv: where OpenBLAS chose its
+ * generic kernels on a CPU that can run better ones (and
+ * OPENBLAS_CORETYPE is not set), sets OPENBLAS_CORETYPE and executes the
+ * program again with the same arguments; returns where nothing needs doing
+ * or the restart failed (said on stderr).  Setting OPENBLAS_CORETYPE to
+ * anything keeps OpenBLAS's own choice. */
+void ts_cpu_blas_restart_if_generic(char **argv);
+
 /* When the CPU backend computes 3x3 stride-1 convolutions by Winograd's
  * F(4x4, 3x3) or F(2x2, 3x3) (backend/cpu/winograd.c): never, where it is
  * faster than im2col (the default; TS_CPU_WINOGRAD=0 in the environment:

@@ -5,7 +5,8 @@
  *
  * Output (one JSON line, a contract tools/device-check.sh reads):
  *   {"asked":"auto","backend":"cuda"|"cpu","gpu_present":true|false,
- *    "describe":"...", "fallback":"..." | null}
+ *    "describe":"...", "fallback":"..." | null,
+ *    "blas_kernels":"SkylakeX"|..., "blas_better":"Haswell"|... | null}
  * gpu_present is the driver's own answer (ts_gpu_present), independent of
  * our build and of the CUDA libraries.  Exit 0 whenever the question could
  * be answered, also when the answer is the CPU.
@@ -54,6 +55,12 @@ int cmd_device(int argc, char **argv)
     cJSON_AddStringToObject(o, "describe", desc);
     if (why[0]) cJSON_AddStringToObject(o, "fallback", why);
     else cJSON_AddNullToObject(o, "fallback");
+    /* OpenBLAS's kernels, and better ones where it chose its generic ones
+     * on a CPU that can run more (ts_cpu_blas_restart_if_generic). */
+    cJSON_AddStringToObject(o, "blas_kernels", ts_cpu_blas_core());
+    const char *better = ts_cpu_blas_better_core();
+    if (better) cJSON_AddStringToObject(o, "blas_better", better);
+    else cJSON_AddNullToObject(o, "blas_better");
     char *line = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     ts_backend_close(be, ctx);

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "backend/backend.h"
 #include "nn/safetext.h"
 #include "ts-config.h"
 
@@ -34,6 +35,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    ts_cpu_blas_restart_if_generic(argv);
     if (argc < 2) {
         usage(stderr);
         return CMD_USAGE;
