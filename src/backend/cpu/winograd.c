@@ -34,6 +34,7 @@
 #include "backend/cpu/cpu-ops.h"
 
 #include <cblas.h>
+#include <immintrin.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,8 +120,18 @@ typedef int v4si __attribute__((vector_size(16)));
  * value of n neighbouring tiles (fewer than four at a row's end). */
 static inline void put(float *dst, size_t step, int xi, v4sf v, int n)
 {
-    if (n == 4) memcpy(dst + (size_t)xi * step, &v, sizeof v); /* one vector store */
-    else memcpy(dst + (size_t)xi * step, &v, (size_t)n * sizeof(float));
+    float *p = dst + (size_t)xi * step;
+    __m128 r = (__m128)v;
+    /* The lanes straight from the register: a copy of n floats through
+     * memory (memcpy of a variable size) reads back a vector just stored
+     * with narrower, offset loads, and stalls on it; perf put 40 % of the
+     * input transform's time on that one load on a Xeon (model 207). */
+    switch (n) {
+    case 4: _mm_storeu_ps(p, r); break;
+    case 3: _mm_storel_pi((__m64 *)p, r); _mm_store_ss(p + 2, _mm_movehl_ps(r, r)); break;
+    case 2: _mm_storel_pi((__m64 *)p, r); break;
+    default: _mm_store_ss(p, r); break;
+    }
 }
 
 /* The 16 values of n tiles in tiles of 2 (lanes of out). */
