@@ -16,6 +16,10 @@
 #   bn         the recipe with batch normalisation (docs/arch/traitnet-bn.arch):
 #              cycle 1 (16 epochs, peak lr 0.004), cycle 2 from it (10
 #              epochs, peak 0.002); compared by validation with the bundled pair
+#   wide       the recipe on docs/arch/traitnet-wide.arch (every layer 1.5x
+#              as wide): cycle 1 (30 epochs) and cycle 2 (12, peak lr
+#              0.004), both variants; compared by validation with the
+#              bundled pair
 #   soup       every bundle run's validation figures (eval --split val) and
 #              the greedy soup of the four second-cycle runs of each variant
 #              (traitscope-cli soup --greedy, which reads the test split once,
@@ -225,6 +229,31 @@ PY
   done
 }
 
+stage_wide() {
+  say "wide: traitnet 1.5x as wide, both variants side by side: cycle 1 (30 epochs), cycle 2 (12)"
+  for v in baseline lacnn; do
+    nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
+      --arch docs/arch/traitnet-wide.arch --size 112 --epochs 30 "${recipe[@]}" \
+      --out "$OUT/wide-$v-c1.safetensors" > "$OUT/wide-$v-c1.json" 2>> "$OUT/wide-$v-c1.log" &
+  done
+  wait
+  for v in baseline lacnn; do
+    nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
+      --arch docs/arch/traitnet-wide.arch --size 112 --epochs 12 "${recipe[@]}" --lr 0.004 \
+      --init "$OUT/wide-$v-c1.safetensors" --out "$OUT/wide-$v-c2.safetensors" \
+      > "$OUT/wide-$v-c2.json" 2>> "$OUT/wide-$v-c2.log" &
+  done
+  wait
+  for f in "$OUT"/wide-*.safetensors; do
+    /usr/bin/python3 - "$CLI" "$f" <<'PY'
+import json, subprocess, sys
+j = json.loads(subprocess.run([sys.argv[1], "info", sys.argv[2]], capture_output=True, text=True, check=True).stdout)
+v = j["training"]["validation"]
+print(f"{sys.argv[2]}: validation mean balanced {100 * v['mean_balanced_accuracy']:.2f} %")
+PY
+  done
+}
+
 stage_soup() {
   for v in baseline lacnn; do
     for c in c1 c2 c2w r2 r3; do
@@ -241,7 +270,7 @@ stages=("$@")
 [ ${#stages[@]} -gt 0 ] || stages=(bundle evaluate table3 curves)
 for s in "${stages[@]}"; do
   case "$s" in
-    bundle|evaluate|table3|curves|paper|bn|soup) "stage_$s" ;;
-    *) echo "results.sh: unknown stage '$s' (bundle evaluate table3 curves paper bn soup)" >&2; exit 2 ;;
+    bundle|evaluate|table3|curves|paper|bn|wide|soup) "stage_$s" ;;
+    *) echo "results.sh: unknown stage '$s' (bundle evaluate table3 curves paper bn wide soup)" >&2; exit 2 ;;
   esac
 done

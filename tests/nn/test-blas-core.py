@@ -13,7 +13,9 @@ have chosen ("blas_better", null when its choice is fine).  Checks:
     its arguments (it answers for --device cpu);
   - with OPENBLAS_CORETYPE=Prescott (the user's choice): kept, and on a CPU
     with AVX2 and FMA blas_better names the kernels it should have had;
-  - a command's output and exit status survive the restart (--help).
+  - a command's output and exit status survive the restart (--help);
+  - started through the dynamic loader (ld.so PROGRAM ...), where
+    /proc/self/exe is the loader, the program runs on without a restart.
 """
 import json
 import os
@@ -78,4 +80,17 @@ check(p.returncode == 0 and p.stdout.startswith("usage: traitscope-cli device"),
       f"a command's output and status survive the restart (exit {p.returncode})")
 p = subprocess.run([CLI, "device", "--bogus"], capture_output=True, text=True, env=env, timeout=60)
 check(p.returncode == 2, f"and a usage error's status too (exit {p.returncode})")
+
+# Started through the dynamic loader (as test-nocuda does): /proc/self/exe is
+# the loader, so the program must not start itself again through it.
+ldso = next((p for p in ("/lib64/ld-linux-x86-64.so.2", "/lib/ld-linux-aarch64.so.1") if os.path.exists(p)), None)
+if ldso:
+    p = subprocess.run([ldso, CLI, "device", "--device", "cpu"], capture_output=True, text=True, env=env, timeout=60)
+    try:
+        d = json.loads(p.stdout)
+    except ValueError:
+        d = {}
+    check(p.returncode == 0 and d.get("asked") == "cpu",
+          f"run through the dynamic loader it answers, no restart through the loader (exit {p.returncode}: "
+          f"{p.stderr.strip()[:200]})")
 sys.exit(1 if failures else 0)

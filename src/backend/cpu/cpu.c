@@ -83,6 +83,11 @@ void ts_cpu_blas_restart_if_generic(char **argv)
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     if (n <= 0 || (size_t)n >= sizeof self - 1) return;
     self[n] = '\0';
+    /* Started through the dynamic loader (ld-linux-x86-64.so.2 PROGRAM):
+     * the loader is /proc/self/exe, and running it again with our argv
+     * would lose its options; keep the slower kernels. */
+    const char *base = strrchr(self, '/') ? strrchr(self, '/') + 1 : self;
+    if (!strncmp(base, "ld-", 3) || !strncmp(base, "ld.so", 5)) return;
     if (setenv("OPENBLAS_CORETYPE", better, 1) != 0) return;
     execv(self, argv);
     /* Still here: the program runs on, with the slower kernels. */
