@@ -65,7 +65,6 @@ static void die(const char *what)
 
 int main(int argc, char **argv)
 {
-    ts_cpu_blas_restart_if_generic(argv);
     int threads = 0, repeats = 30, train_repeats = 5, batch = 32, peer = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);

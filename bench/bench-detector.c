@@ -124,7 +124,6 @@ static int run_peer(const char *kind, char ppm[N_PHOTOS][64], int repeats, timin
 
 int main(int argc, char **argv)
 {
-    ts_cpu_blas_restart_if_generic(argv);
     int repeats = 5, peer = 1;
     ts_detector_kind kind = TS_DETECTOR_SSD;
     for (int i = 1; i < argc; i++) {

@@ -44,7 +44,6 @@ static void put(FILE *f, const float *data, int ndim, int d0, int d1, int d2, in
 
 int main(int argc, char **argv)
 {
-    ts_cpu_blas_restart_if_generic(argv);
     int repeats = 20, threads = 2, size = 150, peer = 1;
     const char *rules_spec = "preset=adience";
     for (int i = 1; i < argc; i++) {

@@ -128,7 +128,6 @@ static void peer_stop(peer_proc *pr)
 
 int main(int argc, char **argv)
 {
-    ts_cpu_blas_restart_if_generic(argv);
     int batch = 50, steps = 5, threads = 2, size = 150, peer = 1, profile = 0, ab = 0;
     ts_winograd_mode ab_mode[2] = { TS_WINOGRAD_ALWAYS, TS_WINOGRAD_OFF };
     const char *ab_name[2] = { "winograd", "im2col" };

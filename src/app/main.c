@@ -28,7 +28,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "backend/backend.h"
 #include "data/dataset.h"
 #include "figure/figure.h"
 #include "nn/safetext.h"
@@ -371,7 +370,6 @@ static void activate(GtkApplication *app, gpointer user)
 
 int main(int argc, char **argv)
 {
-    ts_cpu_blas_restart_if_generic(argv);
     t_start = g_get_monotonic_time();
     setlocale(LC_ALL, "");
     /* Numbers in files (architectures, metadata, JSON) always use '.':

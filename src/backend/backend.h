@@ -247,12 +247,13 @@ void ts_cpu_set_threads(int n);
  * for a generic one. */
 const char *ts_cpu_blas_core(void);
 const char *ts_cpu_blas_better_core(void);
-/* Called first thing in main() with main's argv: where OpenBLAS chose its
- * generic kernels on a CPU that can run better ones (and
- * OPENBLAS_CORETYPE is not set), sets OPENBLAS_CORETYPE and executes the
- * program again with the same arguments; returns where nothing needs doing
- * or the restart failed (said on stderr).  Setting OPENBLAS_CORETYPE to
- * anything keeps OpenBLAS's own choice. */
+/* Where OpenBLAS chose its generic kernels on a CPU that can run better
+ * ones (and OPENBLAS_CORETYPE is not set), sets OPENBLAS_CORETYPE and
+ * executes the program again with the same arguments; returns where
+ * nothing needs doing or the restart failed (said on stderr).  Setting
+ * OPENBLAS_CORETYPE to anything keeps OpenBLAS's own choice.  Runs by
+ * itself before main in every program linking the CPU backend
+ * (backend/cpu/cpu.c); argv is main's. */
 void ts_cpu_blas_restart_if_generic(char **argv);
 
 /* When the CPU backend computes 3x3 stride-1 convolutions by Winograd's

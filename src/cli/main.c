@@ -4,7 +4,6 @@
 #include <string.h>
 
 #include "cli/cli.h"
-#include "backend/backend.h"
 #include "nn/safetext.h"
 #include "ts-config.h"
 
@@ -35,7 +34,6 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
-    ts_cpu_blas_restart_if_generic(argv);
     if (argc < 2) {
         usage(stderr);
         return CMD_USAGE;

@@ -95,6 +95,16 @@ void ts_cpu_blas_restart_if_generic(char **argv)
             openblas_get_corename(), better);
 }
 
+/* Every program that links the CPU backend (the app, the CLI, tests,
+ * benchmarks) does this before main, so that all of them, and a test and
+ * the program it runs, compute with the same kernels.  glibc hands
+ * constructors main's arguments. */
+__attribute__((constructor)) static void blas_check_at_start(int argc, char **argv, char **envp)
+{
+    (void)argc, (void)envp;
+    if (argv && argv[0]) ts_cpu_blas_restart_if_generic(argv);
+}
+
 int cpu_threads(void)
 {
     int n = atomic_load(&cpu_nthreads);
