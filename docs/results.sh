@@ -6,7 +6,8 @@
 # usage: docs/results.sh [STAGE...]      (default: bundle evaluate table3 curves)
 #   bundle     train the bundled pair: baseline and LACNN, one net each for
 #              the 7 CelebA-HQ traits (recipe of docs/results.md): cycle 1,
-#              four second cycles, the best of the five runs by validation
+#              four second cycles, the wide stage's two cycles, the best of
+#              the seven runs of each variant by validation
 #   evaluate   the bundled pair on the CelebA-HQ test split (figures only:
 #              nothing is chosen from them) and on UTKFace gender (never
 #              trained on), face-api's gender model on the same images,
@@ -88,23 +89,25 @@ stage_bundle() {
     done
     wait
   done
+  # The wider net's two cycles are candidates too.
+  stage_wide
   # The bundled model of each variant: the run whose selected epoch has the
   # best validation score (mean balanced accuracy); the test split plays no
   # part.
   for v in baseline lacnn; do
     local c
-    c=$(/usr/bin/python3 - "$CLI" "$OUT/bundle-$v" c1 c2 c2w r2 r3 <<'PY'
+    c=$(/usr/bin/python3 - "$CLI" "$OUT/bundle-$v"-{c1,c2,c2w,r2,r3}.safetensors "$OUT/wide-$v"-{c1,c2}.safetensors <<'PY'
 import json, subprocess, sys
 def val(path):
     info = json.loads(subprocess.run([sys.argv[1], "info", path], capture_output=True, check=True).stdout)
     return info["training"]["validation"]["mean_balanced_accuracy"]
-score = {c: val(f"{sys.argv[2]}-{c}.safetensors") for c in sys.argv[3:]}
+score = {c: val(c) for c in sys.argv[2:]}
 print(max(score, key=score.get))
 print("validation mean balanced accuracy: " + ", ".join(f"{c} {s:.4f}" for c, s in score.items()), file=sys.stderr)
 PY
 )
     say "bundle: $v: $c chosen"
-    cp "$OUT/bundle-$v-$c.safetensors" "$OUT/bundle-$v.safetensors.tmp"
+    cp "$c" "$OUT/bundle-$v.safetensors.tmp"
     mv "$OUT/bundle-$v.safetensors.tmp" "$OUT/bundle-$v.safetensors"
     "$CLI" convert "$OUT/bundle-$v.safetensors" "$OUT/bundle-$v-f16.safetensors" --f16 > /dev/null
   done
@@ -171,9 +174,14 @@ stage_table3() {
 }
 
 stage_curves() {
+  # the plain pair (bundled until 05 Dec, night) and the wide pair: one
+  # network each, so that the two variants are compared on one net
   "$CLI" curves --out docs/images/curves-bundle.svg --metric balanced \
     --title "Bundled nets: validation balanced accuracy, mean of 7 traits (cycle 2 after epoch 30 / 28)" \
-    "$OUT/bundle-baseline.safetensors" "$OUT/bundle-lacnn.safetensors"
+    "$OUT/bundle-baseline-c2.safetensors" "$OUT/bundle-lacnn-r2.safetensors"
+  "$CLI" curves --out docs/images/curves-wide.svg --metric balanced \
+    --title "Wide pair: validation balanced accuracy, mean of 7 traits (cycle 2 after epoch 22)" \
+    "$OUT/wide-baseline-c2.safetensors" "$OUT/wide-lacnn-c2.safetensors"
   "$CLI" curves --out docs/images/curves.svg --title "Validation accuracy per epoch (Table 3 nets, seed 1)" \
     "$OUT"/t3-*-s1.safetensors
 }
