@@ -6,8 +6,9 @@
 # usage: docs/results.sh [STAGE...]      (default: bundle evaluate table3 curves)
 #   bundle     train the bundled pair: baseline and LACNN, one net each for
 #              the 7 CelebA-HQ traits (recipe of docs/results.md): cycle 1,
-#              four second cycles, the wide stage's three cycles, the best
-#              of the eight runs of each variant by validation
+#              four second cycles, the wide stage's three cycles; of the
+#              runs small enough to bundle (F16 within 5 MiB), the best of
+#              each variant by validation
 #   evaluate   the bundled pair on the CelebA-HQ test split (figures only:
 #              nothing is chosen from them) and on UTKFace gender (never
 #              trained on), face-api's gender model on the same images,
@@ -61,6 +62,32 @@ say() { printf '%s results.sh: %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 recipe=(--align similarity --augment random --lr-policy cosine --warmup 1 --lr 0.01 --batch 64
         --class-weights sqrt --val-fraction 0.1 --device cpu --compute-threads 1 --threads 1 --resume)
 
+# pair_run ARCH NAME EPOCHS [OPTION...]: the 7-trait recipe at 112 x 112,
+# baseline and LACNN side by side (one core each), to $OUT/NAME.safetensors
+# (.json, .log); @V@ in NAME and in the options stands for the variant.
+pair_run() {
+  local arch=$1 name=$2 epochs=$3
+  shift 3
+  for v in baseline lacnn; do
+    local out="$OUT/${name//@V@/$v}"
+    nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
+      --arch "$arch" --size 112 --epochs "$epochs" "${recipe[@]}" "${@//@V@/$v}" \
+      --out "$out.safetensors" > "$out.json" 2>> "$out.log" &
+  done
+  wait
+}
+
+# show_validation MODEL...: each model's validation mean balanced accuracy.
+show_validation() {
+  /usr/bin/python3 - "$CLI" "$@" <<'PY'
+import json, subprocess, sys
+for path in sys.argv[2:]:
+    j = json.loads(subprocess.run([sys.argv[1], "info", path], capture_output=True, text=True, check=True).stdout)
+    v = j["training"]["validation"]
+    print(f"{path}: validation mean balanced {100 * v['mean_balanced_accuracy']:.2f} %")
+PY
+}
+
 stage_bundle() {
   say "bundle: baseline and LACNN side by side, one core each"
   for v in baseline lacnn; do
@@ -89,19 +116,22 @@ stage_bundle() {
     done
     wait
   done
-  # The wider net's two cycles are candidates too.
+  # The wider net's cycles are candidates too, where they fit.
   stage_wide
-  # The bundled model of each variant: the run whose selected epoch has the
-  # best validation score (mean balanced accuracy); the test split plays no
-  # part.
+  # The bundled model of each variant: among the runs whose F16 file fits
+  # the project's limit of 5 MiB per tracked file (2 bytes a parameter and
+  # room for the metadata), the one whose selected epoch has the best
+  # validation score (mean balanced accuracy); the test split plays no part.
   for v in baseline lacnn; do
     local c
     c=$(/usr/bin/python3 - "$CLI" "$OUT/bundle-$v"-{c1,c2,c2w,r2,r3}.safetensors "$OUT/wide-$v"-{c1,c2,c3}.safetensors <<'PY'
 import json, subprocess, sys
-def val(path):
-    info = json.loads(subprocess.run([sys.argv[1], "info", path], capture_output=True, check=True).stdout)
-    return info["training"]["validation"]["mean_balanced_accuracy"]
-score = {c: val(c) for c in sys.argv[2:]}
+def info(path):
+    return json.loads(subprocess.run([sys.argv[1], "info", path], capture_output=True, check=True).stdout)
+infos = {c: info(c) for c in sys.argv[2:]}
+fits = {c: i["parameters"] * 2 <= 5 * 2**20 - 2**17 for c, i in infos.items()}
+print("too large to bundle: " + (", ".join(c for c, f in fits.items() if not f) or "none"), file=sys.stderr)
+score = {c: i["training"]["validation"]["mean_balanced_accuracy"] for c, i in infos.items() if fits[c]}
 print(max(score, key=score.get))
 print("validation mean balanced accuracy: " + ", ".join(f"{c} {s:.4f}" for c, s in score.items()), file=sys.stderr)
 PY
@@ -174,12 +204,12 @@ stage_table3() {
 }
 
 stage_curves() {
-  # the plain pair (bundled until 05 Dec, night) and the bundled wide pair
+  # the bundled (plain) pair and the wide pair (not bundled)
   "$CLI" curves --out docs/images/curves-bundle.svg --metric balanced \
     --title "Bundled nets: validation balanced accuracy, mean of 7 traits (cycle 2 after epoch 30 / 28)" \
     "$OUT/bundle-baseline-c2.safetensors" "$OUT/bundle-lacnn-r2.safetensors"
   "$CLI" curves --out docs/images/curves-wide.svg --metric balanced \
-    --title "Bundled (wide) pair: validation balanced accuracy, mean of 7 traits" \
+    --title "Wide pair (not bundled): validation balanced accuracy, mean of 7 traits" \
     "$OUT/wide-baseline-c3.safetensors" "$OUT/wide-lacnn-c2.safetensors"
   "$CLI" curves --out docs/images/curves.svg --title "Validation accuracy per epoch (Table 3 nets, seed 1)" \
     "$OUT"/t3-*-s1.safetensors
@@ -214,60 +244,19 @@ stage_paper() {
 
 stage_bn() {
   say "bn: the batch-normalised pair, side by side"
-  for v in baseline lacnn; do
-    nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
-      --arch docs/arch/traitnet-bn.arch --size 112 --epochs 16 "${recipe[@]}" --lr 0.004 \
-      --out "$OUT/bn-$v.safetensors" > "$OUT/bn-$v.json" 2>> "$OUT/bn-$v.log" &
-  done
-  wait
-  for v in baseline lacnn; do
-    nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
-      --arch docs/arch/traitnet-bn.arch --size 112 --epochs 10 "${recipe[@]}" --lr 0.002 \
-      --init "$OUT/bn-$v.safetensors" --out "$OUT/bn-$v-c2.safetensors" > "$OUT/bn-$v-c2.json" 2>> "$OUT/bn-$v-c2.log" &
-  done
-  wait
-  for f in "$OUT"/bn-*.safetensors; do
-    /usr/bin/python3 - "$CLI" "$f" <<'PY'
-import json, subprocess, sys
-j = json.loads(subprocess.run([sys.argv[1], "info", sys.argv[2]], capture_output=True, text=True, check=True).stdout)
-v = j["training"]["validation"]
-print(f"{sys.argv[2]}: validation mean balanced {100 * v['mean_balanced_accuracy']:.2f} %")
-PY
-  done
+  pair_run docs/arch/traitnet-bn.arch bn-@V@ 16 --lr 0.004
+  pair_run docs/arch/traitnet-bn.arch bn-@V@-c2 10 --lr 0.002 --init "$OUT/bn-@V@.safetensors"
+  show_validation "$OUT"/bn-*.safetensors
 }
 
 stage_wide() {
-  say "wide: traitnet 1.5x as wide, both variants side by side: cycle 1 (30 epochs), cycle 2 (12)"
-  for v in baseline lacnn; do
-    nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
-      --arch docs/arch/traitnet-wide.arch --size 112 --epochs 30 "${recipe[@]}" \
-      --out "$OUT/wide-$v-c1.safetensors" > "$OUT/wide-$v-c1.json" 2>> "$OUT/wide-$v-c1.log" &
-  done
-  wait
-  for v in baseline lacnn; do
-    nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
-      --arch docs/arch/traitnet-wide.arch --size 112 --epochs 12 "${recipe[@]}" --lr 0.004 \
-      --init "$OUT/wide-$v-c1.safetensors" --out "$OUT/wide-$v-c2.safetensors" \
-      > "$OUT/wide-$v-c2.json" 2>> "$OUT/wide-$v-c2.log" &
-  done
-  wait
+  say "wide: traitnet 1.5x as wide, both variants side by side: cycle 1 (30 epochs), cycle 2 (12), cycle 3 (10)"
+  pair_run docs/arch/traitnet-wide.arch wide-@V@-c1 30
+  pair_run docs/arch/traitnet-wide.arch wide-@V@-c2 12 --lr 0.004 --init "$OUT/wide-@V@-c1.safetensors"
   # a third cycle from the second (both selected their last epoch): 10
   # epochs, peak 0.002
-  for v in baseline lacnn; do
-    nice -n "$NICE" "$CLI" train --data "celeba:$DATA/celebahq" --trait "$TRAITS7" --loss sigmoid --variant "$v" \
-      --arch docs/arch/traitnet-wide.arch --size 112 --epochs 10 "${recipe[@]}" --lr 0.002 \
-      --init "$OUT/wide-$v-c2.safetensors" --out "$OUT/wide-$v-c3.safetensors" \
-      > "$OUT/wide-$v-c3.json" 2>> "$OUT/wide-$v-c3.log" &
-  done
-  wait
-  for f in "$OUT"/wide-*.safetensors; do
-    /usr/bin/python3 - "$CLI" "$f" <<'PY'
-import json, subprocess, sys
-j = json.loads(subprocess.run([sys.argv[1], "info", sys.argv[2]], capture_output=True, text=True, check=True).stdout)
-v = j["training"]["validation"]
-print(f"{sys.argv[2]}: validation mean balanced {100 * v['mean_balanced_accuracy']:.2f} %")
-PY
-  done
+  pair_run docs/arch/traitnet-wide.arch wide-@V@-c3 10 --lr 0.002 --init "$OUT/wide-@V@-c2.safetensors"
+  show_validation "$OUT"/wide-*.safetensors
 }
 
 stage_soup() {
