@@ -248,13 +248,9 @@ void ts_cpu_set_threads(int n);
 const char *ts_cpu_blas_core(void);
 const char *ts_cpu_blas_better_core(void);
 /* Where OpenBLAS chose its generic kernels on a CPU that can run better
- * ones (and OPENBLAS_CORETYPE is not set), sets OPENBLAS_CORETYPE and
- * executes the program again with the same arguments; returns where
- * nothing needs doing or the restart failed (said on stderr).  Setting
- * OPENBLAS_CORETYPE to anything keeps OpenBLAS's own choice.  Runs by
- * itself before main in every program linking the CPU backend
- * (backend/cpu/cpu.c); argv is main's. */
-void ts_cpu_blas_restart_if_generic(char **argv);
+ * ones, every program linking the CPU backend sets OPENBLAS_CORETYPE and
+ * starts itself again, once, before main (backend/cpu/cpu.c); setting
+ * OPENBLAS_CORETYPE to anything keeps OpenBLAS's own choice. */
 
 /* When the CPU backend computes 3x3 stride-1 convolutions by Winograd's
  * F(4x4, 3x3) or F(2x2, 3x3) (backend/cpu/winograd.c): never, where it is

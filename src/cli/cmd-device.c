@@ -56,7 +56,8 @@ int cmd_device(int argc, char **argv)
     if (why[0]) cJSON_AddStringToObject(o, "fallback", why);
     else cJSON_AddNullToObject(o, "fallback");
     /* OpenBLAS's kernels, and better ones where it chose its generic ones
-     * on a CPU that can run more (ts_cpu_blas_restart_if_generic). */
+     * on a CPU that can run more (backend/cpu/cpu.c restarts a program
+     * that has them). */
     cJSON_AddStringToObject(o, "blas_kernels", ts_cpu_blas_core());
     const char *better = ts_cpu_blas_better_core();
     if (better) cJSON_AddStringToObject(o, "blas_better", better);

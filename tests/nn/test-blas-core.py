@@ -5,7 +5,7 @@ usage: test-blas-core.py TRAITSCOPE_CLI   (meson passes the built program)
 
 OpenBLAS 0.3.21 takes a CPU newer than it knows for a generic one and runs
 its SSE3 kernels ("Prescott"); the programs set OPENBLAS_CORETYPE and start
-again (ts_cpu_blas_restart_if_generic).  `traitscope-cli device` reports
+again before main (src/backend/cpu/cpu.c).  `traitscope-cli device` reports
 the kernels OpenBLAS loaded ("blas_kernels") and the better ones it should
 have chosen ("blas_better", null when its choice is fine).  Checks:
   - without OPENBLAS_CORETYPE: blas_better is null, and on a CPU with AVX2

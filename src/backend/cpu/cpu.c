@@ -74,7 +74,11 @@ const char *ts_cpu_blas_better_core(void)
     return NULL;
 }
 
-void ts_cpu_blas_restart_if_generic(char **argv)
+/* Where OpenBLAS chose its generic kernels on a CPU that can run better
+ * ones (and OPENBLAS_CORETYPE is not set): sets OPENBLAS_CORETYPE and
+ * executes the program again with the same arguments.  Returns where
+ * nothing needs doing, or where the restart failed (said on stderr). */
+static void blas_restart_if_generic(char **argv)
 {
     if (getenv("OPENBLAS_CORETYPE")) return; /* the user's (or our earlier) choice */
     const char *better = ts_cpu_blas_better_core();
@@ -86,7 +90,7 @@ void ts_cpu_blas_restart_if_generic(char **argv)
     /* Started through the dynamic loader (ld-linux-x86-64.so.2 PROGRAM):
      * the loader is /proc/self/exe, and running it again with our argv
      * would lose its options; keep the slower kernels. */
-    const char *base = strrchr(self, '/') ? strrchr(self, '/') + 1 : self;
+    const char *slash = strrchr(self, '/'), *base = slash ? slash + 1 : self;
     if (!strncmp(base, "ld-", 3) || !strncmp(base, "ld.so", 5)) return;
     if (setenv("OPENBLAS_CORETYPE", better, 1) != 0) return;
     execv(self, argv);
@@ -102,7 +106,7 @@ void ts_cpu_blas_restart_if_generic(char **argv)
 __attribute__((constructor)) static void blas_check_at_start(int argc, char **argv, char **envp)
 {
     (void)argc, (void)envp;
-    if (argv && argv[0]) ts_cpu_blas_restart_if_generic(argv);
+    if (argv && argv[0]) blas_restart_if_generic(argv);
 }
 
 int cpu_threads(void)
